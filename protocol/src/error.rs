@@ -1,0 +1,115 @@
+//! Typed errors: the codes every client must understand.
+
+use serde::{Deserialize, Serialize};
+
+/// Error codes carried by `error` frames. The list is closed for protocol
+/// version 1; PROTOCOL.md explains each and what the client should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not a valid MessagePack frame of this protocol.
+    MalformedFrame,
+    /// The frame's `v` is not a version this server speaks.
+    UnsupportedVersion,
+    /// The frame is larger than the maximum frame size.
+    FrameTooLarge,
+    /// The `op` is not an operation of this protocol version.
+    UnknownOperation,
+    /// The operation needs an authenticated connection.
+    NotAuthenticated,
+    /// `authenticate` was sent twice on one connection.
+    AlreadyAuthenticated,
+    /// The challenge signature did not verify.
+    AuthenticationFailed,
+    /// An MLS payload could not be parsed, or has the wrong wire format.
+    InvalidMlsMessage,
+    /// A key package failed validation (signature, ciphersuite, lifetime,
+    /// identity).
+    InvalidKeyPackage,
+    /// The commit was rejected by the server's view of the group.
+    InvalidCommit,
+    /// The Welcome does not match the commit it came with.
+    InvalidWelcome,
+    /// The GroupInfo or ratchet tree could not be used to track the group.
+    InvalidGroupInfo,
+    /// The message is for an epoch other than the group's current one.
+    /// `current_epoch` says which epoch is current.
+    StaleEpoch,
+    /// The sender is not a member of the group.
+    NotAMember,
+    /// The server tracks no group with that id.
+    UnknownGroup,
+    /// A group with that id already exists.
+    GroupExists,
+    /// The client has no key package left to claim.
+    NoKeyPackage,
+    /// A configured limit was reached; `message` says which.
+    LimitExceeded,
+    /// The MLS message is larger than the maximum envelope size.
+    EnvelopeTooLarge,
+    /// An ack named an envelope that was never in the caller's mailbox.
+    UnknownEnvelope,
+    /// The operation is valid MLS but not supported by this server version.
+    Unsupported,
+    /// The server is shutting down and takes no new work.
+    ShuttingDown,
+    /// Something failed inside the server; the request may be retried.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire name of the code, as in PROTOCOL.md.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedFrame => "malformed_frame",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::UnknownOperation => "unknown_operation",
+            ErrorCode::NotAuthenticated => "not_authenticated",
+            ErrorCode::AlreadyAuthenticated => "already_authenticated",
+            ErrorCode::AuthenticationFailed => "authentication_failed",
+            ErrorCode::InvalidMlsMessage => "invalid_mls_message",
+            ErrorCode::InvalidKeyPackage => "invalid_key_package",
+            ErrorCode::InvalidCommit => "invalid_commit",
+            ErrorCode::InvalidWelcome => "invalid_welcome",
+            ErrorCode::InvalidGroupInfo => "invalid_group_info",
+            ErrorCode::StaleEpoch => "stale_epoch",
+            ErrorCode::NotAMember => "not_a_member",
+            ErrorCode::UnknownGroup => "unknown_group",
+            ErrorCode::GroupExists => "group_exists",
+            ErrorCode::NoKeyPackage => "no_key_package",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::EnvelopeTooLarge => "envelope_too_large",
+            ErrorCode::UnknownEnvelope => "unknown_envelope",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a frame could not be decoded, with the request id when it could be
+/// recovered so the error frame can answer the right request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct FrameError {
+    pub code: ErrorCode,
+    pub request_id: Option<u64>,
+    pub message: String,
+}
+
+impl FrameError {
+    pub fn new(code: ErrorCode, request_id: Option<u64>, message: impl Into<String>) -> Self {
+        FrameError {
+            code,
+            request_id,
+            message: message.into(),
+        }
+    }
+}

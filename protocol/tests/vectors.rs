@@ -1,0 +1,482 @@
+//! Golden test vectors shared with the TypeScript client.
+//!
+//! `frames.json`: valid frames. Each has the exact bytes (`hex`) and their
+//! meaning as a generic MessagePack value (`value`, byte strings written as
+//! `{"$bin": "<hex>"}`). Both languages must decode `hex` to `value` and
+//! encode `value` back to `hex`.
+//!
+//! `invalid.json`: bytes a decoder must reject, with the error code and
+//! request id the server answers with.
+//!
+//! Regenerate after a deliberate wire change with
+//! `PARASOL_WRITE_VECTORS=1 cargo test -p parasol-protocol --test vectors`.
+
+use parasol_protocol::*;
+use serde_json::{json, Value};
+
+const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
+
+fn b(len: usize, fill: u8) -> Bytes {
+    Bytes(vec![fill; len])
+}
+
+fn client(id: u64, req: Request) -> ClientFrame {
+    ClientFrame {
+        v: PROTOCOL_VERSION,
+        id,
+        req,
+    }
+}
+
+fn server(msg: ServerMessage) -> ServerFrame {
+    ServerFrame {
+        v: PROTOCOL_VERSION,
+        msg,
+    }
+}
+
+fn envelope(seq: u64, kind: EnvelopeKind) -> Envelope {
+    Envelope {
+        seq,
+        group_id: b(16, 0x6b),
+        kind,
+        epoch: 3,
+        message: b(24, 0x4d),
+        ratchet_tree: (kind == EnvelopeKind::Welcome).then(|| b(8, 0x74)),
+        received_at: 1_795_000_000,
+    }
+}
+
+enum Frame {
+    Client(ClientFrame),
+    Server(ServerFrame),
+}
+
+fn valid_frames() -> Vec<(&'static str, Frame)> {
+    use Frame::*;
+    vec![
+        (
+            "authenticate",
+            Client(client(
+                1,
+                Request::Authenticate {
+                    proof: AuthProof::Ed25519Challenge {
+                        public_key: b(32, 0xa1),
+                        signature: b(64, 0x51),
+                    },
+                },
+            )),
+        ),
+        (
+            "publish_key_packages",
+            Client(client(
+                2,
+                Request::PublishKeyPackages {
+                    key_packages: vec![b(12, 0x01), b(12, 0x02)],
+                },
+            )),
+        ),
+        (
+            "claim_key_package",
+            Client(client(
+                3,
+                Request::ClaimKeyPackage {
+                    client_id: b(32, 0xb2),
+                },
+            )),
+        ),
+        (
+            "create_group",
+            Client(client(
+                4,
+                Request::CreateGroup {
+                    group_info: b(20, 0x47),
+                    ratchet_tree: b(20, 0x54),
+                },
+            )),
+        ),
+        (
+            "send_commit_with_welcome",
+            Client(client(
+                5,
+                Request::SendCommit {
+                    commit: b(30, 0x43),
+                    welcome: Some(b(30, 0x57)),
+                    group_info: Some(b(10, 0x47)),
+                    ratchet_tree: Some(b(10, 0x54)),
+                },
+            )),
+        ),
+        (
+            "send_commit_alone",
+            Client(client(
+                6,
+                Request::SendCommit {
+                    commit: b(30, 0x43),
+                    welcome: None,
+                    group_info: None,
+                    ratchet_tree: None,
+                },
+            )),
+        ),
+        (
+            "send_message",
+            Client(client(
+                7,
+                Request::SendMessage {
+                    message: b(300, 0x4d),
+                },
+            )),
+        ),
+        (
+            "subscribe",
+            Client(client(8, Request::Subscribe { after: 41 })),
+        ),
+        (
+            "fetch_backlog",
+            Client(client(
+                9,
+                Request::FetchBacklog {
+                    after: 70_000,
+                    limit: 500,
+                },
+            )),
+        ),
+        (
+            "ack",
+            Client(client(
+                10,
+                Request::Ack {
+                    up_to: 4_294_967_296,
+                },
+            )),
+        ),
+        ("list_groups", Client(client(11, Request::ListGroups))),
+        ("ping", Client(client(9_007_199_254_740_991, Request::Ping))),
+        (
+            "challenge",
+            Server(server(ServerMessage::Challenge {
+                nonce: b(32, 0xcc),
+                versions: vec![1],
+            })),
+        ),
+        (
+            "response_authenticated",
+            Server(server(ServerMessage::Response {
+                id: 1,
+                result: Response::Authenticated {
+                    client_id: b(32, 0xa1),
+                    mailbox_head: 12,
+                    one_time_key_packages: 5,
+                    last_resort_key_package: true,
+                },
+            })),
+        ),
+        (
+            "response_key_packages_published",
+            Server(server(ServerMessage::Response {
+                id: 2,
+                result: Response::KeyPackagesPublished {
+                    one_time: 2,
+                    last_resort: false,
+                },
+            })),
+        ),
+        (
+            "response_key_package",
+            Server(server(ServerMessage::Response {
+                id: 3,
+                result: Response::KeyPackage {
+                    key_package: b(12, 0x01),
+                    last_resort: false,
+                },
+            })),
+        ),
+        (
+            "response_group_created",
+            Server(server(ServerMessage::Response {
+                id: 4,
+                result: Response::GroupCreated {
+                    group_id: b(16, 0x6b),
+                    epoch: 0,
+                },
+            })),
+        ),
+        (
+            "response_commit_accepted",
+            Server(server(ServerMessage::Response {
+                id: 5,
+                result: Response::CommitAccepted {
+                    group_id: b(16, 0x6b),
+                    epoch: 4,
+                },
+            })),
+        ),
+        (
+            "response_message_accepted",
+            Server(server(ServerMessage::Response {
+                id: 7,
+                result: Response::MessageAccepted {
+                    group_id: b(16, 0x6b),
+                    epoch: 4,
+                },
+            })),
+        ),
+        (
+            "response_subscribed",
+            Server(server(ServerMessage::Response {
+                id: 8,
+                result: Response::Subscribed { head: 44 },
+            })),
+        ),
+        (
+            "response_backlog",
+            Server(server(ServerMessage::Response {
+                id: 9,
+                result: Response::Backlog {
+                    envelopes: vec![envelope(70_001, EnvelopeKind::Application)],
+                    more: true,
+                },
+            })),
+        ),
+        (
+            "response_acked",
+            Server(server(ServerMessage::Response {
+                id: 10,
+                result: Response::Acked {
+                    up_to: 4_294_967_296,
+                },
+            })),
+        ),
+        (
+            "response_groups",
+            Server(server(ServerMessage::Response {
+                id: 11,
+                result: Response::Groups {
+                    groups: vec![GroupSummary {
+                        group_id: b(16, 0x6b),
+                        epoch: 4,
+                        members: 2,
+                    }],
+                },
+            })),
+        ),
+        (
+            "response_pong",
+            Server(server(ServerMessage::Response {
+                id: 12,
+                result: Response::Pong,
+            })),
+        ),
+        (
+            "error_stale_epoch",
+            Server(server(ServerMessage::Error {
+                id: Some(5),
+                code: ErrorCode::StaleEpoch,
+                message: "the group is at epoch 5".into(),
+                current_epoch: Some(5),
+            })),
+        ),
+        (
+            "error_without_id",
+            Server(server(ServerMessage::Error {
+                id: None,
+                code: ErrorCode::MalformedFrame,
+                message: "not a MessagePack frame map".into(),
+                current_epoch: None,
+            })),
+        ),
+        (
+            "push_envelope_commit",
+            Server(server(ServerMessage::Envelope {
+                envelope: envelope(1, EnvelopeKind::Commit),
+            })),
+        ),
+        (
+            "push_envelope_welcome",
+            Server(server(ServerMessage::Envelope {
+                envelope: envelope(2, EnvelopeKind::Welcome),
+            })),
+        ),
+        (
+            "push_key_package_count",
+            Server(server(ServerMessage::KeyPackageCount {
+                one_time: 0,
+                last_resort: true,
+            })),
+        ),
+    ]
+}
+
+/// Invalid client frames: (name, bytes, expected code, expected id).
+fn invalid_frames() -> Vec<(&'static str, Vec<u8>, ErrorCode, Option<u64>)> {
+    let ping = |v: u16, id: u64| {
+        rmp_serde::to_vec_named(&json!({"v": v, "id": id, "req": {"op": "ping"}})).unwrap()
+    };
+    let mut trailing = ping(1, 3);
+    trailing.push(0xc0);
+    vec![
+        ("empty", vec![], ErrorCode::MalformedFrame, None),
+        ("reserved_byte", vec![0xc1], ErrorCode::MalformedFrame, None),
+        (
+            "not_a_map",
+            rmp_serde::to_vec(&json!([1, 2, 3])).unwrap(),
+            ErrorCode::MalformedFrame,
+            None,
+        ),
+        (
+            "missing_version",
+            rmp_serde::to_vec_named(&json!({"id": 4, "req": {"op": "ping"}})).unwrap(),
+            ErrorCode::MalformedFrame,
+            Some(4),
+        ),
+        (
+            "unknown_version",
+            ping(2, 5),
+            ErrorCode::UnsupportedVersion,
+            Some(5),
+        ),
+        (
+            "unknown_operation",
+            rmp_serde::to_vec_named(&json!({"v": 1, "id": 6, "req": {"op": "teleport"}})).unwrap(),
+            ErrorCode::UnknownOperation,
+            Some(6),
+        ),
+        (
+            "missing_field",
+            rmp_serde::to_vec_named(&json!({"v": 1, "id": 7, "req": {"op": "ack"}})).unwrap(),
+            ErrorCode::MalformedFrame,
+            Some(7),
+        ),
+        (
+            "wrong_field_type",
+            rmp_serde::to_vec_named(
+                &json!({"v": 1, "id": 8, "req": {"op": "ack", "up_to": "ten"}}),
+            )
+            .unwrap(),
+            ErrorCode::MalformedFrame,
+            Some(8),
+        ),
+        (
+            "trailing_bytes",
+            trailing,
+            ErrorCode::MalformedFrame,
+            Some(3),
+        ),
+    ]
+}
+
+/// MessagePack value → JSON meaning, with byte strings as `{"$bin": hex}`.
+fn to_meaning(v: &rmpv::Value) -> Value {
+    use rmpv::Value as M;
+    match v {
+        M::Nil => Value::Null,
+        M::Boolean(b) => json!(b),
+        M::Integer(i) => i
+            .as_u64()
+            .map(Value::from)
+            .or_else(|| i.as_i64().map(Value::from))
+            .unwrap(),
+        M::String(s) => json!(s.as_str().unwrap()),
+        M::Binary(b) => json!({"$bin": hex::encode(b)}),
+        M::Array(a) => Value::Array(a.iter().map(to_meaning).collect()),
+        M::Map(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_str().unwrap().to_string(), to_meaning(v)))
+                .collect(),
+        ),
+        other => panic!("frames never contain {other:?}"),
+    }
+}
+
+fn meaning_of(bytes: &[u8]) -> Value {
+    to_meaning(&rmpv::decode::read_value(&mut &bytes[..]).unwrap())
+}
+
+fn build_valid() -> Value {
+    let entries: Vec<Value> = valid_frames()
+        .into_iter()
+        .map(|(name, frame)| {
+            let (direction, bytes) = match &frame {
+                Frame::Client(f) => ("client_to_server", encode_client_frame(f)),
+                Frame::Server(f) => ("server_to_client", encode_server_frame(f)),
+            };
+            json!({"name": name, "direction": direction, "hex": hex::encode(&bytes), "value": meaning_of(&bytes)})
+        })
+        .collect();
+    json!({"protocol_version": PROTOCOL_VERSION, "vectors": entries})
+}
+
+fn build_invalid() -> Value {
+    let entries: Vec<Value> = invalid_frames()
+        .into_iter()
+        .map(|(name, bytes, code, id)| json!({"name": name, "hex": hex::encode(bytes), "error": code.as_str(), "request_id": id}))
+        .collect();
+    json!({"protocol_version": PROTOCOL_VERSION, "vectors": entries})
+}
+
+fn check_file(file: &str, expected: Value) {
+    let path = format!("{VECTOR_DIR}/{file}");
+    let pretty = serde_json::to_string_pretty(&expected).unwrap() + "\n";
+    if std::env::var_os("PARASOL_WRITE_VECTORS").is_some() {
+        std::fs::write(&path, &pretty).unwrap();
+    }
+    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        on_disk, expected,
+        "{file} differs from what this code encodes; a wire change needs new vectors"
+    );
+}
+
+#[test]
+fn valid_vectors_match_the_encoder() {
+    check_file("frames.json", build_valid());
+}
+
+#[test]
+fn invalid_vectors_match_the_decoder() {
+    check_file("invalid.json", build_invalid());
+}
+
+#[test]
+fn valid_vectors_decode_and_reencode_exactly() {
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{VECTOR_DIR}/frames.json")).unwrap(),
+    )
+    .unwrap();
+    for v in file["vectors"].as_array().unwrap() {
+        let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
+        assert_eq!(meaning_of(&bytes), v["value"], "{}", v["name"]);
+        let reencoded = match v["direction"].as_str().unwrap() {
+            "client_to_server" => {
+                encode_client_frame(&decode_client_frame_default(&bytes).unwrap())
+            }
+            _ => encode_server_frame(&decode_server_frame(&bytes).unwrap()),
+        };
+        assert_eq!(
+            hex::encode(reencoded),
+            v["hex"].as_str().unwrap(),
+            "{}",
+            v["name"]
+        );
+    }
+}
+
+#[test]
+fn invalid_vectors_get_their_error() {
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{VECTOR_DIR}/invalid.json")).unwrap(),
+    )
+    .unwrap();
+    for v in file["vectors"].as_array().unwrap() {
+        let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
+        let err = decode_client_frame_default(&bytes).unwrap_err();
+        assert_eq!(
+            err.code.as_str(),
+            v["error"].as_str().unwrap(),
+            "{}",
+            v["name"]
+        );
+        assert_eq!(err.request_id, v["request_id"].as_u64(), "{}", v["name"]);
+    }
+}
