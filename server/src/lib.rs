@@ -1,1 +1,141 @@
-pub fn x() {}
+//! Parasol server: the MLS delivery service (RFC 9750) over WebSocket.
+//!
+//! Rooms, one job each:
+//! - [`connection`]: a socket's life, from challenge to close;
+//! - [`delivery`]: group state (openmls `PublicGroup`), commit validation,
+//!   ordering and fan-out;
+//! - [`directory`]: the key-package directory;
+//! - [`mailbox`]: per-client mailboxes, push and ack;
+//! - [`storage`]: sled, and the group-commit writer;
+//! - [`http`]: the routes; [`config`]: every setting and bound.
+
+pub mod config;
+pub mod connection;
+pub mod delivery;
+pub mod directory;
+pub mod error;
+pub mod http;
+pub mod mailbox;
+pub mod storage;
+pub mod time;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use config::Config;
+use delivery::Delivery;
+use directory::Directory;
+use mailbox::Mailboxes;
+use storage::writer::{self, WriterConfig};
+use storage::Storage;
+
+/// Everything a connection needs, shared.
+pub struct Services {
+    pub config: Arc<Config>,
+    pub delivery: Delivery,
+    pub directory: Directory,
+    pub mailboxes: Arc<Mailboxes>,
+    /// Cancelled when the server begins shutting down.
+    pub shutdown: CancellationToken,
+    /// One permit per open connection (`connections.max_connections`).
+    pub connection_slots: Arc<Semaphore>,
+    /// Connection tasks, awaited on shutdown.
+    pub tasks: TaskTracker,
+}
+
+/// Stop the process after a failure that would leave memory and disk
+/// disagreeing. Restarting recovers from the last durable state.
+pub fn fatal(message: &str) -> ! {
+    tracing::error!(
+        message,
+        "fatal storage failure; exiting so a restart recovers from disk"
+    );
+    std::process::exit(70)
+}
+
+/// Run the server until `shutdown` is cancelled. `on_listening` is called
+/// with the bound address (useful when listening on port 0).
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let storage = Storage::open(&config.data_dir)?;
+    let index: writer::MailboxIndex = Default::default();
+    let (writer_tx, writer_thread) = writer::spawn(
+        storage.clone(),
+        index.clone(),
+        WriterConfig {
+            group_commit_delay: Duration::from_millis(config.group_commit_delay_ms),
+            max_jobs_per_round: 1024,
+            max_mailbox_envelopes: config.limits.max_mailbox_envelopes,
+        },
+        8192,
+    );
+    let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, writer_tx));
+    let delivery = Delivery::load(&storage, mailboxes.clone(), config.limits.clone())?;
+    tracing::info!(groups = delivery.group_count(), "storage opened");
+    let services = Arc::new(Services {
+        directory: Directory::new(storage.clone(), config.limits.clone()),
+        delivery,
+        mailboxes,
+        shutdown: shutdown.clone(),
+        connection_slots: Arc::new(Semaphore::new(config.connections.max_connections)),
+        tasks: TaskTracker::new(),
+        config: config.clone(),
+    });
+
+    let purge = tokio::spawn(purge_loop(services.clone()));
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    on_listening(listener.local_addr()?);
+    let app = http::router(services.clone());
+    let stop = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await?;
+
+    // Stop: connections close with 1001 after their in-flight writes finish.
+    purge.abort();
+    services.tasks.close();
+    if tokio::time::timeout(Duration::from_secs(10), services.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    drop(services); // drops the writer's queue, so the writer finishes and flushes
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+    if tokio::time::timeout(Duration::from_secs(10), joined)
+        .await
+        .is_err()
+    {
+        tracing::warn!("storage writer did not stop in time; flushing directly");
+    }
+    storage.flush_blocking()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Retention: delete envelopes older than `retention_secs` and expired key
+/// packages, every `purge_interval_secs`.
+async fn purge_loop(services: Arc<Services>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(services.config.purge_interval_secs));
+    loop {
+        tick.tick().await;
+        let cutoff = time::now_secs().saturating_sub(services.config.retention_secs);
+        let mailboxes = services.mailboxes.clone();
+        let envelopes = tokio::task::spawn_blocking(move || mailboxes.purge_before(cutoff)).await;
+        let key_packages = services.directory.purge_expired();
+        match (envelopes, key_packages) {
+            (Ok(Ok(e)), Ok(k)) => {
+                tracing::info!(envelopes = e, key_packages = k, "retention purge")
+            }
+            _ => tracing::error!("retention purge failed"),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Server configuration: defaults, overridden by a TOML file, overridden by
+//! environment variables and flags (see `main.rs`). Every bound the server
+//! enforces is here.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use parasol_protocol::limits as proto;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Plain HTTP: keep it on loopback behind a
+    /// TLS-terminating proxy until TLS lands in the server itself.
+    pub listen: SocketAddr,
+    /// Folder holding the sled database.
+    pub data_dir: PathBuf,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Envelopes are deleted this long after arrival even if never acked.
+    pub retention_secs: u64,
+    /// How often the retention purge runs.
+    pub purge_interval_secs: u64,
+    /// Extra wait before each storage round, to batch more writes per flush.
+    pub group_commit_delay_ms: u64,
+    pub limits: Limits,
+    pub connections: ConnectionLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Protocol limits (PROTOCOL.md, "Limits").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_frame_bytes: usize,
+    pub max_mls_message_bytes: usize,
+    pub max_group_state_bytes: usize,
+    pub max_key_packages_per_client: u32,
+    pub max_key_packages_per_publish: usize,
+    pub max_key_package_lifetime_secs: u64,
+    pub max_groups_per_client: u32,
+    pub max_members_per_group: u32,
+    /// Groups the server tracks in all.
+    pub max_groups: usize,
+    pub max_mailbox_envelopes: u64,
+    pub max_fetch_limit: u32,
+    pub push_window: u64,
+    /// Key packages one connection may claim per minute.
+    pub key_package_claims_per_minute: u32,
+}
+
+/// Bounds on connections (PROTOCOL.md, "Connections").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub auth_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    /// Requests one connection may have waiting for durability at once.
+    pub max_inflight_requests: usize,
+    /// Bad frames tolerated before authentication.
+    pub max_errors_before_auth: u32,
+    /// WebSocket read buffer per connection (bytes).
+    pub read_buffer_bytes: usize,
+    /// WebSocket write buffer per connection (bytes).
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            log_format: LogFormat::Text,
+            retention_secs: 7 * 24 * 3600,
+            purge_interval_secs: 600,
+            group_commit_delay_ms: 0,
+            limits: Limits::default(),
+            connections: ConnectionLimits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: proto::MAX_FRAME_BYTES,
+            max_mls_message_bytes: proto::MAX_MLS_MESSAGE_BYTES,
+            max_group_state_bytes: proto::MAX_GROUP_STATE_BYTES,
+            max_key_packages_per_client: proto::MAX_KEY_PACKAGES_PER_CLIENT,
+            max_key_packages_per_publish: proto::MAX_KEY_PACKAGES_PER_PUBLISH,
+            max_key_package_lifetime_secs: proto::MAX_KEY_PACKAGE_LIFETIME_SECS,
+            max_groups_per_client: proto::MAX_GROUPS_PER_CLIENT,
+            max_members_per_group: proto::MAX_MEMBERS_PER_GROUP,
+            max_groups: 100_000,
+            max_mailbox_envelopes: proto::MAX_MAILBOX_ENVELOPES,
+            max_fetch_limit: proto::MAX_FETCH_LIMIT,
+            push_window: proto::PUSH_WINDOW,
+            key_package_claims_per_minute: 120,
+        }
+    }
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 60_000,
+            auth_timeout_secs: 10,
+            idle_timeout_secs: 300,
+            max_inflight_requests: 256,
+            max_errors_before_auth: 5,
+            read_buffer_bytes: 4096,
+            write_buffer_bytes: 4096,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, or defaults overridden by the TOML file at `path`.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.into(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parse TOML text (unknown keys are errors, so typos do not pass silently).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.message().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
+        if l.max_frame_bytes < 1024 || l.max_frame_bytes > 64 * 1024 * 1024 {
+            return bad("limits.max_frame_bytes must be between 1 KiB and 64 MiB");
+        }
+        if l.max_mls_message_bytes > l.max_frame_bytes {
+            return bad("limits.max_mls_message_bytes cannot exceed limits.max_frame_bytes");
+        }
+        if l.push_window == 0 || l.max_fetch_limit == 0 || l.max_members_per_group < 2 {
+            return bad("limits.push_window, limits.max_fetch_limit must be positive and max_members_per_group at least 2");
+        }
+        if l.key_package_claims_per_minute == 0
+            || self.connections.max_inflight_requests == 0
+            || self.connections.max_connections == 0
+        {
+            return bad("rates, connection and in-flight limits must be positive");
+        }
+        if self.retention_secs == 0 || self.purge_interval_secs == 0 {
+            return bad("retention_secs and purge_interval_secs must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.listen, Config::default().listen);
+        assert_eq!(c.limits.max_members_per_group, 100);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(matches!(
+            Config::parse("lissten = '1.2.3.4:5'"),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            Config::parse("[limits]\nmax_frame_bytes = 1"),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            Config::parse("retention_secs = -1"),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn nested_values_override() {
+        let c =
+            Config::parse("retention_secs = 60\n[limits]\nmax_members_per_group = 8\n").unwrap();
+        assert_eq!(c.retention_secs, 60);
+        assert_eq!(c.limits.max_members_per_group, 8);
+        assert_eq!(c.limits.max_groups_per_client, 100);
+    }
+}

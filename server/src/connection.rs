@@ -1,0 +1,605 @@
+//! One WebSocket connection: challenge and authentication, then requests in,
+//! answers and pushed envelopes out.
+//!
+//! Reading and dispatch happen on one task, so a client's requests are
+//! ordered as sent. Only the wait for durability runs beside it (bounded by
+//! `max_inflight_requests`), so a client can pipeline sends. Everything
+//! written to the socket goes through one bounded queue; a client that
+//! does not read is disconnected rather than buffered without end.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use ed25519_dalek::{Signature, VerifyingKey};
+use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use parasol_protocol::{
+    auth, close, decode_client_frame, encode_server_frame, AuthProof, ClientFrame, Envelope,
+    ErrorCode, Request, Response, ServerFrame, ServerMessage, PROTOCOL_VERSION,
+};
+use rand::RngCore;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{ServiceError, ServiceResult};
+use crate::mailbox::LiveEnvelope;
+use crate::storage::{ClientId, EnvelopeRecord};
+use crate::Services;
+
+static CONNECTION_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Why the connection loop ended: the close code and reason sent.
+struct Closing(u16, &'static str);
+
+fn envelope_of(seq: u64, r: &EnvelopeRecord) -> Envelope {
+    Envelope {
+        seq,
+        group_id: r.group_id.clone().into(),
+        kind: r.kind,
+        epoch: r.epoch,
+        message: r.message.clone().into(),
+        ratchet_tree: (!r.ratchet_tree.is_empty()).then(|| r.ratchet_tree.clone().into()),
+        received_at: r.received_at,
+    }
+}
+
+fn frame(msg: ServerMessage) -> Message {
+    Message::Binary(
+        encode_server_frame(&ServerFrame {
+            v: PROTOCOL_VERSION,
+            msg,
+        })
+        .into(),
+    )
+}
+
+fn error_frame(id: Option<u64>, e: &ServiceError) -> Message {
+    frame(ServerMessage::Error {
+        id,
+        code: e.code,
+        message: e.message.clone(),
+        current_epoch: e.current_epoch,
+    })
+}
+
+fn response(id: u64, result: Response) -> Message {
+    frame(ServerMessage::Response { id, result })
+}
+
+/// The outgoing side: a bounded queue drained by the socket-writing task.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::Sender<Message>,
+    /// Set when the queue overflowed: the client is not reading.
+    overflow: Arc<Notify>,
+}
+
+impl Outbox {
+    fn send(&self, msg: Message) {
+        if self.tx.try_send(msg).is_err() {
+            self.overflow.notify_one();
+        }
+    }
+}
+
+/// Push state of a subscribed connection.
+struct Push {
+    /// Seq of the next envelope to push.
+    next: u64,
+    /// Everything up to here has been acked (or was skipped by `after`).
+    acked: u64,
+}
+
+struct Session {
+    client: ClientId,
+    push: Option<Push>,
+    claims: DefaultDirectRateLimiter,
+}
+
+pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSemaphorePermit) {
+    let connection_id = CONNECTION_IDS.fetch_add(1, Ordering::Relaxed);
+    let config = services.config.clone();
+    let window = config.limits.push_window;
+    let inflight_limit = config.connections.max_inflight_requests;
+    let (mut sink, mut stream) = socket.split();
+    let queue = window as usize + inflight_limit + 64;
+    let (tx, mut rx) = mpsc::channel::<Message>(queue);
+    let outbox = Outbox {
+        tx,
+        overflow: Arc::new(Notify::new()),
+    };
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let is_close = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || is_close {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut nonce = [0u8; auth::NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    outbox.send(frame(ServerMessage::Challenge {
+        nonce: nonce.to_vec().into(),
+        versions: vec![PROTOCOL_VERSION],
+    }));
+
+    let closing = run(&services, connection_id, &mut stream, &outbox, &nonce).await;
+    tracing::debug!(
+        connection = connection_id,
+        code = closing.0,
+        reason = closing.1,
+        "closing connection"
+    );
+    let close = Message::Close(Some(CloseFrame {
+        code: closing.0,
+        reason: Utf8Bytes::from_static(closing.1),
+    }));
+    if tokio::time::timeout(Duration::from_secs(2), outbox.tx.send(close))
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+    drop(outbox);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// Read the next binary frame, or say why the connection must close.
+async fn next_frame(
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    idle: Duration,
+) -> Result<Vec<u8>, Closing> {
+    loop {
+        match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => return Err(Closing(close::IDLE_TIMEOUT, "idle timeout")),
+            Ok(None) => return Err(Closing(close::NORMAL, "closed")),
+            Ok(Some(Err(e))) => {
+                let too_big = matches!(
+                    e.into_inner()
+                        .downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+                    Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
+                );
+                return Err(if too_big {
+                    Closing(close::MESSAGE_TOO_BIG, "frame exceeds the transport limit")
+                } else {
+                    Closing(close::NORMAL, "transport error")
+                });
+            }
+            Ok(Some(Ok(Message::Binary(bytes)))) => return Ok(bytes.to_vec()),
+            Ok(Some(Ok(Message::Text(_)))) => {
+                return Err(Closing(close::UNSUPPORTED_DATA, "binary frames only"))
+            }
+            Ok(Some(Ok(Message::Close(_)))) => return Err(Closing(close::NORMAL, "client closed")),
+            Ok(Some(Ok(_))) => continue, // WebSocket ping/pong
+        }
+    }
+}
+
+async fn run(
+    services: &Arc<Services>,
+    connection_id: u64,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    outbox: &Outbox,
+    nonce: &[u8],
+) -> Closing {
+    let config = &services.config;
+    let shutdown = services.shutdown.clone();
+
+    // Phase 1: authenticate within the deadline.
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(config.connections.auth_timeout_secs);
+    let mut errors = 0u32;
+    let client = loop {
+        let bytes = tokio::select! {
+            _ = shutdown.cancelled() => return Closing(close::GOING_AWAY, "server shutting down"),
+            _ = tokio::time::sleep_until(deadline) => return Closing(close::POLICY_VIOLATION, "authentication timeout"),
+            r = next_frame(stream, Duration::from_secs(config.connections.auth_timeout_secs)) => match r {
+                Ok(b) => b,
+                Err(c) => return c,
+            },
+        };
+        let result = match decode_client_frame(&bytes, config.limits.max_frame_bytes) {
+            Err(e) => Err((e.request_id, ServiceError::new(e.code, e.message))),
+            Ok(ClientFrame {
+                id,
+                req: Request::Authenticate { proof },
+                ..
+            }) => match verify(&proof, nonce) {
+                Ok(client) => Ok((id, client)),
+                Err(e) => {
+                    outbox.send(error_frame(Some(id), &e));
+                    return Closing(close::POLICY_VIOLATION, "authentication failed");
+                }
+            },
+            Ok(f) => Err((
+                Some(f.id),
+                ServiceError::new(ErrorCode::NotAuthenticated, "authenticate first"),
+            )),
+        };
+        match result {
+            Ok((id, client)) => {
+                let stock = match services.directory.stock(&client) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        outbox.send(error_frame(Some(id), &e));
+                        return Closing(close::INTERNAL_ERROR, "storage failure");
+                    }
+                };
+                let head = services.mailboxes.head(&client).unwrap_or(0);
+                outbox.send(response(
+                    id,
+                    Response::Authenticated {
+                        client_id: client.to_vec().into(),
+                        mailbox_head: head,
+                        one_time_key_packages: stock.one_time,
+                        last_resort_key_package: stock.last_resort,
+                    },
+                ));
+                break client;
+            }
+            Err((id, e)) => {
+                outbox.send(error_frame(id, &e));
+                errors += 1;
+                if errors >= config.connections.max_errors_before_auth {
+                    return Closing(
+                        close::POLICY_VIOLATION,
+                        "too many errors before authentication",
+                    );
+                }
+            }
+        }
+    };
+
+    // Phase 2: authenticated.
+    let (live_tx, mut live_rx) = mpsc::channel::<LiveEnvelope>(256);
+    let wake = Arc::new(Notify::new());
+    let replaced = CancellationToken::new();
+    let stock = services.mailboxes.subscribe(
+        client,
+        connection_id,
+        live_tx,
+        wake.clone(),
+        replaced.clone(),
+    );
+    let claims_per_minute =
+        NonZeroU32::new(config.limits.key_package_claims_per_minute).unwrap_or(NonZeroU32::MIN);
+    let mut session = Session {
+        client,
+        push: None,
+        claims: RateLimiter::direct(Quota::per_minute(claims_per_minute)),
+    };
+    let inflight = Arc::new(Semaphore::new(config.connections.max_inflight_requests));
+    let idle = Duration::from_secs(config.connections.idle_timeout_secs);
+
+    let closing = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break Closing(close::GOING_AWAY, "server shutting down"),
+            _ = replaced.cancelled() => break Closing(close::REPLACED, "replaced by a newer connection"),
+            _ = outbox.overflow.notified() => break Closing(close::SLOW_CONSUMER, "not reading fast enough"),
+            Some(live) = live_rx.recv() => {
+                if let Err(c) = on_live(services, &mut session, outbox, live) { break c; }
+            }
+            _ = wake.notified() => {
+                if let Some((one_time, last_resort)) = stock.lock().take() {
+                    outbox.send(frame(ServerMessage::KeyPackageCount { one_time, last_resort }));
+                }
+                if let Err(c) = pump(services, &mut session, outbox) { break c; }
+            }
+            r = next_frame(stream, idle) => match r {
+                Err(c) => break c,
+                Ok(bytes) => {
+                    if let Err(c) = handle(services, &mut session, outbox, &inflight, &bytes).await { break c; }
+                }
+            },
+        }
+    };
+    services.mailboxes.unsubscribe(&client, connection_id);
+    // Let durable writes still in flight answer before the socket closes.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        inflight.acquire_many(config.connections.max_inflight_requests as u32),
+    )
+    .await;
+    closing
+}
+
+fn verify(proof: &AuthProof, nonce: &[u8]) -> ServiceResult<ClientId> {
+    let failed = || ServiceError::new(ErrorCode::AuthenticationFailed, "signature does not verify");
+    let AuthProof::Ed25519Challenge {
+        public_key,
+        signature,
+    } = proof;
+    let key_bytes: ClientId = public_key.0.as_slice().try_into().map_err(|_| failed())?;
+    let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| failed())?;
+    let signature = Signature::from_slice(&signature.0).map_err(|_| failed())?;
+    key.verify_strict(&auth::auth_transcript(nonce, &key_bytes), &signature)
+        .map_err(|_| failed())?;
+    Ok(key_bytes)
+}
+
+fn internal(_: impl std::fmt::Display) -> Closing {
+    Closing(close::INTERNAL_ERROR, "storage failure")
+}
+
+/// A live envelope: push it if it is the next one, otherwise read the gap.
+fn on_live(
+    services: &Services,
+    session: &mut Session,
+    outbox: &Outbox,
+    live: LiveEnvelope,
+) -> Result<(), Closing> {
+    let window = services.config.limits.push_window;
+    let Some(push) = session.push.as_mut() else {
+        return Ok(());
+    };
+    if live.seq == push.next && push.next - 1 - push.acked < window {
+        outbox.send(frame(ServerMessage::Envelope {
+            envelope: envelope_of(live.seq, &live.record),
+        }));
+        push.next += 1;
+        Ok(())
+    } else if live.seq > push.next {
+        pump(services, session, outbox)
+    } else {
+        Ok(())
+    }
+}
+
+/// Push stored envelopes from `next` while the window allows.
+fn pump(services: &Services, session: &mut Session, outbox: &Outbox) -> Result<(), Closing> {
+    let window = services.config.limits.push_window;
+    let Some(push) = session.push.as_mut() else {
+        return Ok(());
+    };
+    loop {
+        let room = window.saturating_sub(push.next - 1 - push.acked);
+        if room == 0 {
+            return Ok(());
+        }
+        let batch = services
+            .mailboxes
+            .read(&session.client, push.next - 1, room.min(256) as usize)
+            .map_err(internal)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for (seq, record) in batch {
+            outbox.send(frame(ServerMessage::Envelope {
+                envelope: envelope_of(seq, &record),
+            }));
+            push.next = seq + 1;
+        }
+    }
+}
+
+async fn handle(
+    services: &Arc<Services>,
+    session: &mut Session,
+    outbox: &Outbox,
+    inflight: &Arc<Semaphore>,
+    bytes: &[u8],
+) -> Result<(), Closing> {
+    let frame_in = match decode_client_frame(bytes, services.config.limits.max_frame_bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::debug!(code = %e.code, "bad frame");
+            outbox.send(error_frame(
+                e.request_id,
+                &ServiceError::new(e.code, e.message),
+            ));
+            return Ok(());
+        }
+    };
+    let id = frame_in.id;
+    let op = frame_in.req.op_name();
+    let result = dispatch(services, session, outbox, inflight, id, frame_in.req).await;
+    match result {
+        Ok(Some(r)) => outbox.send(response(id, r)),
+        Ok(None) => {} // answered later, after durability
+        Err(e) => {
+            tracing::debug!(op, code = %e.code, "request refused");
+            outbox.send(error_frame(Some(id), &e));
+        }
+    }
+    if services.shutdown.is_cancelled() {
+        return Err(Closing(close::GOING_AWAY, "server shutting down"));
+    }
+    Ok(())
+}
+
+/// Answer a request now (`Some`), or arrange for it to be answered once
+/// durable (`None`).
+async fn dispatch(
+    services: &Arc<Services>,
+    session: &mut Session,
+    outbox: &Outbox,
+    inflight: &Arc<Semaphore>,
+    id: u64,
+    req: Request,
+) -> ServiceResult<Option<Response>> {
+    let limits = &services.config.limits;
+    let client = session.client;
+    match req {
+        Request::Authenticate { .. } => Err(ServiceError::new(
+            ErrorCode::AlreadyAuthenticated,
+            "this connection is authenticated",
+        )),
+        Request::Ping => Ok(Some(Response::Pong)),
+        Request::PublishKeyPackages { key_packages } => {
+            let stock = services.directory.publish(&client, &key_packages).await?;
+            Ok(Some(Response::KeyPackagesPublished {
+                one_time: stock.one_time,
+                last_resort: stock.last_resort,
+            }))
+        }
+        Request::ClaimKeyPackage { client_id } => {
+            if session.claims.check().is_err() {
+                return Err(ServiceError::new(
+                    ErrorCode::LimitExceeded,
+                    "too many key-package claims; slow down",
+                ));
+            }
+            let claimed = services.directory.claim(&client_id.0).await?;
+            if let Ok(owner) = ClientId::try_from(client_id.0.as_slice()) {
+                services.mailboxes.notify_owner(
+                    &owner,
+                    claimed.owner_stock.one_time,
+                    claimed.owner_stock.last_resort,
+                );
+            }
+            Ok(Some(Response::KeyPackage {
+                key_package: claimed.key_package.into(),
+                last_resort: claimed.last_resort,
+            }))
+        }
+        Request::CreateGroup {
+            group_info,
+            ratchet_tree,
+        } => {
+            let accepted = services
+                .delivery
+                .create_group(client, &group_info.0, &ratchet_tree.0)
+                .await?;
+            answer_when_durable(
+                services,
+                outbox,
+                inflight,
+                id,
+                accepted,
+                |(group_id, epoch)| Response::GroupCreated {
+                    group_id: group_id.into(),
+                    epoch,
+                },
+            )
+            .await
+        }
+        Request::SendCommit {
+            commit,
+            welcome,
+            group_info,
+            ratchet_tree,
+        } => {
+            let accepted = services
+                .delivery
+                .commit(
+                    client,
+                    &commit.0,
+                    welcome.as_ref().map(|b| b.0.as_slice()),
+                    group_info.as_ref().map(|b| b.0.as_slice()),
+                    ratchet_tree.as_ref().map(|b| b.0.as_slice()),
+                )
+                .await?;
+            answer_when_durable(
+                services,
+                outbox,
+                inflight,
+                id,
+                accepted,
+                |(group_id, epoch)| Response::CommitAccepted {
+                    group_id: group_id.into(),
+                    epoch,
+                },
+            )
+            .await
+        }
+        Request::SendMessage { message } => {
+            let accepted = services
+                .delivery
+                .application_message(client, &message.0)
+                .await?;
+            answer_when_durable(
+                services,
+                outbox,
+                inflight,
+                id,
+                accepted,
+                |(group_id, epoch)| Response::MessageAccepted {
+                    group_id: group_id.into(),
+                    epoch,
+                },
+            )
+            .await
+        }
+        Request::Subscribe { after } => {
+            let head = services.mailboxes.head(&client)?;
+            if after > head {
+                return Err(ServiceError::new(
+                    ErrorCode::UnknownEnvelope,
+                    format!("cursor {after} is beyond the mailbox head {head}"),
+                ));
+            }
+            session.push = Some(Push {
+                next: after + 1,
+                acked: after,
+            });
+            // Answer first, so the client sees `subscribed` before the pushes.
+            outbox.send(response(id, Response::Subscribed { head }));
+            pump(services, session, outbox).map_err(|_| ServiceError::internal())?;
+            Ok(None)
+        }
+        Request::FetchBacklog { after, limit } => {
+            let limit = limit.clamp(1, limits.max_fetch_limit) as usize;
+            let mut entries = services.mailboxes.read(&client, after, limit + 1)?;
+            let more = entries.len() > limit;
+            entries.truncate(limit);
+            let envelopes = entries
+                .iter()
+                .map(|(seq, r)| envelope_of(*seq, r))
+                .collect();
+            Ok(Some(Response::Backlog { envelopes, more }))
+        }
+        Request::Ack { up_to } => {
+            services
+                .mailboxes
+                .ack(&client, up_to)
+                .map_err(|e| match e {
+                    crate::mailbox::AckError::BeyondHead { .. } => {
+                        ServiceError::new(ErrorCode::UnknownEnvelope, e.to_string())
+                    }
+                    crate::mailbox::AckError::Storage(e) => e.into(),
+                })?;
+            if let Some(push) = session.push.as_mut() {
+                push.acked = push.acked.max(up_to.min(push.next - 1));
+            }
+            outbox.send(response(id, Response::Acked { up_to }));
+            pump(services, session, outbox).map_err(|_| ServiceError::internal())?;
+            Ok(None)
+        }
+        Request::ListGroups => Ok(Some(Response::Groups {
+            groups: services.delivery.list_groups(&client).await,
+        })),
+    }
+}
+
+/// Spawn the wait for durability; the answer is sent when it is done.
+async fn answer_when_durable<T: Send + 'static>(
+    services: &Arc<Services>,
+    outbox: &Outbox,
+    inflight: &Arc<Semaphore>,
+    id: u64,
+    accepted: crate::delivery::Accepted<T>,
+    to_response: impl FnOnce(T) -> Response + Send + 'static,
+) -> ServiceResult<Option<Response>> {
+    // Waiting here (not refusing) is the back-pressure on pipelining clients.
+    let permit = inflight
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ServiceError::internal())?;
+    let services = services.clone();
+    let outbox = outbox.clone();
+    tokio::spawn(async move {
+        let msg = match services.delivery.finish(accepted).await {
+            Ok(result) => response(id, to_response(result)),
+            Err(e) => error_frame(Some(id), &e),
+        };
+        outbox.send(msg);
+        drop(permit);
+    });
+    Ok(None)
+}

@@ -1,0 +1,655 @@
+//! The delivery service (RFC 9750): tracks every group's public state with
+//! openmls's `PublicGroup`, validates each commit against it, orders the
+//! group's messages, and fans them out to the members' mailboxes.
+//!
+//! Strict sequencing: a commit is accepted only for the group's current
+//! epoch; the first valid one wins. Group-state change and fan-out are one
+//! storage write. Application messages are PrivateMessages: only their group
+//! id, epoch and content type are read.
+
+pub mod identity;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_memory_storage::MemoryStorage;
+use openmls_rust_crypto::RustCrypto;
+use parasol_protocol::{EnvelopeKind, ErrorCode, GroupSummary};
+use parking_lot::Mutex;
+use tokio::sync::RwLock;
+
+use crate::config::Limits;
+use crate::error::{ServiceError, ServiceResult};
+use crate::mailbox::{Mailboxes, PendingWrite};
+use crate::storage::{ClientId, EnvelopeRecord, GroupRecord, Storage, StorageError};
+use crate::time::now_secs;
+use identity::{client_id_of, client_id_of_leaf};
+
+/// The only ciphersuite Parasol speaks.
+pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+/// Longest group id accepted.
+pub const MAX_GROUP_ID_BYTES: usize = 64;
+
+/// One tracked group.
+struct GroupState {
+    public: PublicGroup,
+    /// The PublicGroup's storage provider; what is persisted.
+    storage: MemoryStorage,
+    /// Current members, by client id (derived from the ratchet tree).
+    members: HashSet<ClientId>,
+}
+
+impl GroupState {
+    fn epoch(&self) -> u64 {
+        self.public.group_context().epoch().as_u64()
+    }
+
+    fn record(&self) -> Vec<u8> {
+        let values = self
+            .storage
+            .values
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        GroupRecord {
+            public_state: values
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        serde_bytes::ByteBuf::from(k.clone()),
+                        serde_bytes::ByteBuf::from(v.clone()),
+                    )
+                })
+                .collect(),
+        }
+        .encode()
+    }
+}
+
+fn members_of(public: &PublicGroup) -> Result<HashSet<ClientId>, &'static str> {
+    public
+        .members()
+        .map(|m| client_id_of(&m.credential, &m.signature_key))
+        .collect()
+}
+
+fn invalid(code: ErrorCode, message: impl Into<String>) -> ServiceError {
+    ServiceError::new(code, message)
+}
+
+fn parse_mls(bytes: &[u8], what: &str) -> ServiceResult<MlsMessageIn> {
+    MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| {
+        invalid(
+            ErrorCode::InvalidMlsMessage,
+            format!("{what} is not a TLS-serialized MLSMessage"),
+        )
+    })
+}
+
+/// A request the delivery service has ordered and queued for storage. Its
+/// answer may be given only after [`Delivery::finish`] says it is durable.
+/// Splitting the two lets a connection queue its next request while this
+/// one is being flushed, without reordering them.
+pub struct Accepted<T> {
+    pending: PendingWrite,
+    result: T,
+    /// The group state changed in memory: a failed write is fatal.
+    changes_group: bool,
+}
+
+pub struct Delivery {
+    crypto: RustCrypto,
+    groups: parking_lot::RwLock<HashMap<Vec<u8>, Arc<RwLock<GroupState>>>>,
+    /// Which groups each client is in: for `list_groups` and the per-client cap.
+    memberships: Mutex<HashMap<ClientId, HashSet<Vec<u8>>>>,
+    mailboxes: Arc<Mailboxes>,
+    limits: Limits,
+}
+
+impl Delivery {
+    /// Load every stored group.
+    pub fn load(
+        storage: &Storage,
+        mailboxes: Arc<Mailboxes>,
+        limits: Limits,
+    ) -> Result<Self, StorageError> {
+        let mut groups = HashMap::new();
+        let mut memberships: HashMap<ClientId, HashSet<Vec<u8>>> = HashMap::new();
+        for (group_id, record) in storage.load_groups()? {
+            let storage = MemoryStorage::default();
+            {
+                let mut values = storage.values.write().unwrap_or_else(|p| p.into_inner());
+                for (k, v) in record.public_state {
+                    values.insert(k.into_vec(), v.into_vec());
+                }
+            }
+            let public = PublicGroup::load(&storage, &GroupId::from_slice(&group_id))
+                .map_err(|e| StorageError::Corrupt(format!("group state: {e:?}")))?
+                .ok_or_else(|| StorageError::Corrupt("group state incomplete".into()))?;
+            let members = members_of(&public).map_err(|e| StorageError::Corrupt(e.into()))?;
+            for m in &members {
+                memberships.entry(*m).or_default().insert(group_id.clone());
+            }
+            groups.insert(
+                group_id,
+                Arc::new(RwLock::new(GroupState {
+                    public,
+                    storage,
+                    members,
+                })),
+            );
+        }
+        Ok(Delivery {
+            crypto: RustCrypto::default(),
+            groups: parking_lot::RwLock::new(groups),
+            memberships: Mutex::new(memberships),
+            mailboxes,
+            limits,
+        })
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.read().len()
+    }
+
+    fn group(&self, group_id: &[u8]) -> ServiceResult<Arc<RwLock<GroupState>>> {
+        self.groups
+            .read()
+            .get(group_id)
+            .cloned()
+            .ok_or_else(|| invalid(ErrorCode::UnknownGroup, "no such group"))
+    }
+
+    fn groups_of(&self, client: &ClientId) -> usize {
+        self.memberships.lock().get(client).map_or(0, HashSet::len)
+    }
+
+    /// Start tracking a group from its creator's GroupInfo and ratchet tree.
+    pub async fn create_group(
+        &self,
+        creator: ClientId,
+        group_info: &[u8],
+        ratchet_tree: &[u8],
+    ) -> ServiceResult<Accepted<(Vec<u8>, u64)>> {
+        if group_info.len() > self.limits.max_group_state_bytes
+            || ratchet_tree.len() > self.limits.max_group_state_bytes
+        {
+            return Err(invalid(
+                ErrorCode::EnvelopeTooLarge,
+                "group info or ratchet tree too large",
+            ));
+        }
+        let MlsMessageBodyIn::GroupInfo(group_info) =
+            parse_mls(group_info, "group_info")?.extract()
+        else {
+            return Err(invalid(
+                ErrorCode::InvalidGroupInfo,
+                "group_info is not a GroupInfo",
+            ));
+        };
+        if group_info.ciphersuite() != CIPHERSUITE {
+            return Err(invalid(
+                ErrorCode::InvalidGroupInfo,
+                "unsupported ciphersuite; use 0x0001",
+            ));
+        }
+        let group_id = group_info.group_id().as_slice().to_vec();
+        if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_BYTES {
+            return Err(invalid(
+                ErrorCode::InvalidGroupInfo,
+                format!("group id must be 1 to {MAX_GROUP_ID_BYTES} bytes"),
+            ));
+        }
+        let tree = RatchetTreeIn::tls_deserialize_exact(ratchet_tree).map_err(|_| {
+            invalid(
+                ErrorCode::InvalidGroupInfo,
+                "ratchet_tree is not a TLS-serialized ratchet tree",
+            )
+        })?;
+        if self.groups_of(&creator) >= self.limits.max_groups_per_client as usize {
+            return Err(invalid(
+                ErrorCode::LimitExceeded,
+                "too many groups for this client",
+            ));
+        }
+        if self.groups.read().len() >= self.limits.max_groups {
+            return Err(invalid(
+                ErrorCode::LimitExceeded,
+                "the server tracks its maximum number of groups",
+            ));
+        }
+        let storage = MemoryStorage::default();
+        let (public, _) = PublicGroup::from_external(
+            &self.crypto,
+            &storage,
+            tree,
+            group_info,
+            ProposalStore::new(),
+        )
+        .map_err(|e| {
+            invalid(
+                ErrorCode::InvalidGroupInfo,
+                format!("cannot track group: {e}"),
+            )
+        })?;
+        let members = members_of(&public).map_err(|e| invalid(ErrorCode::InvalidGroupInfo, e))?;
+        if members.len() != 1 || !members.contains(&creator) {
+            return Err(invalid(
+                ErrorCode::InvalidGroupInfo,
+                "the creator must be the group's only member",
+            ));
+        }
+        let state = GroupState {
+            public,
+            storage,
+            members,
+        };
+        let epoch = state.epoch();
+        let record = state.record();
+        let slot = Arc::new(RwLock::new(state));
+        // Hold the new group's lock until it is durable, so nothing is
+        // ordered against a group that may yet fail to persist.
+        let guard = slot.clone().write_owned().await;
+        {
+            let mut groups = self.groups.write();
+            if groups.contains_key(&group_id) {
+                return Err(invalid(
+                    ErrorCode::GroupExists,
+                    "a group with this id exists",
+                ));
+            }
+            groups.insert(group_id.clone(), slot);
+        }
+        self.memberships
+            .lock()
+            .entry(creator)
+            .or_default()
+            .insert(group_id.clone());
+        let pending = match self
+            .mailboxes
+            .enqueue(Some((group_id.clone(), Some(record))), Vec::new())
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => crate::fatal(&format!("could not queue a new group: {e}")),
+        };
+        drop(guard);
+        Ok(Accepted {
+            pending,
+            result: (group_id, epoch),
+            changes_group: true,
+        })
+    }
+
+    /// Validate a commit against the group's current epoch; if it wins,
+    /// merge it, store it and fan it out (with the Welcome to the members
+    /// it adds) in one write.
+    pub async fn commit(
+        &self,
+        sender: ClientId,
+        commit: &[u8],
+        welcome: Option<&[u8]>,
+        group_info: Option<&[u8]>,
+        ratchet_tree: Option<&[u8]>,
+    ) -> ServiceResult<Accepted<(Vec<u8>, u64)>> {
+        let max = self.limits.max_mls_message_bytes;
+        if commit.len() > max || welcome.is_some_and(|w| w.len() > max) {
+            return Err(invalid(
+                ErrorCode::EnvelopeTooLarge,
+                format!("MLS messages are limited to {max} bytes"),
+            ));
+        }
+        let max_state = self.limits.max_group_state_bytes;
+        if group_info.is_some_and(|g| g.len() > max_state)
+            || ratchet_tree.is_some_and(|t| t.len() > max_state)
+        {
+            return Err(invalid(
+                ErrorCode::EnvelopeTooLarge,
+                "group info or ratchet tree too large",
+            ));
+        }
+        let message = parse_mls(commit, "commit")?
+            .try_into_protocol_message()
+            .map_err(|_| {
+                invalid(
+                    ErrorCode::InvalidMlsMessage,
+                    "commit is not a PublicMessage",
+                )
+            })?;
+        if message.wire_format() != WireFormat::PublicMessage {
+            return Err(invalid(
+                ErrorCode::InvalidMlsMessage,
+                "handshake messages must be PublicMessages",
+            ));
+        }
+        if message.content_type() != ContentType::Commit {
+            return Err(invalid(
+                ErrorCode::Unsupported,
+                "only commits are accepted; standalone proposals are not supported in v1",
+            ));
+        }
+        let group_id = message.group_id().as_slice().to_vec();
+        let parsed_welcome = welcome.map(parse_welcome).transpose()?;
+        let tree_for_welcome = ratchet_tree
+            .map(|t| {
+                RatchetTreeIn::tls_deserialize_exact(t)
+                    .map(|_| t.to_vec())
+                    .map_err(|_| {
+                        invalid(
+                            ErrorCode::InvalidGroupInfo,
+                            "ratchet_tree is not a TLS-serialized ratchet tree",
+                        )
+                    })
+            })
+            .transpose()?;
+        let group_info = group_info
+            .map(|g| match parse_mls(g, "group_info")?.extract() {
+                MlsMessageBodyIn::GroupInfo(gi) => Ok(gi),
+                _ => Err(invalid(
+                    ErrorCode::InvalidGroupInfo,
+                    "group_info is not a GroupInfo",
+                )),
+            })
+            .transpose()?;
+
+        let slot = self.group(&group_id)?;
+        let mut group = slot.write().await;
+        if !group.members.contains(&sender) {
+            return Err(invalid(ErrorCode::NotAMember, "not a member of this group"));
+        }
+        let old_epoch = group.epoch();
+        if message.epoch().as_u64() != old_epoch {
+            return Err(ServiceError::stale_epoch(old_epoch));
+        }
+        let processed = group
+            .public
+            .process_message(&self.crypto, message)
+            .map_err(|e| invalid(ErrorCode::InvalidCommit, format!("commit rejected: {e}")))?;
+        let Sender::Member(sender_leaf) = *processed.sender() else {
+            return Err(invalid(
+                ErrorCode::InvalidCommit,
+                "commits must come from a member",
+            ));
+        };
+        let signer = group
+            .public
+            .leaf(sender_leaf)
+            .map(client_id_of_leaf)
+            .and_then(Result::ok)
+            .ok_or_else(|| invalid(ErrorCode::InvalidCommit, "unknown sender leaf"))?;
+        if signer != sender {
+            return Err(invalid(
+                ErrorCode::InvalidCommit,
+                "commit is signed by another member",
+            ));
+        }
+        let ProcessedMessageContent::StagedCommitMessage(staged) = processed.into_content() else {
+            return Err(invalid(ErrorCode::InvalidCommit, "not a commit"));
+        };
+        if let Some(leaf) = staged.update_path_leaf_node() {
+            if client_id_of_leaf(leaf) != Ok(sender) {
+                return Err(invalid(
+                    ErrorCode::InvalidCommit,
+                    "a member may not change its identity key",
+                ));
+            }
+        }
+
+        // Who the commit adds, by key package reference.
+        let mut added = Vec::new();
+        let mut added_refs = HashSet::new();
+        for add in staged.add_proposals() {
+            let kp = add.add_proposal().key_package();
+            let id = client_id_of_leaf(kp.leaf_node())
+                .map_err(|e| invalid(ErrorCode::InvalidCommit, e))?;
+            let kp_ref = kp
+                .hash_ref(&self.crypto)
+                .map_err(|_| ServiceError::internal())?;
+            added_refs.insert(kp_ref.as_slice().to_vec());
+            added.push(id);
+        }
+        let removes = staged.remove_proposals().count();
+        let new_size = group.members.len() + added.len() - removes.min(group.members.len());
+        if new_size > self.limits.max_members_per_group as usize {
+            return Err(invalid(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "groups are limited to {} members",
+                    self.limits.max_members_per_group
+                ),
+            ));
+        }
+        for id in &added {
+            if self.groups_of(id) >= self.limits.max_groups_per_client as usize {
+                return Err(invalid(
+                    ErrorCode::LimitExceeded,
+                    "an added client is in too many groups",
+                ));
+            }
+        }
+        match (&parsed_welcome, added.is_empty()) {
+            (None, false) => {
+                return Err(invalid(
+                    ErrorCode::InvalidWelcome,
+                    "the commit adds members but no Welcome came with it",
+                ))
+            }
+            (Some(_), true) => {
+                return Err(invalid(
+                    ErrorCode::InvalidWelcome,
+                    "a Welcome came with a commit that adds nobody",
+                ))
+            }
+            (Some(w), false) => {
+                let refs: HashSet<Vec<u8>> = w
+                    .secrets()
+                    .iter()
+                    .map(|s| s.new_member().as_slice().to_vec())
+                    .collect();
+                if refs != added_refs || w.ciphersuite() != CIPHERSUITE {
+                    return Err(invalid(
+                        ErrorCode::InvalidWelcome,
+                        "the Welcome is not for exactly the members this commit adds",
+                    ));
+                }
+            }
+            (None, true) => {}
+        }
+
+        // The commit wins its epoch.
+        let old_members = group.members.clone();
+        let state = &mut *group;
+        state
+            .public
+            .merge_commit(&state.storage, *staged)
+            .map_err(|e| {
+                tracing::error!(error = ?e, "merging a validated commit failed");
+                ServiceError::internal()
+            })?;
+        let new_epoch = state.epoch();
+        state.members = members_of(&state.public).map_err(|e| {
+            tracing::error!(error = e, "merged group breaks the identity rule");
+            ServiceError::internal()
+        })?;
+        if let Some(gi) = &group_info {
+            if gi.group_id().as_slice() != group_id.as_slice() || gi.epoch().as_u64() != new_epoch {
+                tracing::warn!("commit bundle carried a GroupInfo for another group or epoch");
+            }
+        }
+
+        let now = now_secs();
+        let commit_record = Arc::new(EnvelopeRecord {
+            group_id: group_id.clone(),
+            kind: EnvelopeKind::Commit,
+            epoch: old_epoch,
+            message: commit.to_vec(),
+            ratchet_tree: Vec::new(),
+            received_at: now,
+        });
+        // Every member of the old epoch gets the commit, the sender too (it
+        // confirms the order and heals a sender that crashed before the
+        // answer), and removed members learn they were removed.
+        let mut deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)> = old_members
+            .iter()
+            .map(|m| (*m, commit_record.clone()))
+            .collect();
+        let newly_added: Vec<ClientId> = state.members.difference(&old_members).copied().collect();
+        if !newly_added.is_empty() {
+            let tree = match tree_for_welcome {
+                Some(t) => t,
+                None => state
+                    .public
+                    .export_ratchet_tree()
+                    .tls_serialize_detached()
+                    .map_err(|_| ServiceError::internal())?,
+            };
+            let welcome_record = Arc::new(EnvelopeRecord {
+                group_id: group_id.clone(),
+                kind: EnvelopeKind::Welcome,
+                epoch: new_epoch,
+                message: welcome.map(<[u8]>::to_vec).unwrap_or_default(),
+                ratchet_tree: tree,
+                received_at: now,
+            });
+            deliveries.extend(newly_added.iter().map(|m| (*m, welcome_record.clone())));
+        }
+        {
+            let mut memberships = self.memberships.lock();
+            for gone in old_members.difference(&state.members) {
+                if let Some(set) = memberships.get_mut(gone) {
+                    set.remove(&group_id);
+                }
+            }
+            for new in &newly_added {
+                memberships
+                    .entry(*new)
+                    .or_default()
+                    .insert(group_id.clone());
+            }
+        }
+        let record = state.record();
+        // The merge is done in memory: from here a failed write would leave
+        // memory ahead of disk, so it is fatal (restart reloads from disk).
+        let pending = match self
+            .mailboxes
+            .enqueue(Some((group_id.clone(), Some(record))), deliveries)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => crate::fatal(&format!("could not queue a merged commit: {e}")),
+        };
+        Ok(Accepted {
+            pending,
+            result: (group_id, new_epoch),
+            changes_group: true,
+        })
+    }
+
+    /// Wait until an accepted request is durable and its recipients woken.
+    pub async fn finish<T>(&self, accepted: Accepted<T>) -> ServiceResult<T> {
+        match self.mailboxes.complete(accepted.pending).await {
+            Ok(()) => Ok(accepted.result),
+            // Memory is ahead of disk for this group: restart from disk.
+            Err(e) if accepted.changes_group => {
+                crate::fatal(&format!("could not persist a group change: {e}"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Route an application message (a PrivateMessage) to every other
+    /// member. Only its group id, epoch and content type are read.
+    pub async fn application_message(
+        &self,
+        sender: ClientId,
+        message: &[u8],
+    ) -> ServiceResult<Accepted<(Vec<u8>, u64)>> {
+        let max = self.limits.max_mls_message_bytes;
+        if message.len() > max {
+            return Err(invalid(
+                ErrorCode::EnvelopeTooLarge,
+                format!("MLS messages are limited to {max} bytes"),
+            ));
+        }
+        let parsed = parse_mls(message, "message")?
+            .try_into_protocol_message()
+            .map_err(|_| {
+                invalid(
+                    ErrorCode::InvalidMlsMessage,
+                    "message is not a PrivateMessage",
+                )
+            })?;
+        if parsed.wire_format() != WireFormat::PrivateMessage
+            || parsed.content_type() != ContentType::Application
+        {
+            return Err(invalid(
+                ErrorCode::InvalidMlsMessage,
+                "send_message takes application messages as PrivateMessage; send commits with send_commit",
+            ));
+        }
+        let group_id = parsed.group_id().as_slice().to_vec();
+        let slot = self.group(&group_id)?;
+        let group = slot.read().await;
+        if !group.members.contains(&sender) {
+            return Err(invalid(ErrorCode::NotAMember, "not a member of this group"));
+        }
+        let epoch = group.epoch();
+        if parsed.epoch().as_u64() != epoch {
+            return Err(ServiceError::stale_epoch(epoch));
+        }
+        let record = Arc::new(EnvelopeRecord {
+            group_id: group_id.clone(),
+            kind: EnvelopeKind::Application,
+            epoch,
+            message: message.to_vec(),
+            ratchet_tree: Vec::new(),
+            received_at: now_secs(),
+        });
+        let deliveries = group
+            .members
+            .iter()
+            .filter(|m| **m != sender)
+            .map(|m| (*m, record.clone()))
+            .collect();
+        let pending = self.mailboxes.enqueue_bounded(deliveries).await?;
+        Ok(Accepted {
+            pending,
+            result: (group_id, epoch),
+            changes_group: false,
+        })
+    }
+
+    /// The groups `client` is a member of.
+    pub async fn list_groups(&self, client: &ClientId) -> Vec<GroupSummary> {
+        let ids: Vec<Vec<u8>> = self
+            .memberships
+            .lock()
+            .get(client)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Ok(slot) = self.group(&id) else { continue };
+            let group = slot.read().await;
+            if group.members.contains(client) {
+                out.push(GroupSummary {
+                    group_id: id.into(),
+                    epoch: group.epoch(),
+                    members: group.members.len() as u32,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn parse_welcome(bytes: &[u8]) -> ServiceResult<Welcome> {
+    match parse_mls(bytes, "welcome")?.extract() {
+        MlsMessageBodyIn::Welcome(w) => Ok(w),
+        _ => Err(invalid(
+            ErrorCode::InvalidWelcome,
+            "welcome is not a Welcome",
+        )),
+    }
+}

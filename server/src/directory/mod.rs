@@ -1,0 +1,176 @@
+//! The key-package directory (RFC 9750 §5.1): clients upload key packages,
+//! others claim them to add the owner to a group. One-time packages are
+//! consumed atomically; the last-resort package is handed out only when
+//! none is left, and is never consumed.
+
+use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::*;
+use openmls_rust_crypto::RustCrypto;
+use parasol_protocol::{Bytes, ErrorCode};
+
+use crate::config::Limits;
+use crate::delivery::identity::client_id_of_leaf;
+use crate::delivery::CIPHERSUITE;
+use crate::error::{ServiceError, ServiceResult};
+use crate::storage::{ClientId, KeyPackageRecord, Storage};
+use crate::time::now_secs;
+
+/// A client's key-package stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stock {
+    pub one_time: u32,
+    pub last_resort: bool,
+}
+
+/// A claimed key package.
+pub struct Claimed {
+    pub key_package: Vec<u8>,
+    pub last_resort: bool,
+    /// The owner's stock after the claim, to tell the owner.
+    pub owner_stock: Stock,
+}
+
+pub struct Directory {
+    storage: Storage,
+    crypto: RustCrypto,
+    limits: Limits,
+}
+
+impl Directory {
+    pub fn new(storage: Storage, limits: Limits) -> Self {
+        Directory {
+            storage,
+            crypto: RustCrypto::default(),
+            limits,
+        }
+    }
+
+    pub fn stock(&self, owner: &ClientId) -> ServiceResult<Stock> {
+        Ok(Stock {
+            one_time: self.storage.count_key_packages(owner)?,
+            last_resort: self.storage.has_last_resort(owner)?,
+        })
+    }
+
+    /// Validate and store key packages; all or nothing.
+    pub async fn publish(&self, owner: &ClientId, packages: &[Bytes]) -> ServiceResult<Stock> {
+        if packages.len() > self.limits.max_key_packages_per_publish {
+            return Err(ServiceError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "at most {} key packages per request",
+                    self.limits.max_key_packages_per_publish
+                ),
+            ));
+        }
+        let now = now_secs();
+        let mut one_time = Vec::new();
+        let mut last_resort = None;
+        for bytes in packages {
+            let (kp_ref, record, is_last_resort) = self.validate(owner, &bytes.0, now)?;
+            if is_last_resort {
+                last_resort = Some(record);
+            } else {
+                one_time.push((kp_ref, record));
+            }
+        }
+        let stored = self.storage.count_key_packages(owner)?;
+        if stored as usize + one_time.len() > self.limits.max_key_packages_per_client as usize {
+            return Err(ServiceError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "at most {} one-time key packages may be stored per client",
+                    self.limits.max_key_packages_per_client
+                ),
+            ));
+        }
+        self.storage
+            .put_key_packages(owner, &one_time, last_resort.as_ref())?;
+        self.storage.flush().await?;
+        self.stock(owner)
+    }
+
+    fn validate(
+        &self,
+        owner: &ClientId,
+        bytes: &[u8],
+        now: u64,
+    ) -> ServiceResult<(Vec<u8>, KeyPackageRecord, bool)> {
+        let bad = |m: &str| ServiceError::new(ErrorCode::InvalidKeyPackage, m);
+        if bytes.len() > self.limits.max_mls_message_bytes {
+            return Err(ServiceError::new(
+                ErrorCode::EnvelopeTooLarge,
+                "key package too large",
+            ));
+        }
+        let message = MlsMessageIn::tls_deserialize_exact(bytes)
+            .map_err(|_| bad("not a TLS-serialized MLSMessage"))?;
+        let MlsMessageBodyIn::KeyPackage(kp_in) = message.extract() else {
+            return Err(bad("not a key package"));
+        };
+        let kp = kp_in
+            .validate(&self.crypto, ProtocolVersion::Mls10)
+            .map_err(|e| bad(&format!("key package does not validate: {e}")))?;
+        if kp.ciphersuite() != CIPHERSUITE {
+            return Err(bad("unsupported ciphersuite; use 0x0001"));
+        }
+        match client_id_of_leaf(kp.leaf_node()) {
+            Ok(id) if id == *owner => {}
+            Ok(_) => return Err(bad("key package belongs to another identity")),
+            Err(e) => return Err(bad(e)),
+        }
+        let lifetime = kp.life_time();
+        if lifetime.not_after().saturating_sub(lifetime.not_before())
+            > self.limits.max_key_package_lifetime_secs
+        {
+            return Err(bad("key package lifetime exceeds the maximum"));
+        }
+        if lifetime.not_after() <= now {
+            return Err(bad("key package has expired"));
+        }
+        let kp_ref = kp
+            .hash_ref(&self.crypto)
+            .map_err(|_| ServiceError::internal())?;
+        let record = KeyPackageRecord {
+            not_after: lifetime.not_after(),
+            key_package: bytes.to_vec(),
+        };
+        Ok((kp_ref.as_slice().to_vec(), record, kp.last_resort()))
+    }
+
+    /// Take a key package of `owner`: a one-time one if any is left,
+    /// otherwise the last-resort one.
+    pub async fn claim(&self, owner: &[u8]) -> ServiceResult<Claimed> {
+        let owner: ClientId = owner
+            .try_into()
+            .map_err(|_| ServiceError::new(ErrorCode::NoKeyPackage, "client ids are 32 bytes"))?;
+        let now = now_secs();
+        let (record, last_resort) = match self.storage.take_key_package(&owner, now)? {
+            Some(r) => {
+                // A one-time package must never be handed out twice, even
+                // across a crash.
+                self.storage.flush().await?;
+                (r, false)
+            }
+            None => match self.storage.last_resort_key_package(&owner, now)? {
+                Some(r) => (r, true),
+                None => {
+                    return Err(ServiceError::new(
+                        ErrorCode::NoKeyPackage,
+                        "this client has no key package left",
+                    ))
+                }
+            },
+        };
+        Ok(Claimed {
+            key_package: record.key_package,
+            last_resort,
+            owner_stock: self.stock(&owner)?,
+        })
+    }
+
+    /// Delete expired packages.
+    pub fn purge_expired(&self) -> ServiceResult<usize> {
+        Ok(self.storage.purge_expired_key_packages(now_secs())?)
+    }
+}

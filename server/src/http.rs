@@ -1,0 +1,56 @@
+//! HTTP routes: the WebSocket endpoint and a health check.
+
+use std::sync::Arc;
+
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use parasol_protocol::limits::TRANSPORT_SLACK_BYTES;
+use parasol_protocol::WEBSOCKET_PATH;
+
+use crate::Services;
+
+pub fn router(services: Arc<Services>) -> Router {
+    Router::new()
+        .route(WEBSOCKET_PATH, get(websocket))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/", get(index))
+        .with_state(services)
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+        ],
+        "Parasol delivery service. Clients connect to /v1/ws.\n",
+    )
+}
+
+async fn websocket(State(services): State<Arc<Services>>, upgrade: WebSocketUpgrade) -> Response {
+    if services.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    let Ok(permit) = services.connection_slots.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; retry later\n",
+        )
+            .into_response();
+    };
+    let c = &services.config;
+    let max = c.limits.max_frame_bytes + TRANSPORT_SLACK_BYTES;
+    let tasks = services.tasks.clone();
+    let for_task = services.clone();
+    upgrade
+        .read_buffer_size(c.connections.read_buffer_bytes)
+        .write_buffer_size(c.connections.write_buffer_bytes)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| {
+            tasks.track_future(crate::connection::serve(socket, for_task, permit))
+        })
+}

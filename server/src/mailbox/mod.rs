@@ -1,0 +1,221 @@
+//! Mailboxes: the queueing service. Every client has one ordered mailbox;
+//! the delivery service appends to it through the storage writer, the
+//! client's connection reads, pushes and acks it.
+//!
+//! Live delivery is a hint: after a write is durable, the connection of each
+//! recipient (if any) gets the new envelope on a bounded channel. When the
+//! hint is lost (channel full, not yet subscribed) the connection reads the
+//! gap from storage, so nothing depends on the hint arriving.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::storage::writer::{self, MailboxIndex, WriteError, WriteJob};
+use crate::storage::{ClientId, EnvelopeRecord, Storage, StorageError};
+
+/// A new envelope for a connected recipient.
+#[derive(Debug, Clone)]
+pub struct LiveEnvelope {
+    pub seq: u64,
+    pub record: Arc<EnvelopeRecord>,
+}
+
+/// The one connection currently authenticated as a client.
+struct Subscriber {
+    connection_id: u64,
+    live: mpsc::Sender<LiveEnvelope>,
+    /// Woken when a live envelope could not be queued, or the key-package
+    /// stock changed: the connection then reads from storage.
+    wake: Arc<Notify>,
+    /// Key-package stock to report to the owner, set by claims.
+    stock: Arc<Mutex<Option<(u32, bool)>>>,
+    /// Cancelled when a newer connection of the same client replaces it.
+    replaced: CancellationToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    #[error("seq {up_to} was never assigned in this mailbox (head is {head})")]
+    BeyondHead { up_to: u64, head: u64 },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+pub struct Mailboxes {
+    storage: Storage,
+    index: MailboxIndex,
+    subscribers: Mutex<HashMap<ClientId, Subscriber>>,
+    writer: mpsc::Sender<WriteJob>,
+}
+
+/// A durable write in progress; await it outside any lock.
+pub struct PendingWrite {
+    done: oneshot::Receiver<Result<Vec<(ClientId, u64)>, WriteError>>,
+    records: Vec<Arc<EnvelopeRecord>>,
+}
+
+impl Mailboxes {
+    pub fn new(storage: Storage, index: MailboxIndex, writer: mpsc::Sender<WriteJob>) -> Self {
+        Mailboxes {
+            storage,
+            index,
+            subscribers: Mutex::new(HashMap::new()),
+            writer,
+        }
+    }
+
+    /// Queue a group-state change and its envelopes for the writer. Writes
+    /// are applied in the order this is called, which is what keeps a
+    /// group's envelopes in order: callers hold the group's lock while
+    /// calling it. Group changes are never refused for a full mailbox: a
+    /// member that misses a commit is lost to the group.
+    pub async fn enqueue(
+        &self,
+        group: Option<(Vec<u8>, Option<Vec<u8>>)>,
+        deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)>,
+    ) -> Result<PendingWrite, WriteError> {
+        self.send_job(group, deliveries, false).await
+    }
+
+    /// Queue application envelopes; refused whole if a mailbox is full.
+    pub async fn enqueue_bounded(
+        &self,
+        deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)>,
+    ) -> Result<PendingWrite, WriteError> {
+        self.send_job(None, deliveries, true).await
+    }
+
+    async fn send_job(
+        &self,
+        group: Option<(Vec<u8>, Option<Vec<u8>>)>,
+        deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)>,
+        bounded: bool,
+    ) -> Result<PendingWrite, WriteError> {
+        let (tx, rx) = oneshot::channel();
+        let records = deliveries.iter().map(|(_, r)| r.clone()).collect();
+        self.writer
+            .send(WriteJob {
+                group,
+                deliveries,
+                bounded,
+                done: tx,
+            })
+            .await
+            .map_err(|_| WriteError::Storage("storage writer stopped".into()))?;
+        Ok(PendingWrite { done: rx, records })
+    }
+
+    /// Wait until a queued write is durable, then wake its recipients.
+    pub async fn complete(&self, pending: PendingWrite) -> Result<(), WriteError> {
+        let assigned = pending
+            .done
+            .await
+            .map_err(|_| WriteError::Storage("storage writer stopped".into()))??;
+        let subscribers = self.subscribers.lock();
+        for ((client, seq), record) in assigned.into_iter().zip(pending.records) {
+            if let Some(sub) = subscribers.get(&client) {
+                // A full channel only means the connection reads from storage.
+                if sub.live.try_send(LiveEnvelope { seq, record }).is_err() {
+                    sub.wake.notify_one();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Make `connection_id` the live connection of `client`, replacing (and
+    /// cancelling) any older one.
+    pub fn subscribe(
+        &self,
+        client: ClientId,
+        connection_id: u64,
+        live: mpsc::Sender<LiveEnvelope>,
+        wake: Arc<Notify>,
+        replaced: CancellationToken,
+    ) -> Arc<Mutex<Option<(u32, bool)>>> {
+        let stock = Arc::new(Mutex::new(None));
+        let old = self.subscribers.lock().insert(
+            client,
+            Subscriber {
+                connection_id,
+                live,
+                wake,
+                stock: stock.clone(),
+                replaced,
+            },
+        );
+        if let Some(old) = old {
+            if old.connection_id != connection_id {
+                old.replaced.cancel();
+            }
+        }
+        stock
+    }
+
+    /// Tell a connected owner its key-package stock after a claim.
+    pub fn notify_owner(&self, owner: &ClientId, one_time: u32, last_resort: bool) {
+        if let Some(sub) = self.subscribers.lock().get(owner) {
+            *sub.stock.lock() = Some((one_time, last_resort));
+            sub.wake.notify_one();
+        }
+    }
+
+    pub fn unsubscribe(&self, client: &ClientId, connection_id: u64) {
+        let mut subs = self.subscribers.lock();
+        if subs
+            .get(client)
+            .is_some_and(|s| s.connection_id == connection_id)
+        {
+            subs.remove(client);
+        }
+    }
+
+    pub fn connected(&self) -> usize {
+        self.subscribers.lock().len()
+    }
+
+    pub fn head(&self, client: &ClientId) -> Result<u64, StorageError> {
+        Ok(writer::mailbox_meta(&self.storage, &self.index, client)?.head)
+    }
+
+    pub fn read(
+        &self,
+        client: &ClientId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, EnvelopeRecord)>, StorageError> {
+        self.storage.read_mailbox(client, after, limit)
+    }
+
+    /// Delete everything up to `up_to`. Acking an already deleted range is
+    /// fine (acks are idempotent); acking past the head is an error.
+    pub fn ack(&self, client: &ClientId, up_to: u64) -> Result<(), AckError> {
+        let head = self.head(client)?;
+        if up_to > head {
+            return Err(AckError::BeyondHead { up_to, head });
+        }
+        let removed = self.storage.ack_mailbox(client, up_to)? as u64;
+        if let Some(meta) = self.index.lock().get_mut(client) {
+            meta.len = meta.len.saturating_sub(removed);
+        }
+        Ok(())
+    }
+
+    /// Delete envelopes older than `cutoff` (retention).
+    pub fn purge_before(&self, cutoff: u64) -> Result<usize, StorageError> {
+        let purged = self.storage.purge_mailboxes_before(cutoff)?;
+        let mut idx = self.index.lock();
+        let mut total = 0;
+        for (client, n) in purged {
+            if let Some(meta) = idx.get_mut(&client) {
+                meta.len = meta.len.saturating_sub(n as u64);
+            }
+            total += n;
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,133 @@
+//! `parasol-server`: run the delivery service.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use parasol_server::config::{Config, LogFormat};
+use tokio_util::sync::CancellationToken;
+
+/// Parasol: end-to-end-encrypted peer-support chat. This binary runs the
+/// MLS delivery service. Settings come from defaults, then the config file,
+/// then environment variables, then flags.
+#[derive(Parser, Debug)]
+#[command(name = "parasol-server", version)]
+struct Args {
+    /// TOML configuration file.
+    #[arg(long, env = "PARASOL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+    #[arg(long, env = "PARASOL_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Folder for the database.
+    #[arg(long, env = "PARASOL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, env = "PARASOL_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Delete envelopes this many seconds after arrival even if unacked.
+    #[arg(long, env = "PARASOL_RETENTION_SECS")]
+    retention_secs: Option<u64>,
+    /// Extra milliseconds each storage round waits to batch more writes.
+    #[arg(long, env = "PARASOL_GROUP_COMMIT_DELAY_MS")]
+    group_commit_delay_ms: Option<u64>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("parasol-server: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.retention_secs {
+        config.retention_secs = v;
+    }
+    if let Some(v) = args.group_commit_delay_ms {
+        config.group_commit_delay_ms = v;
+    }
+    match args.log_format.as_deref() {
+        None => {}
+        Some("text") => config.log_format = LogFormat::Text,
+        Some("json") => config.log_format = LogFormat::Json,
+        Some(other) => {
+            eprintln!("parasol-server: unknown log format {other:?} (text or json)");
+            return std::process::ExitCode::from(2);
+        }
+    }
+    if let Err(e) = config.validate() {
+        eprintln!("parasol-server: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    init_logging(config.log_format);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("parasol-server: cannot start runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(wait_for_signal(shutdown.clone()));
+        let data_dir = config.data_dir.clone();
+        parasol_server::run(config, shutdown, move |addr| {
+            println!("parasol-server listening on http://{addr} (WebSocket ws://{addr}/v1/ws), data in {}", data_dir.display());
+        })
+        .await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("parasol-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs carry no IP address, content, token or identity: the code never
+/// passes them to tracing. Default level: info (`PARASOL_LOG` overrides).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PARASOL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

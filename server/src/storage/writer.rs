@@ -1,0 +1,201 @@
+//! The storage writer: one thread that turns queued writes into durable
+//! rounds (group commit). A round is one sled transaction and one flush;
+//! only after the flush are the senders told their writes are durable.
+//!
+//! One writer also gives every mailbox a single place where sequence numbers
+//! are assigned, so they are contiguous and ordered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{ClientId, EnvelopeRecord, Storage, StorageError};
+
+/// Where each mailbox stands. Shared with the mailbox service, which lowers
+/// `len` on acks and purges.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MailboxMeta {
+    /// Highest seq ever assigned (0: none yet).
+    pub head: u64,
+    /// Envelopes currently stored.
+    pub len: u64,
+}
+
+pub type MailboxIndex = Arc<Mutex<HashMap<ClientId, MailboxMeta>>>;
+
+/// Writes that must become durable together.
+pub struct WriteJob {
+    /// Replace (`Some`) or delete (`None`) a group's stored state.
+    pub group: Option<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Envelopes to append, one per recipient mailbox.
+    pub deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)>,
+    /// Refuse the job if a recipient's mailbox is full.
+    pub bounded: bool,
+    pub done: oneshot::Sender<Result<Vec<(ClientId, u64)>, WriteError>>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("a recipient's mailbox is full")]
+    MailboxFull,
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// The data of one round, applied by [`Storage::apply_round`].
+#[derive(Default)]
+pub(crate) struct Round {
+    pub groups: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    pub entries: Vec<(ClientId, u64, Vec<u8>)>,
+    pub heads: Vec<(ClientId, u64)>,
+}
+
+pub struct WriterConfig {
+    /// Wait this long after the first write of a round for more to join it.
+    pub group_commit_delay: Duration,
+    /// Most jobs in one round.
+    pub max_jobs_per_round: usize,
+    /// Most envelopes one mailbox may hold.
+    pub max_mailbox_envelopes: u64,
+}
+
+/// Start the writer thread. It stops, after a last flush, when every sender
+/// of the returned channel is dropped.
+pub fn spawn(
+    storage: Storage,
+    index: MailboxIndex,
+    config: WriterConfig,
+    queue_len: usize,
+) -> (mpsc::Sender<WriteJob>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(queue_len);
+    let handle = std::thread::Builder::new()
+        .name("storage-writer".into())
+        .spawn(move || run(storage, index, config, rx))
+        .expect("spawning the storage writer thread"); // infallible at start-up: no input reaches it
+    (tx, handle)
+}
+
+fn run(
+    storage: Storage,
+    index: MailboxIndex,
+    config: WriterConfig,
+    mut rx: mpsc::Receiver<WriteJob>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        if !config.group_commit_delay.is_zero() {
+            std::thread::sleep(config.group_commit_delay);
+        }
+        let mut jobs = vec![first];
+        while jobs.len() < config.max_jobs_per_round {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        write_round(&storage, &index, &config, jobs);
+    }
+    if let Err(e) = storage.flush_blocking() {
+        tracing::error!(error = %e, "final flush failed");
+    }
+}
+
+/// Load a mailbox's position from disk the first time it is touched.
+pub fn mailbox_meta(
+    storage: &Storage,
+    index: &MailboxIndex,
+    client: &ClientId,
+) -> Result<MailboxMeta, StorageError> {
+    if let Some(meta) = index.lock().get(client) {
+        return Ok(*meta);
+    }
+    let head = storage.mailbox_head(client)?;
+    let len = match storage.mailbox_first(client)? {
+        Some(first) => head.saturating_sub(first) + 1,
+        None => 0,
+    };
+    let meta = MailboxMeta { head, len };
+    Ok(*index.lock().entry(*client).or_insert(meta))
+}
+
+fn write_round(
+    storage: &Storage,
+    index: &MailboxIndex,
+    config: &WriterConfig,
+    jobs: Vec<WriteJob>,
+) {
+    let mut round = Round::default();
+    // Positions as they will be after this round; published only on success.
+    let mut metas: HashMap<ClientId, MailboxMeta> = HashMap::new();
+    let mut outcomes: Vec<Result<Vec<(ClientId, u64)>, WriteError>> =
+        Vec::with_capacity(jobs.len());
+
+    for job in &jobs {
+        outcomes.push(plan_job(
+            storage, index, config, job, &mut metas, &mut round,
+        ));
+    }
+    round.heads = metas.iter().map(|(c, m)| (*c, m.head)).collect();
+
+    let result = storage
+        .apply_round(&round)
+        .and_then(|()| storage.flush_blocking());
+    match result {
+        Ok(()) => {
+            let mut idx = index.lock();
+            for (client, meta) in metas {
+                let entry = idx.entry(client).or_default();
+                // Acks may have lowered len meanwhile; add only what we appended.
+                let appended = meta.head - entry.head;
+                entry.head = meta.head;
+                entry.len += appended;
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storage round failed");
+            for outcome in outcomes.iter_mut() {
+                if outcome.is_ok() {
+                    *outcome = Err(WriteError::Storage(e.to_string()));
+                }
+            }
+        }
+    }
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.done.send(outcome);
+    }
+}
+
+/// Add one job to the round, or refuse it whole if a mailbox is full.
+fn plan_job(
+    storage: &Storage,
+    index: &MailboxIndex,
+    config: &WriterConfig,
+    job: &WriteJob,
+    metas: &mut HashMap<ClientId, MailboxMeta>,
+    round: &mut Round,
+) -> Result<Vec<(ClientId, u64)>, WriteError> {
+    for (client, _) in &job.deliveries {
+        if !metas.contains_key(client) {
+            let meta = mailbox_meta(storage, index, client)
+                .map_err(|e| WriteError::Storage(e.to_string()))?;
+            metas.insert(*client, meta);
+        }
+        if job.bounded && metas[client].len >= config.max_mailbox_envelopes {
+            return Err(WriteError::MailboxFull);
+        }
+    }
+    if let Some(group) = &job.group {
+        round.groups.push(group.clone());
+    }
+    let mut assigned = Vec::with_capacity(job.deliveries.len());
+    for (client, record) in &job.deliveries {
+        let meta = metas.entry(*client).or_default();
+        meta.head += 1;
+        meta.len += 1;
+        round.entries.push((*client, meta.head, record.encode()));
+        assigned.push((*client, meta.head));
+    }
+    Ok(assigned)
+}
