@@ -198,7 +198,8 @@ async fn run(
         let bytes = tokio::select! {
             _ = shutdown.cancelled() => return Closing(close::GOING_AWAY, "server shutting down"),
             _ = tokio::time::sleep_until(deadline) => return Closing(close::POLICY_VIOLATION, "authentication timeout"),
-            r = next_frame(stream, Duration::from_secs(config.connections.auth_timeout_secs)) => match r {
+            // The deadline above decides; this read only needs to outlast it.
+            r = next_frame(stream, Duration::from_secs(config.connections.auth_timeout_secs + 1)) => match r {
                 Ok(b) => b,
                 Err(c) => return c,
             },

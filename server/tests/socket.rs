@@ -1,0 +1,448 @@
+//! The server over a real socket, driven by a raw protocol client: how it
+//! answers bad input, limits and lifecycle events. MLS flows are tested end
+//! to end with real openmls clients in `tests/`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ed25519_dalek::{Signer, SigningKey};
+use futures_util::{SinkExt, StreamExt};
+use parasol_protocol::*;
+use parasol_server::config::Config;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+struct TestServer {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(mut config: Config) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = dir.path().to_path_buf();
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        parasol_server::run(config, token, move |addr| {
+            let _ = tx.send(addr);
+        })
+        .await
+        .unwrap();
+    });
+    TestServer {
+        addr: rx.await.unwrap(),
+        shutdown,
+        task,
+        _dir: dir,
+    }
+}
+
+struct Raw {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    nonce: Vec<u8>,
+    next_id: u64,
+}
+
+impl Raw {
+    async fn connect(addr: SocketAddr) -> Raw {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws"))
+            .await
+            .unwrap();
+        let mut raw = Raw {
+            ws,
+            nonce: Vec::new(),
+            next_id: 1,
+        };
+        match raw.recv().await {
+            ServerMessage::Challenge { nonce, versions } => {
+                assert_eq!(versions, vec![1]);
+                assert_eq!(nonce.0.len(), 32);
+                raw.nonce = nonce.0;
+            }
+            other => panic!("expected a challenge, got {other:?}"),
+        }
+        raw
+    }
+
+    async fn authed(addr: SocketAddr, key: &SigningKey) -> Raw {
+        let mut raw = Raw::connect(addr).await;
+        let id = raw.authenticate(key).await;
+        match raw.recv().await {
+            ServerMessage::Response {
+                id: rid,
+                result: Response::Authenticated { client_id, .. },
+            } => {
+                assert_eq!(rid, id);
+                assert_eq!(client_id.0, key.verifying_key().to_bytes());
+            }
+            other => panic!("expected authenticated, got {other:?}"),
+        }
+        raw
+    }
+
+    async fn authenticate(&mut self, key: &SigningKey) -> u64 {
+        let public = key.verifying_key().to_bytes();
+        let signature = key.sign(&auth::auth_transcript(&self.nonce, &public));
+        self.request(Request::Authenticate {
+            proof: AuthProof::Ed25519Challenge {
+                public_key: public.to_vec().into(),
+                signature: signature.to_bytes().to_vec().into(),
+            },
+        })
+        .await
+    }
+
+    async fn request(&mut self, req: Request) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_bytes(encode_client_frame(&ClientFrame {
+            v: PROTOCOL_VERSION,
+            id,
+            req,
+        }))
+        .await;
+        id
+    }
+
+    async fn send_bytes(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+
+    async fn next_message(&mut self) -> Message {
+        tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+            .await
+            .expect("server answered in time")
+            .expect("socket open")
+            .expect("socket healthy")
+    }
+
+    async fn recv(&mut self) -> ServerMessage {
+        match self.next_message().await {
+            Message::Binary(b) => decode_server_frame(&b).unwrap().msg,
+            other => panic!("expected a binary frame, got {other:?}"),
+        }
+    }
+
+    /// Send a request and return its answer (ok result or error code).
+    async fn call(&mut self, req: Request) -> Result<Response, (ErrorCode, Option<u64>)> {
+        let id = self.request(req).await;
+        self.answer(id).await
+    }
+
+    async fn answer(&mut self, id: u64) -> Result<Response, (ErrorCode, Option<u64>)> {
+        loop {
+            match self.recv().await {
+                ServerMessage::Response { id: rid, result } if rid == id => return Ok(result),
+                ServerMessage::Error {
+                    id: rid,
+                    code,
+                    current_epoch,
+                    ..
+                } if rid == Some(id) => return Err((code, current_epoch)),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn expect_error(&mut self, id: Option<u64>, expected: ErrorCode) {
+        match self.recv().await {
+            ServerMessage::Error {
+                id: rid,
+                code,
+                message,
+                ..
+            } => {
+                assert_eq!(code, expected, "message: {message}");
+                assert_eq!(rid, id);
+                assert!(!message.is_empty());
+            }
+            other => panic!("expected error {expected}, got {other:?}"),
+        }
+    }
+
+    async fn expect_close(&mut self, code: u16) {
+        loop {
+            match self.next_message().await {
+                Message::Close(Some(frame)) => {
+                    assert_eq!(
+                        frame.code,
+                        CloseCode::from(code),
+                        "reason: {}",
+                        frame.reason
+                    );
+                    return;
+                }
+                Message::Close(None) => panic!("closed without a code, expected {code}"),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn still_usable(&mut self) {
+        assert_eq!(self.call(Request::Ping).await, Ok(Response::Pong));
+    }
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn msgpack(value: serde_json::Value) -> Vec<u8> {
+    rmp_serde::to_vec_named(&value).unwrap()
+}
+
+#[tokio::test]
+async fn authentication_proves_key_possession() {
+    let server = start(Config::default()).await;
+    let mut raw = Raw::authed(server.addr, &key(1)).await;
+    raw.still_usable().await;
+    assert_eq!(
+        raw.call(Request::ListGroups).await,
+        Ok(Response::Groups { groups: vec![] })
+    );
+    let again = raw.authenticate(&key(1)).await;
+    raw.expect_error(Some(again), ErrorCode::AlreadyAuthenticated)
+        .await;
+
+    // A signature over another nonce does not verify.
+    let mut other = Raw::connect(server.addr).await;
+    other.nonce = vec![0; 32];
+    let id = other.authenticate(&key(2)).await;
+    other
+        .expect_error(Some(id), ErrorCode::AuthenticationFailed)
+        .await;
+    other.expect_close(close::POLICY_VIOLATION).await;
+}
+
+#[tokio::test]
+async fn requests_before_authentication_are_refused_then_closed() {
+    let server = start(Config::default()).await;
+    let mut raw = Raw::connect(server.addr).await;
+    for _ in 0..4 {
+        let id = raw.request(Request::ListGroups).await;
+        raw.expect_error(Some(id), ErrorCode::NotAuthenticated)
+            .await;
+    }
+    let id = raw.request(Request::Ping).await;
+    raw.expect_error(Some(id), ErrorCode::NotAuthenticated)
+        .await;
+    raw.expect_close(close::POLICY_VIOLATION).await;
+}
+
+#[tokio::test]
+async fn authentication_times_out() {
+    let mut config = Config::default();
+    config.connections.auth_timeout_secs = 1;
+    let server = start(config).await;
+    let mut raw = Raw::connect(server.addr).await;
+    raw.expect_close(close::POLICY_VIOLATION).await;
+}
+
+#[tokio::test]
+async fn malformed_frames_get_typed_errors_and_the_connection_stays_usable() {
+    let server = start(Config::default()).await;
+    let mut raw = Raw::authed(server.addr, &key(3)).await;
+
+    raw.send_bytes(b"\xc1garbage".to_vec()).await;
+    raw.expect_error(None, ErrorCode::MalformedFrame).await;
+    raw.still_usable().await;
+
+    raw.send_bytes(msgpack(
+        serde_json::json!({"v": 9, "id": 44, "req": {"op": "ping"}}),
+    ))
+    .await;
+    raw.expect_error(Some(44), ErrorCode::UnsupportedVersion)
+        .await;
+
+    raw.send_bytes(msgpack(
+        serde_json::json!({"v": 1, "id": 45, "req": {"op": "teleport"}}),
+    ))
+    .await;
+    raw.expect_error(Some(45), ErrorCode::UnknownOperation)
+        .await;
+
+    raw.send_bytes(msgpack(
+        serde_json::json!({"v": 1, "id": 46, "req": {"op": "ack", "up_to": "x"}}),
+    ))
+    .await;
+    raw.expect_error(Some(46), ErrorCode::MalformedFrame).await;
+    raw.still_usable().await;
+}
+
+#[tokio::test]
+async fn oversize_frames_are_refused_then_closed_past_the_transport_cap() {
+    let mut config = Config::default();
+    config.limits.max_frame_bytes = 4096;
+    config.limits.max_mls_message_bytes = 2048;
+    let server = start(config).await;
+    let mut raw = Raw::authed(server.addr, &key(4)).await;
+
+    // Over the protocol limit: typed error, connection kept.
+    let id = raw
+        .request(Request::SendMessage {
+            message: vec![0u8; 10_000].into(),
+        })
+        .await;
+    raw.expect_error(Some(id), ErrorCode::FrameTooLarge).await;
+    // Over the MLS message limit but within the frame: typed error.
+    let r = raw
+        .call(Request::SendMessage {
+            message: vec![0u8; 3000].into(),
+        })
+        .await;
+    assert_eq!(r, Err((ErrorCode::EnvelopeTooLarge, None)));
+    raw.still_usable().await;
+
+    // Past the transport's hard cap: closed with 1009.
+    raw.send_bytes(vec![0u8; 4096 + limits::TRANSPORT_SLACK_BYTES + 1])
+        .await;
+    raw.expect_close(close::MESSAGE_TOO_BIG).await;
+}
+
+#[tokio::test]
+async fn text_frames_close_with_unsupported_data() {
+    let server = start(Config::default()).await;
+    let mut raw = Raw::authed(server.addr, &key(5)).await;
+    raw.ws.send(Message::Text("hello".into())).await.unwrap();
+    raw.expect_close(close::UNSUPPORTED_DATA).await;
+}
+
+#[tokio::test]
+async fn garbage_mls_and_unknown_targets_get_typed_errors() {
+    let server = start(Config::default()).await;
+    let mut raw = Raw::authed(server.addr, &key(6)).await;
+    let garbage: Bytes = vec![0xde, 0xad, 0xbe, 0xef].into();
+
+    let cases = vec![
+        (
+            Request::SendMessage {
+                message: garbage.clone(),
+            },
+            ErrorCode::InvalidMlsMessage,
+        ),
+        (
+            Request::SendCommit {
+                commit: garbage.clone(),
+                welcome: None,
+                group_info: None,
+                ratchet_tree: None,
+            },
+            ErrorCode::InvalidMlsMessage,
+        ),
+        (
+            Request::CreateGroup {
+                group_info: garbage.clone(),
+                ratchet_tree: garbage.clone(),
+            },
+            ErrorCode::InvalidMlsMessage,
+        ),
+        (
+            Request::PublishKeyPackages {
+                key_packages: vec![garbage.clone()],
+            },
+            ErrorCode::InvalidKeyPackage,
+        ),
+        (
+            Request::ClaimKeyPackage {
+                client_id: vec![9; 32].into(),
+            },
+            ErrorCode::NoKeyPackage,
+        ),
+        (
+            Request::ClaimKeyPackage {
+                client_id: vec![9; 3].into(),
+            },
+            ErrorCode::NoKeyPackage,
+        ),
+        (Request::Ack { up_to: 1 }, ErrorCode::UnknownEnvelope),
+        (Request::Subscribe { after: 5 }, ErrorCode::UnknownEnvelope),
+    ];
+    for (req, expected) in cases {
+        let op = req.op_name();
+        match raw.call(req).await {
+            Err((code, _)) => assert_eq!(code, expected, "{op}"),
+            Ok(r) => panic!("{op} should fail with {expected}, got {r:?}"),
+        }
+    }
+    raw.still_usable().await;
+    assert_eq!(
+        raw.call(Request::Subscribe { after: 0 }).await,
+        Ok(Response::Subscribed { head: 0 })
+    );
+    assert_eq!(
+        raw.call(Request::FetchBacklog {
+            after: 0,
+            limit: 10
+        })
+        .await,
+        Ok(Response::Backlog {
+            envelopes: vec![],
+            more: false
+        })
+    );
+}
+
+#[tokio::test]
+async fn key_package_claims_are_rate_limited_per_connection() {
+    let mut config = Config::default();
+    config.limits.key_package_claims_per_minute = 5;
+    let server = start(config).await;
+    let mut raw = Raw::authed(server.addr, &key(7)).await;
+    let mut limited = 0;
+    for _ in 0..20 {
+        match raw
+            .call(Request::ClaimKeyPackage {
+                client_id: vec![1; 32].into(),
+            })
+            .await
+        {
+            Err((ErrorCode::NoKeyPackage, _)) => {}
+            Err((ErrorCode::LimitExceeded, _)) => limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(limited, 15);
+    raw.still_usable().await;
+}
+
+#[tokio::test]
+async fn a_second_connection_replaces_the_first() {
+    let server = start(Config::default()).await;
+    let mut first = Raw::authed(server.addr, &key(8)).await;
+    let mut second = Raw::authed(server.addr, &key(8)).await;
+    first.expect_close(close::REPLACED).await;
+    second.still_usable().await;
+}
+
+#[tokio::test]
+async fn too_many_connections_get_503() {
+    let mut config = Config::default();
+    config.connections.max_connections = 2;
+    let server = start(config).await;
+    let _a = Raw::connect(server.addr).await;
+    let _b = Raw::connect(server.addr).await;
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", server.addr)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_going_away() {
+    let server = start(Config::default()).await;
+    let mut raw = Raw::authed(server.addr, &key(9)).await;
+    server.shutdown.cancel();
+    raw.expect_close(close::GOING_AWAY).await;
+    tokio::time::timeout(Duration::from_secs(15), server.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
