@@ -62,16 +62,11 @@ struct OpProbe {
 /// Decode a client frame of at most `max_len` bytes.
 pub fn decode_client_frame(bytes: &[u8], max_len: usize) -> Result<ClientFrame, FrameError> {
     if bytes.len() > max_len {
-        let id = decode_prefix::<FrameProbe>(bytes)
-            .ok()
-            .and_then(|(p, _)| p.id);
+        let id = decode_prefix::<FrameProbe>(bytes).ok().and_then(|(p, _)| p.id);
         return Err(FrameError::new(
             ErrorCode::FrameTooLarge,
             id,
-            format!(
-                "frame of {} bytes exceeds the limit of {max_len}",
-                bytes.len()
-            ),
+            format!("frame of {} bytes exceeds the limit of {max_len}", bytes.len()),
         ));
     }
     match decode_exact::<ClientFrame>(bytes) {
@@ -91,18 +86,10 @@ fn unsupported_version(id: Option<u64>, v: u16) -> FrameError {
 
 fn explain_client_frame_error(bytes: &[u8], reason: String) -> FrameError {
     let Ok((probe, _)) = decode_prefix::<FrameProbe>(bytes) else {
-        return FrameError::new(
-            ErrorCode::MalformedFrame,
-            None,
-            "not a MessagePack frame map",
-        );
+        return FrameError::new(ErrorCode::MalformedFrame, None, "not a MessagePack frame map");
     };
     match probe.v {
-        None => FrameError::new(
-            ErrorCode::MalformedFrame,
-            probe.id,
-            "frame has no version `v`",
-        ),
+        None => FrameError::new(ErrorCode::MalformedFrame, probe.id, "frame has no version `v`"),
         Some(v) if v != PROTOCOL_VERSION => unsupported_version(probe.id, v),
         Some(_) => match probe.req.and_then(|r| r.op) {
             Some(op) if !OPERATIONS.contains(&op.as_str()) => FrameError::new(
@@ -120,11 +107,7 @@ pub fn decode_server_frame(bytes: &[u8]) -> Result<ServerFrame, FrameError> {
     match decode_exact::<ServerFrame>(bytes) {
         Ok(frame) if frame.v == PROTOCOL_VERSION => Ok(frame),
         Ok(frame) => Err(unsupported_version(None, frame.v)),
-        Err(reason) => Err(FrameError::new(
-            ErrorCode::MalformedFrame,
-            None,
-            truncate(&reason, 200),
-        )),
+        Err(reason) => Err(FrameError::new(ErrorCode::MalformedFrame, None, truncate(&reason, 200))),
     }
 }
 
@@ -182,10 +165,7 @@ mod tests {
                 message: vec![10; 100].into(),
             },
             Request::Subscribe { after: 3 },
-            Request::FetchBacklog {
-                after: 0,
-                limit: 10,
-            },
+            Request::FetchBacklog { after: 0, limit: 10 },
             Request::Ack {
                 up_to: u64::from(u32::MAX) + 5,
             },

@@ -61,10 +61,7 @@ pub enum Request {
     ClaimKeyPackage { client_id: Bytes },
     /// Start tracking a new group from its creator's GroupInfo and ratchet
     /// tree. The creator must be its only member.
-    CreateGroup {
-        group_info: Bytes,
-        ratchet_tree: Bytes,
-    },
+    CreateGroup { group_info: Bytes, ratchet_tree: Bytes },
     /// A commit for the group's current epoch, with the Welcome for the
     /// members it adds.
     SendCommit {

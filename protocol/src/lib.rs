@@ -12,8 +12,7 @@ pub mod frame;
 pub mod limits;
 
 pub use codec::{
-    decode_client_frame, decode_client_frame_default, decode_server_frame, encode_client_frame,
-    encode_server_frame,
+    decode_client_frame, decode_client_frame_default, decode_server_frame, encode_client_frame, encode_server_frame,
 };
 pub use error::{ErrorCode, FrameError};
 pub use frame::*;

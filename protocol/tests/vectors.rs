@@ -78,12 +78,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
         ),
         (
             "claim_key_package",
-            Client(client(
-                3,
-                Request::ClaimKeyPackage {
-                    client_id: b(32, 0xb2),
-                },
-            )),
+            Client(client(3, Request::ClaimKeyPackage { client_id: b(32, 0xb2) })),
         ),
         (
             "create_group",
@@ -121,17 +116,9 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
         ),
         (
             "send_message",
-            Client(client(
-                7,
-                Request::SendMessage {
-                    message: b(300, 0x4d),
-                },
-            )),
+            Client(client(7, Request::SendMessage { message: b(300, 0x4d) })),
         ),
-        (
-            "subscribe",
-            Client(client(8, Request::Subscribe { after: 41 })),
-        ),
+        ("subscribe", Client(client(8, Request::Subscribe { after: 41 }))),
         (
             "fetch_backlog",
             Client(client(
@@ -142,15 +129,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 },
             )),
         ),
-        (
-            "ack",
-            Client(client(
-                10,
-                Request::Ack {
-                    up_to: 4_294_967_296,
-                },
-            )),
-        ),
+        ("ack", Client(client(10, Request::Ack { up_to: 4_294_967_296 }))),
         ("list_groups", Client(client(11, Request::ListGroups))),
         ("ping", Client(client(9_007_199_254_740_991, Request::Ping))),
         (
@@ -243,9 +222,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
             "response_acked",
             Server(server(ServerMessage::Response {
                 id: 10,
-                result: Response::Acked {
-                    up_to: 4_294_967_296,
-                },
+                result: Response::Acked { up_to: 4_294_967_296 },
             })),
         ),
         (
@@ -310,9 +287,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
 
 /// Invalid client frames: (name, bytes, expected code, expected id).
 fn invalid_frames() -> Vec<(&'static str, Vec<u8>, ErrorCode, Option<u64>)> {
-    let ping = |v: u16, id: u64| {
-        rmp_serde::to_vec_named(&json!({"v": v, "id": id, "req": {"op": "ping"}})).unwrap()
-    };
+    let ping = |v: u16, id: u64| rmp_serde::to_vec_named(&json!({"v": v, "id": id, "req": {"op": "ping"}})).unwrap();
     let mut trailing = ping(1, 3);
     trailing.push(0xc0);
     vec![
@@ -330,12 +305,7 @@ fn invalid_frames() -> Vec<(&'static str, Vec<u8>, ErrorCode, Option<u64>)> {
             ErrorCode::MalformedFrame,
             Some(4),
         ),
-        (
-            "unknown_version",
-            ping(2, 5),
-            ErrorCode::UnsupportedVersion,
-            Some(5),
-        ),
+        ("unknown_version", ping(2, 5), ErrorCode::UnsupportedVersion, Some(5)),
         (
             "unknown_operation",
             rmp_serde::to_vec_named(&json!({"v": 1, "id": 6, "req": {"op": "teleport"}})).unwrap(),
@@ -350,19 +320,11 @@ fn invalid_frames() -> Vec<(&'static str, Vec<u8>, ErrorCode, Option<u64>)> {
         ),
         (
             "wrong_field_type",
-            rmp_serde::to_vec_named(
-                &json!({"v": 1, "id": 8, "req": {"op": "ack", "up_to": "ten"}}),
-            )
-            .unwrap(),
+            rmp_serde::to_vec_named(&json!({"v": 1, "id": 8, "req": {"op": "ack", "up_to": "ten"}})).unwrap(),
             ErrorCode::MalformedFrame,
             Some(8),
         ),
-        (
-            "trailing_bytes",
-            trailing,
-            ErrorCode::MalformedFrame,
-            Some(3),
-        ),
+        ("trailing_bytes", trailing, ErrorCode::MalformedFrame, Some(3)),
     ]
 }
 
@@ -440,43 +402,27 @@ fn invalid_vectors_match_the_decoder() {
 
 #[test]
 fn valid_vectors_decode_and_reencode_exactly() {
-    let file: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{VECTOR_DIR}/frames.json")).unwrap(),
-    )
-    .unwrap();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{VECTOR_DIR}/frames.json")).unwrap()).unwrap();
     for v in file["vectors"].as_array().unwrap() {
         let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
         assert_eq!(meaning_of(&bytes), v["value"], "{}", v["name"]);
         let reencoded = match v["direction"].as_str().unwrap() {
-            "client_to_server" => {
-                encode_client_frame(&decode_client_frame_default(&bytes).unwrap())
-            }
+            "client_to_server" => encode_client_frame(&decode_client_frame_default(&bytes).unwrap()),
             _ => encode_server_frame(&decode_server_frame(&bytes).unwrap()),
         };
-        assert_eq!(
-            hex::encode(reencoded),
-            v["hex"].as_str().unwrap(),
-            "{}",
-            v["name"]
-        );
+        assert_eq!(hex::encode(reencoded), v["hex"].as_str().unwrap(), "{}", v["name"]);
     }
 }
 
 #[test]
 fn invalid_vectors_get_their_error() {
-    let file: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{VECTOR_DIR}/invalid.json")).unwrap(),
-    )
-    .unwrap();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{VECTOR_DIR}/invalid.json")).unwrap()).unwrap();
     for v in file["vectors"].as_array().unwrap() {
         let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
         let err = decode_client_frame_default(&bytes).unwrap_err();
-        assert_eq!(
-            err.code.as_str(),
-            v["error"].as_str().unwrap(),
-            "{}",
-            v["name"]
-        );
+        assert_eq!(err.code.as_str(), v["error"].as_str().unwrap(), "{}", v["name"]);
         assert_eq!(err.request_id, v["request_id"].as_u64(), "{}", v["name"]);
     }
 }

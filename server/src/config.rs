@@ -125,10 +125,7 @@ impl Default for ConnectionLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]
@@ -174,7 +171,9 @@ impl Config {
             return bad("limits.max_mls_message_bytes cannot exceed limits.max_frame_bytes");
         }
         if l.push_window == 0 || l.max_fetch_limit == 0 || l.max_members_per_group < 2 {
-            return bad("limits.push_window, limits.max_fetch_limit must be positive and max_members_per_group at least 2");
+            return bad(
+                "limits.push_window, limits.max_fetch_limit must be positive and max_members_per_group at least 2",
+            );
         }
         if l.key_package_claims_per_minute == 0
             || self.connections.max_inflight_requests == 0
@@ -218,8 +217,7 @@ mod tests {
 
     #[test]
     fn nested_values_override() {
-        let c =
-            Config::parse("retention_secs = 60\n[limits]\nmax_members_per_group = 8\n").unwrap();
+        let c = Config::parse("retention_secs = 60\n[limits]\nmax_members_per_group = 8\n").unwrap();
         assert_eq!(c.retention_secs, 60);
         assert_eq!(c.limits.max_members_per_group, 8);
         assert_eq!(c.limits.max_groups_per_client, 100);

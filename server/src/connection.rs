@@ -17,8 +17,8 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parasol_protocol::{
-    auth, close, decode_client_frame, encode_server_frame, AuthProof, ClientFrame, Envelope,
-    ErrorCode, Request, Response, ServerFrame, ServerMessage, PROTOCOL_VERSION,
+    auth, close, decode_client_frame, encode_server_frame, AuthProof, ClientFrame, Envelope, ErrorCode, Request,
+    Response, ServerFrame, ServerMessage, PROTOCOL_VERSION,
 };
 use rand::RngCore;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
@@ -160,8 +160,7 @@ async fn next_frame(
             Ok(None) => return Err(Closing(close::NORMAL, "closed")),
             Ok(Some(Err(e))) => {
                 let too_big = matches!(
-                    e.into_inner()
-                        .downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+                    e.into_inner().downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
                     Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
                 );
                 return Err(if too_big {
@@ -171,9 +170,7 @@ async fn next_frame(
                 });
             }
             Ok(Some(Ok(Message::Binary(bytes)))) => return Ok(bytes.to_vec()),
-            Ok(Some(Ok(Message::Text(_)))) => {
-                return Err(Closing(close::UNSUPPORTED_DATA, "binary frames only"))
-            }
+            Ok(Some(Ok(Message::Text(_)))) => return Err(Closing(close::UNSUPPORTED_DATA, "binary frames only")),
             Ok(Some(Ok(Message::Close(_)))) => return Err(Closing(close::NORMAL, "client closed")),
             Ok(Some(Ok(_))) => continue, // WebSocket ping/pong
         }
@@ -191,8 +188,7 @@ async fn run(
     let shutdown = services.shutdown.clone();
 
     // Phase 1: authenticate within the deadline.
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_secs(config.connections.auth_timeout_secs);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.connections.auth_timeout_secs);
     let mut errors = 0u32;
     let client = loop {
         let bytes = tokio::select! {
@@ -247,10 +243,7 @@ async fn run(
                 outbox.send(error_frame(id, &e));
                 errors += 1;
                 if errors >= config.connections.max_errors_before_auth {
-                    return Closing(
-                        close::POLICY_VIOLATION,
-                        "too many errors before authentication",
-                    );
+                    return Closing(close::POLICY_VIOLATION, "too many errors before authentication");
                 }
             }
         }
@@ -260,15 +253,10 @@ async fn run(
     let (live_tx, mut live_rx) = mpsc::channel::<LiveEnvelope>(256);
     let wake = Arc::new(Notify::new());
     let replaced = CancellationToken::new();
-    let stock = services.mailboxes.subscribe(
-        client,
-        connection_id,
-        live_tx,
-        wake.clone(),
-        replaced.clone(),
-    );
-    let claims_per_minute =
-        NonZeroU32::new(config.limits.key_package_claims_per_minute).unwrap_or(NonZeroU32::MIN);
+    let stock = services
+        .mailboxes
+        .subscribe(client, connection_id, live_tx, wake.clone(), replaced.clone());
+    let claims_per_minute = NonZeroU32::new(config.limits.key_package_claims_per_minute).unwrap_or(NonZeroU32::MIN);
     let mut session = Session {
         client,
         push: None,
@@ -311,10 +299,7 @@ async fn run(
 
 fn verify(proof: &AuthProof, nonce: &[u8]) -> ServiceResult<ClientId> {
     let failed = || ServiceError::new(ErrorCode::AuthenticationFailed, "signature does not verify");
-    let AuthProof::Ed25519Challenge {
-        public_key,
-        signature,
-    } = proof;
+    let AuthProof::Ed25519Challenge { public_key, signature } = proof;
     let key_bytes: ClientId = public_key.0.as_slice().try_into().map_err(|_| failed())?;
     let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| failed())?;
     let signature = Signature::from_slice(&signature.0).map_err(|_| failed())?;
@@ -328,12 +313,7 @@ fn internal(_: impl std::fmt::Display) -> Closing {
 }
 
 /// A live envelope: push it if it is the next one, otherwise read the gap.
-fn on_live(
-    services: &Services,
-    session: &mut Session,
-    outbox: &Outbox,
-    live: LiveEnvelope,
-) -> Result<(), Closing> {
+fn on_live(services: &Services, session: &mut Session, outbox: &Outbox, live: LiveEnvelope) -> Result<(), Closing> {
     let window = services.config.limits.push_window;
     let Some(push) = session.push.as_mut() else {
         return Ok(());
@@ -389,10 +369,7 @@ async fn handle(
         Ok(f) => f,
         Err(e) => {
             tracing::debug!(code = %e.code, "bad frame");
-            outbox.send(error_frame(
-                e.request_id,
-                &ServiceError::new(e.code, e.message),
-            ));
+            outbox.send(error_frame(e.request_id, &ServiceError::new(e.code, e.message)));
             return Ok(());
         }
     };
@@ -425,6 +402,19 @@ async fn dispatch(
 ) -> ServiceResult<Option<Response>> {
     let limits = &services.config.limits;
     let client = session.client;
+    let writes = matches!(
+        req,
+        Request::PublishKeyPackages { .. }
+            | Request::CreateGroup { .. }
+            | Request::SendCommit { .. }
+            | Request::SendMessage { .. }
+    );
+    if writes && services.shutdown.is_cancelled() {
+        return Err(ServiceError::new(
+            ErrorCode::ShuttingDown,
+            "the server is shutting down; reconnect later",
+        ));
+    }
     match req {
         Request::Authenticate { .. } => Err(ServiceError::new(
             ErrorCode::AlreadyAuthenticated,
@@ -447,11 +437,9 @@ async fn dispatch(
             }
             let claimed = services.directory.claim(&client_id.0).await?;
             if let Ok(owner) = ClientId::try_from(client_id.0.as_slice()) {
-                services.mailboxes.notify_owner(
-                    &owner,
-                    claimed.owner_stock.one_time,
-                    claimed.owner_stock.last_resort,
-                );
+                services
+                    .mailboxes
+                    .notify_owner(&owner, claimed.owner_stock.one_time, claimed.owner_stock.last_resort);
             }
             Ok(Some(Response::KeyPackage {
                 key_package: claimed.key_package.into(),
@@ -466,17 +454,12 @@ async fn dispatch(
                 .delivery
                 .create_group(client, &group_info.0, &ratchet_tree.0)
                 .await?;
-            answer_when_durable(
-                services,
-                outbox,
-                inflight,
-                id,
-                accepted,
-                |(group_id, epoch)| Response::GroupCreated {
+            answer_when_durable(services, outbox, inflight, id, accepted, |(group_id, epoch)| {
+                Response::GroupCreated {
                     group_id: group_id.into(),
                     epoch,
-                },
-            )
+                }
+            })
             .await
         }
         Request::SendCommit {
@@ -495,35 +478,22 @@ async fn dispatch(
                     ratchet_tree.as_ref().map(|b| b.0.as_slice()),
                 )
                 .await?;
-            answer_when_durable(
-                services,
-                outbox,
-                inflight,
-                id,
-                accepted,
-                |(group_id, epoch)| Response::CommitAccepted {
+            answer_when_durable(services, outbox, inflight, id, accepted, |(group_id, epoch)| {
+                Response::CommitAccepted {
                     group_id: group_id.into(),
                     epoch,
-                },
-            )
+                }
+            })
             .await
         }
         Request::SendMessage { message } => {
-            let accepted = services
-                .delivery
-                .application_message(client, &message.0)
-                .await?;
-            answer_when_durable(
-                services,
-                outbox,
-                inflight,
-                id,
-                accepted,
-                |(group_id, epoch)| Response::MessageAccepted {
+            let accepted = services.delivery.application_message(client, &message.0).await?;
+            answer_when_durable(services, outbox, inflight, id, accepted, |(group_id, epoch)| {
+                Response::MessageAccepted {
                     group_id: group_id.into(),
                     epoch,
-                },
-            )
+                }
+            })
             .await
         }
         Request::Subscribe { after } => {
@@ -548,22 +518,16 @@ async fn dispatch(
             let mut entries = services.mailboxes.read(&client, after, limit + 1)?;
             let more = entries.len() > limit;
             entries.truncate(limit);
-            let envelopes = entries
-                .iter()
-                .map(|(seq, r)| envelope_of(*seq, r))
-                .collect();
+            let envelopes = entries.iter().map(|(seq, r)| envelope_of(*seq, r)).collect();
             Ok(Some(Response::Backlog { envelopes, more }))
         }
         Request::Ack { up_to } => {
-            services
-                .mailboxes
-                .ack(&client, up_to)
-                .map_err(|e| match e {
-                    crate::mailbox::AckError::BeyondHead { .. } => {
-                        ServiceError::new(ErrorCode::UnknownEnvelope, e.to_string())
-                    }
-                    crate::mailbox::AckError::Storage(e) => e.into(),
-                })?;
+            services.mailboxes.ack(&client, up_to).map_err(|e| match e {
+                crate::mailbox::AckError::BeyondHead { .. } => {
+                    ServiceError::new(ErrorCode::UnknownEnvelope, e.to_string())
+                }
+                crate::mailbox::AckError::Storage(e) => e.into(),
+            })?;
             if let Some(push) = session.push.as_mut() {
                 push.acked = push.acked.max(up_to.min(push.next - 1));
             }

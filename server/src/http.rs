@@ -35,11 +35,7 @@ async fn websocket(State(services): State<Arc<Services>>, upgrade: WebSocketUpgr
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     let Ok(permit) = services.connection_slots.clone().try_acquire_owned() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many connections; retry later\n",
-        )
-            .into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections; retry later\n").into_response();
     };
     let c = &services.config;
     let max = c.limits.max_frame_bytes + TRANSPORT_SLACK_BYTES;
@@ -50,7 +46,5 @@ async fn websocket(State(services): State<Arc<Services>>, upgrade: WebSocketUpgr
         .write_buffer_size(c.connections.write_buffer_bytes)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| {
-            tasks.track_future(crate::connection::serve(socket, for_task, permit))
-        })
+        .on_upgrade(move |socket| tasks.track_future(crate::connection::serve(socket, for_task, permit)))
 }

@@ -110,10 +110,7 @@ pub async fn run(
     }
     drop(services); // drops the writer's queue, so the writer finishes and flushes
     let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(Duration::from_secs(10), joined)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(10), joined).await.is_err() {
         tracing::warn!("storage writer did not stop in time; flushing directly");
     }
     storage.flush_blocking()?;

@@ -80,7 +80,10 @@ fn main() -> std::process::ExitCode {
         tokio::spawn(wait_for_signal(shutdown.clone()));
         let data_dir = config.data_dir.clone();
         parasol_server::run(config, shutdown, move |addr| {
-            println!("parasol-server listening on http://{addr} (WebSocket ws://{addr}/v1/ws), data in {}", data_dir.display());
+            println!(
+                "parasol-server listening on http://{addr} (WebSocket ws://{addr}/v1/ws), data in {}",
+                data_dir.display()
+            );
         })
         .await
     });

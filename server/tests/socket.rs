@@ -154,10 +154,7 @@ impl Raw {
     async fn expect_error(&mut self, id: Option<u64>, expected: ErrorCode) {
         match self.recv().await {
             ServerMessage::Error {
-                id: rid,
-                code,
-                message,
-                ..
+                id: rid, code, message, ..
             } => {
                 assert_eq!(code, expected, "message: {message}");
                 assert_eq!(rid, id);
@@ -171,12 +168,7 @@ impl Raw {
         loop {
             match self.next_message().await {
                 Message::Close(Some(frame)) => {
-                    assert_eq!(
-                        frame.code,
-                        CloseCode::from(code),
-                        "reason: {}",
-                        frame.reason
-                    );
+                    assert_eq!(frame.code, CloseCode::from(code), "reason: {}", frame.reason);
                     return;
                 }
                 Message::Close(None) => panic!("closed without a code, expected {code}"),
@@ -208,16 +200,13 @@ async fn authentication_proves_key_possession() {
         Ok(Response::Groups { groups: vec![] })
     );
     let again = raw.authenticate(&key(1)).await;
-    raw.expect_error(Some(again), ErrorCode::AlreadyAuthenticated)
-        .await;
+    raw.expect_error(Some(again), ErrorCode::AlreadyAuthenticated).await;
 
     // A signature over another nonce does not verify.
     let mut other = Raw::connect(server.addr).await;
     other.nonce = vec![0; 32];
     let id = other.authenticate(&key(2)).await;
-    other
-        .expect_error(Some(id), ErrorCode::AuthenticationFailed)
-        .await;
+    other.expect_error(Some(id), ErrorCode::AuthenticationFailed).await;
     other.expect_close(close::POLICY_VIOLATION).await;
 }
 
@@ -227,12 +216,10 @@ async fn requests_before_authentication_are_refused_then_closed() {
     let mut raw = Raw::connect(server.addr).await;
     for _ in 0..4 {
         let id = raw.request(Request::ListGroups).await;
-        raw.expect_error(Some(id), ErrorCode::NotAuthenticated)
-            .await;
+        raw.expect_error(Some(id), ErrorCode::NotAuthenticated).await;
     }
     let id = raw.request(Request::Ping).await;
-    raw.expect_error(Some(id), ErrorCode::NotAuthenticated)
-        .await;
+    raw.expect_error(Some(id), ErrorCode::NotAuthenticated).await;
     raw.expect_close(close::POLICY_VIOLATION).await;
 }
 
@@ -254,19 +241,15 @@ async fn malformed_frames_get_typed_errors_and_the_connection_stays_usable() {
     raw.expect_error(None, ErrorCode::MalformedFrame).await;
     raw.still_usable().await;
 
-    raw.send_bytes(msgpack(
-        serde_json::json!({"v": 9, "id": 44, "req": {"op": "ping"}}),
-    ))
-    .await;
-    raw.expect_error(Some(44), ErrorCode::UnsupportedVersion)
+    raw.send_bytes(msgpack(serde_json::json!({"v": 9, "id": 44, "req": {"op": "ping"}})))
         .await;
+    raw.expect_error(Some(44), ErrorCode::UnsupportedVersion).await;
 
     raw.send_bytes(msgpack(
         serde_json::json!({"v": 1, "id": 45, "req": {"op": "teleport"}}),
     ))
     .await;
-    raw.expect_error(Some(45), ErrorCode::UnknownOperation)
-        .await;
+    raw.expect_error(Some(45), ErrorCode::UnknownOperation).await;
 
     raw.send_bytes(msgpack(
         serde_json::json!({"v": 1, "id": 46, "req": {"op": "ack", "up_to": "x"}}),
@@ -377,11 +360,7 @@ async fn garbage_mls_and_unknown_targets_get_typed_errors() {
         Ok(Response::Subscribed { head: 0 })
     );
     assert_eq!(
-        raw.call(Request::FetchBacklog {
-            after: 0,
-            limit: 10
-        })
-        .await,
+        raw.call(Request::FetchBacklog { after: 0, limit: 10 }).await,
         Ok(Response::Backlog {
             envelopes: vec![],
             more: false

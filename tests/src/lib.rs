@@ -1,1 +1,274 @@
+//! Test harness: runs the real `parasol-server` binary as a child process on
+//! a temporary data directory, on loopback, and captures its logs so tests
+//! can check what it writes to disk and to its logs.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the server binary built beside the test binary, building it
+/// first if this test run did not.
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>/parasol-server
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join(format!("parasol-server{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "parasol-server", "--bin", "parasol-server"]);
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(status.success(), "building parasol-server failed");
+    }
+    bin
+}
+
+/// A running server process and the folder it owns.
+pub struct ServerProcess {
+    child: Option<Child>,
+    addr: SocketAddr,
+    root: tempfile::TempDir,
+    /// Extra TOML appended to the config file.
+    extra_config: String,
+    starts: u32,
+}
+
+impl ServerProcess {
+    /// Start a server on a free loopback port with a fresh data directory.
+    pub fn start() -> ServerProcess {
+        Self::start_with_config("")
+    }
+
+    /// Start with extra TOML configuration.
+    pub fn start_with_config(extra_config: &str) -> ServerProcess {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut server = ServerProcess {
+            child: None,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            root,
+            extra_config: extra_config.to_string(),
+            starts: 0,
+        };
+        server.spawn();
+        server
+    }
+
+    /// WebSocket URL of the server.
+    pub fn url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's data directory (what a seizure would image).
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn log_path(&self, n: u32) -> PathBuf {
+        self.root.path().join(format!("server-{n}.log"))
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let config_path = self.root.path().join("parasol.toml");
+        let config = format!(
+            "listen = \"{}\"\ndata_dir = \"{}\"\n{}\n",
+            self.addr,
+            self.data_dir().display(),
+            self.extra_config
+        );
+        std::fs::write(&config_path, config).expect("writing config");
+        let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
+        let mut child = Command::new(server_binary())
+            .arg("--config")
+            .arg(&config_path)
+            // Capture everything the server would ever log, not just info.
+            .env("PARASOL_LOG", "debug")
+            .env_remove("PARASOL_LISTEN")
+            .env_remove("PARASOL_DATA_DIR")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting parasol-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let banner = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("listening on") => break line,
+                Some(Ok(_)) => continue,
+                _ => panic!("server exited before listening; log:\n{}", self.logs()),
+            }
+        };
+        assert!(Instant::now() < deadline, "server took too long to start");
+        // "listening on http://127.0.0.1:PORT ..."
+        let addr = banner
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("address in banner");
+        self.addr = addr.parse().expect("socket address");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+    }
+
+    /// Graceful stop (SIGTERM) and wait for exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe_signal(&child, libc::SIGTERM);
+            let status = wait_with_timeout(&mut child, Duration::from_secs(30));
+            assert!(
+                status.map(|s| s.success()).unwrap_or(false),
+                "server did not stop cleanly; log:\n{}",
+                self.logs()
+            );
+        }
+    }
+
+    /// Crash the server (SIGKILL): no chance to flush or close anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Start again after [`kill`](Self::kill).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "server is still running");
+        self.spawn();
+    }
+
+    /// Everything the server logged (stderr) over all its runs.
+    pub fn logs(&self) -> String {
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path(n)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("")
+    }
+
+    /// Every byte of every file under the data directory.
+    pub fn data_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.data_dir()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    out.push((path, bytes));
+                }
+            }
+        }
+        out
+    }
+
+    /// Fail if the logs contain an IP address or any of `secrets`.
+    pub fn assert_logs_clean(&self, secrets: &[&str]) {
+        let logs = self.logs();
+        assert!(!logs.is_empty(), "the server logged nothing; the check would be empty");
+        if let Some(ip) = find_ip_address(&logs) {
+            panic!("server log contains an IP address {ip:?}:\n{logs}");
+        }
+        for secret in secrets {
+            assert!(!logs.contains(secret), "server log contains {secret:?}");
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn unsafe_signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: sending a signal to our own child process by pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The first IP address (v4 or v6, bare or with a port) in `text`.
+pub fn find_ip_address(text: &str) -> Option<String> {
+    let ipv4 = regex::Regex::new(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b").unwrap();
+    if let Some(m) = ipv4.find(text) {
+        return Some(m.as_str().to_string());
+    }
+    // IPv6: look at whole tokens, so `module::path` and 08:15:47 do not count.
+    text.split(|c: char| c.is_whitespace() || "\"',=()<>{}/".contains(c))
+        .map(|t| t.trim_matches(|c: char| ".,;".contains(c)))
+        .find(|t| {
+            t.contains(':')
+                && t.chars().any(|c| c.is_ascii_hexdigit())
+                && (t.parse::<std::net::IpAddr>().is_ok()
+                    || t.trim_end_matches(':').parse::<std::net::IpAddr>().is_ok()
+                    || t.parse::<SocketAddr>().is_ok())
+        })
+        .map(str::to_string)
+}
+
+/// A string that will not occur by chance, to look for on disk and in logs.
+pub fn marker() -> String {
+    format!("PARASOL-MARKER-{}", hex::encode(rand::random::<[u8; 8]>()))
+}
+
+/// Does `haystack` contain `needle`?
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_ip_address;
+
+    #[test]
+    fn finds_addresses_and_ignores_paths_and_times() {
+        for text in [
+            "from 10.0.0.7 x",
+            "peer=[::1]:443",
+            "addr=fe80::1",
+            "at 2001:db8::2:1.",
+            "x 127.0.0.1:80",
+        ] {
+            assert!(find_ip_address(text).is_some(), "{text}");
+        }
+        for text in [
+            "2026-11-23T08:15:47.283028Z DEBUG parasol_server::connection: closing connection code=1000",
+            "version 0.9.2 epoch=3 ::",
+        ] {
+            assert_eq!(find_ip_address(text), None, "{text}");
+        }
+    }
+}

@@ -7,12 +7,8 @@ use openmls::prelude::{BasicCredential, Credential, LeafNode};
 
 use crate::storage::ClientId;
 
-pub fn client_id_of(
-    credential: &Credential,
-    signature_key: &[u8],
-) -> Result<ClientId, &'static str> {
-    let basic = BasicCredential::try_from(credential.clone())
-        .map_err(|_| "credential is not a basic credential")?;
+pub fn client_id_of(credential: &Credential, signature_key: &[u8]) -> Result<ClientId, &'static str> {
+    let basic = BasicCredential::try_from(credential.clone()).map_err(|_| "credential is not a basic credential")?;
     if basic.identity() != signature_key {
         return Err("credential identity must equal the leaf's signature key");
     }

@@ -47,11 +47,7 @@ impl GroupState {
     }
 
     fn record(&self) -> Vec<u8> {
-        let values = self
-            .storage
-            .values
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let values = self.storage.values.read().unwrap_or_else(|p| p.into_inner());
         GroupRecord {
             public_state: values
                 .iter()
@@ -109,11 +105,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Load every stored group.
-    pub fn load(
-        storage: &Storage,
-        mailboxes: Arc<Mailboxes>,
-        limits: Limits,
-    ) -> Result<Self, StorageError> {
+    pub fn load(storage: &Storage, mailboxes: Arc<Mailboxes>, limits: Limits) -> Result<Self, StorageError> {
         let mut groups = HashMap::new();
         let mut memberships: HashMap<ClientId, HashSet<Vec<u8>>> = HashMap::new();
         for (group_id, record) in storage.load_groups()? {
@@ -180,13 +172,8 @@ impl Delivery {
                 "group info or ratchet tree too large",
             ));
         }
-        let MlsMessageBodyIn::GroupInfo(group_info) =
-            parse_mls(group_info, "group_info")?.extract()
-        else {
-            return Err(invalid(
-                ErrorCode::InvalidGroupInfo,
-                "group_info is not a GroupInfo",
-            ));
+        let MlsMessageBodyIn::GroupInfo(group_info) = parse_mls(group_info, "group_info")?.extract() else {
+            return Err(invalid(ErrorCode::InvalidGroupInfo, "group_info is not a GroupInfo"));
         };
         if group_info.ciphersuite() != CIPHERSUITE {
             return Err(invalid(
@@ -208,10 +195,7 @@ impl Delivery {
             )
         })?;
         if self.groups_of(&creator) >= self.limits.max_groups_per_client as usize {
-            return Err(invalid(
-                ErrorCode::LimitExceeded,
-                "too many groups for this client",
-            ));
+            return Err(invalid(ErrorCode::LimitExceeded, "too many groups for this client"));
         }
         if self.groups.read().len() >= self.limits.max_groups {
             return Err(invalid(
@@ -220,19 +204,8 @@ impl Delivery {
             ));
         }
         let storage = MemoryStorage::default();
-        let (public, _) = PublicGroup::from_external(
-            &self.crypto,
-            &storage,
-            tree,
-            group_info,
-            ProposalStore::new(),
-        )
-        .map_err(|e| {
-            invalid(
-                ErrorCode::InvalidGroupInfo,
-                format!("cannot track group: {e}"),
-            )
-        })?;
+        let (public, _) = PublicGroup::from_external(&self.crypto, &storage, tree, group_info, ProposalStore::new())
+            .map_err(|e| invalid(ErrorCode::InvalidGroupInfo, format!("cannot track group: {e}")))?;
         let members = members_of(&public).map_err(|e| invalid(ErrorCode::InvalidGroupInfo, e))?;
         if members.len() != 1 || !members.contains(&creator) {
             return Err(invalid(
@@ -254,10 +227,7 @@ impl Delivery {
         {
             let mut groups = self.groups.write();
             if groups.contains_key(&group_id) {
-                return Err(invalid(
-                    ErrorCode::GroupExists,
-                    "a group with this id exists",
-                ));
+                return Err(invalid(ErrorCode::GroupExists, "a group with this id exists"));
             }
             groups.insert(group_id.clone(), slot);
         }
@@ -301,9 +271,7 @@ impl Delivery {
             ));
         }
         let max_state = self.limits.max_group_state_bytes;
-        if group_info.is_some_and(|g| g.len() > max_state)
-            || ratchet_tree.is_some_and(|t| t.len() > max_state)
-        {
+        if group_info.is_some_and(|g| g.len() > max_state) || ratchet_tree.is_some_and(|t| t.len() > max_state) {
             return Err(invalid(
                 ErrorCode::EnvelopeTooLarge,
                 "group info or ratchet tree too large",
@@ -311,12 +279,7 @@ impl Delivery {
         }
         let message = parse_mls(commit, "commit")?
             .try_into_protocol_message()
-            .map_err(|_| {
-                invalid(
-                    ErrorCode::InvalidMlsMessage,
-                    "commit is not a PublicMessage",
-                )
-            })?;
+            .map_err(|_| invalid(ErrorCode::InvalidMlsMessage, "commit is not a PublicMessage"))?;
         if message.wire_format() != WireFormat::PublicMessage {
             return Err(invalid(
                 ErrorCode::InvalidMlsMessage,
@@ -346,10 +309,7 @@ impl Delivery {
         let group_info = group_info
             .map(|g| match parse_mls(g, "group_info")?.extract() {
                 MlsMessageBodyIn::GroupInfo(gi) => Ok(gi),
-                _ => Err(invalid(
-                    ErrorCode::InvalidGroupInfo,
-                    "group_info is not a GroupInfo",
-                )),
+                _ => Err(invalid(ErrorCode::InvalidGroupInfo, "group_info is not a GroupInfo")),
             })
             .transpose()?;
 
@@ -367,10 +327,7 @@ impl Delivery {
             .process_message(&self.crypto, message)
             .map_err(|e| invalid(ErrorCode::InvalidCommit, format!("commit rejected: {e}")))?;
         let Sender::Member(sender_leaf) = *processed.sender() else {
-            return Err(invalid(
-                ErrorCode::InvalidCommit,
-                "commits must come from a member",
-            ));
+            return Err(invalid(ErrorCode::InvalidCommit, "commits must come from a member"));
         };
         let signer = group
             .public
@@ -379,10 +336,7 @@ impl Delivery {
             .and_then(Result::ok)
             .ok_or_else(|| invalid(ErrorCode::InvalidCommit, "unknown sender leaf"))?;
         if signer != sender {
-            return Err(invalid(
-                ErrorCode::InvalidCommit,
-                "commit is signed by another member",
-            ));
+            return Err(invalid(ErrorCode::InvalidCommit, "commit is signed by another member"));
         }
         let ProcessedMessageContent::StagedCommitMessage(staged) = processed.into_content() else {
             return Err(invalid(ErrorCode::InvalidCommit, "not a commit"));
@@ -401,11 +355,8 @@ impl Delivery {
         let mut added_refs = HashSet::new();
         for add in staged.add_proposals() {
             let kp = add.add_proposal().key_package();
-            let id = client_id_of_leaf(kp.leaf_node())
-                .map_err(|e| invalid(ErrorCode::InvalidCommit, e))?;
-            let kp_ref = kp
-                .hash_ref(&self.crypto)
-                .map_err(|_| ServiceError::internal())?;
+            let id = client_id_of_leaf(kp.leaf_node()).map_err(|e| invalid(ErrorCode::InvalidCommit, e))?;
+            let kp_ref = kp.hash_ref(&self.crypto).map_err(|_| ServiceError::internal())?;
             added_refs.insert(kp_ref.as_slice().to_vec());
             added.push(id);
         }
@@ -414,10 +365,7 @@ impl Delivery {
         if new_size > self.limits.max_members_per_group as usize {
             return Err(invalid(
                 ErrorCode::LimitExceeded,
-                format!(
-                    "groups are limited to {} members",
-                    self.limits.max_members_per_group
-                ),
+                format!("groups are limited to {} members", self.limits.max_members_per_group),
             ));
         }
         for id in &added {
@@ -442,11 +390,7 @@ impl Delivery {
                 ))
             }
             (Some(w), false) => {
-                let refs: HashSet<Vec<u8>> = w
-                    .secrets()
-                    .iter()
-                    .map(|s| s.new_member().as_slice().to_vec())
-                    .collect();
+                let refs: HashSet<Vec<u8>> = w.secrets().iter().map(|s| s.new_member().as_slice().to_vec()).collect();
                 if refs != added_refs || w.ciphersuite() != CIPHERSUITE {
                     return Err(invalid(
                         ErrorCode::InvalidWelcome,
@@ -460,13 +404,10 @@ impl Delivery {
         // The commit wins its epoch.
         let old_members = group.members.clone();
         let state = &mut *group;
-        state
-            .public
-            .merge_commit(&state.storage, *staged)
-            .map_err(|e| {
-                tracing::error!(error = ?e, "merging a validated commit failed");
-                ServiceError::internal()
-            })?;
+        state.public.merge_commit(&state.storage, *staged).map_err(|e| {
+            tracing::error!(error = ?e, "merging a validated commit failed");
+            ServiceError::internal()
+        })?;
         let new_epoch = state.epoch();
         state.members = members_of(&state.public).map_err(|e| {
             tracing::error!(error = e, "merged group breaks the identity rule");
@@ -490,10 +431,8 @@ impl Delivery {
         // Every member of the old epoch gets the commit, the sender too (it
         // confirms the order and heals a sender that crashed before the
         // answer), and removed members learn they were removed.
-        let mut deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)> = old_members
-            .iter()
-            .map(|m| (*m, commit_record.clone()))
-            .collect();
+        let mut deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)> =
+            old_members.iter().map(|m| (*m, commit_record.clone())).collect();
         let newly_added: Vec<ClientId> = state.members.difference(&old_members).copied().collect();
         if !newly_added.is_empty() {
             let tree = match tree_for_welcome {
@@ -522,10 +461,7 @@ impl Delivery {
                 }
             }
             for new in &newly_added {
-                memberships
-                    .entry(*new)
-                    .or_default()
-                    .insert(group_id.clone());
+                memberships.entry(*new).or_default().insert(group_id.clone());
             }
         }
         let record = state.record();
@@ -551,9 +487,7 @@ impl Delivery {
         match self.mailboxes.complete(accepted.pending).await {
             Ok(()) => Ok(accepted.result),
             // Memory is ahead of disk for this group: restart from disk.
-            Err(e) if accepted.changes_group => {
-                crate::fatal(&format!("could not persist a group change: {e}"))
-            }
+            Err(e) if accepted.changes_group => crate::fatal(&format!("could not persist a group change: {e}")),
             Err(e) => Err(e.into()),
         }
     }
@@ -574,15 +508,8 @@ impl Delivery {
         }
         let parsed = parse_mls(message, "message")?
             .try_into_protocol_message()
-            .map_err(|_| {
-                invalid(
-                    ErrorCode::InvalidMlsMessage,
-                    "message is not a PrivateMessage",
-                )
-            })?;
-        if parsed.wire_format() != WireFormat::PrivateMessage
-            || parsed.content_type() != ContentType::Application
-        {
+            .map_err(|_| invalid(ErrorCode::InvalidMlsMessage, "message is not a PrivateMessage"))?;
+        if parsed.wire_format() != WireFormat::PrivateMessage || parsed.content_type() != ContentType::Application {
             return Err(invalid(
                 ErrorCode::InvalidMlsMessage,
                 "send_message takes application messages as PrivateMessage; send commits with send_commit",
@@ -647,9 +574,6 @@ impl Delivery {
 fn parse_welcome(bytes: &[u8]) -> ServiceResult<Welcome> {
     match parse_mls(bytes, "welcome")?.extract() {
         MlsMessageBodyIn::Welcome(w) => Ok(w),
-        _ => Err(invalid(
-            ErrorCode::InvalidWelcome,
-            "welcome is not a Welcome",
-        )),
+        _ => Err(invalid(ErrorCode::InvalidWelcome, "welcome is not a Welcome")),
     }
 }

@@ -84,27 +84,17 @@ impl Directory {
                 ),
             ));
         }
-        self.storage
-            .put_key_packages(owner, &one_time, last_resort.as_ref())?;
+        self.storage.put_key_packages(owner, &one_time, last_resort.as_ref())?;
         self.storage.flush().await?;
         self.stock(owner)
     }
 
-    fn validate(
-        &self,
-        owner: &ClientId,
-        bytes: &[u8],
-        now: u64,
-    ) -> ServiceResult<(Vec<u8>, KeyPackageRecord, bool)> {
+    fn validate(&self, owner: &ClientId, bytes: &[u8], now: u64) -> ServiceResult<(Vec<u8>, KeyPackageRecord, bool)> {
         let bad = |m: &str| ServiceError::new(ErrorCode::InvalidKeyPackage, m);
         if bytes.len() > self.limits.max_mls_message_bytes {
-            return Err(ServiceError::new(
-                ErrorCode::EnvelopeTooLarge,
-                "key package too large",
-            ));
+            return Err(ServiceError::new(ErrorCode::EnvelopeTooLarge, "key package too large"));
         }
-        let message = MlsMessageIn::tls_deserialize_exact(bytes)
-            .map_err(|_| bad("not a TLS-serialized MLSMessage"))?;
+        let message = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| bad("not a TLS-serialized MLSMessage"))?;
         let MlsMessageBodyIn::KeyPackage(kp_in) = message.extract() else {
             return Err(bad("not a key package"));
         };
@@ -120,17 +110,13 @@ impl Directory {
             Err(e) => return Err(bad(e)),
         }
         let lifetime = kp.life_time();
-        if lifetime.not_after().saturating_sub(lifetime.not_before())
-            > self.limits.max_key_package_lifetime_secs
-        {
+        if lifetime.not_after().saturating_sub(lifetime.not_before()) > self.limits.max_key_package_lifetime_secs {
             return Err(bad("key package lifetime exceeds the maximum"));
         }
         if lifetime.not_after() <= now {
             return Err(bad("key package has expired"));
         }
-        let kp_ref = kp
-            .hash_ref(&self.crypto)
-            .map_err(|_| ServiceError::internal())?;
+        let kp_ref = kp.hash_ref(&self.crypto).map_err(|_| ServiceError::internal())?;
         let record = KeyPackageRecord {
             not_after: lifetime.not_after(),
             key_package: bytes.to_vec(),

@@ -166,10 +166,7 @@ impl Mailboxes {
 
     pub fn unsubscribe(&self, client: &ClientId, connection_id: u64) {
         let mut subs = self.subscribers.lock();
-        if subs
-            .get(client)
-            .is_some_and(|s| s.connection_id == connection_id)
-        {
+        if subs.get(client).is_some_and(|s| s.connection_id == connection_id) {
             subs.remove(client);
         }
     }

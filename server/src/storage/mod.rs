@@ -162,11 +162,7 @@ impl Storage {
     /// Remove and return one unexpired one-time package of `client`
     /// (expired ones met on the way are deleted). Atomic against concurrent
     /// claims: `remove` returns the value to exactly one caller.
-    pub fn take_key_package(
-        &self,
-        client: &ClientId,
-        now: u64,
-    ) -> Result<Option<KeyPackageRecord>, StorageError> {
+    pub fn take_key_package(&self, client: &ClientId, now: u64) -> Result<Option<KeyPackageRecord>, StorageError> {
         loop {
             let Some(item) = self.key_packages.scan_prefix(client).next() else {
                 return Ok(None);
@@ -273,10 +269,7 @@ impl Storage {
 
     /// Delete envelopes received before `cutoff` (seconds); returns the
     /// affected clients with the number deleted.
-    pub fn purge_mailboxes_before(
-        &self,
-        cutoff: u64,
-    ) -> Result<Vec<(ClientId, usize)>, StorageError> {
+    pub fn purge_mailboxes_before(&self, cutoff: u64) -> Result<Vec<(ClientId, usize)>, StorageError> {
         let mut affected: Vec<(ClientId, usize)> = Vec::new();
         let mut batch = sled::Batch::default();
         for item in self.mailboxes.iter() {

@@ -78,12 +78,7 @@ pub fn spawn(
     (tx, handle)
 }
 
-fn run(
-    storage: Storage,
-    index: MailboxIndex,
-    config: WriterConfig,
-    mut rx: mpsc::Receiver<WriteJob>,
-) {
+fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc::Receiver<WriteJob>) {
     while let Some(first) = rx.blocking_recv() {
         if !config.group_commit_delay.is_zero() {
             std::thread::sleep(config.group_commit_delay);
@@ -103,11 +98,7 @@ fn run(
 }
 
 /// Load a mailbox's position from disk the first time it is touched.
-pub fn mailbox_meta(
-    storage: &Storage,
-    index: &MailboxIndex,
-    client: &ClientId,
-) -> Result<MailboxMeta, StorageError> {
+pub fn mailbox_meta(storage: &Storage, index: &MailboxIndex, client: &ClientId) -> Result<MailboxMeta, StorageError> {
     if let Some(meta) = index.lock().get(client) {
         return Ok(*meta);
     }
@@ -120,28 +111,18 @@ pub fn mailbox_meta(
     Ok(*index.lock().entry(*client).or_insert(meta))
 }
 
-fn write_round(
-    storage: &Storage,
-    index: &MailboxIndex,
-    config: &WriterConfig,
-    jobs: Vec<WriteJob>,
-) {
+fn write_round(storage: &Storage, index: &MailboxIndex, config: &WriterConfig, jobs: Vec<WriteJob>) {
     let mut round = Round::default();
     // Positions as they will be after this round; published only on success.
     let mut metas: HashMap<ClientId, MailboxMeta> = HashMap::new();
-    let mut outcomes: Vec<Result<Vec<(ClientId, u64)>, WriteError>> =
-        Vec::with_capacity(jobs.len());
+    let mut outcomes: Vec<Result<Vec<(ClientId, u64)>, WriteError>> = Vec::with_capacity(jobs.len());
 
     for job in &jobs {
-        outcomes.push(plan_job(
-            storage, index, config, job, &mut metas, &mut round,
-        ));
+        outcomes.push(plan_job(storage, index, config, job, &mut metas, &mut round));
     }
     round.heads = metas.iter().map(|(c, m)| (*c, m.head)).collect();
 
-    let result = storage
-        .apply_round(&round)
-        .and_then(|()| storage.flush_blocking());
+    let result = storage.apply_round(&round).and_then(|()| storage.flush_blocking());
     match result {
         Ok(()) => {
             let mut idx = index.lock();
@@ -178,8 +159,7 @@ fn plan_job(
 ) -> Result<Vec<(ClientId, u64)>, WriteError> {
     for (client, _) in &job.deliveries {
         if !metas.contains_key(client) {
-            let meta = mailbox_meta(storage, index, client)
-                .map_err(|e| WriteError::Storage(e.to_string()))?;
+            let meta = mailbox_meta(storage, index, client).map_err(|e| WriteError::Storage(e.to_string()))?;
             metas.insert(*client, meta);
         }
         if job.bounded && metas[client].len >= config.max_mailbox_envelopes {

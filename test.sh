@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run every Parasol test: formatting, lints, unit tests, protocol vectors,
+# server socket tests and end-to-end tests with the real server process and
+# real openmls clients. Installs nothing it cannot get from crates.io.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "lints (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests (cargo test --workspace)"
+cargo test --workspace --locked
