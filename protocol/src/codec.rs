@@ -21,8 +21,8 @@ pub fn encode_server_frame(frame: &ServerFrame) -> Vec<u8> {
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // infallible: our frame types only contain maps, strings, integers and bytes.
-    rmp_serde::to_vec_named(value).expect("frame types always serialize")
+    // Frame types only contain maps, strings, integers and bytes.
+    rmp_serde::to_vec_named(value).expect("frame types always serialize") // infallible
 }
 
 /// Strict decode of one value filling the whole buffer.

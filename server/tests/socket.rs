@@ -425,3 +425,13 @@ async fn shutdown_closes_sockets_with_going_away() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let mut config = Config::default();
+    config.connections.idle_timeout_secs = 1;
+    let server = start(config).await;
+    let mut raw = Raw::authed(server.addr, &key(10)).await;
+    raw.still_usable().await;
+    raw.expect_close(close::IDLE_TIMEOUT).await;
+}

@@ -8,24 +8,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of the server binary built beside the test binary, building it
-/// first if this test run did not.
+/// Path of the server binary built beside the test binary.
 pub fn server_binary() -> PathBuf {
+    workspace_binary("parasol-server", "parasol-server")
+}
+
+/// Path of the `parasol` CLI built beside the test binary.
+pub fn cli_binary() -> PathBuf {
+    workspace_binary("parasol-client", "parasol")
+}
+
+/// A binary of this workspace, built with the test binary's profile (and
+/// built now if this test run did not build it).
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> → target/<profile>/parasol-server
+    // target/<profile>/deps/<test> → target/<profile>/<bin>
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    let bin = profile_dir.join(format!("parasol-server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
+    let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "parasol-server", "--bin", "parasol-server"]);
+        cmd.args(["build", "-p", package, "--bin", bin]);
         if profile_dir.ends_with("release") {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("running cargo build");
-        assert!(status.success(), "building parasol-server failed");
+        assert!(status.success(), "building {bin} failed");
     }
-    bin
+    path
 }
 
 /// A running server process and the folder it owns.

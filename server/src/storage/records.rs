@@ -11,8 +11,8 @@ use parasol_protocol::EnvelopeKind;
 pub type ClientId = [u8; 32];
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // infallible: plain structs of integers and byte strings.
-    rmp_serde::to_vec(value).expect("records always serialize")
+    // Plain structs of integers and byte strings cannot fail to encode.
+    rmp_serde::to_vec(value).expect("records always serialize") // infallible
 }
 
 fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, StorageError> {

@@ -1,0 +1,169 @@
+//! Configured limits are enforced with typed errors, and envelopes leave the
+//! server when acked or when retention expires.
+
+use std::time::{Duration, Instant};
+
+use parasol_client::{Client, ClientError, ClientState, Connection, ErrorCode, Event, Request};
+use parasol_protocol::Response;
+use parasol_tests::ServerProcess;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
+    match result {
+        Err(e) => e
+            .server_code()
+            .unwrap_or_else(|| panic!("expected a server error, got {e}")),
+        Ok(v) => panic!("expected a server error, got {v:?}"),
+    }
+}
+
+async fn wait_joined(c: &mut Client, group: &[u8]) {
+    let deadline = Instant::now() + WAIT;
+    while !c.groups().iter().any(|g| g == group) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(c.next_event(left).await.expect("event").is_some(), "no Welcome arrived");
+    }
+}
+
+async fn next_text(c: &mut Client) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match c.next_event(left).await.expect("event") {
+            Some(Event::Message { text, .. }) => return text,
+            Some(_) => {}
+            None => panic!("no message arrived"),
+        }
+    }
+}
+
+/// The unacked envelopes the server holds for an offline client.
+async fn stored_for(server: &ServerProcess, state: &ClientState) -> usize {
+    let (conn, _) = Connection::connect(&server.url(), state.identity(), Duration::from_secs(10))
+        .await
+        .expect("connect");
+    let n = match conn
+        .request(Request::FetchBacklog { after: 0, limit: 500 })
+        .await
+        .expect("fetch")
+    {
+        Response::Backlog { envelopes, .. } => envelopes.len(),
+        other => panic!("unexpected {other:?}"),
+    };
+    conn.close().await;
+    n
+}
+
+#[tokio::test]
+async fn configured_limits_are_enforced_with_typed_errors() {
+    let server = ServerProcess::start_with_config(
+        "[limits]\nmax_key_packages_per_client = 3\nmax_groups_per_client = 2\nmax_members_per_group = 3\n",
+    );
+    let url = server.url();
+    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
+
+    // One-time key packages per client.
+    assert_eq!(alice.publish_key_packages(3).await.expect("publish").0, 3);
+    assert_eq!(code(alice.publish_key_packages(1).await), ErrorCode::LimitExceeded);
+
+    // Groups per client.
+    let group = alice.create_group().await.expect("first group");
+    let _second = alice.create_group().await.expect("second group");
+    assert_eq!(code(alice.create_group().await), ErrorCode::LimitExceeded);
+
+    // Members per group: alice plus two fit, a third does not.
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        let mut c = Client::connect_ephemeral(&url).await.expect("member");
+        c.publish_key_packages(2).await.expect("publish");
+        others.push(c);
+    }
+    let ids: Vec<_> = others.iter().map(Client::client_id).collect();
+    alice.add_members(&group, &ids[..2]).await.expect("two members fit");
+    assert_eq!(
+        code(alice.add_members(&group, &ids[2..]).await),
+        ErrorCode::LimitExceeded
+    );
+
+    // The refused commit left the group intact.
+    for c in others[..2].iter_mut() {
+        wait_joined(c, &group).await;
+    }
+    alice.send_text(&group, "still three of us").await.expect("send");
+    assert_eq!(next_text(&mut others[0]).await, "still three of us");
+    assert_eq!(alice.members(&group).expect("members").len(), 3);
+
+    // Groups per client, for a client being added: the third member already
+    // sits in two groups of its own.
+    let mut busy = others.pop().expect("busy");
+    busy.create_group().await.expect("busy's first");
+    busy.create_group().await.expect("busy's second");
+    let solo = alice.create_group().await;
+    assert_eq!(
+        code(solo),
+        ErrorCode::LimitExceeded,
+        "alice herself is at her limit too"
+    );
+    let mut carol = others.pop().expect("carol");
+    let carol_group = carol.create_group().await.expect("carol's second group");
+    assert_eq!(
+        code(carol.add_members(&carol_group, &[busy.client_id()]).await),
+        ErrorCode::LimitExceeded
+    );
+    busy.ping().await.expect("still connected");
+    server.assert_logs_clean(&["still three of us"]);
+}
+
+#[tokio::test]
+async fn acked_envelopes_are_deleted_and_unacked_ones_expire() {
+    let server = ServerProcess::start_with_config("retention_secs = 2\npurge_interval_secs = 1\n");
+    let url = server.url();
+    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
+    let mut bob = Client::connect_ephemeral(&url).await.expect("bob");
+    let mut carol = Client::connect_ephemeral(&url).await.expect("carol");
+    bob.publish_key_packages(1).await.expect("publish");
+    carol.publish_key_packages(1).await.expect("publish");
+    let group = alice.create_group().await.expect("group");
+    alice
+        .add_members(&group, &[bob.client_id(), carol.client_id()])
+        .await
+        .expect("add");
+    wait_joined(&mut bob, &group).await;
+    wait_joined(&mut carol, &group).await;
+
+    // Carol goes offline; bob stays and reads (and so acks) everything.
+    let carol_state = carol.into_state().await.expect("carol offline");
+    for i in 0..3 {
+        alice.send_text(&group, &format!("note {i}")).await.expect("send");
+    }
+    for _ in 0..3 {
+        next_text(&mut bob).await;
+    }
+    // Let bob's batched ack go out, then look at his mailbox from outside.
+    while bob
+        .next_event(Duration::from_millis(300))
+        .await
+        .expect("event")
+        .is_some()
+    {}
+    let bob_state = bob.into_state().await.expect("bob offline");
+    assert_eq!(stored_for(&server, &bob_state).await, 0, "acked envelopes are deleted");
+    assert_eq!(
+        stored_for(&server, &carol_state).await,
+        3,
+        "carol's envelopes wait for her"
+    );
+
+    // Nobody acks carol's; retention deletes them anyway.
+    let deadline = Instant::now() + WAIT;
+    while stored_for(&server, &carol_state).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "retention never purged the unacked envelopes"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(server.logs().contains("retention purge"));
+    server.assert_logs_clean(&["note 1"]);
+}
