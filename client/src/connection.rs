@@ -109,7 +109,7 @@ impl Connection {
                             ServerMessage::Challenge { nonce, versions } => Ok((nonce.0, versions)),
                             other => Err(ClientError::Protocol(format!(
                                 "expected a challenge, got {}",
-                                message_kind(&other)
+                                other.type_name()
                             ))),
                         };
                     }
@@ -454,16 +454,6 @@ fn route(pending: &Pending, in_tx: &mpsc::UnboundedSender<Incoming>, msg: Server
         (_, msg) => {
             let _ = in_tx.send(Incoming::Message(msg));
         }
-    }
-}
-
-pub(crate) fn message_kind(msg: &ServerMessage) -> &'static str {
-    match msg {
-        ServerMessage::Challenge { .. } => "challenge",
-        ServerMessage::Response { .. } => "response",
-        ServerMessage::Error { .. } => "error",
-        ServerMessage::Envelope { .. } => "envelope",
-        ServerMessage::KeyPackageCount { .. } => "key_package_count",
     }
 }
 

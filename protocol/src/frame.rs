@@ -165,6 +165,19 @@ pub enum ServerMessage {
     KeyPackageCount { one_time: u32, last_resort: bool },
 }
 
+impl ServerMessage {
+    /// The wire name of the message type, for logs and errors.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServerMessage::Challenge { .. } => "challenge",
+            ServerMessage::Response { .. } => "response",
+            ServerMessage::Error { .. } => "error",
+            ServerMessage::Envelope { .. } => "envelope",
+            ServerMessage::KeyPackageCount { .. } => "key_package_count",
+        }
+    }
+}
+
 /// Successful results, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -602,3 +602,81 @@ async fn client_state_survives_a_client_restart_from_its_file() {
     bob.send_text(&group, "back").await.expect("send");
     assert_eq!(messages(&mut alice, 1).await[0].1, "back");
 }
+
+/// A client crashes after staging (and maybe sending) a commit, before the
+/// answer. Restarted from its state file it must end up in step with the
+/// group either way.
+async fn crash_between_commit_and_answer(commit_reaches_server: bool) {
+    let server = ServerProcess::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("alice.state");
+    let mut alice = Client::connect(
+        &server.url(),
+        ClientState::create(&path, Identity::generate()).expect("state"),
+    )
+    .await
+    .expect("alice");
+    let mut bob = connect(&server).await;
+    let group = alice.create_group().await.expect("group");
+    alice.add_members(&group, &[bob.client_id()]).await.expect("add");
+    wait_joined(&mut bob, &group).await;
+    let before = alice.epoch(&group).expect("epoch");
+
+    // Stage a commit, save it, maybe send it, and die without the answer.
+    let mut state = alice.into_state().await.expect("alice offline");
+    let bundle = state
+        .mls_mut()
+        .build_commit(&group, &CommitOp::Update)
+        .expect("build")
+        .expect("a commit");
+    state.save().expect("saved before sending");
+    if commit_reaches_server {
+        let (conn, _) = Connection::connect(&server.url(), state.identity(), WAIT)
+            .await
+            .expect("connect");
+        conn.send_and_forget(Request::SendCommit {
+            commit: bundle.commit.clone().into(),
+            welcome: None,
+            group_info: None,
+            ratchet_tree: None,
+        })
+        .expect("send");
+        // The server accepts it whether or not anyone reads the answer.
+        wait_epoch(&mut bob, &group, before + 1).await;
+        drop(conn);
+    }
+    drop(state);
+
+    let mut alice = Client::connect(&server.url(), ClientState::open(&path).expect("reopen"))
+        .await
+        .expect("alice again");
+    alice.drain_available().await.expect("drain");
+    let expected = if commit_reaches_server { before + 1 } else { before };
+    let deadline = Instant::now() + WAIT;
+    while alice.epoch(&group).expect("epoch") != expected
+        || alice.state().mls().has_pending_commit(&group).expect("group")
+    {
+        assert!(Instant::now() < deadline, "alice never resolved her pending commit");
+        alice.next_event(Duration::from_millis(200)).await.expect("event");
+    }
+    assert_eq!(bob.epoch(&group).expect("epoch"), expected);
+    let server_epoch = alice.list_server_groups().await.expect("groups")[0].epoch;
+    assert_eq!(server_epoch, expected, "client and server agree");
+
+    alice.send_text(&group, "whole again").await.expect("alice sends");
+    assert_eq!(messages(&mut bob, 1).await[0].1, "whole again");
+    bob.send_text(&group, "indeed").await.expect("bob sends");
+    assert_eq!(messages(&mut alice, 1).await[0].1, "indeed");
+    alice.self_update(&group).await.expect("a new commit works");
+    server.assert_logs_clean(&["whole again"]);
+}
+
+#[tokio::test]
+async fn crash_after_sending_a_commit_heals_from_the_mailbox() {
+    crash_between_commit_and_answer(true).await;
+}
+
+#[tokio::test]
+async fn crash_before_a_commit_reached_the_server_is_undone() {
+    crash_between_commit_and_answer(false).await;
+}
