@@ -6,7 +6,7 @@
 //! no ratchet-tree extension, join by Welcome only, "my own commit comes back
 //! through my mailbox") can be tested without a server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
@@ -141,6 +141,19 @@ pub struct MlsEngine {
     signer: SignatureKeyPair,
     provider: OpenMlsRustCrypto,
     groups: BTreeMap<Vec<u8>, GroupSlot>,
+    /// Digests of application messages I sent and have not seen come back.
+    /// The server puts my own messages in my mailbox too (so a seized
+    /// mailbox does not reveal who sent what); these let me skip them.
+    sent: VecDeque<[u8; 32]>,
+}
+
+/// Own-message digests remembered at most (older ones are forgotten; such a
+/// message would show up as an undecryptable-envelope error).
+const MAX_SENT_DIGESTS: usize = 4096;
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 impl std::fmt::Debug for MlsEngine {
@@ -159,7 +172,17 @@ impl MlsEngine {
             identity,
             provider: OpenMlsRustCrypto::default(),
             groups: BTreeMap::new(),
+            sent: VecDeque::new(),
         }
+    }
+
+    /// Digests of my sent messages not yet seen in my mailbox (persisted).
+    pub(crate) fn sent_digests(&self) -> Vec<[u8; 32]> {
+        self.sent.iter().copied().collect()
+    }
+
+    pub(crate) fn restore_sent_digests(&mut self, digests: Vec<[u8; 32]>) {
+        self.sent = digests.into();
     }
 
     /// Restore from a storage snapshot and the list of known groups
@@ -477,7 +500,12 @@ impl MlsEngine {
         let msg = group
             .create_message(&*provider, &*signer, text.as_bytes())
             .map_err(|e| ClientError::mls("encrypt message", e))?;
-        to_bytes(&msg)
+        let bytes = to_bytes(&msg)?;
+        if self.sent.len() >= MAX_SENT_DIGESTS {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(digest(&bytes));
+        Ok(bytes)
     }
 
     /// Apply one mailbox envelope. Never fails: a problem becomes an
@@ -634,6 +662,11 @@ impl MlsEngine {
     }
 
     fn apply_application(&mut self, env: &Envelope) -> Result<Vec<Event>, ClientError> {
+        let own = digest(&env.message.0);
+        if let Some(i) = self.sent.iter().position(|d| *d == own) {
+            self.sent.remove(i);
+            return Ok(Vec::new()); // my own message, back in its place in the order
+        }
         let MlsEngine { provider, groups, .. } = self;
         let gid = env.group_id.0.clone();
         let group = Self::group_mut(groups, &gid)?;

@@ -57,6 +57,9 @@ struct PersistedState {
     pending_commits: Vec<PendingCommitRecord>,
     events: Vec<Event>,
     mls_storage: Vec<(ByteBuf, ByteBuf)>,
+    /// Digests of my sent messages not yet back from my mailbox.
+    #[serde(default)]
+    sent: Vec<serde_bytes::ByteArray<32>>,
 }
 
 /// Everything a client remembers. See the module docs.
@@ -244,6 +247,12 @@ impl ClientState {
                 .into_iter()
                 .map(|(k, v)| (ByteBuf::from(k), ByteBuf::from(v)))
                 .collect(),
+            sent: self
+                .mls
+                .sent_digests()
+                .into_iter()
+                .map(serde_bytes::ByteArray::new)
+                .collect(),
         };
         let mut out = MAGIC.to_vec();
         rmp_serde::encode::write_named(&mut out, &state)
@@ -261,7 +270,7 @@ impl ClientState {
             return Err(ClientError::State(format!("unsupported state format {}", state.format)));
         }
         let identity = Identity::from_bytes(&state.identity)?;
-        let mls = MlsEngine::restore(
+        let mut mls = MlsEngine::restore(
             identity,
             state
                 .mls_storage
@@ -274,6 +283,7 @@ impl ClientState {
                 .map(|g| (g.group_id.into_vec(), g.active))
                 .collect(),
         )?;
+        mls.restore_sent_digests(state.sent.into_iter().map(|d| d.into_array()).collect());
         Ok(ClientState {
             mls,
             cursor: state.cursor,

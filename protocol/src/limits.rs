@@ -9,10 +9,13 @@ pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// Extra bytes the transport reads before giving up on a frame, so that a
 /// frame slightly over the limit still gets a typed error.
 pub const TRANSPORT_SLACK_BYTES: usize = 64 * 1024;
-/// Largest single MLS message (commit, welcome, application message).
-pub const MAX_MLS_MESSAGE_BYTES: usize = 256 * 1024;
+/// Largest single MLS message (commit, welcome, application message). Text
+/// chat needs far less; a commit adding 50 members needs about 25 KiB.
+pub const MAX_MLS_MESSAGE_BYTES: usize = 64 * 1024;
 /// Largest ratchet tree or GroupInfo accepted with a commit bundle.
-pub const MAX_GROUP_STATE_BYTES: usize = 512 * 1024;
+pub const MAX_GROUP_STATE_BYTES: usize = 256 * 1024;
+/// Largest key package (a normal one is about 300 bytes).
+pub const MAX_KEY_PACKAGE_BYTES: usize = 8 * 1024;
 /// One-time key packages a client may have stored at once.
 pub const MAX_KEY_PACKAGES_PER_CLIENT: u32 = 100;
 /// Key packages in one `publish_key_packages` request.

@@ -42,6 +42,7 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     pub max_mls_message_bytes: usize,
     pub max_group_state_bytes: usize,
+    pub max_key_package_bytes: usize,
     pub max_key_packages_per_client: u32,
     pub max_key_packages_per_publish: usize,
     pub max_key_package_lifetime_secs: u64,
@@ -54,6 +55,13 @@ pub struct Limits {
     pub push_window: u64,
     /// Key packages one connection may claim per minute.
     pub key_package_claims_per_minute: u32,
+    /// Key packages of one client that may be claimed per minute, by
+    /// everyone together: nobody can drain a client's stock quickly.
+    pub key_package_claims_per_target_per_minute: u32,
+    /// Commits one connection may send per minute.
+    pub commits_per_minute: u32,
+    /// Groups left without any activity this long are deleted.
+    pub group_idle_expiry_secs: u64,
 }
 
 /// Bounds on connections (PROTOCOL.md, "Connections").
@@ -71,6 +79,9 @@ pub struct ConnectionLimits {
     pub read_buffer_bytes: usize,
     /// WebSocket write buffer per connection (bytes).
     pub write_buffer_bytes: usize,
+    /// Bytes queued for one client before it counts as a slow consumer
+    /// (close 4002). Pushes pause at half of it.
+    pub max_send_queue_bytes: usize,
 }
 
 impl Default for Config {
@@ -94,6 +105,7 @@ impl Default for Limits {
             max_frame_bytes: proto::MAX_FRAME_BYTES,
             max_mls_message_bytes: proto::MAX_MLS_MESSAGE_BYTES,
             max_group_state_bytes: proto::MAX_GROUP_STATE_BYTES,
+            max_key_package_bytes: proto::MAX_KEY_PACKAGE_BYTES,
             max_key_packages_per_client: proto::MAX_KEY_PACKAGES_PER_CLIENT,
             max_key_packages_per_publish: proto::MAX_KEY_PACKAGES_PER_PUBLISH,
             max_key_package_lifetime_secs: proto::MAX_KEY_PACKAGE_LIFETIME_SECS,
@@ -104,6 +116,9 @@ impl Default for Limits {
             max_fetch_limit: proto::MAX_FETCH_LIMIT,
             push_window: proto::PUSH_WINDOW,
             key_package_claims_per_minute: 120,
+            key_package_claims_per_target_per_minute: 30,
+            commits_per_minute: 60,
+            group_idle_expiry_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -118,6 +133,7 @@ impl Default for ConnectionLimits {
             max_errors_before_auth: 5,
             read_buffer_bytes: 4096,
             write_buffer_bytes: 4096,
+            max_send_queue_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -176,10 +192,16 @@ impl Config {
             );
         }
         if l.key_package_claims_per_minute == 0
+            || l.key_package_claims_per_target_per_minute == 0
+            || l.commits_per_minute == 0
+            || l.group_idle_expiry_secs == 0
             || self.connections.max_inflight_requests == 0
             || self.connections.max_connections == 0
         {
             return bad("rates, connection and in-flight limits must be positive");
+        }
+        if self.connections.max_send_queue_bytes < 2 * l.max_frame_bytes {
+            return bad("connections.max_send_queue_bytes must be at least twice limits.max_frame_bytes");
         }
         if self.retention_secs == 0 || self.purge_interval_secs == 0 {
             return bad("retention_secs and purge_interval_secs must be positive");

@@ -8,7 +8,7 @@
 //! does not read is disconnected rather than buffered without end.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,23 +65,48 @@ fn error_frame(id: Option<u64>, e: &ServiceError) -> Message {
     })
 }
 
+/// Bytes a message occupies while queued.
+fn queued_len(msg: &Message) -> usize {
+    match msg {
+        Message::Binary(b) => b.len(),
+        Message::Text(t) => t.len(),
+        Message::Ping(b) | Message::Pong(b) => b.len(),
+        Message::Close(_) => 2,
+    }
+}
+
 fn response(id: u64, result: Response) -> Message {
     frame(ServerMessage::Response { id, result })
 }
 
-/// The outgoing side: a bounded queue drained by the socket-writing task.
+/// The outgoing side: a queue drained by the socket-writing task, bounded
+/// both in frames and in bytes.
 #[derive(Clone)]
 struct Outbox {
     tx: mpsc::Sender<Message>,
-    /// Set when the queue overflowed: the client is not reading.
+    /// Bytes queued and not yet written to the socket.
+    queued_bytes: Arc<AtomicUsize>,
+    /// Past this many queued bytes the client is not reading: close it.
+    max_bytes: usize,
+    /// Notified when the queue overflowed.
     overflow: Arc<Notify>,
+    /// Notified when the queue drained below half, so pushing resumes.
+    drained: Arc<Notify>,
 }
 
 impl Outbox {
     fn send(&self, msg: Message) {
-        if self.tx.try_send(msg).is_err() {
+        let len = queued_len(&msg);
+        let queued = self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if queued > self.max_bytes || self.tx.try_send(msg).is_err() {
             self.overflow.notify_one();
         }
+    }
+
+    /// Pushes pause while half the byte budget is in use, leaving the other
+    /// half for answers.
+    fn has_room_for_pushes(&self) -> bool {
+        self.queued_bytes.load(Ordering::Relaxed) < self.max_bytes / 2
     }
 }
 
@@ -97,6 +122,9 @@ struct Session {
     client: ClientId,
     push: Option<Push>,
     claims: DefaultDirectRateLimiter,
+    /// Commits are validated with public-key operations and reach every
+    /// member: a member may not flood a group with them.
+    commits: DefaultDirectRateLimiter,
 }
 
 pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSemaphorePermit) {
@@ -109,13 +137,26 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
     let (tx, mut rx) = mpsc::channel::<Message>(queue);
     let outbox = Outbox {
         tx,
+        queued_bytes: Arc::new(AtomicUsize::new(0)),
+        max_bytes: config.connections.max_send_queue_bytes,
         overflow: Arc::new(Notify::new()),
+        drained: Arc::new(Notify::new()),
     };
+    let (queued, drained, half) = (
+        outbox.queued_bytes.clone(),
+        outbox.drained.clone(),
+        outbox.max_bytes / 2,
+    );
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             let is_close = matches!(msg, Message::Close(_));
+            let len = queued_len(&msg);
             if sink.send(msg).await.is_err() || is_close {
                 break;
+            }
+            let before = queued.fetch_sub(len, Ordering::Relaxed);
+            if before >= half && before - len < half {
+                drained.notify_one();
             }
         }
         let _ = sink.close().await;
@@ -150,15 +191,12 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
 }
 
 /// Read the next binary frame, or say why the connection must close.
-async fn next_frame(
-    stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    idle: Duration,
-) -> Result<Vec<u8>, Closing> {
+/// Cancel-safe: it holds nothing between reads.
+async fn next_frame(stream: &mut futures_util::stream::SplitStream<WebSocket>) -> Result<Vec<u8>, Closing> {
     loop {
-        match tokio::time::timeout(idle, stream.next()).await {
-            Err(_) => return Err(Closing(close::IDLE_TIMEOUT, "idle timeout")),
-            Ok(None) => return Err(Closing(close::NORMAL, "closed")),
-            Ok(Some(Err(e))) => {
+        match stream.next().await {
+            None => return Err(Closing(close::NORMAL, "closed")),
+            Some(Err(e)) => {
                 let too_big = matches!(
                     e.into_inner().downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
                     Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
@@ -169,10 +207,10 @@ async fn next_frame(
                     Closing(close::NORMAL, "transport error")
                 });
             }
-            Ok(Some(Ok(Message::Binary(bytes)))) => return Ok(bytes.to_vec()),
-            Ok(Some(Ok(Message::Text(_)))) => return Err(Closing(close::UNSUPPORTED_DATA, "binary frames only")),
-            Ok(Some(Ok(Message::Close(_)))) => return Err(Closing(close::NORMAL, "client closed")),
-            Ok(Some(Ok(_))) => continue, // WebSocket ping/pong
+            Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+            Some(Ok(Message::Text(_))) => return Err(Closing(close::UNSUPPORTED_DATA, "binary frames only")),
+            Some(Ok(Message::Close(_))) => return Err(Closing(close::NORMAL, "client closed")),
+            Some(Ok(_)) => continue, // WebSocket ping/pong
         }
     }
 }
@@ -194,8 +232,7 @@ async fn run(
         let bytes = tokio::select! {
             _ = shutdown.cancelled() => return Closing(close::GOING_AWAY, "server shutting down"),
             _ = tokio::time::sleep_until(deadline) => return Closing(close::POLICY_VIOLATION, "authentication timeout"),
-            // The deadline above decides; this read only needs to outlast it.
-            r = next_frame(stream, Duration::from_secs(config.connections.auth_timeout_secs + 1)) => match r {
+            r = next_frame(stream) => match r {
                 Ok(b) => b,
                 Err(c) => return c,
             },
@@ -261,15 +298,24 @@ async fn run(
         client,
         push: None,
         claims: RateLimiter::direct(Quota::per_minute(claims_per_minute)),
+        commits: RateLimiter::direct(Quota::per_minute(
+            NonZeroU32::new(config.limits.commits_per_minute).unwrap_or(NonZeroU32::MIN),
+        )),
     };
     let inflight = Arc::new(Semaphore::new(config.connections.max_inflight_requests));
     let idle = Duration::from_secs(config.connections.idle_timeout_secs);
+    // Only the client's own frames keep the connection alive, not our pushes.
+    let mut idle_deadline = tokio::time::Instant::now() + idle;
 
     let closing = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Closing(close::GOING_AWAY, "server shutting down"),
             _ = replaced.cancelled() => break Closing(close::REPLACED, "replaced by a newer connection"),
             _ = outbox.overflow.notified() => break Closing(close::SLOW_CONSUMER, "not reading fast enough"),
+            _ = tokio::time::sleep_until(idle_deadline) => break Closing(close::IDLE_TIMEOUT, "idle timeout"),
+            _ = outbox.drained.notified() => {
+                if let Err(c) = pump(services, &mut session, outbox) { break c; }
+            }
             Some(live) = live_rx.recv() => {
                 if let Err(c) = on_live(services, &mut session, outbox, live) { break c; }
             }
@@ -279,9 +325,10 @@ async fn run(
                 }
                 if let Err(c) = pump(services, &mut session, outbox) { break c; }
             }
-            r = next_frame(stream, idle) => match r {
+            r = next_frame(stream) => match r {
                 Err(c) => break c,
                 Ok(bytes) => {
+                    idle_deadline = tokio::time::Instant::now() + idle;
                     if let Err(c) = handle(services, &mut session, outbox, &inflight, &bytes).await { break c; }
                 }
             },
@@ -318,7 +365,7 @@ fn on_live(services: &Services, session: &mut Session, outbox: &Outbox, live: Li
     let Some(push) = session.push.as_mut() else {
         return Ok(());
     };
-    if live.seq == push.next && push.next - 1 - push.acked < window {
+    if live.seq == push.next && push.next - 1 - push.acked < window && outbox.has_room_for_pushes() {
         outbox.send(frame(ServerMessage::Envelope {
             envelope: envelope_of(live.seq, &live.record),
         }));
@@ -337,14 +384,15 @@ fn pump(services: &Services, session: &mut Session, outbox: &Outbox) -> Result<(
     let Some(push) = session.push.as_mut() else {
         return Ok(());
     };
+    let page_bytes = services.config.limits.max_frame_bytes;
     loop {
         let room = window.saturating_sub(push.next - 1 - push.acked);
-        if room == 0 {
-            return Ok(());
+        if room == 0 || !outbox.has_room_for_pushes() {
+            return Ok(()); // resumed by an ack or by the outbox draining
         }
         let batch = services
             .mailboxes
-            .read(&session.client, push.next - 1, room.min(256) as usize)
+            .read(&session.client, push.next - 1, room.min(256) as usize, page_bytes)
             .map_err(internal)?;
         if batch.is_empty() {
             return Ok(());
@@ -468,6 +516,12 @@ async fn dispatch(
             group_info,
             ratchet_tree,
         } => {
+            if session.commits.check().is_err() {
+                return Err(ServiceError::new(
+                    ErrorCode::LimitExceeded,
+                    "too many commits; slow down",
+                ));
+            }
             let accepted = services
                 .delivery
                 .commit(
@@ -515,9 +569,11 @@ async fn dispatch(
         }
         Request::FetchBacklog { after, limit } => {
             let limit = limit.clamp(1, limits.max_fetch_limit) as usize;
-            let mut entries = services.mailboxes.read(&client, after, limit + 1)?;
-            let more = entries.len() > limit;
-            entries.truncate(limit);
+            // A page never exceeds the frame limit; `more` says there is more.
+            let page_bytes = limits.max_frame_bytes / 2;
+            let head = services.mailboxes.head(&client)?;
+            let entries = services.mailboxes.read(&client, after, limit, page_bytes)?;
+            let more = entries.last().is_some_and(|(seq, _)| *seq < head);
             let envelopes = entries.iter().map(|(seq, r)| envelope_of(*seq, r)).collect();
             Ok(Some(Response::Backlog { envelopes, more }))
         }

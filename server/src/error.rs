@@ -43,16 +43,8 @@ impl From<crate::storage::StorageError> for ServiceError {
 
 impl From<crate::storage::writer::WriteError> for ServiceError {
     fn from(e: crate::storage::writer::WriteError) -> Self {
-        match e {
-            crate::storage::writer::WriteError::MailboxFull => ServiceError::new(
-                ErrorCode::LimitExceeded,
-                "a recipient's mailbox is full; it must catch up before more can be sent",
-            ),
-            crate::storage::writer::WriteError::Storage(e) => {
-                tracing::error!(error = %e, "storage write failed");
-                ServiceError::internal()
-            }
-        }
+        tracing::error!(error = %e, "storage write failed");
+        ServiceError::internal()
     }
 }
 

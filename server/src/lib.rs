@@ -73,6 +73,7 @@ pub async fn run(
         WriterConfig {
             group_commit_delay: Duration::from_millis(config.group_commit_delay_ms),
             max_jobs_per_round: 1024,
+            max_round_bytes: 32 * 1024 * 1024,
             max_mailbox_envelopes: config.limits.max_mailbox_envelopes,
         },
         8192,
@@ -118,8 +119,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Retention: delete envelopes older than `retention_secs` and expired key
-/// packages, every `purge_interval_secs`.
+/// Retention: every `purge_interval_secs`, delete envelopes older than
+/// `retention_secs`, expired key packages and idle groups.
 async fn purge_loop(services: Arc<Services>) {
     let mut tick = tokio::time::interval(Duration::from_secs(services.config.purge_interval_secs));
     loop {

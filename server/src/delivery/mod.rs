@@ -12,6 +12,7 @@ pub mod identity;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_memory_storage::MemoryStorage;
@@ -24,7 +25,7 @@ use crate::config::Limits;
 use crate::error::{ServiceError, ServiceResult};
 use crate::mailbox::{Mailboxes, PendingWrite};
 use crate::storage::{ClientId, EnvelopeRecord, GroupRecord, Storage, StorageError};
-use crate::time::now_secs;
+use crate::time::{now_hour, now_secs};
 use identity::{client_id_of, client_id_of_leaf};
 
 /// The only ciphersuite Parasol speaks.
@@ -39,6 +40,8 @@ struct GroupState {
     storage: MemoryStorage,
     /// Current members, by client id (derived from the ratchet tree).
     members: HashSet<ClientId>,
+    /// Last commit or message, rounded down to the hour: idle groups expire.
+    last_activity: u64,
 }
 
 impl GroupState {
@@ -58,6 +61,7 @@ impl GroupState {
                     )
                 })
                 .collect(),
+            last_activity: self.last_activity,
         }
         .encode()
     }
@@ -79,6 +83,29 @@ fn parse_mls(bytes: &[u8], what: &str) -> ServiceResult<MlsMessageIn> {
         invalid(
             ErrorCode::InvalidMlsMessage,
             format!("{what} is not a TLS-serialized MLSMessage"),
+        )
+    })
+}
+
+fn parse_welcome(bytes: &[u8]) -> ServiceResult<Welcome> {
+    match parse_mls(bytes, "welcome")?.extract() {
+        MlsMessageBodyIn::Welcome(w) => Ok(w),
+        _ => Err(invalid(ErrorCode::InvalidWelcome, "welcome is not a Welcome")),
+    }
+}
+
+fn parse_group_info(bytes: &[u8]) -> ServiceResult<VerifiableGroupInfo> {
+    match parse_mls(bytes, "group_info")?.extract() {
+        MlsMessageBodyIn::GroupInfo(gi) => Ok(gi),
+        _ => Err(invalid(ErrorCode::InvalidGroupInfo, "group_info is not a GroupInfo")),
+    }
+}
+
+fn parse_tree(bytes: &[u8]) -> ServiceResult<RatchetTreeIn> {
+    RatchetTreeIn::tls_deserialize_exact(bytes).map_err(|_| {
+        invalid(
+            ErrorCode::InvalidGroupInfo,
+            "ratchet_tree is not a TLS-serialized ratchet tree",
         )
     })
 }
@@ -123,14 +150,13 @@ impl Delivery {
             for m in &members {
                 memberships.entry(*m).or_default().insert(group_id.clone());
             }
-            groups.insert(
-                group_id,
-                Arc::new(RwLock::new(GroupState {
-                    public,
-                    storage,
-                    members,
-                })),
-            );
+            let state = GroupState {
+                public,
+                storage,
+                members,
+                last_activity: record.last_activity,
+            };
+            groups.insert(group_id, Arc::new(RwLock::new(state)));
         }
         Ok(Delivery {
             crypto: RustCrypto::default(),
@@ -157,6 +183,21 @@ impl Delivery {
         self.memberships.lock().get(client).map_or(0, HashSet::len)
     }
 
+    fn update_memberships(&self, group_id: &[u8], gone: &[ClientId], joined: &[ClientId]) {
+        let mut memberships = self.memberships.lock();
+        for client in gone {
+            if let Some(set) = memberships.get_mut(client) {
+                set.remove(group_id);
+                if set.is_empty() {
+                    memberships.remove(client);
+                }
+            }
+        }
+        for client in joined {
+            memberships.entry(*client).or_default().insert(group_id.to_vec());
+        }
+    }
+
     /// Start tracking a group from its creator's GroupInfo and ratchet tree.
     pub async fn create_group(
         &self,
@@ -164,22 +205,22 @@ impl Delivery {
         group_info: &[u8],
         ratchet_tree: &[u8],
     ) -> ServiceResult<Accepted<(Vec<u8>, u64)>> {
-        if group_info.len() > self.limits.max_group_state_bytes
-            || ratchet_tree.len() > self.limits.max_group_state_bytes
-        {
+        let max = self.limits.max_group_state_bytes;
+        if group_info.len() > max || ratchet_tree.len() > max {
             return Err(invalid(
                 ErrorCode::EnvelopeTooLarge,
                 "group info or ratchet tree too large",
             ));
         }
-        let MlsMessageBodyIn::GroupInfo(group_info) = parse_mls(group_info, "group_info")?.extract() else {
-            return Err(invalid(ErrorCode::InvalidGroupInfo, "group_info is not a GroupInfo"));
-        };
+        let group_info = parse_group_info(group_info)?;
         if group_info.ciphersuite() != CIPHERSUITE {
             return Err(invalid(
                 ErrorCode::InvalidGroupInfo,
                 "unsupported ciphersuite; use 0x0001",
             ));
+        }
+        if group_info.epoch().as_u64() != 0 {
+            return Err(invalid(ErrorCode::InvalidGroupInfo, "a new group starts at epoch 0"));
         }
         let group_id = group_info.group_id().as_slice().to_vec();
         if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_BYTES {
@@ -188,12 +229,7 @@ impl Delivery {
                 format!("group id must be 1 to {MAX_GROUP_ID_BYTES} bytes"),
             ));
         }
-        let tree = RatchetTreeIn::tls_deserialize_exact(ratchet_tree).map_err(|_| {
-            invalid(
-                ErrorCode::InvalidGroupInfo,
-                "ratchet_tree is not a TLS-serialized ratchet tree",
-            )
-        })?;
+        let tree = parse_tree(ratchet_tree)?;
         if self.groups_of(&creator) >= self.limits.max_groups_per_client as usize {
             return Err(invalid(ErrorCode::LimitExceeded, "too many groups for this client"));
         }
@@ -217,12 +253,13 @@ impl Delivery {
             public,
             storage,
             members,
+            last_activity: now_hour(),
         };
         let epoch = state.epoch();
         let record = state.record();
         let slot = Arc::new(RwLock::new(state));
-        // Hold the new group's lock until it is durable, so nothing is
-        // ordered against a group that may yet fail to persist.
+        // Nothing may be queued for the group before its creation is: hold
+        // its lock until the creation is in the writer's queue.
         let guard = slot.clone().write_owned().await;
         {
             let mut groups = self.groups.write();
@@ -231,11 +268,7 @@ impl Delivery {
             }
             groups.insert(group_id.clone(), slot);
         }
-        self.memberships
-            .lock()
-            .entry(creator)
-            .or_default()
-            .insert(group_id.clone());
+        self.update_memberships(&group_id, &[], &[creator]);
         let pending = match self
             .mailboxes
             .enqueue(Some((group_id.clone(), Some(record))), Vec::new())
@@ -294,24 +327,10 @@ impl Delivery {
         }
         let group_id = message.group_id().as_slice().to_vec();
         let parsed_welcome = welcome.map(parse_welcome).transpose()?;
-        let tree_for_welcome = ratchet_tree
-            .map(|t| {
-                RatchetTreeIn::tls_deserialize_exact(t)
-                    .map(|_| t.to_vec())
-                    .map_err(|_| {
-                        invalid(
-                            ErrorCode::InvalidGroupInfo,
-                            "ratchet_tree is not a TLS-serialized ratchet tree",
-                        )
-                    })
-            })
-            .transpose()?;
-        let group_info = group_info
-            .map(|g| match parse_mls(g, "group_info")?.extract() {
-                MlsMessageBodyIn::GroupInfo(gi) => Ok(gi),
-                _ => Err(invalid(ErrorCode::InvalidGroupInfo, "group_info is not a GroupInfo")),
-            })
-            .transpose()?;
+        if let Some(tree) = ratchet_tree {
+            parse_tree(tree)?;
+        }
+        let group_info = group_info.map(parse_group_info).transpose()?;
 
         let slot = self.group(&group_id)?;
         let mut group = slot.write().await;
@@ -321,6 +340,14 @@ impl Delivery {
         let old_epoch = group.epoch();
         if message.epoch().as_u64() != old_epoch {
             return Err(ServiceError::stale_epoch(old_epoch));
+        }
+        if let Some(gi) = &group_info {
+            if gi.group_id().as_slice() != group_id.as_slice() || gi.epoch().as_u64() != old_epoch + 1 {
+                return Err(invalid(
+                    ErrorCode::InvalidGroupInfo,
+                    "group_info is not for this group's next epoch",
+                ));
+            }
         }
         let processed = group
             .public
@@ -350,7 +377,7 @@ impl Delivery {
             }
         }
 
-        // Who the commit adds, by key package reference.
+        // Who the commit adds (by key package reference) and removes.
         let mut added = Vec::new();
         let mut added_refs = HashSet::new();
         for add in staged.add_proposals() {
@@ -360,8 +387,12 @@ impl Delivery {
             added_refs.insert(kp_ref.as_slice().to_vec());
             added.push(id);
         }
-        let removes = staged.remove_proposals().count();
-        let new_size = group.members.len() + added.len() - removes.min(group.members.len());
+        let removed: Vec<ClientId> = staged
+            .remove_proposals()
+            .filter_map(|r| group.public.leaf(r.remove_proposal().removed()).map(client_id_of_leaf))
+            .filter_map(Result::ok)
+            .collect();
+        let new_size = group.members.len() + added.len() - removed.len().min(group.members.len());
         if new_size > self.limits.max_members_per_group as usize {
             return Err(invalid(
                 ErrorCode::LimitExceeded,
@@ -369,7 +400,8 @@ impl Delivery {
             ));
         }
         for id in &added {
-            if self.groups_of(id) >= self.limits.max_groups_per_client as usize {
+            let rejoining = group.members.contains(id);
+            if !rejoining && self.groups_of(id) >= self.limits.max_groups_per_client as usize {
                 return Err(invalid(
                     ErrorCode::LimitExceeded,
                     "an added client is in too many groups",
@@ -401,23 +433,19 @@ impl Delivery {
             (None, true) => {}
         }
 
-        // The commit wins its epoch.
+        // The commit wins its epoch. Everything below runs after the merge:
+        // any failure would leave memory ahead of disk, so it is fatal.
         let old_members = group.members.clone();
         let state = &mut *group;
-        state.public.merge_commit(&state.storage, *staged).map_err(|e| {
-            tracing::error!(error = ?e, "merging a validated commit failed");
-            ServiceError::internal()
-        })?;
-        let new_epoch = state.epoch();
-        state.members = members_of(&state.public).map_err(|e| {
-            tracing::error!(error = e, "merged group breaks the identity rule");
-            ServiceError::internal()
-        })?;
-        if let Some(gi) = &group_info {
-            if gi.group_id().as_slice() != group_id.as_slice() || gi.epoch().as_u64() != new_epoch {
-                tracing::warn!("commit bundle carried a GroupInfo for another group or epoch");
-            }
+        if let Err(e) = state.public.merge_commit(&state.storage, *staged) {
+            crate::fatal(&format!("merging a validated commit failed: {e:?}"));
         }
+        let new_epoch = state.epoch();
+        state.members = match members_of(&state.public) {
+            Ok(m) => m,
+            Err(e) => crate::fatal(&format!("merged group breaks the identity rule: {e}")),
+        };
+        state.last_activity = now_hour();
 
         let now = now_secs();
         let commit_record = Arc::new(EnvelopeRecord {
@@ -433,40 +461,29 @@ impl Delivery {
         // answer), and removed members learn they were removed.
         let mut deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)> =
             old_members.iter().map(|m| (*m, commit_record.clone())).collect();
-        let newly_added: Vec<ClientId> = state.members.difference(&old_members).copied().collect();
-        if !newly_added.is_empty() {
-            let tree = match tree_for_welcome {
-                Some(t) => t,
-                None => state
-                    .public
-                    .export_ratchet_tree()
-                    .tls_serialize_detached()
-                    .map_err(|_| ServiceError::internal())?,
+        // The Welcome goes to exactly the clients the Add proposals name,
+        // including one removed and re-added by the same commit.
+        if let Some(welcome) = welcome.filter(|_| !added.is_empty()) {
+            let tree = match ratchet_tree {
+                Some(t) => t.to_vec(),
+                None => match state.public.export_ratchet_tree().tls_serialize_detached() {
+                    Ok(t) => t,
+                    Err(e) => crate::fatal(&format!("exporting a merged ratchet tree failed: {e}")),
+                },
             };
             let welcome_record = Arc::new(EnvelopeRecord {
                 group_id: group_id.clone(),
                 kind: EnvelopeKind::Welcome,
                 epoch: new_epoch,
-                message: welcome.map(<[u8]>::to_vec).unwrap_or_default(),
+                message: welcome.to_vec(),
                 ratchet_tree: tree,
                 received_at: now,
             });
-            deliveries.extend(newly_added.iter().map(|m| (*m, welcome_record.clone())));
+            deliveries.extend(added.iter().map(|m| (*m, welcome_record.clone())));
         }
-        {
-            let mut memberships = self.memberships.lock();
-            for gone in old_members.difference(&state.members) {
-                if let Some(set) = memberships.get_mut(gone) {
-                    set.remove(&group_id);
-                }
-            }
-            for new in &newly_added {
-                memberships.entry(*new).or_default().insert(group_id.clone());
-            }
-        }
+        let gone: Vec<ClientId> = old_members.difference(&state.members).copied().collect();
+        self.update_memberships(&group_id, &gone, &added);
         let record = state.record();
-        // The merge is done in memory: from here a failed write would leave
-        // memory ahead of disk, so it is fatal (restart reloads from disk).
         let pending = match self
             .mailboxes
             .enqueue(Some((group_id.clone(), Some(record))), deliveries)
@@ -492,8 +509,8 @@ impl Delivery {
         }
     }
 
-    /// Route an application message (a PrivateMessage) to every other
-    /// member. Only its group id, epoch and content type are read.
+    /// Route an application message (a PrivateMessage) to every member. Only
+    /// its group id, epoch and content type are read.
     pub async fn application_message(
         &self,
         sender: ClientId,
@@ -517,7 +534,7 @@ impl Delivery {
         }
         let group_id = parsed.group_id().as_slice().to_vec();
         let slot = self.group(&group_id)?;
-        let group = slot.read().await;
+        let mut group = slot.write().await;
         if !group.members.contains(&sender) {
             return Err(invalid(ErrorCode::NotAMember, "not a member of this group"));
         }
@@ -525,6 +542,7 @@ impl Delivery {
         if parsed.epoch().as_u64() != epoch {
             return Err(ServiceError::stale_epoch(epoch));
         }
+        group.last_activity = now_hour();
         let record = Arc::new(EnvelopeRecord {
             group_id: group_id.clone(),
             kind: EnvelopeKind::Application,
@@ -533,12 +551,9 @@ impl Delivery {
             ratchet_tree: Vec::new(),
             received_at: now_secs(),
         });
-        let deliveries = group
-            .members
-            .iter()
-            .filter(|m| **m != sender)
-            .map(|m| (*m, record.clone()))
-            .collect();
+        // The sender gets its own message too: otherwise the one mailbox
+        // without a copy would tell a seized disk who sent it.
+        let deliveries = group.members.iter().map(|m| (*m, record.clone())).collect();
         let pending = self.mailboxes.enqueue_bounded(deliveries).await?;
         Ok(Accepted {
             pending,
@@ -569,11 +584,37 @@ impl Delivery {
         }
         out
     }
-}
 
-fn parse_welcome(bytes: &[u8]) -> ServiceResult<Welcome> {
-    match parse_mls(bytes, "welcome")?.extract() {
-        MlsMessageBodyIn::Welcome(w) => Ok(w),
-        _ => Err(invalid(ErrorCode::InvalidWelcome, "welcome is not a Welcome")),
+    /// Delete groups with no commit or message for `group_idle_expiry_secs`
+    /// (their envelopes have expired long before). Returns how many.
+    pub async fn expire_idle_groups(&self) -> usize {
+        let cutoff_hour = now_secs().saturating_sub(self.limits.group_idle_expiry_secs) / 3600;
+        let candidates: Vec<(Vec<u8>, Arc<RwLock<GroupState>>)> = self
+            .groups
+            .read()
+            .iter()
+            .map(|(id, slot)| (id.clone(), slot.clone()))
+            .collect();
+        let mut expired = 0;
+        for (group_id, slot) in candidates {
+            let group = slot.write().await;
+            if group.last_activity >= cutoff_hour {
+                continue;
+            }
+            self.groups.write().remove(&group_id);
+            let members: Vec<ClientId> = group.members.iter().copied().collect();
+            self.update_memberships(&group_id, &members, &[]);
+            match self.mailboxes.enqueue(Some((group_id, None)), Vec::new()).await {
+                Ok(pending) => {
+                    drop(group);
+                    if let Err(e) = self.mailboxes.complete(pending).await {
+                        crate::fatal(&format!("could not delete an idle group: {e}"));
+                    }
+                }
+                Err(e) => crate::fatal(&format!("could not queue an idle group's deletion: {e}")),
+            }
+            expired += 1;
+        }
+        expired
     }
 }

@@ -3,6 +3,9 @@
 //! consumed atomically; the last-resort package is handed out only when
 //! none is left, and is never consumed.
 
+use std::num::NonZeroU32;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_rust_crypto::RustCrypto;
@@ -34,13 +37,17 @@ pub struct Directory {
     storage: Storage,
     crypto: RustCrypto,
     limits: Limits,
+    /// Claims per target client, by everyone together.
+    claims_per_target: DefaultKeyedRateLimiter<ClientId>,
 }
 
 impl Directory {
     pub fn new(storage: Storage, limits: Limits) -> Self {
+        let per_minute = NonZeroU32::new(limits.key_package_claims_per_target_per_minute).unwrap_or(NonZeroU32::MIN);
         Directory {
             storage,
             crypto: RustCrypto::default(),
+            claims_per_target: RateLimiter::keyed(Quota::per_minute(per_minute)),
             limits,
         }
     }
@@ -91,7 +98,7 @@ impl Directory {
 
     fn validate(&self, owner: &ClientId, bytes: &[u8], now: u64) -> ServiceResult<(Vec<u8>, KeyPackageRecord, bool)> {
         let bad = |m: &str| ServiceError::new(ErrorCode::InvalidKeyPackage, m);
-        if bytes.len() > self.limits.max_mls_message_bytes {
+        if bytes.len() > self.limits.max_key_package_bytes {
             return Err(ServiceError::new(ErrorCode::EnvelopeTooLarge, "key package too large"));
         }
         let message = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| bad("not a TLS-serialized MLSMessage"))?;
@@ -130,6 +137,12 @@ impl Directory {
         let owner: ClientId = owner
             .try_into()
             .map_err(|_| ServiceError::new(ErrorCode::NoKeyPackage, "client ids are 32 bytes"))?;
+        if self.claims_per_target.check_key(&owner).is_err() {
+            return Err(ServiceError::new(
+                ErrorCode::LimitExceeded,
+                "this client's key packages are being claimed too fast; retry in a minute",
+            ));
+        }
         let now = now_secs();
         let (record, last_resort) = match self.storage.take_key_package(&owner, now)? {
             Some(r) => {
@@ -153,6 +166,13 @@ impl Directory {
             last_resort,
             owner_stock: self.stock(&owner)?,
         })
+    }
+
+    /// Forget claim counters of targets nobody claimed lately (keeps the
+    /// limiter's map small).
+    pub fn forget_idle_claim_counters(&self) {
+        self.claims_per_target.retain_recent();
+        self.claims_per_target.shrink_to_fit();
     }
 
     /// Delete expired packages.

@@ -54,8 +54,8 @@ pub struct Mailboxes {
 
 /// A durable write in progress; await it outside any lock.
 pub struct PendingWrite {
-    done: oneshot::Receiver<Result<Vec<(ClientId, u64)>, WriteError>>,
-    records: Vec<Arc<EnvelopeRecord>>,
+    done: oneshot::Receiver<Result<Vec<Option<u64>>, WriteError>>,
+    deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)>,
 }
 
 impl Mailboxes {
@@ -96,7 +96,7 @@ impl Mailboxes {
         bounded: bool,
     ) -> Result<PendingWrite, WriteError> {
         let (tx, rx) = oneshot::channel();
-        let records = deliveries.iter().map(|(_, r)| r.clone()).collect();
+        let kept = deliveries.clone();
         self.writer
             .send(WriteJob {
                 group,
@@ -106,7 +106,10 @@ impl Mailboxes {
             })
             .await
             .map_err(|_| WriteError::Storage("storage writer stopped".into()))?;
-        Ok(PendingWrite { done: rx, records })
+        Ok(PendingWrite {
+            done: rx,
+            deliveries: kept,
+        })
     }
 
     /// Wait until a queued write is durable, then wake its recipients.
@@ -116,7 +119,8 @@ impl Mailboxes {
             .await
             .map_err(|_| WriteError::Storage("storage writer stopped".into()))??;
         let subscribers = self.subscribers.lock();
-        for ((client, seq), record) in assigned.into_iter().zip(pending.records) {
+        for (seq, (client, record)) in assigned.into_iter().zip(pending.deliveries) {
+            let Some(seq) = seq else { continue }; // skipped: mailbox full
             if let Some(sub) = subscribers.get(&client) {
                 // A full channel only means the connection reads from storage.
                 if sub.live.try_send(LiveEnvelope { seq, record }).is_err() {
@@ -179,13 +183,18 @@ impl Mailboxes {
         Ok(writer::mailbox_meta(&self.storage, &self.index, client)?.head)
     }
 
+    /// Durable envelopes above `after`: at most `limit`, and at most
+    /// `max_bytes` of payload (but always at least one if any is waiting).
     pub fn read(
         &self,
         client: &ClientId,
         after: u64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<(u64, EnvelopeRecord)>, StorageError> {
-        self.storage.read_mailbox(client, after, limit)
+        // The head in the index is published only after its round's flush.
+        let durable_head = self.head(client)?;
+        self.storage.read_mailbox(client, after, durable_head, limit, max_bytes)
     }
 
     /// Delete everything up to `up_to`. Acking an already deleted range is

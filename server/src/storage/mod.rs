@@ -228,29 +228,43 @@ impl Storage {
         }
     }
 
-    /// Lowest seq still stored in `client`'s mailbox, if any.
-    pub fn mailbox_first(&self, client: &ClientId) -> Result<Option<u64>, StorageError> {
-        match self.mailboxes.scan_prefix(client).next() {
-            Some(item) => Ok(Some(be_u64(&item?.0[32..])?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Up to `limit` envelopes of `client` with seq > `after`, in order.
+    /// Envelopes of `client` with `after < seq ≤ up_to`, in order, until
+    /// `limit` envelopes or `max_bytes` of message bytes (at least one).
     pub fn read_mailbox(
         &self,
         client: &ClientId,
         after: u64,
+        up_to: u64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<(u64, EnvelopeRecord)>, StorageError> {
-        let start = mailbox_key(client, after.saturating_add(1));
-        let end = mailbox_key(client, u64::MAX);
         let mut out = Vec::new();
+        if after >= up_to {
+            return Ok(out);
+        }
+        let start = mailbox_key(client, after + 1);
+        let end = mailbox_key(client, up_to);
+        let mut bytes = 0;
         for item in self.mailboxes.range(start..=end).take(limit) {
             let (k, v) = item?;
-            out.push((be_u64(&k[32..])?, EnvelopeRecord::decode(&v)?));
+            let record = EnvelopeRecord::decode(&v)?;
+            bytes += record.message.len() + record.ratchet_tree.len();
+            if bytes > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push((be_u64(&k[32..])?, record));
         }
         Ok(out)
+    }
+
+    /// Number of envelopes stored for `client`.
+    pub fn mailbox_len(&self, client: &ClientId) -> Result<u64, StorageError> {
+        let mut n = 0;
+        for item in self.mailboxes.scan_prefix(client) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Delete `client`'s envelopes with seq ≤ `up_to`; returns how many.

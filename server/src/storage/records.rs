@@ -71,6 +71,10 @@ impl EnvelopeRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupRecord {
     pub public_state: Vec<(serde_bytes::ByteBuf, serde_bytes::ByteBuf)>,
+    /// Hour (since the Unix epoch) of the last commit or message; groups
+    /// idle for `group_idle_expiry_secs` are deleted.
+    #[serde(default)]
+    pub last_activity: u64,
 }
 
 impl GroupRecord {

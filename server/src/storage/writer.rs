@@ -18,7 +18,9 @@ use super::{ClientId, EnvelopeRecord, Storage, StorageError};
 /// `len` on acks and purges.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MailboxMeta {
-    /// Highest seq ever assigned (0: none yet).
+    /// Highest seq ever assigned and durable (0: none yet). Published only
+    /// after the round's flush, so reads bounded by it never see data that a
+    /// crash could still take back.
     pub head: u64,
     /// Envelopes currently stored.
     pub len: u64,
@@ -32,15 +34,28 @@ pub struct WriteJob {
     pub group: Option<(Vec<u8>, Option<Vec<u8>>)>,
     /// Envelopes to append, one per recipient mailbox.
     pub deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)>,
-    /// Refuse the job if a recipient's mailbox is full.
+    /// Skip recipients whose mailbox is full (application messages). Group
+    /// changes are never skipped: a member that misses a commit is lost.
     pub bounded: bool,
-    pub done: oneshot::Sender<Result<Vec<(ClientId, u64)>, WriteError>>,
+    /// Per delivery, the seq it got (`None`: skipped, mailbox full).
+    pub done: oneshot::Sender<Result<Vec<Option<u64>>, WriteError>>,
+}
+
+impl WriteJob {
+    /// Bytes this job adds to a round.
+    fn weight(&self) -> usize {
+        let group = self.group.as_ref().and_then(|(_, r)| r.as_ref()).map_or(0, Vec::len);
+        let envelopes: usize = self
+            .deliveries
+            .iter()
+            .map(|(_, r)| r.message.len() + r.ratchet_tree.len() + 64)
+            .sum();
+        group + envelopes
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
-    #[error("a recipient's mailbox is full")]
-    MailboxFull,
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -58,6 +73,8 @@ pub struct WriterConfig {
     pub group_commit_delay: Duration,
     /// Most jobs in one round.
     pub max_jobs_per_round: usize,
+    /// A round stops taking jobs once it holds this many bytes.
+    pub max_round_bytes: usize,
     /// Most envelopes one mailbox may hold.
     pub max_mailbox_envelopes: u64,
 }
@@ -83,10 +100,14 @@ fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc
         if !config.group_commit_delay.is_zero() {
             std::thread::sleep(config.group_commit_delay);
         }
+        let mut bytes = first.weight();
         let mut jobs = vec![first];
-        while jobs.len() < config.max_jobs_per_round {
+        while jobs.len() < config.max_jobs_per_round && bytes < config.max_round_bytes {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(job) => {
+                    bytes += job.weight();
+                    jobs.push(job);
+                }
                 Err(_) => break,
             }
         }
@@ -102,12 +123,11 @@ pub fn mailbox_meta(storage: &Storage, index: &MailboxIndex, client: &ClientId) 
     if let Some(meta) = index.lock().get(client) {
         return Ok(*meta);
     }
-    let head = storage.mailbox_head(client)?;
-    let len = match storage.mailbox_first(client)? {
-        Some(first) => head.saturating_sub(first) + 1,
-        None => 0,
+    // Counted, not derived from the first seq: retention can leave gaps.
+    let meta = MailboxMeta {
+        head: storage.mailbox_head(client)?,
+        len: storage.mailbox_len(client)?,
     };
-    let meta = MailboxMeta { head, len };
     Ok(*index.lock().entry(*client).or_insert(meta))
 }
 
@@ -115,7 +135,7 @@ fn write_round(storage: &Storage, index: &MailboxIndex, config: &WriterConfig, j
     let mut round = Round::default();
     // Positions as they will be after this round; published only on success.
     let mut metas: HashMap<ClientId, MailboxMeta> = HashMap::new();
-    let mut outcomes: Vec<Result<Vec<(ClientId, u64)>, WriteError>> = Vec::with_capacity(jobs.len());
+    let mut outcomes: Vec<Result<Vec<Option<u64>>, WriteError>> = Vec::with_capacity(jobs.len());
 
     for job in &jobs {
         outcomes.push(plan_job(storage, index, config, job, &mut metas, &mut round));
@@ -134,14 +154,10 @@ fn write_round(storage: &Storage, index: &MailboxIndex, config: &WriterConfig, j
                 entry.len += appended;
             }
         }
-        Err(e) => {
-            tracing::error!(error = %e, "storage round failed");
-            for outcome in outcomes.iter_mut() {
-                if outcome.is_ok() {
-                    *outcome = Err(WriteError::Storage(e.to_string()));
-                }
-            }
-        }
+        // sled may already show the round to readers while it is not on
+        // disk, and its seqs would be handed out again: stop, and let the
+        // restart recover the last durable state.
+        Err(e) => crate::fatal(&format!("storage round failed: {e}")),
     }
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.done.send(outcome);
@@ -156,26 +172,35 @@ fn plan_job(
     job: &WriteJob,
     metas: &mut HashMap<ClientId, MailboxMeta>,
     round: &mut Round,
-) -> Result<Vec<(ClientId, u64)>, WriteError> {
+) -> Result<Vec<Option<u64>>, WriteError> {
     for (client, _) in &job.deliveries {
         if !metas.contains_key(client) {
             let meta = mailbox_meta(storage, index, client).map_err(|e| WriteError::Storage(e.to_string()))?;
             metas.insert(*client, meta);
-        }
-        if job.bounded && metas[client].len >= config.max_mailbox_envelopes {
-            return Err(WriteError::MailboxFull);
         }
     }
     if let Some(group) = &job.group {
         round.groups.push(group.clone());
     }
     let mut assigned = Vec::with_capacity(job.deliveries.len());
+    let mut skipped = 0;
     for (client, record) in &job.deliveries {
         let meta = metas.entry(*client).or_default();
+        if job.bounded && meta.len >= config.max_mailbox_envelopes {
+            skipped += 1;
+            assigned.push(None);
+            continue;
+        }
         meta.head += 1;
         meta.len += 1;
         round.entries.push((*client, meta.head, record.encode()));
-        assigned.push((*client, meta.head));
+        assigned.push(Some(meta.head));
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "application message not stored for recipients whose mailbox is full"
+        );
     }
     Ok(assigned)
 }
