@@ -680,3 +680,41 @@ async fn crash_after_sending_a_commit_heals_from_the_mailbox() {
 async fn crash_before_a_commit_reached_the_server_is_undone() {
     crash_between_commit_and_answer(false).await;
 }
+
+#[tokio::test]
+async fn stored_mailboxes_do_not_reveal_who_sent_a_message() {
+    let server = ServerProcess::start();
+    let mut clients = vec![connect(&server).await, connect(&server).await, connect(&server).await];
+    let group = group_of(&mut clients).await;
+    let mut carol = clients.pop().expect("carol").into_state().await.expect("carol offline");
+    let mut bob = clients.pop().expect("bob").into_state().await.expect("bob offline");
+    let mut alice = clients.pop().expect("alice");
+    alice.send_text(&group, "who said this?").await.expect("send");
+    let alice_state = alice.into_state().await.expect("alice offline");
+
+    // Every member's mailbox, the sender's included, holds the same envelope.
+    let mut copies = Vec::new();
+    for state in [&alice_state, &bob, &carol] {
+        let apps: Vec<Vec<u8>> = mailbox_of(&server, state)
+            .await
+            .into_iter()
+            .filter(|e| e.kind == EnvelopeKind::Application)
+            .map(|e| e.message.0)
+            .collect();
+        assert_eq!(apps.len(), 1);
+        copies.push(apps[0].clone());
+    }
+    assert!(copies.windows(2).all(|w| w[0] == w[1]));
+
+    // The sender skips its own copy; the others read the message.
+    let mut alice = Client::connect(&server.url(), alice_state).await.expect("alice back");
+    assert!(
+        settle(&mut alice).await.is_empty(),
+        "the sender does not see its own message as new"
+    );
+    for state in [&mut bob, &mut carol] {
+        let s = std::mem::replace(state, ClientState::in_memory(Identity::generate()));
+        let mut member = Client::connect(&server.url(), s).await.expect("back");
+        assert_eq!(messages(&mut member, 1).await[0].1, "who said this?");
+    }
+}

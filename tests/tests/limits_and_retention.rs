@@ -167,3 +167,105 @@ async fn acked_envelopes_are_deleted_and_unacked_ones_expire() {
     assert!(server.logs().contains("retention purge"));
     server.assert_logs_clean(&["note 1"]);
 }
+
+#[tokio::test]
+async fn a_full_mailbox_misses_messages_without_blocking_its_group() {
+    let server = ServerProcess::start_with_config("[limits]\nmax_mailbox_envelopes = 5\n");
+    let url = server.url();
+    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
+    let mut bob = Client::connect_ephemeral(&url).await.expect("bob");
+    let mut carol = Client::connect_ephemeral(&url).await.expect("carol");
+    bob.publish_key_packages(1).await.expect("publish");
+    carol.publish_key_packages(1).await.expect("publish");
+    let group = alice.create_group().await.expect("group");
+    alice
+        .add_members(&group, &[bob.client_id(), carol.client_id()])
+        .await
+        .expect("add");
+    wait_joined(&mut bob, &group).await;
+    wait_joined(&mut carol, &group).await;
+    let carol_state = carol.into_state().await.expect("carol stops reading");
+
+    for i in 0..10 {
+        alice
+            .send_text(&group, &format!("busy {i}"))
+            .await
+            .expect("sending never fails for carol's sake");
+        assert_eq!(next_text(&mut bob).await, format!("busy {i}"));
+    }
+    assert!(
+        stored_for(&server, &carol_state).await <= 5,
+        "carol's mailbox stays bounded"
+    );
+}
+
+#[tokio::test]
+async fn commit_and_claim_rates_are_limited() {
+    let server = ServerProcess::start_with_config(
+        "[limits]\ncommits_per_minute = 3\nkey_package_claims_per_target_per_minute = 2\n",
+    );
+    let url = server.url();
+    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
+    let group = alice.create_group().await.expect("group");
+    for _ in 0..3 {
+        alice.self_update(&group).await.expect("within the commit rate");
+    }
+    assert_eq!(code(alice.self_update(&group).await), ErrorCode::LimitExceeded);
+
+    // Claims of one client's key packages are limited for everyone together,
+    // not per connection: a fresh connection does not get a fresh budget.
+    let mut target = Client::connect_ephemeral(&url).await.expect("target");
+    target.publish_key_packages(10).await.expect("publish");
+    let claim = Request::ClaimKeyPackage {
+        client_id: target.client_id().to_vec().into(),
+    };
+    let first = Client::connect_ephemeral(&url).await.expect("first claimer");
+    first.request(claim.clone()).await.expect("claim 1");
+    first.request(claim.clone()).await.expect("claim 2");
+    let second = Client::connect_ephemeral(&url).await.expect("second claimer");
+    assert_eq!(code(second.request(claim).await), ErrorCode::LimitExceeded);
+}
+
+#[tokio::test]
+async fn idle_timeout_counts_only_the_clients_own_frames() {
+    let server = ServerProcess::start_with_config("[connections]\nidle_timeout_secs = 2\n");
+    let url = server.url();
+    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
+    let mut bob = Client::connect_ephemeral(&url).await.expect("bob");
+    bob.publish_key_packages(1).await.expect("publish");
+    let group = alice.create_group().await.expect("group");
+    alice.add_members(&group, &[bob.client_id()]).await.expect("add");
+    wait_joined(&mut bob, &group).await;
+    let bob_state = bob.into_state().await.expect("bob offline");
+
+    // Bob's silent connection subscribes and then never sends a frame.
+    let (mut silent, _) = Connection::connect(&url, bob_state.identity(), Duration::from_secs(10))
+        .await
+        .expect("connect");
+    silent
+        .request(Request::Subscribe {
+            after: bob_state.cursor(),
+        })
+        .await
+        .expect("subscribe");
+    let started = Instant::now();
+    let mut pushes = 0;
+    let code = loop {
+        alice.send_text(&group, "keep talking").await.expect("send");
+        match silent.next_incoming(Duration::from_millis(300)).await {
+            Some(parasol_client::Incoming::Closed { code, .. }) => break code,
+            Some(_) => pushes += 1,
+            None => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the silent connection was never closed"
+        );
+    };
+    assert_eq!(code, Some(parasol_protocol::close::IDLE_TIMEOUT));
+    assert!(pushes > 0, "envelopes were pushed while it idled");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "closed about when its idle time ran out"
+    );
+}

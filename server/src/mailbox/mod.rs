@@ -225,3 +225,49 @@ impl Mailboxes {
         Ok(total)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::writer::Round;
+    use parasol_protocol::EnvelopeKind;
+
+    fn record() -> EnvelopeRecord {
+        EnvelopeRecord {
+            group_id: vec![1],
+            kind: EnvelopeKind::Application,
+            epoch: 0,
+            message: vec![2; 10],
+            ratchet_tree: Vec::new(),
+            received_at: 0,
+        }
+    }
+
+    /// Entries a round applied but has not yet flushed are invisible: after
+    /// a crash their seqs would be handed out again.
+    #[test]
+    fn reads_stop_at_the_durable_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let index: MailboxIndex = Default::default();
+        let (writer, _rx) = mpsc::channel(1);
+        let mailboxes = Mailboxes::new(storage.clone(), index.clone(), writer);
+        let client = [7u8; 32];
+        assert_eq!(mailboxes.head(&client).unwrap(), 0);
+
+        let round = Round {
+            entries: vec![(client, 1, record().encode())],
+            heads: vec![(client, 1)],
+            ..Default::default()
+        };
+        storage.apply_round(&round).unwrap();
+        assert!(
+            mailboxes.read(&client, 0, 10, usize::MAX).unwrap().is_empty(),
+            "not yet durable"
+        );
+
+        // What the writer does after the flush: publish the new head.
+        index.lock().get_mut(&client).unwrap().head = 1;
+        assert_eq!(mailboxes.read(&client, 0, 10, usize::MAX).unwrap().len(), 1);
+    }
+}
