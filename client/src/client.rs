@@ -269,15 +269,23 @@ impl Client {
     /// Publish `count` one-time key packages (in batches of at most 100).
     /// Returns the server's stock afterwards (one-time count, last resort).
     pub async fn publish_key_packages(&mut self, count: usize) -> Result<(u32, bool), ClientError> {
-        self.publish(count, false).await
+        self.publish(count, false, false).await
+    }
+
+    /// Withdraw every key package published before and publish `count` new
+    /// one-time ones plus a last-resort one. A client that lost its MLS state
+    /// must do this first: its old packages' private keys are gone.
+    pub async fn replace_key_packages(&mut self, count: usize) -> Result<(u32, bool), ClientError> {
+        self.publish(count, false, true).await?;
+        self.publish(1, true, false).await
     }
 
     /// Publish a (new) last-resort key package.
     pub async fn publish_last_resort_key_package(&mut self) -> Result<(u32, bool), ClientError> {
-        self.publish(1, true).await
+        self.publish(1, true, false).await
     }
 
-    async fn publish(&mut self, count: usize, last_resort: bool) -> Result<(u32, bool), ClientError> {
+    async fn publish(&mut self, count: usize, last_resort: bool, replace: bool) -> Result<(u32, bool), ClientError> {
         if count == 0 {
             return Err(ClientError::InvalidInput("publish at least one key package".into()));
         }
@@ -290,6 +298,8 @@ impl Client {
             self.state.save()?;
             let req = Request::PublishKeyPackages {
                 key_packages: kps.into_iter().map(Into::into).collect(),
+                // Only the first request replaces; later ones add to it.
+                replace: replace && left == count,
             };
             match self.request(req).await? {
                 Response::KeyPackagesPublished { one_time, last_resort } => result = Some((one_time, last_resort)),
@@ -323,11 +333,11 @@ impl Client {
             let n = target.saturating_sub(one_time) as usize;
             if n > 0 {
                 tracing::debug!(n, "topping up key packages");
-                self.publish(n, false).await?;
+                self.publish(n, false, false).await?;
             }
         }
         if !last_resort {
-            self.publish(1, true).await?;
+            self.publish(1, true, false).await?;
         }
         Ok(())
     }
@@ -397,6 +407,24 @@ impl Client {
             return Err(ClientError::NotAMember);
         }
         self.commit(group, CommitOp::Remove(clients.to_vec())).await
+    }
+
+    /// Re-add members whose devices lost their MLS state: claims a fresh key
+    /// package of each and replaces their leaves in one commit, so they
+    /// rejoin by Welcome. Returns the new epoch.
+    pub async fn readd_members(&mut self, group: &[u8], clients: &[ClientId]) -> Result<u64, ClientError> {
+        if clients.is_empty() || clients.contains(&self.client_id()) {
+            return Err(ClientError::InvalidInput("name other members to re-add".into()));
+        }
+        let current = self.members(group)?;
+        if clients.iter().any(|c| !current.contains(c)) {
+            return Err(ClientError::NotAMember);
+        }
+        let mut kps = Vec::with_capacity(clients.len());
+        for c in clients {
+            kps.push(self.claim(c).await?);
+        }
+        self.commit(group, CommitOp::Readd(kps)).await
     }
 
     /// Refresh my leaf keys in the group (commit with an update path).

@@ -110,6 +110,10 @@ pub enum CommitOp {
     Remove(Vec<ClientId>),
     /// Refresh my own leaf (new encryption keys, post-compromise security).
     Update,
+    /// Replace members' leaves with these fresh key packages of the same
+    /// identities (remove and add in one commit): how a member whose device
+    /// lost its MLS state comes back.
+    Readd(Vec<KeyPackage>),
 }
 
 /// A staged commit, serialized for `send_commit`. The group has it as its
@@ -433,6 +437,21 @@ impl MlsEngine {
                 builder.propose_removals(leaves)
             }
             CommitOp::Update => builder.force_self_update(true).consume_proposal_store(true),
+            CommitOp::Readd(kps) => {
+                let ids: Vec<ClientId> = kps.iter().filter_map(kp_id).collect();
+                if ids.len() != kps.len() {
+                    return Err(ClientError::Mls("key package without a valid identity".into()));
+                }
+                let leaves: Vec<LeafNodeIndex> = current
+                    .iter()
+                    .filter(|(_, m)| m.as_ref().is_some_and(|m| ids.contains(m)))
+                    .map(|(i, _)| *i)
+                    .collect();
+                if leaves.len() != ids.len() {
+                    return Err(ClientError::NotAMember);
+                }
+                builder.propose_removals(leaves).propose_adds(kps.clone())
+            }
         };
         let bundle = builder
             .load_psks(provider.storage())

@@ -236,7 +236,7 @@ fn handle(
     };
     match req {
         Request::Authenticate { .. } => err(ErrorCode::AlreadyAuthenticated, "again", None),
-        Request::PublishKeyPackages { key_packages } => {
+        Request::PublishKeyPackages { key_packages, .. } => {
             let q = m.one_time.entry(id).or_default();
             q.extend(key_packages);
             Ok(Response::KeyPackagesPublished {

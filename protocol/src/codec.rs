@@ -147,6 +147,7 @@ mod tests {
             },
             Request::PublishKeyPackages {
                 key_packages: vec![vec![3; 10].into()],
+                replace: true,
             },
             Request::ClaimKeyPackage {
                 client_id: vec![4; 32].into(),

@@ -55,8 +55,13 @@ pub enum Request {
     Authenticate { proof: AuthProof },
     /// Upload key packages (TLS-serialized `MLSMessage`s of type key package).
     /// Packages carrying the last-resort extension replace the stored
-    /// last-resort package.
-    PublishKeyPackages { key_packages: Vec<Bytes> },
+    /// last-resort package. With `replace`, every package stored before is
+    /// withdrawn first (a client that lost its state cannot use them).
+    PublishKeyPackages {
+        key_packages: Vec<Bytes>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replace: bool,
+    },
     /// Take one key package of another client, to add it to a group.
     ClaimKeyPackage { client_id: Bytes },
     /// Start tracking a new group from its creator's GroupInfo and ratchet

@@ -73,6 +73,17 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 2,
                 Request::PublishKeyPackages {
                     key_packages: vec![b(12, 0x01), b(12, 0x02)],
+                    replace: false,
+                },
+            )),
+        ),
+        (
+            "publish_key_packages_replacing",
+            Client(client(
+                13,
+                Request::PublishKeyPackages {
+                    key_packages: vec![b(12, 0x03)],
+                    replace: true,
                 },
             )),
         ),

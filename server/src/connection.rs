@@ -469,8 +469,8 @@ async fn dispatch(
             "this connection is authenticated",
         )),
         Request::Ping => Ok(Some(Response::Pong)),
-        Request::PublishKeyPackages { key_packages } => {
-            let stock = services.directory.publish(&client, &key_packages).await?;
+        Request::PublishKeyPackages { key_packages, replace } => {
+            let stock = services.directory.publish(&client, &key_packages, replace).await?;
             Ok(Some(Response::KeyPackagesPublished {
                 one_time: stock.one_time,
                 last_resort: stock.last_resort,

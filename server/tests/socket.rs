@@ -329,6 +329,7 @@ async fn garbage_mls_and_unknown_targets_get_typed_errors() {
         (
             Request::PublishKeyPackages {
                 key_packages: vec![garbage.clone()],
+                replace: false,
             },
             ErrorCode::InvalidKeyPackage,
         ),

@@ -18,22 +18,26 @@ pub fn cli_binary() -> PathBuf {
     workspace_binary("parasol-client", "parasol")
 }
 
-/// A binary of this workspace, built with the test binary's profile (and
-/// built now if this test run did not build it).
+/// A binary of this workspace, built with the test binary's profile. Cargo
+/// is asked once per test process to bring it up to date: `cargo test -p
+/// parasol-tests` alone would otherwise run a stale server.
 fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> → target/<profile>/<bin>
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !built.iter().any(|b| b == bin) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", package, "--bin", bin]);
+        cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
         if profile_dir.ends_with("release") {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("running cargo build");
         assert!(status.success(), "building {bin} failed");
+        built.push(bin.to_string());
     }
     path
 }

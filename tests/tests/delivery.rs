@@ -718,3 +718,33 @@ async fn stored_mailboxes_do_not_reveal_who_sent_a_message() {
         assert_eq!(messages(&mut member, 1).await[0].1, "who said this?");
     }
 }
+
+#[tokio::test]
+async fn a_member_whose_device_lost_its_state_is_readded_in_one_commit() {
+    let server = ServerProcess::start();
+    let mut clients = vec![connect(&server).await, connect(&server).await];
+    let group = group_of(&mut clients).await;
+    let old_bob = clients.pop().expect("bob");
+    let mut alice = clients.pop().expect("alice");
+    let bob_secret = old_bob.identity().secret_bytes();
+    let bob_id = old_bob.client_id();
+    drop(old_bob); // the device and its MLS state are gone; the key was backed up
+
+    let fresh = ClientState::in_memory(Identity::from_bytes(&bob_secret).expect("identity"));
+    let mut bob = Client::connect(&server.url(), fresh).await.expect("bob again");
+    // The old device's key packages are useless now: withdraw them.
+    let (one_time, last_resort) = bob.replace_key_packages(2).await.expect("replace");
+    assert!(one_time >= 2 && last_resort);
+    let before = alice.epoch(&group).expect("epoch");
+    alice.readd_members(&group, &[bob_id]).await.expect("re-add");
+    wait_joined(&mut bob, &group).await;
+    assert_eq!(bob.epoch(&group).expect("epoch"), before + 1);
+    assert_eq!(alice.members(&group).expect("members").len(), 2);
+
+    alice.send_text(&group, "welcome back").await.expect("send");
+    assert_eq!(messages(&mut bob, 1).await[0].1, "welcome back");
+    bob.send_text(&group, "thanks").await.expect("send");
+    assert_eq!(messages(&mut alice, 1).await[0].1, "thanks");
+    let groups = bob.list_server_groups().await.expect("groups");
+    assert_eq!(groups.len(), 1, "the server still counts bob as a member");
+}

@@ -59,8 +59,9 @@ impl Directory {
         })
     }
 
-    /// Validate and store key packages; all or nothing.
-    pub async fn publish(&self, owner: &ClientId, packages: &[Bytes]) -> ServiceResult<Stock> {
+    /// Validate and store key packages; all or nothing. With `replace`,
+    /// the owner's earlier packages are withdrawn in the same step.
+    pub async fn publish(&self, owner: &ClientId, packages: &[Bytes], replace: bool) -> ServiceResult<Stock> {
         if packages.len() > self.limits.max_key_packages_per_publish {
             return Err(ServiceError::new(
                 ErrorCode::LimitExceeded,
@@ -81,7 +82,11 @@ impl Directory {
                 one_time.push((kp_ref, record));
             }
         }
-        let stored = self.storage.count_key_packages(owner)?;
+        let stored = if replace {
+            0
+        } else {
+            self.storage.count_key_packages(owner)?
+        };
         if stored as usize + one_time.len() > self.limits.max_key_packages_per_client as usize {
             return Err(ServiceError::new(
                 ErrorCode::LimitExceeded,
@@ -91,7 +96,8 @@ impl Directory {
                 ),
             ));
         }
-        self.storage.put_key_packages(owner, &one_time, last_resort.as_ref())?;
+        self.storage
+            .put_key_packages(owner, &one_time, last_resort.as_ref(), replace)?;
         self.storage.flush().await?;
         self.stock(owner)
     }

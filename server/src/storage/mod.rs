@@ -129,13 +129,20 @@ impl Storage {
     }
 
     /// Store one-time packages (keyed by their reference) and optionally
-    /// replace the last-resort package, atomically.
+    /// replace the last-resort package, atomically. With `replace_all`,
+    /// every package stored before for `client` is deleted in the same step.
     pub fn put_key_packages(
         &self,
         client: &ClientId,
         one_time: &[(Vec<u8>, KeyPackageRecord)],
         last_resort: Option<&KeyPackageRecord>,
+        replace_all: bool,
     ) -> Result<(), StorageError> {
+        let withdrawn: Vec<sled::IVec> = if replace_all {
+            self.key_packages.scan_prefix(client).keys().collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         let encoded: Vec<(Vec<u8>, Vec<u8>)> = one_time
             .iter()
             .map(|(kp_ref, rec)| {
@@ -147,6 +154,12 @@ impl Storage {
         let last = last_resort.map(|r| r.encode());
         (&self.key_packages, &self.last_resort)
             .transaction(|(kps, lr)| {
+                for k in &withdrawn {
+                    kps.remove(k)?;
+                }
+                if replace_all {
+                    lr.remove(client.as_slice())?;
+                }
                 for (k, v) in &encoded {
                     kps.insert(k.as_slice(), v.as_slice())?;
                 }
