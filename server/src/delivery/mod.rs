@@ -8,6 +8,8 @@
 //! id, epoch and content type are read.
 
 pub mod identity;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

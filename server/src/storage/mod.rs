@@ -344,3 +344,31 @@ fn tx_error(e: TransactionError<()>) -> StorageError {
         TransactionError::Abort(()) => StorageError::Corrupt("transaction aborted".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_directory_of_another_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let storage = Storage::open(dir.path()).unwrap();
+            storage
+                .db
+                .open_tree("meta")
+                .unwrap()
+                .insert("schema_version", &99u32.to_be_bytes())
+                .unwrap();
+            storage.flush_blocking().unwrap();
+        }
+        match Storage::open(dir.path()) {
+            Err(StorageError::SchemaMismatch {
+                found: 99,
+                expected: SCHEMA_VERSION,
+            }) => {}
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a foreign schema was accepted"),
+        }
+    }
+}

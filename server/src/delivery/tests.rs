@@ -1,0 +1,112 @@
+//! Delivery-service behaviour that needs the service's insides: idle groups
+//! expire and stay gone after a restart.
+
+use std::sync::Arc;
+
+use parasol_client::mls::MlsEngine;
+use parasol_client::Identity;
+
+use super::*;
+use crate::storage::writer::{self, MailboxIndex, WriterConfig};
+
+struct Fixture {
+    storage: Storage,
+    delivery: Delivery,
+    _dir: tempfile::TempDir,
+}
+
+fn open(dir: tempfile::TempDir, limits: Limits) -> Fixture {
+    let storage = Storage::open(dir.path()).unwrap();
+    let index: MailboxIndex = Default::default();
+    let (tx, _thread) = writer::spawn(
+        storage.clone(),
+        index.clone(),
+        WriterConfig {
+            group_commit_delay: std::time::Duration::ZERO,
+            max_jobs_per_round: 16,
+            max_round_bytes: 1 << 20,
+            max_mailbox_envelopes: 100,
+        },
+        16,
+    );
+    let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, tx));
+    let delivery = Delivery::load(&storage, mailboxes, limits).unwrap();
+    Fixture {
+        storage,
+        delivery,
+        _dir: dir,
+    }
+}
+
+async fn create(f: &Fixture) -> Vec<u8> {
+    let identity = Identity::generate();
+    let creator = identity.client_id();
+    let new = MlsEngine::new(identity).create_group().unwrap();
+    let accepted = f
+        .delivery
+        .create_group(creator, &new.group_info, &new.ratchet_tree)
+        .await
+        .unwrap();
+    f.delivery.finish(accepted).await.unwrap().0
+}
+
+#[tokio::test]
+async fn idle_groups_expire_and_active_ones_stay() {
+    let f = open(tempfile::tempdir().unwrap(), Limits::default());
+    let idle = create(&f).await;
+    let active = create(&f).await;
+    assert_eq!(f.delivery.group_count(), 2);
+
+    // The idle group last spoke 31 days ago (expiry: 30 days).
+    f.delivery.group(&idle).unwrap().write().await.last_activity = now_hour() - 31 * 24;
+    assert_eq!(f.delivery.expire_idle_groups().await, 1);
+    assert_eq!(f.delivery.group_count(), 1);
+    assert!(f.delivery.group(&active).is_ok());
+    assert_eq!(
+        f.delivery.group(&idle).err().map(|e| e.code),
+        Some(ErrorCode::UnknownGroup)
+    );
+
+    // Deleted from disk too.
+    let stored: Vec<Vec<u8>> = f.storage.load_groups().unwrap().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(stored, vec![active]);
+}
+
+#[tokio::test]
+async fn a_new_group_must_start_at_epoch_zero_with_its_creator_alone() {
+    let f = open(tempfile::tempdir().unwrap(), Limits::default());
+    let identity = Identity::generate();
+    let new = MlsEngine::new(identity).create_group().unwrap();
+    // Someone else cannot register a group whose only member is not them.
+    let err = f
+        .delivery
+        .create_group([9; 32], &new.group_info, &new.ratchet_tree)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code, ErrorCode::InvalidGroupInfo);
+    // A group info with another group's tree does not verify.
+    let other = MlsEngine::new(Identity::generate()).create_group().unwrap();
+    let err = f
+        .delivery
+        .create_group([9; 32], &new.group_info, &other.ratchet_tree)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code, ErrorCode::InvalidGroupInfo);
+
+    // A valid group already past epoch 0 is not a new group.
+    let identity = Identity::generate();
+    let creator = identity.client_id();
+    let mut engine = MlsEngine::new(identity);
+    let group = engine.create_group().unwrap().group_id;
+    let bundle = engine
+        .build_commit(&group, &parasol_client::mls::CommitOp::Update)
+        .unwrap()
+        .unwrap();
+    engine.merge_pending_commit(&group).unwrap();
+    let (info, tree) = (bundle.group_info.unwrap(), bundle.ratchet_tree.unwrap());
+    let err = f.delivery.create_group(creator, &info, &tree).await.err().unwrap();
+    assert_eq!(err.code, ErrorCode::InvalidGroupInfo);
+    assert!(err.message.contains("epoch 0"), "{}", err.message);
+}
