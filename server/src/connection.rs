@@ -190,28 +190,33 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
-/// Read the next binary frame, or say why the connection must close.
+/// What the client sent.
+enum Inbound {
+    Frame(Vec<u8>),
+    /// A WebSocket ping or pong: no request, but the client is alive.
+    KeepAlive,
+}
+
+/// Read the next message, or say why the connection must close.
 /// Cancel-safe: it holds nothing between reads.
-async fn next_frame(stream: &mut futures_util::stream::SplitStream<WebSocket>) -> Result<Vec<u8>, Closing> {
-    loop {
-        match stream.next().await {
-            None => return Err(Closing(close::NORMAL, "closed")),
-            Some(Err(e)) => {
-                let too_big = matches!(
-                    e.into_inner().downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
-                    Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
-                );
-                return Err(if too_big {
-                    Closing(close::MESSAGE_TOO_BIG, "frame exceeds the transport limit")
-                } else {
-                    Closing(close::NORMAL, "transport error")
-                });
-            }
-            Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
-            Some(Ok(Message::Text(_))) => return Err(Closing(close::UNSUPPORTED_DATA, "binary frames only")),
-            Some(Ok(Message::Close(_))) => return Err(Closing(close::NORMAL, "client closed")),
-            Some(Ok(_)) => continue, // WebSocket ping/pong
+async fn next_frame(stream: &mut futures_util::stream::SplitStream<WebSocket>) -> Result<Inbound, Closing> {
+    match stream.next().await {
+        None => Err(Closing(close::NORMAL, "closed")),
+        Some(Err(e)) => {
+            let too_big = matches!(
+                e.into_inner().downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+                Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
+            );
+            Err(if too_big {
+                Closing(close::MESSAGE_TOO_BIG, "frame exceeds the transport limit")
+            } else {
+                Closing(close::NORMAL, "transport error")
+            })
         }
+        Some(Ok(Message::Binary(bytes))) => Ok(Inbound::Frame(bytes.to_vec())),
+        Some(Ok(Message::Text(_))) => Err(Closing(close::UNSUPPORTED_DATA, "binary frames only")),
+        Some(Ok(Message::Close(_))) => Err(Closing(close::NORMAL, "client closed")),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(Inbound::KeepAlive),
     }
 }
 
@@ -233,7 +238,8 @@ async fn run(
             _ = shutdown.cancelled() => return Closing(close::GOING_AWAY, "server shutting down"),
             _ = tokio::time::sleep_until(deadline) => return Closing(close::POLICY_VIOLATION, "authentication timeout"),
             r = next_frame(stream) => match r {
-                Ok(b) => b,
+                Ok(Inbound::Frame(b)) => b,
+                Ok(Inbound::KeepAlive) => continue,
                 Err(c) => return c,
             },
         };
@@ -327,7 +333,8 @@ async fn run(
             }
             r = next_frame(stream) => match r {
                 Err(c) => break c,
-                Ok(bytes) => {
+                Ok(Inbound::KeepAlive) => idle_deadline = tokio::time::Instant::now() + idle,
+                Ok(Inbound::Frame(bytes)) => {
                     idle_deadline = tokio::time::Instant::now() + idle;
                     if let Err(c) = handle(services, &mut session, outbox, &inflight, &bytes).await { break c; }
                 }

@@ -124,9 +124,12 @@ impl Raw {
     }
 
     async fn recv(&mut self) -> ServerMessage {
-        match self.next_message().await {
-            Message::Binary(b) => decode_server_frame(&b).unwrap().msg,
-            other => panic!("expected a binary frame, got {other:?}"),
+        loop {
+            match self.next_message().await {
+                Message::Binary(b) => return decode_server_frame(&b).unwrap().msg,
+                Message::Pong(_) | Message::Ping(_) => continue,
+                other => panic!("expected a binary frame, got {other:?}"),
+            }
         }
     }
 
@@ -435,4 +438,17 @@ async fn idle_connections_are_closed() {
     let mut raw = Raw::authed(server.addr, &key(10)).await;
     raw.still_usable().await;
     raw.expect_close(close::IDLE_TIMEOUT).await;
+}
+
+#[tokio::test]
+async fn websocket_pings_keep_an_idle_connection_open() {
+    let mut config = Config::default();
+    config.connections.idle_timeout_secs = 1;
+    let server = start(config).await;
+    let mut raw = Raw::authed(server.addr, &key(11)).await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        raw.ws.send(Message::Ping(vec![1].into())).await.unwrap();
+    }
+    raw.still_usable().await;
 }
