@@ -119,12 +119,18 @@ impl Client {
         let (mut conn, auth) =
             Connection::connect(&self.url, self.state.identity(), self.config.connect_timeout).await?;
         conn.set_request_timeout(self.config.request_timeout);
+        if auth.mailbox_head < self.state.cursor {
+            // The server lost mailbox state (a data directory restored from
+            // an old backup, say): what it no longer has cannot be fetched,
+            // and its new envelopes must not be skipped as duplicates.
+            tracing::warn!("server mailbox is behind the local cursor; resynchronising to the server");
+            self.state.cursor = auth.mailbox_head;
+            self.state.save()?;
+        }
         let cursor = self.state.cursor;
         match conn.request(Request::Subscribe { after: cursor }).await? {
-            Response::Subscribed { head } => {
-                if head < cursor {
-                    tracing::warn!(head, cursor, "server mailbox head is behind the local cursor");
-                } else if cursor > 0 {
+            Response::Subscribed { .. } => {
+                if cursor > 0 {
                     // Whatever was processed before a crash may not be acked yet.
                     conn.send_and_forget(Request::Ack { up_to: cursor })?;
                 }

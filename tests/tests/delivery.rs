@@ -748,3 +748,37 @@ async fn a_member_whose_device_lost_its_state_is_readded_in_one_commit() {
     let groups = bob.list_server_groups().await.expect("groups");
     assert_eq!(groups.len(), 1, "the server still counts bob as a member");
 }
+
+#[tokio::test]
+async fn a_client_resynchronises_with_a_server_that_lost_its_mailboxes() {
+    let mut server = ServerProcess::start();
+    let mut clients = vec![connect(&server).await, connect(&server).await];
+    let group = group_of(&mut clients).await;
+    for i in 0..3 {
+        clients[0]
+            .send_text(&group, &format!("before {i}"))
+            .await
+            .expect("send");
+    }
+    messages(&mut clients[1], 3).await;
+    let bob = clients.pop().expect("bob").into_state().await.expect("bob offline");
+    assert!(bob.cursor() > 0);
+
+    // The operator loses the data directory and starts afresh.
+    server.stop();
+    std::fs::remove_dir_all(server.data_dir()).expect("wipe");
+    server.start_again();
+
+    let mut bob = Client::connect(&server.url(), bob)
+        .await
+        .expect("bob connects to the fresh server");
+    assert_eq!(bob.cursor(), 0, "cursor follows the server's mailbox");
+    // New traffic reaches bob: a fresh group with a fresh member.
+    bob.publish_key_packages(1).await.expect("publish");
+    let mut carol = connect(&server).await;
+    let fresh = carol.create_group().await.expect("group");
+    carol.add_members(&fresh, &[bob.client_id()]).await.expect("add bob");
+    wait_joined(&mut bob, &fresh).await;
+    carol.send_text(&fresh, "after the reset").await.expect("send");
+    assert_eq!(messages(&mut bob, 1).await[0].1, "after the reset");
+}
