@@ -38,6 +38,24 @@ async fn next_text(c: &mut Client) -> String {
     }
 }
 
+/// Alice, bob and carol in one group that alice created.
+async fn three_in_a_group(server: &ServerProcess) -> (Client, Client, Client, Vec<u8>) {
+    let url = server.url();
+    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
+    let mut bob = Client::connect_ephemeral(&url).await.expect("bob");
+    let mut carol = Client::connect_ephemeral(&url).await.expect("carol");
+    bob.publish_key_packages(1).await.expect("publish");
+    carol.publish_key_packages(1).await.expect("publish");
+    let group = alice.create_group().await.expect("group");
+    alice
+        .add_members(&group, &[bob.client_id(), carol.client_id()])
+        .await
+        .expect("add");
+    wait_joined(&mut bob, &group).await;
+    wait_joined(&mut carol, &group).await;
+    (alice, bob, carol, group)
+}
+
 /// The unacked envelopes the server holds for an offline client.
 async fn stored_for(server: &ServerProcess, state: &ClientState) -> usize {
     let (conn, _) = Connection::connect(&server.url(), state.identity(), Duration::from_secs(10))
@@ -118,19 +136,7 @@ async fn configured_limits_are_enforced_with_typed_errors() {
 #[tokio::test]
 async fn acked_envelopes_are_deleted_and_unacked_ones_expire() {
     let server = ServerProcess::start_with_config("retention_secs = 2\npurge_interval_secs = 1\n");
-    let url = server.url();
-    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
-    let mut bob = Client::connect_ephemeral(&url).await.expect("bob");
-    let mut carol = Client::connect_ephemeral(&url).await.expect("carol");
-    bob.publish_key_packages(1).await.expect("publish");
-    carol.publish_key_packages(1).await.expect("publish");
-    let group = alice.create_group().await.expect("group");
-    alice
-        .add_members(&group, &[bob.client_id(), carol.client_id()])
-        .await
-        .expect("add");
-    wait_joined(&mut bob, &group).await;
-    wait_joined(&mut carol, &group).await;
+    let (mut alice, mut bob, carol, group) = three_in_a_group(&server).await;
 
     // Carol goes offline; bob stays and reads (and so acks) everything.
     let carol_state = carol.into_state().await.expect("carol offline");
@@ -171,19 +177,7 @@ async fn acked_envelopes_are_deleted_and_unacked_ones_expire() {
 #[tokio::test]
 async fn a_full_mailbox_misses_messages_without_blocking_its_group() {
     let server = ServerProcess::start_with_config("[limits]\nmax_mailbox_envelopes = 5\n");
-    let url = server.url();
-    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
-    let mut bob = Client::connect_ephemeral(&url).await.expect("bob");
-    let mut carol = Client::connect_ephemeral(&url).await.expect("carol");
-    bob.publish_key_packages(1).await.expect("publish");
-    carol.publish_key_packages(1).await.expect("publish");
-    let group = alice.create_group().await.expect("group");
-    alice
-        .add_members(&group, &[bob.client_id(), carol.client_id()])
-        .await
-        .expect("add");
-    wait_joined(&mut bob, &group).await;
-    wait_joined(&mut carol, &group).await;
+    let (mut alice, mut bob, carol, group) = three_in_a_group(&server).await;
     let carol_state = carol.into_state().await.expect("carol stops reading");
 
     for i in 0..10 {
