@@ -1,5 +1,4 @@
 //! Delivery-service behaviour that needs the service's insides: idle groups
-//! (A unit-test module of `delivery`, compiled only under #[cfg(test)].)
 //! expire and stay gone after a restart.
 
 use std::sync::Arc;
