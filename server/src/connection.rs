@@ -147,8 +147,21 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
         outbox.drained.clone(),
         outbox.max_bytes / 2,
     );
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
+    // A close that cannot wait behind a full queue (a slow consumer's).
+    let (close_now, mut close_now_rx) = tokio::sync::oneshot::channel::<Message>();
+    let mut writer = tokio::spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                biased;
+                Ok(close) = &mut close_now_rx => {
+                    let _ = sink.send(close).await;
+                    break;
+                }
+                msg = rx.recv() => match msg {
+                    Some(msg) => msg,
+                    None => break,
+                },
+            };
             let is_close = matches!(msg, Message::Close(_));
             let len = queued_len(&msg);
             if sink.send(msg).await.is_err() || is_close {
@@ -180,14 +193,26 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
         code: closing.0,
         reason: Utf8Bytes::from_static(closing.1),
     }));
-    if tokio::time::timeout(Duration::from_secs(2), outbox.tx.send(close))
-        .await
-        .is_err()
-    {
-        writer.abort();
+    // In order behind queued answers if there is room, else ahead of them.
+    if let Err(e) = outbox.tx.try_send(close) {
+        let _ = close_now.send(e.into_inner());
     }
     drop(outbox);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    // The closing handshake: until the close is out and the client's close
+    // is back, keep reading (and dropping) what it still sends. Closing a
+    // socket with unread input makes the kernel reset it, and the client
+    // would never see the close code. A client that never reads gets 5 s.
+    let drain = async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let handshake = async { tokio::join!(&mut writer, drain) };
+    if tokio::time::timeout(Duration::from_secs(5), handshake).await.is_err() {
+        writer.abort();
+    }
 }
 
 /// What the client sent.

@@ -452,3 +452,45 @@ async fn websocket_pings_keep_an_idle_connection_open() {
     }
     raw.still_usable().await;
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_disconnected_as_a_slow_consumer() {
+    let mut config = Config::default();
+    config.limits.max_frame_bytes = 4096;
+    config.limits.max_mls_message_bytes = 2048;
+    config.connections.max_send_queue_bytes = 8192;
+    let server = start(config).await;
+    let raw = Raw::authed(server.addr, &key(12)).await;
+    let (mut sink, mut stream) = raw.ws.split();
+    // Pipeline far more requests than the socket buffers and the bounded
+    // queue hold, without reading a single answer.
+    let ping = encode_client_frame(&ClientFrame {
+        v: PROTOCOL_VERSION,
+        id: 1,
+        req: Request::Ping,
+    });
+    let flood = tokio::spawn(async move {
+        for _ in 0..400_000 {
+            if sink.feed(Message::Binary(ping.clone().into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.flush().await;
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Now read: past the queued pongs comes the close.
+    let code = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(msg) = stream.next().await {
+            match msg {
+                Ok(Message::Close(Some(frame))) => return Some(u16::from(frame.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server closed the connection");
+    assert_eq!(code, Some(close::SLOW_CONSUMER));
+    flood.abort();
+}
