@@ -119,8 +119,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Retention: every `purge_interval_secs`, delete envelopes older than
-/// `retention_secs`, expired key packages and idle groups.
+/// Retention, every `purge_interval_secs`: delete envelopes older than
+/// `retention_secs`, expired key packages and idle groups, and trim the
+/// in-memory claim counters and mailbox index.
 async fn purge_loop(services: Arc<Services>) {
     let mut tick = tokio::time::interval(Duration::from_secs(services.config.purge_interval_secs));
     loop {
@@ -129,10 +130,11 @@ async fn purge_loop(services: Arc<Services>) {
         let mailboxes = services.mailboxes.clone();
         let envelopes = tokio::task::spawn_blocking(move || mailboxes.purge_before(cutoff)).await;
         let key_packages = services.directory.purge_expired();
+        let groups = services.delivery.expire_idle_groups().await;
+        services.directory.forget_idle_claim_counters();
+        services.mailboxes.evict_empty();
         match (envelopes, key_packages) {
-            (Ok(Ok(e)), Ok(k)) => {
-                tracing::info!(envelopes = e, key_packages = k, "retention purge")
-            }
+            (Ok(Ok(e)), Ok(k)) => tracing::info!(envelopes = e, key_packages = k, groups, "retention purge"),
             _ => tracing::error!("retention purge failed"),
         }
     }

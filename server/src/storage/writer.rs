@@ -28,6 +28,16 @@ pub struct MailboxMeta {
 
 pub type MailboxIndex = Arc<Mutex<HashMap<ClientId, MailboxMeta>>>;
 
+/// What the writer thread is asked to do.
+pub enum WriterTask {
+    Write(WriteJob),
+    /// Forget index entries of empty mailboxes, so the index grows with the
+    /// mailboxes that hold mail, not with every identity ever seen. Done by
+    /// the writer between rounds: it alone advances heads, so no round can
+    /// be in flight for an entry it drops.
+    EvictEmpty,
+}
+
 /// Writes that must become durable together.
 pub struct WriteJob {
     /// Replace (`Some`) or delete (`None`) a group's stored state.
@@ -86,7 +96,7 @@ pub fn spawn(
     index: MailboxIndex,
     config: WriterConfig,
     queue_len: usize,
-) -> (mpsc::Sender<WriteJob>, std::thread::JoinHandle<()>) {
+) -> (mpsc::Sender<WriterTask>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue_len);
     let handle = std::thread::Builder::new()
         .name("storage-writer".into())
@@ -95,27 +105,47 @@ pub fn spawn(
     (tx, handle)
 }
 
-fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc::Receiver<WriteJob>) {
-    while let Some(first) = rx.blocking_recv() {
+fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc::Receiver<WriterTask>) {
+    while let Some(task) = rx.blocking_recv() {
+        let first = match task {
+            WriterTask::Write(job) => job,
+            WriterTask::EvictEmpty => {
+                evict_empty(&index);
+                continue;
+            }
+        };
         if !config.group_commit_delay.is_zero() {
             std::thread::sleep(config.group_commit_delay);
         }
         let mut bytes = first.weight();
         let mut jobs = vec![first];
+        let mut evict_after = false;
         while jobs.len() < config.max_jobs_per_round && bytes < config.max_round_bytes {
             match rx.try_recv() {
-                Ok(job) => {
+                Ok(WriterTask::Write(job)) => {
                     bytes += job.weight();
                     jobs.push(job);
                 }
+                Ok(WriterTask::EvictEmpty) => evict_after = true,
                 Err(_) => break,
             }
         }
         write_round(&storage, &index, &config, jobs);
+        if evict_after {
+            evict_empty(&index);
+        }
     }
     if let Err(e) = storage.flush_blocking() {
         tracing::error!(error = %e, "final flush failed");
     }
+}
+
+fn evict_empty(index: &MailboxIndex) {
+    let mut idx = index.lock();
+    let before = idx.len();
+    idx.retain(|_, meta| meta.len > 0);
+    idx.shrink_to_fit();
+    tracing::debug!(evicted = before - idx.len(), kept = idx.len(), "mailbox index trimmed");
 }
 
 /// Load a mailbox's position from disk the first time it is touched.
