@@ -550,10 +550,14 @@ impl MlsEngine {
     }
 
     fn apply_welcome(&mut self, env: &Envelope) -> Result<Vec<Event>, ClientError> {
-        if matches!(self.groups.get(&env.group_id.0), Some(GroupSlot { group: Some(_) })) {
-            // Already joined (duplicate delivery).
-            return Ok(vec![]);
-        }
+        // A Welcome into a group I hold at its epoch or later is a duplicate;
+        // into a later epoch it means my state is stale (restored from an
+        // old backup, say) and a member re-added me: the Welcome replaces it.
+        let stale = match self.groups.get(&env.group_id.0) {
+            Some(GroupSlot { group: Some(g) }) if g.epoch().as_u64() >= env.epoch => return Ok(vec![]),
+            Some(GroupSlot { group: Some(_) }) => true,
+            _ => false,
+        };
         let welcome = match parse_mls(&env.message.0)?.extract() {
             MlsMessageBodyIn::Welcome(w) => w,
             _ => return Err(ClientError::Mls("welcome envelope without a Welcome".into())),
@@ -564,6 +568,11 @@ impl MlsEngine {
             .ok_or_else(|| ClientError::Protocol("welcome envelope without ratchet tree".into()))?;
         let tree =
             RatchetTreeIn::tls_deserialize_exact(&tree.0).map_err(|e| ClientError::mls("parse ratchet tree", e))?;
+        if stale {
+            // A stale copy cannot catch up any more (its commits are gone),
+            // and openmls will not stage a Welcome over a stored group.
+            self.discard_group(&env.group_id.0);
+        }
         let staged = StagedWelcome::new_from_welcome(&self.provider, &join_config(), welcome, Some(tree))
             .map_err(|e| ClientError::mls("process welcome", e))?;
         if staged.members().any(|m| member_id(&m).is_none()) {

@@ -82,6 +82,9 @@ pub struct ConnectionLimits {
     /// Bytes queued for one client before it counts as a slow consumer
     /// (close 4002). Pushes pause at half of it.
     pub max_send_queue_bytes: usize,
+    /// A write to the socket that does not finish in this time means the
+    /// client stopped reading: close 4002.
+    pub write_stall_secs: u64,
 }
 
 impl Default for Config {
@@ -134,6 +137,7 @@ impl Default for ConnectionLimits {
             read_buffer_bytes: 4096,
             write_buffer_bytes: 4096,
             max_send_queue_bytes: 8 * 1024 * 1024,
+            write_stall_secs: 30,
         }
     }
 }
@@ -196,6 +200,7 @@ impl Config {
             || l.commits_per_minute == 0
             || l.group_idle_expiry_secs == 0
             || self.connections.max_inflight_requests == 0
+            || self.connections.write_stall_secs == 0
             || self.connections.max_connections == 0
         {
             return bad("rates, connection and in-flight limits must be positive");

@@ -106,7 +106,12 @@ impl Outbox {
     /// Pushes pause while half the byte budget is in use, leaving the other
     /// half for answers.
     fn has_room_for_pushes(&self) -> bool {
-        self.queued_bytes.load(Ordering::Relaxed) < self.max_bytes / 2
+        self.push_room_bytes() > 0
+    }
+
+    /// Bytes pushes may still queue.
+    fn push_room_bytes(&self) -> usize {
+        (self.max_bytes / 2).saturating_sub(self.queued_bytes.load(Ordering::Relaxed))
     }
 }
 
@@ -149,12 +154,14 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
     );
     // A close that cannot wait behind a full queue (a slow consumer's).
     let (close_now, mut close_now_rx) = tokio::sync::oneshot::channel::<Message>();
+    let stall = Duration::from_secs(config.connections.write_stall_secs);
+    let stalled = outbox.overflow.clone();
     let mut writer = tokio::spawn(async move {
         loop {
             let msg = tokio::select! {
                 biased;
                 Ok(close) = &mut close_now_rx => {
-                    let _ = sink.send(close).await;
+                    let _ = tokio::time::timeout(stall, sink.send(close)).await;
                     break;
                 }
                 msg = rx.recv() => match msg {
@@ -164,7 +171,25 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
             };
             let is_close = matches!(msg, Message::Close(_));
             let len = queued_len(&msg);
-            if sink.send(msg).await.is_err() || is_close {
+            // A client that keeps the socket open (even with pings) but
+            // never reads would otherwise pin this connection's buffers.
+            let sent = tokio::select! {
+                biased;
+                Ok(close) = &mut close_now_rx => {
+                    let _ = tokio::time::timeout(stall, sink.send(close)).await;
+                    break;
+                }
+                r = tokio::time::timeout(stall, sink.send(msg)) => r,
+            };
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    stalled.notify_one(); // ends the connection as a slow consumer
+                    break;
+                }
+            }
+            if is_close {
                 break;
             }
             let before = queued.fetch_sub(len, Ordering::Relaxed);
@@ -193,8 +218,11 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
         code: closing.0,
         reason: Utf8Bytes::from_static(closing.1),
     }));
-    // In order behind queued answers if there is room, else ahead of them.
-    if let Err(e) = outbox.tx.try_send(close) {
+    // A slow consumer's close goes ahead of its queue; any other close
+    // follows the answers already queued, unless the queue is full.
+    if closing.0 == close::SLOW_CONSUMER {
+        let _ = close_now.send(close);
+    } else if let Err(e) = outbox.tx.try_send(close) {
         let _ = close_now.send(e.into_inner());
     }
     drop(outbox);
@@ -295,7 +323,11 @@ async fn run(
                         return Closing(close::INTERNAL_ERROR, "storage failure");
                     }
                 };
-                let head = services.mailboxes.head(&client).unwrap_or(0);
+                // A wrong head would make the client resynchronise its cursor.
+                let head = match services.mailboxes.head(&client) {
+                    Ok(h) => h,
+                    Err(_) => return Closing(close::INTERNAL_ERROR, "storage failure"),
+                };
                 outbox.send(response(
                     id,
                     Response::Authenticated {
@@ -416,10 +448,12 @@ fn pump(services: &Services, session: &mut Session, outbox: &Outbox) -> Result<(
     let Some(push) = session.push.as_mut() else {
         return Ok(());
     };
-    let page_bytes = services.config.limits.max_frame_bytes;
     loop {
         let room = window.saturating_sub(push.next - 1 - push.acked);
-        if room == 0 || !outbox.has_room_for_pushes() {
+        // Page by the bytes left in the push half of the send budget, so a
+        // reading client is never pushed past it.
+        let page_bytes = outbox.push_room_bytes();
+        if room == 0 || page_bytes == 0 {
             return Ok(()); // resumed by an ack or by the outbox draining
         }
         let batch = services
@@ -596,7 +630,7 @@ async fn dispatch(
             });
             // Answer first, so the client sees `subscribed` before the pushes.
             outbox.send(response(id, Response::Subscribed { head }));
-            pump(services, session, outbox).map_err(|_| ServiceError::internal())?;
+            push_after_answer(services, session, outbox);
             Ok(None)
         }
         Request::FetchBacklog { after, limit } => {
@@ -620,12 +654,20 @@ async fn dispatch(
                 push.acked = push.acked.max(up_to.min(push.next - 1));
             }
             outbox.send(response(id, Response::Acked { up_to }));
-            pump(services, session, outbox).map_err(|_| ServiceError::internal())?;
+            push_after_answer(services, session, outbox);
             Ok(None)
         }
         Request::ListGroups => Ok(Some(Response::Groups {
             groups: services.delivery.list_groups(&client).await,
         })),
+    }
+}
+
+/// Push after an answer was already sent: a failure must not become a
+/// second answer to the same request; the next wake-up retries.
+fn push_after_answer(services: &Services, session: &mut Session, outbox: &Outbox) {
+    if pump(services, session, outbox).is_err() {
+        tracing::error!("reading a mailbox failed");
     }
 }
 

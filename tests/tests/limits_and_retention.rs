@@ -209,18 +209,40 @@ async fn commit_and_claim_rates_are_limited() {
     }
     assert_eq!(code(alice.self_update(&group).await), ErrorCode::LimitExceeded);
 
-    // Claims of one client's key packages are limited for everyone together,
-    // not per connection: a fresh connection does not get a fresh budget.
+    // One client's one-time packages are handed out only so fast, counted
+    // for everyone together (a fresh connection gets no fresh budget). Past
+    // the rate, claimers get the last-resort package: the client can still
+    // be added, and its one-time stock is not drained.
     let mut target = Client::connect_ephemeral(&url).await.expect("target");
     target.publish_key_packages(10).await.expect("publish");
     let claim = Request::ClaimKeyPackage {
         client_id: target.client_id().to_vec().into(),
     };
+    let is_last_resort = |r: Response| match r {
+        Response::KeyPackage { last_resort, .. } => last_resort,
+        other => panic!("unexpected {other:?}"),
+    };
     let first = Client::connect_ephemeral(&url).await.expect("first claimer");
-    first.request(claim.clone()).await.expect("claim 1");
-    first.request(claim.clone()).await.expect("claim 2");
+    assert!(!is_last_resort(first.request(claim.clone()).await.expect("claim 1")));
+    assert!(!is_last_resort(first.request(claim.clone()).await.expect("claim 2")));
     let second = Client::connect_ephemeral(&url).await.expect("second claimer");
-    assert_eq!(code(second.request(claim).await), ErrorCode::LimitExceeded);
+    // No last-resort package yet: the rate limit is the answer.
+    assert_eq!(code(second.request(claim.clone()).await), ErrorCode::LimitExceeded);
+    target.publish_last_resort_key_package().await.expect("last resort");
+    assert!(is_last_resort(second.request(claim.clone()).await.expect("claim 3")));
+    assert!(is_last_resort(second.request(claim).await.expect("claim 4")));
+    match target
+        .request(Request::PublishKeyPackages {
+            key_packages: vec![],
+            replace: false,
+        })
+        .await
+    {
+        Ok(Response::KeyPackagesPublished { one_time, .. }) => {
+            assert_eq!(one_time, 8, "only two one-time packages went")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 #[tokio::test]

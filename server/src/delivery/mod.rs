@@ -44,6 +44,9 @@ struct GroupState {
     members: HashSet<ClientId>,
     /// Last commit or message, rounded down to the hour: idle groups expire.
     last_activity: u64,
+    /// Set by expiry under the lock: a request that was waiting for the
+    /// lock must not act on (or write back) a deleted group.
+    deleted: bool,
 }
 
 impl GroupState {
@@ -157,6 +160,7 @@ impl Delivery {
                 storage,
                 members,
                 last_activity: record.last_activity,
+                deleted: false,
             };
             groups.insert(group_id, Arc::new(RwLock::new(state)));
         }
@@ -256,6 +260,7 @@ impl Delivery {
             storage,
             members,
             last_activity: now_hour(),
+            deleted: false,
         };
         let epoch = state.epoch();
         let record = state.record();
@@ -336,6 +341,9 @@ impl Delivery {
 
         let slot = self.group(&group_id)?;
         let mut group = slot.write().await;
+        if group.deleted {
+            return Err(invalid(ErrorCode::UnknownGroup, "no such group"));
+        }
         if !group.members.contains(&sender) {
             return Err(invalid(ErrorCode::NotAMember, "not a member of this group"));
         }
@@ -537,6 +545,9 @@ impl Delivery {
         let group_id = parsed.group_id().as_slice().to_vec();
         let slot = self.group(&group_id)?;
         let mut group = slot.write().await;
+        if group.deleted {
+            return Err(invalid(ErrorCode::UnknownGroup, "no such group"));
+        }
         if !group.members.contains(&sender) {
             return Err(invalid(ErrorCode::NotAMember, "not a member of this group"));
         }
@@ -544,7 +555,21 @@ impl Delivery {
         if parsed.epoch().as_u64() != epoch {
             return Err(ServiceError::stale_epoch(epoch));
         }
-        group.last_activity = now_hour();
+        // Skipping the sender's copy would tell a seized disk who sent it,
+        // so a sender whose own mailbox is full must read it first.
+        if self.mailboxes.is_full(&sender, self.limits.max_mailbox_envelopes)? {
+            return Err(invalid(
+                ErrorCode::LimitExceeded,
+                "your mailbox is full; read it before sending more",
+            ));
+        }
+        // The activity hour is stored at most once an hour per group, in
+        // the same write as the message.
+        let hour = now_hour();
+        let refreshed = (group.last_activity != hour).then(|| {
+            group.last_activity = hour;
+            (group_id.clone(), Some(group.record()))
+        });
         let record = Arc::new(EnvelopeRecord {
             group_id: group_id.clone(),
             kind: EnvelopeKind::Application,
@@ -556,7 +581,7 @@ impl Delivery {
         // The sender gets its own message too: otherwise the one mailbox
         // without a copy would tell a seized disk who sent it.
         let deliveries = group.members.iter().map(|m| (*m, record.clone())).collect();
-        let pending = self.mailboxes.enqueue_bounded(deliveries).await?;
+        let pending = self.mailboxes.enqueue_bounded(refreshed, deliveries).await?;
         Ok(Accepted {
             pending,
             result: (group_id, epoch),
@@ -576,7 +601,7 @@ impl Delivery {
         for id in ids {
             let Ok(slot) = self.group(&id) else { continue };
             let group = slot.read().await;
-            if group.members.contains(client) {
+            if !group.deleted && group.members.contains(client) {
                 out.push(GroupSummary {
                     group_id: id.into(),
                     epoch: group.epoch(),
@@ -599,10 +624,11 @@ impl Delivery {
             .collect();
         let mut expired = 0;
         for (group_id, slot) in candidates {
-            let group = slot.write().await;
-            if group.last_activity >= cutoff_hour {
+            let mut group = slot.write().await;
+            if group.last_activity >= cutoff_hour || group.deleted {
                 continue;
             }
+            group.deleted = true;
             self.groups.write().remove(&group_id);
             let members: Vec<ClientId> = group.members.iter().copied().collect();
             self.update_memberships(&group_id, &members, &[]);

@@ -143,14 +143,18 @@ impl Directory {
         let owner: ClientId = owner
             .try_into()
             .map_err(|_| ServiceError::new(ErrorCode::NoKeyPackage, "client ids are 32 bytes"))?;
-        if self.claims_per_target.check_key(&owner).is_err() {
-            return Err(ServiceError::new(
-                ErrorCode::LimitExceeded,
-                "this client's key packages are being claimed too fast; retry in a minute",
-            ));
-        }
         let now = now_secs();
-        let (record, last_resort) = match self.storage.take_key_package(&owner, now)? {
+        // One-time packages may be taken from one client only so fast, by
+        // everyone together; past that, claimers get the last-resort package
+        // (which is never used up), so nobody can be made un-addable and
+        // nobody can drain a client's stock. Only clients with one-time
+        // stock get a counter.
+        let one_time = if self.storage.has_key_packages(&owner)? && self.claims_per_target.check_key(&owner).is_ok() {
+            self.storage.take_key_package(&owner, now)?
+        } else {
+            None
+        };
+        let (record, last_resort) = match one_time {
             Some(r) => {
                 // A one-time package must never be handed out twice, even
                 // across a crash.
@@ -159,6 +163,12 @@ impl Directory {
             }
             None => match self.storage.last_resort_key_package(&owner, now)? {
                 Some(r) => (r, true),
+                None if self.storage.has_key_packages(&owner)? => {
+                    return Err(ServiceError::new(
+                        ErrorCode::LimitExceeded,
+                        "this client's key packages are being claimed too fast; retry in a minute",
+                    ))
+                }
                 None => {
                     return Err(ServiceError::new(
                         ErrorCode::NoKeyPackage,

@@ -82,11 +82,19 @@ impl Mailboxes {
     }
 
     /// Queue application envelopes; refused whole if a mailbox is full.
+    /// (`group` may carry a refreshed group record, written in the same
+    /// step.)
     pub async fn enqueue_bounded(
         &self,
+        group: Option<(Vec<u8>, Option<Vec<u8>>)>,
         deliveries: Vec<(ClientId, Arc<EnvelopeRecord>)>,
     ) -> Result<PendingWrite, WriteError> {
-        self.send_job(None, deliveries, true).await
+        self.send_job(group, deliveries, true).await
+    }
+
+    /// Whether `client`'s mailbox holds its maximum.
+    pub fn is_full(&self, client: &ClientId, max: u64) -> Result<bool, StorageError> {
+        Ok(writer::mailbox_meta(&self.storage, &self.index, client)?.len >= max)
     }
 
     async fn send_job(
@@ -299,7 +307,7 @@ mod tests {
         mailboxes.head(&idle).unwrap();
         for _ in 0..2 {
             let pending = mailboxes
-                .enqueue_bounded(vec![(busy, Arc::new(record()))])
+                .enqueue_bounded(None, vec![(busy, Arc::new(record()))])
                 .await
                 .unwrap();
             mailboxes.complete(pending).await.unwrap();
@@ -323,7 +331,7 @@ mod tests {
         mailboxes.ack(&busy, 2).unwrap();
         mailboxes.evict_empty();
         let pending = mailboxes
-            .enqueue_bounded(vec![(busy, Arc::new(record()))])
+            .enqueue_bounded(None, vec![(busy, Arc::new(record()))])
             .await
             .unwrap();
         mailboxes.complete(pending).await.unwrap();

@@ -124,6 +124,11 @@ impl Storage {
         Ok(n)
     }
 
+    /// Whether `client` has any one-time key package stored.
+    pub fn has_key_packages(&self, client: &ClientId) -> Result<bool, StorageError> {
+        Ok(self.key_packages.scan_prefix(client).next().transpose()?.is_some())
+    }
+
     pub fn has_last_resort(&self, client: &ClientId) -> Result<bool, StorageError> {
         Ok(self.last_resort.contains_key(client)?)
     }
