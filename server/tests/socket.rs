@@ -494,3 +494,51 @@ async fn a_client_that_never_reads_is_disconnected_as_a_slow_consumer() {
     assert_eq!(code, Some(close::SLOW_CONSUMER));
     flood.abort();
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_after_the_write_stall_deadline() {
+    let mut config = Config::default();
+    config.connections.max_connections = 1;
+    config.connections.write_stall_secs = 1;
+    // Neither the byte budget nor the frame cap (which grows with the push
+    // window) can fill first: only the stall deadline can end it.
+    config.connections.max_send_queue_bytes = 256 * 1024 * 1024;
+    config.limits.push_window = 2_000_000;
+    let server = start(config).await;
+    let raw = Raw::authed(server.addr, &key(13)).await;
+    let (mut sink, _stream) = raw.ws.split();
+    let ping = encode_client_frame(&ClientFrame {
+        v: PROTOCOL_VERSION,
+        id: 1,
+        req: Request::Ping,
+    });
+    let flood = tokio::spawn(async move {
+        for _ in 0..400_000 {
+            if sink.feed(Message::Binary(ping.clone().into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.flush().await;
+    });
+    // The only connection slot is taken...
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", server.addr))
+        .await
+        .is_err());
+    // ...until the stalled connection is dropped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", server.addr))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled connection was never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    flood.abort();
+}

@@ -189,11 +189,44 @@ async fn a_full_mailbox_misses_messages_without_blocking_its_group() {
             .await
             .expect("sending never fails for carol's sake");
         assert_eq!(next_text(&mut bob).await, format!("busy {i}"));
+        // Alice reads her mailbox as any client does (her own copies are
+        // there too; a sender whose mailbox is full must read first).
+        while alice
+            .next_event(Duration::from_millis(50))
+            .await
+            .expect("event")
+            .is_some()
+        {}
     }
     assert!(
         stored_for(&server, &carol_state).await <= 5,
         "carol's mailbox stays bounded"
     );
+
+    // A sender that never reads fills its own mailbox with its copies; it
+    // must read before it can send more (skipping its copy would reveal it).
+    let mut refused = false;
+    for i in 0..6 {
+        match alice.send_text(&group, &format!("unread {i}")).await {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.server_code(), Some(ErrorCode::LimitExceeded), "{e}");
+                refused = true;
+                break;
+            }
+        }
+    }
+    assert!(refused, "the sender's full mailbox stopped it");
+    while alice
+        .next_event(Duration::from_millis(100))
+        .await
+        .expect("event")
+        .is_some()
+    {}
+    alice
+        .send_text(&group, "after reading")
+        .await
+        .expect("reading made room");
 }
 
 #[tokio::test]

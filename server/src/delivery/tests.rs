@@ -110,3 +110,29 @@ async fn a_new_group_must_start_at_epoch_zero_with_its_creator_alone() {
     assert_eq!(err.code, ErrorCode::InvalidGroupInfo);
     assert!(err.message.contains("epoch 0"), "{}", err.message);
 }
+
+#[tokio::test]
+async fn message_activity_is_stored_so_a_restart_does_not_expire_a_chatting_group() {
+    let f = open(tempfile::tempdir().unwrap(), Limits::default());
+    let identity = Identity::generate();
+    let creator = identity.client_id();
+    let mut engine = MlsEngine::new(identity);
+    let new = engine.create_group().unwrap();
+    let accepted = f
+        .delivery
+        .create_group(creator, &new.group_info, &new.ratchet_tree)
+        .await
+        .unwrap();
+    let group = f.delivery.finish(accepted).await.unwrap().0;
+
+    // Last commit 31 days ago; then a message now.
+    f.delivery.group(&group).unwrap().write().await.last_activity = now_hour() - 31 * 24;
+    let message = engine.encrypt(&group, "still here").unwrap();
+    let accepted = f.delivery.application_message(creator, &message).await.unwrap();
+    f.delivery.finish(accepted).await.unwrap();
+
+    let stored = f.storage.load_groups().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1.last_activity, now_hour(), "the message's hour is on disk");
+    assert_eq!(f.delivery.expire_idle_groups().await, 0);
+}
