@@ -173,13 +173,25 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
             let len = queued_len(&msg);
             // A client that keeps the socket open (even with pings) but
             // never reads would otherwise pin this connection's buffers.
-            let sent = tokio::select! {
-                biased;
-                Ok(close) = &mut close_now_rx => {
+            // Almost every write completes at once; only one that waits on
+            // a full socket gets a deadline (a timer per write is costly).
+            let waited = {
+                let mut send = std::pin::pin!(sink.send(msg));
+                match futures_util::poll!(send.as_mut()) {
+                    std::task::Poll::Ready(r) => Waited::Sent(Ok(r)),
+                    std::task::Poll::Pending => tokio::select! {
+                        biased;
+                        Ok(close) = &mut close_now_rx => Waited::CloseNow(close),
+                        r = tokio::time::timeout(stall, send) => Waited::Sent(r),
+                    },
+                }
+            };
+            let sent = match waited {
+                Waited::Sent(r) => r,
+                Waited::CloseNow(close) => {
                     let _ = tokio::time::timeout(stall, sink.send(close)).await;
                     break;
                 }
-                r = tokio::time::timeout(stall, sink.send(msg)) => r,
             };
             match sent {
                 Ok(Ok(())) => {}
@@ -241,6 +253,13 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
     if tokio::time::timeout(Duration::from_secs(5), handshake).await.is_err() {
         writer.abort();
     }
+}
+
+/// How a write that had to wait ended.
+enum Waited {
+    Sent(Result<Result<(), axum::Error>, tokio::time::error::Elapsed>),
+    /// A slow consumer's close came first.
+    CloseNow(Message),
 }
 
 /// What the client sent.
