@@ -54,6 +54,23 @@ impl GroupState {
         self.public.group_context().epoch().as_u64()
     }
 
+    /// The checks every handshake and message passes once the group is
+    /// locked: it still exists, the sender is a member, and the message is
+    /// for the current epoch (which is returned).
+    fn check_sender(&self, sender: &ClientId, message_epoch: u64) -> ServiceResult<u64> {
+        if self.deleted {
+            return Err(invalid(ErrorCode::UnknownGroup, "no such group"));
+        }
+        if !self.members.contains(sender) {
+            return Err(invalid(ErrorCode::NotAMember, "not a member of this group"));
+        }
+        let epoch = self.epoch();
+        if message_epoch != epoch {
+            return Err(ServiceError::stale_epoch(epoch));
+        }
+        Ok(epoch)
+    }
+
     fn record(&self) -> Vec<u8> {
         let values = self.storage.values.read().unwrap_or_else(|p| p.into_inner());
         GroupRecord {
@@ -341,16 +358,7 @@ impl Delivery {
 
         let slot = self.group(&group_id)?;
         let mut group = slot.write().await;
-        if group.deleted {
-            return Err(invalid(ErrorCode::UnknownGroup, "no such group"));
-        }
-        if !group.members.contains(&sender) {
-            return Err(invalid(ErrorCode::NotAMember, "not a member of this group"));
-        }
-        let old_epoch = group.epoch();
-        if message.epoch().as_u64() != old_epoch {
-            return Err(ServiceError::stale_epoch(old_epoch));
-        }
+        let old_epoch = group.check_sender(&sender, message.epoch().as_u64())?;
         if let Some(gi) = &group_info {
             if gi.group_id().as_slice() != group_id.as_slice() || gi.epoch().as_u64() != old_epoch + 1 {
                 return Err(invalid(
@@ -545,16 +553,7 @@ impl Delivery {
         let group_id = parsed.group_id().as_slice().to_vec();
         let slot = self.group(&group_id)?;
         let mut group = slot.write().await;
-        if group.deleted {
-            return Err(invalid(ErrorCode::UnknownGroup, "no such group"));
-        }
-        if !group.members.contains(&sender) {
-            return Err(invalid(ErrorCode::NotAMember, "not a member of this group"));
-        }
-        let epoch = group.epoch();
-        if parsed.epoch().as_u64() != epoch {
-            return Err(ServiceError::stale_epoch(epoch));
-        }
+        let epoch = group.check_sender(&sender, parsed.epoch().as_u64())?;
         // Skipping the sender's copy would tell a seized disk who sent it,
         // so a sender whose own mailbox is full must read it first.
         if self.mailboxes.is_full(&sender, self.limits.max_mailbox_envelopes)? {
