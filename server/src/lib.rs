@@ -9,6 +9,7 @@
 //! - [`storage`]: sled, and the group-commit writer;
 //! - [`http`]: the routes; [`config`]: every setting and bound.
 
+pub mod audit;
 pub mod config;
 pub mod connection;
 pub mod delivery;
@@ -16,6 +17,8 @@ pub mod directory;
 pub mod error;
 pub mod http;
 pub mod mailbox;
+pub mod metrics;
+pub mod stats;
 pub mod storage;
 pub mod time;
 
