@@ -7,6 +7,10 @@
 //! - [`directory`]: the key-package directory;
 //! - [`mailbox`]: per-client mailboxes, push and ack;
 //! - [`storage`]: sled, and the group-commit writer;
+//! - [`staff`]: staff accounts, logins, sessions and the attestation key;
+//! - [`audit`]: the content-free log of staff actions;
+//! - [`stats`]: anonymous daily statistics; [`metrics`]: Prometheus;
+//! - [`admin`]: the admin CLI's commands and its Unix socket;
 //! - [`http`]: the routes; [`config`]: every setting and bound.
 
 pub mod audit;
@@ -18,6 +22,7 @@ pub mod error;
 pub mod http;
 pub mod mailbox;
 pub mod metrics;
+pub mod staff;
 pub mod stats;
 pub mod storage;
 pub mod time;
@@ -29,10 +34,14 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use audit::Audit;
 use config::Config;
 use delivery::Delivery;
 use directory::Directory;
 use mailbox::Mailboxes;
+use metrics::Metrics;
+use staff::{Attestor, Staff};
+use stats::Stats;
 use storage::writer::{self, WriterConfig};
 use storage::Storage;
 
@@ -48,6 +57,15 @@ pub struct Services {
     pub connection_slots: Arc<Semaphore>,
     /// Connection tasks, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// Staff accounts, logins and sessions.
+    pub staff: Arc<Staff>,
+    /// Signs staff members' MLS signature keys.
+    pub attestor: Arc<Attestor>,
+    /// The log of staff actions.
+    pub audit: Arc<Audit>,
+    /// Anonymous daily statistics.
+    pub stats: Arc<Stats>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Stop the process after a failure that would leave memory and disk
@@ -67,6 +85,16 @@ pub async fn run(
     shutdown: CancellationToken,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
+    run_with(config, shutdown, |addr, _| on_listening(addr)).await
+}
+
+/// [`run`], handing `on_listening` the services too (tests reach the
+/// staff service through it).
+pub async fn run_with(
+    config: Config,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(std::net::SocketAddr, &Arc<Services>),
+) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let storage = Storage::open(&config.data_dir)?;
     let index: writer::MailboxIndex = Default::default();
@@ -84,7 +112,21 @@ pub async fn run(
     let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, writer_tx));
     let delivery = Delivery::load(&storage, mailboxes.clone(), config.limits.clone())?;
     tracing::info!(groups = delivery.group_count(), "storage opened");
+    let audit = Arc::new(Audit::open(storage.db(), config.audit.clone())?);
+    let stats = Arc::new(Stats::open(storage.db(), config.stats.clone())?);
+    let staff = Arc::new(Staff::open(storage.db(), config.staff.clone(), audit.clone())?);
+    let attestor = Arc::new(Attestor::open(&config.data_dir)?);
+    if config.demo {
+        let password = staff.ensure_demo().await?;
+        // Printed once for the person starting the server; never logged.
+        println!("demo counsellor: username {} password {password}", staff::DEMO_USERNAME);
+    }
     let services = Arc::new(Services {
+        staff,
+        attestor,
+        audit,
+        stats,
+        metrics: Arc::new(Metrics::new()),
         directory: Directory::new(storage.clone(), config.limits.clone()),
         delivery,
         mailboxes,
@@ -96,7 +138,7 @@ pub async fn run(
 
     let purge = tokio::spawn(purge_loop(services.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    on_listening(listener.local_addr()?);
+    on_listening(listener.local_addr()?, &services);
     let app = http::router(services.clone());
     let stop = shutdown.clone();
     axum::serve(listener, app)
@@ -136,6 +178,13 @@ async fn purge_loop(services: Arc<Services>) {
         let groups = services.delivery.expire_idle_groups().await;
         services.directory.forget_idle_claim_counters();
         services.mailboxes.evict_empty();
+        let now = time::now_secs();
+        if services.staff.purge_expired().is_err()
+            || services.audit.purge(now).is_err()
+            || services.stats.purge(stats::Day::from_unix_secs(now)).is_err()
+        {
+            tracing::error!("staff, audit or stats purge failed");
+        }
         match (envelopes, key_packages) {
             (Ok(Ok(e)), Ok(k)) => tracing::info!(envelopes = e, key_packages = k, groups, "retention purge"),
             _ => tracing::error!("retention purge failed"),

@@ -195,6 +195,24 @@ impl Metrics {
 /// Content type of [`Metrics::encode`].
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// `GET /metrics`.
+pub fn routes() -> axum::Router<std::sync::Arc<crate::Services>> {
+    use axum::extract::State;
+    use axum::http::header;
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|State(services): State<std::sync::Arc<crate::Services>>| async move {
+            (
+                [
+                    (header::CONTENT_TYPE, CONTENT_TYPE),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                services.metrics.encode(),
+            )
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
