@@ -13,6 +13,7 @@
 //! - [`admin`]: the admin CLI's commands and its Unix socket;
 //! - [`http`]: the routes; [`config`]: every setting and bound.
 
+pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod connection;
@@ -136,6 +137,18 @@ pub async fn run_with(
         config: config.clone(),
     });
 
+    let admin_socket = match admin::socket::bind(&config.data_dir) {
+        Ok(listener) => Some(tokio::spawn(admin::socket::serve(
+            listener,
+            admin::socket::path(&config.data_dir),
+            admin::AdminContext::of(&services),
+            shutdown.clone(),
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, "no admin socket; the admin CLI cannot reach this server");
+            None
+        }
+    };
     let purge = tokio::spawn(purge_loop(services.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     on_listening(listener.local_addr()?, &services);
@@ -147,6 +160,9 @@ pub async fn run_with(
 
     // Stop: connections close with 1001 after their in-flight writes finish.
     purge.abort();
+    if let Some(admin_socket) = admin_socket {
+        let _ = admin_socket.await;
+    }
     services.tasks.close();
     if tokio::time::timeout(Duration::from_secs(10), services.tasks.wait())
         .await
