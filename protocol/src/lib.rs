@@ -19,7 +19,7 @@ pub use codec::{
 pub use error::{ErrorCode, FrameError};
 pub use frame::*;
 pub use intake::*;
-pub use staff::StaffRole;
+pub use staff::{attestation_transcript, verify_attestation, StaffRole};
 
 /// The protocol version this crate speaks. Carried in every frame as `v`.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -27,6 +27,12 @@ pub struct Config {
     pub limits: Limits,
     pub connections: ConnectionLimits,
     pub intake: IntakeConfig,
+    /// Ensure a `demo` counsellor exists at start, with a fresh password
+    /// printed once to stdout (`--demo`). For trying the service only.
+    pub demo: bool,
+    pub staff: StaffConfig,
+    pub audit: AuditConfig,
+    pub stats: StatsConfig,
 }
 
 /// The anonymous intake queue, the counsellors' shifts and the intake's
@@ -193,6 +199,89 @@ pub struct ConnectionLimits {
     pub write_stall_secs: u64,
 }
 
+/// Staff accounts, logins and sessions (README, "Admin CLI").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaffConfig {
+    /// Staff accounts in all, disabled ones included.
+    pub max_accounts: usize,
+    /// A login session lasts this long.
+    pub session_ttl_secs: u64,
+    /// Live sessions in all, and per account (the oldest of an account
+    /// ends when it logs in once more).
+    pub max_sessions: usize,
+    pub max_sessions_per_account: usize,
+    /// argon2id cost of new password hashes (existing hashes keep theirs).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Password checks running at once (each takes `argon2_memory_kib`).
+    pub max_concurrent_password_checks: usize,
+    /// Logins waiting for a password check; more are told to retry.
+    pub max_waiting_logins: usize,
+    /// Login attempts one username may make at once, and the seconds that
+    /// win back one more.
+    pub login_attempts_burst: u32,
+    pub login_attempt_interval_secs: u64,
+    /// Usernames the login throttle remembers at once.
+    pub max_throttled_usernames: usize,
+}
+
+/// The audit log of staff actions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Entries older than this are deleted.
+    pub retention_days: u64,
+    /// Entries kept at most; the oldest go first.
+    pub max_entries: u64,
+}
+
+/// Anonymous daily statistics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsConfig {
+    /// Days of counters kept.
+    pub retention_days: u64,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        StaffConfig {
+            max_accounts: 1000,
+            session_ttl_secs: 12 * 3600,
+            max_sessions: 10_000,
+            max_sessions_per_account: 8,
+            // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_password_checks: 2,
+            max_waiting_logins: 64,
+            login_attempts_burst: 5,
+            login_attempt_interval_secs: 60,
+            max_throttled_usernames: 10_000,
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: 365,
+            max_entries: 1_000_000,
+        }
+    }
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            retention_days: 10 * 366,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -205,6 +294,10 @@ impl Default for Config {
             limits: Limits::default(),
             connections: ConnectionLimits::default(),
             intake: IntakeConfig::default(),
+            demo: false,
+            staff: StaffConfig::default(),
+            audit: AuditConfig::default(),
+            stats: StatsConfig::default(),
         }
     }
 }
@@ -341,6 +434,26 @@ impl Config {
         }
         if let Err(e) = crate::intake::hours::OpeningHours::new(&i.time_zone, i.opening_hours.clone()) {
             return Err(ConfigError::Invalid(format!("intake: {e}")));
+        }
+        let st = &self.staff;
+        if st.max_accounts == 0
+            || st.session_ttl_secs == 0
+            || st.max_sessions == 0
+            || st.max_sessions_per_account == 0
+            || st.max_concurrent_password_checks == 0
+            || st.login_attempts_burst == 0
+            || st.login_attempt_interval_secs == 0
+            || st.max_throttled_usernames == 0
+        {
+            return bad("staff limits must be positive");
+        }
+        if argon2::Params::new(st.argon2_memory_kib, st.argon2_iterations, st.argon2_parallelism, None).is_err() {
+            return bad(
+                "staff.argon2_memory_kib, argon2_iterations, argon2_parallelism are not valid argon2 parameters",
+            );
+        }
+        if self.audit.retention_days == 0 || self.audit.max_entries == 0 || self.stats.retention_days == 0 {
+            return bad("audit and stats retention and bounds must be positive");
         }
         Ok(())
     }

@@ -152,6 +152,8 @@ pub async fn serve(
     source: Option<SourceKey>,
 ) {
     let connection_id = CONNECTION_IDS.fetch_add(1, Ordering::Relaxed);
+    services.metrics.connections_open.inc();
+    let _open = OpenConnection(services.clone());
     let config = services.config.clone();
     let window = config.limits.push_window;
     let inflight_limit = config.connections.max_inflight_requests;
@@ -270,6 +272,15 @@ pub async fn serve(
     let handshake = async { tokio::join!(&mut writer, drain) };
     if tokio::time::timeout(Duration::from_secs(5), handshake).await.is_err() {
         writer.abort();
+    }
+}
+
+/// Counts the connection as closed when the task ends, however it ends.
+struct OpenConnection(Arc<Services>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.metrics.connections_open.dec();
     }
 }
 
@@ -406,6 +417,10 @@ async fn run(
     // Pushes from the intake (ticket positions, offers, …).
     let (notices_tx, mut notices_rx) = mpsc::channel::<ServerMessage>(64);
     let staff_ended = staff.as_ref().map(|s| s.ended.clone()).unwrap_or_default();
+    let session_expiry = staff.as_ref().map_or(Duration::from_secs(u64::from(u32::MAX)), |s| {
+        Duration::from_secs(s.expires_at.saturating_sub(crate::time::now_secs()))
+    });
+    let session_expiry = tokio::time::Instant::now() + session_expiry;
     if let Some(s) = &staff {
         if let Err(e) = services
             .intake
@@ -450,6 +465,7 @@ async fn run(
             _ = shutdown.cancelled() => break Closing(close::GOING_AWAY, "server shutting down"),
             _ = replaced.cancelled() => break Closing(close::REPLACED, "replaced by a newer connection"),
             _ = staff_ended.cancelled() => break Closing(close::SESSION_ENDED, "staff session ended"),
+            _ = tokio::time::sleep_until(session_expiry) => break Closing(close::SESSION_ENDED, "staff session expired"),
             Some(notice) = notices_rx.recv() => outbox.send(frame(notice)),
             _ = outbox.overflow.notified() => break Closing(close::SLOW_CONSUMER, "not reading fast enough"),
             _ = tokio::time::sleep_until(idle_deadline) => break Closing(close::IDLE_TIMEOUT, "idle timeout"),
@@ -494,6 +510,8 @@ async fn run(
 struct StaffLogin {
     session: StaffSession,
     ended: CancellationToken,
+    /// When the session expires (Unix seconds): the connection ends then.
+    expires_at: u64,
 }
 
 /// Check the proof: the key signature always, and for staff the session.
@@ -529,12 +547,36 @@ fn verify(public_key: &Bytes, signature: &Bytes, nonce: &[u8]) -> ServiceResult<
     Ok(key_bytes)
 }
 
-/// Check a staff session token and bind this connection's key to it.
-async fn staff_login(_services: &Services, _token: &str, _client: ClientId) -> ServiceResult<StaffLogin> {
-    Err(ServiceError::new(
-        ErrorCode::AuthenticationFailed,
-        "staff sessions are not available",
-    ))
+/// Check a staff session token; the connection's key becomes the staff
+/// member's MLS identity for this session, with a badge the server signs.
+async fn staff_login(services: &Services, token: &str, client: ClientId) -> ServiceResult<StaffLogin> {
+    let info = services
+        .staff
+        .authenticate_session(token)
+        .map_err(|_| ServiceError::new(ErrorCode::AuthenticationFailed, "the staff session is not valid"))?;
+    let attestation = services
+        .attestor
+        .attest(&client, info.role, &info.display_name, info.expires_at);
+    let badge = parasol_protocol::StaffBadge {
+        display_name: info.display_name.clone(),
+        role: info.role,
+        signature_key: Bytes(client.to_vec()),
+        expires_at: info.expires_at,
+        attestation: Bytes(attestation.to_vec()),
+    };
+    Ok(StaffLogin {
+        session: StaffSession {
+            account_id: info.account_id,
+            role: info.role,
+            display_name: info.display_name,
+            languages: info.languages,
+            max_chats: u32::from(info.max_concurrent_chats),
+            badge,
+            client,
+        },
+        ended: info.cut_off,
+        expires_at: info.expires_at,
+    })
 }
 
 fn internal(_: impl std::fmt::Display) -> Closing {
@@ -740,6 +782,7 @@ async fn dispatch(
                     ratchet_tree.as_ref().map(|b| b.0.as_slice()),
                 )
                 .await?;
+            services.metrics.commits_accepted_total.inc();
             answer_when_durable(services, outbox, inflight, id, accepted, |(group_id, epoch)| {
                 Response::CommitAccepted {
                     group_id: group_id.into(),
@@ -750,6 +793,7 @@ async fn dispatch(
         }
         Request::SendMessage { message } => {
             let accepted = services.delivery.application_message(client, &message.0).await?;
+            services.metrics.messages_accepted_total.inc();
             answer_when_durable(services, outbox, inflight, id, accepted, |(group_id, epoch)| {
                 Response::MessageAccepted {
                     group_id: group_id.into(),

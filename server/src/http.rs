@@ -1,4 +1,5 @@
-//! HTTP routes: the WebSocket endpoint and a health check.
+//! HTTP routes: the WebSocket endpoint and a health check, plus the
+//! staff routes (`staff::http`) and `/metrics`.
 
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub fn router(services: Arc<Services>) -> Router {
         .route(WEBSOCKET_PATH, get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/", get(index))
+        .merge(crate::staff::http::routes())
+        .merge(crate::metrics::routes())
         .with_state(services)
 }
 

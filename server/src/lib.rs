@@ -9,8 +9,14 @@
 //! - [`intake`]: the anonymous intake queue, shifts, routing and the
 //!   intake's abuse limits;
 //! - [`storage`]: sled, and the group-commit writer;
+//! - [`staff`]: staff accounts, logins, sessions and the attestation key;
+//! - [`audit`]: the content-free log of staff actions;
+//! - [`stats`]: anonymous daily statistics; [`metrics`]: Prometheus;
+//! - [`admin`]: the admin CLI's commands and its Unix socket;
 //! - [`http`]: the routes; [`config`]: every setting and bound.
 
+pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod connection;
 pub mod delivery;
@@ -19,6 +25,9 @@ pub mod error;
 pub mod http;
 pub mod intake;
 pub mod mailbox;
+pub mod metrics;
+pub mod staff;
+pub mod stats;
 pub mod storage;
 pub mod time;
 
@@ -29,10 +38,14 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use audit::Audit;
 use config::Config;
 use delivery::Delivery;
 use directory::Directory;
 use mailbox::Mailboxes;
+use metrics::Metrics;
+use staff::{Attestor, Staff};
+use stats::Stats;
 use storage::writer::{self, WriterConfig};
 use storage::Storage;
 
@@ -49,6 +62,15 @@ pub struct Services {
     pub connection_slots: Arc<Semaphore>,
     /// Connection tasks, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// Staff accounts, logins and sessions.
+    pub staff: Arc<Staff>,
+    /// Signs staff members' MLS signature keys.
+    pub attestor: Arc<Attestor>,
+    /// The log of staff actions.
+    pub audit: Arc<Audit>,
+    /// Anonymous daily statistics.
+    pub stats: Arc<Stats>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Stop the process after a failure that would leave memory and disk
@@ -68,6 +90,16 @@ pub async fn run(
     shutdown: CancellationToken,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
+    run_with(config, shutdown, |addr, _| on_listening(addr)).await
+}
+
+/// [`run`], handing `on_listening` the services too (tests reach the
+/// staff service through it).
+pub async fn run_with(
+    config: Config,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(std::net::SocketAddr, &Arc<Services>),
+) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let storage = Storage::open(&config.data_dir)?;
     let index: writer::MailboxIndex = Default::default();
@@ -85,18 +117,38 @@ pub async fn run(
     let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, writer_tx));
     let delivery = Arc::new(Delivery::load(&storage, mailboxes.clone(), config.limits.clone())?);
     tracing::info!(groups = delivery.group_count(), "storage opened");
+    let audit = Arc::new(Audit::open(storage.db(), config.audit.clone())?);
+    let stats = Arc::new(Stats::open(storage.db(), config.stats.clone())?);
+    let metrics = Arc::new(Metrics::new());
+    let staff = Arc::new(Staff::open(storage.db(), config.staff.clone(), audit.clone())?);
+    let attestor = Arc::new(Attestor::open(&config.data_dir)?);
+    if config.demo {
+        let password = staff.ensure_demo().await?;
+        // Printed once for the person starting the server; never logged.
+        println!("demo counsellor: username {} password {password}", staff::DEMO_USERNAME);
+    }
     let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone()));
     let intake = intake::Intake::load(
         config.intake.clone(),
         storage.db(),
         delivery.clone(),
         directory.clone(),
-        Vec::new(),
+        attestor.public_key().to_vec(),
+        intake::Reporting {
+            audit: audit.clone(),
+            stats: stats.clone(),
+            metrics: metrics.clone(),
+        },
     )?;
     let services = Arc::new(Services {
+        intake,
+        staff,
+        attestor,
+        audit,
+        stats,
+        metrics,
         directory,
         delivery,
-        intake,
         mailboxes,
         shutdown: shutdown.clone(),
         connection_slots: Arc::new(Semaphore::new(config.connections.max_connections)),
@@ -104,10 +156,22 @@ pub async fn run(
         config: config.clone(),
     });
 
+    let admin_socket = match admin::socket::bind(&config.data_dir) {
+        Ok(listener) => Some(tokio::spawn(admin::socket::serve(
+            listener,
+            admin::socket::path(&config.data_dir),
+            admin::AdminContext::of(&services),
+            shutdown.clone(),
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, "no admin socket; the admin CLI cannot reach this server");
+            None
+        }
+    };
     let purge = tokio::spawn(purge_loop(services.clone()));
     let intake_clock = tokio::spawn(intake_clock(services.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    on_listening(listener.local_addr()?);
+    on_listening(listener.local_addr()?, &services);
     let app = http::router(services.clone());
     let stop = shutdown.clone();
     axum::serve(
@@ -120,6 +184,9 @@ pub async fn run(
     // Stop: connections close with 1001 after their in-flight writes finish.
     purge.abort();
     intake_clock.abort();
+    if let Some(admin_socket) = admin_socket {
+        let _ = admin_socket.await;
+    }
     services.tasks.close();
     if tokio::time::timeout(Duration::from_secs(10), services.tasks.wait())
         .await
@@ -166,6 +233,13 @@ async fn purge_loop(services: Arc<Services>) {
         let groups = services.delivery.expire_idle_groups().await;
         services.directory.forget_idle_claim_counters();
         services.mailboxes.evict_empty();
+        let now = time::now_secs();
+        if services.staff.purge_expired().is_err()
+            || services.audit.purge(now).is_err()
+            || services.stats.purge(stats::Day::from_unix_secs(now)).is_err()
+        {
+            tracing::error!("staff, audit or stats purge failed");
+        }
         match (envelopes, key_packages) {
             (Ok(Ok(e)), Ok(k)) => tracing::info!(envelopes = e, key_packages = k, groups, "retention purge"),
             _ => tracing::error!("retention purge failed"),

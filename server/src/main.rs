@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use parasol_server::admin::cli::AdminCommand;
 use parasol_server::config::{Config, LogFormat};
 use tokio_util::sync::CancellationToken;
 
@@ -13,13 +14,13 @@ use tokio_util::sync::CancellationToken;
 #[command(name = "parasol-server", version)]
 struct Args {
     /// TOML configuration file.
-    #[arg(long, env = "PARASOL_CONFIG")]
+    #[arg(long, env = "PARASOL_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
     #[arg(long, env = "PARASOL_LISTEN")]
     listen: Option<std::net::SocketAddr>,
     /// Folder for the database.
-    #[arg(long, env = "PARASOL_DATA_DIR")]
+    #[arg(long, env = "PARASOL_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Log format: text or json.
     #[arg(long, env = "PARASOL_LOG_FORMAT")]
@@ -30,6 +31,22 @@ struct Args {
     /// Extra milliseconds each storage round waits to batch more writes.
     #[arg(long, env = "PARASOL_GROUP_COMMIT_DELAY_MS")]
     group_commit_delay_ms: Option<u64>,
+    /// Create the demo counsellor `demo` with a fresh password, printed once.
+    #[arg(long)]
+    demo: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage staff accounts, read statistics and the audit log. Goes
+    /// through the running server's admin socket, or opens the database
+    /// when no server runs.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +70,9 @@ fn main() -> std::process::ExitCode {
     if let Some(v) = args.group_commit_delay_ms {
         config.group_commit_delay_ms = v;
     }
+    if args.demo {
+        config.demo = true;
+    }
     match args.log_format.as_deref() {
         None => {}
         Some("text") => config.log_format = LogFormat::Text,
@@ -65,6 +85,9 @@ fn main() -> std::process::ExitCode {
     if let Err(e) = config.validate() {
         eprintln!("parasol-server: {e}");
         return std::process::ExitCode::from(2);
+    }
+    if let Some(Command::Admin { command }) = args.command {
+        return parasol_server::admin::cli::run(&config, command);
     }
     init_logging(config.log_format);
 

@@ -50,6 +50,9 @@ pub struct ServerProcess {
     /// Extra TOML appended to the config file.
     extra_config: String,
     starts: u32,
+    /// What the last start printed to stdout before its banner (e.g. the
+    /// demo counsellor's password).
+    startup_output: Vec<String>,
 }
 
 impl ServerProcess {
@@ -67,6 +70,7 @@ impl ServerProcess {
             root,
             extra_config: extra_config.to_string(),
             starts: 0,
+            startup_output: Vec::new(),
         };
         server.spawn();
         server
@@ -115,10 +119,11 @@ impl ServerProcess {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
+        self.startup_output.clear();
         let banner = loop {
             match lines.next() {
                 Some(Ok(line)) if line.contains("listening on") => break line,
-                Some(Ok(_)) => continue,
+                Some(Ok(line)) => self.startup_output.push(line),
                 _ => panic!("server exited before listening; log:\n{}", self.logs()),
             }
         };
@@ -133,6 +138,36 @@ impl ServerProcess {
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         self.child = Some(child);
+    }
+
+    /// Lines the last start printed to stdout before it listened.
+    pub fn startup_output(&self) -> &[String] {
+        &self.startup_output
+    }
+
+    /// `parasol-server admin <args>` against this server's configuration,
+    /// with `stdin` written to its standard input.
+    pub fn admin(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new(server_binary())
+            .arg("admin")
+            .arg("--config")
+            .arg(self.root.path().join("parasol.toml"))
+            .args(args)
+            .env_remove("PARASOL_LISTEN")
+            .env_remove("PARASOL_DATA_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running parasol-server admin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("writing stdin");
+        child.wait_with_output().expect("parasol-server admin output")
     }
 
     /// Graceful stop (SIGTERM) and wait for exit.
@@ -251,6 +286,25 @@ pub fn find_ip_address(text: &str) -> Option<String> {
                     || t.parse::<SocketAddr>().is_ok())
         })
         .map(str::to_string)
+}
+
+/// One HTTP/1.1 request to `addr` on a fresh connection: the status and
+/// the body.
+pub fn http_request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).expect("sending");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reading");
+    let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    (status, body.to_string())
 }
 
 /// A string that will not occur by chance, to look for on disk and in logs.

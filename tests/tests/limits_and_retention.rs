@@ -280,7 +280,9 @@ async fn commit_and_claim_rates_are_limited() {
 
 #[tokio::test]
 async fn idle_timeout_counts_only_the_clients_own_frames() {
-    let server = ServerProcess::start_with_config("[connections]\nidle_timeout_secs = 2\n");
+    // Alice sends as fast as she can: lift the anonymous frame rate.
+    let server =
+        ServerProcess::start_with_config("[connections]\nidle_timeout_secs = 2\n[intake]\nframes_per_second = 10000\n");
     let url = server.url();
     let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
     let mut bob = Client::connect_ephemeral(&url).await.expect("bob");

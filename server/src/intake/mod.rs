@@ -33,10 +33,13 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::config::IntakeConfig;
 use crate::delivery::Delivery;
 use crate::directory::Directory;
 use crate::error::{RefusalDetails, ServiceError, ServiceResult};
+use crate::metrics::{IntakeLabels, IntakeOutcome, Metrics};
+use crate::stats::{ChatSummary, Stats};
 use crate::storage::{ClientId, StorageError};
 use crate::time::now_secs;
 use abuse::{IntakeGuard, Refusal, SourceHasher, SourceKey};
@@ -158,6 +161,16 @@ pub struct Intake {
     delivery: Arc<Delivery>,
     directory: Arc<Directory>,
     attestation_key: Vec<u8>,
+    audit: Arc<Audit>,
+    stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
+}
+
+/// The rooms the intake reports to.
+pub struct Reporting {
+    pub audit: Arc<Audit>,
+    pub stats: Arc<Stats>,
+    pub metrics: Arc<Metrics>,
 }
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ServiceError {
@@ -183,6 +196,7 @@ impl Intake {
         delivery: Arc<Delivery>,
         directory: Arc<Directory>,
         attestation_key: Vec<u8>,
+        reporting: Reporting,
     ) -> Result<Arc<Self>, StorageError> {
         let hours = OpeningHours::new(&config.time_zone, config.opening_hours.clone())
             .map_err(|e| StorageError::Corrupt(format!("config checked at start: {e}")))?;
@@ -229,6 +243,9 @@ impl Intake {
             delivery: delivery.clone(),
             directory,
             attestation_key,
+            audit: reporting.audit,
+            stats: reporting.stats,
+            metrics: reporting.metrics,
         });
         delivery.set_policy(Arc::new(policy::ChatPolicy(Arc::downgrade(&intake))));
         Ok(intake)
@@ -251,6 +268,28 @@ impl Intake {
             pow: None,
             help: Some(self.help(now_secs())),
         })
+    }
+
+    /// A staff action for the content-free audit log. `subject` is an
+    /// opaque ticket id; `detail` a state or reason.
+    fn audit(&self, account: u64, action: AuditAction, ticket: Option<u64>, detail: Option<&str>) {
+        let mut event = AuditEvent::new(Actor::Staff(account), action);
+        if let Some(t) = ticket {
+            event = event.subject(format!("ticket:{t}"));
+        }
+        if let Some(d) = detail {
+            event = event.detail(d);
+        }
+        if self.audit.record_nowait(event).is_err() {
+            tracing::error!("writing the audit log failed");
+        }
+    }
+
+    fn count_intake(&self, outcome: IntakeOutcome) {
+        self.metrics
+            .intake_requests_total
+            .get_or_create(&IntakeLabels { outcome })
+            .inc();
     }
 
     async fn flush(&self) -> ServiceResult<()> {
@@ -356,13 +395,15 @@ impl Intake {
         match self.guard.check_intake(source, &client, puzzle, solution.as_ref()) {
             Ok(()) => {}
             Err(Refusal::RateLimited { retry_after_secs }) => {
+                self.count_intake(IntakeOutcome::RateLimited);
                 return Err(self.refusal(
                     ErrorCode::RateLimited,
                     "we are very busy; please try again shortly",
                     Some(retry_after_secs),
-                ))
+                ));
             }
             Err(Refusal::PowRequired(challenge)) => {
+                self.count_intake(IntakeOutcome::PowRequired);
                 return Err(err(
                     ErrorCode::PowRequired,
                     "many people are arriving at once; your device will solve a short puzzle",
@@ -375,6 +416,7 @@ impl Intake {
             }
         }
         if !self.hours.is_open_at(now) {
+            self.count_intake(IntakeOutcome::Closed);
             return Err(self.refusal(
                 ErrorCode::IntakeClosed,
                 "we are closed now; you can leave a sealed message for the team",
@@ -397,6 +439,7 @@ impl Intake {
             }
             let waiting = state.tickets.values().filter(|t| t.waiting()).count();
             if waiting >= self.config.max_queue_length || state.tickets.len() >= self.config.max_open_tickets {
+                self.count_intake(IntakeOutcome::QueueFull);
                 return Err(self.refusal(
                     ErrorCode::Busy,
                     "all our counsellors are busy and the queue is full; please try again soon",
@@ -461,6 +504,7 @@ impl Intake {
         };
         self.store.put_ticket(&record)?;
         self.flush().await?;
+        self.count_intake(IntakeOutcome::Accepted);
         tracing::info!(urgent = record.urgent, "ticket opened");
         Ok(state_out)
     }
@@ -734,24 +778,6 @@ impl Intake {
         }
     }
 
-    /// A staff account was disabled or its sessions revoked: forget it.
-    pub fn staff_removed(&self, account: u64) {
-        let mut state = self.state.lock();
-        if let Some(s) = state.staff.get_mut(&account) {
-            s.connection = None;
-            s.shift = ShiftState::ClockedOut;
-            let offers: Vec<u64> = s.offers.drain().collect();
-            for id in offers {
-                if let Some(t) = state.tickets.get_mut(&id) {
-                    t.phase = Phase::Waiting;
-                }
-            }
-        }
-        let now = now_secs();
-        self.dispatch(&mut state, now);
-        self.refresh(&mut state, now);
-    }
-
     fn staffer(state: &State, account: u64) -> ServiceResult<&Staffer> {
         state
             .staff
@@ -841,7 +867,9 @@ impl Intake {
             self.store.put_ticket(r)?;
         }
         self.flush().await?;
-        tracing::info!(state = ?shift, handed_over = handed, "shift changed");
+        let state_name = shift_name(shift);
+        self.audit(account, AuditAction::ShiftChanged, None, Some(state_name));
+        tracing::info!(state = state_name, handed_over = handed, "shift changed");
         Ok(Response::Shift {
             state: shift,
             active_chats: active,
@@ -990,6 +1018,12 @@ impl Intake {
         };
         self.store.put_ticket(&record)?;
         self.flush().await?;
+        self.audit(
+            account,
+            AuditAction::TicketAccepted,
+            Some(ticket_id),
+            handover.then_some("handover"),
+        );
         tracing::info!(handover, "ticket accepted");
         Ok(response)
     }
@@ -1009,6 +1043,8 @@ impl Intake {
         }
         self.dispatch(&mut state, now);
         self.refresh(&mut state, now);
+        drop(state);
+        self.audit(account, AuditAction::OfferDeclined, Some(ticket_id), None);
         Ok(())
     }
 
@@ -1137,6 +1173,7 @@ impl Intake {
         let (response, record) = {
             let mut state = self.state.lock();
             let id = Self::chat_of(&state, account, &group_id)?;
+            self.audit(account, AuditAction::ChatTransferred, Some(id), None);
             let previous_account = state.tickets[&id].record.counsellor;
             let badge = state
                 .staff
@@ -1198,6 +1235,7 @@ impl Intake {
             Self::chat_of(&state, account, &group_id)?
         };
         self.delivery.close_group(&group_id).await?;
+        self.audit(account, AuditAction::ChatClosed, Some(id), Some(&tag));
         self.end_ticket(id, ClosedReason::Closed, Some(tag))?;
         self.flush().await?;
         tracing::info!("chat closed");
@@ -1240,6 +1278,7 @@ impl Intake {
         if let Some(g) = &group {
             self.delivery.close_group(g).await?;
         }
+        self.audit(account, AuditAction::VisitorBlocked, Some(ticket_id), Some(reason));
         self.end_ticket(ticket_id, ClosedReason::Blocked, None)?;
         self.flush().await?;
         tracing::info!(duration_secs, "visitor blocked");
@@ -1299,6 +1338,7 @@ impl Intake {
             }
         }
         self.store.delete_team_message(&group_id)?;
+        self.audit(account, AuditAction::TeamMessageTaken, None, None);
         self.flush().await
     }
 
@@ -1336,6 +1376,7 @@ impl Intake {
                     s.offers.remove(&id);
                     s.push(ServerMessage::OfferWithdrawn { ticket_id: id });
                 }
+                self.audit(account, AuditAction::OfferExpired, Some(id), None);
                 tracing::info!("offer expired");
             }
             state.blocks.retain(|_, until| *until > now);
@@ -1364,13 +1405,27 @@ impl Intake {
     // ----------------------------------------------------------------- helpers
 
     /// Remove a ticket for good (its group, if any, is already closed).
-    fn end_ticket(&self, id: u64, reason: ClosedReason, _tag: Option<String>) -> ServiceResult<()> {
+    fn end_ticket(&self, id: u64, reason: ClosedReason, tag: Option<String>) -> ServiceResult<()> {
         let now = now_secs();
         {
             let mut state = self.state.lock();
             let Some(t) = state.tickets.remove(&id) else {
                 return Ok(());
             };
+            if let (Some(tag), Some(accepted_at)) = (&tag, t.record.accepted_at) {
+                let summary = ChatSummary {
+                    day: crate::stats::Day::from_unix_secs(t.record.created_at),
+                    topic: &t.record.topic,
+                    language: &t.record.language,
+                    wait_secs: accepted_at.saturating_sub(t.record.created_at),
+                    transferred: t.record.transfers > 0,
+                    escalated: false,
+                    closing_tag: tag,
+                };
+                if self.stats.record_chat(&summary).is_err() {
+                    tracing::error!("recording chat statistics failed");
+                }
+            }
             state.by_visitor.remove(&t.record.visitor);
             state.by_resume.remove(&t.record.resume_hash);
             if let Some(g) = &t.record.group_id {
@@ -1526,6 +1581,19 @@ impl Intake {
             }
         }
         let depth = depth_of(state, now);
+        self.metrics.queue_depth.set(i64::from(depth.0));
+        for shift in crate::metrics::ShiftState::ALL {
+            let n = state
+                .staff
+                .values()
+                .filter(|s| s.connection.is_some() && shift.as_str() == shift_name(s.shift))
+                .count();
+            self.metrics
+                .staff_on_shift
+                .get_or_create(&crate::metrics::ShiftLabels { state: *shift })
+                .set(n as i64);
+        }
+        self.metrics.longest_wait_seconds.set(i64::from(depth.1));
         if state.last_depth.map(|d| d.0) != Some(depth.0) {
             state.last_depth = Some(depth);
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
@@ -1612,6 +1680,15 @@ impl Intake {
 fn s_push(state: &State, account: u64, msg: ServerMessage) {
     if let Some(s) = state.staff.get(&account) {
         s.push(msg);
+    }
+}
+
+fn shift_name(s: ShiftState) -> &'static str {
+    match s {
+        ShiftState::ClockedIn => "clocked_in",
+        ShiftState::Available => "available",
+        ShiftState::OnBreak => "on_break",
+        ShiftState::ClockedOut => "clocked_out",
     }
 }
 

@@ -102,6 +102,12 @@ impl Storage {
         })
     }
 
+    /// The database, for rooms that own their own trees (staff, audit,
+    /// stats); they open them by name and never touch the trees above.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     pub async fn flush(&self) -> Result<(), StorageError> {
         self.db.flush_async().await?;
         Ok(())
@@ -312,11 +318,6 @@ impl Storage {
         }
         self.mailboxes.apply_batch(batch)?;
         Ok(n)
-    }
-
-    /// The database, for rooms that own trees of their own.
-    pub fn db(&self) -> &sled::Db {
-        &self.db
     }
 
     /// Delete envelopes received before `cutoff` (seconds); returns the

@@ -1,0 +1,185 @@
+//! Administration: the commands of `parasol-server admin …`, run either in
+//! the server (through its Unix socket, [`socket`]) or, when no server is
+//! running, by the CLI on the database directly ([`cli`]). One JSON request
+//! and one JSON reply per command.
+
+pub mod cli;
+pub mod socket;
+
+use std::sync::Arc;
+
+use parasol_protocol::StaffRole;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Actor, Audit, AuditEntry};
+use crate::staff::{AccountSummary, NewAccount, Staff, StaffError};
+use crate::stats::{Day, Stats};
+
+/// One admin command. Accounts are named by username.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum AdminRequest {
+    CreateStaff {
+        username: String,
+        display_name: String,
+        role: StaffRole,
+        languages: Vec<String>,
+        max_chats: u8,
+        password: String,
+    },
+    Disable {
+        username: String,
+    },
+    Enable {
+        username: String,
+    },
+    ResetPassword {
+        username: String,
+        password: String,
+    },
+    EnableTotp {
+        username: String,
+    },
+    DisableTotp {
+        username: String,
+    },
+    RevokeSessions {
+        username: String,
+    },
+    List,
+    Stats {
+        from: Day,
+        to: Day,
+    },
+    Audit {
+        since: u64,
+        limit: usize,
+    },
+}
+
+/// The answer to one command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AdminReply {
+    Account {
+        account: AccountSummary,
+    },
+    Accounts {
+        accounts: Vec<AccountSummary>,
+    },
+    Done,
+    /// The `otpauth://` URI of a new TOTP secret.
+    TotpUri {
+        uri: String,
+    },
+    Csv {
+        csv: String,
+    },
+    Audit {
+        entries: Vec<AuditEntry>,
+    },
+    Error {
+        message: String,
+    },
+}
+
+/// The services admin commands act on.
+#[derive(Clone)]
+pub struct AdminContext {
+    pub staff: Arc<Staff>,
+    pub audit: Arc<Audit>,
+    pub stats: Arc<Stats>,
+}
+
+fn error(e: impl std::fmt::Display) -> AdminReply {
+    AdminReply::Error { message: e.to_string() }
+}
+
+impl AdminContext {
+    pub fn of(services: &crate::Services) -> Self {
+        AdminContext {
+            staff: services.staff.clone(),
+            audit: services.audit.clone(),
+            stats: services.stats.clone(),
+        }
+    }
+
+    fn id_of(&self, username: &str) -> Result<u64, StaffError> {
+        Ok(self.staff.get_by_username(username)?.account_id)
+    }
+
+    /// Run one command. Everything is recorded in the audit log as done by
+    /// [`Actor::System`] (the operator at the server's console).
+    pub async fn execute(&self, request: AdminRequest) -> AdminReply {
+        match self.try_execute(request).await {
+            Ok(reply) => reply,
+            Err(StaffError::Storage(e)) => {
+                tracing::error!(error = %e, "admin command failed on storage");
+                error("storage error; see the server log")
+            }
+            Err(e) => error(e),
+        }
+    }
+
+    async fn try_execute(&self, request: AdminRequest) -> Result<AdminReply, StaffError> {
+        let by = Actor::System;
+        Ok(match request {
+            AdminRequest::CreateStaff {
+                username,
+                display_name,
+                role,
+                languages,
+                max_chats,
+                password,
+            } => {
+                let account = self
+                    .staff
+                    .create(
+                        NewAccount {
+                            username,
+                            display_name,
+                            role,
+                            languages,
+                            max_concurrent_chats: max_chats,
+                            password,
+                        },
+                        by,
+                    )
+                    .await?;
+                AdminReply::Account { account }
+            }
+            AdminRequest::Disable { username } => AdminReply::Account {
+                account: self.staff.disable(self.id_of(&username)?, by).await?,
+            },
+            AdminRequest::Enable { username } => AdminReply::Account {
+                account: self.staff.enable(self.id_of(&username)?, by).await?,
+            },
+            AdminRequest::ResetPassword { username, password } => {
+                self.staff.reset_password(self.id_of(&username)?, &password, by).await?;
+                AdminReply::Done
+            }
+            AdminRequest::EnableTotp { username } => AdminReply::TotpUri {
+                uri: self.staff.enable_totp(self.id_of(&username)?, by).await?,
+            },
+            AdminRequest::DisableTotp { username } => {
+                self.staff.disable_totp(self.id_of(&username)?, by).await?;
+                AdminReply::Done
+            }
+            AdminRequest::RevokeSessions { username } => {
+                self.staff.revoke_all(self.id_of(&username)?, by).await?;
+                AdminReply::Done
+            }
+            AdminRequest::List => AdminReply::Accounts {
+                accounts: self.staff.list()?,
+            },
+            AdminRequest::Stats { from, to } => match self.stats.export_csv(from, to) {
+                Ok(csv) => AdminReply::Csv { csv },
+                Err(crate::stats::StatsError::Storage(e)) => return Err(StaffError::Storage(e)),
+                Err(e) => error(e),
+            },
+            AdminRequest::Audit { since, limit } => AdminReply::Audit {
+                entries: self.audit.list(since, limit)?,
+            },
+        })
+    }
+}

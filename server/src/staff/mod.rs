@@ -1,0 +1,716 @@
+//! Staff accounts, logins and sessions. This room owns the sled trees:
+//! - `staff_accounts`: account id → account record (argon2id hash, optional
+//!   TOTP secret, role, languages, cap, disabled flag);
+//! - `staff_usernames`: username → account id;
+//! - `staff_sessions`: SHA-256(session token) → account id, created, expires;
+//! - `staff_session_index`: account id ‖ created ‖ token hash → (), to end
+//!   an account's sessions;
+//! - `staff_meta`: the next account id.
+//!
+//! A login answers the same for an unknown user, a wrong password, a wrong
+//! or missing TOTP code and a disabled account, and costs the same time
+//! (an unknown user is checked against a dummy hash). Attempts are throttled
+//! per username. A disabled account's sessions end at once: every live
+//! connection holds the account's [`CancellationToken`] (from
+//! [`SessionInfo::cut_off`] or [`Staff::watch`]).
+
+mod account;
+pub mod attestation;
+pub mod http;
+pub mod password;
+mod session;
+pub mod totp;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parasol_protocol::StaffRole;
+use parking_lot::Mutex;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use account::{
+    is_valid_username, AccountSummary, NewAccount, MAX_CONCURRENT_CHATS, MAX_DISPLAY_NAME_CHARS, MAX_LANGUAGES,
+    MAX_USERNAME_LEN,
+};
+pub use attestation::Attestor;
+
+use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
+use crate::config::StaffConfig;
+use crate::storage::StorageError;
+use crate::time::now_secs;
+use account::AccountRecord;
+use session::SessionRecord;
+
+/// Username of the demo counsellor (`--demo`).
+pub const DEMO_USERNAME: &str = "demo";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    /// Unknown user, wrong password, wrong or missing TOTP code, or a
+    /// disabled account: deliberately one answer.
+    #[error("invalid username, password or code")]
+    InvalidCredentials,
+    #[error("too many login attempts; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    #[error("the server is busy checking other logins; try again in a moment")]
+    Busy,
+    /// A session token that is unknown, malformed, expired or revoked.
+    #[error("not logged in, or the session has ended")]
+    InvalidSession,
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("no such account")]
+    NotFound,
+    #[error("the number of staff accounts is at its limit")]
+    TooManyAccounts,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<sled::Error> for StaffError {
+    fn from(e: sled::Error) -> Self {
+        StaffError::Storage(e.into())
+    }
+}
+
+impl From<crate::audit::AuditError> for StaffError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Storage(s) => StaffError::Storage(s),
+            other => StaffError::Storage(StorageError::Corrupt(other.to_string())),
+        }
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StaffError {
+    StaffError::Storage(StorageError::Corrupt(e.to_string()))
+}
+
+fn tx_err(e: TransactionError<StaffError>) -> StaffError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => e.into(),
+    }
+}
+
+/// A successful login. The token is shown here once and stored nowhere.
+pub struct LoginOutcome {
+    pub token: String,
+    pub expires_at: u64,
+    pub account: AccountSummary,
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginOutcome")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("account_id", &self.account.account_id)
+            .finish()
+    }
+}
+
+/// Who a valid session token belongs to.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub account_id: u64,
+    pub display_name: String,
+    pub role: StaffRole,
+    pub languages: Vec<String>,
+    pub max_concurrent_chats: u8,
+    /// The session ends then (Unix seconds); a connection should end too.
+    pub expires_at: u64,
+    /// Cancelled when the account is disabled or its sessions revoked:
+    /// the connection that authenticated with this session must end.
+    pub cut_off: CancellationToken,
+}
+
+fn be(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+fn index_key(account_id: u64, created_at: u64, hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(48);
+    k.extend_from_slice(&be(account_id));
+    k.extend_from_slice(&be(created_at));
+    k.extend_from_slice(hash);
+    k
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StaffError> {
+    rmp_serde::to_vec_named(v).map_err(corrupt)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: &[u8]) -> Result<T, StaffError> {
+    rmp_serde::from_slice(v).map_err(corrupt)
+}
+
+pub struct Staff {
+    db: sled::Db,
+    accounts: sled::Tree,
+    usernames: sled::Tree,
+    sessions: sled::Tree,
+    session_index: sled::Tree,
+    meta: sled::Tree,
+    config: StaffConfig,
+    audit: Arc<Audit>,
+    /// argon2id cost of new hashes.
+    params: argon2::Params,
+    /// Checked for unknown usernames so they cost as long as known ones.
+    dummy_hash: String,
+    /// Login attempts per username (bounded, purged).
+    throttle: DefaultKeyedRateLimiter<String>,
+    /// Password checks running at once (each holds argon2 memory).
+    checks: Arc<Semaphore>,
+    /// Logins waiting for or in a password check.
+    waiting: Arc<Semaphore>,
+    /// One token per account with a live connection; cancelled (and
+    /// removed) when the account is disabled or its sessions revoked.
+    /// Only existing, enabled accounts get an entry: bounded by
+    /// `max_accounts`.
+    watches: Mutex<HashMap<u64, CancellationToken>>,
+    /// Serialises read-modify-write of account records.
+    write_lock: Mutex<()>,
+    /// Sessions stored (counted at open).
+    session_count: AtomicUsize,
+}
+
+impl Staff {
+    /// Open the staff trees. Hashes a dummy password once (for timing), so
+    /// it takes as long as one login.
+    pub fn open(db: &sled::Db, config: StaffConfig, audit: Arc<Audit>) -> Result<Self, StaffError> {
+        let params = password::params(&config).map_err(|e| StaffError::InvalidInput(e.to_string()))?;
+        let dummy_hash = password::hash(&params, &password::generate()).map_err(corrupt)?;
+        let sessions = db.open_tree("staff_sessions")?;
+        let quota = Quota::with_period(Duration::from_secs(config.login_attempt_interval_secs))
+            .ok_or_else(|| StaffError::InvalidInput("login_attempt_interval_secs must be positive".into()))?
+            .allow_burst(NonZeroU32::new(config.login_attempts_burst).unwrap_or(NonZeroU32::MIN));
+        Ok(Staff {
+            db: db.clone(),
+            accounts: db.open_tree("staff_accounts")?,
+            usernames: db.open_tree("staff_usernames")?,
+            session_count: AtomicUsize::new(sessions.len()),
+            sessions,
+            session_index: db.open_tree("staff_session_index")?,
+            meta: db.open_tree("staff_meta")?,
+            params,
+            dummy_hash,
+            throttle: RateLimiter::keyed(quota),
+            checks: Arc::new(Semaphore::new(config.max_concurrent_password_checks)),
+            waiting: Arc::new(Semaphore::new(
+                config.max_waiting_logins.max(config.max_concurrent_password_checks),
+            )),
+            watches: Mutex::new(HashMap::new()),
+            write_lock: Mutex::new(()),
+            audit,
+            config,
+        })
+    }
+
+    // ---- accounts ----
+
+    fn record(&self, account_id: u64) -> Result<Option<AccountRecord>, StaffError> {
+        self.accounts.get(be(account_id))?.map(|v| decode(&v)).transpose()
+    }
+
+    fn record_by_username(&self, username: &str) -> Result<Option<AccountRecord>, StaffError> {
+        match self.usernames.get(username)? {
+            Some(id) => {
+                let id = u64::from_be_bytes(id.as_ref().try_into().map_err(corrupt)?);
+                self.record(id)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn put(&self, record: &AccountRecord) -> Result<(), StaffError> {
+        self.accounts.insert(be(record.account_id), encode(record)?)?;
+        Ok(())
+    }
+
+    /// Apply `change` to an account under the write lock.
+    fn modify(
+        &self,
+        account_id: u64,
+        change: impl FnOnce(&mut AccountRecord) -> Result<(), StaffError>,
+    ) -> Result<AccountRecord, StaffError> {
+        let _guard = self.write_lock.lock();
+        let mut record = self.record(account_id)?.ok_or(StaffError::NotFound)?;
+        change(&mut record)?;
+        self.put(&record)?;
+        Ok(record)
+    }
+
+    async fn hash_password(&self, password: &str) -> Result<String, StaffError> {
+        let params = self.params.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || password::hash(&params, &password))
+            .await
+            .map_err(corrupt)?
+            .map_err(corrupt)
+    }
+
+    async fn audit(&self, actor: Actor, action: AuditAction, account_id: Option<u64>) -> Result<(), StaffError> {
+        let mut event = AuditEvent::new(actor, action);
+        if let Some(id) = account_id {
+            event = event.subject(format!("account:{id}"));
+        }
+        self.audit.record(event).await?;
+        Ok(())
+    }
+
+    /// Create an account. `by` is who asked (recorded in the audit log).
+    pub async fn create(&self, new: NewAccount, by: Actor) -> Result<AccountSummary, StaffError> {
+        account::check_new_account(&new)?;
+        let password_hash = self.hash_password(&new.password).await?;
+        let record = {
+            let _guard = self.write_lock.lock();
+            if self.accounts.len() >= self.config.max_accounts {
+                return Err(StaffError::TooManyAccounts);
+            }
+            (&self.accounts, &self.usernames, &self.meta)
+                .transaction(|(accounts, usernames, meta)| {
+                    if usernames.get(new.username.as_bytes())?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(StaffError::UsernameTaken));
+                    }
+                    let id = match meta.get("next_account_id")? {
+                        Some(v) => u64::from_be_bytes(
+                            v.as_ref()
+                                .try_into()
+                                .map_err(|e| ConflictableTransactionError::Abort(corrupt(e)))?,
+                        ),
+                        None => 1,
+                    };
+                    let record = AccountRecord {
+                        account_id: id,
+                        username: new.username.clone(),
+                        display_name: new.display_name.clone(),
+                        role: new.role,
+                        languages: new.languages.clone(),
+                        max_concurrent_chats: new.max_concurrent_chats,
+                        password_hash: password_hash.clone(),
+                        totp_secret: None,
+                        totp_last_step: None,
+                        disabled: false,
+                        created_at: now_secs(),
+                    };
+                    let bytes = encode(&record).map_err(ConflictableTransactionError::Abort)?;
+                    meta.insert("next_account_id", &be(id + 1)[..])?;
+                    usernames.insert(new.username.as_bytes(), &be(id)[..])?;
+                    accounts.insert(&be(id)[..], bytes)?;
+                    Ok(record)
+                })
+                .map_err(tx_err)?
+        };
+        self.audit(by, AuditAction::AccountCreated, Some(record.account_id))
+            .await?;
+        tracing::info!(account_id = record.account_id, role = %record.role, "staff account created");
+        Ok(record.summary())
+    }
+
+    pub fn get(&self, account_id: u64) -> Result<AccountSummary, StaffError> {
+        Ok(self.record(account_id)?.ok_or(StaffError::NotFound)?.summary())
+    }
+
+    pub fn get_by_username(&self, username: &str) -> Result<AccountSummary, StaffError> {
+        Ok(self
+            .record_by_username(username)?
+            .ok_or(StaffError::NotFound)?
+            .summary())
+    }
+
+    /// Every account, by id.
+    pub fn list(&self) -> Result<Vec<AccountSummary>, StaffError> {
+        self.accounts
+            .iter()
+            .values()
+            .map(|v| Ok(decode::<AccountRecord>(&v?)?.summary()))
+            .collect()
+    }
+
+    /// Disable an account: it cannot log in, its sessions are deleted and
+    /// its live connections are cut off at once.
+    pub async fn disable(&self, account_id: u64, by: Actor) -> Result<AccountSummary, StaffError> {
+        let record = self.modify(account_id, |r| {
+            r.disabled = true;
+            Ok(())
+        })?;
+        self.end_sessions(account_id)?;
+        self.db.flush_async().await?;
+        self.audit(by, AuditAction::AccountDisabled, Some(account_id)).await?;
+        tracing::info!(account_id, "staff account disabled; its sessions ended");
+        Ok(record.summary())
+    }
+
+    pub async fn enable(&self, account_id: u64, by: Actor) -> Result<AccountSummary, StaffError> {
+        let record = self.modify(account_id, |r| {
+            r.disabled = false;
+            Ok(())
+        })?;
+        self.db.flush_async().await?;
+        self.audit(by, AuditAction::AccountEnabled, Some(account_id)).await?;
+        Ok(record.summary())
+    }
+
+    /// Set a new password; the account's sessions end (a reset is what one
+    /// does after a leak).
+    pub async fn reset_password(&self, account_id: u64, password: &str, by: Actor) -> Result<(), StaffError> {
+        account::check_new_password(password)?;
+        self.record(account_id)?.ok_or(StaffError::NotFound)?;
+        let hash = self.hash_password(password).await?;
+        self.modify(account_id, |r| {
+            r.password_hash = hash;
+            Ok(())
+        })?;
+        self.end_sessions(account_id)?;
+        self.db.flush_async().await?;
+        self.audit(by, AuditAction::PasswordReset, Some(account_id)).await?;
+        Ok(())
+    }
+
+    /// Require a TOTP code at login from now on, with a new secret;
+    /// returns the `otpauth://` URI to give the staff member (once).
+    pub async fn enable_totp(&self, account_id: u64, by: Actor) -> Result<String, StaffError> {
+        let secret = totp::new_secret();
+        let record = self.modify(account_id, |r| {
+            r.totp_secret = Some(secret.clone());
+            r.totp_last_step = None;
+            Ok(())
+        })?;
+        self.db.flush_async().await?;
+        self.audit(by, AuditAction::TotpEnabled, Some(account_id)).await?;
+        totp::otpauth_uri(&secret, &record.username).ok_or_else(|| corrupt("totp secret"))
+    }
+
+    pub async fn disable_totp(&self, account_id: u64, by: Actor) -> Result<(), StaffError> {
+        self.modify(account_id, |r| {
+            r.totp_secret = None;
+            r.totp_last_step = None;
+            Ok(())
+        })?;
+        self.db.flush_async().await?;
+        self.audit(by, AuditAction::TotpDisabled, Some(account_id)).await?;
+        Ok(())
+    }
+
+    /// Make sure the demo counsellor exists and enabled, with a fresh random
+    /// password, which is returned (print it once; never log it).
+    pub async fn ensure_demo(&self) -> Result<String, StaffError> {
+        let password = password::generate();
+        match self.record_by_username(DEMO_USERNAME)? {
+            Some(r) => {
+                self.reset_password(r.account_id, &password, Actor::System).await?;
+                if r.disabled {
+                    self.enable(r.account_id, Actor::System).await?;
+                }
+            }
+            None => {
+                self.create(
+                    NewAccount {
+                        username: DEMO_USERNAME.into(),
+                        display_name: "Demo counsellor".into(),
+                        role: StaffRole::Counsellor,
+                        languages: vec!["mk".into(), "sq".into(), "en".into()],
+                        max_concurrent_chats: 3,
+                        password: password.clone(),
+                    },
+                    Actor::System,
+                )
+                .await?;
+            }
+        }
+        Ok(password)
+    }
+
+    // ---- login and sessions ----
+
+    /// Seconds until `username` may try again, if it is throttled now.
+    /// Every attempt counts, failed or not (a person logs in rarely).
+    fn throttle(&self, username: &str) -> Result<(), StaffError> {
+        let key = if !is_valid_username(username) {
+            // Names that cannot exist share one bucket.
+            "<invalid>".to_string()
+        } else if self.throttle.len() >= self.config.max_throttled_usernames {
+            self.throttle.retain_recent();
+            if self.throttle.len() >= self.config.max_throttled_usernames {
+                // Still full (a flood of names): new names share one bucket
+                // rather than grow the map.
+                "<overflow>".to_string()
+            } else {
+                username.to_string()
+            }
+        } else {
+            username.to_string()
+        };
+        self.throttle.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            StaffError::Throttled {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    /// Log in. Every failure is [`StaffError::InvalidCredentials`] (or
+    /// `Throttled` / `Busy`, which do not depend on the account).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        totp_code: Option<&str>,
+    ) -> Result<LoginOutcome, StaffError> {
+        self.throttle(username)?;
+        let _waiting = self.waiting.clone().try_acquire_owned().map_err(|_| StaffError::Busy)?;
+        let record = if is_valid_username(username) {
+            self.record_by_username(username)?
+        } else {
+            None
+        };
+        let ok = {
+            let _check = self
+                .checks
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| StaffError::Busy)?;
+            let hash = record
+                .as_ref()
+                .map_or_else(|| self.dummy_hash.clone(), |r| r.password_hash.clone());
+            // Over-long passwords are checked as an empty one: same cost, no match.
+            let too_long = password.len() > password::MAX_PASSWORD_BYTES;
+            let password = if too_long { String::new() } else { password.to_owned() };
+            let matched = tokio::task::spawn_blocking(move || password::verify(&hash, &password))
+                .await
+                .map_err(corrupt)?;
+            matched && !too_long
+        };
+        let Some(record) = record else {
+            self.audit(Actor::System, AuditAction::LoginFailed, None).await?;
+            return Err(StaffError::InvalidCredentials);
+        };
+        let id = record.account_id;
+        if !ok || record.disabled || !self.second_factor(id, totp_code)? {
+            self.audit(Actor::System, AuditAction::LoginFailed, Some(id)).await?;
+            return Err(StaffError::InvalidCredentials);
+        }
+        let (token, expires_at) = self.new_session(id)?;
+        self.db.flush_async().await?;
+        self.audit(Actor::Staff(id), AuditAction::Login, Some(id)).await?;
+        Ok(LoginOutcome {
+            token,
+            expires_at,
+            account: record.summary(),
+        })
+    }
+
+    /// Check the TOTP code if the account has a second factor, and record
+    /// its step so it cannot be used again.
+    fn second_factor(&self, account_id: u64, code: Option<&str>) -> Result<bool, StaffError> {
+        let _guard = self.write_lock.lock();
+        let Some(mut record) = self.record(account_id)? else {
+            return Ok(false);
+        };
+        let Some(secret) = record.totp_secret.clone() else {
+            return Ok(true);
+        };
+        let Some(code) = code else { return Ok(false) };
+        match totp::check(&secret, code, now_secs(), record.totp_last_step) {
+            Some(step) => {
+                record.totp_last_step = Some(step);
+                self.put(&record)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn new_session(&self, account_id: u64) -> Result<(String, u64), StaffError> {
+        if self.session_count.load(Ordering::Relaxed) >= self.config.max_sessions {
+            self.purge_expired()?;
+            if self.session_count.load(Ordering::Relaxed) >= self.config.max_sessions {
+                return Err(StaffError::Busy);
+            }
+        }
+        // The account's oldest sessions give way past the per-account cap.
+        let existing: Vec<sled::IVec> = self
+            .session_index
+            .scan_prefix(be(account_id))
+            .keys()
+            .collect::<Result<_, _>>()?;
+        let excess = (existing.len() + 1).saturating_sub(self.config.max_sessions_per_account);
+        for k in existing.iter().take(excess) {
+            self.remove_session_by_index_key(k)?;
+        }
+        let now = now_secs();
+        let expires_at = now + self.config.session_ttl_secs;
+        let (token, hash) = session::new_token();
+        let record = encode(&SessionRecord {
+            account_id,
+            created_at: now,
+            expires_at,
+        })?;
+        (&self.sessions, &self.session_index)
+            .transaction(|(sessions, index)| {
+                sessions.insert(&hash[..], record.as_slice())?;
+                index.insert(index_key(account_id, now, &hash), &[][..])?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StaffError::from(e),
+                TransactionError::Abort(()) => corrupt("session transaction"),
+            })?;
+        self.session_count.fetch_add(1, Ordering::Relaxed);
+        Ok((token, expires_at))
+    }
+
+    fn remove_session_by_index_key(&self, key: &[u8]) -> Result<(), StaffError> {
+        let hash = &key[16..];
+        self.session_index.remove(key)?;
+        if self.sessions.remove(hash)?.is_some() {
+            self.session_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn remove_session(&self, hash: &[u8; 32], record: &SessionRecord) -> Result<(), StaffError> {
+        self.remove_session_by_index_key(&index_key(record.account_id, record.created_at, hash))
+    }
+
+    /// Who `token` belongs to, if it is a live session of an enabled
+    /// account. The returned `cut_off` token is taken before the final
+    /// check, so a disable racing with this call still cuts it off.
+    pub fn authenticate_session(&self, token: &str) -> Result<SessionInfo, StaffError> {
+        let hash = session::hash_token(token).ok_or(StaffError::InvalidSession)?;
+        let session = self.live_session(&hash)?;
+        let cut_off = self.watch(session.account_id);
+        // Read again after taking the watch token (see above).
+        let session = self.live_session(&hash)?;
+        let record = self.record(session.account_id)?.ok_or(StaffError::InvalidSession)?;
+        if record.disabled || cut_off.is_cancelled() {
+            return Err(StaffError::InvalidSession);
+        }
+        Ok(SessionInfo {
+            account_id: record.account_id,
+            display_name: record.display_name,
+            role: record.role,
+            languages: record.languages,
+            max_concurrent_chats: record.max_concurrent_chats,
+            expires_at: session.expires_at,
+            cut_off,
+        })
+    }
+
+    fn live_session(&self, hash: &[u8; 32]) -> Result<SessionRecord, StaffError> {
+        let record: SessionRecord = match self.sessions.get(hash)? {
+            Some(v) => decode(&v)?,
+            None => return Err(StaffError::InvalidSession),
+        };
+        if record.expires_at <= now_secs() {
+            return Err(StaffError::InvalidSession);
+        }
+        Ok(record)
+    }
+
+    /// End the session of `token`. Returns whether there was one. Other
+    /// sessions of the account, and connections already open, go on.
+    pub async fn logout(&self, token: &str) -> Result<bool, StaffError> {
+        let Some(hash) = session::hash_token(token) else {
+            return Ok(false);
+        };
+        let Some(v) = self.sessions.get(hash)? else {
+            return Ok(false);
+        };
+        let record: SessionRecord = decode(&v)?;
+        self.remove_session(&hash, &record)?;
+        self.db.flush_async().await?;
+        self.audit(
+            Actor::Staff(record.account_id),
+            AuditAction::Logout,
+            Some(record.account_id),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// End every session of the account and cut off its live connections.
+    pub async fn revoke_all(&self, account_id: u64, by: Actor) -> Result<(), StaffError> {
+        self.end_sessions(account_id)?;
+        self.db.flush_async().await?;
+        self.audit(by, AuditAction::SessionsRevoked, Some(account_id)).await?;
+        Ok(())
+    }
+
+    /// Delete the account's sessions, then cancel its watch token (in this
+    /// order: see [`Staff::authenticate_session`]).
+    fn end_sessions(&self, account_id: u64) -> Result<(), StaffError> {
+        let keys: Vec<sled::IVec> = self
+            .session_index
+            .scan_prefix(be(account_id))
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for k in &keys {
+            self.remove_session_by_index_key(k)?;
+        }
+        if let Some(token) = self.watches.lock().remove(&account_id) {
+            token.cancel();
+        }
+        Ok(())
+    }
+
+    /// The token a live connection of this account holds: cancelled when
+    /// the account is disabled or its sessions are revoked (later calls get
+    /// a fresh one). For an unknown or disabled account it is cancelled
+    /// already.
+    pub fn watch(&self, account_id: u64) -> CancellationToken {
+        let mut watches = self.watches.lock();
+        if let Some(t) = watches.get(&account_id) {
+            return t.clone();
+        }
+        match self.record(account_id) {
+            Ok(Some(r)) if !r.disabled => watches.entry(account_id).or_default().clone(),
+            _ => {
+                let t = CancellationToken::new();
+                t.cancel();
+                t
+            }
+        }
+    }
+
+    /// Delete expired sessions and forget idle login-throttle entries; call
+    /// it from the purge loop. Returns how many sessions went.
+    pub fn purge_expired(&self) -> Result<usize, StaffError> {
+        self.throttle.retain_recent();
+        self.throttle.shrink_to_fit();
+        let now = now_secs();
+        let mut expired = Vec::new();
+        for item in self.sessions.iter() {
+            let (k, v) = item?;
+            let record: SessionRecord = decode(&v)?;
+            if record.expires_at <= now {
+                let hash: [u8; 32] = k.as_ref().try_into().map_err(corrupt)?;
+                expired.push((hash, record));
+            }
+        }
+        for (hash, record) in &expired {
+            self.remove_session(hash, record)?;
+        }
+        Ok(expired.len())
+    }
+
+    /// Sessions stored.
+    pub fn session_count(&self) -> usize {
+        self.session_count.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests;

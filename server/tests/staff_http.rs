@@ -1,0 +1,384 @@
+//! Staff login, logout and cut-off over a real socket, with the server
+//! running in-process on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parasol_protocol::StaffRole;
+use parasol_server::audit::Actor;
+use parasol_server::config::Config;
+use parasol_server::staff::NewAccount;
+use parasol_server::Services;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+struct TestServer {
+    addr: SocketAddr,
+    services: Arc<Services>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    dir: tempfile::TempDir,
+}
+
+fn config() -> Config {
+    let mut config = Config::default();
+    // The smallest argon2 cost, so tests run fast.
+    config.staff.argon2_memory_kib = 8;
+    config.staff.argon2_iterations = 1;
+    config
+}
+
+async fn start(mut config: Config) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = dir.path().to_path_buf();
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        parasol_server::run_with(config, token, move |addr, services| {
+            let _ = tx.send((addr, services.clone()));
+        })
+        .await
+        .unwrap();
+    });
+    let (addr, services) = rx.await.unwrap();
+    TestServer {
+        addr,
+        services,
+        shutdown,
+        task,
+        dir,
+    }
+}
+
+impl TestServer {
+    /// Stop gracefully; the data directory lives on with the returned handle.
+    async fn stop(self) -> tempfile::TempDir {
+        let TestServer {
+            shutdown,
+            task,
+            services,
+            dir,
+            ..
+        } = self;
+        drop(services);
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .unwrap()
+            .unwrap();
+        dir
+    }
+
+    async fn create(&self, username: &str, password: &str) -> u64 {
+        self.services
+            .staff
+            .create(
+                NewAccount {
+                    username: username.into(),
+                    display_name: "Ana".into(),
+                    role: StaffRole::Counsellor,
+                    languages: vec!["mk".into(), "sq".into()],
+                    max_concurrent_chats: 4,
+                    password: password.into(),
+                },
+                Actor::System,
+            )
+            .await
+            .unwrap()
+            .account_id
+    }
+}
+
+struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpResponse {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection, read to the end.
+async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+async fn login(addr: SocketAddr, body: Value) -> HttpResponse {
+    http(
+        addr,
+        "POST",
+        "/v1/staff/login",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+const PW: &str = "correct horse battery";
+
+#[tokio::test]
+async fn login_succeeds_and_every_failure_looks_the_same() {
+    let server = start(config()).await;
+    let id = server.create("ana", PW).await;
+
+    let ok = login(server.addr, json!({"username": "ana", "password": PW})).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.header("cache-control"), Some("no-store"));
+    let body = ok.json();
+    assert_eq!(body["account_id"], id);
+    assert_eq!(body["role"], "counsellor");
+    assert_eq!(body["display_name"], "Ana");
+    assert_eq!(body["languages"], json!(["mk", "sq"]));
+    assert_eq!(body["max_concurrent_chats"], 4);
+    assert!(body["expires_at"].as_u64().unwrap() > parasol_server::time::now_secs() + 11 * 3600);
+    let token = body["token"].as_str().unwrap();
+    let info = server.services.staff.authenticate_session(token).unwrap();
+    assert_eq!(info.account_id, id);
+
+    let bad_password = login(server.addr, json!({"username": "ana", "password": "wrong"})).await;
+    let unknown_user = login(server.addr, json!({"username": "nobody", "password": PW})).await;
+    for r in [&bad_password, &unknown_user] {
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json()["error"], "invalid_credentials");
+    }
+    assert_eq!(bad_password.body, unknown_user.body, "no user enumeration");
+
+    let metrics = http(server.addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.body.contains("parasol_logins_total{outcome=\"success\"} 1"));
+    assert!(metrics
+        .body
+        .contains("parasol_logins_total{outcome=\"invalid_credentials\"} 2"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_typed_answers() {
+    let server = start(config()).await;
+    let json_ct = [("Content-Type", "application/json")];
+    for body in [
+        &b"{\"username\":"[..],
+        b"[]",
+        b"{\"username\":\"a\"}",
+        b"{\"username\":1,\"password\":\"x\"}",
+    ] {
+        let r = http(server.addr, "POST", "/v1/staff/login", &json_ct, body).await;
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(body));
+        assert_eq!(r.json()["error"], "bad_request");
+    }
+    let big = json!({"username": "ana", "password": "x".repeat(10_000)}).to_string();
+    let r = http(server.addr, "POST", "/v1/staff/login", &json_ct, big.as_bytes()).await;
+    assert_eq!(r.status, 413);
+    let r = http(server.addr, "POST", "/v1/staff/logout", &[], b"").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "invalid_session");
+
+    let r = http(server.addr, "GET", "/v1/attestation-key", &[], b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["public_key"],
+        hex::encode(server.services.attestor.public_key())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn totp_is_required_and_checked() {
+    let server = start(config()).await;
+    let id = server.create("ana", PW).await;
+    let uri = server.services.staff.enable_totp(id, Actor::System).await.unwrap();
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let secret = totp_rs::Secret::Encoded(secret.to_string()).to_bytes().unwrap();
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret).unwrap();
+    let code = totp.generate_current().unwrap();
+    let wrong = if code == "123456" { "654321" } else { "123456" };
+
+    let without = login(server.addr, json!({"username": "ana", "password": PW})).await;
+    let with_wrong = login(server.addr, json!({"username": "ana", "password": PW, "totp": wrong})).await;
+    let unknown = login(server.addr, json!({"username": "nobody", "password": PW})).await;
+    for r in [&without, &with_wrong] {
+        assert_eq!(r.status, 401);
+        assert_eq!(r.body, unknown.body);
+    }
+    let ok = login(server.addr, json!({"username": "ana", "password": PW, "totp": code})).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let replay = login(server.addr, json!({"username": "ana", "password": PW, "totp": code})).await;
+    assert_eq!(replay.status, 401, "a code is good once");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_attempts_are_throttled_with_retry_after() {
+    let mut config = config();
+    config.staff.login_attempts_burst = 3;
+    config.staff.login_attempt_interval_secs = 30;
+    let server = start(config).await;
+    server.create("ana", PW).await;
+    for _ in 0..3 {
+        let r = login(server.addr, json!({"username": "ana", "password": "guess"})).await;
+        assert_eq!(r.status, 401);
+    }
+    let r = login(server.addr, json!({"username": "ana", "password": PW})).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.json()["error"], "too_many_attempts");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    // Unknown names are throttled the same way (no enumeration by 429).
+    for _ in 0..3 {
+        assert_eq!(
+            login(server.addr, json!({"username": "nobody", "password": "x"}))
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(
+        login(server.addr, json!({"username": "nobody", "password": "x"}))
+            .await
+            .status,
+        429
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let server = start(config()).await;
+    server.create("ana", PW).await;
+    let body = login(server.addr, json!({"username": "ana", "password": PW}))
+        .await
+        .json();
+    let token = body["token"].as_str().unwrap();
+    let other = login(server.addr, json!({"username": "ana", "password": PW}))
+        .await
+        .json();
+    let other = other["token"].as_str().unwrap();
+    assert!(server.services.staff.authenticate_session(token).is_ok());
+    let bearer = format!("Bearer {token}");
+    let r = http(
+        server.addr,
+        "POST",
+        "/v1/staff/logout",
+        &[("Authorization", &bearer)],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert!(server.services.staff.authenticate_session(token).is_err());
+    assert!(
+        server.services.staff.authenticate_session(other).is_ok(),
+        "other sessions go on"
+    );
+    let again = http(
+        server.addr,
+        "POST",
+        "/v1/staff/logout",
+        &[("Authorization", &bearer)],
+        b"",
+    )
+    .await;
+    assert_eq!(again.status, 204);
+    server.stop().await;
+}
+
+/// One command through the server's admin socket, as the CLI sends it.
+async fn admin(server: &TestServer, request: Value) -> Value {
+    let mut stream = tokio::net::UnixStream::connect(server.dir.path().join("admin.sock"))
+        .await
+        .unwrap();
+    stream.write_all(format!("{request}\n").as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    serde_json::from_str(&reply).unwrap()
+}
+
+#[tokio::test]
+async fn disabling_through_the_admin_socket_cuts_off_at_once() {
+    let server = start(config()).await;
+    let id = server.create("ana", PW).await;
+    let body = login(server.addr, json!({"username": "ana", "password": PW}))
+        .await
+        .json();
+    let token = body["token"].as_str().unwrap();
+    let session = server.services.staff.authenticate_session(token).unwrap();
+    let watched = server.services.staff.watch(id);
+    assert!(!watched.is_cancelled() && !session.cut_off.is_cancelled());
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(server.dir.path().join("admin.sock")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    let reply = admin(&server, json!({"command": "disable", "username": "ana"})).await;
+    assert_eq!(reply["result"], "account", "{reply}");
+    assert_eq!(reply["account"]["disabled"], true);
+    // Cut off by the time the command answered.
+    assert!(watched.is_cancelled());
+    assert!(session.cut_off.is_cancelled());
+    assert!(server.services.staff.authenticate_session(token).is_err());
+    let r = login(server.addr, json!({"username": "ana", "password": PW})).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "invalid_credentials");
+
+    let reply = admin(&server, json!({"command": "disable", "username": "nobody"})).await;
+    assert_eq!(reply["result"], "error");
+    let reply = admin(&server, json!({"command": "no_such_command"})).await;
+    assert_eq!(reply["result"], "error");
+    let log = admin(&server, json!({"command": "audit", "since": 0, "limit": 100})).await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["account_created", "login", "account_disabled", "login_failed"]
+    );
+    let dir = server.stop().await;
+    assert!(dir.path().join("attestation.key").exists());
+    assert!(
+        !dir.path().join("admin.sock").exists(),
+        "the socket is removed on shutdown"
+    );
+}
