@@ -9,6 +9,7 @@ pub mod close;
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod intake;
 pub mod limits;
 pub mod staff;
 
@@ -17,6 +18,7 @@ pub use codec::{
 };
 pub use error::{ErrorCode, FrameError};
 pub use frame::*;
+pub use intake::*;
 pub use staff::{attestation_transcript, verify_attestation, StaffRole};
 
 /// The protocol version this crate speaks. Carried in every frame as `v`.

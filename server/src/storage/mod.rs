@@ -102,12 +102,6 @@ impl Storage {
         })
     }
 
-    /// The database, for rooms that own their own trees (staff, audit,
-    /// stats); they open them by name and never touch the trees above.
-    pub fn db(&self) -> &sled::Db {
-        &self.db
-    }
-
     pub async fn flush(&self) -> Result<(), StorageError> {
         self.db.flush_async().await?;
         Ok(())
@@ -303,6 +297,26 @@ impl Storage {
         }
         self.mailboxes.apply_batch(batch)?;
         Ok(n)
+    }
+
+    /// Delete `client`'s envelopes of one group; returns how many.
+    pub fn purge_group_envelopes(&self, client: &ClientId, group_id: &[u8]) -> Result<usize, StorageError> {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in self.mailboxes.scan_prefix(client) {
+            let (k, v) = item?;
+            if EnvelopeRecord::decode(&v)?.group_id == group_id {
+                batch.remove(k);
+                n += 1;
+            }
+        }
+        self.mailboxes.apply_batch(batch)?;
+        Ok(n)
+    }
+
+    /// The database, for rooms that own trees of their own.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// Delete envelopes received before `cutoff` (seconds); returns the
