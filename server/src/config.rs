@@ -487,6 +487,31 @@ mod tests {
     }
 
     #[test]
+    fn staff_audit_and_stats_settings_parse_and_are_checked() {
+        let c = Config::parse(
+            "demo = true\n[staff]\nsession_ttl_secs = 60\nargon2_memory_kib = 65536\n[audit]\nretention_days = 30\n[stats]\nretention_days = 400\n",
+        )
+        .unwrap();
+        assert!(c.demo);
+        assert_eq!(c.staff.session_ttl_secs, 60);
+        assert_eq!(c.staff.argon2_memory_kib, 65536);
+        assert_eq!(c.staff.max_accounts, 1000);
+        assert_eq!(c.audit.retention_days, 30);
+        assert_eq!(c.stats.retention_days, 400);
+        for bad in [
+            "[staff]\nargon2_memory_kib = 1",
+            "[staff]\nsession_ttl_secs = 0",
+            "[audit]\nmax_entries = 0",
+        ] {
+            assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
+        assert!(matches!(
+            Config::parse("[staff]\nsession_ttl = 5"),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
     fn nested_values_override() {
         let c = Config::parse("retention_secs = 60\n[limits]\nmax_members_per_group = 8\n").unwrap();
         assert_eq!(c.retention_secs, 60);

@@ -102,12 +102,6 @@ impl Storage {
         })
     }
 
-    /// The database, for rooms that own their own trees (staff, audit,
-    /// stats); they open them by name and never touch the trees above.
-    pub fn db(&self) -> &sled::Db {
-        &self.db
-    }
-
     pub async fn flush(&self) -> Result<(), StorageError> {
         self.db.flush_async().await?;
         Ok(())
@@ -303,6 +297,11 @@ impl Storage {
         }
         self.mailboxes.apply_batch(batch)?;
         Ok(n)
+    }
+
+    /// The database, for rooms that own trees of their own.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// Delete `client`'s envelopes of one group; returns how many.
