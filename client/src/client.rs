@@ -77,7 +77,13 @@ pub struct Client {
     /// Close code of the last disconnect, while disconnected.
     disconnect_code: Option<Option<u16>>,
     auth: Option<Authenticated>,
+    /// Live pushes of the intake (ticket updates, offers, …), newest last.
+    /// Not persisted: each is a current state the server sends again.
+    notices: std::collections::VecDeque<parasol_protocol::ServerMessage>,
 }
+
+/// Intake pushes kept at most; older ones are superseded anyway.
+const MAX_NOTICES: usize = 1024;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,6 +115,7 @@ impl Client {
             config,
             acked: 0,
             disconnect_code: None,
+            notices: Default::default(),
             auth: None,
         };
         client.establish().await?;
@@ -734,6 +741,21 @@ impl Client {
                 tracing::debug!(id, "late answer ignored");
             }
             Incoming::Message(M::Challenge { .. }) => {}
+            Incoming::Message(
+                notice @ (M::TicketUpdate { .. }
+                | M::Offer { .. }
+                | M::OfferWithdrawn { .. }
+                | M::QueueChanged { .. }
+                | M::ChatAssigned { .. }
+                | M::ReaddVisitor { .. }
+                | M::ChatEnded { .. }
+                | M::TeamMessagesWaiting { .. }),
+            ) => {
+                if self.notices.len() >= MAX_NOTICES {
+                    self.notices.pop_front();
+                }
+                self.notices.push_back(notice);
+            }
             Incoming::Undecodable(e) => {
                 self.state.push_event(Event::Error {
                     seq: None,

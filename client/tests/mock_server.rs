@@ -7,6 +7,8 @@
 //! package a member claimed is added when that member's next commit carries a
 //! Welcome. That is enough to exercise the client's networking, ordering,
 //! stale-epoch recovery and crash healing before the real server exists.
+// The mock answers with whole server messages; their size is no concern here.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,6 +86,9 @@ fn err(code: ErrorCode, msg: &str, current_epoch: Option<u64>) -> Result<Respons
         code,
         message: msg.into(),
         current_epoch,
+        retry_after_secs: None,
+        pow: None,
+        help: None,
     })
 }
 
@@ -161,6 +166,9 @@ async fn serve(
                     code: e.code,
                     message: e.message,
                     current_epoch: None,
+                    retry_after_secs: None,
+                    pow: None,
+                    help: None,
                 }));
                 continue;
             }
@@ -185,6 +193,9 @@ async fn serve(
                 code,
                 message,
                 current_epoch,
+                retry_after_secs: None,
+                pow: None,
+                help: None,
             },
             Err(other) => other,
         };
@@ -228,6 +239,7 @@ fn handle(
         }
         let head = m.mailboxes.entry(public_key.0.clone()).or_default().head;
         return Ok(Response::Authenticated {
+            staff: None,
             client_id: public_key,
             mailbox_head: head,
             one_time_key_packages: 0,
@@ -372,6 +384,7 @@ fn handle(
         }),
         Request::Ping => Ok(Response::Pong),
         Request::FetchBacklog { .. } => err(ErrorCode::Unsupported, "not in the mock", None),
+        _ => err(ErrorCode::Unsupported, "the mock has no intake", None),
     }
 }
 

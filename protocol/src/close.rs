@@ -21,3 +21,6 @@ pub const REPLACED: u16 = 4001;
 pub const SLOW_CONSUMER: u16 = 4002;
 /// No frame (not even a ping) arrived within the idle timeout.
 pub const IDLE_TIMEOUT: u16 = 4003;
+/// The staff session ended: logged out, expired, revoked or the account
+/// disabled. Log in again before reconnecting.
+pub const SESSION_ENDED: u16 = 4004;

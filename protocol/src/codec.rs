@@ -172,6 +172,53 @@ mod tests {
             },
             Request::ListGroups,
             Request::Ping,
+            Request::IntakeInfo,
+            Request::RequestChat {
+                language: "mk".into(),
+                topic: "health".into(),
+                urgent: false,
+                key_packages: vec![vec![3; 10].into()],
+                pow: None,
+            },
+            Request::CancelTicket { ticket_id: 1 },
+            Request::ResumeTicket {
+                resume_secret: vec![1; 16].into(),
+                key_packages: Vec::new(),
+            },
+            Request::TeamKeyPackages,
+            Request::LeaveTeamMessage {
+                group_id: vec![1].into(),
+                language: "en".into(),
+            },
+            Request::SetShift {
+                state: crate::ShiftState::Available,
+                handover: false,
+            },
+            Request::QueueView,
+            Request::AcceptTicket { ticket_id: 2 },
+            Request::DeclineOffer { ticket_id: 2 },
+            Request::AttachChat {
+                ticket_id: 2,
+                group_id: vec![1].into(),
+            },
+            Request::TransferChat {
+                group_id: vec![1].into(),
+                to: None,
+            },
+            Request::CloseChat {
+                group_id: vec![1].into(),
+                tag: "support".into(),
+            },
+            Request::BlockVisitor {
+                ticket_id: 2,
+                duration_secs: 60,
+                reason: "spam".into(),
+            },
+            Request::Board,
+            Request::TeamMessages,
+            Request::TakeTeamMessage {
+                group_id: vec![1].into(),
+            },
         ];
         assert_eq!(requests.len(), OPERATIONS.len());
         for req in requests {

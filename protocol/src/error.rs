@@ -55,6 +55,31 @@ pub enum ErrorCode {
     ShuttingDown,
     /// Something failed inside the server; the request may be retried.
     Internal,
+    /// The caller's role or relation to the object does not allow this.
+    Forbidden,
+    /// Too many requests from this connection, source or the whole intake;
+    /// `retry_after_secs` says when to try again, `help` where else to turn.
+    RateLimited,
+    /// The queue is full; `retry_after_secs` and `help` as above.
+    Busy,
+    /// Intake is under pressure: solve the `pow` puzzle and ask again.
+    PowRequired,
+    /// Outside opening hours; `help` has the crisis lines and the next
+    /// opening. A sealed message to the team is still possible.
+    IntakeClosed,
+    /// This session or ticket is blocked for a while.
+    Blocked,
+    /// No such ticket, or not one the caller may see.
+    UnknownTicket,
+    /// The ticket or chat is not in a state that allows this.
+    InvalidState,
+    /// Clocking out with open chats: ask again with `handover`.
+    HandoverRequired,
+    /// No counsellor can take the chat now.
+    NoCounsellorAvailable,
+    /// A field has a value the server does not accept (unknown language,
+    /// topic or tag, a duration out of range, …); `message` says which.
+    InvalidRequest,
 }
 
 impl ErrorCode {
@@ -84,6 +109,17 @@ impl ErrorCode {
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Internal => "internal",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Busy => "busy",
+            ErrorCode::PowRequired => "pow_required",
+            ErrorCode::IntakeClosed => "intake_closed",
+            ErrorCode::Blocked => "blocked",
+            ErrorCode::UnknownTicket => "unknown_ticket",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::HandoverRequired => "handover_required",
+            ErrorCode::NoCounsellorAvailable => "no_counsellor_available",
+            ErrorCode::InvalidRequest => "invalid_request",
         }
     }
 }

@@ -6,6 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::intake::{
+    BoardRow, Help, PowChallenge, PowSolution, QueueEntry, ShiftState, StaffBadge, TeamMessage, TicketState,
+};
+use crate::staff::StaffRole;
 
 /// An opaque byte string (MessagePack `bin`). Its `Debug` shows only the
 /// length, so frames can be debug-printed without leaking content or keys.
@@ -93,6 +97,78 @@ pub enum Request {
     ListGroups,
     /// Keep-alive; answered with `pong`.
     Ping,
+
+    // --- Visitors: the intake queue ---
+    /// Opening hours, languages, topics, crisis lines, the attestation key,
+    /// and a proof-of-work puzzle when intake is under pressure.
+    IntakeInfo,
+    /// Ask for a chat. `key_packages` are one-time packages for it; the
+    /// counsellor who accepts gets one.
+    RequestChat {
+        language: String,
+        topic: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        urgent: bool,
+        key_packages: Vec<Bytes>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pow: Option<PowSolution>,
+    },
+    /// Give up my ticket (and end its chat).
+    CancelTicket { ticket_id: u64 },
+    /// Reclaim a ticket from any connection with its resume secret. New
+    /// `key_packages` replace the stored ones (a visitor who lost its state
+    /// is re-added to its chat with one of them).
+    ResumeTicket {
+        resume_secret: Bytes,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        key_packages: Vec<Bytes>,
+    },
+    /// Outside opening hours: claim one key package of each counsellor, to
+    /// seal a message to the team.
+    TeamKeyPackages,
+    /// The group I created and sent my sealed message in is a message for
+    /// the team.
+    LeaveTeamMessage { group_id: Bytes, language: String },
+
+    // --- Staff ---
+    /// Set my shift state. Clocking out with open chats needs `handover`,
+    /// which puts them back in the queue first in line.
+    SetShift {
+        state: ShiftState,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        handover: bool,
+    },
+    /// The waiting tickets I may take (no content).
+    QueueView,
+    /// Take a ticket offered to me or picked from the queue view.
+    AcceptTicket { ticket_id: u64 },
+    /// Pass on an offer; it goes to the next counsellor.
+    DeclineOffer { ticket_id: u64 },
+    /// Tell the server which group is the chat of an accepted ticket. I must
+    /// have created it and be its only member.
+    AttachChat { ticket_id: u64, group_id: Bytes },
+    /// Hand my chat to another counsellor (`to`: an account id), or to the
+    /// best available one.
+    TransferChat {
+        group_id: Bytes,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<u64>,
+    },
+    /// End a chat; its envelopes are purged. `tag` is a closing topic from
+    /// the configured list, for the aggregate statistics.
+    CloseChat { group_id: Bytes, tag: String },
+    /// Block the visitor of a ticket for `duration_secs`.
+    BlockVisitor {
+        ticket_id: u64,
+        duration_secs: u32,
+        reason: String,
+    },
+    /// Supervisors: queue depth, longest wait, who is on shift and their load.
+    Board,
+    /// Sealed messages the team has not taken yet.
+    TeamMessages,
+    /// I take this sealed message; it leaves the others' list.
+    TakeTeamMessage { group_id: Bytes },
 }
 
 impl Request {
@@ -110,6 +186,23 @@ impl Request {
             Request::Ack { .. } => "ack",
             Request::ListGroups => "list_groups",
             Request::Ping => "ping",
+            Request::IntakeInfo => "intake_info",
+            Request::RequestChat { .. } => "request_chat",
+            Request::CancelTicket { .. } => "cancel_ticket",
+            Request::ResumeTicket { .. } => "resume_ticket",
+            Request::TeamKeyPackages => "team_key_packages",
+            Request::LeaveTeamMessage { .. } => "leave_team_message",
+            Request::SetShift { .. } => "set_shift",
+            Request::QueueView => "queue_view",
+            Request::AcceptTicket { .. } => "accept_ticket",
+            Request::DeclineOffer { .. } => "decline_offer",
+            Request::AttachChat { .. } => "attach_chat",
+            Request::TransferChat { .. } => "transfer_chat",
+            Request::CloseChat { .. } => "close_chat",
+            Request::BlockVisitor { .. } => "block_visitor",
+            Request::Board => "board",
+            Request::TeamMessages => "team_messages",
+            Request::TakeTeamMessage { .. } => "take_team_message",
         }
     }
 }
@@ -128,15 +221,39 @@ pub const OPERATIONS: &[&str] = &[
     "ack",
     "list_groups",
     "ping",
+    "intake_info",
+    "request_chat",
+    "cancel_ticket",
+    "resume_ticket",
+    "team_key_packages",
+    "leave_team_message",
+    "set_shift",
+    "queue_view",
+    "accept_ticket",
+    "decline_offer",
+    "attach_chat",
+    "transfer_chat",
+    "close_chat",
+    "block_visitor",
+    "board",
+    "team_messages",
+    "take_team_message",
 ];
 
-/// How a client proves who it is. Version 1 knows one method; staff
-/// sessions will be a second one.
+/// How a client proves who it is: an anonymous key alone, or a staff
+/// session (from the HTTPS login) plus the key it binds for this session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum AuthProof {
     /// Ed25519 signature over `auth_transcript(nonce, public_key)`.
     Ed25519Challenge { public_key: Bytes, signature: Bytes },
+    /// A staff session token, and the Ed25519 signature over the same
+    /// transcript proving the key this session uses in MLS.
+    StaffSession {
+        token: String,
+        public_key: Bytes,
+        signature: Bytes,
+    },
 }
 
 /// A frame from the server.
@@ -163,11 +280,49 @@ pub enum ServerMessage {
         /// With `stale_epoch`: the group's current epoch.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         current_epoch: Option<u64>,
+        /// With `rate_limited`, `busy`: when to try again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u32>,
+        /// With `pow_required`: the puzzle to solve.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pow: Option<PowChallenge>,
+        /// With every refusal of a visitor: where else to turn.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        help: Option<Help>,
     },
     /// A pushed envelope from my mailbox (after `subscribe`).
     Envelope { envelope: Envelope },
     /// My key-package stock changed because someone claimed one.
     KeyPackageCount { one_time: u32, last_resort: bool },
+    /// Visitors: my ticket's position, estimate or status changed.
+    TicketUpdate { ticket: TicketState },
+    /// Staff: a ticket is offered to me until `expires_in_secs` pass.
+    Offer { ticket: QueueEntry, expires_in_secs: u32 },
+    /// Staff: an offer to me ended (expired, taken, or cancelled).
+    OfferWithdrawn { ticket_id: u64 },
+    /// Staff on shift: the queue changed.
+    QueueChanged { depth: u32, longest_wait_secs: u32 },
+    /// Staff: a chat is now mine (transfer or hand-over). Once I have joined
+    /// by its Welcome, I remove `remove_previous` from the group.
+    ChatAssigned {
+        group_id: Bytes,
+        ticket: QueueEntry,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<StaffBadge>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remove_previous: Option<Bytes>,
+    },
+    /// Staff: my visitor came back without its MLS state; remove its old
+    /// leaf and add it again with this key package.
+    ReaddVisitor {
+        group_id: Bytes,
+        old_client: Bytes,
+        key_package: Bytes,
+    },
+    /// Staff: one of my chats ended (the visitor cancelled or left).
+    ChatEnded { group_id: Bytes, ticket_id: u64 },
+    /// Staff on shift: sealed messages waiting for the team.
+    TeamMessagesWaiting { messages: Vec<TeamMessage> },
 }
 
 impl ServerMessage {
@@ -179,6 +334,14 @@ impl ServerMessage {
             ServerMessage::Error { .. } => "error",
             ServerMessage::Envelope { .. } => "envelope",
             ServerMessage::KeyPackageCount { .. } => "key_package_count",
+            ServerMessage::TicketUpdate { .. } => "ticket_update",
+            ServerMessage::Offer { .. } => "offer",
+            ServerMessage::OfferWithdrawn { .. } => "offer_withdrawn",
+            ServerMessage::QueueChanged { .. } => "queue_changed",
+            ServerMessage::ChatAssigned { .. } => "chat_assigned",
+            ServerMessage::ReaddVisitor { .. } => "readd_visitor",
+            ServerMessage::ChatEnded { .. } => "chat_ended",
+            ServerMessage::TeamMessagesWaiting { .. } => "team_messages_waiting",
         }
     }
 }
@@ -194,6 +357,9 @@ pub enum Response {
         mailbox_head: u64,
         one_time_key_packages: u32,
         last_resort_key_package: bool,
+        /// For a staff session: who I am and the badge visitors will see.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        staff: Option<StaffSelf>,
     },
     KeyPackagesPublished {
         one_time: u32,
@@ -231,6 +397,100 @@ pub enum Response {
         groups: Vec<GroupSummary>,
     },
     Pong,
+    IntakeInfo {
+        open: bool,
+        languages: Vec<String>,
+        topics: Vec<String>,
+        closing_tags: Vec<String>,
+        time_zone: String,
+        opening_hours: Vec<crate::intake::OpeningWindow>,
+        help: Help,
+        /// Verifies staff badges.
+        attestation_key: Bytes,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pow: Option<PowChallenge>,
+    },
+    Ticket {
+        ticket: TicketState,
+    },
+    TicketCancelled {
+        ticket_id: u64,
+    },
+    TeamKeyPackages {
+        key_packages: Vec<Bytes>,
+    },
+    TeamMessageLeft {
+        group_id: Bytes,
+    },
+    Shift {
+        state: ShiftState,
+        active_chats: u32,
+        /// Chats put back in the queue by this request.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        handed_over: u32,
+    },
+    Queue {
+        tickets: Vec<QueueEntry>,
+    },
+    /// The ticket is mine: create the chat group, add the visitor with
+    /// `key_package`, then `attach_chat`. For a hand-over (`group_id` set)
+    /// the visitor's client adds me instead.
+    TicketAccepted {
+        ticket: QueueEntry,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_package: Option<Bytes>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<Bytes>,
+    },
+    OfferDeclined {
+        ticket_id: u64,
+    },
+    ChatAttached {
+        ticket_id: u64,
+        group_id: Bytes,
+    },
+    /// The chat is the new counsellor's; the visitor's client adds them.
+    /// `note_key_package` lets me seal a hand-over note to them in a
+    /// separate two-member group.
+    Transferred {
+        group_id: Bytes,
+        to: StaffBadge,
+        note_key_package: Bytes,
+    },
+    ChatClosed {
+        group_id: Bytes,
+    },
+    Blocked {
+        ticket_id: u64,
+        until: u64,
+    },
+    Board {
+        queue_depth: u32,
+        longest_wait_secs: u32,
+        staff: Vec<BoardRow>,
+        open_escalations: u32,
+    },
+    TeamMessages {
+        messages: Vec<TeamMessage>,
+    },
+    TeamMessageTaken {
+        group_id: Bytes,
+    },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A staff session's own view of itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaffSelf {
+    pub account_id: u64,
+    pub role: StaffRole,
+    pub display_name: String,
+    pub languages: Vec<String>,
+    pub max_chats: u32,
+    pub badge: StaffBadge,
 }
 
 /// What the server says about a group I am in.

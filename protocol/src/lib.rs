@@ -9,13 +9,17 @@ pub mod close;
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod intake;
 pub mod limits;
+pub mod staff;
 
 pub use codec::{
     decode_client_frame, decode_client_frame_default, decode_server_frame, encode_client_frame, encode_server_frame,
 };
 pub use error::{ErrorCode, FrameError};
 pub use frame::*;
+pub use intake::*;
+pub use staff::StaffRole;
 
 /// The protocol version this crate speaks. Carried in every frame as `v`.
 pub const PROTOCOL_VERSION: u16 = 1;

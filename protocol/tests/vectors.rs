@@ -159,6 +159,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                     mailbox_head: 12,
                     one_time_key_packages: 5,
                     last_resort_key_package: true,
+                    staff: None,
                 },
             })),
         ),
@@ -263,6 +264,9 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 code: ErrorCode::StaleEpoch,
                 message: "the group is at epoch 5".into(),
                 current_epoch: Some(5),
+                retry_after_secs: None,
+                pow: None,
+                help: None,
             })),
         ),
         (
@@ -272,6 +276,9 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 code: ErrorCode::MalformedFrame,
                 message: "not a MessagePack frame map".into(),
                 current_epoch: None,
+                retry_after_secs: None,
+                pow: None,
+                help: None,
             })),
         ),
         (
@@ -293,7 +300,399 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 last_resort: true,
             })),
         ),
+        // --- intake ---
+        (
+            "authenticate_staff",
+            Client(client(
+                1,
+                Request::Authenticate {
+                    proof: AuthProof::StaffSession {
+                        token: "c2Vzc2lvbi10b2tlbg".into(),
+                        public_key: b(32, 0xa2),
+                        signature: b(64, 0x52),
+                    },
+                },
+            )),
+        ),
+        ("intake_info", Client(client(20, Request::IntakeInfo))),
+        (
+            "request_chat",
+            Client(client(
+                21,
+                Request::RequestChat {
+                    language: "mk".into(),
+                    topic: "violence".into(),
+                    urgent: true,
+                    key_packages: vec![b(12, 0x01)],
+                    pow: Some(PowSolution {
+                        challenge: b(32, 0x70),
+                        nonce: b(8, 0x0e),
+                    }),
+                },
+            )),
+        ),
+        (
+            "request_chat_minimal",
+            Client(client(
+                22,
+                Request::RequestChat {
+                    language: "sq".into(),
+                    topic: "just_talk".into(),
+                    urgent: false,
+                    key_packages: vec![b(12, 0x01)],
+                    pow: None,
+                },
+            )),
+        ),
+        (
+            "cancel_ticket",
+            Client(client(23, Request::CancelTicket { ticket_id: 77 })),
+        ),
+        (
+            "resume_ticket",
+            Client(client(
+                24,
+                Request::ResumeTicket {
+                    resume_secret: b(16, 0x5e),
+                    key_packages: vec![b(12, 0x01)],
+                },
+            )),
+        ),
+        ("team_key_packages", Client(client(25, Request::TeamKeyPackages))),
+        (
+            "leave_team_message",
+            Client(client(
+                26,
+                Request::LeaveTeamMessage {
+                    group_id: b(16, 0x6b),
+                    language: "en".into(),
+                },
+            )),
+        ),
+        (
+            "set_shift",
+            Client(client(
+                27,
+                Request::SetShift {
+                    state: ShiftState::ClockedOut,
+                    handover: true,
+                },
+            )),
+        ),
+        ("queue_view", Client(client(28, Request::QueueView))),
+        (
+            "accept_ticket",
+            Client(client(29, Request::AcceptTicket { ticket_id: 77 })),
+        ),
+        (
+            "decline_offer",
+            Client(client(30, Request::DeclineOffer { ticket_id: 77 })),
+        ),
+        (
+            "attach_chat",
+            Client(client(
+                31,
+                Request::AttachChat {
+                    ticket_id: 77,
+                    group_id: b(16, 0x6b),
+                },
+            )),
+        ),
+        (
+            "transfer_chat",
+            Client(client(
+                32,
+                Request::TransferChat {
+                    group_id: b(16, 0x6b),
+                    to: Some(3),
+                },
+            )),
+        ),
+        (
+            "close_chat",
+            Client(client(
+                33,
+                Request::CloseChat {
+                    group_id: b(16, 0x6b),
+                    tag: "support".into(),
+                },
+            )),
+        ),
+        (
+            "block_visitor",
+            Client(client(
+                34,
+                Request::BlockVisitor {
+                    ticket_id: 77,
+                    duration_secs: 3600,
+                    reason: "abusive messages".into(),
+                },
+            )),
+        ),
+        ("board", Client(client(35, Request::Board))),
+        ("team_messages", Client(client(36, Request::TeamMessages))),
+        (
+            "take_team_message",
+            Client(client(37, Request::TakeTeamMessage { group_id: b(16, 0x6b) })),
+        ),
+        (
+            "response_authenticated_staff",
+            Server(server(ServerMessage::Response {
+                id: 1,
+                result: Response::Authenticated {
+                    client_id: b(32, 0xa2),
+                    mailbox_head: 0,
+                    one_time_key_packages: 10,
+                    last_resort_key_package: true,
+                    staff: Some(StaffSelf {
+                        account_id: 3,
+                        role: StaffRole::Counsellor,
+                        display_name: "Ana".into(),
+                        languages: vec!["mk".into(), "en".into()],
+                        max_chats: 3,
+                        badge: badge(),
+                    }),
+                },
+            })),
+        ),
+        (
+            "response_intake_info",
+            Server(server(ServerMessage::Response {
+                id: 20,
+                result: Response::IntakeInfo {
+                    open: false,
+                    languages: vec!["mk".into(), "sq".into(), "en".into()],
+                    topics: vec!["violence".into(), "just_talk".into()],
+                    closing_tags: vec!["support".into()],
+                    time_zone: "Europe/Skopje".into(),
+                    opening_hours: vec![OpeningWindow {
+                        weekday: 1,
+                        opens: 540,
+                        closes: 1020,
+                    }],
+                    help: help(),
+                    attestation_key: b(32, 0xa7),
+                    pow: Some(PowChallenge {
+                        challenge: b(32, 0x70),
+                        difficulty_bits: 16,
+                    }),
+                },
+            })),
+        ),
+        (
+            "response_ticket_waiting",
+            Server(server(ServerMessage::Response {
+                id: 21,
+                result: Response::Ticket {
+                    ticket: TicketState {
+                        ticket_id: 77,
+                        status: TicketStatus::Waiting {
+                            position: 3,
+                            estimated_wait_secs: 540,
+                        },
+                        resume_secret: Some(b(16, 0x5e)),
+                        resume_grace_secs: 600,
+                    },
+                },
+            })),
+        ),
+        (
+            "response_ticket_accepted",
+            Server(server(ServerMessage::Response {
+                id: 29,
+                result: Response::TicketAccepted {
+                    ticket: queue_entry(),
+                    key_package: Some(b(12, 0x01)),
+                    group_id: None,
+                },
+            })),
+        ),
+        (
+            "response_transferred",
+            Server(server(ServerMessage::Response {
+                id: 32,
+                result: Response::Transferred {
+                    group_id: b(16, 0x6b),
+                    to: badge(),
+                    note_key_package: b(12, 0x02),
+                },
+            })),
+        ),
+        (
+            "response_shift",
+            Server(server(ServerMessage::Response {
+                id: 27,
+                result: Response::Shift {
+                    state: ShiftState::ClockedOut,
+                    active_chats: 0,
+                    handed_over: 2,
+                },
+            })),
+        ),
+        (
+            "response_board",
+            Server(server(ServerMessage::Response {
+                id: 35,
+                result: Response::Board {
+                    queue_depth: 4,
+                    longest_wait_secs: 310,
+                    staff: vec![BoardRow {
+                        display_name: "Ana".into(),
+                        role: StaffRole::Supervisor,
+                        shift: ShiftState::OnBreak,
+                        connected: true,
+                        active_chats: 1,
+                        max_chats: 3,
+                    }],
+                    open_escalations: 0,
+                },
+            })),
+        ),
+        (
+            "error_rate_limited",
+            Server(server(ServerMessage::Error {
+                id: Some(21),
+                code: ErrorCode::RateLimited,
+                message: "we are very busy; please try again shortly".into(),
+                current_epoch: None,
+                retry_after_secs: Some(12),
+                pow: None,
+                help: Some(help()),
+            })),
+        ),
+        (
+            "error_pow_required",
+            Server(server(ServerMessage::Error {
+                id: Some(21),
+                code: ErrorCode::PowRequired,
+                message: "solve the puzzle".into(),
+                current_epoch: None,
+                retry_after_secs: None,
+                pow: Some(PowChallenge {
+                    challenge: b(32, 0x70),
+                    difficulty_bits: 16,
+                }),
+                help: Some(help()),
+            })),
+        ),
+        (
+            "push_ticket_in_chat",
+            Server(server(ServerMessage::TicketUpdate {
+                ticket: TicketState {
+                    ticket_id: 77,
+                    status: TicketStatus::InChat {
+                        group_id: b(16, 0x6b),
+                        counsellor: badge(),
+                        transferred: true,
+                        add_counsellor: Some(CounsellorToAdd {
+                            badge: badge(),
+                            key_package: b(12, 0x02),
+                        }),
+                    },
+                    resume_secret: None,
+                    resume_grace_secs: 600,
+                },
+            })),
+        ),
+        (
+            "push_ticket_closed",
+            Server(server(ServerMessage::TicketUpdate {
+                ticket: TicketState {
+                    ticket_id: 77,
+                    status: TicketStatus::Closed {
+                        reason: ClosedReason::Blocked,
+                    },
+                    resume_secret: None,
+                    resume_grace_secs: 600,
+                },
+            })),
+        ),
+        (
+            "push_offer",
+            Server(server(ServerMessage::Offer {
+                ticket: queue_entry(),
+                expires_in_secs: 30,
+            })),
+        ),
+        (
+            "push_offer_withdrawn",
+            Server(server(ServerMessage::OfferWithdrawn { ticket_id: 77 })),
+        ),
+        (
+            "push_queue_changed",
+            Server(server(ServerMessage::QueueChanged {
+                depth: 4,
+                longest_wait_secs: 310,
+            })),
+        ),
+        (
+            "push_chat_assigned",
+            Server(server(ServerMessage::ChatAssigned {
+                group_id: b(16, 0x6b),
+                ticket: queue_entry(),
+                from: Some(badge()),
+                remove_previous: Some(b(32, 0xa1)),
+            })),
+        ),
+        (
+            "push_readd_visitor",
+            Server(server(ServerMessage::ReaddVisitor {
+                group_id: b(16, 0x6b),
+                old_client: b(32, 0xa1),
+                key_package: b(12, 0x01),
+            })),
+        ),
+        (
+            "push_chat_ended",
+            Server(server(ServerMessage::ChatEnded {
+                group_id: b(16, 0x6b),
+                ticket_id: 77,
+            })),
+        ),
+        (
+            "push_team_messages_waiting",
+            Server(server(ServerMessage::TeamMessagesWaiting {
+                messages: vec![TeamMessage {
+                    group_id: b(16, 0x6b),
+                    language: "mk".into(),
+                    left_at: 1_795_000_000,
+                }],
+            })),
+        ),
     ]
+}
+
+fn badge() -> StaffBadge {
+    StaffBadge {
+        display_name: "Ana".into(),
+        role: StaffRole::Counsellor,
+        signature_key: b(32, 0xa2),
+        expires_at: 1_795_043_200,
+        attestation: b(64, 0xa5),
+    }
+}
+
+fn help() -> Help {
+    Help {
+        crisis_lines: vec![CrisisLine {
+            name: "SOS line".into(),
+            number: "0800 11111".into(),
+            hours: "24/7".into(),
+        }],
+        next_open_at: Some(1_795_050_000),
+    }
+}
+
+fn queue_entry() -> QueueEntry {
+    QueueEntry {
+        ticket_id: 77,
+        language: "mk".into(),
+        topic: "violence".into(),
+        urgent: true,
+        waited_secs: 95,
+        offered: true,
+        handover: false,
+    }
 }
 
 /// Invalid client frames: (name, bytes, expected code, expected id).

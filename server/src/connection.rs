@@ -17,14 +17,16 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parasol_protocol::{
-    auth, close, decode_client_frame, encode_server_frame, AuthProof, ClientFrame, Envelope, ErrorCode, Request,
-    Response, ServerFrame, ServerMessage, PROTOCOL_VERSION,
+    auth, close, decode_client_frame, encode_server_frame, AuthProof, Bytes, ClientFrame, Envelope, ErrorCode, Request,
+    Response, ServerFrame, ServerMessage, StaffSelf, PROTOCOL_VERSION,
 };
 use rand::RngCore;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::intake::abuse::SourceKey;
+use crate::intake::StaffSession;
 use crate::mailbox::LiveEnvelope;
 use crate::storage::{ClientId, EnvelopeRecord};
 use crate::Services;
@@ -62,6 +64,9 @@ fn error_frame(id: Option<u64>, e: &ServiceError) -> Message {
         code: e.code,
         message: e.message.clone(),
         current_epoch: e.current_epoch,
+        retry_after_secs: e.details.as_ref().and_then(|d| d.retry_after_secs),
+        pow: e.details.as_ref().and_then(|d| d.pow.clone()),
+        help: e.details.as_ref().and_then(|d| d.help.clone()),
     })
 }
 
@@ -125,6 +130,14 @@ struct Push {
 
 struct Session {
     client: ClientId,
+    /// Set for a staff session; visitors and other anonymous clients have none.
+    staff: Option<StaffSession>,
+    /// The salted hash of the client's address (memory only).
+    source: Option<SourceKey>,
+    /// The proof-of-work puzzle this connection was last given.
+    pow: Option<parasol_protocol::PowChallenge>,
+    /// Anonymous connections send at a bounded rate.
+    frames: Option<DefaultDirectRateLimiter>,
     push: Option<Push>,
     claims: DefaultDirectRateLimiter,
     /// Commits are validated with public-key operations and reach every
@@ -132,7 +145,12 @@ struct Session {
     commits: DefaultDirectRateLimiter,
 }
 
-pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSemaphorePermit) {
+pub async fn serve(
+    socket: WebSocket,
+    services: Arc<Services>,
+    _permit: OwnedSemaphorePermit,
+    source: Option<SourceKey>,
+) {
     let connection_id = CONNECTION_IDS.fetch_add(1, Ordering::Relaxed);
     let config = services.config.clone();
     let window = config.limits.push_window;
@@ -219,7 +237,7 @@ pub async fn serve(socket: WebSocket, services: Arc<Services>, _permit: OwnedSem
         versions: vec![PROTOCOL_VERSION],
     }));
 
-    let closing = run(&services, connection_id, &mut stream, &outbox, &nonce).await;
+    let closing = run(&services, connection_id, &mut stream, &outbox, &nonce, source).await;
     tracing::debug!(
         connection = connection_id,
         code = closing.0,
@@ -298,6 +316,7 @@ async fn run(
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
     outbox: &Outbox,
     nonce: &[u8],
+    source: Option<SourceKey>,
 ) -> Closing {
     let config = &services.config;
     let shutdown = services.shutdown.clone();
@@ -305,7 +324,7 @@ async fn run(
     // Phase 1: authenticate within the deadline.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.connections.auth_timeout_secs);
     let mut errors = 0u32;
-    let client = loop {
+    let (client, staff) = loop {
         let bytes = tokio::select! {
             _ = shutdown.cancelled() => return Closing(close::GOING_AWAY, "server shutting down"),
             _ = tokio::time::sleep_until(deadline) => return Closing(close::POLICY_VIOLATION, "authentication timeout"),
@@ -321,7 +340,7 @@ async fn run(
                 id,
                 req: Request::Authenticate { proof },
                 ..
-            }) => match verify(&proof, nonce) {
+            }) => match authenticate(services, &proof, nonce).await {
                 Ok(client) => Ok((id, client)),
                 Err(e) => {
                     outbox.send(error_frame(Some(id), &e));
@@ -334,7 +353,7 @@ async fn run(
             )),
         };
         match result {
-            Ok((id, client)) => {
+            Ok((id, (client, staff))) => {
                 let stock = match services.directory.stock(&client) {
                     Ok(s) => s,
                     Err(e) => {
@@ -354,9 +373,17 @@ async fn run(
                         mailbox_head: head,
                         one_time_key_packages: stock.one_time,
                         last_resort_key_package: stock.last_resort,
+                        staff: staff.as_ref().map(|s| StaffSelf {
+                            account_id: s.session.account_id,
+                            role: s.session.role,
+                            display_name: s.session.display_name.clone(),
+                            languages: s.session.languages.clone(),
+                            max_chats: s.session.max_chats,
+                            badge: s.session.badge.clone(),
+                        }),
                     },
                 ));
-                break client;
+                break (client, staff);
             }
             Err((id, e)) => {
                 outbox.send(error_frame(id, &e));
@@ -376,14 +403,43 @@ async fn run(
         .mailboxes
         .subscribe(client, connection_id, live_tx, wake.clone(), replaced.clone());
     let claims_per_minute = NonZeroU32::new(config.limits.key_package_claims_per_minute).unwrap_or(NonZeroU32::MIN);
+    // Pushes from the intake (ticket positions, offers, …).
+    let (notices_tx, mut notices_rx) = mpsc::channel::<ServerMessage>(64);
+    let staff_ended = staff.as_ref().map(|s| s.ended.clone()).unwrap_or_default();
+    if let Some(s) = &staff {
+        if let Err(e) = services
+            .intake
+            .staff_connected(s.session.clone(), connection_id, notices_tx.clone())
+        {
+            services.mailboxes.unsubscribe(&client, connection_id);
+            outbox.send(error_frame(None, &e));
+            return Closing(close::POLICY_VIOLATION, "this key cannot be used by this account");
+        }
+    } else {
+        services
+            .intake
+            .visitor_connected(client, connection_id, notices_tx.clone());
+    }
+    drop(notices_tx);
+    let frames_per_second = NonZeroU32::new(config.intake.frames_per_second).unwrap_or(NonZeroU32::MIN);
     let mut session = Session {
         client,
+        staff: staff.map(|s| s.session),
+        source,
+        pow: None,
+        frames: None,
         push: None,
         claims: RateLimiter::direct(Quota::per_minute(claims_per_minute)),
         commits: RateLimiter::direct(Quota::per_minute(
             NonZeroU32::new(config.limits.commits_per_minute).unwrap_or(NonZeroU32::MIN),
         )),
     };
+    if session.staff.is_none() {
+        let burst = frames_per_second.saturating_mul(NonZeroU32::new(10).expect("nonzero"));
+        session.frames = Some(RateLimiter::direct(
+            Quota::per_second(frames_per_second).allow_burst(burst),
+        ));
+    }
     let inflight = Arc::new(Semaphore::new(config.connections.max_inflight_requests));
     let idle = Duration::from_secs(config.connections.idle_timeout_secs);
     // Only the client's own frames keep the connection alive, not our pushes.
@@ -393,6 +449,8 @@ async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break Closing(close::GOING_AWAY, "server shutting down"),
             _ = replaced.cancelled() => break Closing(close::REPLACED, "replaced by a newer connection"),
+            _ = staff_ended.cancelled() => break Closing(close::SESSION_ENDED, "staff session ended"),
+            Some(notice) = notices_rx.recv() => outbox.send(frame(notice)),
             _ = outbox.overflow.notified() => break Closing(close::SLOW_CONSUMER, "not reading fast enough"),
             _ = tokio::time::sleep_until(idle_deadline) => break Closing(close::IDLE_TIMEOUT, "idle timeout"),
             _ = outbox.drained.notified() => {
@@ -418,6 +476,10 @@ async fn run(
         }
     };
     services.mailboxes.unsubscribe(&client, connection_id);
+    match &session.staff {
+        Some(s) => services.intake.staff_disconnected(s.account_id, connection_id),
+        None => services.intake.visitor_disconnected(&client, connection_id),
+    }
     // Let durable writes still in flight answer before the socket closes.
     let _ = tokio::time::timeout(
         Duration::from_secs(5),
@@ -427,15 +489,52 @@ async fn run(
     closing
 }
 
-fn verify(proof: &AuthProof, nonce: &[u8]) -> ServiceResult<ClientId> {
+/// A staff connection: the intake's view of the session, and the token
+/// that ends the connection when the session is revoked.
+struct StaffLogin {
+    session: StaffSession,
+    ended: CancellationToken,
+}
+
+/// Check the proof: the key signature always, and for staff the session.
+async fn authenticate(
+    services: &Services,
+    proof: &AuthProof,
+    nonce: &[u8],
+) -> ServiceResult<(ClientId, Option<StaffLogin>)> {
+    match proof {
+        AuthProof::Ed25519Challenge { public_key, signature } => {
+            let client = verify(public_key, signature, nonce)?;
+            Ok((client, None))
+        }
+        AuthProof::StaffSession {
+            token,
+            public_key,
+            signature,
+        } => {
+            let client = verify(public_key, signature, nonce)?;
+            let login = staff_login(services, token, client).await?;
+            Ok((client, Some(login)))
+        }
+    }
+}
+
+fn verify(public_key: &Bytes, signature: &Bytes, nonce: &[u8]) -> ServiceResult<ClientId> {
     let failed = || ServiceError::new(ErrorCode::AuthenticationFailed, "signature does not verify");
-    let AuthProof::Ed25519Challenge { public_key, signature } = proof;
     let key_bytes: ClientId = public_key.0.as_slice().try_into().map_err(|_| failed())?;
     let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| failed())?;
     let signature = Signature::from_slice(&signature.0).map_err(|_| failed())?;
     key.verify_strict(&auth::auth_transcript(nonce, &key_bytes), &signature)
         .map_err(|_| failed())?;
     Ok(key_bytes)
+}
+
+/// Check a staff session token and bind this connection's key to it.
+async fn staff_login(_services: &Services, _token: &str, _client: ClientId) -> ServiceResult<StaffLogin> {
+    Err(ServiceError::new(
+        ErrorCode::AuthenticationFailed,
+        "staff sessions are not available",
+    ))
 }
 
 fn internal(_: impl std::fmt::Display) -> Closing {
@@ -508,6 +607,18 @@ async fn handle(
     };
     let id = frame_in.id;
     let op = frame_in.req.op_name();
+    if session.frames.as_ref().is_some_and(|f| f.check().is_err()) {
+        let e = ServiceError::new(
+            ErrorCode::RateLimited,
+            "too many requests on this connection; slow down",
+        )
+        .with_details(crate::error::RefusalDetails {
+            retry_after_secs: Some(1),
+            ..Default::default()
+        });
+        outbox.send(error_frame(Some(id), &e));
+        return Ok(());
+    }
     let result = dispatch(services, session, outbox, inflight, id, frame_in.req).await;
     match result {
         Ok(Some(r)) => outbox.send(response(id, r)),
@@ -567,6 +678,18 @@ async fn dispatch(
                     ErrorCode::LimitExceeded,
                     "too many key-package claims; slow down",
                 ));
+            }
+            // Staff keys are claimed through the intake (transfers, sealed
+            // team messages), not by anyone who learns one.
+            if session.staff.is_none() {
+                if let Ok(target) = ClientId::try_from(client_id.0.as_slice()) {
+                    if services.intake.is_staff_client(&target) {
+                        return Err(ServiceError::new(
+                            ErrorCode::Forbidden,
+                            "staff key packages are not claimable",
+                        ));
+                    }
+                }
             }
             let claimed = services.directory.claim(&client_id.0).await?;
             if let Ok(owner) = ClientId::try_from(client_id.0.as_slice()) {
@@ -679,6 +802,128 @@ async fn dispatch(
         Request::ListGroups => Ok(Some(Response::Groups {
             groups: services.delivery.list_groups(&client).await,
         })),
+        req => intake_request(services, session, req).await.map(Some),
+    }
+}
+
+fn staff_only(session: &Session) -> ServiceResult<u64> {
+    session
+        .staff
+        .as_ref()
+        .map(|s| s.account_id)
+        .ok_or_else(|| ServiceError::new(ErrorCode::Forbidden, "staff only"))
+}
+
+fn visitors_only(session: &Session) -> ServiceResult<()> {
+    match session.staff {
+        None => Ok(()),
+        Some(_) => Err(ServiceError::new(ErrorCode::Forbidden, "for visitors")),
+    }
+}
+
+/// The intake's operations: visitors' tickets and staff's shifts and chats.
+async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Request) -> ServiceResult<Response> {
+    let intake = &services.intake;
+    let client = session.client;
+    match req {
+        Request::IntakeInfo => Ok(intake.info(&mut session.pow)),
+        Request::RequestChat {
+            language,
+            topic,
+            urgent,
+            key_packages,
+            pow,
+        } => {
+            visitors_only(session)?;
+            let ticket = intake
+                .request_chat(
+                    client,
+                    session.source,
+                    &mut session.pow,
+                    language,
+                    topic,
+                    urgent,
+                    key_packages,
+                    pow,
+                )
+                .await?;
+            Ok(Response::Ticket { ticket })
+        }
+        Request::CancelTicket { ticket_id } => {
+            visitors_only(session)?;
+            intake.cancel(client, ticket_id).await?;
+            Ok(Response::TicketCancelled { ticket_id })
+        }
+        Request::ResumeTicket {
+            resume_secret,
+            key_packages,
+        } => {
+            visitors_only(session)?;
+            let ticket = intake.resume(client, &resume_secret.0, key_packages).await?;
+            Ok(Response::Ticket { ticket })
+        }
+        Request::TeamKeyPackages => {
+            visitors_only(session)?;
+            Ok(Response::TeamKeyPackages {
+                key_packages: intake.team_key_packages(client).await?,
+            })
+        }
+        Request::LeaveTeamMessage { group_id, language } => {
+            visitors_only(session)?;
+            intake.leave_team_message(client, group_id.0.clone(), language).await?;
+            Ok(Response::TeamMessageLeft { group_id })
+        }
+        Request::SetShift { state, handover } => intake.set_shift(staff_only(session)?, state, handover).await,
+        Request::QueueView => Ok(Response::Queue {
+            tickets: intake.queue_view(staff_only(session)?)?,
+        }),
+        Request::AcceptTicket { ticket_id } => intake.accept(staff_only(session)?, ticket_id).await,
+        Request::DeclineOffer { ticket_id } => {
+            intake.decline(staff_only(session)?, ticket_id)?;
+            Ok(Response::OfferDeclined { ticket_id })
+        }
+        Request::AttachChat { ticket_id, group_id } => {
+            intake
+                .attach(staff_only(session)?, client, ticket_id, group_id.0.clone())
+                .await?;
+            Ok(Response::ChatAttached { ticket_id, group_id })
+        }
+        Request::TransferChat { group_id, to } => intake.transfer(staff_only(session)?, group_id.0, to).await,
+        Request::CloseChat { group_id, tag } => {
+            intake.close(staff_only(session)?, group_id.0.clone(), tag).await?;
+            Ok(Response::ChatClosed { group_id })
+        }
+        Request::BlockVisitor {
+            ticket_id,
+            duration_secs,
+            reason,
+        } => {
+            let until = intake
+                .block(staff_only(session)?, ticket_id, duration_secs, &reason)
+                .await?;
+            Ok(Response::Blocked { ticket_id, until })
+        }
+        Request::Board => intake.board(staff_only(session)?),
+        Request::TeamMessages => Ok(Response::TeamMessages {
+            messages: intake.team_messages(staff_only(session)?)?,
+        }),
+        Request::TakeTeamMessage { group_id } => {
+            intake
+                .take_team_message(staff_only(session)?, group_id.0.clone())
+                .await?;
+            Ok(Response::TeamMessageTaken { group_id })
+        }
+        Request::Authenticate { .. }
+        | Request::Ping
+        | Request::PublishKeyPackages { .. }
+        | Request::ClaimKeyPackage { .. }
+        | Request::CreateGroup { .. }
+        | Request::SendCommit { .. }
+        | Request::SendMessage { .. }
+        | Request::Subscribe { .. }
+        | Request::FetchBacklog { .. }
+        | Request::Ack { .. }
+        | Request::ListGroups => Err(ServiceError::internal()), // handled by dispatch
     }
 }
 

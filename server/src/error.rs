@@ -3,13 +3,25 @@
 
 use parasol_protocol::ErrorCode;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ServiceError {
     pub code: ErrorCode,
     pub message: String,
     /// Set with `stale_epoch`.
     pub current_epoch: Option<u64>,
+    /// What a refused visitor can do next (boxed: rare, and errors travel
+    /// through every `Result`).
+    pub details: Option<Box<RefusalDetails>>,
+}
+
+/// The extra fields of a refusal (`rate_limited`, `busy`, `pow_required`,
+/// `intake_closed`, `blocked`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RefusalDetails {
+    pub retry_after_secs: Option<u32>,
+    pub pow: Option<parasol_protocol::PowChallenge>,
+    pub help: Option<parasol_protocol::Help>,
 }
 
 impl ServiceError {
@@ -18,6 +30,7 @@ impl ServiceError {
             code,
             message: message.into(),
             current_epoch: None,
+            details: None,
         }
     }
 
@@ -26,7 +39,13 @@ impl ServiceError {
             code: ErrorCode::StaleEpoch,
             message: format!("the group is at epoch {current}"),
             current_epoch: Some(current),
+            details: None,
         }
+    }
+
+    pub fn with_details(mut self, details: RefusalDetails) -> Self {
+        self.details = Some(Box::new(details));
+        self
     }
 
     pub fn internal() -> Self {

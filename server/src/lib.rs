@@ -6,6 +6,8 @@
 //!   ordering and fan-out;
 //! - [`directory`]: the key-package directory;
 //! - [`mailbox`]: per-client mailboxes, push and ack;
+//! - [`intake`]: the anonymous intake queue, shifts, routing and the
+//!   intake's abuse limits;
 //! - [`storage`]: sled, and the group-commit writer;
 //! - [`http`]: the routes; [`config`]: every setting and bound.
 
@@ -15,6 +17,7 @@ pub mod delivery;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod intake;
 pub mod mailbox;
 pub mod storage;
 pub mod time;
@@ -36,8 +39,9 @@ use storage::Storage;
 /// Everything a connection needs, shared.
 pub struct Services {
     pub config: Arc<Config>,
-    pub delivery: Delivery,
-    pub directory: Directory,
+    pub delivery: Arc<Delivery>,
+    pub directory: Arc<Directory>,
+    pub intake: Arc<intake::Intake>,
     pub mailboxes: Arc<Mailboxes>,
     /// Cancelled when the server begins shutting down.
     pub shutdown: CancellationToken,
@@ -79,11 +83,20 @@ pub async fn run(
         8192,
     );
     let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, writer_tx));
-    let delivery = Delivery::load(&storage, mailboxes.clone(), config.limits.clone())?;
+    let delivery = Arc::new(Delivery::load(&storage, mailboxes.clone(), config.limits.clone())?);
     tracing::info!(groups = delivery.group_count(), "storage opened");
+    let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone()));
+    let intake = intake::Intake::load(
+        config.intake.clone(),
+        storage.db(),
+        delivery.clone(),
+        directory.clone(),
+        Vec::new(),
+    )?;
     let services = Arc::new(Services {
-        directory: Directory::new(storage.clone(), config.limits.clone()),
+        directory,
         delivery,
+        intake,
         mailboxes,
         shutdown: shutdown.clone(),
         connection_slots: Arc::new(Semaphore::new(config.connections.max_connections)),
@@ -92,16 +105,21 @@ pub async fn run(
     });
 
     let purge = tokio::spawn(purge_loop(services.clone()));
+    let intake_clock = tokio::spawn(intake_clock(services.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     on_listening(listener.local_addr()?);
     let app = http::router(services.clone());
     let stop = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await })
+    .await?;
 
     // Stop: connections close with 1001 after their in-flight writes finish.
     purge.abort();
+    intake_clock.abort();
     services.tasks.close();
     if tokio::time::timeout(Duration::from_secs(10), services.tasks.wait())
         .await
@@ -117,6 +135,21 @@ pub async fn run(
     storage.flush_blocking()?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every second: offers time out, abandoned tickets close. Every minute
+/// the rate limiters forget sources that are back to a full budget.
+async fn intake_clock(services: Arc<Services>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        services.intake.tick();
+        n += 1;
+        if n.is_multiple_of(60) {
+            services.intake.guard.trim();
+        }
+    }
 }
 
 /// Retention, every `purge_interval_secs`: delete envelopes older than

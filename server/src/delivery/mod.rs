@@ -143,7 +143,25 @@ pub struct Accepted<T> {
     changes_group: bool,
 }
 
+/// Rules a room outside delivery sets for some groups (the intake's chats:
+/// only their counsellor may change who is in them). Checked under the
+/// group's lock, after the commit validated and before it is merged.
+pub trait GroupPolicy: Send + Sync {
+    /// May `sender` commit these membership changes?
+    fn check_commit(
+        &self,
+        group_id: &[u8],
+        sender: &ClientId,
+        added: &[ClientId],
+        removed: &[ClientId],
+    ) -> ServiceResult<()>;
+    /// The commit was merged.
+    fn committed(&self, group_id: &[u8], added: &[ClientId], removed: &[ClientId]);
+}
+
 pub struct Delivery {
+    /// Set once at start-up (the intake needs delivery, so it comes later).
+    policy: std::sync::OnceLock<Arc<dyn GroupPolicy>>,
     crypto: RustCrypto,
     groups: parking_lot::RwLock<HashMap<Vec<u8>, Arc<RwLock<GroupState>>>>,
     /// Which groups each client is in: for `list_groups` and the per-client cap.
@@ -182,12 +200,60 @@ impl Delivery {
             groups.insert(group_id, Arc::new(RwLock::new(state)));
         }
         Ok(Delivery {
+            policy: std::sync::OnceLock::new(),
             crypto: RustCrypto::default(),
             groups: parking_lot::RwLock::new(groups),
             memberships: Mutex::new(memberships),
             mailboxes,
             limits,
         })
+    }
+
+    /// Install the membership policy (once).
+    pub fn set_policy(&self, policy: Arc<dyn GroupPolicy>) {
+        let _ = self.policy.set(policy);
+    }
+
+    /// The members of a group, if it exists.
+    pub async fn members(&self, group_id: &[u8]) -> Option<HashSet<ClientId>> {
+        let slot = self.group(group_id).ok()?;
+        let group = slot.read().await;
+        (!group.deleted).then(|| group.members.clone())
+    }
+
+    /// Delete a group now and purge its envelopes from its members'
+    /// mailboxes (a closed chat). Returns whether it existed.
+    pub async fn close_group(&self, group_id: &[u8]) -> ServiceResult<bool> {
+        let Ok(slot) = self.group(group_id) else {
+            return Ok(false);
+        };
+        let mut group = slot.write().await;
+        if group.deleted {
+            return Ok(false);
+        }
+        group.deleted = true;
+        self.groups.write().remove(group_id);
+        let members: Vec<ClientId> = group.members.iter().copied().collect();
+        self.update_memberships(group_id, &members, &[]);
+        let pending = match self
+            .mailboxes
+            .enqueue(Some((group_id.to_vec(), None)), Vec::new())
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => crate::fatal(&format!("could not queue a group's deletion: {e}")),
+        };
+        drop(group);
+        if let Err(e) = self.mailboxes.complete(pending).await {
+            crate::fatal(&format!("could not delete a group: {e}"));
+        }
+        // The group is gone, so nothing new for it can be queued now.
+        let mailboxes = self.mailboxes.clone();
+        let group_id = group_id.to_vec();
+        tokio::task::spawn_blocking(move || mailboxes.purge_group(&members, &group_id))
+            .await
+            .map_err(|_| ServiceError::internal())??;
+        Ok(true)
     }
 
     pub fn group_count(&self) -> usize {
@@ -426,6 +492,9 @@ impl Delivery {
                 ));
             }
         }
+        if let Some(policy) = self.policy.get() {
+            policy.check_commit(&group_id, &sender, &added, &removed)?;
+        }
         match (&parsed_welcome, added.is_empty()) {
             (None, false) => {
                 return Err(invalid(
@@ -501,6 +570,9 @@ impl Delivery {
         }
         let gone: Vec<ClientId> = old_members.difference(&state.members).copied().collect();
         self.update_memberships(&group_id, &gone, &added);
+        if let Some(policy) = self.policy.get() {
+            policy.committed(&group_id, &added, &removed);
+        }
         let record = state.record();
         let pending = match self
             .mailboxes

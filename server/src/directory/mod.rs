@@ -102,6 +102,19 @@ impl Directory {
         self.stock(owner)
     }
 
+    /// Check a key package the intake keeps with a ticket (one-time only:
+    /// a last-resort package could be used twice).
+    pub fn validate_one_time(&self, owner: &ClientId, bytes: &[u8]) -> ServiceResult<()> {
+        let (_, _, last_resort) = self.validate(owner, bytes, now_secs())?;
+        if last_resort {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidKeyPackage,
+                "a chat request carries one-time key packages",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self, owner: &ClientId, bytes: &[u8], now: u64) -> ServiceResult<(Vec<u8>, KeyPackageRecord, bool)> {
         let bad = |m: &str| ServiceError::new(ErrorCode::InvalidKeyPackage, m);
         if bytes.len() > self.limits.max_key_package_bytes {

@@ -230,6 +230,19 @@ impl Mailboxes {
         self.index.lock().len()
     }
 
+    /// Delete a deleted group's envelopes from these clients' mailboxes.
+    pub fn purge_group(&self, clients: &[ClientId], group_id: &[u8]) -> Result<usize, StorageError> {
+        let mut total = 0;
+        for client in clients {
+            let n = self.storage.purge_group_envelopes(client, group_id)?;
+            if let Some(meta) = self.index.lock().get_mut(client) {
+                meta.len = meta.len.saturating_sub(n as u64);
+            }
+            total += n;
+        }
+        Ok(total)
+    }
+
     /// Delete envelopes older than `cutoff` (retention).
     pub fn purge_before(&self, cutoff: u64) -> Result<usize, StorageError> {
         let purged = self.storage.purge_mailboxes_before(cutoff)?;

@@ -299,6 +299,26 @@ impl Storage {
         Ok(n)
     }
 
+    /// Delete `client`'s envelopes of one group; returns how many.
+    pub fn purge_group_envelopes(&self, client: &ClientId, group_id: &[u8]) -> Result<usize, StorageError> {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in self.mailboxes.scan_prefix(client) {
+            let (k, v) = item?;
+            if EnvelopeRecord::decode(&v)?.group_id == group_id {
+                batch.remove(k);
+                n += 1;
+            }
+        }
+        self.mailboxes.apply_batch(batch)?;
+        Ok(n)
+    }
+
+    /// The database, for rooms that own trees of their own.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Delete envelopes received before `cutoff` (seconds); returns the
     /// affected clients with the number deleted.
     pub fn purge_mailboxes_before(&self, cutoff: u64) -> Result<Vec<(ClientId, usize)>, StorageError> {

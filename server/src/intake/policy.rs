@@ -1,0 +1,108 @@
+//! Who may change who is in a chat. A chat's members are its visitor and
+//! its counsellor(s); the server holds every commit to that from its
+//! public view of the group, so neither a visitor nor another staff member
+//! can bring someone in unseen.
+
+use std::sync::Weak;
+
+use parasol_protocol::ErrorCode;
+
+use super::Intake;
+use crate::delivery::GroupPolicy;
+use crate::error::{ServiceError, ServiceResult};
+use crate::storage::ClientId;
+
+pub struct ChatPolicy(pub Weak<Intake>);
+
+fn forbidden(message: &str) -> ServiceError {
+    ServiceError::new(ErrorCode::Forbidden, message)
+}
+
+impl GroupPolicy for ChatPolicy {
+    fn check_commit(
+        &self,
+        group_id: &[u8],
+        sender: &ClientId,
+        added: &[ClientId],
+        removed: &[ClientId],
+    ) -> ServiceResult<()> {
+        let Some(intake) = self.0.upgrade() else { return Ok(()) };
+        let state = intake.state.lock();
+        let Some(t) = state.by_group.get(group_id).and_then(|id| state.tickets.get(id)) else {
+            return Ok(()); // not a chat
+        };
+        let r = &t.record;
+        if *sender == r.visitor {
+            // The visitor's client adds the counsellor the server named,
+            // and nobody else; it removes no one.
+            let expected = r.pending_add.as_ref().map(|p| p.client);
+            let adds_ok = added.iter().all(|a| Some(*a) == expected);
+            return if adds_ok && removed.is_empty() {
+                Ok(())
+            } else {
+                Err(forbidden(
+                    "a visitor may only add the counsellor their chat was handed to",
+                ))
+            };
+        }
+        let sender_account = state.staff_clients.get(sender).copied();
+        let is_counsellor = sender_account.is_some() && sender_account == r.counsellor;
+        let is_previous = Some(*sender) == r.previous_client;
+        if !(is_counsellor || is_previous) {
+            return Err(forbidden("only the chat's counsellor may change who is in it"));
+        }
+        // Counsellors add the visitor (first add or re-add) and remove the
+        // counsellor being replaced or the visitor's lost key.
+        let old_visitor = r.pending_readd.as_ref().map(|p| p.old_client);
+        if !added.iter().all(|a| *a == r.visitor) {
+            return Err(forbidden(
+                "a counsellor adds only the chat's visitor; colleagues join by transfer",
+            ));
+        }
+        if !removed
+            .iter()
+            .all(|m| Some(*m) == r.previous_client || Some(*m) == old_visitor)
+        {
+            return Err(forbidden(
+                "a counsellor removes only the colleague they replace or the visitor's old key",
+            ));
+        }
+        Ok(())
+    }
+
+    fn committed(&self, group_id: &[u8], added: &[ClientId], removed: &[ClientId]) {
+        let Some(intake) = self.0.upgrade() else { return };
+        let record = {
+            let mut state = intake.state.lock();
+            let Some(id) = state.by_group.get(group_id).copied() else {
+                return;
+            };
+            let Some(t) = state.tickets.get_mut(&id) else { return };
+            let r = &mut t.record;
+            let mut changed = false;
+            if r.pending_add.as_ref().is_some_and(|p| added.contains(&p.client)) {
+                r.pending_add = None;
+                changed = true;
+            }
+            if r.pending_readd.is_some() && added.contains(&r.visitor) {
+                r.pending_readd = None;
+                changed = true;
+            }
+            if r.previous_client.is_some_and(|p| removed.contains(&p)) {
+                r.previous_client = None;
+                changed = true;
+            }
+            if !changed {
+                return;
+            }
+            let record = r.clone();
+            intake.push_ticket(&state, id);
+            record
+        };
+        // The group change itself is durable with the commit; this is
+        // bookkeeping that a restart would redo from the pending fields.
+        if intake.store.put_ticket(&record).is_err() {
+            tracing::error!("storing a ticket after a membership change failed");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The intake's own sled trees: open tickets, shift states, which client
+//! keys belong to staff, blocks and sealed team messages. Nothing here
+//! names a visitor beyond the anonymous key of their chat, and closed
+//! tickets are deleted.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::storage::{ClientId, StorageError};
+
+/// A ticket as stored: enough to rebuild the queue and the chats after a
+/// restart. Offers are not stored: after a restart a ticket is offered again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TicketRecord {
+    pub id: u64,
+    pub visitor: ClientId,
+    pub language: String,
+    pub topic: String,
+    pub urgent: bool,
+    pub created_at: u64,
+    pub arrival: u64,
+    pub handover: bool,
+    /// Position when it joined the queue (calibrates the wait estimate).
+    pub initial_position: u32,
+    #[serde(with = "serde_bytes")]
+    pub resume_hash: Vec<u8>,
+    pub key_packages: Vec<serde_bytes::ByteBuf>,
+    pub counsellor: Option<u64>,
+    pub counsellor_client: Option<ClientId>,
+    pub group_id: Option<serde_bytes::ByteBuf>,
+    pub accepted_at: Option<u64>,
+    pub transfers: u32,
+    /// A counsellor the visitor's client must add (transfer, hand-over).
+    pub pending_add: Option<PendingAdd>,
+    /// The visitor came back with a new key: its counsellor re-adds it.
+    pub pending_readd: Option<PendingReadd>,
+    /// The counsellor being replaced, removed once the new one joined.
+    pub previous_client: Option<ClientId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingAdd {
+    pub account: u64,
+    pub client: ClientId,
+    #[serde(with = "serde_bytes")]
+    pub key_package: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingReadd {
+    pub old_client: ClientId,
+    #[serde(with = "serde_bytes")]
+    pub key_package: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TeamMessageRecord {
+    #[serde(with = "serde_bytes")]
+    pub group_id: Vec<u8>,
+    pub language: String,
+    pub left_at: u64,
+}
+
+#[derive(Clone)]
+pub struct IntakeStore {
+    db: sled::Db,
+    tickets: sled::Tree,
+    shifts: sled::Tree,
+    staff_clients: sled::Tree,
+    blocks: sled::Tree,
+    team_messages: sled::Tree,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).expect("intake records always serialize")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
+    rmp_serde::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("intake record: {e}")))
+}
+
+fn load_all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<(sled::IVec, T)>, StorageError> {
+    tree.iter()
+        .map(|item| {
+            let (k, v) = item?;
+            Ok((k, decode(&v)?))
+        })
+        .collect()
+}
+
+impl IntakeStore {
+    pub fn open(db: &sled::Db) -> Result<Self, StorageError> {
+        Ok(IntakeStore {
+            db: db.clone(),
+            tickets: db.open_tree("intake_tickets")?,
+            shifts: db.open_tree("intake_shifts")?,
+            staff_clients: db.open_tree("intake_staff_clients")?,
+            blocks: db.open_tree("intake_blocks")?,
+            team_messages: db.open_tree("intake_team_messages")?,
+        })
+    }
+
+    pub fn tickets(&self) -> Result<Vec<TicketRecord>, StorageError> {
+        Ok(load_all(&self.tickets)?.into_iter().map(|(_, t)| t).collect())
+    }
+
+    pub fn put_ticket(&self, ticket: &TicketRecord) -> Result<(), StorageError> {
+        self.tickets.insert(ticket.id.to_be_bytes(), encode(ticket))?;
+        Ok(())
+    }
+
+    pub fn delete_ticket(&self, id: u64) -> Result<(), StorageError> {
+        self.tickets.remove(id.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn shifts(&self) -> Result<Vec<(u64, parasol_protocol::ShiftState)>, StorageError> {
+        load_all(&self.shifts)?
+            .into_iter()
+            .map(|(k, v)| Ok((be_u64(&k)?, v)))
+            .collect()
+    }
+
+    pub fn put_shift(&self, account: u64, state: parasol_protocol::ShiftState) -> Result<(), StorageError> {
+        self.shifts.insert(account.to_be_bytes(), encode(&state))?;
+        Ok(())
+    }
+
+    pub fn staff_clients(&self) -> Result<Vec<(ClientId, u64)>, StorageError> {
+        load_all::<u64>(&self.staff_clients)?
+            .into_iter()
+            .map(|(k, account)| {
+                let client: ClientId = k
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("staff client key".into()))?;
+                Ok((client, account))
+            })
+            .collect()
+    }
+
+    pub fn put_staff_client(&self, client: &ClientId, account: u64) -> Result<(), StorageError> {
+        self.staff_clients.insert(client, encode(&account))?;
+        Ok(())
+    }
+
+    pub fn blocks(&self) -> Result<Vec<(ClientId, u64)>, StorageError> {
+        load_all::<u64>(&self.blocks)?
+            .into_iter()
+            .map(|(k, until)| {
+                let client: ClientId = k
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("block key".into()))?;
+                Ok((client, until))
+            })
+            .collect()
+    }
+
+    pub fn put_block(&self, client: &ClientId, until: u64) -> Result<(), StorageError> {
+        self.blocks.insert(client, encode(&until))?;
+        Ok(())
+    }
+
+    pub fn delete_block(&self, client: &ClientId) -> Result<(), StorageError> {
+        self.blocks.remove(client)?;
+        Ok(())
+    }
+
+    pub fn team_messages(&self) -> Result<Vec<TeamMessageRecord>, StorageError> {
+        Ok(load_all(&self.team_messages)?.into_iter().map(|(_, t)| t).collect())
+    }
+
+    pub fn put_team_message(&self, message: &TeamMessageRecord) -> Result<(), StorageError> {
+        self.team_messages.insert(&message.group_id, encode(message))?;
+        Ok(())
+    }
+
+    pub fn delete_team_message(&self, group_id: &[u8]) -> Result<(), StorageError> {
+        self.team_messages.remove(group_id)?;
+        Ok(())
+    }
+
+    /// Make everything above durable (called after each change, off the
+    /// request path; sled coalesces concurrent flushes).
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+fn be_u64(bytes: &[u8]) -> Result<u64, StorageError> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StorageError::Corrupt("expected 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(arr))
+}
