@@ -20,11 +20,18 @@ export const CLOSE = {
   SLOW_CONSUMER: 4002,
   /** Nothing from this client for the idle timeout. */
   IDLE_TIMEOUT: 4003,
+  /** The staff session ended (logout, expiry, revocation, account disabled): log in again. */
+  SESSION_ENDED: 4004,
 } as const;
 
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
 
 /** Whether a client should reconnect by itself after the server closed with `code`. */
 export function shouldReconnect(code: number): boolean {
-  return code !== CLOSE.REPLACED && code !== CLOSE.POLICY_VIOLATION && code !== CLOSE.UNSUPPORTED_DATA;
+  return (
+    code !== CLOSE.REPLACED &&
+    code !== CLOSE.POLICY_VIOLATION &&
+    code !== CLOSE.UNSUPPORTED_DATA &&
+    code !== CLOSE.SESSION_ENDED
+  );
 }

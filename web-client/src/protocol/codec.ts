@@ -20,9 +20,30 @@ import {
   type Response,
   type ServerFrame,
   type ServerMessage,
+  type StaffSelf,
   OPERATIONS,
   PROTOCOL_VERSION,
 } from "./frame";
+import {
+  type BoardRow,
+  type ClosedReason,
+  type CounsellorToAdd,
+  type CrisisLine,
+  type Help,
+  type OpeningWindow,
+  type PowChallenge,
+  type PowSolution,
+  type QueueEntry,
+  type ShiftState,
+  type StaffBadge,
+  type StaffRole,
+  type TeamMessage,
+  type TicketState,
+  type TicketStatus,
+  CLOSED_REASONS,
+  SHIFT_STATES,
+  STAFF_ROLES,
+} from "./intake";
 import { MAX_FRAME_BYTES } from "./limits";
 import { type MsgMap, type MsgValue, BigUint, readExact, readValue } from "./msgpack";
 
@@ -67,7 +88,7 @@ function typeError(v: MsgValue, expected: string, path: string): Reject {
   return new Reject(`${path}: invalid type: ${describe(v)}, expected ${expected}`);
 }
 
-function uint(bits: 16 | 32 | 53): Codec<number> {
+function uint(bits: 8 | 16 | 32 | 53): Codec<number> {
   const max = bits === 53 ? Number.MAX_SAFE_INTEGER : 2 ** bits - 1;
   const name = bits === 53 ? "u64" : `u${bits}`;
   return {
@@ -86,6 +107,7 @@ function uint(bits: 16 | 32 | 53): Codec<number> {
   };
 }
 
+const u8 = uint(8);
 const u16 = uint(16);
 const u32 = uint(32);
 const u64 = uint(53);
@@ -162,6 +184,31 @@ const flag: Field<boolean, true> = {
   decode: (v, path) => (bool.decode(v, path) ? true : undefined),
   encode: (x) => (x ? true : undefined),
 };
+
+/** `Vec<T>` with `default` and `skip_serializing_if = "Vec::is_empty"`: an empty list is left out. */
+function nonEmptyList<T>(item: Codec<T>): Field<T[], true> {
+  const codec = list(item);
+  return {
+    optional: true,
+    decode: (v, path) => {
+      const xs = codec.decode(v, path);
+      return xs.length === 0 ? undefined : xs;
+    },
+    encode: (xs, path) => (xs.length === 0 ? undefined : codec.encode(xs, path)),
+  };
+}
+
+/** An integer with `default` and a skip when zero: 0 is left out. */
+function nonZero(codec: Codec<number>): Field<number, true> {
+  return {
+    optional: true,
+    decode: (v, path) => {
+      const n = codec.decode(v, path);
+      return n === 0 ? undefined : n;
+    },
+    encode: (n, path) => (n === 0 ? undefined : codec.encode(n, path)),
+  };
+}
 
 type AnyField = Field<unknown, boolean>;
 
@@ -242,8 +289,78 @@ function tagged<U extends Record<Tag, string>, Tag extends string>(tag: Tag, var
 // ---------------------------------------------------------------------------
 // The schema of protocol version 1. Field order here is wire order.
 
+const staffRole = oneOf<StaffRole>(STAFF_ROLES, "a staff role");
+const shiftState = oneOf<ShiftState>(SHIFT_STATES, "a shift state");
+const closedReason = oneOf<ClosedReason>(CLOSED_REASONS, "a closing reason");
+
 const authProof = tagged<AuthProof, "method">("method", {
   ed25519_challenge: { public_key: required(bin), signature: required(bin) },
+  staff_session: { token: required(str), public_key: required(bin), signature: required(bin) },
+});
+
+const powChallenge = struct<PowChallenge>({ challenge: required(bin), difficulty_bits: required(u8) });
+const powSolution = struct<PowSolution>({ challenge: required(bin), nonce: required(bin) });
+
+const crisisLine = struct<CrisisLine>({ name: required(str), number: required(str), hours: required(str) });
+const help = struct<Help>({ crisis_lines: required(list(crisisLine)), next_open_at: optional(u64) });
+const openingWindow = struct<OpeningWindow>({ weekday: required(u8), opens: required(u16), closes: required(u16) });
+
+const staffBadge = struct<StaffBadge>({
+  display_name: required(str),
+  role: required(staffRole),
+  signature_key: required(bin),
+  expires_at: required(u64),
+  attestation: required(bin),
+});
+
+const counsellorToAdd = struct<CounsellorToAdd>({ badge: required(staffBadge), key_package: required(bin) });
+
+const ticketStatus = tagged<TicketStatus, "state">("state", {
+  waiting: { position: required(u32), estimated_wait_secs: required(u32) },
+  in_chat: {
+    group_id: required(bin),
+    counsellor: required(staffBadge),
+    transferred: flag,
+    add_counsellor: optional(counsellorToAdd),
+  },
+  closed: { reason: required(closedReason) },
+});
+
+const ticketState = struct<TicketState>({
+  ticket_id: required(u64),
+  status: required(ticketStatus),
+  resume_secret: optional(bin),
+  resume_grace_secs: required(u32),
+});
+
+const queueEntry = struct<QueueEntry>({
+  ticket_id: required(u64),
+  language: required(str),
+  topic: required(str),
+  urgent: required(bool),
+  waited_secs: required(u32),
+  offered: required(bool),
+  handover: flag,
+});
+
+const boardRow = struct<BoardRow>({
+  display_name: required(str),
+  role: required(staffRole),
+  shift: required(shiftState),
+  connected: required(bool),
+  active_chats: required(u32),
+  max_chats: required(u32),
+});
+
+const teamMessage = struct<TeamMessage>({ group_id: required(bin), language: required(str), left_at: required(u64) });
+
+const staffSelf = struct<StaffSelf>({
+  account_id: required(u64),
+  role: required(staffRole),
+  display_name: required(str),
+  languages: required(list(str)),
+  max_chats: required(u32),
+  badge: required(staffBadge),
 });
 
 const request = tagged<Request, "op">("op", {
@@ -263,6 +380,29 @@ const request = tagged<Request, "op">("op", {
   ack: { up_to: required(u64) },
   list_groups: {},
   ping: {},
+  intake_info: {},
+  request_chat: {
+    language: required(str),
+    topic: required(str),
+    urgent: flag,
+    key_packages: required(list(bin)),
+    pow: optional(powSolution),
+  },
+  cancel_ticket: { ticket_id: required(u64) },
+  resume_ticket: { resume_secret: required(bin), key_packages: nonEmptyList(bin) },
+  team_key_packages: {},
+  leave_team_message: { group_id: required(bin), language: required(str) },
+  set_shift: { state: required(shiftState), handover: flag },
+  queue_view: {},
+  accept_ticket: { ticket_id: required(u64) },
+  decline_offer: { ticket_id: required(u64) },
+  attach_chat: { ticket_id: required(u64), group_id: required(bin) },
+  transfer_chat: { group_id: required(bin), to: optional(u64) },
+  close_chat: { group_id: required(bin), tag: required(str) },
+  block_visitor: { ticket_id: required(u64), duration_secs: required(u32), reason: required(str) },
+  board: {},
+  team_messages: {},
+  take_team_message: { group_id: required(bin) },
 });
 
 const clientFrame = struct<ClientFrame>({ v: required(u16), id: required(u64), req: required(request) });
@@ -287,6 +427,7 @@ const response = tagged<Response, "kind">("kind", {
     mailbox_head: required(u64),
     one_time_key_packages: required(u32),
     last_resort_key_package: required(bool),
+    staff: optional(staffSelf),
   },
   key_packages_published: { one_time: required(u32), last_resort: required(bool) },
   key_package: { key_package: required(bin), last_resort: required(bool) },
@@ -298,6 +439,37 @@ const response = tagged<Response, "kind">("kind", {
   acked: { up_to: required(u64) },
   groups: { groups: required(list(groupSummary)) },
   pong: {},
+  intake_info: {
+    open: required(bool),
+    languages: required(list(str)),
+    topics: required(list(str)),
+    closing_tags: required(list(str)),
+    time_zone: required(str),
+    opening_hours: required(list(openingWindow)),
+    help: required(help),
+    attestation_key: required(bin),
+    pow: optional(powChallenge),
+  },
+  ticket: { ticket: required(ticketState) },
+  ticket_cancelled: { ticket_id: required(u64) },
+  team_key_packages: { key_packages: required(list(bin)) },
+  team_message_left: { group_id: required(bin) },
+  shift: { state: required(shiftState), active_chats: required(u32), handed_over: nonZero(u32) },
+  queue: { tickets: required(list(queueEntry)) },
+  ticket_accepted: { ticket: required(queueEntry), key_package: optional(bin), group_id: optional(bin) },
+  offer_declined: { ticket_id: required(u64) },
+  chat_attached: { ticket_id: required(u64), group_id: required(bin) },
+  transferred: { group_id: required(bin), to: required(staffBadge), note_key_package: required(bin) },
+  chat_closed: { group_id: required(bin) },
+  blocked: { ticket_id: required(u64), until: required(u64) },
+  board: {
+    queue_depth: required(u32),
+    longest_wait_secs: required(u32),
+    staff: required(list(boardRow)),
+    open_escalations: required(u32),
+  },
+  team_messages: { messages: required(list(teamMessage)) },
+  team_message_taken: { group_id: required(bin) },
 });
 
 const errorCode = oneOf<ErrorCode>(ERROR_CODES, "an error code of protocol version 1");
@@ -305,9 +477,30 @@ const errorCode = oneOf<ErrorCode>(ERROR_CODES, "an error code of protocol versi
 const serverMessage = tagged<ServerMessage, "type">("type", {
   challenge: { nonce: required(bin), versions: required(list(u16)) },
   response: { id: required(u64), result: required(response) },
-  error: { id: optional(u64), code: required(errorCode), message: required(str), current_epoch: optional(u64) },
+  error: {
+    id: optional(u64),
+    code: required(errorCode),
+    message: required(str),
+    current_epoch: optional(u64),
+    retry_after_secs: optional(u32),
+    pow: optional(powChallenge),
+    help: optional(help),
+  },
   envelope: { envelope: required(envelope) },
   key_package_count: { one_time: required(u32), last_resort: required(bool) },
+  ticket_update: { ticket: required(ticketState) },
+  offer: { ticket: required(queueEntry), expires_in_secs: required(u32) },
+  offer_withdrawn: { ticket_id: required(u64) },
+  queue_changed: { depth: required(u32), longest_wait_secs: required(u32) },
+  chat_assigned: {
+    group_id: required(bin),
+    ticket: required(queueEntry),
+    from: optional(staffBadge),
+    remove_previous: optional(bin),
+  },
+  readd_visitor: { group_id: required(bin), old_client: required(bin), key_package: required(bin) },
+  chat_ended: { group_id: required(bin), ticket_id: required(u64) },
+  team_messages_waiting: { messages: required(list(teamMessage)) },
 });
 
 const serverFrame = struct<ServerFrame>({ v: required(u16), msg: required(serverMessage) });

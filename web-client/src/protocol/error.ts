@@ -26,6 +26,17 @@ export const ERROR_CODES = [
   "unsupported",
   "shutting_down",
   "internal",
+  "forbidden",
+  "rate_limited",
+  "busy",
+  "pow_required",
+  "intake_closed",
+  "blocked",
+  "unknown_ticket",
+  "invalid_state",
+  "handover_required",
+  "no_counsellor_available",
+  "invalid_request",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

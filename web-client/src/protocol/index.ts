@@ -6,4 +6,5 @@ export * from "./close";
 export * from "./codec";
 export * from "./error";
 export * from "./frame";
+export * from "./intake";
 export * from "./limits";
