@@ -53,7 +53,7 @@ const browser = await chromium.launch({
 /** Every request any page of a context made, and what the pages complained about. */
 async function visitorContext(locale) {
   const context = await browser.newContext({ locale, viewport: { width: 360, height: 740 }, deviceScaleFactor: 1 });
-  const log = { requests: [], problems: [] };
+  const log = { requests: [], sockets: [], problems: [] };
   // Nothing leaves this machine: our origin is served, the exit site is
   // stubbed, anything else is recorded and refused.
   await context.route("**/*", async (route) => {
@@ -68,6 +68,12 @@ async function visitorContext(locale) {
   await context.addInitScript(() => {
     window.__cspViolations = [];
     document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  // No Parasol server behind `vite preview`: the socket is answered here and
+  // closed at once, as a server that is down would look to the page.
+  await context.routeWebSocket(/\/v1\/ws$/, (ws) => {
+    log.sockets.push(ws.url());
+    ws.close({ code: 1011, reason: "no server in the smoke test" });
   });
   context.on("page", (page) => watch(page, log));
   return { context, log };
@@ -171,8 +177,16 @@ try {
     await page.getByRole("radio", { name: "Health and HIV" }).check();
     await page.getByRole("checkbox", { name: /It is urgent/ }).check();
     assert.equal(await page.getByRole("radio", { name: "Health and HIV" }).isChecked(), true);
-    assert.equal(await page.getByRole("button", { name: "Start the chat" }).isDisabled(), true);
     await page.screenshot({ path: fileURLToPath(new URL("visitor-start.png", ARTIFACTS)), fullPage: true });
+  });
+
+  await check("starting without a reachable server says so plainly, on the same origin", async () => {
+    await page.getByRole("button", { name: "Start the chat" }).click();
+    await page.getByRole("heading", { level: 1, name: "No connection right now. Please try again." }).waitFor();
+    assert.deepEqual(log.sockets, [`${ORIGIN.replace("http:", "ws:")}/v1/ws`]);
+    await page.screenshot({ path: fileURLToPath(new URL("visitor-offline.png", ARTIFACTS)), fullPage: true });
+    await page.getByRole("button", { name: "Back" }).click();
+    await page.getByRole("heading", { level: 1, name: "What would you like to talk about?" }).waitFor();
   });
 
   await check("Escape twice leaves for the neutral site, replacing the history entry and wiping storage", async () => {
@@ -223,6 +237,7 @@ try {
   await check("the page made no request to another origin", async () => {
     assert.ok(log.requests.length >= 4, `only ${log.requests.length} requests seen`);
     assert.deepEqual(otherOrigins(log), []);
+    assert.ok(log.sockets.every((u) => u.startsWith(ORIGIN.replace("http:", "ws:"))), log.sockets.join(", "));
   });
 } finally {
   await browser.close().catch(() => {});

@@ -40,6 +40,10 @@ export const en = {
   "waiting.typeWhileWaiting": "You can already write. Your messages will be sent when a counsellor joins.",
   "waiting.keepPlace": "Stay on this page to keep your place.",
   "waiting.cancel": "Cancel",
+  "waiting.queued": "Waiting to be sent",
+  "refused.busy": "Many people are waiting right now. Please try again in a little while.",
+  "refused.closed": "We are closed right now. If you are in danger, call one of these numbers:",
+  "refused.other": "The chat cannot start right now. If you are in danger, call one of these numbers:",
 
   "chat.placeholder": "Write a message",
   "chat.send": "Send",
@@ -66,7 +70,7 @@ export const en = {
   "sos.trafficking": "SOS line against trafficking (Open Gate – La Strada), free",
   "sos.close": "Back",
 
-  "error.offline": "No connection. Trying again…",
+  "error.offline": "No connection right now. Please try again.",
   "error.unsupported":
     "This browser is too old for a safe chat. Please use a newer browser, or call one of the numbers under “I'm in danger now”.",
 };

@@ -41,6 +41,10 @@ export const sq: Catalogue = {
   "waiting.typeWhileWaiting": "Mund të shkruash që tani. Mesazhet do të dërgohen kur të hyjë këshilltari.",
   "waiting.keepPlace": "Qëndro në këtë faqe që të mos e humbasësh radhën.",
   "waiting.cancel": "Anulo",
+  "waiting.queued": "Në pritje për t'u dërguar",
+  "refused.busy": "Tani po presin shumë njerëz. Provo përsëri pas pak.",
+  "refused.closed": "Tani jemi të mbyllur. Nëse je në rrezik, telefono një nga këta numra:",
+  "refused.other": "Biseda nuk mund të fillojë tani. Nëse je në rrezik, telefono një nga këta numra:",
 
   "chat.placeholder": "Shkruaj një mesazh",
   "chat.send": "Dërgo",
@@ -67,7 +71,7 @@ export const sq: Catalogue = {
   "sos.trafficking": "Linja SOS kundër trafikimit (Open Gate – La Strada), falas",
   "sos.close": "Kthehu",
 
-  "error.offline": "Nuk ka lidhje. Po provojmë përsëri…",
+  "error.offline": "Nuk ka lidhje tani. Provo përsëri.",
   "error.unsupported":
     "Ky shfletues është shumë i vjetër për një bisedë të sigurt. Përdor një shfletues më të ri ose telefono një nga numrat te «Jam në rrezik tani».",
 };
