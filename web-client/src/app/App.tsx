@@ -1,0 +1,67 @@
+import { useEffect, useMemo, useState } from "preact/hooks";
+
+import { config } from "../config";
+import { type Language, translator } from "../i18n";
+import { Header } from "./Header";
+import { Sos } from "./Sos";
+import { type ChatRequest, StartChat } from "./StartChat";
+import { Waiting } from "./Waiting";
+import { Welcome } from "./Welcome";
+import type { VisitorState } from "../visitor/intake";
+
+type Screen = "welcome" | "start" | "waiting";
+
+/** What the app asks of the outside: the intake, once the visitor starts. */
+export interface Intake {
+  start(request: ChatRequest & { language: Language }, onState: (state: VisitorState) => void): void;
+  cancel(): void;
+}
+
+interface Props {
+  initialLanguage: Language;
+  onExit: () => void;
+  /** Undefined where no server is reachable: the start button is then disabled. */
+  intake?: Intake;
+}
+
+/** The visitor's page. All state is here, in memory; nothing is stored. */
+export function App({ initialLanguage, onExit, intake }: Props) {
+  const [language, setLanguage] = useState<Language>(initialLanguage);
+  const [screen, setScreen] = useState<Screen>("welcome");
+  const [visitor, setVisitor] = useState<VisitorState>({ kind: "connecting" });
+  const [sosOpen, setSosOpen] = useState(false);
+  const t = useMemo(() => translator(language), [language]);
+
+  useEffect(() => {
+    document.documentElement.lang = language;
+  }, [language]);
+
+  return (
+    <>
+      <Header t={t} onExit={onExit} onSos={() => setSosOpen(true)} />
+      {sosOpen ? (
+        <Sos t={t} numbers={config.crisisNumbers} onClose={() => setSosOpen(false)} />
+      ) : screen === "welcome" ? (
+        <Welcome
+          t={t}
+          language={language}
+          retentionDays={config.retentionDays}
+          onLanguage={setLanguage}
+          onAgree={() => setScreen("start")}
+        />
+      ) : screen === "start" ? (
+        <StartChat
+          t={t}
+          available={intake !== undefined}
+          onStart={(request) => {
+            setVisitor({ kind: "connecting" });
+            setScreen("waiting");
+            intake?.start({ ...request, language }, setVisitor);
+          }}
+        />
+      ) : (
+        <Waiting t={t} state={visitor} onCancel={() => intake?.cancel()} onBack={() => setScreen("start")} />
+      )}
+    </>
+  );
+}

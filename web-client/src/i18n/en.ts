@@ -1,0 +1,76 @@
+// English: the reference catalogue. Every other language must have exactly
+// these keys (catalogue.ts makes a missing or extra key a type error).
+// Plain words, short sentences: many readers are frightened, tired, or
+// reading a second language.
+
+export const en = {
+  "language.choose": "Choose your language",
+
+  "welcome.title": "Talk to someone who understands",
+  "welcome.intro":
+    "A free, private chat with a trained peer counsellor from the sex worker community. No name, no phone number, no account.",
+
+  "consent.title": "Before you start",
+  "consent.encrypted":
+    "Your messages are locked (encrypted) on your phone. Only you and the counsellor can read them. Our server cannot.",
+  "consent.kept": (days: number) =>
+    `The server keeps only locked messages. It deletes them once they are delivered, and after ${days} ${days === 1 ? "day" : "days"} at the latest. We do not keep your IP address.`,
+  "consent.device": "Nothing is saved on this phone. When you close this page, the chat is gone.",
+  "consent.escalation":
+    "If you are in danger, your counsellor can bring in a crisis counsellor. The crisis counsellor sees only what you write after they join, not the chat before.",
+  "consent.exit": "To leave this page at once, press “Leave now”, or press the Esc key twice.",
+  "consent.agree": "I understand, continue",
+
+  "topic.title": "What would you like to talk about?",
+  "topic.optional": "You can skip this.",
+  "topic.violence": "Violence",
+  "topic.trafficking": "Trafficking or forced work",
+  "topic.health": "Health and HIV",
+  "topic.police_legal": "Police or legal problems",
+  "topic.just_talk": "I just want to talk",
+  "urgent.label": "It is urgent",
+  "urgent.hint": "Choose this if you need help soon. We will try to answer you first.",
+  "start.button": "Start the chat",
+  "start.unavailable": "The chat cannot start yet. If you are in danger, call one of the numbers under “I'm in danger now”.",
+
+  "waiting.title": "Waiting for a counsellor",
+  "waiting.position": (n: number) => (n === 1 ? "You are next." : `You are number ${n} in line.`),
+  "waiting.estimate": (minutes: number) =>
+    minutes < 1 ? "Less than a minute" : `About ${minutes} ${minutes === 1 ? "minute" : "minutes"}`,
+  "waiting.typeWhileWaiting": "You can already write. Your messages will be sent when a counsellor joins.",
+  "waiting.keepPlace": "Stay on this page to keep your place.",
+  "waiting.cancel": "Cancel",
+  "waiting.queued": "Waiting to be sent",
+  "refused.busy": "Many people are waiting right now. Please try again in a little while.",
+  "refused.closed": "We are closed right now. If you are in danger, call one of these numbers:",
+  "refused.other": "The chat cannot start right now. If you are in danger, call one of these numbers:",
+
+  "chat.placeholder": "Write a message",
+  "chat.send": "Send",
+  "chat.you": "You",
+  "chat.counsellor": "Counsellor",
+  "chat.verified": "Verified counsellor",
+  "chat.sending": "Sending…",
+  "chat.sent": "Sent",
+  "chat.failed": "Not sent. Tap to try again.",
+  "chat.counsellorJoined": "A counsellor has joined the chat.",
+  "chat.transfer": "A colleague will continue the chat with you.",
+  "chat.crisisJoined": "A crisis counsellor has joined the chat.",
+  "chat.ended": "The chat has ended.",
+
+  "exit.button": "Leave now",
+  "exit.hint": "or press Esc twice",
+
+  "sos.button": "I'm in danger now",
+  "sos.title": "If you are in danger now",
+  "sos.call": "Call:",
+  "sos.emergency": "Emergency",
+  "sos.police": "Police",
+  "sos.ambulance": "Ambulance",
+  "sos.trafficking": "SOS line against trafficking (Open Gate – La Strada), free",
+  "sos.close": "Back",
+
+  "error.offline": "No connection right now. Please try again.",
+  "error.unsupported":
+    "This browser is too old for a safe chat. Please use a newer browser, or call one of the numbers under “I'm in danger now”.",
+};

@@ -1,0 +1,77 @@
+// Albanian (standard, as used in North Macedonia). Informal "ti", as peers
+// speak; wording that avoids forcing a gender on the reader.
+
+import type { Catalogue } from "./catalogue";
+
+export const sq: Catalogue = {
+  "language.choose": "Zgjidh gjuhën",
+
+  "welcome.title": "Fol me dikë që të kupton",
+  "welcome.intro":
+    "Bisedë falas dhe private me një këshilltar të trajnuar nga komuniteti i punëtorëve të seksit. Pa emër, pa numër telefoni, pa llogari.",
+
+  "consent.title": "Para se të fillosh",
+  "consent.encrypted":
+    "Mesazhet e tua kyçen (enkriptohen) në telefonin tënd. Vetëm ti dhe këshilltari mund t'i lexoni. Serveri ynë nuk mundet.",
+  "consent.kept": (days) =>
+    `Serveri ruan vetëm mesazhe të kyçura. I fshin sapo të dorëzohen, e më së voni pas ${days} ${days === 1 ? "dite" : "ditësh"}. Nuk e ruajmë adresën tënde IP.`,
+  "consent.device": "Asgjë nuk ruhet në këtë telefon. Kur e mbyll këtë faqe, biseda zhduket.",
+  "consent.escalation":
+    "Nëse je në rrezik, këshilltari mund të ftojë në bisedë një këshilltar për kriza. Ky sheh vetëm mesazhet që shkruan pasi të hyjë, jo bisedën e mëparshme.",
+  "consent.exit": "Për ta lënë menjëherë këtë faqe, shtyp «Dil tani» ose shtyp dy herë tastin Esc.",
+  "consent.agree": "E kuptoj, vazhdo",
+
+  "topic.title": "Për çfarë do të flasësh?",
+  "topic.optional": "Nuk është e detyrueshme.",
+  "topic.violence": "Dhunë",
+  "topic.trafficking": "Trafikim ose punë e detyruar",
+  "topic.health": "Shëndet dhe HIV",
+  "topic.police_legal": "Policia ose probleme ligjore",
+  "topic.just_talk": "Thjesht dua të flas",
+  "urgent.label": "Është urgjente",
+  "urgent.hint": "Zgjidhe këtë nëse të duhet ndihmë shpejt. Do të përpiqemi të të përgjigjemi ty të parit.",
+  "start.button": "Fillo bisedën",
+  "start.unavailable":
+    "Biseda nuk mund të fillojë ende. Nëse je në rrezik, telefono një nga numrat te «Jam në rrezik tani».",
+
+  "waiting.title": "Po presim një këshilltar të lirë",
+  "waiting.position": (n) => (n === 1 ? "Biseda e radhës është jotja." : `Numri yt në radhë: ${n}.`),
+  "waiting.estimate": (minutes) =>
+    minutes < 1 ? "Më pak se një minutë" : `Rreth ${minutes} ${minutes === 1 ? "minutë" : "minuta"}`,
+  "waiting.typeWhileWaiting": "Mund të shkruash që tani. Mesazhet do të dërgohen kur të hyjë këshilltari.",
+  "waiting.keepPlace": "Qëndro në këtë faqe që të mos e humbasësh radhën.",
+  "waiting.cancel": "Anulo",
+  "waiting.queued": "Në pritje për t'u dërguar",
+  "refused.busy": "Tani po presin shumë njerëz. Provo përsëri pas pak.",
+  "refused.closed": "Tani jemi të mbyllur. Nëse je në rrezik, telefono një nga këta numra:",
+  "refused.other": "Biseda nuk mund të fillojë tani. Nëse je në rrezik, telefono një nga këta numra:",
+
+  "chat.placeholder": "Shkruaj një mesazh",
+  "chat.send": "Dërgo",
+  "chat.you": "Ti",
+  "chat.counsellor": "Këshilltari",
+  "chat.verified": "Këshilltar i verifikuar",
+  "chat.sending": "Po dërgohet…",
+  "chat.sent": "U dërgua",
+  "chat.failed": "Nuk u dërgua. Prek për ta provuar përsëri.",
+  "chat.counsellorJoined": "Një këshilltar hyri në bisedë.",
+  "chat.transfer": "Një koleg do ta vazhdojë bisedën me ty.",
+  "chat.crisisJoined": "Një këshilltar për kriza hyri në bisedë.",
+  "chat.ended": "Biseda mbaroi.",
+
+  "exit.button": "Dil tani",
+  "exit.hint": "ose shtyp Esc dy herë",
+
+  "sos.button": "Jam në rrezik tani",
+  "sos.title": "Nëse je në rrezik tani",
+  "sos.call": "Telefono:",
+  "sos.emergency": "Urgjenca",
+  "sos.police": "Policia",
+  "sos.ambulance": "Ndihma e shpejtë",
+  "sos.trafficking": "Linja SOS kundër trafikimit (Open Gate – La Strada), falas",
+  "sos.close": "Kthehu",
+
+  "error.offline": "Nuk ka lidhje tani. Provo përsëri.",
+  "error.unsupported":
+    "Ky shfletues është shumë i vjetër për një bisedë të sigurt. Përdor një shfletues më të ri ose telefono një nga numrat te «Jam në rrezik tani».",
+};

@@ -1,0 +1,38 @@
+import { render } from "preact";
+
+import { App, type Intake } from "./app/App";
+import { installEscapeTwice, onQuickExit, quickExit } from "./app/quickExit";
+import { serverUrl } from "./net/connection";
+import { VisitorIntake } from "./visitor/intake";
+import { config } from "./config";
+import { preferredLanguage } from "./i18n";
+import "./styles.css";
+
+const exit = () => quickExit(window, config.exitUrl);
+installEscapeTwice(window, exit);
+
+/** One chat per page load: a fresh identity, in memory only, wiped on quick exit. */
+let current: VisitorIntake | undefined;
+onQuickExit(() => current?.close());
+
+const intake: Intake = {
+  start(request, onState) {
+    current?.close();
+    void VisitorIntake.create(onState).then((visitor) => {
+      current = visitor;
+      return visitor.start(new WebSocket(serverUrl(location)), {
+        language: request.language,
+        topic: request.topic ?? "just_talk",
+        urgent: request.urgent,
+      });
+    });
+  },
+  cancel() {
+    void current?.cancel();
+  },
+};
+
+const root = document.getElementById("app");
+if (root !== null) {
+  render(<App initialLanguage={preferredLanguage(navigator.languages)} onExit={exit} intake={intake} />, root);
+}

@@ -1,0 +1,10 @@
+// Parasol wire protocol v1 in TypeScript: frames, codec, errors, limits,
+// close codes and the authentication transcript. No I/O.
+
+export * from "./auth";
+export * from "./close";
+export * from "./codec";
+export * from "./error";
+export * from "./frame";
+export * from "./intake";
+export * from "./limits";
