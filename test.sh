@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every Parasol test: formatting, lints, unit tests, protocol vectors,
-# server socket tests and end-to-end tests with the real server process and
-# real openmls clients. Installs nothing it cannot get from crates.io.
+# server socket tests, end-to-end tests with the real server process and
+# real openmls clients, then the web client's checks (which install their
+# npm packages and, when missing, Debian's chromium by themselves).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,3 +16,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (cargo test --workspace)"
 cargo test --workspace --locked
+
+step "web client (web-client/test.sh)"
+web-client/test.sh

@@ -16,6 +16,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder holding the sled database.
     pub data_dir: PathBuf,
+    /// The built web client (`web-client/dist`), served at `/`.
+    pub web_root: PathBuf,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Envelopes are deleted this long after arrival even if never acked.
@@ -287,6 +289,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
+            web_root: PathBuf::from("./web-client/dist"),
             log_format: LogFormat::Text,
             retention_secs: 7 * 24 * 3600,
             purge_interval_secs: 600,

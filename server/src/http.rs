@@ -1,38 +1,71 @@
-//! HTTP routes: the WebSocket endpoint and a health check, plus the
-//! staff routes (`staff::http`) and `/metrics`.
+//! HTTP routes: the WebSocket endpoint, a health check, the staff routes
+//! (`staff::http`), `/metrics`, and the web client's built assets. Every
+//! response carries the security headers below.
 
 use std::sync::Arc;
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use parasol_protocol::limits::TRANSPORT_SLACK_BYTES;
 use parasol_protocol::WEBSOCKET_PATH;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::Services;
 
+/// Sent with every response. The page runs only its own scripts, talks
+/// only to its own origin and cannot be framed; nothing is cached, not even
+/// the scripts, because a phone that is searched must not show the visit.
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; \
+         connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    ("cache-control", "no-store"),
+    ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    ),
+];
+
 pub fn router(services: Arc<Services>) -> Router {
-    Router::new()
+    let web_root = services.config.web_root.clone();
+    let mut router = Router::new()
         .route(WEBSOCKET_PATH, get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/", get(index))
         .merge(crate::staff::http::routes())
-        .merge(crate::metrics::routes())
-        .with_state(services)
+        .merge(crate::metrics::routes());
+    router = if web_root.join("index.html").is_file() {
+        router.fallback_service(ServeDir::new(&web_root).fallback(ServeFile::new(web_root.join("index.html"))))
+    } else {
+        tracing::warn!("the web client is not built; run `npm run build` in web-client/");
+        router.route("/", get(not_built))
+    };
+    let mut router = router.with_state(services);
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
 }
 
-async fn index() -> impl IntoResponse {
+async fn not_built() -> impl IntoResponse {
     (
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-        ],
-        "Parasol delivery service. Clients connect to /v1/ws.\n",
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Parasol is running, but the web client is not built: run `npm ci && npm run build` in web-client/.\n",
     )
 }
 

@@ -1,0 +1,126 @@
+//! The server serves the built web client at `/`, and every response (the
+//! page, its assets, the health check, errors) carries the security headers.
+
+use std::net::SocketAddr;
+
+use parasol_server::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+async fn start(web_root: &std::path::Path, data: &std::path::Path) -> (SocketAddr, CancellationToken) {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.to_path_buf(),
+        web_root: web_root.to_path_buf(),
+        ..Config::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        parasol_server::run_with(config, token, move |addr, _| {
+            let _ = tx.send(addr);
+        })
+        .await
+        .unwrap();
+    });
+    (rx.await.unwrap(), shutdown)
+}
+
+/// Status, lower-cased header lines, body.
+async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<String>, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    (status, lines.map(str::to_ascii_lowercase).collect(), body.to_string())
+}
+
+fn has(headers: &[String], line: &str) -> bool {
+    headers.iter().any(|h| h == line)
+}
+
+fn assert_security_headers(path: &str, headers: &[String]) {
+    for expected in [
+        "cache-control: no-store",
+        "referrer-policy: no-referrer",
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+    ] {
+        assert!(has(headers, expected), "{path}: missing `{expected}` in {headers:?}");
+    }
+    let csp = headers
+        .iter()
+        .find(|h| h.starts_with("content-security-policy: "))
+        .unwrap_or_else(|| panic!("{path}: no CSP"));
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "connect-src 'self'",
+    ] {
+        assert!(csp.contains(directive), "{path}: CSP lacks {directive}: {csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{path}: {csp}"
+    );
+    assert!(headers.iter().any(|h| h.starts_with("permissions-policy: ")), "{path}");
+    assert!(
+        !headers.iter().any(|h| h.starts_with("set-cookie")),
+        "{path}: sets a cookie"
+    );
+}
+
+#[tokio::test]
+async fn the_built_page_and_every_response_carry_the_security_headers() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html><title>Notes</title>").unwrap();
+    std::fs::create_dir(web.path().join("assets")).unwrap();
+    std::fs::write(web.path().join("assets/app-1a2b3c.js"), "console.log(1)").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (addr, shutdown) = start(web.path(), data.path()).await;
+
+    let (status, headers, body) = get(addr, "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<title>Notes</title>"));
+    assert_security_headers("/", &headers);
+
+    let (status, headers, body) = get(addr, "/assets/app-1a2b3c.js").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, "console.log(1)");
+    assert!(headers.iter().any(
+        |h| h.starts_with("content-type: text/javascript") || h.starts_with("content-type: application/javascript")
+    ));
+    assert_security_headers("/assets", &headers);
+
+    // An unknown path gets the page (the app routes itself), never a listing.
+    let (status, headers, body) = get(addr, "/some/where").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<title>Notes</title>"));
+    assert_security_headers("/some/where", &headers);
+
+    for path in ["/healthz", "/metrics"] {
+        let (status, headers, _) = get(addr, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_security_headers(path, &headers);
+    }
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn without_a_built_client_the_root_says_how_to_build_it() {
+    let web = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (addr, shutdown) = start(web.path(), data.path()).await;
+    let (status, headers, body) = get(addr, "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("npm run build"), "{body}");
+    assert_security_headers("/", &headers);
+    shutdown.cancel();
+}
