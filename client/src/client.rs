@@ -9,13 +9,14 @@
 
 use std::time::Duration;
 
-use parasol_protocol::{close, ErrorCode, GroupSummary, Request, Response};
+use parasol_protocol::{close, ErrorCode, GroupSummary, Request, Response, ServerMessage, StaffSelf};
 use tokio::time::Instant;
 
 use crate::connection::{unexpected, Authenticated, Connection, Incoming};
 use crate::error::ClientError;
 use crate::event::Event;
 use crate::identity::{ClientId, Identity};
+use crate::intake::IntakeState;
 use crate::mls::CommitOp;
 use crate::store::{ClientState, PendingCommitRecord};
 
@@ -41,6 +42,20 @@ pub struct ClientConfig {
     pub max_attempts: u32,
     /// Ack at the latest after this many processed envelopes.
     pub ack_batch: u64,
+    /// Carry out the intake's requests inside `next_event` and
+    /// `next_notice` (add the counsellor a chat is handed to, remove the
+    /// colleague one replaces, re-add a visitor who lost its state) instead
+    /// of leaving them to [`Client::perform_intake_duties`]. A chat must
+    /// never wait on the app noticing a push.
+    pub auto_intake: bool,
+    /// One-time key packages a chat request (or a resume from a new
+    /// identity) carries; each acceptance or re-add uses one. The server
+    /// takes 1 to `max_key_packages_per_ticket` (4 by default).
+    pub ticket_key_packages: usize,
+    /// The server's attestation key, pinned by the app. When set, badges
+    /// are checked against it and an `intake_info` naming another key is
+    /// refused; otherwise the key from `intake_info` is used.
+    pub attestation_key: Option<[u8; 32]>,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +69,9 @@ impl Default for ClientConfig {
             auto_reconnect: true,
             max_attempts: 10,
             ack_batch: 64,
+            auto_intake: true,
+            ticket_key_packages: 2,
+            attestation_key: None,
         }
     }
 }
@@ -69,7 +87,7 @@ pub struct GroupInfoView {
 /// A connected Parasol client. See the module docs.
 pub struct Client {
     url: String,
-    state: ClientState,
+    pub(crate) state: ClientState,
     conn: Option<Connection>,
     config: ClientConfig,
     /// Highest seq acknowledged to the server (on this connection).
@@ -79,7 +97,14 @@ pub struct Client {
     auth: Option<Authenticated>,
     /// Live pushes of the intake (ticket updates, offers, …), newest last.
     /// Not persisted: each is a current state the server sends again.
-    notices: std::collections::VecDeque<parasol_protocol::ServerMessage>,
+    notices: std::collections::VecDeque<ServerMessage>,
+    /// A staff session's token, to authenticate again after a reconnect.
+    /// Never printed (`Debug` leaves it out).
+    staff_token: Option<String>,
+    /// Who I am as staff (kept across disconnects).
+    staff_self: Option<StaffSelf>,
+    /// My ticket, the attestation key, and what the intake asked of me.
+    pub(crate) intake: IntakeState,
 }
 
 /// Intake pushes kept at most; older ones are superseded anyway.
@@ -108,6 +133,41 @@ impl Client {
 
     /// Connect with an explicit configuration.
     pub async fn connect_with(url: &str, state: ClientState, config: ClientConfig) -> Result<Client, ClientError> {
+        Self::connect_inner(url, state, None, config).await
+    }
+
+    /// Connect as staff with the session `token` from the HTTPS login
+    /// (`POST /v1/staff/login`). The state's identity becomes this staff
+    /// member's MLS identity on this device; [`Client::staff`] says who the
+    /// server takes me for. Tops up my key packages: colleagues' transfers
+    /// and visitors' clients add me with them.
+    pub async fn connect_staff(url: &str, state: ClientState, token: &str) -> Result<Client, ClientError> {
+        Self::connect_staff_with(url, state, token, ClientConfig::default()).await
+    }
+
+    /// [`Client::connect_staff`] with an explicit configuration.
+    pub async fn connect_staff_with(
+        url: &str,
+        state: ClientState,
+        token: &str,
+        config: ClientConfig,
+    ) -> Result<Client, ClientError> {
+        let mut client = Self::connect_inner(url, state, Some(token.to_string()), config).await?;
+        let (one_time, last_resort) = client
+            .auth
+            .as_ref()
+            .map(|a| (a.one_time_key_packages, a.last_resort_key_package))
+            .unwrap_or_default();
+        client.top_up(one_time, last_resort).await?;
+        Ok(client)
+    }
+
+    async fn connect_inner(
+        url: &str,
+        state: ClientState,
+        staff_token: Option<String>,
+        config: ClientConfig,
+    ) -> Result<Client, ClientError> {
         let mut client = Client {
             url: url.to_string(),
             state,
@@ -117,14 +177,25 @@ impl Client {
             disconnect_code: None,
             notices: Default::default(),
             auth: None,
+            staff_token,
+            staff_self: None,
+            intake: IntakeState::default(),
         };
         client.establish().await?;
         Ok(client)
     }
 
     async fn establish(&mut self) -> Result<(), ClientError> {
-        let (mut conn, auth) =
-            Connection::connect(&self.url, self.state.identity(), self.config.connect_timeout).await?;
+        let (mut conn, auth) = Connection::connect_as(
+            &self.url,
+            self.state.identity(),
+            self.staff_token.as_deref(),
+            self.config.connect_timeout,
+        )
+        .await?;
+        if auth.staff.is_some() {
+            self.staff_self = auth.staff.clone();
+        }
         conn.set_request_timeout(self.config.request_timeout);
         if auth.mailbox_head < self.state.cursor {
             // The server lost mailbox state (a data directory restored from
@@ -206,6 +277,11 @@ impl Client {
     /// What the server said when this connection authenticated.
     pub fn authenticated(&self) -> Option<&Authenticated> {
         self.auth.as_ref()
+    }
+
+    /// For a staff session: my account, role, languages, cap and badge.
+    pub fn staff(&self) -> Option<&StaffSelf> {
+        self.staff_self.as_ref()
     }
 
     /// Last mailbox sequence number processed.
@@ -334,7 +410,7 @@ impl Client {
         }
     }
 
-    async fn top_up(&mut self, one_time: u32, last_resort: bool) -> Result<(), ClientError> {
+    pub(crate) async fn top_up(&mut self, one_time: u32, last_resort: bool) -> Result<(), ClientError> {
         let Some(low) = self.config.key_package_low_watermark else {
             return Ok(());
         };
@@ -447,7 +523,7 @@ impl Client {
 
     /// Send a commit, retrying after `stale_epoch` once the winning commit
     /// has been processed.
-    async fn commit(&mut self, group: &[u8], op: CommitOp) -> Result<u64, ClientError> {
+    pub(crate) async fn commit(&mut self, group: &[u8], op: CommitOp) -> Result<u64, ClientError> {
         for attempt in 1..=self.config.max_attempts {
             if self.state.mls.has_pending_commit(group)? {
                 self.resolve_pending_commit(group).await?;
@@ -488,6 +564,7 @@ impl Client {
                     code: ErrorCode::StaleEpoch,
                     current_epoch,
                     message,
+                    details,
                 }) => {
                     self.abandon_pending(group)?;
                     let target = current_epoch.unwrap_or(bundle.epoch + 1);
@@ -497,6 +574,7 @@ impl Client {
                             code: ErrorCode::StaleEpoch,
                             message,
                             current_epoch,
+                            details,
                         });
                     }
                     self.catch_up(group, target).await?;
@@ -578,6 +656,7 @@ impl Client {
                     code: ErrorCode::StaleEpoch,
                     current_epoch,
                     message,
+                    details,
                 }) => {
                     let target = current_epoch.unwrap_or(local + 1);
                     if target <= local {
@@ -585,6 +664,7 @@ impl Client {
                             code: ErrorCode::StaleEpoch,
                             message,
                             current_epoch,
+                            details,
                         });
                     }
                     self.catch_up(group, target).await?;
@@ -614,7 +694,9 @@ impl Client {
     // ----- the mailbox ---------------------------------------------------
 
     /// The next event, processing pushed envelopes as they arrive. Returns
-    /// `Ok(None)` if nothing happened within `timeout`.
+    /// `Ok(None)` if nothing happened within `timeout`. Intake pushes that
+    /// arrive meanwhile wait for [`Client::next_notice`]; with
+    /// `auto_intake`, what they ask of this client is done here.
     pub async fn next_event(&mut self, timeout: Duration) -> Result<Option<Event>, ClientError> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -622,28 +704,13 @@ impl Client {
                 return Ok(Some(event));
             }
             if self.conn.is_none() {
-                let code = self.disconnect_code.flatten();
-                if !self.config.auto_reconnect || !reconnectable(code) {
-                    return Err(ClientError::Closed {
-                        code,
-                        reason: "disconnected".into(),
-                    });
+                if !self.ensure_connected(deadline).await? {
+                    return Ok(None);
                 }
-                match self.establish().await {
-                    Ok(()) => {
-                        self.state.push_event(Event::Reconnected);
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "reconnect failed");
-                        let now = Instant::now();
-                        if now >= deadline {
-                            return Ok(None);
-                        }
-                        tokio::time::sleep((deadline - now).min(Duration::from_millis(500))).await;
-                        continue;
-                    }
-                }
+                continue;
+            }
+            if self.config.auto_intake && self.perform_intake_duties().await > 0 {
+                continue;
             }
             let now = Instant::now();
             if now >= deadline {
@@ -665,6 +732,91 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// The next intake push (`ticket_update`, `offer`, `offer_withdrawn`,
+    /// `queue_changed`, `chat_assigned`, `readd_visitor`, `chat_ended`,
+    /// `team_messages_waiting`), driving the connection like
+    /// [`Client::next_event`]: envelopes that arrive meanwhile are
+    /// processed and their events kept for `next_event`, and a dropped
+    /// connection is re-established. With `auto_intake`, what a push asks
+    /// of this client is done before the push is handed out. Returns
+    /// `Ok(None)` if nothing came within `timeout`.
+    pub async fn next_notice(&mut self, timeout: Duration) -> Result<Option<ServerMessage>, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.conn.is_some() && self.config.auto_intake {
+                self.perform_intake_duties().await;
+            }
+            if let Some(notice) = self.notices.pop_front() {
+                return Ok(Some(notice));
+            }
+            if Instant::now() >= deadline {
+                self.flush_ack();
+                return Ok(None);
+            }
+            self.pump_once(deadline).await?;
+        }
+    }
+
+    /// Handle one thing the server sends before `deadline` (reconnecting
+    /// first if needed), keeping its events and notices queued. `Ok(false)`
+    /// when nothing came.
+    pub(crate) async fn pump_once(&mut self, deadline: Instant) -> Result<bool, ClientError> {
+        if self.conn.is_none() {
+            return self.ensure_connected(deadline).await;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            self.flush_ack();
+            return Ok(false);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(false);
+        };
+        match conn.next_incoming(deadline - now).await {
+            Some(incoming) => {
+                self.handle_incoming(incoming, false).await?;
+                Ok(true)
+            }
+            None => {
+                self.flush_ack();
+                Ok(false)
+            }
+        }
+    }
+
+    /// Intake pushes received and not yet taken by `next_notice`, oldest
+    /// first, without waiting.
+    pub fn take_notices(&mut self) -> Vec<ServerMessage> {
+        self.notices.drain(..).collect()
+    }
+
+    /// Reconnect (when allowed) until connected or `deadline`. `Ok(false)`:
+    /// not connected by the deadline; an error: reconnecting is not
+    /// allowed (replaced, policy, normal close, staff session ended).
+    async fn ensure_connected(&mut self, deadline: Instant) -> Result<bool, ClientError> {
+        while self.conn.is_none() {
+            let code = self.disconnect_code.flatten();
+            if !self.config.auto_reconnect || !reconnectable(code) {
+                return Err(ClientError::Closed {
+                    code,
+                    reason: "disconnected".into(),
+                });
+            }
+            match self.establish().await {
+                Ok(()) => self.state.push_event(Event::Reconnected),
+                Err(e) => {
+                    tracing::debug!(error = %e, "reconnect failed");
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Ok(false);
+                    }
+                    tokio::time::sleep((deadline - now).min(Duration::from_millis(500))).await;
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Process everything that has already arrived (no waiting).
@@ -751,6 +903,7 @@ impl Client {
                 | M::ChatEnded { .. }
                 | M::TeamMessagesWaiting { .. }),
             ) => {
+                self.note_intake_push(&notice)?;
                 if self.notices.len() >= MAX_NOTICES {
                     self.notices.pop_front();
                 }
@@ -800,8 +953,9 @@ impl Client {
 
 /// Whether to reconnect after the server closed with `code`.
 fn reconnectable(code: Option<u16>) -> bool {
+    // A staff session that ended needs a new login, not a retry.
     !matches!(
         code,
-        Some(close::REPLACED) | Some(close::POLICY_VIOLATION) | Some(close::NORMAL)
+        Some(close::REPLACED) | Some(close::POLICY_VIOLATION) | Some(close::NORMAL) | Some(close::SESSION_ENDED)
     )
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use parasol_protocol::{
     decode_server_frame, encode_client_frame, AuthProof, ClientFrame, ErrorCode, FrameError, Request, Response,
-    ServerMessage, PROTOCOL_VERSION,
+    ServerMessage, StaffSelf, PROTOCOL_VERSION,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::error::ClientError;
+use crate::error::{ClientError, RefusalDetails};
 use crate::identity::Identity;
 
 /// Request ids stay below 2^53 so they survive JSON-minded peers.
@@ -54,12 +54,15 @@ struct CloseInfo {
 }
 
 /// What `authenticate` returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Authenticated {
     pub client_id: Vec<u8>,
     pub mailbox_head: u64,
     pub one_time_key_packages: u32,
     pub last_resort_key_package: bool,
+    /// For a staff session: the account, its languages and cap, and the
+    /// badge the server signed for this connection's key.
+    pub staff: Option<StaffSelf>,
 }
 
 /// One WebSocket connection.
@@ -238,6 +241,17 @@ impl Connection {
         identity: &Identity,
         timeout: Duration,
     ) -> Result<(Connection, Authenticated), ClientError> {
+        Self::connect_as(url, identity, None, timeout).await
+    }
+
+    /// Open and authenticate with `identity`, as staff when a session
+    /// `token` (from the HTTPS login) is given.
+    pub async fn connect_as(
+        url: &str,
+        identity: &Identity,
+        staff_token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(Connection, Authenticated), ClientError> {
         let conn = Connection::open(url, timeout).await?;
         if !conn.versions.contains(&PROTOCOL_VERSION) {
             return Err(ClientError::Protocol(format!(
@@ -245,7 +259,10 @@ impl Connection {
                 conn.versions
             )));
         }
-        let auth = conn.authenticate(identity).await?;
+        let auth = match staff_token {
+            Some(token) => conn.authenticate_staff(identity, token).await?,
+            None => conn.authenticate(identity).await?,
+        };
         Ok((conn, auth))
     }
 
@@ -267,30 +284,64 @@ impl Connection {
     /// Answer the challenge with a signature of `identity`.
     pub async fn authenticate(&self, identity: &Identity) -> Result<Authenticated, ClientError> {
         let signature = identity.sign_challenge(&self.nonce);
-        let req = Request::Authenticate {
-            proof: AuthProof::Ed25519Challenge {
-                public_key: identity.client_id().to_vec().into(),
-                signature: signature.to_vec().into(),
-            },
+        let proof = AuthProof::Ed25519Challenge {
+            public_key: identity.client_id().to_vec().into(),
+            signature: signature.to_vec().into(),
         };
-        match self.request(req).await? {
+        self.authenticate_with(identity, proof, false).await
+    }
+
+    /// Answer the challenge as staff: the session token from the login
+    /// plus the same key signature, which binds `identity` to the account
+    /// as its MLS identity for this device.
+    pub async fn authenticate_staff(&self, identity: &Identity, token: &str) -> Result<Authenticated, ClientError> {
+        let signature = identity.sign_challenge(&self.nonce);
+        let proof = AuthProof::StaffSession {
+            token: token.to_string(),
+            public_key: identity.client_id().to_vec().into(),
+            signature: signature.to_vec().into(),
+        };
+        self.authenticate_with(identity, proof, true).await
+    }
+
+    async fn authenticate_with(
+        &self,
+        identity: &Identity,
+        proof: AuthProof,
+        as_staff: bool,
+    ) -> Result<Authenticated, ClientError> {
+        match self.request(Request::Authenticate { proof }).await? {
             Response::Authenticated {
                 client_id,
                 mailbox_head,
                 one_time_key_packages,
                 last_resort_key_package,
-                ..
+                staff,
             } => {
                 if client_id.0 != identity.client_id() {
                     return Err(ClientError::Protocol(
                         "server authenticated a different client id".into(),
                     ));
                 }
+                if as_staff != staff.is_some() {
+                    return Err(ClientError::Protocol(
+                        "the server's answer does not match the kind of session asked for".into(),
+                    ));
+                }
+                // The badge visitors will check must name this very key, or
+                // every chat I join would fail their check.
+                if staff
+                    .as_ref()
+                    .is_some_and(|s| s.badge.signature_key.0 != identity.client_id())
+                {
+                    return Err(ClientError::Protocol("the server's badge names another key".into()));
+                }
                 Ok(Authenticated {
                     client_id: client_id.0,
                     mailbox_head,
                     one_time_key_packages,
                     last_resort_key_package,
+                    staff,
                 })
             }
             other => Err(unexpected(&other)),
@@ -439,6 +490,9 @@ fn route(pending: &Pending, in_tx: &mpsc::UnboundedSender<Incoming>, msg: Server
                 code,
                 message,
                 current_epoch,
+                retry_after_secs,
+                pow,
+                help,
                 ..
             },
         ) => {
@@ -447,6 +501,7 @@ fn route(pending: &Pending, in_tx: &mpsc::UnboundedSender<Incoming>, msg: Server
                     code,
                     message,
                     current_epoch,
+                    details: RefusalDetails::boxed(retry_after_secs, pow, help),
                 }))
                 .is_err()
             {

@@ -12,6 +12,8 @@
 //! * [`Client`]: the async high-level API (connect, groups, messages, events).
 //! * [`Connection`]: the low-level WebSocket connection, for tests that need
 //!   to send deliberately bad input.
+//! * [`intake`]: the anonymous intake queue: a visitor's ticket, and the
+//!   staff side (shifts, offers, accepting, transferring, closing chats).
 //!
 //! **Security note:** a state file contains the client's secret identity key
 //! and all MLS secrets (and undelivered plaintext messages). It is written
@@ -22,13 +24,15 @@ pub mod connection;
 pub mod error;
 pub mod event;
 pub mod identity;
+pub mod intake;
 pub mod mls;
 pub mod store;
 
 pub use client::{Client, ClientConfig, GroupInfoView};
 pub use connection::{Connection, Incoming};
-pub use error::ClientError;
+pub use error::{BadgeError, ClientError, RefusalDetails};
 pub use event::Event;
 pub use identity::{ClientId, Identity};
+pub use intake::{AcceptedChat, Board, IntakeInfo, ShiftStatus, Transferred, VerifiedCounsellor};
 pub use parasol_protocol::{ErrorCode, Request, Response, ServerMessage};
 pub use store::ClientState;

@@ -114,6 +114,14 @@ pub enum CommitOp {
     /// identities (remove and add in one commit): how a member whose device
     /// lost its MLS state comes back.
     Readd(Vec<KeyPackage>),
+    /// Remove these members and add the owners of these key packages in
+    /// one commit: a visitor who lost its MLS state comes back with a new
+    /// key, so its old leaf goes and its new one comes in the same epoch
+    /// (no moment where the chat has a dead leaf or two visitors).
+    Replace {
+        remove: Vec<ClientId>,
+        add: Vec<KeyPackage>,
+    },
 }
 
 /// A staged commit, serialized for `send_commit`. The group has it as its
@@ -331,9 +339,23 @@ impl MlsEngine {
     /// Parse and verify a claimed key package, and check it belongs to
     /// `expected` (credential identity and signature key).
     pub fn validate_key_package(&self, bytes: &[u8], expected: &ClientId) -> Result<KeyPackage, ClientError> {
+        let (kp, owner) = self.parse_key_package(bytes)?;
+        if owner != *expected {
+            return Err(ClientError::Mls(
+                "key package does not belong to the requested client".into(),
+            ));
+        }
+        Ok(kp)
+    }
+
+    /// Parse and verify a key package whose owner is not known beforehand
+    /// (a visitor's, handed over by the intake). Returns it with the client
+    /// id its credential binds; a credential not bound to its signature key
+    /// is refused.
+    pub fn parse_key_package(&self, bytes: &[u8]) -> Result<(KeyPackage, ClientId), ClientError> {
         let kp_in = match parse_mls(bytes)?.extract() {
             MlsMessageBodyIn::KeyPackage(kp) => kp,
-            _ => return Err(ClientError::Mls("claimed data is not a key package".into())),
+            _ => return Err(ClientError::Mls("data is not a key package".into())),
         };
         let kp = kp_in
             .validate(self.provider.crypto(), ProtocolVersion::Mls10)
@@ -341,12 +363,9 @@ impl MlsEngine {
         if kp.ciphersuite() != CIPHERSUITE {
             return Err(ClientError::Mls("key package has the wrong ciphersuite".into()));
         }
-        if kp_id(&kp).as_ref() != Some(expected) {
-            return Err(ClientError::Mls(
-                "key package does not belong to the requested client".into(),
-            ));
-        }
-        Ok(kp)
+        let owner = kp_id(&kp)
+            .ok_or_else(|| ClientError::Mls("key package credential is not bound to its signature key".into()))?;
+        Ok((kp, owner))
     }
 
     /// Create a new group with this client as its only member.
@@ -451,6 +470,30 @@ impl MlsEngine {
                     return Err(ClientError::NotAMember);
                 }
                 builder.propose_removals(leaves).propose_adds(kps.clone())
+            }
+            CommitOp::Replace { remove, add } => {
+                let leaves: Vec<LeafNodeIndex> = current
+                    .iter()
+                    .filter(|(_, m)| m.as_ref().is_some_and(|m| remove.contains(m)))
+                    .map(|(i, _)| *i)
+                    .collect();
+                let mut seen = Vec::new();
+                let mut todo = Vec::new();
+                for kp in add {
+                    let Some(id) = kp_id(kp) else {
+                        return Err(ClientError::Mls("key package without a valid identity".into()));
+                    };
+                    // A key that stays in the group is not added twice.
+                    let stays = is_member(&id) && !remove.contains(&id);
+                    if !stays && !seen.contains(&id) {
+                        seen.push(id);
+                        todo.push(kp.clone());
+                    }
+                }
+                if leaves.is_empty() && todo.is_empty() {
+                    return Ok(None);
+                }
+                builder.propose_removals(leaves).propose_adds(todo)
             }
         };
         let bundle = builder
@@ -1009,6 +1052,42 @@ mod tests {
         // Later commits to a left group are ignored.
         assert!(b.deliver(&gid, EnvelopeKind::Commit, 3, &rm.commit, None).is_empty());
         send(&mut a, &mut c, &gid, "without b");
+    }
+
+    #[test]
+    fn replace_swaps_a_lost_member_for_a_new_key_in_one_commit() {
+        let (mut a, mut b, mut b2) = (Peer::new(), Peer::new(), Peer::new());
+        let gid = group_of_two(&mut a, &mut b);
+        // B lost its state and came back as B2: A removes B and adds B2.
+        let kp_b2 = b2.mls().generate_key_packages(1, false).unwrap();
+        let (kp, owner) = a.state.mls().parse_key_package(&kp_b2[0]).unwrap();
+        assert_eq!(owner, b2.id());
+        let op = CommitOp::Replace {
+            remove: vec![b.id()],
+            add: vec![kp.clone()],
+        };
+        let bundle = a.mls().build_commit(&gid, &op).unwrap().unwrap();
+        assert_eq!(a.mls().merge_pending_commit(&gid).unwrap(), 2);
+        let mut members = a.state.mls().members(&gid).unwrap();
+        members.sort();
+        let mut expected = vec![a.id(), b2.id()];
+        expected.sort();
+        assert_eq!(members, expected);
+        b2.deliver(
+            &gid,
+            EnvelopeKind::Welcome,
+            2,
+            bundle.welcome.as_deref().unwrap(),
+            bundle.ratchet_tree.as_deref(),
+        );
+        let ev = b.deliver(&gid, EnvelopeKind::Commit, 1, &bundle.commit, None);
+        assert!(matches!(&ev[..], [Event::Removed { epoch: 2, .. }]), "{ev:?}");
+        send(&mut a, &mut b2, &gid, "welcome back");
+        send(&mut b2, &mut a, &gid, "thanks");
+        // Done already: nothing to commit.
+        assert!(a.mls().build_commit(&gid, &op).unwrap().is_none());
+        // A key package that is not bound to its key is refused.
+        assert!(a.state.mls().parse_key_package(b"junk").is_err());
     }
 
     #[test]
