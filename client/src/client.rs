@@ -786,6 +786,19 @@ impl Client {
         }
     }
 
+    /// Wait (up to `timeout`) for one thing from the server and process
+    /// it, keeping its events for `next_event` and its notices for
+    /// `next_notice`; with `auto_intake`, do the intake's duties first.
+    /// For callers that wait on a condition of the client's state (a
+    /// group joined, a ticket closed). `Ok(false)`: nothing came.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<bool, ClientError> {
+        let deadline = Instant::now() + timeout;
+        if self.conn.is_some() && self.config.auto_intake && self.perform_intake_duties().await > 0 {
+            return Ok(true);
+        }
+        self.pump_once(deadline).await
+    }
+
     /// Intake pushes received and not yet taken by `next_notice`, oldest
     /// first, without waiting.
     pub fn take_notices(&mut self) -> Vec<ServerMessage> {

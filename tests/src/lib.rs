@@ -307,6 +307,60 @@ pub fn http_request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str
     (status, body.to_string())
 }
 
+/// Create a staff account through the admin CLI (`parasol-server admin
+/// create-staff`) with a random password, and return the password.
+/// `languages` is comma-separated, e.g. `"mk,en"`.
+pub fn create_staff(
+    server: &ServerProcess,
+    username: &str,
+    display_name: &str,
+    role: &str,
+    languages: &str,
+    max_chats: u32,
+) -> String {
+    let password = format!("pw-{}", marker());
+    let max_chats = max_chats.to_string();
+    let out = server.admin(
+        &[
+            "create-staff",
+            "--username",
+            username,
+            "--display-name",
+            display_name,
+            "--role",
+            role,
+            "--languages",
+            languages,
+            "--max-chats",
+            &max_chats,
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "create-staff {username} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    password
+}
+
+/// Log a staff member in over HTTP (`POST /v1/staff/login`) and return the
+/// session token for `Client::connect_staff`.
+pub fn staff_login(server: &ServerProcess, username: &str, password: &str) -> String {
+    let body = serde_json::json!({"username": username, "password": password}).to_string();
+    let (status, body) = http_request(
+        server.addr(),
+        "POST",
+        "/v1/staff/login",
+        &[("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(status, 200, "login of {username} failed: {body}");
+    let value: serde_json::Value = serde_json::from_str(&body).expect("login answer is JSON");
+    value["token"].as_str().expect("a session token").to_string()
+}
+
 /// A string that will not occur by chance, to look for on disk and in logs.
 pub fn marker() -> String {
     format!("PARASOL-MARKER-{}", hex::encode(rand::random::<[u8; 8]>()))
