@@ -371,6 +371,15 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+// Helpers for tests/tests/intake_abuse.rs.
+
+impl ServerProcess {
+    /// The running server's process id (to read its memory use from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::find_ip_address;
