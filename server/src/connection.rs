@@ -656,7 +656,9 @@ async fn handle(
         )
         .with_details(crate::error::RefusalDetails {
             retry_after_secs: Some(1),
-            ..Default::default()
+            pow: None,
+            // Every refusal a visitor can get says where else to turn.
+            help: Some(services.intake.help(crate::time::now_secs())),
         });
         outbox.send(error_frame(Some(id), &e));
         return Ok(());

@@ -251,7 +251,8 @@ impl Intake {
         Ok(intake)
     }
 
-    fn help(&self, now: u64) -> Help {
+    /// Where a visitor who cannot be served now can turn.
+    pub fn help(&self, now: u64) -> Help {
         Help {
             crisis_lines: self.config.crisis_lines.clone(),
             next_open_at: (!self.hours.is_open_at(now))
