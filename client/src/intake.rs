@@ -884,6 +884,60 @@ impl Client {
     }
 }
 
+/// Sealed messages to the team, outside opening hours.
+impl Client {
+    /// Leave a message for the team while the service is closed: claim one
+    /// key package of each counsellor, put them and me in a new group,
+    /// send `text` there, and tell the server the group is a team message.
+    /// The next counsellor on shift reads it; nobody else can. Returns the
+    /// group id.
+    pub async fn leave_team_message(&mut self, language: &str, text: &str) -> Result<Vec<u8>, ClientError> {
+        let key_packages = match self.request(Request::TeamKeyPackages).await? {
+            Response::TeamKeyPackages { key_packages } => key_packages,
+            other => return Err(unexpected(&other)),
+        };
+        let mut members = Vec::with_capacity(key_packages.len());
+        for kp in &key_packages {
+            let (kp, _owner) = self.state.mls.parse_key_package(&kp.0)?;
+            members.push(kp);
+        }
+        let group = self.create_group().await?;
+        self.commit(&group, CommitOp::Add(members)).await?;
+        self.send_text(&group, text).await?;
+        match self
+            .request(Request::LeaveTeamMessage {
+                group_id: group.clone().into(),
+                language: language.to_string(),
+            })
+            .await?
+        {
+            Response::TeamMessageLeft { .. } => Ok(group),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Staff: the sealed messages nobody has taken yet.
+    pub async fn team_messages(&self) -> Result<Vec<parasol_protocol::TeamMessage>, ClientError> {
+        match self.request(Request::TeamMessages).await? {
+            Response::TeamMessages { messages } => Ok(messages),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Staff: I take this sealed message; it leaves my colleagues' lists.
+    pub async fn take_team_message(&self, group: &[u8]) -> Result<(), ClientError> {
+        match self
+            .request(Request::TakeTeamMessage {
+                group_id: group.to_vec().into(),
+            })
+            .await?
+        {
+            Response::TeamMessageTaken { .. } => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
