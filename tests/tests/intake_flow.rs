@@ -7,6 +7,7 @@
 //! each chat's MLS group on every client, and that the messages arrive
 //! (and do not arrive where they must not).
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use parasol_client::{
@@ -24,6 +25,8 @@ const TAG: &str = "support";
 struct Staff {
     c: Client,
     display_name: String,
+    languages: Vec<String>,
+    cap: u32,
 }
 
 impl Staff {
@@ -47,7 +50,12 @@ async fn staff(server: &ServerProcess, username: &str, role: &str, languages: &s
     assert_eq!(me.display_name, display_name);
     assert_eq!(me.max_chats, cap);
     assert_eq!(me.badge.signature_key.0, c.client_id(), "the badge names my key");
-    Staff { c, display_name }
+    Staff {
+        c,
+        display_name,
+        languages: languages.split(',').map(str::to_string).collect(),
+        cap,
+    }
 }
 
 async fn visitor(server: &ServerProcess) -> Client {
@@ -669,4 +677,426 @@ async fn a_visitor_resuming_before_its_counsellor_reconnects_is_told_it_is_in_it
     let mut v = visitor(&server).await;
     let resumed = v.resume_ticket(&secret).await.unwrap();
     assert!(in_chat(Some(&resumed)).is_some(), "{resumed:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Acceptance 1: three counsellors, twenty visitors.
+
+/// The twenty visitors in arrival order: language and urgency.
+const ARRIVALS: [(&str, bool); 20] = [
+    ("mk", false),
+    ("sq", false),
+    ("en", false),
+    ("mk", false),
+    ("mk", true),
+    ("sq", false),
+    ("en", true),
+    ("mk", false),
+    ("sq", true),
+    ("en", false),
+    ("mk", true),
+    ("sq", false),
+    ("mk", false),
+    ("en", false),
+    ("sq", false),
+    ("mk", true),
+    ("en", false),
+    ("sq", false),
+    ("mk", false),
+    ("en", true),
+];
+const TOPICS: [&str; 5] = ["violence", "trafficking", "health", "police_legal", "just_talk"];
+/// `[intake] initial_secs_per_position` of the test server.
+const SECS_PER_POSITION: u32 = 60;
+
+/// Serving order: urgent first, then oldest.
+fn serving_key(i: usize) -> (bool, usize) {
+    (!ARRIVALS[i].1, i)
+}
+
+/// Where visitor `j` stands among the waiting tickets of its language.
+fn expected_position(waiting: &[usize], j: usize) -> u32 {
+    let ahead = waiting
+        .iter()
+        .filter(|&&k| k != j && ARRIVALS[k].0 == ARRIVALS[j].0 && serving_key(k) < serving_key(j))
+        .count();
+    1 + ahead as u32
+}
+
+fn dedup(v: &[u32]) -> Vec<u32> {
+    let mut out = v.to_vec();
+    out.dedup();
+    out
+}
+
+/// A visitor of the big test, with every position pushed to it and every
+/// position the model says it should have had.
+struct Waiter {
+    c: Client,
+    ticket: u64,
+    first_words: String,
+    /// (position, estimate) of every `ticket_update` while waiting.
+    pushed: Vec<(u32, u32)>,
+    /// The model's position after every change of the queue.
+    expected: Vec<u32>,
+    /// How many of `pushed` came before counsellors became available.
+    arrival_pushes: usize,
+}
+
+impl Waiter {
+    /// Take the pushes that have arrived.
+    async fn record(&mut self) {
+        self.c.drain_available().await.expect("drain");
+        for n in self.c.take_notices() {
+            if let ServerMessage::TicketUpdate { ticket } = n {
+                assert_eq!(ticket.ticket_id, self.ticket, "a push about someone else's ticket");
+                if let TicketStatus::Waiting {
+                    position,
+                    estimated_wait_secs,
+                } = ticket.status
+                {
+                    self.pushed.push((position, estimated_wait_secs));
+                }
+            }
+        }
+    }
+
+    fn last_position(&self) -> Option<u32> {
+        self.pushed.last().map(|p| p.0)
+    }
+
+    /// The model moved: note where I should be, and wait for the server
+    /// to push exactly that.
+    async fn expect_position(&mut self, expected: u32, who: usize) {
+        self.expected.push(expected);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.record().await;
+            if self.last_position() == Some(expected) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "visitor {who} was pushed positions {:?}, expected now {expected}",
+                self.pushed
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// An open chat of the big test.
+struct OpenChat {
+    counsellor: usize,
+    visitor: usize,
+    group: Vec<u8>,
+}
+
+/// What the supervisor sees must match the model: the queue in serving
+/// order, offers given in that order within each language, and nobody
+/// over their cap.
+async fn check_snapshot(
+    sup: &Client,
+    counsellors: &[Staff],
+    waiting: &[usize],
+    tickets: &[u64],
+    open: &[OpenChat],
+    offers: &HashMap<u64, usize>,
+    shift: ShiftState,
+) {
+    let queue = sup.queue_view().await.expect("supervisor queue view");
+    let mut model: Vec<usize> = waiting.to_vec();
+    model.sort_by_key(|&i| serving_key(i));
+    let seen: Vec<u64> = queue.iter().map(|e| e.ticket_id).collect();
+    let want: Vec<u64> = model.iter().map(|&i| tickets[i]).collect();
+    assert_eq!(
+        seen, want,
+        "the queue is not in serving order (urgent first, then oldest)"
+    );
+    for lang in ["mk", "sq", "en"] {
+        let flags: Vec<bool> = queue.iter().filter(|e| e.language == lang).map(|e| e.offered).collect();
+        assert!(
+            flags.windows(2).all(|w| w[0] || !w[1]),
+            "{lang}: a later ticket is offered while an earlier one waits unoffered: {flags:?}"
+        );
+    }
+    for e in &queue {
+        if offers.contains_key(&e.ticket_id) {
+            assert!(e.offered, "an offer I hold is not marked offered");
+        }
+        assert!(!e.handover);
+    }
+    let board = sup.board().await.expect("board");
+    assert_eq!(board.queue_depth as usize, waiting.len());
+    assert_eq!(board.staff.len(), counsellors.len(), "{board:?}");
+    for (ci, s) in counsellors.iter().enumerate() {
+        let row = board
+            .staff
+            .iter()
+            .find(|r| r.display_name == s.display_name)
+            .expect("every counsellor on the board");
+        let mine = open.iter().filter(|o| o.counsellor == ci).count() as u32;
+        let offered = offers.values().filter(|&&c| c == ci).count() as u32;
+        assert_eq!(row.max_chats, s.cap);
+        assert!(
+            row.active_chats <= row.max_chats,
+            "{} is over the cap: {row:?}",
+            s.display_name
+        );
+        assert_eq!(
+            row.active_chats, mine,
+            "{}: board and accepted chats differ",
+            s.display_name
+        );
+        assert!(
+            mine + offered <= s.cap,
+            "{}: chats plus offers over the cap",
+            s.display_name
+        );
+        assert_eq!(row.shift, shift);
+        assert!(row.connected);
+    }
+}
+
+#[tokio::test]
+async fn twenty_visitors_three_counsellors_served_in_order_within_languages_and_caps() {
+    let started = Instant::now();
+    let server = ServerProcess::start_with_config(&format!(
+        "[intake]\noffer_timeout_secs = 60\ninitial_secs_per_position = {SECS_PER_POSITION}\n"
+    ));
+    let sup = staff(&server, "sara", "supervisor", "mk,sq,en", 1).await;
+    let mut cs = vec![
+        staff(&server, "ana", "counsellor", "mk,en", 2).await,
+        staff(&server, "bora", "counsellor", "sq,en", 3).await,
+        staff(&server, "cveta", "counsellor", "mk,sq", 1).await,
+    ];
+    // On shift, not taking chats yet: the whole queue forms first.
+    for s in cs.iter_mut() {
+        s.c.set_shift(ShiftState::ClockedIn, false).await.unwrap();
+    }
+
+    // --- Twenty arrivals. Positions are checked at every arrival.
+    let mut vs: Vec<Waiter> = Vec::new();
+    let mut waiting: Vec<usize> = Vec::new();
+    for (i, &(lang, urgent)) in ARRIVALS.iter().enumerate() {
+        let mut c = visitor(&server).await;
+        let t = c
+            .request_chat(lang, TOPICS[i % TOPICS.len()], urgent)
+            .await
+            .expect("a ticket");
+        waiting.push(i);
+        let TicketStatus::Waiting {
+            position,
+            estimated_wait_secs,
+        } = t.status
+        else {
+            panic!("a new ticket waits: {t:?}")
+        };
+        assert_eq!(position, expected_position(&waiting, i), "visitor {i} arrives");
+        assert_eq!(estimated_wait_secs, SECS_PER_POSITION * position);
+        assert!(t.resume_secret.is_some());
+        // Typed while waiting; sent once the chat exists.
+        let first_words = format!("visitor {i} first words {}", marker());
+        c.send_first_message(&first_words).await.unwrap();
+        vs.push(Waiter {
+            c,
+            ticket: t.ticket_id,
+            first_words,
+            pushed: Vec::new(),
+            expected: Vec::new(),
+            arrival_pushes: 0,
+        });
+        for &j in &waiting {
+            let e = expected_position(&waiting, j);
+            vs[j].expect_position(e, j).await;
+        }
+    }
+    let tickets: Vec<u64> = vs.iter().map(|v| v.ticket).collect();
+    let by_ticket: HashMap<u64, usize> = tickets.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+    assert_eq!(by_ticket.len(), 20, "ticket ids are distinct");
+    for v in vs.iter_mut() {
+        v.record().await;
+        for &(p, est) in &v.pushed {
+            assert_eq!(est, SECS_PER_POSITION * p, "estimate with nobody available");
+        }
+        v.arrival_pushes = v.pushed.len();
+    }
+    // A counsellor takes nothing in a language they do not speak.
+    let en_ticket = tickets[2];
+    assert_eq!(code(cs[2].c.accept_ticket(en_ticket).await), ErrorCode::Forbidden);
+    for s in &cs {
+        let view = s.c.queue_view().await.unwrap();
+        assert!(view.iter().all(|e| s.languages.contains(&e.language)));
+        let spoken = waiting
+            .iter()
+            .filter(|&&i| s.languages.iter().any(|l| l == ARRIVALS[i].0))
+            .count();
+        assert_eq!(view.len(), spoken);
+    }
+    check_snapshot(
+        &sup.c,
+        &cs,
+        &waiting,
+        &tickets,
+        &[],
+        &HashMap::new(),
+        ShiftState::ClockedIn,
+    )
+    .await;
+
+    // --- Serving.
+    for s in cs.iter_mut() {
+        s.c.set_shift(ShiftState::Available, false).await.unwrap();
+    }
+    let mut open: Vec<OpenChat> = Vec::new();
+    let mut offers: HashMap<u64, usize> = HashMap::new();
+    let mut accepted: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut served_by = [0usize; 3];
+    let mut peak = [0u32; 3];
+    let mut closed = 0;
+    let mut tried_over_cap = false;
+    let serving_started = Instant::now();
+    while closed < 20 {
+        assert!(
+            serving_started.elapsed() < Duration::from_secs(240),
+            "serving stalled: waiting {waiting:?}, offers {offers:?}, open {}",
+            open.len()
+        );
+        // Offers and withdrawals.
+        for (ci, s) in cs.iter_mut().enumerate() {
+            while let Some(n) = s.c.next_notice(Duration::from_millis(30)).await.unwrap() {
+                match n {
+                    ServerMessage::Offer { ticket, .. } => {
+                        assert!(
+                            s.languages.contains(&ticket.language),
+                            "{} was offered a ticket in {}",
+                            s.display_name,
+                            ticket.language
+                        );
+                        let j = by_ticket[&ticket.ticket_id];
+                        assert_eq!((ticket.language.as_str(), ticket.urgent), ARRIVALS[j]);
+                        assert!(waiting.contains(&j), "an offer for a ticket already taken");
+                        assert!(
+                            offers.insert(ticket.ticket_id, ci).is_none(),
+                            "one ticket offered to two counsellors"
+                        );
+                    }
+                    ServerMessage::OfferWithdrawn { ticket_id } => {
+                        panic!("offer {ticket_id} withdrawn though nobody let it lapse")
+                    }
+                    _ => {}
+                }
+            }
+        }
+        check_snapshot(&sup.c, &cs, &waiting, &tickets, &open, &offers, ShiftState::Available).await;
+
+        // Accept what is first in line in its language.
+        let mut acceptable: Vec<(usize, u64, usize)> = offers
+            .iter()
+            .map(|(&t, &ci)| (by_ticket[&t], t, ci))
+            .filter(|&(j, _, _)| expected_position(&waiting, j) == 1)
+            .collect();
+        acceptable.sort_by_key(|&(j, _, _)| serving_key(j));
+        let accepted_now = !acceptable.is_empty();
+        for (j, ticket, ci) in acceptable {
+            let chat = cs[ci].c.accept_ticket(ticket).await.expect("accept");
+            assert!(!chat.handover);
+            assert_eq!(chat.visitor, Some(vs[j].c.client_id()));
+            offers.remove(&ticket);
+            waiting.retain(|&k| k != j);
+            accepted.entry(ARRIVALS[j].0).or_default().push(j);
+            served_by[ci] += 1;
+            open.push(OpenChat {
+                counsellor: ci,
+                visitor: j,
+                group: chat.group_id.clone(),
+            });
+            let load = open.iter().filter(|o| o.counsellor == ci).count() as u32;
+            peak[ci] = peak[ci].max(load);
+            check_snapshot(&sup.c, &cs, &waiting, &tickets, &open, &offers, ShiftState::Available).await;
+            // The server refuses to let a full counsellor take more.
+            if load == cs[ci].cap && !tried_over_cap {
+                if let Some(&k) = waiting
+                    .iter()
+                    .find(|&&k| cs[ci].languages.iter().any(|l| l == ARRIVALS[k].0))
+                {
+                    tried_over_cap = true;
+                    assert_eq!(code(cs[ci].c.accept_ticket(tickets[k]).await), ErrorCode::LimitExceeded);
+                }
+            }
+            // Everyone behind moved up.
+            for &k in &waiting {
+                let e = expected_position(&waiting, k);
+                vs[k].expect_position(e, k).await;
+            }
+            // The visitor joins, its first words go out, and the counsellor
+            // answers, end-to-end encrypted.
+            let v = &mut vs[j];
+            v.record().await;
+            v.c.wait_for_group(&chat.group_id, WAIT).await.expect("joined");
+            v.record().await;
+            let verified = v.c.chat_counsellor().unwrap().expect("a verified counsellor");
+            assert_eq!(verified.client_id, cs[ci].id());
+            v.c.perform_intake_duties().await;
+            let s = &mut cs[ci];
+            let first_words = v.first_words.clone();
+            assert_eq!(
+                wait_message(&mut s.c, &chat.group_id, &first_words).await,
+                v.c.client_id()
+            );
+            let reply = format!("counsellor {ci} answers visitor {j} {}", marker());
+            s.c.send_text(&chat.group_id, &reply).await.unwrap();
+            assert_eq!(wait_message(&mut v.c, &chat.group_id, &reply).await, s.id());
+            let both = sorted(&[v.c.client_id(), s.id()]);
+            assert_eq!(sorted(&v.c.members(&chat.group_id).unwrap()), both);
+            assert_eq!(sorted(&s.c.members(&chat.group_id).unwrap()), both);
+        }
+        // When nothing is first in line, the oldest chat ends; its
+        // counsellor's room goes to the next ticket.
+        if !accepted_now && !open.is_empty() {
+            let chat = open.remove(0);
+            cs[chat.counsellor].c.close_chat(&chat.group, TAG).await.unwrap();
+            let v = &mut vs[chat.visitor];
+            until(&mut v.c, "the chat closed", |c| {
+                closed_reason(c.ticket()) == Some(ClosedReason::Closed)
+            })
+            .await;
+            v.record().await;
+            assert!(!v.c.groups().contains(&chat.group));
+            closed += 1;
+            check_snapshot(&sup.c, &cs, &waiting, &tickets, &open, &offers, ShiftState::Available).await;
+        }
+    }
+
+    // Urgent first, then oldest, within each language.
+    for lang in ["mk", "sq", "en"] {
+        let mut want: Vec<usize> = (0..20).filter(|&i| ARRIVALS[i].0 == lang).collect();
+        want.sort_by_key(|&i| serving_key(i));
+        assert_eq!(accepted[lang], want, "{lang} served out of order");
+    }
+    // Every counsellor worked, and each was held at their cap.
+    for (ci, s) in cs.iter().enumerate() {
+        assert!(served_by[ci] > 0, "{} served nobody", s.display_name);
+        assert_eq!(peak[ci], s.cap, "{} never reached the cap", s.display_name);
+    }
+    assert!(tried_over_cap);
+    // Every visitor was pushed exactly the positions the serving order
+    // gives, and once serving began they never went back.
+    for (i, v) in vs.iter().enumerate() {
+        let pushed: Vec<u32> = v.pushed.iter().map(|p| p.0).collect();
+        assert_eq!(dedup(&pushed), dedup(&v.expected), "visitor {i}'s positions");
+        let serving = &pushed[v.arrival_pushes.saturating_sub(1)..];
+        assert!(
+            serving.windows(2).all(|w| w[0] >= w[1]),
+            "visitor {i} moved back while being served: {pushed:?}"
+        );
+        assert_eq!(closed_reason(v.c.ticket()), Some(ClosedReason::Closed));
+    }
+    let board = sup.c.board().await.unwrap();
+    assert_eq!(board.queue_depth, 0);
+    eprintln!(
+        "20 visitors served by 3 counsellors in {:?} ({:?} serving), served per counsellor {served_by:?}",
+        started.elapsed(),
+        serving_started.elapsed()
+    );
 }
