@@ -819,6 +819,16 @@ impl Client {
             }
             match self.establish().await {
                 Ok(()) => self.state.push_event(Event::Reconnected),
+                Err(e) if self.staff_token.is_some() && e.server_code() == Some(ErrorCode::AuthenticationFailed) => {
+                    // The session ended while we were away (expired,
+                    // revoked, account disabled): retrying cannot succeed.
+                    let code = Some(close::SESSION_ENDED);
+                    self.disconnect_code = Some(code);
+                    return Err(ClientError::Closed {
+                        code,
+                        reason: "the staff session is no longer valid; log in again".into(),
+                    });
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "reconnect failed");
                     let now = Instant::now();

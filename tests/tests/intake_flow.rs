@@ -1100,3 +1100,86 @@ async fn twenty_visitors_three_counsellors_served_in_order_within_languages_and_
         serving_started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_client_solves_proof_of_work_and_refusals_carry_help() {
+    let server = ServerProcess::start_with_config(
+        "[intake]\npow_threshold_per_minute = 1\npow_difficulty_bits = 12\nmax_queue_length = 2\n",
+    );
+    // Quiet: no puzzle yet. The first request tips the intake over the
+    // threshold, is answered `pow_required`, and the client solves and
+    // asks again by itself.
+    let mut first = visitor(&server).await;
+    assert!(first.intake_info().await.unwrap().pow.is_none());
+    let t = first.request_chat("sq", "health", false).await.expect("a ticket");
+    assert!(matches!(t.status, TicketStatus::Waiting { position: 1, .. }));
+    // Under pressure, intake_info hands out a puzzle, solved before asking.
+    let mut second = visitor(&server).await;
+    let puzzle = second.intake_info().await.unwrap().pow.expect("a puzzle");
+    assert_eq!(puzzle.difficulty_bits, 12);
+    let t = second.request_chat("sq", "health", false).await.expect("a ticket");
+    assert!(matches!(t.status, TicketStatus::Waiting { position: 2, .. }));
+    // Asking without a solution gets the puzzle and the crisis lines.
+    let raw = visitor(&server).await;
+    let err = raw
+        .request(parasol_client::Request::RequestChat {
+            language: "sq".into(),
+            topic: "health".into(),
+            urgent: false,
+            key_packages: Vec::new(),
+            pow: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_code(), Some(ErrorCode::PowRequired));
+    let details = err.refusal().expect("details with the refusal");
+    assert!(details.pow.as_ref().is_some_and(|p| p.difficulty_bits == 12));
+    assert!(details
+        .help
+        .as_ref()
+        .is_some_and(|h| h.crisis_lines.iter().any(|l| l.number == "0800 11111")));
+    // The queue is full: busy, with when to try again and where to turn.
+    let mut third = visitor(&server).await;
+    let err = third.request_chat("sq", "health", false).await.unwrap_err();
+    assert_eq!(err.server_code(), Some(ErrorCode::Busy), "{err}");
+    let details = err.refusal().expect("details with the refusal");
+    assert!(details.retry_after_secs.is_some_and(|s| s > 0));
+    assert!(details.help.as_ref().is_some_and(|h| !h.crisis_lines.is_empty()));
+    assert!(third.ticket().is_none());
+}
+
+#[tokio::test]
+async fn a_staff_client_stops_when_its_session_ends() {
+    let mut server = ServerProcess::start();
+    let mut a = staff(&server, "ana", "counsellor", "mk", 1).await;
+    let mut b = staff(&server, "bora", "counsellor", "mk", 1).await;
+    // Revoked while connected: closed with 4004, and no reconnect.
+    let out = server.admin(&["revoke-sessions", "ana"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = loop {
+        match a.c.next_event(WAIT).await {
+            Ok(Some(Event::Disconnected { code, reconnecting })) => {
+                assert_eq!(code, Some(parasol_protocol::close::SESSION_ENDED));
+                assert!(!reconnecting);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the session did not end"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, ClientError::Closed { code: Some(4004), .. }), "{err}");
+    // Revoked while the server was down: the reconnect is refused once,
+    // and the client says the session is over instead of retrying.
+    server.stop();
+    let out = server.admin(&["revoke-sessions", "bora"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.start_again();
+    let err = loop {
+        match b.c.next_event(WAIT).await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("neither reconnected nor gave up"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, ClientError::Closed { code: Some(4004), .. }), "{err}");
+}
