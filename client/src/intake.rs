@@ -184,6 +184,9 @@ pub(crate) struct IntakeState {
     attestation_key: Option<[u8; 32]>,
     /// My ticket as last heard (without its secret).
     ticket: Option<TicketState>,
+    /// The group of my chat, once there was one. Kept while a hand-over
+    /// shows the ticket as waiting again: the group lives on meanwhile.
+    group: Option<Vec<u8>>,
     resume_secret: Option<Vec<u8>>,
     duties: Vec<Duty>,
     /// Typed while waiting; sent once the chat exists.
@@ -277,13 +280,17 @@ impl Client {
                 group_id,
                 add_counsellor: Some(add),
                 ..
-            } => self.intake.add_duty(Duty::AddCounsellor {
-                group_id: group_id.0.clone(),
-                add: add.clone(),
-            }),
+            } => {
+                self.intake.group = Some(group_id.0.clone());
+                self.intake.add_duty(Duty::AddCounsellor {
+                    group_id: group_id.0.clone(),
+                    add: add.clone(),
+                });
+            }
             TicketStatus::InChat { group_id, .. } => {
                 // Nothing (more) to add in this chat.
                 let group = group_id.0.clone();
+                self.intake.group = Some(group.clone());
                 self.intake
                     .duties
                     .retain(|d| !matches!(d, Duty::AddCounsellor { group_id, .. } if *group_id == group));
@@ -291,7 +298,7 @@ impl Client {
             TicketStatus::Closed { .. } => {
                 // The server deleted the chat and purged its envelopes;
                 // drop its keys too, and the secret that reclaimed it.
-                if let Some(group) = self.intake.chat_group().map(<[u8]>::to_vec) {
+                if let Some(group) = self.intake.group.take() {
                     if self.state.mls.knows_group(&group) {
                         self.state.mls.discard_group(&group);
                         self.state.save()?;
@@ -580,7 +587,10 @@ impl Client {
     /// `Ok(None)` while there is no chat or I have not joined it yet.
     pub fn chat_counsellor(&self) -> Result<Option<VerifiedCounsellor>, ClientError> {
         let Some(TicketStatus::InChat {
-            group_id, counsellor, ..
+            group_id,
+            counsellor,
+            add_counsellor,
+            ..
         }) = self.intake.ticket.as_ref().map(|t| &t.status)
         else {
             return Ok(None);
@@ -590,6 +600,11 @@ impl Client {
         };
         let key = self.verify_badge(counsellor)?;
         if !members.contains(&key) {
+            // Handed to a colleague my client has not added yet: nobody
+            // to vouch for until then.
+            if add_counsellor.is_some() {
+                return Ok(None);
+            }
             return Err(ClientError::InvalidBadge(BadgeError::NotInGroup));
         }
         Ok(Some(VerifiedCounsellor {
@@ -687,15 +702,23 @@ impl Client {
             } => {
                 let (kp, visitor) = self.state.mls.parse_key_package(&kp.0)?;
                 let group = self.create_group().await?;
-                match self
+                let attached = match self
                     .request(Request::AttachChat {
                         ticket_id,
                         group_id: Bytes(group.clone()),
                     })
-                    .await?
+                    .await
                 {
-                    Response::ChatAttached { .. } => {}
-                    other => return Err(unexpected(&other)),
+                    Ok(Response::ChatAttached { .. }) => Ok(()),
+                    Ok(other) => Err(unexpected(&other)),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = attached {
+                    // Not a chat: its keys are of no use. The ticket stays
+                    // mine; clocking out with hand-over puts it back.
+                    self.state.mls.discard_group(&group);
+                    self.state.save()?;
+                    return Err(e);
                 }
                 self.commit(&group, CommitOp::Add(vec![kp])).await?;
                 Ok(AcceptedChat {
