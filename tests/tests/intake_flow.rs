@@ -392,6 +392,28 @@ async fn chat_membership_is_the_servers_to_enforce_and_badges_are_checked() {
     wait_members(&mut v, &g, &after).await;
     talk(&mut v, &mut b, &g).await;
     assert!(v.chat_counsellor().unwrap().is_some_and(|c| c.client_id == b.id()));
+
+    // A block ends the chat for both and keeps the visitor's key out.
+    assert_eq!(
+        code(a.c.block_visitor(ticket.ticket_id, 60, "not my chat any more").await),
+        ErrorCode::Forbidden
+    );
+    let until_secs = b.c.block_visitor(ticket.ticket_id, 60, "abusive").await.unwrap();
+    until(&mut v, "the visitor blocked", |v| {
+        closed_reason(v.ticket()) == Some(ClosedReason::Blocked)
+    })
+    .await;
+    assert!(!v.groups().contains(&g));
+    until(&mut b.c, "the chat ended for the counsellor", |b| {
+        !b.groups().contains(&g)
+    })
+    .await;
+    let err = v.request_chat("mk", "violence", false).await.unwrap_err();
+    assert_eq!(err.server_code(), Some(ErrorCode::Blocked));
+    let details = err.refusal().expect("details");
+    assert!(details.retry_after_secs.is_some_and(|s| s > 0 && u64::from(s) <= 60));
+    assert!(details.help.is_some());
+    assert!(until_secs > 0);
 }
 
 #[tokio::test]
