@@ -1206,13 +1206,11 @@ async fn a_staff_client_stops_when_its_session_ends() {
     assert!(matches!(err, ClientError::Closed { code: Some(4004), .. }), "{err}");
 }
 
-/// Known server gap (see the report): a visitor who reloads (new key)
-/// while a transfer waits for its client's Add is re-added by nobody. The
-/// `readd_visitor` goes to the new counsellor, who is not in the group yet,
-/// and the visitor's new key is not in it either, so no one can commit;
-/// the old counsellor, who could, is not told.
+/// A visitor who reloads (new key) while a transfer waits for its client's
+/// Add: the new counsellor is not in the group yet, so the counsellor being
+/// replaced is asked to re-add the visitor, whose new client then adds the
+/// new counsellor.
 #[tokio::test]
-#[ignore = "server gap: a visitor who reloads during a transfer is never re-added"]
 async fn a_visitor_reloading_during_a_transfer_gets_back_into_its_chat() {
     let server = ServerProcess::start();
     let mut a = staff(&server, "ana", "counsellor", "mk", 1).await;

@@ -731,7 +731,7 @@ impl Intake {
             let readds: Vec<u64> = state
                 .tickets
                 .values()
-                .filter(|t| t.record.counsellor == Some(account) && t.record.pending_readd.is_some())
+                .filter(|t| t.record.pending_readd.is_some() && readd_by(&state, t) == Some(account))
                 .map(|t| t.record.id)
                 .collect();
             for id in readds {
@@ -1662,7 +1662,7 @@ impl Intake {
 
     fn push_readd(&self, state: &State, id: u64) {
         let Some(t) = state.tickets.get(&id) else { return };
-        let (Some(readd), Some(g), Some(account)) = (&t.record.pending_readd, &t.record.group_id, t.record.counsellor)
+        let (Some(readd), Some(g), Some(account)) = (&t.record.pending_readd, &t.record.group_id, readd_by(state, t))
         else {
             return;
         };
@@ -1675,6 +1675,17 @@ impl Intake {
                 key_package: Bytes(readd.key_package.clone()),
             },
         );
+    }
+}
+
+/// Who re-adds a visitor that came back with a new key: a member of the
+/// group who can commit. During a transfer or hand-over the new counsellor
+/// is not in the group yet (the visitor's client was to add them, but lost
+/// its state), so the counsellor being replaced does it.
+fn readd_by(state: &State, t: &Ticket) -> Option<u64> {
+    match (&t.record.pending_add, t.record.previous_client) {
+        (Some(_), Some(previous)) => state.staff_clients.get(&previous).copied(),
+        _ => t.record.counsellor,
     }
 }
 
