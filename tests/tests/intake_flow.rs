@@ -1238,3 +1238,43 @@ async fn a_visitor_reloading_during_a_transfer_gets_back_into_its_chat() {
     }
     talk(&mut v, &mut b, &g).await;
 }
+
+/// Known server gap (see the report): a visitor who reloads (new key)
+/// while its chat waits in the queue after a clock-out hand-over. At
+/// resume there is no counsellor and no pending Add, so no `readd_visitor`
+/// goes out; when a colleague accepts, none is sent either. The visitor's
+/// new key is not in the group, the colleague is not, and the counsellor
+/// who clocked out (still a member) is never asked.
+#[tokio::test]
+#[ignore = "server gap: a visitor who reloads during a clock-out hand-over is never re-added"]
+async fn a_visitor_reloading_during_a_clock_out_hand_over_gets_back_into_its_chat() {
+    let server = ServerProcess::start();
+    let mut b = staff(&server, "bora", "counsellor", "mk", 1).await;
+    let mut c = staff(&server, "cveta", "counsellor", "mk", 1).await;
+    b.c.set_shift(ShiftState::Available, false).await.unwrap();
+    c.c.set_shift(ShiftState::ClockedIn, false).await.unwrap();
+    let mut v = visitor(&server).await;
+    let t = v.request_chat("mk", "health", false).await.unwrap();
+    assert_eq!(wait_offer(&mut b.c).await.ticket_id, t.ticket_id);
+    let g = b.c.accept_ticket(t.ticket_id).await.unwrap().group_id;
+    joined_with(&mut v, &b, &g).await;
+    let secret = v.resume_secret().unwrap().to_vec();
+    b.c.set_shift(ShiftState::ClockedOut, true).await.unwrap();
+    // The page reloads while the chat waits for a colleague.
+    drop(v);
+    let mut v = visitor(&server).await;
+    v.resume_ticket(&secret).await.unwrap();
+    c.c.set_shift(ShiftState::Available, false).await.unwrap();
+    let offer = wait_offer(&mut c.c).await;
+    assert!(offer.handover);
+    c.c.accept_ticket(t.ticket_id).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let vc = sorted(&[v.client_id(), c.id()]);
+    while v.members(&g).map(|m| sorted(&m)).ok() != Some(vc.clone()) {
+        assert!(Instant::now() < deadline, "the visitor never got back into its chat");
+        for x in [&mut v, &mut b.c, &mut c.c] {
+            x.poll(Duration::from_millis(100)).await.unwrap();
+        }
+    }
+    talk(&mut v, &mut c, &g).await;
+}
