@@ -676,14 +676,10 @@ async fn queue_and_chats_survive_a_restart_and_visitors_resume_with_their_secret
     .await;
 }
 
-/// Known server bug (see the report): right after a restart, until the
-/// counsellor's client has reconnected, the intake has no badge for them
-/// and answers a visitor who is in a chat with `waiting { position: 1 }`;
-/// nothing corrects it when the counsellor comes back unless a re-add
-/// happens. Un-ignore once the server keeps what it needs to say
-/// `in_chat`.
+/// Right after a restart, before the counsellor's client has reconnected,
+/// a visitor in a chat is still told `in_chat` (the ticket keeps the badge
+/// of its counsellor), and gets the fresh badge when the counsellor is back.
 #[tokio::test]
-#[ignore = "server bug: in_chat is reported as waiting until the counsellor reconnects after a restart"]
 async fn a_visitor_resuming_before_its_counsellor_reconnects_is_told_it_is_in_its_chat() {
     let mut server = ServerProcess::start();
     let mut c = staff(&server, "ana", "counsellor", "mk", 1).await;
@@ -1239,14 +1235,11 @@ async fn a_visitor_reloading_during_a_transfer_gets_back_into_its_chat() {
     talk(&mut v, &mut b, &g).await;
 }
 
-/// Known server gap (see the report): a visitor who reloads (new key)
-/// while its chat waits in the queue after a clock-out hand-over. At
-/// resume there is no counsellor and no pending Add, so no `readd_visitor`
-/// goes out; when a colleague accepts, none is sent either. The visitor's
-/// new key is not in the group, the colleague is not, and the counsellor
-/// who clocked out (still a member) is never asked.
+/// A visitor who reloads (new key) while its chat waits in the queue after
+/// a clock-out hand-over: the counsellor who clocked out, still a member,
+/// is asked to re-add it; the colleague who accepts is then added by the
+/// visitor's new client.
 #[tokio::test]
-#[ignore = "server gap: a visitor who reloads during a clock-out hand-over is never re-added"]
 async fn a_visitor_reloading_during_a_clock_out_hand_over_gets_back_into_its_chat() {
     let server = ServerProcess::start();
     let mut b = staff(&server, "bora", "counsellor", "mk", 1).await;

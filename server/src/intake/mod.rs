@@ -476,6 +476,7 @@ impl Intake {
                 pending_add: None,
                 pending_readd: None,
                 previous_client: None,
+                counsellor_badge: None,
             };
             state.by_visitor.insert(client, id);
             state.by_resume.insert(record.resume_hash.clone(), id);
@@ -727,6 +728,21 @@ impl Intake {
             staffer.session = session;
             staffer.connection = Some((connection, notifier));
             let shift = staffer.shift;
+            // My chats' visitors see my current badge (a new session signs a
+            // new one).
+            let badge = staffer.session.badge.clone();
+            let mine: Vec<u64> = state
+                .tickets
+                .values()
+                .filter(|t| t.record.counsellor == Some(account) && t.record.group_id.is_some())
+                .map(|t| t.record.id)
+                .collect();
+            for id in &mine {
+                if let Some(t) = state.tickets.get_mut(id) {
+                    t.record.counsellor_badge = Some(badge.clone());
+                }
+                self.push_ticket(&state, *id);
+            }
             // Catch up: pending re-adds, team messages, queue.
             let readds: Vec<u64> = state
                 .tickets
@@ -898,6 +914,40 @@ impl Intake {
         Ok(waiting.into_iter().map(|t| t.entry(now)).collect())
     }
 
+    /// May `account` accept this ticket now? Returns whether it is a
+    /// hand-over and to whom it is offered.
+    fn check_accept(state: &State, account: u64, ticket_id: u64) -> ServiceResult<(bool, Option<u64>)> {
+        let s = Self::staffer(state, account)?;
+        if !on_shift(s.shift) {
+            return Err(err(ErrorCode::InvalidState, "clock in first"));
+        }
+        let t = state
+            .tickets
+            .get(&ticket_id)
+            .ok_or_else(|| err(ErrorCode::UnknownTicket, "no such ticket"))?;
+        if !t.waiting() {
+            return Err(err(ErrorCode::InvalidState, "someone else has this ticket"));
+        }
+        if !s.session.languages.contains(&t.record.language) {
+            return Err(err(
+                ErrorCode::Forbidden,
+                "this ticket is in a language you do not speak",
+            ));
+        }
+        let offered_to = match t.phase {
+            Phase::Offered { account: a, .. } => Some(a),
+            _ => None,
+        };
+        let own_offer = u32::from(offered_to == Some(account));
+        if s.load() - own_offer >= s.session.max_chats {
+            return Err(err(
+                ErrorCode::LimitExceeded,
+                "you are at your maximum of concurrent chats",
+            ));
+        }
+        Ok((t.record.group_id.is_some(), offered_to))
+    }
+
     pub async fn accept(&self, account: u64, ticket_id: u64) -> ServiceResult<Response> {
         let now = now_secs();
         // A hand-over needs one of my key packages for the visitor to add me.
@@ -906,12 +956,11 @@ impl Intake {
             Self::require_chat_staff(&state, account)?;
             state.staff[&account].session.client
         };
+        // Check before claiming: a refused accept must not use up a key
+        // package. Checked again after the claim, which awaits.
         let handover = {
             let state = self.state.lock();
-            state
-                .tickets
-                .get(&ticket_id)
-                .is_some_and(|t| t.record.group_id.is_some())
+            Self::check_accept(&state, account, ticket_id)?.0
         };
         let my_key_package = if handover {
             Some(self.directory.claim(&my_client).await.map_err(|_| {
@@ -925,38 +974,9 @@ impl Intake {
         };
         let (response, record) = {
             let mut state = self.state.lock();
-            let s = Self::staffer(&state, account)?;
-            let (languages, max_chats, load, shift) =
-                (s.session.languages.clone(), s.session.max_chats, s.load(), s.shift);
-            if !on_shift(shift) {
-                return Err(err(ErrorCode::InvalidState, "clock in first"));
-            }
-            let t = state
-                .tickets
-                .get(&ticket_id)
-                .ok_or_else(|| err(ErrorCode::UnknownTicket, "no such ticket"))?;
-            if !t.waiting() {
-                return Err(err(ErrorCode::InvalidState, "someone else has this ticket"));
-            }
-            if !languages.contains(&t.record.language) {
-                return Err(err(
-                    ErrorCode::Forbidden,
-                    "this ticket is in a language you do not speak",
-                ));
-            }
-            if t.record.group_id.is_some() != handover {
+            let (handover_now, offered_to) = Self::check_accept(&state, account, ticket_id)?;
+            if handover_now != handover {
                 return Err(err(ErrorCode::InvalidState, "the ticket changed; try again"));
-            }
-            let offered_to = match t.phase {
-                Phase::Offered { account: a, .. } => Some(a),
-                _ => None,
-            };
-            let own_offer = u32::from(offered_to == Some(account));
-            if load - own_offer >= max_chats {
-                return Err(err(
-                    ErrorCode::LimitExceeded,
-                    "you are at your maximum of concurrent chats",
-                ));
             }
             if let Some(other) = offered_to.filter(|a| *a != account) {
                 if let Some(o) = state.staff.get_mut(&other) {
@@ -964,9 +984,11 @@ impl Intake {
                     o.push(ServerMessage::OfferWithdrawn { ticket_id });
                 }
             }
+            let my_badge = state.staff[&account].session.badge.clone();
             let t = state.tickets.get_mut(&ticket_id).expect("checked");
             t.phase = Phase::Assigned;
             t.record.counsellor = Some(account);
+            t.record.counsellor_badge = Some(my_badge);
             t.record.accepted_at = Some(now);
             let waited = now.saturating_sub(t.record.created_at) as f64;
             let sample = waited / f64::from(t.record.initial_position.max(1));
@@ -1013,6 +1035,9 @@ impl Intake {
                 });
             }
             self.push_ticket(&state, ticket_id);
+            // A visitor who came back with a new key while the chat waited
+            // is re-added by the counsellor being replaced.
+            self.push_readd(&state, ticket_id);
             self.dispatch(&mut state, now);
             self.refresh(&mut state, now);
             (response, state.tickets[&ticket_id].record.clone())
@@ -1188,6 +1213,7 @@ impl Intake {
             let t = state.tickets.get_mut(&id).expect("checked");
             t.record.previous_client = t.record.counsellor_client;
             t.record.counsellor = Some(target);
+            t.record.counsellor_badge = Some(badge.clone());
             t.record.counsellor_client = Some(target_client);
             t.record.transfers += 1;
             t.record.pending_add = Some(PendingAdd {
@@ -1615,11 +1641,15 @@ impl Intake {
                 estimated_wait_secs: estimate,
             };
         }
+        // The live session's badge, or the one stored when the chat was
+        // assigned: after a restart the visitor learns it is in its chat
+        // before its counsellor is back.
         let badge = t
             .record
             .counsellor
             .and_then(|a| state.staff.get(&a))
-            .map(|s| s.session.badge.clone());
+            .map(|s| s.session.badge.clone())
+            .or_else(|| t.record.counsellor_badge.clone());
         match (&t.record.group_id, badge) {
             (Some(g), Some(counsellor)) => TicketStatus::InChat {
                 group_id: Bytes(g.to_vec()),
@@ -1683,9 +1713,10 @@ impl Intake {
 /// is not in the group yet (the visitor's client was to add them, but lost
 /// its state), so the counsellor being replaced does it.
 fn readd_by(state: &State, t: &Ticket) -> Option<u64> {
-    match (&t.record.pending_add, t.record.previous_client) {
-        (Some(_), Some(previous)) => state.staff_clients.get(&previous).copied(),
-        _ => t.record.counsellor,
+    match (t.record.counsellor, &t.record.pending_add, t.record.previous_client) {
+        (Some(counsellor), None, _) => Some(counsellor),
+        (_, _, Some(previous)) => state.staff_clients.get(&previous).copied(),
+        (counsellor, _, None) => counsellor,
     }
 }
 

@@ -35,6 +35,10 @@ pub struct TicketRecord {
     pub pending_readd: Option<PendingReadd>,
     /// The counsellor being replaced, removed once the new one joined.
     pub previous_client: Option<ClientId>,
+    /// The badge of the chat's counsellor when it was assigned, shown to
+    /// the visitor while that counsellor is not connected.
+    #[serde(default)]
+    pub counsellor_badge: Option<parasol_protocol::StaffBadge>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
