@@ -924,7 +924,12 @@ impl Client {
                 | M::ChatAssigned { .. }
                 | M::ReaddVisitor { .. }
                 | M::ChatEnded { .. }
-                | M::TeamMessagesWaiting { .. }),
+                | M::TeamMessagesWaiting { .. }
+                | M::EscalationRaised { .. }
+                | M::EscalationChanged { .. }
+                | M::AddResponder { .. }
+                | M::EscalationFallback { .. }
+                | M::SosAlert { .. }),
             ) => {
                 self.note_intake_push(&notice)?;
                 if self.notices.len() >= MAX_NOTICES {

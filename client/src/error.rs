@@ -114,6 +114,13 @@ pub enum BadgeError {
     /// The chat's members do not include the badge's key.
     #[error("the badge holder is not in the chat")]
     NotInGroup,
+    /// The badge is valid but for another role than expected (e.g. a
+    /// "responder" whose badge says counsellor).
+    #[error("the badge is for another role")]
+    WrongRole,
+    /// An escalation's signature is not its counsellor's.
+    #[error("the escalation is not signed by its counsellor")]
+    BadEscalationSignature,
 }
 
 impl ClientError {

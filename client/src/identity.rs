@@ -60,6 +60,18 @@ impl Identity {
         self.key.sign(&transcript).to_bytes()
     }
 
+    /// Sign an escalation request (a control message outside MLS).
+    pub fn sign_escalation(
+        &self,
+        group_id: &[u8],
+        severity: parasol_protocol::Severity,
+        category: parasol_protocol::Category,
+        issued_at: u64,
+    ) -> [u8; 64] {
+        let transcript = parasol_protocol::escalation_transcript(group_id, severity, category, issued_at);
+        self.key.sign(&transcript).to_bytes()
+    }
+
     /// The same key as an openmls signer. openmls_basic_credential expects the
     /// 32-byte Ed25519 seed as private key and the 32-byte public key.
     pub fn mls_signer(&self) -> SignatureKeyPair {

@@ -139,7 +139,7 @@ pub fn verify_badge(attestation_key: &[u8; 32], badge: &StaffBadge, now: u64) ->
     Ok(key)
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -160,6 +160,12 @@ pub(crate) enum Duty {
         old: ClientId,
         key_package: Vec<u8>,
     },
+    /// Staff: add the crisis responder who accepted my escalation.
+    AddResponder {
+        group_id: Vec<u8>,
+        responder: StaffBadge,
+        key_package: Vec<u8>,
+    },
 }
 
 impl Duty {
@@ -167,7 +173,8 @@ impl Duty {
         match self {
             Duty::AddCounsellor { group_id, .. }
             | Duty::RemovePrevious { group_id, .. }
-            | Duty::Readd { group_id, .. } => group_id,
+            | Duty::Readd { group_id, .. }
+            | Duty::AddResponder { group_id, .. } => group_id,
         }
     }
 
@@ -257,6 +264,16 @@ impl Client {
                 }),
                 None => tracing::warn!("readd_visitor names no usable old key"),
             },
+            ServerMessage::AddResponder {
+                group_id,
+                responder,
+                key_package,
+                ..
+            } => self.intake.add_duty(Duty::AddResponder {
+                group_id: group_id.0.clone(),
+                responder: responder.clone(),
+                key_package: key_package.0.clone(),
+            }),
             ServerMessage::ChatEnded { group_id, .. } => {
                 // The server closed the group and purged its envelopes;
                 // its keys are of no more use here.
@@ -339,6 +356,11 @@ impl Client {
                         old,
                         key_package,
                     } => self.readd_visitor(group_id, old, key_package).await,
+                    Duty::AddResponder {
+                        group_id,
+                        responder,
+                        key_package,
+                    } => self.add_responder(group_id, responder, key_package).await,
                 };
                 match result {
                     Ok(_) => done += 1,
@@ -411,7 +433,7 @@ impl Client {
         }
     }
 
-    async fn ensure_attestation_key(&mut self) -> Result<(), ClientError> {
+    pub(crate) async fn ensure_attestation_key(&mut self) -> Result<(), ClientError> {
         if self.intake.attestation_key.is_none() && self.config().attestation_key.is_none() {
             self.intake_info().await?;
         }
@@ -431,7 +453,7 @@ impl Client {
 
     /// Check a badge and that `key_package` is its holder's (credential =
     /// signature key = the badge's key).
-    async fn badge_key_package(
+    pub(crate) async fn badge_key_package(
         &mut self,
         badge: &StaffBadge,
         key_package: &[u8],

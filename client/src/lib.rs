@@ -22,6 +22,7 @@
 pub mod client;
 pub mod connection;
 pub mod error;
+pub mod escalation;
 pub mod event;
 pub mod identity;
 pub mod intake;
@@ -31,6 +32,7 @@ pub mod store;
 pub use client::{Client, ClientConfig, GroupInfoView};
 pub use connection::{Connection, Incoming};
 pub use error::{BadgeError, ClientError, RefusalDetails};
+pub use escalation::SosAnswer;
 pub use event::Event;
 pub use identity::{ClientId, Identity};
 pub use intake::{AcceptedChat, Board, IntakeInfo, ShiftStatus, Transferred, VerifiedCounsellor};

@@ -219,6 +219,25 @@ mod tests {
             Request::TakeTeamMessage {
                 group_id: vec![1].into(),
             },
+            Request::Escalate {
+                escalation: crate::SignedEscalation {
+                    group_id: vec![1].into(),
+                    severity: crate::Severity::High,
+                    category: crate::Category::Violence,
+                    issued_at: 5,
+                    signature: vec![2; 64].into(),
+                },
+            },
+            Request::SetDuty {
+                state: crate::DutyState::OnDuty,
+            },
+            Request::EscalationQueue,
+            Request::AcceptEscalation { escalation_id: 3 },
+            Request::ResolveEscalation {
+                escalation_id: 3,
+                outcome: crate::EscalationOutcome::Resolved,
+            },
+            Request::Sos { ticket_id: None },
         ];
         assert_eq!(requests.len(), OPERATIONS.len());
         for req in requests {

@@ -80,6 +80,11 @@ pub enum ErrorCode {
     /// A field has a value the server does not accept (unknown language,
     /// topic or tag, a duration out of range, …); `message` says which.
     InvalidRequest,
+    /// No such escalation, or not one the caller may see.
+    UnknownEscalation,
+    /// A signed control message's signature does not verify, or its time
+    /// is too far from the server's clock.
+    InvalidSignature,
 }
 
 impl ErrorCode {
@@ -120,6 +125,8 @@ impl ErrorCode {
             ErrorCode::HandoverRequired => "handover_required",
             ErrorCode::NoCounsellorAvailable => "no_counsellor_available",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnknownEscalation => "unknown_escalation",
+            ErrorCode::InvalidSignature => "invalid_signature",
         }
     }
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::escalation::{DutyState, EscalationEntry, EscalationOutcome, SignedEscalation};
 use crate::intake::{
     BoardRow, Help, PowChallenge, PowSolution, QueueEntry, ShiftState, StaffBadge, TeamMessage, TicketState,
 };
@@ -169,6 +170,31 @@ pub enum Request {
     TeamMessages,
     /// I take this sealed message; it leaves the others' list.
     TakeTeamMessage { group_id: Bytes },
+
+    // --- Escalation to the crisis line ---
+    /// The chat's counsellor (or a supervisor) asks for a crisis
+    /// responder. Signed by the session key, and sent outside the MLS
+    /// group, so it works whatever state the group is in.
+    Escalate { escalation: SignedEscalation },
+    /// Crisis responders: go on or off duty.
+    SetDuty { state: DutyState },
+    /// Crisis responders and supervisors: escalations not yet final.
+    EscalationQueue,
+    /// An on-duty crisis responder takes an open escalation.
+    AcceptEscalation { escalation_id: u64 },
+    /// End an accepted escalation: `resolved` (responder, counsellor or a
+    /// supervisor) or `handed_off` (the counsellor leaves the chat to the
+    /// responder).
+    ResolveEscalation {
+        escalation_id: u64,
+        outcome: EscalationOutcome,
+    },
+    /// Visitors: "I'm in danger now". Answers with the emergency numbers at
+    /// once; with my ticket, raises it to urgent, or alerts my counsellor.
+    Sos {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket_id: Option<u64>,
+    },
 }
 
 impl Request {
@@ -203,6 +229,12 @@ impl Request {
             Request::Board => "board",
             Request::TeamMessages => "team_messages",
             Request::TakeTeamMessage { .. } => "take_team_message",
+            Request::Escalate { .. } => "escalate",
+            Request::SetDuty { .. } => "set_duty",
+            Request::EscalationQueue => "escalation_queue",
+            Request::AcceptEscalation { .. } => "accept_escalation",
+            Request::ResolveEscalation { .. } => "resolve_escalation",
+            Request::Sos { .. } => "sos",
         }
     }
 }
@@ -238,6 +270,12 @@ pub const OPERATIONS: &[&str] = &[
     "board",
     "team_messages",
     "take_team_message",
+    "escalate",
+    "set_duty",
+    "escalation_queue",
+    "accept_escalation",
+    "resolve_escalation",
+    "sos",
 ];
 
 /// How a client proves who it is: an anonymous key alone, or a staff
@@ -323,6 +361,24 @@ pub enum ServerMessage {
     ChatEnded { group_id: Bytes, ticket_id: u64 },
     /// Staff on shift: sealed messages waiting for the team.
     TeamMessagesWaiting { messages: Vec<TeamMessage> },
+    /// On-duty crisis responders: an escalation waits for someone to
+    /// accept it (again, with `renotified` > 0, when nobody did in time).
+    EscalationRaised { escalation: EscalationEntry },
+    /// The escalation's counsellor and responders: its state changed.
+    EscalationChanged { escalation: EscalationEntry },
+    /// The escalating counsellor: add this responder to the chat, after
+    /// checking the badge; `key_package` is theirs.
+    AddResponder {
+        escalation_id: u64,
+        group_id: Bytes,
+        responder: StaffBadge,
+        key_package: Bytes,
+    },
+    /// The counsellor and the visitor of an escalated chat: nobody accepted
+    /// in time; these numbers are the fallback.
+    EscalationFallback { group_id: Bytes, help: Help },
+    /// A chat's counsellor: the visitor pressed "I'm in danger now".
+    SosAlert { group_id: Bytes, ticket_id: u64 },
 }
 
 impl ServerMessage {
@@ -342,6 +398,11 @@ impl ServerMessage {
             ServerMessage::ReaddVisitor { .. } => "readd_visitor",
             ServerMessage::ChatEnded { .. } => "chat_ended",
             ServerMessage::TeamMessagesWaiting { .. } => "team_messages_waiting",
+            ServerMessage::EscalationRaised { .. } => "escalation_raised",
+            ServerMessage::EscalationChanged { .. } => "escalation_changed",
+            ServerMessage::AddResponder { .. } => "add_responder",
+            ServerMessage::EscalationFallback { .. } => "escalation_fallback",
+            ServerMessage::SosAlert { .. } => "sos_alert",
         }
     }
 }
@@ -475,6 +536,30 @@ pub enum Response {
     },
     TeamMessageTaken {
         group_id: Bytes,
+    },
+    Escalated {
+        escalation: EscalationEntry,
+    },
+    Duty {
+        state: DutyState,
+        /// Escalations waiting for a responder now.
+        open_escalations: u32,
+    },
+    Escalations {
+        escalations: Vec<EscalationEntry>,
+    },
+    /// I have it: the counsellor's client adds me to the chat.
+    EscalationAccepted {
+        escalation: EscalationEntry,
+    },
+    EscalationResolved {
+        escalation: EscalationEntry,
+    },
+    /// The emergency numbers, and my ticket as it now stands.
+    SosRaised {
+        help: Help,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<TicketState>,
     },
 }
 

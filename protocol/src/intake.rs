@@ -41,6 +41,11 @@ pub enum TicketStatus {
         transferred: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         add_counsellor: Option<CounsellorToAdd>,
+        /// Crisis responders brought in by an escalation: the client shows
+        /// "a crisis counsellor has joined" when the commit adding one of
+        /// these keys arrives, after checking the badge.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        responders: Vec<StaffBadge>,
     },
     /// The ticket ended; nothing more will happen on it.
     Closed { reason: ClosedReason },

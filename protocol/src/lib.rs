@@ -8,6 +8,7 @@ pub mod auth;
 pub mod close;
 pub mod codec;
 pub mod error;
+pub mod escalation;
 pub mod frame;
 pub mod intake;
 pub mod limits;
@@ -17,6 +18,7 @@ pub use codec::{
     decode_client_frame, decode_client_frame_default, decode_server_frame, encode_client_frame, encode_server_frame,
 };
 pub use error::{ErrorCode, FrameError};
+pub use escalation::*;
 pub use frame::*;
 pub use intake::*;
 pub use staff::{attestation_transcript, verify_attestation, StaffRole};

@@ -47,6 +47,7 @@ fn envelope(seq: u64, kind: EnvelopeKind) -> Envelope {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // test data
 enum Frame {
     Client(ClientFrame),
     Server(ServerFrame),
@@ -588,6 +589,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                             badge: badge(),
                             key_package: b(12, 0x02),
                         }),
+                        responders: vec![],
                     },
                     resume_secret: None,
                     resume_grace_secs: 600,
@@ -659,7 +661,195 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 }],
             })),
         ),
+        // --- escalation ---
+        (
+            "req_escalate",
+            Client(client(
+                40,
+                Request::Escalate {
+                    escalation: signed_escalation(),
+                },
+            )),
+        ),
+        (
+            "req_set_duty",
+            Client(client(
+                41,
+                Request::SetDuty {
+                    state: DutyState::OnDuty,
+                },
+            )),
+        ),
+        ("req_escalation_queue", Client(client(42, Request::EscalationQueue))),
+        (
+            "req_accept_escalation",
+            Client(client(43, Request::AcceptEscalation { escalation_id: 901 })),
+        ),
+        (
+            "req_resolve_escalation",
+            Client(client(
+                44,
+                Request::ResolveEscalation {
+                    escalation_id: 901,
+                    outcome: EscalationOutcome::HandedOff,
+                },
+            )),
+        ),
+        ("req_sos", Client(client(45, Request::Sos { ticket_id: Some(77) }))),
+        (
+            "req_sos_without_ticket",
+            Client(client(46, Request::Sos { ticket_id: None })),
+        ),
+        (
+            "response_escalated",
+            Server(server(ServerMessage::Response {
+                id: 40,
+                result: Response::Escalated {
+                    escalation: escalation_entry(EscalationStatus::Open, None),
+                },
+            })),
+        ),
+        (
+            "response_duty",
+            Server(server(ServerMessage::Response {
+                id: 41,
+                result: Response::Duty {
+                    state: DutyState::OffDuty,
+                    open_escalations: 2,
+                },
+            })),
+        ),
+        (
+            "response_escalations",
+            Server(server(ServerMessage::Response {
+                id: 42,
+                result: Response::Escalations {
+                    escalations: vec![escalation_entry(EscalationStatus::Open, None)],
+                },
+            })),
+        ),
+        (
+            "response_escalation_accepted",
+            Server(server(ServerMessage::Response {
+                id: 43,
+                result: Response::EscalationAccepted {
+                    escalation: escalation_entry(EscalationStatus::Accepted, Some(responder_badge())),
+                },
+            })),
+        ),
+        (
+            "response_escalation_resolved",
+            Server(server(ServerMessage::Response {
+                id: 44,
+                result: Response::EscalationResolved {
+                    escalation: escalation_entry(EscalationStatus::HandedOff, Some(responder_badge())),
+                },
+            })),
+        ),
+        (
+            "response_sos_raised",
+            Server(server(ServerMessage::Response {
+                id: 45,
+                result: Response::SosRaised {
+                    help: help(),
+                    ticket: Some(TicketState {
+                        ticket_id: 77,
+                        status: TicketStatus::Waiting {
+                            position: 1,
+                            estimated_wait_secs: 60,
+                        },
+                        resume_secret: None,
+                        resume_grace_secs: 600,
+                    }),
+                },
+            })),
+        ),
+        (
+            "push_escalation_raised",
+            Server(server(ServerMessage::EscalationRaised {
+                escalation: escalation_entry(EscalationStatus::Open, None),
+            })),
+        ),
+        (
+            "push_escalation_changed",
+            Server(server(ServerMessage::EscalationChanged {
+                escalation: escalation_entry(EscalationStatus::Resolved, Some(responder_badge())),
+            })),
+        ),
+        (
+            "push_add_responder",
+            Server(server(ServerMessage::AddResponder {
+                escalation_id: 901,
+                group_id: b(16, 0x6b),
+                responder: responder_badge(),
+                key_package: b(12, 0x03),
+            })),
+        ),
+        (
+            "push_escalation_fallback",
+            Server(server(ServerMessage::EscalationFallback {
+                group_id: b(16, 0x6b),
+                help: help(),
+            })),
+        ),
+        (
+            "push_sos_alert",
+            Server(server(ServerMessage::SosAlert {
+                group_id: b(16, 0x6b),
+                ticket_id: 77,
+            })),
+        ),
+        (
+            "push_ticket_in_chat_with_responder",
+            Server(server(ServerMessage::TicketUpdate {
+                ticket: TicketState {
+                    ticket_id: 77,
+                    status: TicketStatus::InChat {
+                        group_id: b(16, 0x6b),
+                        counsellor: badge(),
+                        transferred: false,
+                        add_counsellor: None,
+                        responders: vec![responder_badge()],
+                    },
+                    resume_secret: None,
+                    resume_grace_secs: 600,
+                },
+            })),
+        ),
     ]
+}
+
+fn signed_escalation() -> SignedEscalation {
+    SignedEscalation {
+        group_id: b(16, 0x6b),
+        severity: Severity::Critical,
+        category: Category::SuicideRisk,
+        issued_at: 1_795_000_100,
+        signature: b(64, 0xe5),
+    }
+}
+
+fn responder_badge() -> StaffBadge {
+    StaffBadge {
+        display_name: "Vesna".into(),
+        role: StaffRole::CrisisResponder,
+        signature_key: b(32, 0xc3),
+        expires_at: 1_795_043_200,
+        attestation: b(64, 0xc5),
+    }
+}
+
+fn escalation_entry(status: EscalationStatus, responder: Option<StaffBadge>) -> EscalationEntry {
+    EscalationEntry {
+        escalation_id: 901,
+        status,
+        request: signed_escalation(),
+        language: "mk".into(),
+        counsellor: badge(),
+        responder,
+        waited_secs: 42,
+        renotified: if status == EscalationStatus::Open { 1 } else { 0 },
+    }
 }
 
 fn badge() -> StaffBadge {

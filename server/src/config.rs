@@ -35,6 +35,60 @@ pub struct Config {
     pub staff: StaffConfig,
     pub audit: AuditConfig,
     pub stats: StatsConfig,
+    pub escalation: EscalationConfig,
+}
+
+/// Escalation to the crisis line (PROTOCOL.md, "Escalation").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EscalationConfig {
+    /// The crisis line's webhook endpoint. HTTPS, or HTTP to a loopback
+    /// address. None: responders are notified by push only.
+    pub webhook_url: Option<String>,
+    /// File holding the webhook's HMAC key (at least 16 bytes; kept out of
+    /// the config file so the config can be shared).
+    pub webhook_secret_file: Option<PathBuf>,
+    /// This server's address as the crisis line reaches it, for the
+    /// accept callback URL, e.g. `https://chat.example.org`.
+    pub public_url: String,
+    /// Seconds for a responder to accept before responders are notified
+    /// again and the fallback numbers are shown.
+    pub accept_timeout_secs: u64,
+    /// Re-notifications sent to the crisis line's webhook at most, per
+    /// escalation (pushes to responders go on until someone accepts).
+    pub max_webhook_renotifications: u32,
+    /// Shown to the counsellor and the visitor when nobody accepts in
+    /// time, and to a visitor who presses SOS.
+    pub fallback_lines: Vec<parasol_protocol::CrisisLine>,
+    pub webhook_timeout_secs: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_secs: u64,
+    /// Undelivered webhook notices kept at most.
+    pub max_outbox_entries: usize,
+    /// Escalations not yet resolved at most.
+    pub max_open_escalations: usize,
+    /// Resolved escalations are deleted this long after they ended (the
+    /// content-free audit log keeps the history).
+    pub keep_resolved_secs: u64,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        EscalationConfig {
+            webhook_url: None,
+            webhook_secret_file: None,
+            public_url: "http://127.0.0.1:8080".into(),
+            accept_timeout_secs: 120,
+            max_webhook_renotifications: 5,
+            fallback_lines: IntakeConfig::default().crisis_lines,
+            webhook_timeout_secs: 10,
+            retry_initial_ms: 1000,
+            retry_max_secs: 300,
+            max_outbox_entries: 10_000,
+            max_open_escalations: 1_000,
+            keep_resolved_secs: 24 * 3600,
+        }
+    }
 }
 
 /// The anonymous intake queue, the counsellors' shifts and the intake's
@@ -301,6 +355,7 @@ impl Default for Config {
             staff: StaffConfig::default(),
             audit: AuditConfig::default(),
             stats: StatsConfig::default(),
+            escalation: EscalationConfig::default(),
         }
     }
 }
@@ -457,6 +512,40 @@ impl Config {
         }
         if self.audit.retention_days == 0 || self.audit.max_entries == 0 || self.stats.retention_days == 0 {
             return bad("audit and stats retention and bounds must be positive");
+        }
+        let e = &self.escalation;
+        if e.accept_timeout_secs == 0
+            || e.webhook_timeout_secs == 0
+            || e.retry_initial_ms == 0
+            || e.retry_max_secs == 0
+            || e.max_outbox_entries == 0
+            || e.max_open_escalations == 0
+            || e.keep_resolved_secs == 0
+        {
+            return bad("escalation timeouts and bounds must be positive");
+        }
+        if e.fallback_lines.is_empty() {
+            return bad("escalation.fallback_lines must not be empty");
+        }
+        if let Some(url) = &e.webhook_url {
+            let url: reqwest::Url = url
+                .parse()
+                .map_err(|_| ConfigError::Invalid("escalation.webhook_url is not a URL".into()))?;
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(a)) => a.is_loopback(),
+                Some(url::Host::Ipv6(a)) => a.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                return bad("escalation.webhook_url must be https (plain http only to a loopback address)");
+            }
+            if e.webhook_secret_file.is_none() {
+                return bad("escalation.webhook_secret_file is needed with escalation.webhook_url");
+            }
+        }
+        if e.public_url.parse::<reqwest::Url>().is_err() {
+            return bad("escalation.public_url is not a URL");
         }
         Ok(())
     }

@@ -430,6 +430,9 @@ async fn run(
             outbox.send(error_frame(None, &e));
             return Closing(close::POLICY_VIOLATION, "this key cannot be used by this account");
         }
+        services
+            .escalations
+            .staff_connected(&s.session, connection_id, notices_tx.clone());
     } else {
         services
             .intake
@@ -493,7 +496,10 @@ async fn run(
     };
     services.mailboxes.unsubscribe(&client, connection_id);
     match &session.staff {
-        Some(s) => services.intake.staff_disconnected(s.account_id, connection_id),
+        Some(s) => {
+            services.intake.staff_disconnected(s.account_id, connection_id);
+            services.escalations.staff_disconnected(s.account_id, connection_id);
+        }
         None => services.intake.visitor_disconnected(&client, connection_id),
     }
     // Let durable writes still in flight answer before the socket closes.
@@ -959,6 +965,12 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
                 .await?;
             Ok(Response::TeamMessageTaken { group_id })
         }
+        Request::Escalate { .. }
+        | Request::SetDuty { .. }
+        | Request::EscalationQueue
+        | Request::AcceptEscalation { .. }
+        | Request::ResolveEscalation { .. }
+        | Request::Sos { .. } => escalation_request(services, session, req).await,
         Request::Authenticate { .. }
         | Request::Ping
         | Request::PublishKeyPackages { .. }
@@ -970,6 +982,35 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
         | Request::FetchBacklog { .. }
         | Request::Ack { .. }
         | Request::ListGroups => Err(ServiceError::internal()), // handled by dispatch
+    }
+}
+
+/// Escalation to the crisis line, responders' duty, and visitors' SOS.
+async fn escalation_request(services: &Arc<Services>, session: &mut Session, req: Request) -> ServiceResult<Response> {
+    let escalations = &services.escalations;
+    match req {
+        Request::Escalate { escalation } => {
+            let account = staff_only(session)?;
+            let escalation = escalations.escalate(account, &session.client, escalation).await?;
+            Ok(Response::Escalated { escalation })
+        }
+        Request::SetDuty { state } => escalations.set_duty(staff_only(session)?, state).await,
+        Request::EscalationQueue => Ok(Response::Escalations {
+            escalations: escalations.queue(staff_only(session)?)?,
+        }),
+        Request::AcceptEscalation { escalation_id } => Ok(Response::EscalationAccepted {
+            escalation: escalations.accept(staff_only(session)?, escalation_id).await?,
+        }),
+        Request::ResolveEscalation { escalation_id, outcome } => Ok(Response::EscalationResolved {
+            escalation: escalations
+                .resolve(staff_only(session)?, escalation_id, outcome)
+                .await?,
+        }),
+        Request::Sos { ticket_id } => {
+            visitors_only(session)?;
+            escalations.sos(session.client, ticket_id).await
+        }
+        _ => Err(ServiceError::internal()),
     }
 }
 

@@ -45,6 +45,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route(WEBSOCKET_PATH, get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::staff::http::routes())
+        .merge(crate::escalation::callback::routes())
         .merge(crate::metrics::routes());
     router = if web_root.join("index.html").is_file() {
         router.fallback_service(ServeDir::new(&web_root).fallback(ServeFile::new(web_root.join("index.html"))))

@@ -8,6 +8,8 @@
 //! - [`mailbox`]: per-client mailboxes, push and ack;
 //! - [`intake`]: the anonymous intake queue, shifts, routing and the
 //!   intake's abuse limits;
+//! - [`escalation`]: escalation to the crisis line, responders' duty, the
+//!   webhook outbox and visitors' SOS;
 //! - [`storage`]: sled, and the group-commit writer;
 //! - [`staff`]: staff accounts, logins, sessions and the attestation key;
 //! - [`audit`]: the content-free log of staff actions;
@@ -22,6 +24,7 @@ pub mod connection;
 pub mod delivery;
 pub mod directory;
 pub mod error;
+pub mod escalation;
 pub mod http;
 pub mod intake;
 pub mod mailbox;
@@ -55,6 +58,7 @@ pub struct Services {
     pub delivery: Arc<Delivery>,
     pub directory: Arc<Directory>,
     pub intake: Arc<intake::Intake>,
+    pub escalations: Arc<escalation::Escalations>,
     pub mailboxes: Arc<Mailboxes>,
     /// Cancelled when the server begins shutting down.
     pub shutdown: CancellationToken,
@@ -101,6 +105,9 @@ pub async fn run_with(
     on_listening: impl FnOnce(std::net::SocketAddr, &Arc<Services>),
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    // The webhook client's TLS (rustls with ring); a second install in the
+    // same process (tests) is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let storage = Storage::open(&config.data_dir)?;
     let index: writer::MailboxIndex = Default::default();
     let (writer_tx, writer_thread) = writer::spawn(
@@ -140,8 +147,16 @@ pub async fn run_with(
             metrics: metrics.clone(),
         },
     )?;
+    let escalations = escalation::Escalations::load(
+        config.escalation.clone(),
+        storage.db(),
+        intake.clone(),
+        directory.clone(),
+        audit.clone(),
+    )?;
     let services = Arc::new(Services {
         intake,
+        escalations,
         staff,
         attestor,
         audit,
@@ -170,6 +185,7 @@ pub async fn run_with(
     };
     let purge = tokio::spawn(purge_loop(services.clone()));
     let intake_clock = tokio::spawn(intake_clock(services.clone()));
+    let webhooks = tokio::spawn(services.escalations.outbox.clone().run(shutdown.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     on_listening(listener.local_addr()?, &services);
     let app = http::router(services.clone());
@@ -184,6 +200,7 @@ pub async fn run_with(
     // Stop: connections close with 1001 after their in-flight writes finish.
     purge.abort();
     intake_clock.abort();
+    webhooks.abort();
     if let Some(admin_socket) = admin_socket {
         let _ = admin_socket.await;
     }
@@ -204,7 +221,8 @@ pub async fn run_with(
     Ok(())
 }
 
-/// Every second: offers time out, abandoned tickets close. Every minute
+/// Every second: offers time out, abandoned tickets close, unanswered
+/// escalations are notified again. Every minute
 /// the rate limiters forget sources that are back to a full budget.
 async fn intake_clock(services: Arc<Services>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -212,6 +230,7 @@ async fn intake_clock(services: Arc<Services>) {
     loop {
         tick.tick().await;
         services.intake.tick();
+        services.escalations.tick().await;
         n += 1;
         if n.is_multiple_of(60) {
             services.intake.guard.trim();

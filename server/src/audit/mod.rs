@@ -53,6 +53,14 @@ pub enum AuditAction {
     ChatClosed,
     VisitorBlocked,
     TeamMessageTaken,
+    DutyChanged,
+    EscalationRaised,
+    EscalationRenotified,
+    EscalationAccepted,
+    EscalationResolved,
+    EscalationHandedOff,
+    EscalationWebhookDelivered,
+    SosRaised,
     #[serde(other)]
     Unknown,
 }

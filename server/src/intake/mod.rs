@@ -15,6 +15,7 @@
 //! request that made them is answered.
 
 pub mod abuse;
+pub mod crisis;
 pub mod hours;
 mod policy;
 pub mod queue;
@@ -164,6 +165,8 @@ pub struct Intake {
     audit: Arc<Audit>,
     stats: Arc<Stats>,
     metrics: Arc<Metrics>,
+    /// Kept current by the escalation service, for the supervisors' board.
+    open_escalations: std::sync::atomic::AtomicU32,
 }
 
 /// The rooms the intake reports to.
@@ -246,6 +249,7 @@ impl Intake {
             audit: reporting.audit,
             stats: reporting.stats,
             metrics: reporting.metrics,
+            open_escalations: Default::default(),
         });
         delivery.set_policy(Arc::new(policy::ChatPolicy(Arc::downgrade(&intake))));
         Ok(intake)
@@ -477,6 +481,10 @@ impl Intake {
                 pending_readd: None,
                 previous_client: None,
                 counsellor_badge: None,
+                pending_responder: None,
+                responder_clients: Vec::new(),
+                responder_badges: Vec::new(),
+                escalated: false,
             };
             state.by_visitor.insert(client, id);
             state.by_resume.insert(record.resume_hash.clone(), id);
@@ -1337,7 +1345,7 @@ impl Intake {
             queue_depth: depth,
             longest_wait_secs: longest,
             staff,
-            open_escalations: 0,
+            open_escalations: self.open_escalations.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -1446,7 +1454,7 @@ impl Intake {
                     language: &t.record.language,
                     wait_secs: accepted_at.saturating_sub(t.record.created_at),
                     transferred: t.record.transfers > 0,
-                    escalated: false,
+                    escalated: t.record.escalated,
                     closing_tag: tag,
                 };
                 if self.stats.record_chat(&summary).is_err() {
@@ -1661,6 +1669,7 @@ impl Intake {
                         key_package: Bytes(p.key_package.clone()),
                     })
                 }),
+                responders: t.record.responder_badges.clone(),
             },
             // Accepted, the group not made yet: still waiting, as far as the
             // visitor can tell.

@@ -51,20 +51,21 @@ impl GroupPolicy for ChatPolicy {
         if !(is_counsellor || is_previous) {
             return Err(forbidden("only the chat's counsellor may change who is in it"));
         }
-        // Counsellors add the visitor (first add or re-add) and remove the
-        // counsellor being replaced or the visitor's lost key.
+        // Counsellors add the visitor (first add or re-add) and the crisis
+        // responder who accepted an escalation; they remove the counsellor
+        // being replaced, the visitor's lost key, or a responder.
         let old_visitor = r.pending_readd.as_ref().map(|p| p.old_client);
-        if !added.iter().all(|a| *a == r.visitor) {
+        if !added.iter().all(|a| *a == r.visitor || Some(*a) == r.pending_responder) {
             return Err(forbidden(
-                "a counsellor adds only the chat's visitor; colleagues join by transfer",
+                "a counsellor adds only the chat's visitor or the responder who accepted its escalation; colleagues join by transfer",
             ));
         }
         if !removed
             .iter()
-            .all(|m| Some(*m) == r.previous_client || Some(*m) == old_visitor)
+            .all(|m| Some(*m) == r.previous_client || Some(*m) == old_visitor || r.responder_clients.contains(m))
         {
             return Err(forbidden(
-                "a counsellor removes only the colleague they replace or the visitor's old key",
+                "a counsellor removes only the colleague they replace, the visitor's old key or a responder",
             ));
         }
         Ok(())
@@ -90,6 +91,19 @@ impl GroupPolicy for ChatPolicy {
             }
             if r.previous_client.is_some_and(|p| removed.contains(&p)) {
                 r.previous_client = None;
+                changed = true;
+            }
+            if let Some(responder) = r.pending_responder.filter(|p| added.contains(p)) {
+                r.pending_responder = None;
+                if !r.responder_clients.contains(&responder) {
+                    r.responder_clients.push(responder);
+                }
+                changed = true;
+            }
+            if r.responder_clients.iter().any(|c| removed.contains(c)) {
+                r.responder_clients.retain(|c| !removed.contains(c));
+                r.responder_badges
+                    .retain(|b| !removed.iter().any(|m| m.as_slice() == b.signature_key.0.as_slice()));
                 changed = true;
             }
             if !changed {

@@ -39,6 +39,18 @@ pub struct TicketRecord {
     /// the visitor while that counsellor is not connected.
     #[serde(default)]
     pub counsellor_badge: Option<parasol_protocol::StaffBadge>,
+    /// An escalation's responder whom the counsellor is to add.
+    #[serde(default)]
+    pub pending_responder: Option<ClientId>,
+    /// Responders in the group (the counsellor may remove them again).
+    #[serde(default)]
+    pub responder_clients: Vec<ClientId>,
+    /// Their badges, shown to the visitor with the chat.
+    #[serde(default)]
+    pub responder_badges: Vec<parasol_protocol::StaffBadge>,
+    /// Whether the chat was ever escalated (for the statistics).
+    #[serde(default)]
+    pub escalated: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,97 @@
+//! The escalation service's own sled trees: escalations (no content) and
+//! responders' duty states. The webhook outbox has its own tree
+//! ([`super::webhook`]).
+
+use parasol_protocol::{Category, DutyState, EscalationStatus, Severity, StaffBadge};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::storage::{ClientId, StorageError};
+
+/// An escalation as stored: enough to rebuild the queue after a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EscalationRecord {
+    pub id: u64,
+    #[serde(with = "serde_bytes")]
+    pub group_id: Vec<u8>,
+    pub ticket_id: u64,
+    pub severity: Severity,
+    pub category: Category,
+    pub issued_at: u64,
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+    pub language: String,
+    /// Who escalated (the chat's counsellor or a supervisor).
+    pub raised_by: u64,
+    pub counsellor_badge: StaffBadge,
+    pub status: EscalationStatus,
+    pub raised_at: u64,
+    pub last_notified_at: u64,
+    pub renotified: u32,
+    pub responder: Option<u64>,
+    pub responder_client: Option<ClientId>,
+    pub responder_badge: Option<StaffBadge>,
+    /// When it became resolved or handed off.
+    pub ended_at: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct EscalationStore {
+    db: sled::Db,
+    escalations: sled::Tree,
+    duty: sled::Tree,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).expect("escalation records always serialize")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
+    rmp_serde::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("escalation record: {e}")))
+}
+
+impl EscalationStore {
+    pub fn open(db: &sled::Db) -> Result<Self, StorageError> {
+        Ok(EscalationStore {
+            db: db.clone(),
+            escalations: db.open_tree("escalations")?,
+            duty: db.open_tree("escalation_duty")?,
+        })
+    }
+
+    pub fn escalations(&self) -> Result<Vec<EscalationRecord>, StorageError> {
+        self.escalations.iter().map(|item| decode(&item?.1)).collect()
+    }
+
+    pub fn put(&self, record: &EscalationRecord) -> Result<(), StorageError> {
+        self.escalations.insert(record.id.to_be_bytes(), encode(record))?;
+        Ok(())
+    }
+
+    pub fn delete(&self, id: u64) -> Result<(), StorageError> {
+        self.escalations.remove(id.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn duties(&self) -> Result<Vec<(u64, DutyState)>, StorageError> {
+        self.duty
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                let account = <[u8; 8]>::try_from(k.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StorageError::Corrupt("duty key".into()))?;
+                Ok((account, decode(&v)?))
+            })
+            .collect()
+    }
+
+    pub fn put_duty(&self, account: u64, state: DutyState) -> Result<(), StorageError> {
+        self.duty.insert(account.to_be_bytes(), encode(&state))?;
+        Ok(())
+    }
+
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
