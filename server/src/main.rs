@@ -122,8 +122,19 @@ fn main() -> std::process::ExitCode {
 /// Logs carry no IP address, content, token or identity: the code never
 /// passes them to tracing. Default level: info (`PARASOL_LOG` overrides).
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PARASOL_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("PARASOL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The webhook's HTTP client logs addresses it connects to at debug
+    // level; those crates only ever speak up for warnings.
+    for quiet in [
+        "reqwest=warn",
+        "hyper=warn",
+        "hyper_util=warn",
+        "rustls=warn",
+        "h2=warn",
+    ] {
+        filter = filter.add_directive(quiet.parse().expect("a valid directive"));
+    }
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
