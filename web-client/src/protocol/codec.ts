@@ -11,6 +11,20 @@ import { encode as msgpackEncode } from "@msgpack/msgpack";
 
 import { type ErrorCode, type FrameError, ERROR_CODES } from "./error";
 import {
+  type Category,
+  type DutyState,
+  type EscalationEntry,
+  type EscalationOutcome,
+  type EscalationStatus,
+  type Severity,
+  type SignedEscalation,
+  CATEGORIES,
+  DUTY_STATES,
+  ESCALATION_OUTCOMES,
+  ESCALATION_STATUSES,
+  SEVERITIES,
+} from "./escalation";
+import {
   type AuthProof,
   type ClientFrame,
   type Envelope,
@@ -322,6 +336,7 @@ const ticketStatus = tagged<TicketStatus, "state">("state", {
     counsellor: required(staffBadge),
     transferred: flag,
     add_counsellor: optional(counsellorToAdd),
+    responders: nonEmptyList(staffBadge),
   },
   closed: { reason: required(closedReason) },
 });
@@ -361,6 +376,31 @@ const staffSelf = struct<StaffSelf>({
   languages: required(list(str)),
   max_chats: required(u32),
   badge: required(staffBadge),
+});
+
+const severity = oneOf<Severity>(SEVERITIES, "high or critical");
+const category = oneOf<Category>(CATEGORIES, "an escalation category");
+const escalationStatus = oneOf<EscalationStatus>(ESCALATION_STATUSES, "an escalation status");
+const escalationOutcome = oneOf<EscalationOutcome>(ESCALATION_OUTCOMES, "resolved or handed_off");
+const dutyState = oneOf<DutyState>(DUTY_STATES, "on_duty or off_duty");
+
+const signedEscalation = struct<SignedEscalation>({
+  group_id: required(bin),
+  severity: required(severity),
+  category: required(category),
+  issued_at: required(u64),
+  signature: required(bin),
+});
+
+const escalationEntry = struct<EscalationEntry>({
+  escalation_id: required(u64),
+  status: required(escalationStatus),
+  request: required(signedEscalation),
+  language: required(str),
+  counsellor: required(staffBadge),
+  responder: optional(staffBadge),
+  waited_secs: required(u32),
+  renotified: nonZero(u32),
 });
 
 const request = tagged<Request, "op">("op", {
@@ -403,6 +443,12 @@ const request = tagged<Request, "op">("op", {
   board: {},
   team_messages: {},
   take_team_message: { group_id: required(bin) },
+  escalate: { escalation: required(signedEscalation) },
+  set_duty: { state: required(dutyState) },
+  escalation_queue: {},
+  accept_escalation: { escalation_id: required(u64) },
+  resolve_escalation: { escalation_id: required(u64), outcome: required(escalationOutcome) },
+  sos: { ticket_id: optional(u64) },
 });
 
 const clientFrame = struct<ClientFrame>({ v: required(u16), id: required(u64), req: required(request) });
@@ -470,6 +516,12 @@ const response = tagged<Response, "kind">("kind", {
   },
   team_messages: { messages: required(list(teamMessage)) },
   team_message_taken: { group_id: required(bin) },
+  escalated: { escalation: required(escalationEntry) },
+  duty: { state: required(dutyState), open_escalations: required(u32) },
+  escalations: { escalations: required(list(escalationEntry)) },
+  escalation_accepted: { escalation: required(escalationEntry) },
+  escalation_resolved: { escalation: required(escalationEntry) },
+  sos_raised: { help: required(help), ticket: optional(ticketState) },
 });
 
 const errorCode = oneOf<ErrorCode>(ERROR_CODES, "an error code of protocol version 1");
@@ -501,6 +553,16 @@ const serverMessage = tagged<ServerMessage, "type">("type", {
   readd_visitor: { group_id: required(bin), old_client: required(bin), key_package: required(bin) },
   chat_ended: { group_id: required(bin), ticket_id: required(u64) },
   team_messages_waiting: { messages: required(list(teamMessage)) },
+  escalation_raised: { escalation: required(escalationEntry) },
+  escalation_changed: { escalation: required(escalationEntry) },
+  add_responder: {
+    escalation_id: required(u64),
+    group_id: required(bin),
+    responder: required(staffBadge),
+    key_package: required(bin),
+  },
+  escalation_fallback: { group_id: required(bin), help: required(help) },
+  sos_alert: { group_id: required(bin), ticket_id: required(u64) },
 });
 
 const serverFrame = struct<ServerFrame>({ v: required(u16), msg: required(serverMessage) });

@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   "handover_required",
   "no_counsellor_available",
   "invalid_request",
+  "unknown_escalation",
+  "invalid_signature",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

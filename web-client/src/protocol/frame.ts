@@ -6,6 +6,7 @@
 // them below 2^53.
 
 import type { ErrorCode } from "./error";
+import type { DutyState, EscalationEntry, EscalationOutcome, SignedEscalation } from "./escalation";
 import type {
   BoardRow,
   Help,
@@ -97,7 +98,19 @@ export type Request =
   /** Sealed team messages not taken yet. */
   | { op: "team_messages" }
   /** I take this sealed message. */
-  | { op: "take_team_message"; group_id: Bytes };
+  | { op: "take_team_message"; group_id: Bytes }
+  /** The chat's counsellor (or a supervisor) asks for a crisis responder; signed, outside MLS. */
+  | { op: "escalate"; escalation: SignedEscalation }
+  /** Crisis responders: go on or off duty. */
+  | { op: "set_duty"; state: DutyState }
+  /** Responders and supervisors: escalations not yet final. */
+  | { op: "escalation_queue" }
+  /** An on-duty crisis responder takes an open escalation. */
+  | { op: "accept_escalation"; escalation_id: number }
+  /** End an escalation: resolved, or handed off to the responder. */
+  | { op: "resolve_escalation"; escalation_id: number; outcome: EscalationOutcome }
+  /** Visitors: "I'm in danger now" (with my ticket, if I have one). */
+  | { op: "sos"; ticket_id?: number };
 
 export type Operation = Request["op"];
 
@@ -131,6 +144,12 @@ export const OPERATIONS: readonly Operation[] = [
   "board",
   "team_messages",
   "take_team_message",
+  "escalate",
+  "set_duty",
+  "escalation_queue",
+  "accept_escalation",
+  "resolve_escalation",
+  "sos",
 ];
 
 /**
@@ -189,7 +208,17 @@ export type ServerMessage =
   /** Staff: one of my chats ended. */
   | { type: "chat_ended"; group_id: Bytes; ticket_id: number }
   /** Staff on shift: sealed messages waiting for the team. */
-  | { type: "team_messages_waiting"; messages: TeamMessage[] };
+  | { type: "team_messages_waiting"; messages: TeamMessage[] }
+  /** On-duty responders: an escalation waits (again, when `renotified`). */
+  | { type: "escalation_raised"; escalation: EscalationEntry }
+  /** The counsellor and responders: an escalation changed. */
+  | { type: "escalation_changed"; escalation: EscalationEntry }
+  /** The escalating counsellor: add this responder, after checking the badge. */
+  | { type: "add_responder"; escalation_id: number; group_id: Bytes; responder: StaffBadge; key_package: Bytes }
+  /** Counsellor and visitor: nobody accepted in time; these are the numbers. */
+  | { type: "escalation_fallback"; group_id: Bytes; help: Help }
+  /** A chat's counsellor: the visitor pressed SOS. */
+  | { type: "sos_alert"; group_id: Bytes; ticket_id: number };
 
 export type ServerMessageType = ServerMessage["type"];
 
@@ -247,7 +276,13 @@ export type Response =
   | { kind: "blocked"; ticket_id: number; until: number }
   | { kind: "board"; queue_depth: number; longest_wait_secs: number; staff: BoardRow[]; open_escalations: number }
   | { kind: "team_messages"; messages: TeamMessage[] }
-  | { kind: "team_message_taken"; group_id: Bytes };
+  | { kind: "team_message_taken"; group_id: Bytes }
+  | { kind: "escalated"; escalation: EscalationEntry }
+  | { kind: "duty"; state: DutyState; open_escalations: number }
+  | { kind: "escalations"; escalations: EscalationEntry[] }
+  | { kind: "escalation_accepted"; escalation: EscalationEntry }
+  | { kind: "escalation_resolved"; escalation: EscalationEntry }
+  | { kind: "sos_raised"; help: Help; ticket?: TicketState };
 
 /** A staff session's own view of itself. */
 export interface StaffSelf {

@@ -5,6 +5,7 @@ export * from "./auth";
 export * from "./close";
 export * from "./codec";
 export * from "./error";
+export * from "./escalation";
 export * from "./frame";
 export * from "./intake";
 export * from "./limits";

@@ -34,7 +34,15 @@ export type TicketStatus =
    * must add that counsellor (transfer or hand-over) after checking the badge.
    * `transferred` absent means false.
    */
-  | { state: "in_chat"; group_id: Bytes; counsellor: StaffBadge; transferred?: boolean; add_counsellor?: CounsellorToAdd }
+  | {
+      state: "in_chat";
+      group_id: Bytes;
+      counsellor: StaffBadge;
+      transferred?: boolean;
+      add_counsellor?: CounsellorToAdd;
+      /** Crisis responders brought in by an escalation (absent: none). */
+      responders?: StaffBadge[];
+    }
   | { state: "closed"; reason: ClosedReason };
 
 /** A counsellor the visitor's client is asked to add to its chat. */
