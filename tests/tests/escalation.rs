@@ -632,3 +632,46 @@ async fn only_the_right_people_escalate_accept_and_press_sos() {
     .await;
     assert_eq!(alerted, g);
 }
+
+#[tokio::test]
+async fn an_accepted_escalation_whose_responder_never_got_in_reopens_after_a_restart() {
+    let (_line, url) = crisis_line().await;
+    let mut setup = start_server(&url, 600);
+    let mut ana = staff(&setup.server, "ana", "counsellor").await;
+    let vesna = staff(&setup.server, "vesna", "crisis_responder").await;
+    let (_v, g) = chat_with(&setup.server, &mut ana).await;
+    vesna.c.set_duty(DutyState::OnDuty).await.unwrap();
+    let id = ana
+        .c
+        .escalate(&g, Severity::Critical, Category::Violence)
+        .await
+        .unwrap()
+        .escalation_id;
+    // The counsellor's device goes away before it can add the responder.
+    let (ana_token, ana_state) = (ana.token.clone(), ana.c.into_state().await.unwrap());
+    vesna.c.accept_escalation(id).await.unwrap();
+    let vesna_token = vesna.token.clone();
+    drop(vesna);
+    setup.server.kill();
+    setup.server.start_again();
+
+    // Open again: the responder, back online (still on duty), is notified
+    // anew and accepts; the counsellor, back too, adds them.
+    let url = setup.server.url();
+    let mut vesna = Client::connect_staff(&url, ClientState::in_memory(Identity::generate()), &vesna_token)
+        .await
+        .unwrap();
+    let reopened = wait_notice(&mut vesna, "the escalation again", |n| match n {
+        ServerMessage::EscalationRaised { escalation } if escalation.escalation_id == id => Some(escalation.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reopened.status, EscalationStatus::Open);
+    vesna.accept_escalation(id).await.unwrap();
+    let mut ana = Client::connect_staff(&url, ana_state, &ana_token).await.unwrap();
+    until(&mut ana, "the counsellor adding the responder", |c| {
+        c.members(&g).is_ok_and(|m| m.contains(&vesna.client_id()))
+    })
+    .await;
+    vesna.wait_for_group(&g, WAIT).await.expect("the responder joins");
+}

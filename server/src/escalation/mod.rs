@@ -124,7 +124,23 @@ impl Escalations {
         };
         let store = EscalationStore::open(db)?;
         let mut state = State::default();
-        for record in store.escalations()? {
+        let now = now_secs();
+        for mut record in store.escalations()? {
+            // The responder's key package was in memory only: an accepted
+            // escalation whose responder never got in is open again, and
+            // responders are notified anew.
+            let stuck = record.status == EscalationStatus::Accepted
+                && record
+                    .responder_client
+                    .is_none_or(|c| !intake.responder_joined(&record.group_id, &c));
+            if stuck {
+                record.status = EscalationStatus::Open;
+                record.responder = None;
+                record.responder_client = None;
+                record.responder_badge = None;
+                record.last_notified_at = now.saturating_sub(config.accept_timeout_secs);
+                store.put(&record)?;
+            }
             state.escalations.insert(
                 record.id,
                 Escalation {

@@ -71,6 +71,16 @@ impl Intake {
             .is_some_and(|s| s.session.role == parasol_protocol::StaffRole::Supervisor)
     }
 
+    /// Whether `client` (a responder) has been added to chat `group_id`.
+    pub fn responder_joined(&self, group_id: &[u8], client: &ClientId) -> bool {
+        let state = self.state.lock();
+        state
+            .by_group
+            .get(group_id)
+            .and_then(|id| state.tickets.get(id))
+            .is_some_and(|t| t.record.responder_clients.contains(client) || t.record.counsellor_client == Some(*client))
+    }
+
     /// Whether `group_id` is still an open chat.
     pub fn chat_is_open(&self, group_id: &[u8]) -> bool {
         self.state.lock().by_group.contains_key(group_id)
