@@ -8,3 +8,4 @@ export * from "./error";
 export * from "./frame";
 export * from "./intake";
 export * from "./limits";
+export * from "./badge";
