@@ -30,6 +30,12 @@ const intake: Intake = {
   cancel() {
     void current?.cancel();
   },
+  send(text) {
+    current?.send(text);
+  },
+  retry(id) {
+    current?.retry(id);
+  },
 };
 
 const root = document.getElementById("app");

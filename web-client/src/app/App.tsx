@@ -15,6 +15,8 @@ type Screen = "welcome" | "start" | "waiting";
 export interface Intake {
   start(request: ChatRequest & { language: Language }, onState: (state: VisitorState) => void): void;
   cancel(): void;
+  send(text: string): void;
+  retry(id: number): void;
 }
 
 interface Props {
@@ -60,7 +62,14 @@ export function App({ initialLanguage, onExit, intake }: Props) {
           }}
         />
       ) : (
-        <Waiting t={t} state={visitor} onCancel={() => intake?.cancel()} onBack={() => setScreen("start")} />
+        <Waiting
+          t={t}
+          state={visitor}
+          onCancel={() => intake?.cancel()}
+          onBack={() => setScreen("start")}
+          onSend={(text) => intake?.send(text)}
+          onRetry={(id) => intake?.retry(id)}
+        />
       )}
     </>
   );

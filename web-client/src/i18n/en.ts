@@ -58,6 +58,15 @@ export const en = {
   "chat.crisisJoined": "A crisis counsellor has joined the chat.",
   "chat.ended": "The chat has ended.",
 
+  "chat.joining": "Opening a private line to the counsellor…",
+  "chat.notVerified": "Not verified",
+  "chat.newCounsellor": (name: string) => `${name} has joined the chat.`,
+  "chat.previousLeft": "The previous counsellor has left the chat.",
+  "chat.unverifiedMember":
+    "Someone we could not verify was going to join. We did not let them in. Be careful what you share.",
+  "chat.leave": "End the chat",
+  "chat.log": "Messages",
+
   "exit.button": "Leave now",
   "exit.hint": "or press Esc twice",
 

@@ -59,6 +59,15 @@ export const sq: Catalogue = {
   "chat.crisisJoined": "Një këshilltar për kriza hyri në bisedë.",
   "chat.ended": "Biseda mbaroi.",
 
+  "chat.joining": "Po hapet një linjë private me këshilltarin…",
+  "chat.notVerified": "I paverifikuar",
+  "chat.newCounsellor": (name) => `${name} hyri në bisedë.`,
+  "chat.previousLeft": "Këshilltari i mëparshëm doli nga biseda.",
+  "chat.unverifiedMember":
+    "Dikush që nuk mundëm ta verifikonim do të hynte. Nuk e lejuam. Ki kujdes çfarë ndan.",
+  "chat.leave": "Mbyll bisedën",
+  "chat.log": "Mesazhet",
+
   "exit.button": "Dil tani",
   "exit.hint": "ose shtyp Esc dy herë",
 

@@ -1,13 +1,20 @@
-// The visitor's way into a chat (PROTOCOL.md, "Intake"): a fresh anonymous
-// identity, `intake_info`, one-time key packages, `request_chat` (solving the
-// proof of work if the server asks for it), then the ticket as the server
-// pushes it, until a counsellor has the chat, or the visitor cancels.
-// Nothing is stored; the identity and keys live in this object only.
+// The visitor's chat (PROTOCOL.md, "Intake"): a fresh anonymous identity,
+// `intake_info`, one-time key packages, `request_chat` (solving the proof
+// of work if the server asks for it), the ticket as the server pushes it;
+// then the chat itself: join by the counsellor's Welcome, send what was
+// written while waiting, exchange messages, and on a transfer add the new
+// counsellor after checking their badge (client/src/intake.rs does the
+// same in Rust). Nothing is stored; identity and keys live in this object.
 
-import { Identity, MlsClient } from "../mls";
-import type { Help, Response, TicketState } from "../protocol";
+import { ChatLog, type ChatLine, type Counsellor } from "./chat";
+import { MailboxSession, decodeText } from "../chat/session";
+import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
+import type { CounsellorToAdd, Help, Response, StaffBadge, TicketState } from "../protocol";
 import { solvePow } from "../protocol";
 import { Connection, type Push, ServerError, type SocketLike } from "../net/connection";
+
+/** How long the visitor's page waits for the Welcome before it stops waiting for a duty. */
+const JOIN_WAIT_MS = 60_000;
 
 /** One-time key packages sent with the request (the server keeps them for the chat). */
 export const KEY_PACKAGES_PER_REQUEST = 3;
@@ -16,9 +23,10 @@ export type IntakeInfo = Extract<Response, { kind: "intake_info" }>;
 
 export type VisitorState =
   | { kind: "connecting" }
-  | { kind: "waiting"; ticket: TicketState; position: number; estimatedWaitSecs: number }
-  | { kind: "in_chat"; ticket: TicketState }
-  | { kind: "closed"; reason: string }
+  | { kind: "waiting"; ticket: TicketState; position: number; estimatedWaitSecs: number; lines: ChatLine[] }
+  /** `joined`: my client is in the chat's MLS group (the Welcome arrived). */
+  | { kind: "in_chat"; ticket: TicketState; lines: ChatLine[]; counsellor: Counsellor | undefined; joined: boolean }
+  | { kind: "closed"; reason: string; lines: ChatLine[] }
   /** Refused (busy, rate-limited, closed hours, blocked…) with where else to turn. */
   | { kind: "refused"; code: string; help?: Help; retryAfterSecs?: number }
   | { kind: "offline" };
@@ -31,8 +39,14 @@ export interface ChatChoice {
 
 export class VisitorIntake {
   private connection: Connection | undefined;
+  private session: MailboxSession | undefined;
   private ticket: TicketState | undefined;
+  /** The chat's group, once a counsellor opened it. */
+  private group: Uint8Array | undefined;
+  /** Add-counsellor requests already done or under way, by badge key (hex). */
+  private readonly addsDone = new Set<string>();
   info: IntakeInfo | undefined;
+  readonly log = new ChatLog(() => this.info?.attestation_key);
 
   private constructor(
     readonly mls: MlsClient,
@@ -47,13 +61,19 @@ export class VisitorIntake {
   async start(socket: SocketLike, choice: ChatChoice): Promise<void> {
     this.onState({ kind: "connecting" });
     try {
-      const { connection } = await Connection.open(socket, (nonce) => this.mls.identity.authenticate(nonce), {
-        onPush: (push) => this.push(push),
-        onClose: () => {
-          if (this.ticket === undefined || this.ticket.status.state === "waiting") this.onState({ kind: "offline" });
+      const { connection, authenticated } = await Connection.open(
+        socket,
+        (nonce) => this.mls.identity.authenticate(nonce),
+        {
+          onPush: (push) => this.push(push),
+          onClose: () => {
+            if (this.ticket?.status.state !== "closed") this.onState({ kind: "offline" });
+          },
         },
-      });
+      );
       this.connection = connection;
+      this.session = new MailboxSession(connection, this.mls, (event) => this.mlsEvent(event));
+      await this.session.subscribe(authenticated.mailbox_head);
       const info = await connection.request({ op: "intake_info" });
       if (info.kind !== "intake_info") throw new Error(`unexpected answer ${info.kind}`);
       this.info = info;
@@ -98,41 +118,189 @@ export class VisitorIntake {
         // Closing the connection abandons the ticket anyway.
       }
     }
-    this.onState({ kind: "closed", reason: "cancelled" });
+    this.onState({ kind: "closed", reason: "cancelled", lines: this.log.lines });
     this.close();
   }
 
   /** Drop the connection and every key (quick exit, end of chat). */
   close(): void {
-    this.connection?.close();
+    if (this.session !== undefined) this.session.close();
+    else this.connection?.close();
     this.connection = undefined;
+    this.session = undefined;
     this.mls.wipe();
+  }
+
+  /** Write a message: sent at once in a chat, or kept (in memory) until the counsellor has joined. */
+  send(text: string): void {
+    const group = this.group;
+    if (group === undefined || !this.mls.hasGroup(group)) {
+      this.log.mine(text, "queued");
+      this.emit();
+      return;
+    }
+    const id = this.log.mine(text, "sending");
+    this.emit();
+    void this.deliver(group, id, text);
+  }
+
+  /** Try a failed message again. */
+  retry(id: number): void {
+    const line = this.log.lines.find((l) => l.id === id);
+    if (line?.kind !== "mine" || line.delivery !== "failed" || this.group === undefined) return;
+    this.log.setDelivery(id, "sending");
+    this.emit();
+    void this.deliver(this.group, id, line.text);
+  }
+
+  private async deliver(group: Uint8Array, id: number, text: string): Promise<void> {
+    try {
+      await this.session?.sendText(group, text);
+      this.log.setDelivery(id, "sent");
+    } catch {
+      this.log.setDelivery(id, "failed");
+    }
+    this.emit();
+  }
+
+  /**
+   * Hook for the escalation flow: a crisis responder with this badge joins
+   * the chat. Adds the system line; "verified" follows the same badge check.
+   */
+  noteEscalation(badge: StaffBadge): void {
+    const key = this.log.checkBadge(badge);
+    if (key !== undefined) this.log.knowStaff(key, badge.display_name, true);
+    this.log.system("crisis_joined", badge.display_name);
+    this.emit();
   }
 
   private push(push: Push): void {
     if (push.type === "ticket_update") this.update(push.ticket);
+    else this.session?.push(push);
+  }
+
+  private mlsEvent(event: MlsEvent): void {
+    const group = this.group;
+    if (group === undefined || !equalBytes(event.groupId, group)) return;
+    switch (event.kind) {
+      case "joined":
+        this.log.membersChanged(event.members);
+        this.emit();
+        void this.performDuties();
+        void this.sendQueued(group);
+        return;
+      case "message": {
+        const text = decodeText(event.plaintext);
+        if (text !== undefined) this.log.theirs(event.sender, text);
+        this.emit();
+        return;
+      }
+      case "commit": {
+        const members = this.mls.hasGroup(group) ? this.mls.members(group).map((m) => m.clientId) : [];
+        for (const added of event.added) {
+          if (!this.log.isKnownStaff(added)) this.log.system("unverified_member");
+        }
+        if (event.removed.length > 0 && !event.removedMe) this.log.system("previous_counsellor_left");
+        this.log.membersChanged(members);
+        this.emit();
+        return;
+      }
+      case "skipped":
+        return;
+    }
+  }
+
+  private async sendQueued(group: Uint8Array): Promise<void> {
+    for (const { id, text } of this.log.queued()) {
+      this.log.setDelivery(id, "sending");
+      this.emit();
+      await this.deliver(group, id, text);
+    }
+  }
+
+  /** Add the counsellor the server asks me to, once I am in the group (transfer, hand-over). */
+  private async performDuties(): Promise<void> {
+    const status = this.ticket?.status;
+    const group = this.group;
+    if (status?.state !== "in_chat" || status.add_counsellor === undefined || group === undefined) return;
+    const add = status.add_counsellor;
+    const tag = Array.from(add.badge.signature_key).join(",");
+    if (this.addsDone.has(tag)) return;
+    this.addsDone.add(tag);
+    if (!(await this.session?.waitForGroup(group, JOIN_WAIT_MS))) {
+      this.addsDone.delete(tag);
+      return;
+    }
+    try {
+      await this.addCounsellor(group, add);
+      this.log.system("new_counsellor_joined", add.badge.display_name);
+    } catch {
+      // A badge that does not verify (or a refused commit) is never retried:
+      // nobody joins on the server's word alone.
+      this.log.system("unverified_member");
+    }
+    this.emit();
+  }
+
+  private async addCounsellor(group: Uint8Array, add: CounsellorToAdd): Promise<void> {
+    const key = this.log.checkBadge(add.badge);
+    if (key === undefined) throw new Error("the badge does not verify");
+    const keyPackage = await this.mls.validateKeyPackage(add.key_package, key);
+    this.log.knowStaff(key, add.badge.display_name, true);
+    await this.session?.commit(group, () => this.mls.commitAdd(group, [keyPackage]));
+  }
+
+  private emit(): void {
+    const ticket = this.ticket;
+    if (ticket === undefined) return;
+    const status = ticket.status;
+    const lines = this.log.lines;
+    switch (status.state) {
+      case "waiting":
+        this.onState({
+          kind: "waiting",
+          ticket,
+          position: status.position,
+          estimatedWaitSecs: status.estimated_wait_secs,
+          lines,
+        });
+        break;
+      case "in_chat":
+        this.onState({
+          kind: "in_chat",
+          ticket,
+          lines,
+          counsellor: this.log.counsellor,
+          joined: this.group !== undefined && this.mls.hasGroup(this.group),
+        });
+        break;
+      case "closed":
+        this.onState({ kind: "closed", reason: status.reason, lines });
+        break;
+    }
   }
 
   private update(ticket: TicketState): void {
     // The resume secret arrives once; keep it in memory only (never stored).
     const resume = ticket.resume_secret ?? this.ticket?.resume_secret;
+    const before = this.ticket?.status;
     this.ticket = resume === undefined ? ticket : { ...ticket, resume_secret: resume };
     const status = ticket.status;
-    switch (status.state) {
-      case "waiting":
-        this.onState({
-          kind: "waiting",
-          ticket: this.ticket,
-          position: status.position,
-          estimatedWaitSecs: status.estimated_wait_secs,
-        });
-        break;
-      case "in_chat":
-        this.onState({ kind: "in_chat", ticket: this.ticket });
-        break;
-      case "closed":
-        this.onState({ kind: "closed", reason: status.reason });
-        break;
+    if (status.state === "in_chat") {
+      const first = before?.state !== "in_chat";
+      this.group = status.group_id;
+      const members = this.mls.hasGroup(status.group_id) ? this.mls.members(status.group_id).map((m) => m.clientId) : undefined;
+      const changed = before?.state !== "in_chat" || !equalBytes(before.counsellor.signature_key, status.counsellor.signature_key);
+      if (changed) this.log.setCounsellor(status.counsellor, members);
+      if (first && status.transferred !== true) this.log.system("counsellor_joined", status.counsellor.display_name);
+      if (status.transferred === true && status.add_counsellor !== undefined && (before?.state !== "in_chat" || before.add_counsellor === undefined)) {
+        this.log.system("transferred");
+      }
+      void this.performDuties();
+    } else if (status.state === "closed") {
+      if (this.group !== undefined) this.mls.discardGroup(this.group);
+      if (before !== undefined && before.state !== "closed") this.log.system("ended");
     }
+    this.emit();
   }
 }
