@@ -290,7 +290,7 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
   const gid = c.groupId;
 
   return (
-    <section class="conversation-pane" aria-labelledby="pane-h">
+    <section class="conversation-pane" aria-labelledby="pane-h" data-group={hex(gid)}>
       <h2 id="pane-h">{c.title}</h2>
       {c.ticket !== undefined && (
         <p class="muted">
