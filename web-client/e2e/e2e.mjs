@@ -66,36 +66,48 @@ for (const bin of [SERVER_BIN, CLI_BIN]) {
 
 await mkdir(ARTIFACTS, { recursive: true });
 const root = await mkdtemp(join(tmpdir(), "parasol-e2e-"));
-const configPath = join(root, "parasol.toml");
-await writeFile(
-  configPath,
-  `listen = "127.0.0.1:0"\ndata_dir = "${join(root, "data")}"\nweb_root = "${join(WEB, "dist")}"\n`,
-);
+let servers = 0;
 
-// --- the server -------------------------------------------------------------
-
-const serverLog = createWriteStream(join(ARTIFACTS, "e2e-server.log"));
-const server = spawn(SERVER_BIN, ["--config", configPath], {
-  stdio: ["ignore", "pipe", "pipe"],
-  env: { ...process.env, PARASOL_LOG: "info" },
-});
-server.stderr.pipe(serverLog);
-const ORIGIN = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error("the server did not start in 30 s")), 30_000);
-  const lines = createInterface({ input: server.stdout });
-  lines.on("line", (line) => {
-    const m = line.match(/listening on (http:\/\/[^\s]+)/);
-    if (m) {
-      clearTimeout(timer);
-      resolve(m[1].replace(/\/$/, ""));
-    }
+/** Start parasol-server on a free loopback port with its own data directory. */
+async function startServer(extraConfig = "") {
+  const n = ++servers;
+  const config = join(root, `parasol-${n}.toml`);
+  await writeFile(
+    config,
+    `listen = "127.0.0.1:0"\ndata_dir = "${join(root, `data-${n}`)}"\nweb_root = "${join(WEB, "dist")}"\n${extraConfig}`,
+  );
+  const log = createWriteStream(join(ARTIFACTS, `e2e-server-${n}.log`));
+  const child = spawn(SERVER_BIN, ["--config", config], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PARASOL_LOG: "info" },
   });
-  server.on("exit", (code) => reject(new Error(`the server exited (${code})`)));
-});
+  child.stderr.pipe(log);
+  const origin = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the server did not start in 30 s")), 30_000);
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const m = line.match(/listening on (http:\/\/[^\s]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1].replace(/\/$/, ""));
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`the server exited (${code})`)));
+  });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.on("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+  };
+  return { origin, config, stop };
+}
+
+const main = await startServer();
+const ORIGIN = main.origin;
 const WS_ORIGIN = ORIGIN.replace("http:", "ws:");
 
-async function admin(args, stdin) {
-  const child = spawn(SERVER_BIN, ["admin", "--config", configPath, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+async function admin(args, stdin, config = main.config) {
+  const child = spawn(SERVER_BIN, ["admin", "--config", config, ...args], { stdio: ["pipe", "pipe", "pipe"] });
   child.stdin.end(stdin);
   let out = "";
   child.stdout.on("data", (d) => (out += d));
@@ -104,11 +116,12 @@ async function admin(args, stdin) {
   return out;
 }
 
-async function createStaff(username, displayName, role) {
+async function createStaff(username, displayName, role, config = main.config) {
   const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now()}`;
   await admin(
     ["create-staff", "--username", username, "--display-name", displayName, "--role", role, "--languages", "mk,sq,en", "--max-chats", "4", "--password-stdin"],
     `${password}\n`,
+    config,
   );
   return { username, password, displayName };
 }
@@ -124,7 +137,7 @@ const browser = await chromium.launch({
 });
 
 /** A context that records every request and socket, and refuses other origins (except the stubbed exit site). */
-async function newContext(viewport) {
+async function newContext(viewport, ORIGIN = main.origin) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-GB" });
   const log = { requests: [], sockets: [], problems: [] };
   await context.route("**/*", async (route) => {
@@ -146,8 +159,8 @@ async function newContext(viewport) {
   return { context, log, page: await context.newPage() };
 }
 
-async function consoleLogin(page, staff) {
-  await page.goto(`${ORIGIN}/console.html`);
+async function consoleLogin(page, staff, origin = ORIGIN) {
+  await page.goto(`${origin}/console.html`);
   await page.getByLabel("Username").fill(staff.username);
   await page.getByLabel("Password").fill(staff.password);
   await page.getByRole("button", { name: "Log in" }).click();
@@ -277,6 +290,53 @@ try {
     await shot(visitor.page, "e2e-visitor-ended.png");
   });
 
+  await check("resume code: a visitor who left comes back with the written-down code and is re-added", async () => {
+    await besa.page.getByRole("button", { name: "On break" }).click();
+    await besa.page.locator('button[aria-pressed="true"]', { hasText: "On break" }).waitFor();
+    const first = await newContext({ width: 360, height: 740 });
+    await first.page.goto(`${ORIGIN}/`);
+    await first.page.getByRole("button", { name: "English" }).click();
+    await first.page.getByRole("button", { name: "I understand, continue" }).click();
+    await first.page.getByRole("button", { name: "Start the chat" }).click();
+    await first.page.getByRole("heading", { name: "Waiting for a counsellor" }).waitFor({ timeout: STEP_MS });
+    await first.page.getByRole("button", { name: "Let me come back to this chat" }).click();
+    const code = (await first.page.locator(".resume .code").textContent()).trim();
+    assert.match(code, /^[0-9A-Z]{4}(-[0-9A-Z]{1,4}){6}$/);
+    await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+    await first.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    await first.page.getByLabel("Write a message").fill("Before I had to leave");
+    await first.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "Before I had to leave");
+    const storage = await first.context.storageState();
+    assert.deepEqual(storage, { cookies: [], origins: [] }, "the code must not be stored anywhere");
+    await first.context.close();
+
+    const again = await newContext({ width: 360, height: 740 });
+    await again.page.goto(`${ORIGIN}/`);
+    await again.page.getByRole("button", { name: "English" }).click();
+    await again.page.getByRole("button", { name: "I understand, continue" }).click();
+    await again.page.getByRole("button", { name: "I have a code to come back to a chat" }).click();
+    await again.page.getByLabel("Your code").fill(code.toLowerCase().replace(/-/g, " "));
+    await again.page.getByRole("button", { name: "Continue the chat" }).click();
+    await again.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    await line(ana.page, ".line.system", "came back on a new device key");
+    await again.page.getByLabel("Write a message").fill("I am back");
+    await again.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "I am back");
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("Welcome back.");
+    await ana.page.getByRole("button", { name: "Send" }).click();
+    await line(again.page, ".line.theirs", "Welcome back.");
+    await shot(again.page, "e2e-visitor-resumed.png");
+    await ana.page.getByRole("button", { name: "Close", exact: true }).click();
+    await ana.page.getByRole("button", { name: "Close the chat" }).click();
+    await again.page.getByRole("heading", { level: 1, name: "The chat has ended." }).waitFor({ timeout: STEP_MS });
+    for (const ctx of [first, again]) {
+      assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(ORIGIN)), []);
+      assert.deepEqual(ctx.log.problems, []);
+    }
+    await again.context.close();
+  });
+
   await check("quick exit leaves a neutral page, no history entry and no storage", async () => {
     const entries = await visitor.page.evaluate(() => history.length);
     await visitor.page.keyboard.press("Escape");
@@ -328,10 +388,45 @@ try {
       assert.deepEqual(ctx.log.problems, [], `${who} had page errors`);
     }
   });
+
+  await check("off hours: schedule, crisis numbers, and a message sealed to the team that a counsellor reads", async () => {
+    const today = ((new Date().getUTCDay() + 6) % 7) + 1;
+    const otherDay = (today % 7) + 1 === today ? 1 : ((today + 2) % 7) + 1;
+    const closed = await startServer(`[intake]\ntime_zone = "UTC"\nopening_hours = [{ weekday = ${otherDay}, opens = 540, closes = 1020 }]\n`);
+    try {
+      const cora = await createStaff("cora", "Cora", "counsellor", closed.config);
+      const staffCtx = await newContext({ width: 1200, height: 800 }, closed.origin);
+      await consoleLogin(staffCtx.page, cora, closed.origin);
+      const v = await newContext({ width: 360, height: 740 }, closed.origin);
+      await v.page.goto(`${closed.origin}/`);
+      await v.page.getByRole("button", { name: "English" }).click();
+      await v.page.getByRole("button", { name: "I understand, continue" }).click();
+      await v.page.getByRole("button", { name: "Start the chat" }).click();
+      await v.page.getByRole("heading", { level: 1, name: /We are closed right now/ }).waitFor({ timeout: STEP_MS });
+      await v.page.getByRole("heading", { name: "When we are open" }).waitFor();
+      assert.match(await v.page.locator(".hours").textContent(), /09:00–17:00/);
+      assert.ok((await v.page.locator("a.call").count()) > 0, "crisis lines are shown");
+      await v.page.getByRole("textbox", { name: "Leave a message for the team" }).fill("Please call me back tomorrow, it is safe after 10.");
+      await v.page.getByRole("button", { name: "Send the message" }).click();
+      await v.page.getByText("Your message was sent to the team. Thank you.").waitFor({ timeout: STEP_MS });
+      await shot(v.page, "e2e-visitor-off-hours.png");
+      await staffCtx.page.getByRole("button", { name: "Available" }).click();
+      await staffCtx.page.getByRole("heading", { name: "Messages left for the team" }).waitFor({ timeout: STEP_MS });
+      await staffCtx.page.getByRole("button", { name: "Take" }).first().click();
+      await line(staffCtx.page, ".line.theirs", "Please call me back tomorrow, it is safe after 10.");
+      for (const ctx of [v, staffCtx]) {
+        assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(closed.origin)), []);
+        assert.deepEqual(ctx.log.problems, []);
+      }
+      await v.context.close();
+      await staffCtx.context.close();
+    } finally {
+      await closed.stop();
+    }
+  });
 } finally {
   await browser.close().catch(() => {});
-  server.kill("SIGTERM");
-  await new Promise((r) => (server.exitCode === null ? server.on("exit", r) : r()));
+  await main.stop();
   await rm(root, { recursive: true, force: true });
 }
 

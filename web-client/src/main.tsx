@@ -36,6 +36,16 @@ const intake: Intake = {
   retry(id) {
     current?.retry(id);
   },
+  resume(secret, onState) {
+    current?.close();
+    void VisitorIntake.create(onState).then((visitor) => {
+      current = visitor;
+      return visitor.resume(new WebSocket(serverUrl(location)), secret);
+    });
+  },
+  leaveTeamMessage(text) {
+    return current === undefined ? Promise.reject(new Error("not connected")) : current.leaveTeamMessage(text);
+  },
 };
 
 const root = document.getElementById("app");

@@ -17,6 +17,10 @@ export interface Intake {
   cancel(): void;
   send(text: string): void;
   retry(id: number): void;
+  /** Come back to a chat with a written-down resume code. */
+  resume(secret: Uint8Array, onState: (state: VisitorState) => void): void;
+  /** Outside opening hours: seal a message to the team. */
+  leaveTeamMessage(text: string): Promise<void>;
 }
 
 interface Props {
@@ -60,6 +64,11 @@ export function App({ initialLanguage, onExit, intake }: Props) {
             setScreen("waiting");
             intake?.start({ ...request, language }, setVisitor);
           }}
+          onResume={(secret) => {
+            setVisitor({ kind: "connecting" });
+            setScreen("waiting");
+            intake?.resume(secret, setVisitor);
+          }}
         />
       ) : (
         <Waiting
@@ -69,6 +78,7 @@ export function App({ initialLanguage, onExit, intake }: Props) {
           onBack={() => setScreen("start")}
           onSend={(text) => intake?.send(text)}
           onRetry={(id) => intake?.retry(id)}
+          onTeamMessage={(text) => intake?.leaveTeamMessage(text) ?? Promise.reject(new Error("no intake"))}
         />
       )}
     </>

@@ -3,6 +3,8 @@ import type { Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
 import { Conversation } from "./Conversation";
 import { Heading } from "./Heading";
+import { OffHours } from "./OffHours";
+import { ResumeOffer } from "./Resume";
 
 interface Props {
   t: Translate;
@@ -11,6 +13,7 @@ interface Props {
   onBack: () => void;
   onSend: (text: string) => void;
   onRetry: (id: number) => void;
+  onTeamMessage: (text: string) => Promise<void>;
 }
 
 function CrisisLines({ help }: { help: Help }) {
@@ -36,7 +39,7 @@ function CrisisLines({ help }: { help: Help }) {
  * counsellor with the "verified" badge, and cancel / end. Also the
  * refusals and the lost connection, each with somewhere else to turn.
  */
-export function Waiting({ t, state, onCancel, onBack, onSend, onRetry }: Props) {
+export function Waiting({ t, state, onCancel, onBack, onSend, onRetry, onTeamMessage }: Props) {
 
   if (state.kind === "refused") {
     const text = state.code === "busy" || state.code === "rate_limited" ? t("refused.busy") : state.code === "intake_closed" ? t("refused.closed") : t("refused.other");
@@ -44,6 +47,16 @@ export function Waiting({ t, state, onCancel, onBack, onSend, onRetry }: Props) 
       <main>
         <Heading>{text}</Heading>
         {state.help !== undefined && <CrisisLines help={state.help} />}
+        {state.code === "intake_closed" && (
+          <OffHours
+            t={t}
+            openingHours={state.info?.opening_hours ?? []}
+            timeZone={state.info?.time_zone ?? "UTC"}
+            nextOpenAt={state.help?.next_open_at}
+            onTeamMessage={onTeamMessage}
+          />
+        )}
+        {state.code === "unknown_ticket" && <p>{t("resume.expired")}</p>}
         <button type="button" class="secondary" onClick={onBack}>
           {t("sos.close")}
         </button>
@@ -88,6 +101,9 @@ export function Waiting({ t, state, onCancel, onBack, onSend, onRetry }: Props) 
       {state.kind === "connecting" && <p class="lead" role="status">…</p>}
       {state.kind !== "in_chat" && <p>{t("waiting.typeWhileWaiting")}</p>}
       <Conversation t={t} lines={lines} onSend={onSend} onRetry={onRetry} />
+      {(state.kind === "waiting" || state.kind === "in_chat") && (
+        <ResumeOffer t={t} secret={state.ticket.resume_secret} graceSecs={state.ticket.resume_grace_secs} />
+      )}
       <button type="button" class="secondary" onClick={onCancel}>
         {state.kind === "in_chat" ? t("chat.leave") : t("waiting.cancel")}
       </button>

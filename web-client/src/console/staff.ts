@@ -418,6 +418,7 @@ export class StaffConsole {
   async takeTeamMessage(groupId: Uint8Array): Promise<void> {
     await this.request({ op: "take_team_message", group_id: groupId });
     const c = this.conversation(groupId, "team");
+    c.kind = "team";
     c.title = "Message left for the team";
     this.update({ teamMessages: this.state.teamMessages.filter((m) => !equalBytes(m.group_id, groupId)) });
   }

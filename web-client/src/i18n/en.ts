@@ -67,6 +67,32 @@ export const en = {
   "chat.leave": "End the chat",
   "chat.log": "Messages",
 
+  "resume.offer": "Let me come back to this chat",
+  "resume.explain": (minutes: number) =>
+    `Write this code down on paper. With it you can come back to this chat from any browser, up to ${minutes} minutes after you leave. We do not save it anywhere, and it changes each time you use it.`,
+  "resume.have": "I have a code to come back to a chat",
+  "resume.label": "Your code",
+  "resume.continue": "Continue the chat",
+  "resume.invalid": "This code is not complete. Please check it.",
+  "resume.expired": "This code does not work any more. You can start a new chat.",
+
+  "closed.hours": "When we are open",
+  "closed.timeZone": (zone: string) => `Times are in ${zone === "Europe/Skopje" ? "Skopje" : zone} time.`,
+  "closed.next": (when: string) => `We open again ${when}.`,
+  "closed.messageTitle": "Leave a message for the team",
+  "closed.messageExplain":
+    "It is locked on your phone before it is sent: only our counsellors can read it. We cannot write back to you here, so if you want an answer, say how to reach you, but only if that is safe for you.",
+  "closed.messageSend": "Send the message",
+  "closed.messageSent": "Your message was sent to the team. Thank you.",
+  "closed.messageFailed": "The message could not be sent. Please call one of the numbers above.",
+  "weekday.1": "Monday",
+  "weekday.2": "Tuesday",
+  "weekday.3": "Wednesday",
+  "weekday.4": "Thursday",
+  "weekday.5": "Friday",
+  "weekday.6": "Saturday",
+  "weekday.7": "Sunday",
+
   "exit.button": "Leave now",
   "exit.hint": "or press Esc twice",
 

@@ -68,6 +68,32 @@ export const sq: Catalogue = {
   "chat.leave": "Mbyll bisedën",
   "chat.log": "Mesazhet",
 
+  "resume.offer": "Dua të mund të kthehem te kjo bisedë",
+  "resume.explain": (minutes) =>
+    `Shkruaje këtë kod në letër. Me të mund të kthehesh te kjo bisedë nga çdo shfletues, deri në ${minutes} minuta pasi të dalësh. Nuk e ruajmë askund dhe ndryshon sa herë që e përdor.`,
+  "resume.have": "Kam një kod për t'u kthyer te një bisedë",
+  "resume.label": "Kodi yt",
+  "resume.continue": "Vazhdo bisedën",
+  "resume.invalid": "Kodi nuk është i plotë. Kontrolloje.",
+  "resume.expired": "Ky kod nuk vlen më. Mund të fillosh një bisedë të re.",
+
+  "closed.hours": "Kur jemi të hapur",
+  "closed.timeZone": (zone) => `Orari është sipas orës së ${zone === "Europe/Skopje" ? "Shkupit" : zone}.`,
+  "closed.next": (when) => `Hapemi përsëri ${when}.`,
+  "closed.messageTitle": "Lër një mesazh për ekipin",
+  "closed.messageExplain":
+    "Mesazhi kyçet në telefonin tënd para se të dërgohet: mund ta lexojnë vetëm këshilltarët tanë. Nuk mund të të përgjigjemi këtu, prandaj nëse do përgjigje, shkruaj si të të gjejmë, por vetëm nëse kjo është e sigurt për ty.",
+  "closed.messageSend": "Dërgo mesazhin",
+  "closed.messageSent": "Mesazhi u dërgua te ekipi. Faleminderit.",
+  "closed.messageFailed": "Mesazhi nuk u dërgua dot. Telefono një nga numrat më lart.",
+  "weekday.1": "E hënë",
+  "weekday.2": "E martë",
+  "weekday.3": "E mërkurë",
+  "weekday.4": "E enjte",
+  "weekday.5": "E premte",
+  "weekday.6": "E shtunë",
+  "weekday.7": "E diel",
+
   "exit.button": "Dil tani",
   "exit.hint": "ose shtyp Esc dy herë",
 

@@ -28,7 +28,7 @@ export type VisitorState =
   | { kind: "in_chat"; ticket: TicketState; lines: ChatLine[]; counsellor: Counsellor | undefined; joined: boolean }
   | { kind: "closed"; reason: string; lines: ChatLine[] }
   /** Refused (busy, rate-limited, closed hours, blocked…) with where else to turn. */
-  | { kind: "refused"; code: string; help?: Help; retryAfterSecs?: number }
+  | { kind: "refused"; code: string; help?: Help; retryAfterSecs?: number; info?: IntakeInfo }
   | { kind: "offline" };
 
 export interface ChatChoice {
@@ -46,6 +46,8 @@ export class VisitorIntake {
   /** Add-counsellor requests already done or under way, by badge key (hex). */
   private readonly addsDone = new Set<string>();
   info: IntakeInfo | undefined;
+  /** The language the chat was asked in (for a team message). */
+  private language: string | undefined;
   readonly log = new ChatLog(() => this.info?.attestation_key);
 
   private constructor(
@@ -61,22 +63,8 @@ export class VisitorIntake {
   async start(socket: SocketLike, choice: ChatChoice): Promise<void> {
     this.onState({ kind: "connecting" });
     try {
-      const { connection, authenticated } = await Connection.open(
-        socket,
-        (nonce) => this.mls.identity.authenticate(nonce),
-        {
-          onPush: (push) => this.push(push),
-          onClose: () => {
-            if (this.ticket?.status.state !== "closed") this.onState({ kind: "offline" });
-          },
-        },
-      );
-      this.connection = connection;
-      this.session = new MailboxSession(connection, this.mls, (event) => this.mlsEvent(event));
-      await this.session.subscribe(authenticated.mailbox_head);
-      const info = await connection.request({ op: "intake_info" });
-      if (info.kind !== "intake_info") throw new Error(`unexpected answer ${info.kind}`);
-      this.info = info;
+      const connection = await this.connect(socket);
+      const info = this.info as IntakeInfo;
       const keyPackages = await this.mls.createKeyPackages(KEY_PACKAGES_PER_REQUEST);
       const request = {
         op: "request_chat" as const,
@@ -85,6 +73,7 @@ export class VisitorIntake {
         urgent: choice.urgent,
         key_packages: keyPackages,
       };
+      this.language = request.language;
       let answer: Response;
       try {
         answer = await connection.request(request);
@@ -97,15 +86,85 @@ export class VisitorIntake {
       if (answer.kind !== "ticket") throw new Error(`unexpected answer ${answer.kind}`);
       this.update(answer.ticket);
     } catch (e) {
-      if (e instanceof ServerError) {
-        const refusal: VisitorState = { kind: "refused", code: e.code };
-        if (e.frame.help !== undefined) refusal.help = e.frame.help;
-        if (e.frame.retry_after_secs !== undefined) refusal.retryAfterSecs = e.frame.retry_after_secs;
-        this.onState(refusal);
-      } else {
-        this.onState({ kind: "offline" });
-      }
+      this.refused(e);
     }
+  }
+
+  /**
+   * Come back to a chat with the resume code the visitor wrote down. This
+   * is a new identity, so it sends fresh key packages: the counsellor
+   * re-adds it to the chat (PROTOCOL.md, "Resume").
+   */
+  async resume(socket: SocketLike, secret: Uint8Array): Promise<void> {
+    this.onState({ kind: "connecting" });
+    try {
+      const connection = await this.connect(socket);
+      const keyPackages = await this.mls.createKeyPackages(KEY_PACKAGES_PER_REQUEST);
+      const answer = await connection.request({ op: "resume_ticket", resume_secret: secret, key_packages: keyPackages });
+      if (answer.kind !== "ticket") throw new Error(`unexpected answer ${answer.kind}`);
+      this.update(answer.ticket);
+    } catch (e) {
+      this.refused(e);
+    }
+  }
+
+  /** The current resume secret (the visitor asked to be able to come back). Never stored. */
+  get resumeSecret(): Uint8Array | undefined {
+    return this.ticket?.resume_secret;
+  }
+
+  /**
+   * Outside opening hours: seal a message to the team. One key package of
+   * each counsellor goes into a new group with me; the message is sent
+   * there; the server keeps the group for the next counsellor on shift.
+   */
+  async leaveTeamMessage(text: string): Promise<void> {
+    const connection = this.connection;
+    const session = this.session;
+    if (connection === undefined || session === undefined) throw new Error("not connected");
+    const answer = await connection.request({ op: "team_key_packages" });
+    if (answer.kind !== "team_key_packages") throw new Error(`unexpected answer ${answer.kind}`);
+    const keyPackages: Awaited<ReturnType<MlsClient["parseKeyPackage"]>>["keyPackage"][] = [];
+    for (const bytes of answer.key_packages) keyPackages.push((await this.mls.parseKeyPackage(bytes)).keyPackage);
+    if (keyPackages.length === 0) throw new Error("nobody on the team can receive a message now");
+    const group = await session.createGroup();
+    await session.commit(group, () => this.mls.commitAdd(group, keyPackages));
+    await session.sendText(group, text);
+    const left = await connection.request({ op: "leave_team_message", group_id: group, language: this.language ?? "en" });
+    if (left.kind !== "team_message_left") throw new Error(`unexpected answer ${left.kind}`);
+    this.mls.discardGroup(group);
+  }
+
+  private refused(e: unknown): void {
+    if (e instanceof ServerError) {
+      const refusal: VisitorState = { kind: "refused", code: e.code };
+      if (e.frame.help !== undefined) refusal.help = e.frame.help;
+      if (e.frame.retry_after_secs !== undefined) refusal.retryAfterSecs = e.frame.retry_after_secs;
+      if (this.info !== undefined) refusal.info = this.info;
+      this.onState(refusal);
+    } else {
+      this.onState({ kind: "offline" });
+    }
+  }
+
+  private async connect(socket: SocketLike): Promise<Connection> {
+    const { connection, authenticated } = await Connection.open(
+      socket,
+      (nonce) => this.mls.identity.authenticate(nonce),
+      {
+        onPush: (push) => this.push(push),
+        onClose: () => {
+          if (this.ticket?.status.state !== "closed") this.onState({ kind: "offline" });
+        },
+      },
+    );
+    this.connection = connection;
+    this.session = new MailboxSession(connection, this.mls, (event) => this.mlsEvent(event));
+    await this.session.subscribe(authenticated.mailbox_head);
+    const info = await connection.request({ op: "intake_info" });
+    if (info.kind !== "intake_info") throw new Error(`unexpected answer ${info.kind}`);
+    this.info = info;
+    return connection;
   }
 
   /** Give up the ticket. */
