@@ -229,6 +229,8 @@ try {
     await visitor.page.getByLabel("Write a message").fill("Thank you. Can I ask about testing?");
     await visitor.page.keyboard.press("Enter");
     await line(ana.page, ".line.theirs", "Thank you. Can I ask about testing?");
+    const width = await visitor.page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `the chat is ${width} px wide at 360`);
     await shot(visitor.page, "e2e-visitor-chat.png");
     await shot(ana.page, "e2e-counsellor-console.png");
   });
