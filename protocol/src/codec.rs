@@ -219,6 +219,9 @@ mod tests {
             Request::TakeTeamMessage {
                 group_id: vec![1].into(),
             },
+            Request::ChatFeedback {
+                answer: crate::FeedbackAnswer::Somewhat,
+            },
         ];
         assert_eq!(requests.len(), OPERATIONS.len());
         for req in requests {

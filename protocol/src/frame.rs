@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::intake::{
-    BoardRow, Help, PowChallenge, PowSolution, QueueEntry, ShiftState, StaffBadge, TeamMessage, TicketState,
+    BoardRow, FeedbackAnswer, Help, PowChallenge, PowSolution, QueueEntry, ShiftState, StaffBadge, TeamMessage,
+    TicketState,
 };
 use crate::staff::StaffRole;
 
@@ -169,6 +170,9 @@ pub enum Request {
     TeamMessages,
     /// I take this sealed message; it leaves the others' list.
     TakeTeamMessage { group_id: Bytes },
+    /// Visitors, after a chat a counsellor closed: the one anonymous
+    /// feedback question. Counted per day, once per chat.
+    ChatFeedback { answer: FeedbackAnswer },
 }
 
 impl Request {
@@ -203,6 +207,7 @@ impl Request {
             Request::Board => "board",
             Request::TeamMessages => "team_messages",
             Request::TakeTeamMessage { .. } => "take_team_message",
+            Request::ChatFeedback { .. } => "chat_feedback",
         }
     }
 }
@@ -238,6 +243,7 @@ pub const OPERATIONS: &[&str] = &[
     "board",
     "team_messages",
     "take_team_message",
+    "chat_feedback",
 ];
 
 /// How a client proves who it is: an anonymous key alone, or a staff
@@ -476,6 +482,7 @@ pub enum Response {
     TeamMessageTaken {
         group_id: Bytes,
     },
+    FeedbackRecorded,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -659,6 +659,23 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 }],
             })),
         ),
+        // Appended last, so that the frames before keep their place in the file.
+        (
+            "chat_feedback",
+            Client(client(
+                38,
+                Request::ChatFeedback {
+                    answer: FeedbackAnswer::NotHelped,
+                },
+            )),
+        ),
+        (
+            "response_feedback_recorded",
+            Server(server(ServerMessage::Response {
+                id: 38,
+                result: Response::FeedbackRecorded,
+            })),
+        ),
     ]
 }
 

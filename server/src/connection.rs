@@ -959,6 +959,11 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
                 .await?;
             Ok(Response::TeamMessageTaken { group_id })
         }
+        Request::ChatFeedback { answer } => {
+            visitors_only(session)?;
+            intake.feedback(client, answer)?;
+            Ok(Response::FeedbackRecorded)
+        }
         Request::Authenticate { .. }
         | Request::Ping
         | Request::PublishKeyPackages { .. }

@@ -126,6 +126,7 @@ async function createStaff(username, displayName, role, config = main.config) {
   return { username, password, displayName };
 }
 
+const today = () => new Date().toISOString().slice(0, 10);
 const cli = (args) => run(CLI_BIN, ["--server", `${WS_ORIGIN}/v1/ws`, "--state", join(root, "cli.state"), ...args], { timeout: STEP_MS });
 
 // --- browsers ---------------------------------------------------------------
@@ -290,6 +291,12 @@ try {
     await besa.page.getByRole("button", { name: "Close the chat" }).click();
     await visitor.page.getByRole("heading", { level: 1, name: "The chat has ended." }).waitFor({ timeout: STEP_MS });
     await shot(visitor.page, "e2e-visitor-ended.png");
+    // The one-tap anonymous feedback question, counted by the server.
+    await visitor.page.getByRole("group", { name: "Did this chat help you?" }).getByRole("button", { name: "Yes" }).click();
+    await visitor.page.getByText("Thank you for your answer.").waitFor({ timeout: STEP_MS });
+    const csv = await admin(["stats", "--from", today(), "--to", today()], "");
+    const [header, row] = csv.trim().split("\n").map((l) => l.split(","));
+    assert.equal(row[header.indexOf("feedback:helped")], "<5", csv);
   });
 
   await check("resume code: a visitor who left comes back with the written-down code and is re-added", async () => {

@@ -43,6 +43,9 @@ const intake: Intake = {
       return visitor.resume(new WebSocket(serverUrl(location)), secret);
     });
   },
+  feedback(answer) {
+    return current === undefined ? Promise.reject(new Error("not connected")) : current.feedback(answer);
+  },
   leaveTeamMessage(text) {
     return current === undefined ? Promise.reject(new Error("not connected")) : current.leaveTeamMessage(text);
   },

@@ -7,6 +7,7 @@ import { Sos } from "./Sos";
 import { type ChatRequest, StartChat } from "./StartChat";
 import { Waiting } from "./Waiting";
 import { Welcome } from "./Welcome";
+import type { FeedbackAnswer } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
 
 type Screen = "welcome" | "start" | "waiting";
@@ -21,6 +22,8 @@ export interface Intake {
   resume(secret: Uint8Array, onState: (state: VisitorState) => void): void;
   /** Outside opening hours: seal a message to the team. */
   leaveTeamMessage(text: string): Promise<void>;
+  /** After a closed chat: the anonymous feedback answer. */
+  feedback(answer: FeedbackAnswer): Promise<void>;
 }
 
 interface Props {
@@ -79,6 +82,7 @@ export function App({ initialLanguage, onExit, intake }: Props) {
           onSend={(text) => intake?.send(text)}
           onRetry={(id) => intake?.retry(id)}
           onTeamMessage={(text) => intake?.leaveTeamMessage(text) ?? Promise.reject(new Error("no intake"))}
+          onFeedback={(answer) => intake?.feedback(answer) ?? Promise.reject(new Error("no intake"))}
         />
       )}
     </>

@@ -1,7 +1,8 @@
 import type { Translate } from "../i18n";
-import type { Help } from "../protocol";
+import type { FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
 import { Conversation } from "./Conversation";
+import { Feedback } from "./Feedback";
 import { Heading } from "./Heading";
 import { OffHours } from "./OffHours";
 import { ResumeOffer } from "./Resume";
@@ -14,6 +15,7 @@ interface Props {
   onSend: (text: string) => void;
   onRetry: (id: number) => void;
   onTeamMessage: (text: string) => Promise<void>;
+  onFeedback: (answer: FeedbackAnswer) => Promise<void>;
 }
 
 function CrisisLines({ help }: { help: Help }) {
@@ -39,7 +41,7 @@ function CrisisLines({ help }: { help: Help }) {
  * counsellor with the "verified" badge, and cancel / end. Also the
  * refusals and the lost connection, each with somewhere else to turn.
  */
-export function Waiting({ t, state, onCancel, onBack, onSend, onRetry, onTeamMessage }: Props) {
+export function Waiting({ t, state, onCancel, onBack, onSend, onRetry, onTeamMessage, onFeedback }: Props) {
 
   if (state.kind === "refused") {
     const text = state.code === "busy" || state.code === "rate_limited" ? t("refused.busy") : state.code === "intake_closed" ? t("refused.closed") : t("refused.other");
@@ -67,6 +69,7 @@ export function Waiting({ t, state, onCancel, onBack, onSend, onRetry, onTeamMes
     return (
       <main>
         <Heading>{state.kind === "offline" ? t("error.offline") : t("chat.ended")}</Heading>
+        {state.kind === "closed" && state.reason === "closed" && <Feedback t={t} onAnswer={onFeedback} />}
         {state.kind === "closed" && state.lines.length > 0 && (
           <Conversation t={t} lines={state.lines} onSend={() => {}} onRetry={() => {}} readOnly />
         )}

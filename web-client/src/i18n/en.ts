@@ -93,6 +93,13 @@ export const en = {
   "weekday.6": "Saturday",
   "weekday.7": "Sunday",
 
+  "feedback.question": "Did this chat help you?",
+  "feedback.anonymous": "One tap, anonymous: we only count the answers.",
+  "feedback.helped": "Yes",
+  "feedback.somewhat": "A little",
+  "feedback.not_helped": "No",
+  "feedback.thanks": "Thank you for your answer.",
+
   "exit.button": "Leave now",
   "exit.hint": "or press Esc twice",
 

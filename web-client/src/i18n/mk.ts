@@ -97,6 +97,13 @@ export const mk: Catalogue = {
   "weekday.6": "Сабота",
   "weekday.7": "Недела",
 
+  "feedback.question": "Дали ти помогна овој разговор?",
+  "feedback.anonymous": "Едно допирање, анонимно: ги броиме само одговорите.",
+  "feedback.helped": "Да",
+  "feedback.somewhat": "Малку",
+  "feedback.not_helped": "Не",
+  "feedback.thanks": "Ти благодариме за одговорот.",
+
   "exit.button": "Излези веднаш",
   "exit.hint": "или притисни Esc двапати",
 

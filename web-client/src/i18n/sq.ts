@@ -94,6 +94,13 @@ export const sq: Catalogue = {
   "weekday.6": "E shtunë",
   "weekday.7": "E diel",
 
+  "feedback.question": "A të ndihmoi kjo bisedë?",
+  "feedback.anonymous": "Një prekje, anonime: numërojmë vetëm përgjigjet.",
+  "feedback.helped": "Po",
+  "feedback.somewhat": "Pak",
+  "feedback.not_helped": "Jo",
+  "feedback.thanks": "Faleminderit për përgjigjen.",
+
   "exit.button": "Dil tani",
   "exit.hint": "ose shtyp Esc dy herë",
 

@@ -29,6 +29,7 @@ import {
   type ClosedReason,
   type CounsellorToAdd,
   type CrisisLine,
+  type FeedbackAnswer,
   type Help,
   type OpeningWindow,
   type PowChallenge,
@@ -41,6 +42,7 @@ import {
   type TicketState,
   type TicketStatus,
   CLOSED_REASONS,
+  FEEDBACK_ANSWERS,
   SHIFT_STATES,
   STAFF_ROLES,
 } from "./intake";
@@ -292,6 +294,7 @@ function tagged<U extends Record<Tag, string>, Tag extends string>(tag: Tag, var
 const staffRole = oneOf<StaffRole>(STAFF_ROLES, "a staff role");
 const shiftState = oneOf<ShiftState>(SHIFT_STATES, "a shift state");
 const closedReason = oneOf<ClosedReason>(CLOSED_REASONS, "a closing reason");
+const feedbackAnswer = oneOf<FeedbackAnswer>(FEEDBACK_ANSWERS, "helped, somewhat or not_helped");
 
 const authProof = tagged<AuthProof, "method">("method", {
   ed25519_challenge: { public_key: required(bin), signature: required(bin) },
@@ -403,6 +406,7 @@ const request = tagged<Request, "op">("op", {
   board: {},
   team_messages: {},
   take_team_message: { group_id: required(bin) },
+  chat_feedback: { answer: required(feedbackAnswer) },
 });
 
 const clientFrame = struct<ClientFrame>({ v: required(u16), id: required(u64), req: required(request) });
@@ -470,6 +474,7 @@ const response = tagged<Response, "kind">("kind", {
   },
   team_messages: { messages: required(list(teamMessage)) },
   team_message_taken: { group_id: required(bin) },
+  feedback_recorded: {},
 });
 
 const errorCode = oneOf<ErrorCode>(ERROR_CODES, "an error code of protocol version 1");

@@ -8,6 +8,7 @@
 import type { ErrorCode } from "./error";
 import type {
   BoardRow,
+  FeedbackAnswer,
   Help,
   OpeningWindow,
   PowChallenge,
@@ -97,7 +98,9 @@ export type Request =
   /** Sealed team messages not taken yet. */
   | { op: "team_messages" }
   /** I take this sealed message. */
-  | { op: "take_team_message"; group_id: Bytes };
+  | { op: "take_team_message"; group_id: Bytes }
+  /** Visitors, after a closed chat: the one anonymous feedback question (once). */
+  | { op: "chat_feedback"; answer: FeedbackAnswer };
 
 export type Operation = Request["op"];
 
@@ -131,6 +134,7 @@ export const OPERATIONS: readonly Operation[] = [
   "board",
   "team_messages",
   "take_team_message",
+  "chat_feedback",
 ];
 
 /**
@@ -247,7 +251,8 @@ export type Response =
   | { kind: "blocked"; ticket_id: number; until: number }
   | { kind: "board"; queue_depth: number; longest_wait_secs: number; staff: BoardRow[]; open_escalations: number }
   | { kind: "team_messages"; messages: TeamMessage[] }
-  | { kind: "team_message_taken"; group_id: Bytes };
+  | { kind: "team_message_taken"; group_id: Bytes }
+  | { kind: "feedback_recorded" };
 
 /** A staff session's own view of itself. */
 export interface StaffSelf {

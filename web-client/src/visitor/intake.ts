@@ -9,7 +9,7 @@
 import { ChatLog, type ChatLine, type Counsellor } from "./chat";
 import { MailboxSession, decodeText } from "../chat/session";
 import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
-import type { CounsellorToAdd, Help, Response, StaffBadge, TicketState } from "../protocol";
+import type { CounsellorToAdd, FeedbackAnswer, Help, Response, StaffBadge, TicketState } from "../protocol";
 import { solvePow } from "../protocol";
 import { Connection, type Push, ServerError, type SocketLike } from "../net/connection";
 
@@ -106,6 +106,12 @@ export class VisitorIntake {
     } catch (e) {
       this.refused(e);
     }
+  }
+
+  /** The one-tap anonymous feedback question after a chat the counsellor closed. */
+  async feedback(answer: FeedbackAnswer): Promise<void> {
+    const answered = await this.connection?.request({ op: "chat_feedback", answer });
+    if (answered?.kind !== "feedback_recorded") throw new Error("feedback not recorded");
   }
 
   /** The current resume secret (the visitor asked to be able to come back). Never stored. */
