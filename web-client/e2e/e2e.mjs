@@ -25,6 +25,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { createHmac } from "node:crypto";
 
 import { chromium } from "playwright-core";
 
@@ -126,6 +127,26 @@ async function createStaff(username, displayName, role, config = main.config) {
   return { username, password, displayName };
 }
 
+/** The current code of an otpauth:// URI (RFC 6238), as an authenticator app shows it. */
+function totpNow(uri) {
+  const url = new URL(uri);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of url.searchParams.get("secret").replace(/=+$/, "").toUpperCase()) {
+    bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const period = Number(url.searchParams.get("period") ?? 30);
+  const digits = Number(url.searchParams.get("digits") ?? 6);
+  const algorithm = (url.searchParams.get("algorithm") ?? "SHA1").toLowerCase();
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / period)));
+  const mac = createHmac(algorithm, key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 10 ** digits;
+  return String(n).padStart(digits, "0");
+}
+
 const today = () => new Date().toISOString().slice(0, 10);
 const cli = (args) => run(CLI_BIN, ["--server", `${WS_ORIGIN}/v1/ws`, "--state", join(root, "cli.state"), ...args], { timeout: STEP_MS });
 
@@ -168,6 +189,18 @@ async function consoleLogin(page, staff, origin = ORIGIN) {
   await page.getByRole("group", { name: "Shift state" }).waitFor({ timeout: STEP_MS });
 }
 
+/** Form controls and buttons without an accessible name (screen readers would say nothing useful). */
+const unlabelled = (page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll("input, textarea, select, button")]
+      .filter((el) => {
+        if (el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")) return false;
+        if (el.tagName === "BUTTON") return el.textContent.trim() === "";
+        return el.labels === null || el.labels.length === 0;
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+
 const line = (page, selector, text) => page.locator(`${selector}`, { hasText: text }).first().waitFor({ timeout: STEP_MS });
 const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
 
@@ -180,6 +213,25 @@ try {
   visitor = await newContext({ width: 360, height: 740 });
   ana = await newContext({ width: 1200, height: 800 });
   besa = await newContext({ width: 1200, height: 800 });
+
+  await check("a counsellor with TOTP needs the code to log in", async () => {
+    const dita = await createStaff("dita", "Dita", "counsellor");
+    const uri = (await admin(["enable-totp", "dita"], "")).split("\n").find((l) => l.startsWith("otpauth://"));
+    const ctx = await newContext({ width: 1200, height: 800 });
+    await ctx.page.goto(`${ORIGIN}/console.html`);
+    await ctx.page.getByLabel("Username").fill(dita.username);
+    await ctx.page.getByLabel("Password").fill(dita.password);
+    await ctx.page.getByRole("button", { name: "Log in" }).click();
+    await ctx.page.getByRole("alert").filter({ hasText: "Wrong username, password or code." }).waitFor({ timeout: STEP_MS });
+    await ctx.page.getByLabel("Password").fill(dita.password);
+    await ctx.page.getByLabel(/authenticator app/).fill(totpNow(uri));
+    await ctx.page.getByRole("button", { name: "Log in" }).click();
+    await ctx.page.getByRole("group", { name: "Shift state" }).waitFor({ timeout: STEP_MS });
+    await ctx.page.getByRole("button", { name: "Log out" }).click();
+    await ctx.page.getByRole("heading", { name: "Counsellor console" }).waitFor({ timeout: STEP_MS });
+    assert.deepEqual(await ctx.context.storageState(), { cookies: [], origins: [] }, "the console stores nothing");
+    await ctx.context.close();
+  });
 
   await check("two counsellors log in to the console; one is available, one on break", async () => {
     await consoleLogin(ana.page, anaAccount);
@@ -232,6 +284,8 @@ try {
     await line(ana.page, ".line.theirs", "Thank you. Can I ask about testing?");
     const width = await visitor.page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 360, `the chat is ${width} px wide at 360`);
+    assert.deepEqual(await unlabelled(visitor.page), []);
+    assert.deepEqual(await unlabelled(ana.page), []);
     await shot(visitor.page, "e2e-visitor-chat.png");
     await shot(ana.page, "e2e-counsellor-console.png");
   });
