@@ -444,6 +444,11 @@ try {
   });
 
   await check("no page made a request to another origin (network logs), and no page error", async () => {
+    // The visitor's page fetched only the JS its HTML names (what the README's size counts).
+    const html = await (await fetch(`${ORIGIN}/`)).text();
+    const named = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+\.js)"/g)].map((m) => `${ORIGIN}${m[1]}`).sort();
+    const fetched = [...new Set(visitor.log.requests.filter((u) => u.endsWith(".js")))].sort();
+    assert.deepEqual(fetched, named);
     for (const [who, ctx] of Object.entries({ visitor, ana, besa })) {
       const others = ctx.log.requests.filter((u) => !u.startsWith(ORIGIN) && u !== EXIT_URL);
       assert.deepEqual(others, [], `${who} asked another origin`);

@@ -3,7 +3,7 @@
 // integrity hash, so an organisation can check what its server serves.
 
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -43,7 +43,19 @@ for (const page of ["index.html", "console.html"]) {
   console.log(`${page}: ${kb(gz)} of JS gzipped at start (${urls.length} files)`);
 }
 console.log("SHA-384 of the built files:");
-for (const f of all) {
-  const digest = createHash("sha384").update(readFileSync(f)).digest("base64");
-  console.log(`  sha384-${digest}  ${relative(dist, f)}`);
+const hashes = all.map((f) => `sha384-${createHash("sha384").update(readFileSync(f)).digest("base64")}  ${relative(dist, f)}`);
+for (const h of hashes) console.log(`  ${h}`);
+
+// `--write-readme`: put this build's hashes into README.md, between the markers.
+if (process.argv.includes("--write-readme")) {
+  const readme = fileURLToPath(new URL("../README.md", import.meta.url));
+  const text = readFileSync(readme, "utf8");
+  const begin = "<!-- build-hashes:begin -->";
+  const end = "<!-- build-hashes:end -->";
+  const at = text.indexOf(begin);
+  const to = text.indexOf(end);
+  if (at < 0 || to < at) throw new Error("README.md has no build-hashes markers");
+  const block = `${begin}\n\n\`\`\`\n${hashes.join("\n")}\n\`\`\`\n\n${end}`;
+  writeFileSync(readme, text.slice(0, at) + block + text.slice(to + end.length));
+  console.log("README.md: build hashes written");
 }
