@@ -290,13 +290,16 @@ try {
     await shot(ana.page, "e2e-counsellor-console.png");
   });
 
-  await check("SOS shows the numbers during the chat, and the chat is still there after", async () => {
+  await check("SOS shows the numbers during the chat, and the chat and a half-written message are still there after", async () => {
+    await visitor.page.getByLabel("Write a message").fill("half a thought");
     await visitor.page.getByRole("button", { name: "I'm in danger now" }).click();
     const dialog = visitor.page.getByRole("dialog", { name: "If you are in danger now" });
     const links = await dialog.locator("a.call").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
     assert.deepEqual(links, ["tel:112", "tel:192", "tel:194", "tel:080011111"]);
     await dialog.getByRole("button", { name: "Back" }).click();
     await line(visitor.page, ".line.theirs", "Hi, I'm Ana. I'm here to listen.");
+    assert.equal(await visitor.page.getByLabel("Write a message").inputValue(), "half a thought");
+    await visitor.page.getByLabel("Write a message").fill("");
   });
 
   await check("transfer with a note: the visitor's page adds the new counsellor after the badge check, who removes the old", async () => {

@@ -48,43 +48,54 @@ export function App({ initialLanguage, onExit, intake }: Props) {
   return (
     <>
       <Header t={t} onExit={onExit} onSos={() => setSosOpen(true)} />
-      {sosOpen ? (
-        <Sos t={t} numbers={config.crisisNumbers} onClose={() => setSosOpen(false)} />
-      ) : screen === "welcome" ? (
-        <Welcome
+      {sosOpen && (
+        <Sos
           t={t}
-          language={language}
-          retentionDays={config.retentionDays}
-          onLanguage={setLanguage}
-          onAgree={() => setScreen("start")}
-        />
-      ) : screen === "start" ? (
-        <StartChat
-          t={t}
-          available={intake !== undefined}
-          onStart={(request) => {
-            setVisitor({ kind: "connecting" });
-            setScreen("waiting");
-            intake?.start({ ...request, language }, setVisitor);
+          numbers={config.crisisNumbers}
+          onClose={() => {
+            setSosOpen(false);
+            // Back where they were: the screen below stayed mounted (draft, scroll, chat).
+            setTimeout(() => document.querySelector<HTMLElement>(".sos-button")?.focus(), 0);
           }}
-          onResume={(secret) => {
-            setVisitor({ kind: "connecting" });
-            setScreen("waiting");
-            intake?.resume(secret, setVisitor);
-          }}
-        />
-      ) : (
-        <Waiting
-          t={t}
-          state={visitor}
-          onCancel={() => intake?.cancel()}
-          onBack={() => setScreen("start")}
-          onSend={(text) => intake?.send(text)}
-          onRetry={(id) => intake?.retry(id)}
-          onTeamMessage={(text) => intake?.leaveTeamMessage(text) ?? Promise.reject(new Error("no intake"))}
-          onFeedback={(answer) => intake?.feedback(answer) ?? Promise.reject(new Error("no intake"))}
         />
       )}
+      <div class="screen" hidden={sosOpen}>
+        {screen === "welcome" ? (
+          <Welcome
+            t={t}
+            language={language}
+            retentionDays={config.retentionDays}
+            onLanguage={setLanguage}
+            onAgree={() => setScreen("start")}
+          />
+        ) : screen === "start" ? (
+          <StartChat
+            t={t}
+            available={intake !== undefined}
+            onStart={(request) => {
+              setVisitor({ kind: "connecting" });
+              setScreen("waiting");
+              intake?.start({ ...request, language }, setVisitor);
+            }}
+            onResume={(secret) => {
+              setVisitor({ kind: "connecting" });
+              setScreen("waiting");
+              intake?.resume(secret, setVisitor);
+            }}
+          />
+        ) : (
+          <Waiting
+            t={t}
+            state={visitor}
+            onCancel={() => intake?.cancel()}
+            onBack={() => setScreen("start")}
+            onSend={(text) => intake?.send(text)}
+            onRetry={(id) => intake?.retry(id)}
+            onTeamMessage={(text) => intake?.leaveTeamMessage(text) ?? Promise.reject(new Error("no intake"))}
+            onFeedback={(answer) => intake?.feedback(answer) ?? Promise.reject(new Error("no intake"))}
+          />
+        )}
+      </div>
     </>
   );
 }
