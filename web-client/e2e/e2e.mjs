@@ -159,9 +159,16 @@ const browser = await chromium.launch({
 });
 
 /** A context that records every request and socket, and refuses other origins (except the stubbed exit site). */
-async function newContext(viewport, ORIGIN = main.origin) {
+async function newContext(viewport, ORIGIN = main.origin, { proxySockets = false } = {}) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-GB" });
-  const log = { requests: [], sockets: [], problems: [] };
+  const log = { requests: [], sockets: [], problems: [], routes: [] };
+  if (proxySockets) {
+    // Sockets pass through the test, which can then cut them like a network drop.
+    await context.routeWebSocket(/\/v1\/ws$/, (route) => {
+      const server = route.connectToServer();
+      log.routes.push({ route, server });
+    });
+  }
   await context.route("**/*", async (route) => {
     const url = route.request().url();
     log.requests.push(url);
@@ -210,7 +217,7 @@ let besa;
 try {
   const anaAccount = await createStaff("ana", "Ana", "counsellor");
   const besaAccount = await createStaff("besa", "Besa", "supervisor");
-  visitor = await newContext({ width: 360, height: 740 });
+  visitor = await newContext({ width: 360, height: 740 }, main.origin, { proxySockets: true });
   ana = await newContext({ width: 1200, height: 800 });
   besa = await newContext({ width: 1200, height: 800 });
 
@@ -288,6 +295,21 @@ try {
     assert.deepEqual(await unlabelled(ana.page), []);
     await shot(visitor.page, "e2e-visitor-chat.png");
     await shot(ana.page, "e2e-counsellor-console.png");
+  });
+
+  await check("a dropped connection comes back by itself with the same identity, and the chat goes on", async () => {
+    const { route, server } = visitor.log.routes.at(-1);
+    route.close({ code: 4000, reason: "network drop" });
+    server.close({ code: 1000, reason: "network drop" });
+    await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: STEP_MS });
+    await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ state: "detached", timeout: STEP_MS });
+    assert.equal(visitor.log.routes.length, 2, "one new socket");
+    await visitor.page.getByLabel("Write a message").fill("Still here after the drop");
+    await visitor.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "Still here after the drop");
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("Me too.");
+    await ana.page.getByRole("button", { name: "Send" }).click();
+    await line(visitor.page, ".line.theirs", "Me too.");
   });
 
   await check("SOS shows the numbers during the chat, and the chat and a half-written message are still there after", async () => {

@@ -11,6 +11,8 @@ import "./styles.css";
 const exit = () => quickExit(window, config.exitUrl);
 installEscapeTwice(window, exit);
 
+const openSocket = () => new WebSocket(serverUrl(location));
+
 /** One chat per page load: a fresh identity, in memory only, wiped on quick exit. */
 let current: VisitorIntake | undefined;
 onQuickExit(() => current?.close());
@@ -18,9 +20,9 @@ onQuickExit(() => current?.close());
 const intake: Intake = {
   start(request, onState) {
     current?.close();
-    void VisitorIntake.create(onState).then((visitor) => {
+    void VisitorIntake.create(onState, openSocket).then((visitor) => {
       current = visitor;
-      return visitor.start(new WebSocket(serverUrl(location)), {
+      return visitor.start(openSocket(), {
         language: request.language,
         topic: request.topic ?? "just_talk",
         urgent: request.urgent,
@@ -38,9 +40,9 @@ const intake: Intake = {
   },
   resume(secret, onState) {
     current?.close();
-    void VisitorIntake.create(onState).then((visitor) => {
+    void VisitorIntake.create(onState, openSocket).then((visitor) => {
       current = visitor;
-      return visitor.resume(new WebSocket(serverUrl(location)), secret);
+      return visitor.resume(openSocket(), secret);
     });
   },
   feedback(answer) {

@@ -102,6 +102,11 @@ export function Waiting({ t, state, onCancel, onBack, onSend, onRetry, onTeamMes
         </div>
       )}
       {state.kind === "connecting" && <p class="lead" role="status">…</p>}
+      {(state.kind === "waiting" || state.kind === "in_chat") && state.reconnecting === true && (
+        <p class="notice" role="status">
+          {t("error.reconnecting")}
+        </p>
+      )}
       {state.kind !== "in_chat" && <p>{t("waiting.typeWhileWaiting")}</p>}
       <Conversation t={t} lines={lines} onSend={onSend} onRetry={onRetry} />
       {(state.kind === "waiting" || state.kind === "in_chat") && (

@@ -31,7 +31,7 @@ export class MailboxSession {
   private closed = false;
 
   constructor(
-    readonly connection: Connection,
+    public connection: Connection,
     readonly mls: MlsClient,
     private readonly onEvent: SessionListener,
     private readonly onProblem: (what: string) => void = () => {},
@@ -42,6 +42,15 @@ export class MailboxSession {
     this.processedUpTo = after;
     this.ackedUpTo = after;
     await this.connection.request({ op: "subscribe", after });
+  }
+
+  /**
+   * The socket dropped and a new one authenticated with the same identity:
+   * carry on reading the mailbox where this session stopped.
+   */
+  async reconnected(connection: Connection): Promise<void> {
+    this.connection = connection;
+    await this.subscribe(this.processedUpTo);
   }
 
   /** Feed every push here; envelopes are processed, the rest is ignored. */

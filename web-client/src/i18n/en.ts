@@ -113,6 +113,7 @@ export const en = {
   "sos.close": "Back",
 
   "error.offline": "No connection right now. Please try again.",
+  "error.reconnecting": "The connection was lost. Reconnecting… Your chat is still here.",
   "error.unsupported":
     "This browser is too old for a safe chat. Please use a newer browser, or call one of the numbers under “I'm in danger now”.",
 };

@@ -114,6 +114,7 @@ export const sq: Catalogue = {
   "sos.close": "Kthehu",
 
   "error.offline": "Nuk ka lidhje tani. Provo përsëri.",
+  "error.reconnecting": "Lidhja u ndërpre. Po lidhemi përsëri… Biseda është ende këtu.",
   "error.unsupported":
     "Ky shfletues është shumë i vjetër për një bisedë të sigurt. Përdor një shfletues më të ri ose telefono një nga numrat te «Jam në rrezik tani».",
 };

@@ -13,6 +13,10 @@ import type { CounsellorToAdd, FeedbackAnswer, Help, Response, StaffBadge, Ticke
 import { solvePow } from "../protocol";
 import { Connection, type Push, ServerError, type SocketLike } from "../net/connection";
 
+/** First wait before reconnecting a dropped socket; doubles up to RECONNECT_MAX_MS. */
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_MAX_MS = 15_000;
+
 /** How long the visitor's page waits for the Welcome before it stops waiting for a duty. */
 const JOIN_WAIT_MS = 60_000;
 
@@ -23,9 +27,24 @@ export type IntakeInfo = Extract<Response, { kind: "intake_info" }>;
 
 export type VisitorState =
   | { kind: "connecting" }
-  | { kind: "waiting"; ticket: TicketState; position: number; estimatedWaitSecs: number; lines: ChatLine[] }
+  /** `reconnecting`: the connection dropped and the page is getting it back (same identity, nothing lost). */
+  | {
+      kind: "waiting";
+      ticket: TicketState;
+      position: number;
+      estimatedWaitSecs: number;
+      lines: ChatLine[];
+      reconnecting?: boolean;
+    }
   /** `joined`: my client is in the chat's MLS group (the Welcome arrived). */
-  | { kind: "in_chat"; ticket: TicketState; lines: ChatLine[]; counsellor: Counsellor | undefined; joined: boolean }
+  | {
+      kind: "in_chat";
+      ticket: TicketState;
+      lines: ChatLine[];
+      counsellor: Counsellor | undefined;
+      joined: boolean;
+      reconnecting?: boolean;
+    }
   | { kind: "closed"; reason: string; lines: ChatLine[] }
   /** Refused (busy, rate-limited, closed hours, blocked…) with where else to turn. */
   | { kind: "refused"; code: string; help?: Help; retryAfterSecs?: number; info?: IntakeInfo }
@@ -50,13 +69,24 @@ export class VisitorIntake {
   private language: string | undefined;
   readonly log = new ChatLog(() => this.info?.attestation_key);
 
+  /** Set while the page is getting a dropped connection back. */
+  private reconnecting = false;
+  /** The visitor (or quick exit) ended it: never reconnect. */
+  private closedByMe = false;
+
   private constructor(
     readonly mls: MlsClient,
     private readonly onState: (state: VisitorState) => void,
+    private readonly openSocket: (() => SocketLike) | undefined,
   ) {}
 
-  static async create(onState: (state: VisitorState) => void): Promise<VisitorIntake> {
-    return new VisitorIntake(await MlsClient.create(Identity.generate()), onState);
+  /**
+   * `openSocket` makes a new socket to the same server, for reconnecting
+   * with the same identity when the connection drops (a phone changing
+   * networks); without it a drop shows as offline.
+   */
+  static async create(onState: (state: VisitorState) => void, openSocket?: () => SocketLike): Promise<VisitorIntake> {
+    return new VisitorIntake(await MlsClient.create(Identity.generate()), onState, openSocket);
   }
 
   /** Connect, read the intake settings and ask for a chat. */
@@ -159,14 +189,16 @@ export class VisitorIntake {
       (nonce) => this.mls.identity.authenticate(nonce),
       {
         onPush: (push) => this.push(push),
-        onClose: () => {
-          if (this.ticket?.status.state !== "closed") this.onState({ kind: "offline" });
-        },
+        onClose: (code) => this.dropped(code),
       },
     );
     this.connection = connection;
-    this.session = new MailboxSession(connection, this.mls, (event) => this.mlsEvent(event));
-    await this.session.subscribe(authenticated.mailbox_head);
+    if (this.session === undefined) {
+      this.session = new MailboxSession(connection, this.mls, (event) => this.mlsEvent(event));
+      await this.session.subscribe(authenticated.mailbox_head);
+    } else {
+      await this.session.reconnected(connection);
+    }
     const info = await connection.request({ op: "intake_info" });
     if (info.kind !== "intake_info") throw new Error(`unexpected answer ${info.kind}`);
     this.info = info;
@@ -187,8 +219,50 @@ export class VisitorIntake {
     this.close();
   }
 
+  /**
+   * The socket closed. While a ticket is open and the server did not
+   * replace this connection (4001), get it back with the same identity:
+   * the server pushes the ticket again and the mailbox carries on.
+   */
+  private dropped(code: number): void {
+    const open = this.ticket !== undefined && this.ticket.status.state !== "closed";
+    if (this.closedByMe || !open || code === 4001 || this.openSocket === undefined) {
+      if (!this.closedByMe && this.ticket?.status.state !== "closed") this.onState({ kind: "offline" });
+      return;
+    }
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    this.emit();
+    const deadline = Date.now() + (this.ticket?.resume_grace_secs ?? 600) * 1000;
+    void (async () => {
+      for (let wait = RECONNECT_FIRST_MS; Date.now() < deadline && !this.closedByMe; wait = Math.min(wait * 2, RECONNECT_MAX_MS)) {
+        await new Promise((r) => setTimeout(r, wait));
+        if (this.closedByMe || this.openSocket === undefined) return;
+        try {
+          await this.connect(this.openSocket());
+          this.reconnecting = false;
+          this.emit();
+          void this.retryFailed();
+          return;
+        } catch {
+          // try again
+        }
+      }
+      this.reconnecting = false;
+      if (!this.closedByMe) this.onState({ kind: "offline" });
+    })();
+  }
+
+  /** After a reconnect, messages that failed while offline go again. */
+  private async retryFailed(): Promise<void> {
+    for (const line of this.log.lines) {
+      if (line.kind === "mine" && line.delivery === "failed") this.retry(line.id);
+    }
+  }
+
   /** Drop the connection and every key (quick exit, end of chat). */
   close(): void {
+    this.closedByMe = true;
     if (this.session !== undefined) this.session.close();
     else this.connection?.close();
     this.connection = undefined;
@@ -328,6 +402,7 @@ export class VisitorIntake {
           position: status.position,
           estimatedWaitSecs: status.estimated_wait_secs,
           lines,
+          reconnecting: this.reconnecting,
         });
         break;
       case "in_chat":
@@ -337,6 +412,7 @@ export class VisitorIntake {
           lines,
           counsellor: this.log.counsellor,
           joined: this.group !== undefined && this.mls.hasGroup(this.group),
+          reconnecting: this.reconnecting,
         });
         break;
       case "closed":
