@@ -218,7 +218,7 @@ try {
   const anaAccount = await createStaff("ana", "Ana", "counsellor");
   const besaAccount = await createStaff("besa", "Besa", "supervisor");
   visitor = await newContext({ width: 360, height: 740 }, main.origin, { proxySockets: true });
-  ana = await newContext({ width: 1200, height: 800 });
+  ana = await newContext({ width: 1200, height: 800 }, main.origin, { proxySockets: true });
   besa = await newContext({ width: 1200, height: 800 });
 
   await check("a counsellor with TOTP needs the code to log in", async () => {
@@ -304,6 +304,13 @@ try {
     await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: STEP_MS });
     await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ state: "detached", timeout: STEP_MS });
     assert.equal(visitor.log.routes.length, 2, "one new socket");
+    // The counsellor's console too.
+    const staffSocket = ana.log.routes.at(-1);
+    staffSocket.route.close({ code: 4000, reason: "network drop" });
+    staffSocket.server.close({ code: 1000, reason: "network drop" });
+    await ana.page.locator(".offline").waitFor({ timeout: STEP_MS });
+    await ana.page.locator(".offline").waitFor({ state: "detached", timeout: STEP_MS });
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
     await visitor.page.getByLabel("Write a message").fill("Still here after the drop");
     await visitor.page.keyboard.press("Enter");
     await line(ana.page, ".line.theirs", "Still here after the drop");

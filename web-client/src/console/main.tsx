@@ -46,7 +46,8 @@ function LoginForm({ onLoggedIn }: { onLoggedIn: (c: StaffConsole) => void }) {
           login(username, password, totp || undefined)
             .then((answer) => {
               setPassword("");
-              return StaffConsole.connect(new WebSocket(serverUrl(location)), answer.token, handlers);
+              const openSocket = () => new WebSocket(serverUrl(location));
+              return StaffConsole.connect(openSocket(), answer.token, handlers, openSocket);
             })
             .then(onLoggedIn)
             .catch((e: unknown) => {
@@ -92,6 +93,7 @@ function LoginForm({ onLoggedIn }: { onLoggedIn: (c: StaffConsole) => void }) {
 }
 
 let setStateFromConsole: (s: ConsoleState) => void = () => {};
+let sessionEnded: (code: number) => void = () => {};
 let unseen = 0;
 const handlers = {
   changed: (s: ConsoleState) => setStateFromConsole(s),
@@ -100,6 +102,8 @@ const handlers = {
     document.title = `(${unseen}) New chat offer · ${TITLE}`;
     chime();
   },
+  /** The socket closed for good (session ended 4004, or another tab took over 4001). */
+  closed: (code: number) => sessionEnded(code),
   message: () => {
     if (document.hidden) {
       unseen += 1;
@@ -112,6 +116,11 @@ function ConsoleApp() {
   const [staff, setStaff] = useState<StaffConsole | undefined>(undefined);
   const [state, setState] = useState<ConsoleState | undefined>(undefined);
   setStateFromConsole = setState;
+  sessionEnded = () => {
+    void staff?.logout();
+    setStaff(undefined);
+    setState(undefined);
+  };
 
   useEffect(() => {
     const seen = () => {

@@ -26,7 +26,7 @@ import {
   type TeamMessage,
   verifyBadge,
 } from "../protocol";
-import { Connection, type Push, type SocketLike } from "../net/connection";
+import { Connection, ConnectionClosed, type Push, type SocketLike } from "../net/connection";
 
 /** One-time key packages kept on the server (for transfers, notes, team messages and peer groups). */
 export const KEY_PACKAGE_STOCK = 10;
@@ -150,6 +150,9 @@ const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "
 
 export class StaffConsole {
   private session!: MailboxSession;
+  private openSocket: (() => SocketLike) | undefined;
+  private reconnecting = false;
+  private loggedOut = false;
   private attestationKey: Uint8Array | undefined;
   private nextLine = 1;
   private readonly conversations = new Map<string, Conversation>();
@@ -164,20 +167,16 @@ export class StaffConsole {
   ) {}
 
   /** Open the socket with a fresh key bound to this session, and get ready to work. */
-  static async connect(socket: SocketLike, token: string, events: ConsoleEvents): Promise<StaffConsole> {
+  static async connect(
+    socket: SocketLike,
+    token: string,
+    events: ConsoleEvents,
+    openSocket?: () => SocketLike,
+  ): Promise<StaffConsole> {
     const mls = await MlsClient.create(Identity.generate());
     const console_ = new StaffConsole(mls, token, events);
-    const { connection, authenticated } = await Connection.open(
-      socket,
-      (nonce) => ({ ...mls.identity.authenticate(nonce), method: "staff_session", token }),
-      {
-        onPush: (push) => console_.push(push),
-        onClose: (code) => {
-          if (console_.state !== undefined) console_.update({ connected: false });
-          events.closed?.(code);
-        },
-      },
-    );
+    console_.openSocket = openSocket;
+    const { connection, authenticated } = await console_.authenticate(socket);
     const me = authenticated.staff;
     if (me === undefined) throw new Error("the server did not open a staff session");
     console_.session = new MailboxSession(connection, mls, (event) => console_.mlsEvent(event), (what) =>
@@ -202,6 +201,50 @@ export class StaffConsole {
     }
     await console_.publishKeyPackages(KEY_PACKAGE_STOCK, true);
     return console_;
+  }
+
+  /** Authenticate a socket with this session's token and key. */
+  private authenticate(socket: SocketLike) {
+    return Connection.open(
+      socket,
+      (nonce) => ({ ...this.mls.identity.authenticate(nonce), method: "staff_session", token: this.token }),
+      { onPush: (push) => this.push(push), onClose: (code) => this.dropped(code) },
+    );
+  }
+
+  /**
+   * The socket closed. Unless the session ended (4004), another tab took
+   * over (4001) or I logged out, get it back with the same key: chats and
+   * their MLS state are still here, and the mailbox carries on.
+   */
+  private dropped(code: number): void {
+    if (this.state !== undefined) this.update({ connected: false });
+    if (this.loggedOut || code === 4004 || code === 4001 || this.openSocket === undefined || this.state === undefined) {
+      this.events.closed?.(code);
+      return;
+    }
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    const openSocket = this.openSocket;
+    void (async () => {
+      for (let wait = 500; !this.loggedOut; wait = Math.min(wait * 2, 15_000)) {
+        await new Promise((r) => setTimeout(r, wait));
+        try {
+          const { connection } = await this.authenticate(openSocket());
+          await this.session.reconnected(connection);
+          this.reconnecting = false;
+          this.update({ connected: true });
+          if (this.state.shift !== "clocked_out") await this.setShift(this.state.shift).catch(() => undefined);
+          return;
+        } catch (e) {
+          if (e instanceof ConnectionClosed && e.code === 4004) {
+            this.reconnecting = false;
+            this.events.closed?.(4004);
+            return;
+          }
+        }
+      }
+    })();
   }
 
   get clientId(): Uint8Array {
@@ -469,6 +512,7 @@ export class StaffConsole {
 
   /** End the session: log out on the server (which closes the socket) and wipe every key. */
   async logout(): Promise<void> {
+    this.loggedOut = true;
     await logout(this.token);
     this.session.close();
     this.mls.wipe();
