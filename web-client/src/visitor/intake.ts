@@ -9,7 +9,7 @@
 import { ChatLog, type ChatLine, type Counsellor } from "./chat";
 import { MailboxSession, decodeText } from "../chat/session";
 import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
-import type { CounsellorToAdd, FeedbackAnswer, Help, Response, StaffBadge, TicketState } from "../protocol";
+import type { FeedbackAnswer, Help, Response, StaffBadge, TicketState } from "../protocol";
 import { solvePow } from "../protocol";
 import { Connection, type Push, ServerError, type SocketLike } from "../net/connection";
 
@@ -370,23 +370,25 @@ export class VisitorIntake {
       this.addsDone.delete(tag);
       return;
     }
+    // Nobody joins on the server's word alone: a badge that does not
+    // verify, or a key package that is not the badge's, is refused for good.
+    const key = this.log.checkBadge(add.badge);
+    const keyPackage = key === undefined ? undefined : await this.mls.validateKeyPackage(add.key_package, key).catch(() => undefined);
+    if (key === undefined || keyPackage === undefined) {
+      this.log.system("unverified_member");
+      this.emit();
+      return;
+    }
+    this.log.knowStaff(key, add.badge.display_name, true);
     try {
-      await this.addCounsellor(group, add);
+      await this.session?.commit(group, () => this.mls.commitAdd(group, [keyPackage]));
       this.log.system("new_counsellor_joined", add.badge.display_name);
     } catch {
-      // A badge that does not verify (or a refused commit) is never retried:
-      // nobody joins on the server's word alone.
-      this.log.system("unverified_member");
+      // The commit did not go through (connection, lost epochs): the next
+      // ticket push (after a reconnect, for one) asks again.
+      this.addsDone.delete(tag);
     }
     this.emit();
-  }
-
-  private async addCounsellor(group: Uint8Array, add: CounsellorToAdd): Promise<void> {
-    const key = this.log.checkBadge(add.badge);
-    if (key === undefined) throw new Error("the badge does not verify");
-    const keyPackage = await this.mls.validateKeyPackage(add.key_package, key);
-    this.log.knowStaff(key, add.badge.display_name, true);
-    await this.session?.commit(group, () => this.mls.commitAdd(group, [keyPackage]));
   }
 
   private emit(): void {
