@@ -473,6 +473,37 @@ try {
     assert.ok(events.some((e) => e.event === "message" && e.text === "From the browser, to Rust"), received);
     await cli(["send", "--group", group, "From Rust, to the browser"]);
     await line(ana.page, ".line.theirs", "From Rust, to the browser");
+    // Remove the CLI client from the peer group; it learns it.
+    await pane.getByLabel("Colleague's device key").fill(cliId);
+    await pane.getByRole("button", { name: "Remove", exact: true }).click();
+    await line(ana.page, ".line.system", "Removed");
+    const { stdout: after } = await cli(["receive", "--wait", "2"]);
+    assert.match(after, /removed|membership/i, after);
+    await pane.getByRole("button", { name: "Leave" }).click();
+    await ana.page.locator("button.conversation", { hasText: "Peer group" }).waitFor({ state: "detached" });
+  });
+
+  await check("canned responses per language, and blocking a visitor ends the chat", async () => {
+    const troll = await newContext({ width: 360, height: 740 });
+    await troll.page.goto(`${ORIGIN}/`);
+    await troll.page.getByRole("button", { name: "Shqip" }).click();
+    await troll.page.getByRole("button", { name: "Kuptoj, vazhdo" }).click();
+    await troll.page.getByRole("button", { name: "Fillo bisedën" }).click();
+    await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+    await troll.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    const canned = ana.page.getByLabel(/Canned response \(sq\)/);
+    const first = await canned.locator("option").nth(1).getAttribute("value");
+    assert.match(first, /^Përshëndetje/);
+    await canned.selectOption(first);
+    await ana.page.getByRole("button", { name: "Send" }).click();
+    await line(troll.page, ".line.theirs", first);
+    await ana.page.getByRole("button", { name: "Block", exact: true }).click();
+    await ana.page.getByLabel("Reason (audit log only)").fill("threats");
+    await ana.page.getByRole("button", { name: "Block the visitor" }).click();
+    await troll.page.getByRole("heading", { level: 1, name: "Biseda mbaroi." }).waitFor({ timeout: STEP_MS });
+    assert.equal(await troll.page.getByRole("group", { name: /ndihmoi/ }).count(), 0, "no feedback question after a block");
+    await line(ana.page, ".line.system", "blocked");
+    await troll.context.close();
   });
 
   await check("no page made a request to another origin (network logs), and no page error", async () => {

@@ -491,7 +491,9 @@ export class StaffConsole {
   /** Remove a member (device key, hex) from a peer group. */
   async removeMember(groupId: Uint8Array, clientIdHex: string): Promise<void> {
     const clientId = Uint8Array.from(clientIdHex.trim().match(/../g) ?? [], (h) => parseInt(h, 16));
-    await this.session.commit(groupId, () => this.mls.commitRemove(groupId, [clientId]));
+    if (clientId.length !== 32) throw new Error("a device key is 64 hex digits");
+    const epoch = await this.session.commit(groupId, () => this.mls.commitRemove(groupId, [clientId]));
+    if (epoch === undefined) throw new Error("that device key is not in this group");
     const c = this.conversations.get(hex(groupId));
     if (c !== undefined) this.system(c, `Removed ${clientIdHex.slice(0, 8)}…`);
   }
