@@ -385,7 +385,7 @@ try {
     assert.equal(row[header.indexOf("feedback:helped")], "<5", csv);
   });
 
-  await check("resume code: a visitor who left comes back with the written-down code and is re-added", async () => {
+  await check("resume code: a visitor who left comes back with the written-down code and is re-added; then a clock-out hand-over picked from the queue", async () => {
     await besa.page.getByRole("button", { name: "On break" }).click();
     await besa.page.locator('button[aria-pressed="true"]', { hasText: "On break" }).waitFor();
     const first = await newContext({ width: 360, height: 740 });
@@ -422,9 +422,26 @@ try {
     await ana.page.getByRole("button", { name: "Send" }).click();
     await line(again.page, ".line.theirs", "Welcome back.");
     await shot(again.page, "e2e-visitor-resumed.png");
-    await ana.page.getByRole("button", { name: "Close", exact: true }).click();
-    await ana.page.getByRole("button", { name: "Close the chat" }).click();
+
+    // Ana clocks out with the chat open: it goes back to the queue, and
+    // Besa (on break) picks it from the queue; the visitor's page adds her.
+    ana.page.once("dialog", (d) => d.accept());
+    await ana.page.getByRole("button", { name: "Clocked out" }).click();
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Clocked out" }).waitFor({ timeout: STEP_MS });
+    const row = besa.page.locator(".queue-table tr", { hasText: "hand-over" });
+    await row.waitFor({ timeout: STEP_MS });
+    await row.getByRole("button", { name: "Take" }).click();
+    await again.page.getByRole("heading", { level: 1, name: "Besa" }).waitFor({ timeout: STEP_MS });
+    await line(again.page, ".line.system", "The previous counsellor has left the chat.");
+    await line(besa.page, ".line.system", "previous counsellor was removed");
+    await besa.page.getByRole("textbox", { name: "Message" }).fill("Hello again, it's Besa.");
+    await besa.page.getByRole("button", { name: "Send" }).click();
+    await line(again.page, ".line.theirs", "Hello again, it's Besa.");
+    await besa.page.getByRole("button", { name: "Close", exact: true }).click();
+    await besa.page.getByRole("button", { name: "Close the chat" }).click();
     await again.page.getByRole("heading", { level: 1, name: "The chat has ended." }).waitFor({ timeout: STEP_MS });
+    await ana.page.getByRole("button", { name: "Available" }).click();
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
     for (const ctx of [first, again]) {
       assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(ORIGIN)), []);
       assert.deepEqual(ctx.log.problems, []);
