@@ -2,7 +2,10 @@
 # Everything the web client's checks need, from a fresh clone: installs the
 # locked npm packages and (when missing) Debian's Chromium, then runs the
 # type check, the unit tests (Vitest), the production build (with its size
-# and asset hashes), and the browser smoke test against the built page.
+# and asset hashes), the browser smoke test against the built page, and the
+# end-to-end test (visitor and counsellors in Chromium against the real
+# server binary, plus a Rust CLI client for MLS interop; the binaries are
+# built with cargo when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -41,13 +44,29 @@ node smoke/smoke.mjs | tee test-artifacts/smoke.log
 smoke_status=${PIPESTATUS[0]}
 set -e
 
-# One closing line for the whole run, counted from both runners' results.
+# Built (or found up to date: after the root test.sh's `cargo test` this is
+# a quick check) so the test never runs a stale binary.
+step "parasol-server and the parasol CLI (cargo build)"
+(cd .. && cargo build --quiet -p parasol-server --bin parasol-server -p parasol-client --bin parasol)
+
+step "end-to-end test (chromium, real server, Rust CLI interop)"
+set +e
+node e2e/e2e.mjs | tee test-artifacts/e2e.log
+e2e_status=${PIPESTATUS[0]}
+set -e
+
+# One closing line for the whole run, counted from every runner's results.
 node -e '
   const fs = require("fs");
   const v = JSON.parse(fs.readFileSync("test-artifacts/vitest.json", "utf8"));
-  const m = fs.readFileSync("test-artifacts/smoke.log", "utf8").match(/smoke: (\d+) passed, (\d+) failed/);
-  const passed = v.numPassedTests + (m ? Number(m[1]) : 0);
-  const failed = v.numFailedTests + (m ? Number(m[2]) : 1);
+  let passed = v.numPassedTests;
+  let failed = v.numFailedTests;
+  for (const [file, name] of [["smoke.log", "smoke"], ["e2e.log", "e2e"]]) {
+    const m = fs.readFileSync(`test-artifacts/${file}`, "utf8").match(new RegExp(`${name}: (\\d+) passed, (\\d+) failed`));
+    passed += m ? Number(m[1]) : 0;
+    failed += m ? Number(m[2]) : 1;
+  }
   console.log(`\nweb-client: ${passed} passed, ${failed} failed`);
 '
-exit "$smoke_status"
+if [ "$smoke_status" != 0 ]; then exit "$smoke_status"; fi
+exit "$e2e_status"

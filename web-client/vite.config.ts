@@ -27,6 +27,11 @@ export const SECURITY_HEADERS = {
 export default defineConfig({
   build: {
     target: "es2022",
+    // Two pages: the visitor's (/) and the counsellors' console
+    // (/console.html). Visitors never download the console's code.
+    rollupOptions: {
+      input: { main: "index.html", console: "console.html" },
+    },
     // The polyfill is only for browsers without <link rel=modulepreload>;
     // leaving it out keeps the output free of anything CSP-sensitive.
     modulePreload: { polyfill: false },

@@ -238,6 +238,9 @@ mod tests {
                 outcome: crate::EscalationOutcome::Resolved,
             },
             Request::Sos { ticket_id: None },
+            Request::ChatFeedback {
+                answer: crate::FeedbackAnswer::Somewhat,
+            },
         ];
         assert_eq!(requests.len(), OPERATIONS.len());
         for req in requests {

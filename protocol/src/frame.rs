@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorCode;
 use crate::escalation::{DutyState, EscalationEntry, EscalationOutcome, SignedEscalation};
 use crate::intake::{
-    BoardRow, Help, PowChallenge, PowSolution, QueueEntry, ShiftState, StaffBadge, TeamMessage, TicketState,
+    BoardRow, FeedbackAnswer, Help, PowChallenge, PowSolution, QueueEntry, ShiftState, StaffBadge, TeamMessage,
+    TicketState,
 };
 use crate::staff::StaffRole;
 
@@ -195,6 +196,9 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ticket_id: Option<u64>,
     },
+    /// Visitors, after a chat a counsellor closed: the one anonymous
+    /// feedback question. Counted per day, once per chat.
+    ChatFeedback { answer: FeedbackAnswer },
 }
 
 impl Request {
@@ -235,6 +239,7 @@ impl Request {
             Request::AcceptEscalation { .. } => "accept_escalation",
             Request::ResolveEscalation { .. } => "resolve_escalation",
             Request::Sos { .. } => "sos",
+            Request::ChatFeedback { .. } => "chat_feedback",
         }
     }
 }
@@ -276,6 +281,7 @@ pub const OPERATIONS: &[&str] = &[
     "accept_escalation",
     "resolve_escalation",
     "sos",
+    "chat_feedback",
 ];
 
 /// How a client proves who it is: an anonymous key alone, or a staff
@@ -561,6 +567,7 @@ pub enum Response {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ticket: Option<TicketState>,
     },
+    FeedbackRecorded,
 }
 
 fn is_zero(n: &u32) -> bool {

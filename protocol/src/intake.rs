@@ -64,6 +64,27 @@ pub enum ClosedReason {
     Blocked,
 }
 
+/// The one feedback question after a chat: did it help? Counted per day,
+/// never linked to a chat or a visitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackAnswer {
+    Helped,
+    Somewhat,
+    NotHelped,
+}
+
+impl FeedbackAnswer {
+    /// The snake_case name, as on the wire and in the statistics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackAnswer::Helped => "helped",
+            FeedbackAnswer::Somewhat => "somewhat",
+            FeedbackAnswer::NotHelped => "not_helped",
+        }
+    }
+}
+
 /// A counsellor the visitor's client is asked to add to its chat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CounsellorToAdd {

@@ -816,6 +816,22 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 },
             })),
         ),
+        (
+            "chat_feedback",
+            Client(client(
+                38,
+                Request::ChatFeedback {
+                    answer: FeedbackAnswer::NotHelped,
+                },
+            )),
+        ),
+        (
+            "response_feedback_recorded",
+            Server(server(ServerMessage::Response {
+                id: 38,
+                result: Response::FeedbackRecorded,
+            })),
+        ),
     ]
 }
 

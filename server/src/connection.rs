@@ -971,6 +971,11 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
         | Request::AcceptEscalation { .. }
         | Request::ResolveEscalation { .. }
         | Request::Sos { .. } => escalation_request(services, session, req).await,
+        Request::ChatFeedback { answer } => {
+            visitors_only(session)?;
+            intake.feedback(client, answer)?;
+            Ok(Response::FeedbackRecorded)
+        }
         Request::Authenticate { .. }
         | Request::Ping
         | Request::PublishKeyPackages { .. }

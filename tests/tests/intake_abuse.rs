@@ -931,6 +931,9 @@ async fn visitors_staff_and_colleagues_may_do_only_their_own_part() {
             group_id: gid.clone(),
             language: "mk".into(),
         },
+        Request::ChatFeedback {
+            answer: parasol_protocol::FeedbackAnswer::Helped,
+        },
     ];
     for op in visitor_ops {
         let name = op.op_name();

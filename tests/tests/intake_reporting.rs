@@ -116,3 +116,74 @@ async fn statistics_suppress_small_counts_and_the_audit_log_holds_only_actions()
     assert!(!metrics.contains(&troll_key) && !metrics.contains("ana"), "{metrics}");
     server.assert_logs_clean(&[&token, reason]);
 }
+
+#[tokio::test]
+async fn the_feedback_question_counts_one_answer_per_closed_chat_and_nothing_else() {
+    use parasol_protocol::{FeedbackAnswer, Request, Response};
+
+    let server = ServerProcess::start();
+    let url = server.url();
+    let password = create_staff(&server, "ana", "Ana", "counsellor", "mk,en", 20);
+    let token = staff_login(&server, "ana", &password);
+    let mut ana = Client::connect_staff(&url, ClientState::in_memory(Identity::generate()), &token)
+        .await
+        .expect("staff connect");
+    ana.publish_key_packages(5).await.expect("publish");
+    ana.set_shift(ShiftState::Available, false).await.expect("available");
+    let feedback = |answer| Request::ChatFeedback { answer };
+
+    for _ in 0..5 {
+        let visitor = one_chat(&url, &mut ana, "mk", "health", "support").await;
+        let answer = visitor
+            .request(feedback(FeedbackAnswer::Helped))
+            .await
+            .expect("feedback");
+        assert_eq!(answer, Response::FeedbackRecorded);
+        // Once per chat: a second answer is refused.
+        let again = visitor
+            .request(feedback(FeedbackAnswer::Helped))
+            .await
+            .expect_err("twice");
+        assert_eq!(again.server_code(), Some(ErrorCode::InvalidState));
+    }
+    let visitor = one_chat(&url, &mut ana, "en", "health", "support").await;
+    visitor
+        .request(feedback(FeedbackAnswer::NotHelped))
+        .await
+        .expect("feedback");
+
+    // No chat, a cancelled ticket, or staff: nothing to count.
+    let stranger = Client::connect_ephemeral(&url).await.expect("stranger");
+    let e = stranger
+        .request(feedback(FeedbackAnswer::Helped))
+        .await
+        .expect_err("no chat");
+    assert_eq!(e.server_code(), Some(ErrorCode::InvalidState));
+    let mut quitter = Client::connect_ephemeral(&url).await.expect("quitter");
+    quitter.request_chat("en", "health", false).await.expect("ticket");
+    quitter.cancel_ticket().await.expect("cancel");
+    let e = quitter
+        .request(feedback(FeedbackAnswer::Helped))
+        .await
+        .expect_err("cancelled");
+    assert_eq!(e.server_code(), Some(ErrorCode::InvalidState));
+    let e = ana.request(feedback(FeedbackAnswer::Helped)).await.expect_err("staff");
+    assert_eq!(e.server_code(), Some(ErrorCode::Forbidden));
+
+    let day = today();
+    let out = server.admin(&["stats", "--from", &day, "--to", &day], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let row: Vec<&str> = lines.next().expect("today's row").split(',').collect();
+    let cell = |name: &str| {
+        row[header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{csv}"))]
+    };
+    assert_eq!(cell("feedback:helped"), "5", "{csv}");
+    assert_eq!(cell("feedback:not_helped"), "<5", "small counts are suppressed");
+    assert!(!header.contains(&"feedback:somewhat"));
+}

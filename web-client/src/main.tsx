@@ -11,6 +11,8 @@ import "./styles.css";
 const exit = () => quickExit(window, config.exitUrl);
 installEscapeTwice(window, exit);
 
+const openSocket = () => new WebSocket(serverUrl(location));
+
 /** One chat per page load: a fresh identity, in memory only, wiped on quick exit. */
 let current: VisitorIntake | undefined;
 onQuickExit(() => current?.close());
@@ -18,9 +20,9 @@ onQuickExit(() => current?.close());
 const intake: Intake = {
   start(request, onState) {
     current?.close();
-    void VisitorIntake.create(onState).then((visitor) => {
+    void VisitorIntake.create(onState, openSocket).then((visitor) => {
       current = visitor;
-      return visitor.start(new WebSocket(serverUrl(location)), {
+      return visitor.start(openSocket(), {
         language: request.language,
         topic: request.topic ?? "just_talk",
         urgent: request.urgent,
@@ -29,6 +31,25 @@ const intake: Intake = {
   },
   cancel() {
     void current?.cancel();
+  },
+  send(text) {
+    current?.send(text);
+  },
+  retry(id) {
+    current?.retry(id);
+  },
+  resume(secret, onState) {
+    current?.close();
+    void VisitorIntake.create(onState, openSocket).then((visitor) => {
+      current = visitor;
+      return visitor.resume(openSocket(), secret);
+    });
+  },
+  feedback(answer) {
+    return current === undefined ? Promise.reject(new Error("not connected")) : current.feedback(answer);
+  },
+  leaveTeamMessage(text) {
+    return current === undefined ? Promise.reject(new Error("not connected")) : current.leaveTeamMessage(text);
   },
 };
 

@@ -26,8 +26,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parasol_protocol::{
-    BoardRow, Bytes, ClosedReason, CounsellorToAdd, ErrorCode, Help, PowChallenge, PowSolution, QueueEntry, Response,
-    ServerMessage, ShiftState, StaffBadge, StaffRole, TeamMessage, TicketState, TicketStatus,
+    BoardRow, Bytes, ClosedReason, CounsellorToAdd, ErrorCode, FeedbackAnswer, Help, PowChallenge, PowSolution,
+    QueueEntry, Response, ServerMessage, ShiftState, StaffBadge, StaffRole, TeamMessage, TicketState, TicketStatus,
 };
 use parking_lot::Mutex;
 use rand::RngCore;
@@ -143,6 +143,9 @@ struct State {
     saved_shifts: HashMap<u64, ShiftState>,
     visitors: HashMap<ClientId, (u64, Notifier)>,
     blocks: HashMap<ClientId, u64>,
+    /// Visitor keys whose chat a counsellor closed, until when they may
+    /// answer the feedback question (once). In memory only.
+    feedback_due: HashMap<ClientId, u64>,
     team_messages: Vec<TeamMessageRecord>,
     next_arrival: u64,
     /// Observed seconds of waiting per queue position (moving average).
@@ -175,6 +178,9 @@ pub struct Reporting {
     pub stats: Arc<Stats>,
     pub metrics: Arc<Metrics>,
 }
+
+/// How long after a closed chat its visitor may answer the feedback question.
+pub const FEEDBACK_WINDOW_SECS: u64 = 3600;
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ServiceError {
     ServiceError::new(code, message)
@@ -517,6 +523,19 @@ impl Intake {
         self.count_intake(IntakeOutcome::Accepted);
         tracing::info!(urgent = record.urgent, "ticket opened");
         Ok(state_out)
+    }
+
+    /// The visitor's answer to the feedback question, once per closed
+    /// chat and within [`FEEDBACK_WINDOW_SECS`]: one more in today's
+    /// count of that answer, and nothing else.
+    pub fn feedback(&self, client: ClientId, answer: FeedbackAnswer) -> ServiceResult<()> {
+        let due = self.state.lock().feedback_due.remove(&client);
+        if due.is_none_or(|until| until <= now_secs()) {
+            return Err(err(ErrorCode::InvalidState, "no closed chat to give feedback on"));
+        }
+        self.stats
+            .record_feedback(crate::stats::Day::today(), answer.as_str())
+            .map_err(|_| err(ErrorCode::Internal, "recording feedback failed"))
     }
 
     pub async fn cancel(&self, client: ClientId, ticket_id: u64) -> ServiceResult<()> {
@@ -1415,6 +1434,7 @@ impl Intake {
                 tracing::info!("offer expired");
             }
             state.blocks.retain(|_, until| *until > now);
+            state.feedback_due.retain(|_, until| *until > now);
             let grace = self.config.resume_grace_secs;
             let abandoned = state
                 .tickets
@@ -1460,6 +1480,10 @@ impl Intake {
                 if self.stats.record_chat(&summary).is_err() {
                     tracing::error!("recording chat statistics failed");
                 }
+            }
+            let chatted = reason == ClosedReason::Closed && t.record.accepted_at.is_some();
+            if chatted && state.feedback_due.len() < self.config.max_open_tickets {
+                state.feedback_due.insert(t.record.visitor, now + FEEDBACK_WINDOW_SECS);
             }
             state.by_visitor.remove(&t.record.visitor);
             state.by_resume.remove(&t.record.resume_hash);

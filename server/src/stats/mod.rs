@@ -33,6 +33,7 @@ const TOPIC: u8 = b't';
 const LANGUAGE: u8 = b'l';
 const CLOSING: u8 = b'g';
 const WAIT: u8 = b'w';
+const FEEDBACK: u8 = b'f';
 
 /// One finished chat, as the statistics see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +142,7 @@ struct DayCounts {
     topics: Vec<(String, u64)>,
     languages: Vec<(String, u64)>,
     closing: Vec<(String, u64)>,
+    feedback: Vec<(String, u64)>,
     histogram: Vec<u64>,
 }
 
@@ -216,6 +218,17 @@ impl Stats {
             })
     }
 
+    /// Count one answer to the feedback question on `day` (no link to any
+    /// chat: the answer arrives after the chat's own counters).
+    pub fn record_feedback(&self, day: Day, answer: &str) -> Result<(), StatsError> {
+        let k = key(day, FEEDBACK, self.bounded_name(day, FEEDBACK, answer)?);
+        self.tree.update_and_fetch(&k, |old| {
+            let n = old.and_then(|v| decode_u64(v).ok()).unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+
     fn read_day(&self, day: Day) -> Result<DayCounts, StatsError> {
         let mut c = DayCounts::default();
         for item in self.tree.scan_prefix(day.0.to_be_bytes()) {
@@ -228,6 +241,7 @@ impl Stats {
                 TOPIC => c.topics.push((name, decode_u64(&v)?)),
                 LANGUAGE => c.languages.push((name, decode_u64(&v)?)),
                 CLOSING => c.closing.push((name, decode_u64(&v)?)),
+                FEEDBACK => c.feedback.push((name, decode_u64(&v)?)),
                 WAIT => c.histogram = rmp_serde::from_slice(&v).map_err(|e| StorageError::Corrupt(e.to_string()))?,
                 _ => {}
             }
@@ -238,7 +252,8 @@ impl Stats {
     /// CSV of the days `from..=to`, one row per day:
     /// `date, chats, transfers, escalations, wait_p50_secs, wait_p90_secs,
     /// wait_p99_secs`, then a column per topic (`topic:NAME`), language
-    /// (`language:CODE`) and closing tag (`closing:TAG`) seen in the range.
+    /// (`language:CODE`), closing tag (`closing:TAG`) and feedback answer
+    /// (`feedback:ANSWER`, counted on the day it was given) seen in the range.
     /// Every count under 5 is written `<5`; so are the percentiles of a
     /// day with fewer than 5 chats. A percentile is the upper edge of its
     /// bucket (10 s wide up to 10 min, 1 min up to 2 h, 15 min up to a
@@ -249,12 +264,14 @@ impl Stats {
         }
         let mut days = Vec::new();
         let (mut topics, mut languages, mut closing) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let mut feedback = BTreeSet::new();
         let mut d = from;
         while d <= to {
             let counts = self.read_day(d)?;
             topics.extend(counts.topics.iter().map(|(n, _)| n.clone()));
             languages.extend(counts.languages.iter().map(|(n, _)| n.clone()));
             closing.extend(counts.closing.iter().map(|(n, _)| n.clone()));
+            feedback.extend(counts.feedback.iter().map(|(n, _)| n.clone()));
             days.push((d, counts));
             if d == to {
                 break;
@@ -262,7 +279,12 @@ impl Stats {
             d = d.next();
         }
         let mut out = String::from("date,chats,transfers,escalations,wait_p50_secs,wait_p90_secs,wait_p99_secs");
-        for (prefix, names) in [("topic", &topics), ("language", &languages), ("closing", &closing)] {
+        for (prefix, names) in [
+            ("topic", &topics),
+            ("language", &languages),
+            ("closing", &closing),
+            ("feedback", &feedback),
+        ] {
             for n in names {
                 let _ = write!(out, ",{prefix}:{n}");
             }
@@ -288,7 +310,12 @@ impl Stats {
                     }
                 }
             }
-            for (names, values) in [(&topics, &c.topics), (&languages, &c.languages), (&closing, &c.closing)] {
+            for (names, values) in [
+                (&topics, &c.topics),
+                (&languages, &c.languages),
+                (&closing, &c.closing),
+                (&feedback, &c.feedback),
+            ] {
                 for n in names {
                     let count = values.iter().find(|(v, _)| v == n).map(|(_, c)| *c).unwrap_or(0);
                     let _ = write!(out, ",{}", cell(count));

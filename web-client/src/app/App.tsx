@@ -7,6 +7,7 @@ import { Sos } from "./Sos";
 import { type ChatRequest, StartChat } from "./StartChat";
 import { Waiting } from "./Waiting";
 import { Welcome } from "./Welcome";
+import type { FeedbackAnswer } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
 
 type Screen = "welcome" | "start" | "waiting";
@@ -15,6 +16,14 @@ type Screen = "welcome" | "start" | "waiting";
 export interface Intake {
   start(request: ChatRequest & { language: Language }, onState: (state: VisitorState) => void): void;
   cancel(): void;
+  send(text: string): void;
+  retry(id: number): void;
+  /** Come back to a chat with a written-down resume code. */
+  resume(secret: Uint8Array, onState: (state: VisitorState) => void): void;
+  /** Outside opening hours: seal a message to the team. */
+  leaveTeamMessage(text: string): Promise<void>;
+  /** After a closed chat: the anonymous feedback answer. */
+  feedback(answer: FeedbackAnswer): Promise<void>;
 }
 
 interface Props {
@@ -39,29 +48,54 @@ export function App({ initialLanguage, onExit, intake }: Props) {
   return (
     <>
       <Header t={t} onExit={onExit} onSos={() => setSosOpen(true)} />
-      {sosOpen ? (
-        <Sos t={t} numbers={config.crisisNumbers} onClose={() => setSosOpen(false)} />
-      ) : screen === "welcome" ? (
-        <Welcome
+      {sosOpen && (
+        <Sos
           t={t}
-          language={language}
-          retentionDays={config.retentionDays}
-          onLanguage={setLanguage}
-          onAgree={() => setScreen("start")}
-        />
-      ) : screen === "start" ? (
-        <StartChat
-          t={t}
-          available={intake !== undefined}
-          onStart={(request) => {
-            setVisitor({ kind: "connecting" });
-            setScreen("waiting");
-            intake?.start({ ...request, language }, setVisitor);
+          numbers={config.crisisNumbers}
+          onClose={() => {
+            setSosOpen(false);
+            // Back where they were: the screen below stayed mounted (draft, scroll, chat).
+            setTimeout(() => document.querySelector<HTMLElement>(".sos-button")?.focus(), 0);
           }}
         />
-      ) : (
-        <Waiting t={t} state={visitor} onCancel={() => intake?.cancel()} onBack={() => setScreen("start")} />
       )}
+      <div class="screen" hidden={sosOpen}>
+        {screen === "welcome" ? (
+          <Welcome
+            t={t}
+            language={language}
+            retentionDays={config.retentionDays}
+            onLanguage={setLanguage}
+            onAgree={() => setScreen("start")}
+          />
+        ) : screen === "start" ? (
+          <StartChat
+            t={t}
+            available={intake !== undefined}
+            onStart={(request) => {
+              setVisitor({ kind: "connecting" });
+              setScreen("waiting");
+              intake?.start({ ...request, language }, setVisitor);
+            }}
+            onResume={(secret) => {
+              setVisitor({ kind: "connecting" });
+              setScreen("waiting");
+              intake?.resume(secret, setVisitor);
+            }}
+          />
+        ) : (
+          <Waiting
+            t={t}
+            state={visitor}
+            onCancel={() => intake?.cancel()}
+            onBack={() => setScreen("start")}
+            onSend={(text) => intake?.send(text)}
+            onRetry={(id) => intake?.retry(id)}
+            onTeamMessage={(text) => intake?.leaveTeamMessage(text) ?? Promise.reject(new Error("no intake"))}
+            onFeedback={(answer) => intake?.feedback(answer) ?? Promise.reject(new Error("no intake"))}
+          />
+        )}
+      </div>
     </>
   );
 }

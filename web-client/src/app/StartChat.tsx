@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 
 import type { Translate } from "../i18n";
 import { Heading } from "./Heading";
+import { ResumeForm } from "./Resume";
 
 export const TOPICS = ["violence", "trafficking", "health", "police_legal", "just_talk"] as const;
 export type Topic = (typeof TOPICS)[number];
@@ -16,10 +17,11 @@ interface Props {
   /** Whether a chat can be started (the server's intake is reachable). */
   available: boolean;
   onStart: (request: ChatRequest) => void;
+  onResume: (secret: Uint8Array) => void;
 }
 
 /** One tap to start; topic and urgency are optional. */
-export function StartChat({ t, available, onStart }: Props) {
+export function StartChat({ t, available, onStart, onResume }: Props) {
   const [topic, setTopic] = useState<Topic | undefined>(undefined);
   const [urgent, setUrgent] = useState(false);
   return (
@@ -61,6 +63,7 @@ export function StartChat({ t, available, onStart }: Props) {
           {t("start.unavailable")}
         </p>
       )}
+      {available && <ResumeForm t={t} onResume={onResume} />}
     </main>
   );
 }

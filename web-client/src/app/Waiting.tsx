@@ -1,15 +1,21 @@
-import { useState } from "preact/hooks";
-
 import type { Translate } from "../i18n";
-import type { Help } from "../protocol";
+import type { FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
+import { Conversation } from "./Conversation";
+import { Feedback } from "./Feedback";
 import { Heading } from "./Heading";
+import { OffHours } from "./OffHours";
+import { ResumeOffer } from "./Resume";
 
 interface Props {
   t: Translate;
   state: VisitorState;
   onCancel: () => void;
   onBack: () => void;
+  onSend: (text: string) => void;
+  onRetry: (id: number) => void;
+  onTeamMessage: (text: string) => Promise<void>;
+  onFeedback: (answer: FeedbackAnswer) => Promise<void>;
 }
 
 function CrisisLines({ help }: { help: Help }) {
@@ -30,13 +36,12 @@ function CrisisLines({ help }: { help: Help }) {
 }
 
 /**
- * The waiting room: live position and estimate, a place to write first
- * messages (kept in memory, sent when the chat exists), and cancel. Also the
+ * The waiting room and the chat: live position and estimate, a place to
+ * write first messages (kept in memory, sent when the chat exists), the
+ * counsellor with the "verified" badge, and cancel / end. Also the
  * refusals and the lost connection, each with somewhere else to turn.
  */
-export function Waiting({ t, state, onCancel, onBack }: Props) {
-  const [draft, setDraft] = useState("");
-  const [queued, setQueued] = useState<string[]>([]);
+export function Waiting({ t, state, onCancel, onBack, onSend, onRetry, onTeamMessage, onFeedback }: Props) {
 
   if (state.kind === "refused") {
     const text = state.code === "busy" || state.code === "rate_limited" ? t("refused.busy") : state.code === "intake_closed" ? t("refused.closed") : t("refused.other");
@@ -44,6 +49,16 @@ export function Waiting({ t, state, onCancel, onBack }: Props) {
       <main>
         <Heading>{text}</Heading>
         {state.help !== undefined && <CrisisLines help={state.help} />}
+        {state.code === "intake_closed" && (
+          <OffHours
+            t={t}
+            openingHours={state.info?.opening_hours ?? []}
+            timeZone={state.info?.time_zone ?? "UTC"}
+            nextOpenAt={state.help?.next_open_at}
+            onTeamMessage={onTeamMessage}
+          />
+        )}
+        {state.code === "unknown_ticket" && <p>{t("resume.expired")}</p>}
         <button type="button" class="secondary" onClick={onBack}>
           {t("sos.close")}
         </button>
@@ -54,15 +69,31 @@ export function Waiting({ t, state, onCancel, onBack }: Props) {
     return (
       <main>
         <Heading>{state.kind === "offline" ? t("error.offline") : t("chat.ended")}</Heading>
+        {state.kind === "closed" && state.reason === "closed" && <Feedback t={t} onAnswer={onFeedback} />}
+        {state.kind === "closed" && state.lines.length > 0 && (
+          <Conversation t={t} lines={state.lines} onSend={() => {}} onRetry={() => {}} readOnly />
+        )}
         <button type="button" class="secondary" onClick={onBack}>
           {t("sos.close")}
         </button>
       </main>
     );
   }
+  const lines = state.kind === "connecting" ? [] : state.lines;
   return (
-    <main>
-      <Heading>{state.kind === "in_chat" ? t("chat.counsellorJoined") : t("waiting.title")}</Heading>
+    <main class={state.kind === "in_chat" ? "chat" : "waiting"}>
+      {state.kind === "in_chat" ? (
+        <div class="counsellor" role="status">
+          <Heading>{state.counsellor?.displayName ?? t("chat.counsellor")}</Heading>
+          {state.counsellor?.verified === true ? (
+            <p class="badge verified" data-verified="true">✓ {t("chat.verified")}</p>
+          ) : (
+            <p class="badge unverified" data-verified="false">{state.joined ? t("chat.notVerified") : t("chat.joining")}</p>
+          )}
+        </div>
+      ) : (
+        <Heading>{t("waiting.title")}</Heading>
+      )}
       {state.kind === "waiting" && (
         <div class="queue" role="status" aria-live="polite">
           <p class="position">{t("waiting.position", state.position)}</p>
@@ -71,42 +102,18 @@ export function Waiting({ t, state, onCancel, onBack }: Props) {
         </div>
       )}
       {state.kind === "connecting" && <p class="lead" role="status">…</p>}
-      <p>{t("waiting.typeWhileWaiting")}</p>
-      {queued.length > 0 && (
-        <ul class="queued">
-          {queued.map((m, i) => (
-            <li key={i}>
-              <span>{m}</span>
-              <small>{t("waiting.queued")}</small>
-            </li>
-          ))}
-        </ul>
+      {(state.kind === "waiting" || state.kind === "in_chat") && state.reconnecting === true && (
+        <p class="notice" role="status">
+          {t("error.reconnecting")}
+        </p>
       )}
-      <form
-        class="composer"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const text = draft.trim();
-          if (text) setQueued([...queued, text]);
-          setDraft("");
-        }}
-      >
-        <label class="visually-hidden" for="draft">
-          {t("chat.placeholder")}
-        </label>
-        <textarea
-          id="draft"
-          rows={2}
-          placeholder={t("chat.placeholder")}
-          value={draft}
-          onInput={(e) => setDraft(e.currentTarget.value)}
-        />
-        <button type="submit" class="send">
-          {t("chat.send")}
-        </button>
-      </form>
+      {state.kind !== "in_chat" && <p>{t("waiting.typeWhileWaiting")}</p>}
+      <Conversation t={t} lines={lines} onSend={onSend} onRetry={onRetry} />
+      {(state.kind === "waiting" || state.kind === "in_chat") && (
+        <ResumeOffer t={t} secret={state.ticket.resume_secret} graceSecs={state.ticket.resume_grace_secs} />
+      )}
       <button type="button" class="secondary" onClick={onCancel}>
-        {t("waiting.cancel")}
+        {state.kind === "in_chat" ? t("chat.leave") : t("waiting.cancel")}
       </button>
     </main>
   );

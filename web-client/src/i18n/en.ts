@@ -58,6 +58,48 @@ export const en = {
   "chat.crisisJoined": "A crisis counsellor has joined the chat.",
   "chat.ended": "The chat has ended.",
 
+  "chat.joining": "Opening a private line to the counsellor…",
+  "chat.notVerified": "Not verified",
+  "chat.newCounsellor": (name: string) => `${name} has joined the chat.`,
+  "chat.previousLeft": "The previous counsellor has left the chat.",
+  "chat.unverifiedMember":
+    "Someone we could not verify was going to join. We did not let them in. Be careful what you share.",
+  "chat.leave": "End the chat",
+  "chat.log": "Messages",
+
+  "resume.offer": "Let me come back to this chat",
+  "resume.explain": (minutes: number) =>
+    `Write this code down on paper. With it you can come back to this chat from any browser, up to ${minutes} minutes after you leave. We do not save it anywhere, and it changes each time you use it.`,
+  "resume.have": "I have a code to come back to a chat",
+  "resume.label": "Your code",
+  "resume.continue": "Continue the chat",
+  "resume.invalid": "This code is not complete. Please check it.",
+  "resume.expired": "This code does not work any more. You can start a new chat.",
+
+  "closed.hours": "When we are open",
+  "closed.timeZone": (zone: string) => `Times are in ${zone === "Europe/Skopje" ? "Skopje" : zone} time.`,
+  "closed.next": (when: string) => `We open again ${when}.`,
+  "closed.messageTitle": "Leave a message for the team",
+  "closed.messageExplain":
+    "It is locked on your phone before it is sent: only our counsellors can read it. We cannot write back to you here, so if you want an answer, say how to reach you, but only if that is safe for you.",
+  "closed.messageSend": "Send the message",
+  "closed.messageSent": "Your message was sent to the team. Thank you.",
+  "closed.messageFailed": "The message could not be sent. Please call one of the numbers above.",
+  "weekday.1": "Monday",
+  "weekday.2": "Tuesday",
+  "weekday.3": "Wednesday",
+  "weekday.4": "Thursday",
+  "weekday.5": "Friday",
+  "weekday.6": "Saturday",
+  "weekday.7": "Sunday",
+
+  "feedback.question": "Did this chat help you?",
+  "feedback.anonymous": "One tap, anonymous: we only count the answers.",
+  "feedback.helped": "Yes",
+  "feedback.somewhat": "A little",
+  "feedback.not_helped": "No",
+  "feedback.thanks": "Thank you for your answer.",
+
   "exit.button": "Leave now",
   "exit.hint": "or press Esc twice",
 
@@ -71,6 +113,7 @@ export const en = {
   "sos.close": "Back",
 
   "error.offline": "No connection right now. Please try again.",
+  "error.reconnecting": "The connection was lost. Reconnecting… Your chat is still here.",
   "error.unsupported":
     "This browser is too old for a safe chat. Please use a newer browser, or call one of the numbers under “I'm in danger now”.",
 };

@@ -59,6 +59,48 @@ export const sq: Catalogue = {
   "chat.crisisJoined": "Një këshilltar për kriza hyri në bisedë.",
   "chat.ended": "Biseda mbaroi.",
 
+  "chat.joining": "Po hapet një linjë private me këshilltarin…",
+  "chat.notVerified": "I paverifikuar",
+  "chat.newCounsellor": (name) => `${name} hyri në bisedë.`,
+  "chat.previousLeft": "Këshilltari i mëparshëm doli nga biseda.",
+  "chat.unverifiedMember":
+    "Dikush që nuk mundëm ta verifikonim do të hynte. Nuk e lejuam. Ki kujdes çfarë ndan.",
+  "chat.leave": "Mbyll bisedën",
+  "chat.log": "Mesazhet",
+
+  "resume.offer": "Dua të mund të kthehem te kjo bisedë",
+  "resume.explain": (minutes) =>
+    `Shkruaje këtë kod në letër. Me të mund të kthehesh te kjo bisedë nga çdo shfletues, deri në ${minutes} minuta pasi të dalësh. Nuk e ruajmë askund dhe ndryshon sa herë që e përdor.`,
+  "resume.have": "Kam një kod për t'u kthyer te një bisedë",
+  "resume.label": "Kodi yt",
+  "resume.continue": "Vazhdo bisedën",
+  "resume.invalid": "Kodi nuk është i plotë. Kontrolloje.",
+  "resume.expired": "Ky kod nuk vlen më. Mund të fillosh një bisedë të re.",
+
+  "closed.hours": "Kur jemi të hapur",
+  "closed.timeZone": (zone) => `Orari është sipas orës së ${zone === "Europe/Skopje" ? "Shkupit" : zone}.`,
+  "closed.next": (when) => `Hapemi përsëri ${when}.`,
+  "closed.messageTitle": "Lër një mesazh për ekipin",
+  "closed.messageExplain":
+    "Mesazhi kyçet në telefonin tënd para se të dërgohet: mund ta lexojnë vetëm këshilltarët tanë. Nuk mund të të përgjigjemi këtu, prandaj nëse do përgjigje, shkruaj si të të gjejmë, por vetëm nëse kjo është e sigurt për ty.",
+  "closed.messageSend": "Dërgo mesazhin",
+  "closed.messageSent": "Mesazhi u dërgua te ekipi. Faleminderit.",
+  "closed.messageFailed": "Mesazhi nuk u dërgua dot. Telefono një nga numrat më lart.",
+  "weekday.1": "E hënë",
+  "weekday.2": "E martë",
+  "weekday.3": "E mërkurë",
+  "weekday.4": "E enjte",
+  "weekday.5": "E premte",
+  "weekday.6": "E shtunë",
+  "weekday.7": "E diel",
+
+  "feedback.question": "A të ndihmoi kjo bisedë?",
+  "feedback.anonymous": "Një prekje, anonime: numërojmë vetëm përgjigjet.",
+  "feedback.helped": "Po",
+  "feedback.somewhat": "Pak",
+  "feedback.not_helped": "Jo",
+  "feedback.thanks": "Faleminderit për përgjigjen.",
+
   "exit.button": "Dil tani",
   "exit.hint": "ose shtyp Esc dy herë",
 
@@ -72,6 +114,7 @@ export const sq: Catalogue = {
   "sos.close": "Kthehu",
 
   "error.offline": "Nuk ka lidhje tani. Provo përsëri.",
+  "error.reconnecting": "Lidhja u ndërpre. Po lidhemi përsëri… Biseda është ende këtu.",
   "error.unsupported":
     "Ky shfletues është shumë i vjetër për një bisedë të sigurt. Përdor një shfletues më të ri ose telefono një nga numrat te «Jam në rrezik tani».",
 };

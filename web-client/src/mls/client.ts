@@ -252,21 +252,29 @@ export class MlsClient {
    * ciphersuite and is within its lifetime.
    */
   async validateKeyPackage(bytes: Uint8Array, expected: Uint8Array): Promise<KeyPackage> {
+    const { keyPackage, owner } = await this.parseKeyPackage(bytes);
+    if (!equalBytes(owner, expected)) throw new MlsClientError("key package does not belong to the requested client");
+    return keyPackage;
+  }
+
+  /**
+   * Parse and verify a key package handed over by the server (signature,
+   * ciphersuite, identity rule, lifetime) and say whose it is.
+   */
+  async parseKeyPackage(bytes: Uint8Array): Promise<{ keyPackage: KeyPackage; owner: Uint8Array }> {
     const msg = decodeExactly(bytes);
     if (msg.wireformat !== "mls_key_package") throw new MlsClientError("claimed data is not a key package");
     const kp = msg.keyPackage;
     if (kp.cipherSuite !== CIPHERSUITE) throw new MlsClientError("key package has the wrong ciphersuite");
     if (!(await verifyKeyPackage(kp, this.cs.signature))) throw new MlsClientError("key package signature is invalid");
     const owner = boundClientId(kp.leafNode.credential, kp.leafNode.signaturePublicKey);
-    if (owner === undefined || !equalBytes(owner, expected)) {
-      throw new MlsClientError("key package does not belong to the requested client");
-    }
+    if (owner === undefined) throw new MlsClientError("key package breaks the identity rule");
     if (kp.leafNode.leafNodeSource !== "key_package") throw new MlsClientError("key package leaf has the wrong source");
     const now = BigInt(Math.floor(Date.now() / 1000));
     if (kp.leafNode.lifetime.notBefore > now || kp.leafNode.lifetime.notAfter < now) {
       throw new MlsClientError("key package is expired or not yet valid");
     }
-    return kp;
+    return { keyPackage: kp, owner };
   }
 
   /** How many key packages (one-time and last-resort) I still hold private keys for. */
@@ -355,6 +363,21 @@ export class MlsClient {
       .filter((m) => wanted.has(hex(m.clientId)))
       .map((m) => ({ proposalType: "remove", remove: { removed: m.leafIndex } }));
     return proposals.length === 0 ? undefined : this.commit(groupId, proposals);
+  }
+
+  /**
+   * Remove these members and add the owners of these key packages in one
+   * commit (re-adding a visitor who came back with a new key).
+   */
+  async commitReplace(groupId: Uint8Array, remove: Uint8Array[], add: KeyPackage[]): Promise<CommitBundle> {
+    const wanted = new Set(remove.map(hex));
+    if (wanted.has(hex(this.clientId))) throw new MlsClientError("a member cannot remove itself in protocol v1");
+    const proposals: Proposal[] = this.members(groupId)
+      .filter((m) => wanted.has(hex(m.clientId)))
+      .map((m) => ({ proposalType: "remove", remove: { removed: m.leafIndex } }));
+    for (const keyPackage of add) proposals.push({ proposalType: "add", add: { keyPackage } });
+    if (proposals.length === 0) throw new MlsClientError("nothing to replace");
+    return this.commit(groupId, proposals);
   }
 
   /** Refresh my own leaf: new encryption keys (post-compromise security). */

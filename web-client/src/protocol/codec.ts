@@ -43,6 +43,7 @@ import {
   type ClosedReason,
   type CounsellorToAdd,
   type CrisisLine,
+  type FeedbackAnswer,
   type Help,
   type OpeningWindow,
   type PowChallenge,
@@ -55,6 +56,7 @@ import {
   type TicketState,
   type TicketStatus,
   CLOSED_REASONS,
+  FEEDBACK_ANSWERS,
   SHIFT_STATES,
   STAFF_ROLES,
 } from "./intake";
@@ -306,6 +308,7 @@ function tagged<U extends Record<Tag, string>, Tag extends string>(tag: Tag, var
 const staffRole = oneOf<StaffRole>(STAFF_ROLES, "a staff role");
 const shiftState = oneOf<ShiftState>(SHIFT_STATES, "a shift state");
 const closedReason = oneOf<ClosedReason>(CLOSED_REASONS, "a closing reason");
+const feedbackAnswer = oneOf<FeedbackAnswer>(FEEDBACK_ANSWERS, "helped, somewhat or not_helped");
 
 const authProof = tagged<AuthProof, "method">("method", {
   ed25519_challenge: { public_key: required(bin), signature: required(bin) },
@@ -449,6 +452,7 @@ const request = tagged<Request, "op">("op", {
   accept_escalation: { escalation_id: required(u64) },
   resolve_escalation: { escalation_id: required(u64), outcome: required(escalationOutcome) },
   sos: { ticket_id: optional(u64) },
+  chat_feedback: { answer: required(feedbackAnswer) },
 });
 
 const clientFrame = struct<ClientFrame>({ v: required(u16), id: required(u64), req: required(request) });
@@ -522,6 +526,7 @@ const response = tagged<Response, "kind">("kind", {
   escalation_accepted: { escalation: required(escalationEntry) },
   escalation_resolved: { escalation: required(escalationEntry) },
   sos_raised: { help: required(help), ticket: optional(ticketState) },
+  feedback_recorded: {},
 });
 
 const errorCode = oneOf<ErrorCode>(ERROR_CODES, "an error code of protocol version 1");

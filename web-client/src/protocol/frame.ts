@@ -9,6 +9,7 @@ import type { ErrorCode } from "./error";
 import type { DutyState, EscalationEntry, EscalationOutcome, SignedEscalation } from "./escalation";
 import type {
   BoardRow,
+  FeedbackAnswer,
   Help,
   OpeningWindow,
   PowChallenge,
@@ -110,7 +111,9 @@ export type Request =
   /** End an escalation: resolved, or handed off to the responder. */
   | { op: "resolve_escalation"; escalation_id: number; outcome: EscalationOutcome }
   /** Visitors: "I'm in danger now" (with my ticket, if I have one). */
-  | { op: "sos"; ticket_id?: number };
+  | { op: "sos"; ticket_id?: number }
+  /** Visitors, after a closed chat: the one anonymous feedback question (once). */
+  | { op: "chat_feedback"; answer: FeedbackAnswer };
 
 export type Operation = Request["op"];
 
@@ -150,6 +153,7 @@ export const OPERATIONS: readonly Operation[] = [
   "accept_escalation",
   "resolve_escalation",
   "sos",
+  "chat_feedback",
 ];
 
 /**
@@ -282,7 +286,8 @@ export type Response =
   | { kind: "escalations"; escalations: EscalationEntry[] }
   | { kind: "escalation_accepted"; escalation: EscalationEntry }
   | { kind: "escalation_resolved"; escalation: EscalationEntry }
-  | { kind: "sos_raised"; help: Help; ticket?: TicketState };
+  | { kind: "sos_raised"; help: Help; ticket?: TicketState }
+  | { kind: "feedback_recorded" };
 
 /** A staff session's own view of itself. */
 export interface StaffSelf {

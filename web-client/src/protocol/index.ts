@@ -9,3 +9,4 @@ export * from "./escalation";
 export * from "./frame";
 export * from "./intake";
 export * from "./limits";
+export * from "./badge";

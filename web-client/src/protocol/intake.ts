@@ -16,6 +16,10 @@ export const SHIFT_STATES: readonly ShiftState[] = ["clocked_in", "available", "
 export type ClosedReason = "cancelled" | "closed" | "abandoned" | "blocked";
 export const CLOSED_REASONS: readonly ClosedReason[] = ["cancelled", "closed", "abandoned", "blocked"];
 
+/** The one feedback question after a chat: did it help? */
+export type FeedbackAnswer = "helped" | "somewhat" | "not_helped";
+export const FEEDBACK_ANSWERS: readonly FeedbackAnswer[] = ["helped", "somewhat", "not_helped"];
+
 /** Where a visitor's ticket stands. */
 export interface TicketState {
   ticket_id: number;

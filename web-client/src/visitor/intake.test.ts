@@ -85,6 +85,10 @@ class FakeServer implements SocketLike {
         };
         return this.answer(id, { kind: "ticket", ticket });
       }
+      case "subscribe":
+        return this.answer(id, { kind: "subscribed", head: 0 });
+      case "ack":
+        return this.answer(id, { kind: "acked", up_to: req.up_to });
       case "cancel_ticket":
         return this.answer(id, { kind: "ticket_cancelled", ticket_id: req.ticket_id });
       default:
@@ -127,7 +131,7 @@ describe("visitor intake", () => {
 
     await intake.cancel();
     expect(server.received.at(-1)?.req).toEqual({ op: "cancel_ticket", ticket_id: 77 });
-    expect(states.at(-1)).toEqual({ kind: "closed", reason: "cancelled" });
+    expect(states.at(-1)).toEqual({ kind: "closed", reason: "cancelled", lines: [] });
     expect(server.closedWith).toBe(1000);
     expect(intake.mls.storedKeyPackages).toBe(0); // wiped
   });

@@ -1,13 +1,24 @@
-// The visitor's way into a chat (PROTOCOL.md, "Intake"): a fresh anonymous
-// identity, `intake_info`, one-time key packages, `request_chat` (solving the
-// proof of work if the server asks for it), then the ticket as the server
-// pushes it, until a counsellor has the chat, or the visitor cancels.
-// Nothing is stored; the identity and keys live in this object only.
+// The visitor's chat (PROTOCOL.md, "Intake"): a fresh anonymous identity,
+// `intake_info`, one-time key packages, `request_chat` (solving the proof
+// of work if the server asks for it), the ticket as the server pushes it;
+// then the chat itself: join by the counsellor's Welcome, send what was
+// written while waiting, exchange messages, and on a transfer add the new
+// counsellor after checking their badge (client/src/intake.rs does the
+// same in Rust). Nothing is stored; identity and keys live in this object.
 
-import { Identity, MlsClient } from "../mls";
-import type { Help, Response, TicketState } from "../protocol";
+import { ChatLog, type ChatLine, type Counsellor } from "./chat";
+import { MailboxSession, decodeText } from "../chat/session";
+import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
+import type { FeedbackAnswer, Help, Response, StaffBadge, TicketState } from "../protocol";
 import { solvePow } from "../protocol";
 import { Connection, type Push, ServerError, type SocketLike } from "../net/connection";
+
+/** First wait before reconnecting a dropped socket; doubles up to RECONNECT_MAX_MS. */
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_MAX_MS = 15_000;
+
+/** How long the visitor's page waits for the Welcome before it stops waiting for a duty. */
+const JOIN_WAIT_MS = 60_000;
 
 /** One-time key packages sent with the request (the server keeps them for the chat). */
 export const KEY_PACKAGES_PER_REQUEST = 3;
@@ -16,11 +27,27 @@ export type IntakeInfo = Extract<Response, { kind: "intake_info" }>;
 
 export type VisitorState =
   | { kind: "connecting" }
-  | { kind: "waiting"; ticket: TicketState; position: number; estimatedWaitSecs: number }
-  | { kind: "in_chat"; ticket: TicketState }
-  | { kind: "closed"; reason: string }
+  /** `reconnecting`: the connection dropped and the page is getting it back (same identity, nothing lost). */
+  | {
+      kind: "waiting";
+      ticket: TicketState;
+      position: number;
+      estimatedWaitSecs: number;
+      lines: ChatLine[];
+      reconnecting?: boolean;
+    }
+  /** `joined`: my client is in the chat's MLS group (the Welcome arrived). */
+  | {
+      kind: "in_chat";
+      ticket: TicketState;
+      lines: ChatLine[];
+      counsellor: Counsellor | undefined;
+      joined: boolean;
+      reconnecting?: boolean;
+    }
+  | { kind: "closed"; reason: string; lines: ChatLine[] }
   /** Refused (busy, rate-limited, closed hours, blocked…) with where else to turn. */
-  | { kind: "refused"; code: string; help?: Help; retryAfterSecs?: number }
+  | { kind: "refused"; code: string; help?: Help; retryAfterSecs?: number; info?: IntakeInfo }
   | { kind: "offline" };
 
 export interface ChatChoice {
@@ -31,32 +58,43 @@ export interface ChatChoice {
 
 export class VisitorIntake {
   private connection: Connection | undefined;
+  private session: MailboxSession | undefined;
   private ticket: TicketState | undefined;
+  /** The chat's group, once a counsellor opened it. */
+  private group: Uint8Array | undefined;
+  /** Add-counsellor requests already done or under way, by badge key (hex). */
+  private readonly addsDone = new Set<string>();
   info: IntakeInfo | undefined;
+  /** The language the chat was asked in (for a team message). */
+  private language: string | undefined;
+  readonly log = new ChatLog(() => this.info?.attestation_key);
+
+  /** Set while the page is getting a dropped connection back. */
+  private reconnecting = false;
+  /** The visitor (or quick exit) ended it: never reconnect. */
+  private closedByMe = false;
 
   private constructor(
     readonly mls: MlsClient,
     private readonly onState: (state: VisitorState) => void,
+    private readonly openSocket: (() => SocketLike) | undefined,
   ) {}
 
-  static async create(onState: (state: VisitorState) => void): Promise<VisitorIntake> {
-    return new VisitorIntake(await MlsClient.create(Identity.generate()), onState);
+  /**
+   * `openSocket` makes a new socket to the same server, for reconnecting
+   * with the same identity when the connection drops (a phone changing
+   * networks); without it a drop shows as offline.
+   */
+  static async create(onState: (state: VisitorState) => void, openSocket?: () => SocketLike): Promise<VisitorIntake> {
+    return new VisitorIntake(await MlsClient.create(Identity.generate()), onState, openSocket);
   }
 
   /** Connect, read the intake settings and ask for a chat. */
   async start(socket: SocketLike, choice: ChatChoice): Promise<void> {
     this.onState({ kind: "connecting" });
     try {
-      const { connection } = await Connection.open(socket, (nonce) => this.mls.identity.authenticate(nonce), {
-        onPush: (push) => this.push(push),
-        onClose: () => {
-          if (this.ticket === undefined || this.ticket.status.state === "waiting") this.onState({ kind: "offline" });
-        },
-      });
-      this.connection = connection;
-      const info = await connection.request({ op: "intake_info" });
-      if (info.kind !== "intake_info") throw new Error(`unexpected answer ${info.kind}`);
-      this.info = info;
+      const connection = await this.connect(socket);
+      const info = this.info as IntakeInfo;
       const keyPackages = await this.mls.createKeyPackages(KEY_PACKAGES_PER_REQUEST);
       const request = {
         op: "request_chat" as const,
@@ -65,6 +103,7 @@ export class VisitorIntake {
         urgent: choice.urgent,
         key_packages: keyPackages,
       };
+      this.language = request.language;
       let answer: Response;
       try {
         answer = await connection.request(request);
@@ -77,15 +116,93 @@ export class VisitorIntake {
       if (answer.kind !== "ticket") throw new Error(`unexpected answer ${answer.kind}`);
       this.update(answer.ticket);
     } catch (e) {
-      if (e instanceof ServerError) {
-        const refusal: VisitorState = { kind: "refused", code: e.code };
-        if (e.frame.help !== undefined) refusal.help = e.frame.help;
-        if (e.frame.retry_after_secs !== undefined) refusal.retryAfterSecs = e.frame.retry_after_secs;
-        this.onState(refusal);
-      } else {
-        this.onState({ kind: "offline" });
-      }
+      this.refused(e);
     }
+  }
+
+  /**
+   * Come back to a chat with the resume code the visitor wrote down. This
+   * is a new identity, so it sends fresh key packages: the counsellor
+   * re-adds it to the chat (PROTOCOL.md, "Resume").
+   */
+  async resume(socket: SocketLike, secret: Uint8Array): Promise<void> {
+    this.onState({ kind: "connecting" });
+    try {
+      const connection = await this.connect(socket);
+      const keyPackages = await this.mls.createKeyPackages(KEY_PACKAGES_PER_REQUEST);
+      const answer = await connection.request({ op: "resume_ticket", resume_secret: secret, key_packages: keyPackages });
+      if (answer.kind !== "ticket") throw new Error(`unexpected answer ${answer.kind}`);
+      this.update(answer.ticket);
+    } catch (e) {
+      this.refused(e);
+    }
+  }
+
+  /** The one-tap anonymous feedback question after a chat the counsellor closed. */
+  async feedback(answer: FeedbackAnswer): Promise<void> {
+    const answered = await this.connection?.request({ op: "chat_feedback", answer });
+    if (answered?.kind !== "feedback_recorded") throw new Error("feedback not recorded");
+  }
+
+  /** The current resume secret (the visitor asked to be able to come back). Never stored. */
+  get resumeSecret(): Uint8Array | undefined {
+    return this.ticket?.resume_secret;
+  }
+
+  /**
+   * Outside opening hours: seal a message to the team. One key package of
+   * each counsellor goes into a new group with me; the message is sent
+   * there; the server keeps the group for the next counsellor on shift.
+   */
+  async leaveTeamMessage(text: string): Promise<void> {
+    const connection = this.connection;
+    const session = this.session;
+    if (connection === undefined || session === undefined) throw new Error("not connected");
+    const answer = await connection.request({ op: "team_key_packages" });
+    if (answer.kind !== "team_key_packages") throw new Error(`unexpected answer ${answer.kind}`);
+    const keyPackages: Awaited<ReturnType<MlsClient["parseKeyPackage"]>>["keyPackage"][] = [];
+    for (const bytes of answer.key_packages) keyPackages.push((await this.mls.parseKeyPackage(bytes)).keyPackage);
+    if (keyPackages.length === 0) throw new Error("nobody on the team can receive a message now");
+    const group = await session.createGroup();
+    await session.commit(group, () => this.mls.commitAdd(group, keyPackages));
+    await session.sendText(group, text);
+    const left = await connection.request({ op: "leave_team_message", group_id: group, language: this.language ?? "en" });
+    if (left.kind !== "team_message_left") throw new Error(`unexpected answer ${left.kind}`);
+    this.mls.discardGroup(group);
+  }
+
+  private refused(e: unknown): void {
+    if (e instanceof ServerError) {
+      const refusal: VisitorState = { kind: "refused", code: e.code };
+      if (e.frame.help !== undefined) refusal.help = e.frame.help;
+      if (e.frame.retry_after_secs !== undefined) refusal.retryAfterSecs = e.frame.retry_after_secs;
+      if (this.info !== undefined) refusal.info = this.info;
+      this.onState(refusal);
+    } else {
+      this.onState({ kind: "offline" });
+    }
+  }
+
+  private async connect(socket: SocketLike): Promise<Connection> {
+    const { connection, authenticated } = await Connection.open(
+      socket,
+      (nonce) => this.mls.identity.authenticate(nonce),
+      {
+        onPush: (push) => this.push(push),
+        onClose: (code) => this.dropped(code),
+      },
+    );
+    this.connection = connection;
+    if (this.session === undefined) {
+      this.session = new MailboxSession(connection, this.mls, (event) => this.mlsEvent(event));
+      await this.session.subscribe(authenticated.mailbox_head);
+    } else {
+      await this.session.reconnected(connection);
+    }
+    const info = await connection.request({ op: "intake_info" });
+    if (info.kind !== "intake_info") throw new Error(`unexpected answer ${info.kind}`);
+    this.info = info;
+    return connection;
   }
 
   /** Give up the ticket. */
@@ -98,41 +215,235 @@ export class VisitorIntake {
         // Closing the connection abandons the ticket anyway.
       }
     }
-    this.onState({ kind: "closed", reason: "cancelled" });
+    this.onState({ kind: "closed", reason: "cancelled", lines: this.log.lines });
     this.close();
+  }
+
+  /**
+   * The socket closed. While a ticket is open and the server did not
+   * replace this connection (4001), get it back with the same identity:
+   * the server pushes the ticket again and the mailbox carries on.
+   */
+  private dropped(code: number): void {
+    const open = this.ticket !== undefined && this.ticket.status.state !== "closed";
+    if (this.closedByMe || !open || code === 4001 || this.openSocket === undefined) {
+      if (!this.closedByMe && this.ticket?.status.state !== "closed") this.onState({ kind: "offline" });
+      return;
+    }
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    this.emit();
+    const deadline = Date.now() + (this.ticket?.resume_grace_secs ?? 600) * 1000;
+    void (async () => {
+      for (let wait = RECONNECT_FIRST_MS; Date.now() < deadline && !this.closedByMe; wait = Math.min(wait * 2, RECONNECT_MAX_MS)) {
+        await new Promise((r) => setTimeout(r, wait));
+        if (this.closedByMe || this.openSocket === undefined) return;
+        try {
+          await this.connect(this.openSocket());
+          this.reconnecting = false;
+          this.emit();
+          void this.retryFailed();
+          return;
+        } catch {
+          // try again
+        }
+      }
+      this.reconnecting = false;
+      if (!this.closedByMe) this.onState({ kind: "offline" });
+    })();
+  }
+
+  /** After a reconnect, messages that failed while offline go again. */
+  private async retryFailed(): Promise<void> {
+    for (const line of this.log.lines) {
+      if (line.kind === "mine" && line.delivery === "failed") this.retry(line.id);
+    }
   }
 
   /** Drop the connection and every key (quick exit, end of chat). */
   close(): void {
-    this.connection?.close();
+    this.closedByMe = true;
+    if (this.session !== undefined) this.session.close();
+    else this.connection?.close();
     this.connection = undefined;
+    this.session = undefined;
     this.mls.wipe();
+  }
+
+  /** Write a message: sent at once in a chat, or kept (in memory) until the counsellor has joined. */
+  send(text: string): void {
+    const group = this.group;
+    if (group === undefined || !this.mls.hasGroup(group)) {
+      this.log.mine(text, "queued");
+      this.emit();
+      return;
+    }
+    const id = this.log.mine(text, "sending");
+    this.emit();
+    void this.deliver(group, id, text);
+  }
+
+  /** Try a failed message again. */
+  retry(id: number): void {
+    const line = this.log.lines.find((l) => l.id === id);
+    if (line?.kind !== "mine" || line.delivery !== "failed" || this.group === undefined) return;
+    this.log.setDelivery(id, "sending");
+    this.emit();
+    void this.deliver(this.group, id, line.text);
+  }
+
+  private async deliver(group: Uint8Array, id: number, text: string): Promise<void> {
+    try {
+      await this.session?.sendText(group, text);
+      this.log.setDelivery(id, "sent");
+    } catch {
+      this.log.setDelivery(id, "failed");
+    }
+    this.emit();
+  }
+
+  /**
+   * Hook for the escalation flow: a crisis responder with this badge joins
+   * the chat. Adds the system line; "verified" follows the same badge check.
+   */
+  noteEscalation(badge: StaffBadge): void {
+    const key = this.log.checkBadge(badge);
+    if (key !== undefined) this.log.knowStaff(key, badge.display_name, true);
+    this.log.system("crisis_joined", badge.display_name);
+    this.emit();
   }
 
   private push(push: Push): void {
     if (push.type === "ticket_update") this.update(push.ticket);
+    else this.session?.push(push);
+  }
+
+  private mlsEvent(event: MlsEvent): void {
+    const group = this.group;
+    if (group === undefined || !equalBytes(event.groupId, group)) return;
+    switch (event.kind) {
+      case "joined":
+        this.log.membersChanged(event.members);
+        this.emit();
+        void this.performDuties();
+        void this.sendQueued(group);
+        return;
+      case "message": {
+        const text = decodeText(event.plaintext);
+        if (text !== undefined) this.log.theirs(event.sender, text);
+        this.emit();
+        return;
+      }
+      case "commit": {
+        const members = this.mls.hasGroup(group) ? this.mls.members(group).map((m) => m.clientId) : [];
+        for (const added of event.added) {
+          if (!this.log.isKnownStaff(added)) this.log.system("unverified_member");
+        }
+        if (event.removed.length > 0 && !event.removedMe) this.log.system("previous_counsellor_left");
+        this.log.membersChanged(members);
+        this.emit();
+        return;
+      }
+      case "skipped":
+        return;
+    }
+  }
+
+  private async sendQueued(group: Uint8Array): Promise<void> {
+    for (const { id, text } of this.log.queued()) {
+      this.log.setDelivery(id, "sending");
+      this.emit();
+      await this.deliver(group, id, text);
+    }
+  }
+
+  /** Add the counsellor the server asks me to, once I am in the group (transfer, hand-over). */
+  private async performDuties(): Promise<void> {
+    const status = this.ticket?.status;
+    const group = this.group;
+    if (status?.state !== "in_chat" || status.add_counsellor === undefined || group === undefined) return;
+    const add = status.add_counsellor;
+    const tag = Array.from(add.badge.signature_key).join(",");
+    if (this.addsDone.has(tag)) return;
+    this.addsDone.add(tag);
+    if (!(await this.session?.waitForGroup(group, JOIN_WAIT_MS))) {
+      this.addsDone.delete(tag);
+      return;
+    }
+    // Nobody joins on the server's word alone: a badge that does not
+    // verify, or a key package that is not the badge's, is refused for good.
+    const key = this.log.checkBadge(add.badge);
+    const keyPackage = key === undefined ? undefined : await this.mls.validateKeyPackage(add.key_package, key).catch(() => undefined);
+    if (key === undefined || keyPackage === undefined) {
+      this.log.system("unverified_member");
+      this.emit();
+      return;
+    }
+    this.log.knowStaff(key, add.badge.display_name, true);
+    try {
+      await this.session?.commit(group, () => this.mls.commitAdd(group, [keyPackage]));
+      this.log.system("new_counsellor_joined", add.badge.display_name);
+    } catch {
+      // The commit did not go through (connection, lost epochs): the next
+      // ticket push (after a reconnect, for one) asks again.
+      this.addsDone.delete(tag);
+    }
+    this.emit();
+  }
+
+  private emit(): void {
+    const ticket = this.ticket;
+    if (ticket === undefined) return;
+    const status = ticket.status;
+    const lines = this.log.lines;
+    switch (status.state) {
+      case "waiting":
+        this.onState({
+          kind: "waiting",
+          ticket,
+          position: status.position,
+          estimatedWaitSecs: status.estimated_wait_secs,
+          lines,
+          reconnecting: this.reconnecting,
+        });
+        break;
+      case "in_chat":
+        this.onState({
+          kind: "in_chat",
+          ticket,
+          lines,
+          counsellor: this.log.counsellor,
+          joined: this.group !== undefined && this.mls.hasGroup(this.group),
+          reconnecting: this.reconnecting,
+        });
+        break;
+      case "closed":
+        this.onState({ kind: "closed", reason: status.reason, lines });
+        break;
+    }
   }
 
   private update(ticket: TicketState): void {
     // The resume secret arrives once; keep it in memory only (never stored).
     const resume = ticket.resume_secret ?? this.ticket?.resume_secret;
+    const before = this.ticket?.status;
     this.ticket = resume === undefined ? ticket : { ...ticket, resume_secret: resume };
     const status = ticket.status;
-    switch (status.state) {
-      case "waiting":
-        this.onState({
-          kind: "waiting",
-          ticket: this.ticket,
-          position: status.position,
-          estimatedWaitSecs: status.estimated_wait_secs,
-        });
-        break;
-      case "in_chat":
-        this.onState({ kind: "in_chat", ticket: this.ticket });
-        break;
-      case "closed":
-        this.onState({ kind: "closed", reason: status.reason });
-        break;
+    if (status.state === "in_chat") {
+      const first = before?.state !== "in_chat";
+      this.group = status.group_id;
+      const members = this.mls.hasGroup(status.group_id) ? this.mls.members(status.group_id).map((m) => m.clientId) : undefined;
+      const changed = before?.state !== "in_chat" || !equalBytes(before.counsellor.signature_key, status.counsellor.signature_key);
+      if (changed) this.log.setCounsellor(status.counsellor, members);
+      if (first && status.transferred !== true) this.log.system("counsellor_joined", status.counsellor.display_name);
+      if (status.transferred === true && status.add_counsellor !== undefined && (before?.state !== "in_chat" || before.add_counsellor === undefined)) {
+        this.log.system("transferred");
+      }
+      void this.performDuties();
+    } else if (status.state === "closed") {
+      if (this.group !== undefined) this.mls.discardGroup(this.group);
+      if (before !== undefined && before.state !== "closed") this.log.system("ended");
     }
+    this.emit();
   }
 }

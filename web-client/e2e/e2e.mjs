@@ -1,0 +1,587 @@
+// End-to-end test of the web client against the real server binary, in
+// Debian's Chromium driven by playwright-core. It starts parasol-server on
+// 127.0.0.1 with a temporary data directory and the built dist/, creates
+// two counsellors with the admin CLI, and runs, each in its own browser
+// context:
+//
+//   visitor intake → counsellor accepts → encrypted messages both ways →
+//   transfer to the second counsellor (the visitor's page adds them after
+//   checking the badge) → messages with the new counsellor → close;
+//   SOS numbers; quick exit leaves no storage and a neutral page; no
+//   request to another origin (from every context's network log);
+//   a Rust CLI client and the browser console in one MLS group exchange
+//   messages (interop).
+//
+// It measures the time from the visitor's page load to the counsellor
+// receiving the first message, writes it with the screenshots to
+// test-artifacts/, and prints "e2e: N passed, M failed".
+
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { createWriteStream, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { createHmac } from "node:crypto";
+
+import { chromium } from "playwright-core";
+
+const run = promisify(execFile);
+const WEB = fileURLToPath(new URL("..", import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(WEB, "..", "target");
+const SERVER_BIN = process.env.PARASOL_SERVER_BIN ?? join(TARGET, "debug", "parasol-server");
+const CLI_BIN = process.env.PARASOL_CLI_BIN ?? join(TARGET, "debug", "parasol");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const EXIT_URL = process.env.VITE_EXIT_URL ?? "https://www.google.com/";
+const STEP_MS = 30_000;
+
+const results = [];
+const measurements = {};
+
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`  ok    ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    results.push({ name, ok: false });
+    for (const [who, ctx] of Object.entries({ visitor, ana, besa })) {
+      await ctx?.page.screenshot({ path: join(ARTIFACTS, `e2e-failed-${results.length}-${who}.png`), fullPage: true }).catch(() => {});
+    }
+    console.log(`  FAIL  ${name}\n        ${String(error?.stack ?? error).split("\n").slice(0, 8).join("\n        ")}`);
+  }
+}
+
+for (const bin of [SERVER_BIN, CLI_BIN]) {
+  if (!existsSync(bin)) {
+    console.log(`e2e: ${bin} is missing (build it with cargo build -p parasol-server -p parasol-client)`);
+    console.log("e2e: 0 passed, 1 failed");
+    process.exit(1);
+  }
+}
+
+await mkdir(ARTIFACTS, { recursive: true });
+const root = await mkdtemp(join(tmpdir(), "parasol-e2e-"));
+let servers = 0;
+
+/** Start parasol-server on a free loopback port with its own data directory. */
+async function startServer(extraConfig = "") {
+  const n = ++servers;
+  const config = join(root, `parasol-${n}.toml`);
+  await writeFile(
+    config,
+    `listen = "127.0.0.1:0"\ndata_dir = "${join(root, `data-${n}`)}"\nweb_root = "${join(WEB, "dist")}"\n${extraConfig}`,
+  );
+  const log = createWriteStream(join(ARTIFACTS, `e2e-server-${n}.log`));
+  const child = spawn(SERVER_BIN, ["--config", config], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PARASOL_LOG: "info" },
+  });
+  child.stderr.pipe(log);
+  const origin = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the server did not start in 30 s")), 30_000);
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const m = line.match(/listening on (http:\/\/[^\s]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1].replace(/\/$/, ""));
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`the server exited (${code})`)));
+  });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.on("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+  };
+  return { origin, config, stop };
+}
+
+const main = await startServer();
+const ORIGIN = main.origin;
+const WS_ORIGIN = ORIGIN.replace("http:", "ws:");
+
+async function admin(args, stdin, config = main.config) {
+  const child = spawn(SERVER_BIN, ["admin", "--config", config, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  child.stdin.end(stdin);
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  const code = await new Promise((r) => child.on("exit", r));
+  assert.equal(code, 0, `admin ${args[0]} failed`);
+  return out;
+}
+
+async function createStaff(username, displayName, role, config = main.config) {
+  const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  await admin(
+    ["create-staff", "--username", username, "--display-name", displayName, "--role", role, "--languages", "mk,sq,en", "--max-chats", "4", "--password-stdin"],
+    `${password}\n`,
+    config,
+  );
+  return { username, password, displayName };
+}
+
+/** The current code of an otpauth:// URI (RFC 6238), as an authenticator app shows it. */
+function totpNow(uri) {
+  const url = new URL(uri);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of url.searchParams.get("secret").replace(/=+$/, "").toUpperCase()) {
+    bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const period = Number(url.searchParams.get("period") ?? 30);
+  const digits = Number(url.searchParams.get("digits") ?? 6);
+  const algorithm = (url.searchParams.get("algorithm") ?? "SHA1").toLowerCase();
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / period)));
+  const mac = createHmac(algorithm, key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 10 ** digits;
+  return String(n).padStart(digits, "0");
+}
+
+const today = () => new Date().toISOString().slice(0, 10);
+const cli = (args) => run(CLI_BIN, ["--server", `${WS_ORIGIN}/v1/ws`, "--state", join(root, "cli.state"), ...args], { timeout: STEP_MS });
+
+// --- browsers ---------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+/** A context that records every request and socket, and refuses other origins (except the stubbed exit site). */
+async function newContext(viewport, ORIGIN = main.origin, { proxySockets = false } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-GB" });
+  const log = { requests: [], sockets: [], problems: [], routes: [] };
+  if (proxySockets) {
+    // Sockets pass through the test, which can then cut them like a network drop.
+    await context.routeWebSocket(/\/v1\/ws$/, (route) => {
+      const server = route.connectToServer();
+      log.routes.push({ route, server });
+    });
+  }
+  await context.route("**/*", async (route) => {
+    const url = route.request().url();
+    log.requests.push(url);
+    if (url.startsWith(ORIGIN)) return route.continue();
+    if (url === EXIT_URL) {
+      return route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>Search</title><p>search</p>" });
+    }
+    return route.abort();
+  });
+  context.on("page", (page) => {
+    page.on("websocket", (ws) => log.sockets.push(ws.url()));
+    page.on("pageerror", (e) => log.problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") log.problems.push(`console error: ${m.text()}`);
+    });
+  });
+  return { context, log, page: await context.newPage() };
+}
+
+async function consoleLogin(page, staff, origin = ORIGIN) {
+  await page.goto(`${origin}/console.html`);
+  await page.getByLabel("Username").fill(staff.username);
+  await page.getByLabel("Password").fill(staff.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("group", { name: "Shift state" }).waitFor({ timeout: STEP_MS });
+}
+
+/** Form controls and buttons without an accessible name (screen readers would say nothing useful). */
+const unlabelled = (page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll("input, textarea, select, button")]
+      .filter((el) => {
+        if (el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")) return false;
+        if (el.tagName === "BUTTON") return el.textContent.trim() === "";
+        return el.labels === null || el.labels.length === 0;
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+
+const line = (page, selector, text) => page.locator(`${selector}`, { hasText: text }).first().waitFor({ timeout: STEP_MS });
+const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
+
+let visitor;
+let ana;
+let besa;
+try {
+  const anaAccount = await createStaff("ana", "Ana", "counsellor");
+  const besaAccount = await createStaff("besa", "Besa", "supervisor");
+  visitor = await newContext({ width: 360, height: 740 }, main.origin, { proxySockets: true });
+  ana = await newContext({ width: 1200, height: 800 }, main.origin, { proxySockets: true });
+  besa = await newContext({ width: 1200, height: 800 });
+
+  await check("a counsellor with TOTP needs the code to log in", async () => {
+    const dita = await createStaff("dita", "Dita", "counsellor");
+    const uri = (await admin(["enable-totp", "dita"], "")).split("\n").find((l) => l.startsWith("otpauth://"));
+    const ctx = await newContext({ width: 1200, height: 800 });
+    await ctx.page.goto(`${ORIGIN}/console.html`);
+    await ctx.page.getByLabel("Username").fill(dita.username);
+    await ctx.page.getByLabel("Password").fill(dita.password);
+    await ctx.page.getByRole("button", { name: "Log in" }).click();
+    await ctx.page.getByRole("alert").filter({ hasText: "Wrong username, password or code." }).waitFor({ timeout: STEP_MS });
+    await ctx.page.getByLabel("Password").fill(dita.password);
+    await ctx.page.getByLabel(/authenticator app/).fill(totpNow(uri));
+    await ctx.page.getByRole("button", { name: "Log in" }).click();
+    await ctx.page.getByRole("group", { name: "Shift state" }).waitFor({ timeout: STEP_MS });
+    await ctx.page.getByRole("button", { name: "Log out" }).click();
+    await ctx.page.getByRole("heading", { name: "Counsellor console" }).waitFor({ timeout: STEP_MS });
+    assert.deepEqual(await ctx.context.storageState(), { cookies: [], origins: [] }, "the console stores nothing");
+    await ctx.context.close();
+  });
+
+  await check("two counsellors log in to the console; one is available, one on break", async () => {
+    await consoleLogin(ana.page, anaAccount);
+    await consoleLogin(besa.page, besaAccount);
+    await ana.page.getByRole("button", { name: "Available" }).click();
+    await besa.page.getByRole("button", { name: "On break" }).click();
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
+  });
+
+  let loadStarted;
+  await check("the visitor starts a chat in one tap and waits with a live position, typing meanwhile", async () => {
+    loadStarted = Date.now();
+    await visitor.page.goto(`${ORIGIN}/`);
+    assert.equal(await visitor.page.title(), "Notes");
+    await visitor.page.getByRole("button", { name: "English" }).click();
+    await visitor.page.getByRole("button", { name: "I understand, continue" }).click();
+    await visitor.page.getByRole("radio", { name: "Health and HIV" }).check();
+    await visitor.page.getByRole("button", { name: "Start the chat" }).click();
+    await visitor.page.getByRole("heading", { name: "Waiting for a counsellor" }).waitFor({ timeout: STEP_MS });
+    await visitor.page.getByLabel("Write a message").fill("Hello, I wrote this while waiting");
+    await visitor.page.getByRole("button", { name: "Send" }).click();
+    await line(visitor.page, ".line.mine", "Hello, I wrote this while waiting");
+    await line(visitor.page, ".line.mine .delivery", "Waiting to be sent");
+  });
+
+  await check("the counsellor gets the offer (title and list) and the queue shows no content", async () => {
+    await ana.page.locator(".offer").first().waitFor({ timeout: STEP_MS });
+    assert.match(await ana.page.title(), /New chat offer/);
+    assert.match(await ana.page.locator(".offer").first().textContent(), /en · health/);
+    await visitor.page.locator(".queue .position").waitFor();
+    await shot(visitor.page, "e2e-visitor-waiting-room.png");
+  });
+
+  await check("accept → the first message arrives decrypted at the counsellor; the visitor sees a verified counsellor", async () => {
+    await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+    await line(ana.page, ".line.theirs", "Hello, I wrote this while waiting");
+    measurements.pageLoadToFirstMessageMs = Date.now() - loadStarted;
+    await visitor.page.locator(".badge.verified", { hasText: "Verified counsellor" }).waitFor({ timeout: STEP_MS });
+    assert.equal(await visitor.page.getByRole("heading", { level: 1 }).textContent(), "Ana");
+    await line(visitor.page, ".line.mine .delivery", "Sent");
+  });
+
+  await check("messages flow both ways, encrypted in the pages", async () => {
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("Hi, I'm Ana. I'm here to listen.");
+    await ana.page.getByRole("button", { name: "Send" }).click();
+    await line(visitor.page, ".line.theirs", "Hi, I'm Ana. I'm here to listen.");
+    assert.match(await visitor.page.locator(".line.theirs").first().textContent(), /Ana.*Verified counsellor/);
+    await visitor.page.getByLabel("Write a message").fill("Thank you. Can I ask about testing?");
+    await visitor.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "Thank you. Can I ask about testing?");
+    const width = await visitor.page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `the chat is ${width} px wide at 360`);
+    assert.deepEqual(await unlabelled(visitor.page), []);
+    assert.deepEqual(await unlabelled(ana.page), []);
+    await shot(visitor.page, "e2e-visitor-chat.png");
+    await shot(ana.page, "e2e-counsellor-console.png");
+  });
+
+  await check("a dropped connection comes back by itself with the same identity, and the chat goes on", async () => {
+    const { route, server } = visitor.log.routes.at(-1);
+    route.close({ code: 4000, reason: "network drop" });
+    server.close({ code: 1000, reason: "network drop" });
+    await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: STEP_MS });
+    await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ state: "detached", timeout: STEP_MS });
+    assert.equal(visitor.log.routes.length, 2, "one new socket");
+    // The counsellor's console too.
+    const staffSocket = ana.log.routes.at(-1);
+    staffSocket.route.close({ code: 4000, reason: "network drop" });
+    staffSocket.server.close({ code: 1000, reason: "network drop" });
+    await ana.page.locator(".offline").waitFor({ timeout: STEP_MS });
+    await ana.page.locator(".offline").waitFor({ state: "detached", timeout: STEP_MS });
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
+    await visitor.page.getByLabel("Write a message").fill("Still here after the drop");
+    await visitor.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "Still here after the drop");
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("Me too.");
+    await ana.page.getByRole("button", { name: "Send" }).click();
+    await line(visitor.page, ".line.theirs", "Me too.");
+  });
+
+  await check("SOS shows the numbers during the chat, and the chat and a half-written message are still there after", async () => {
+    await visitor.page.getByLabel("Write a message").fill("half a thought");
+    await visitor.page.getByRole("button", { name: "I'm in danger now" }).click();
+    const dialog = visitor.page.getByRole("dialog", { name: "If you are in danger now" });
+    const links = await dialog.locator("a.call").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+    assert.deepEqual(links, ["tel:112", "tel:192", "tel:194", "tel:080011111"]);
+    await dialog.getByRole("button", { name: "Back" }).click();
+    await line(visitor.page, ".line.theirs", "Hi, I'm Ana. I'm here to listen.");
+    assert.equal(await visitor.page.getByLabel("Write a message").inputValue(), "half a thought");
+    await visitor.page.getByLabel("Write a message").fill("");
+  });
+
+  await check("transfer with a note: the visitor's page adds the new counsellor after the badge check, who removes the old", async () => {
+    await besa.page.getByRole("button", { name: "Available" }).click();
+    await besa.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
+    await ana.page.getByRole("button", { name: "Transfer" }).click();
+    await ana.page.getByLabel(/Hand-over note/).fill("Asked about HIV testing; calm, not in danger.");
+    await ana.page.getByRole("button", { name: "Transfer the chat" }).click();
+    await line(visitor.page, ".line.system", "A colleague will continue the chat with you.");
+    await line(visitor.page, ".line.system", "Besa has joined the chat.");
+    await line(visitor.page, ".line.system", "The previous counsellor has left the chat.");
+    await visitor.page.getByRole("heading", { level: 1, name: "Besa" }).waitFor({ timeout: STEP_MS });
+    await visitor.page.locator(".badge.verified").waitFor();
+    await line(ana.page, ".line.system", "You are no longer in this chat.");
+    // The sealed note reached Besa in its own group.
+    await besa.page.getByRole("button", { name: /Hand-over note or group/ }).click();
+    await line(besa.page, ".line.theirs", "Asked about HIV testing; calm, not in danger.");
+  });
+
+  await check("the new counsellor and the visitor talk; unread counts show", async () => {
+    const chatButton = besa.page.locator("button.conversation", { hasText: "health" });
+    await visitor.page.getByLabel("Write a message").fill("Hello Besa");
+    await visitor.page.keyboard.press("Enter");
+    await chatButton.locator(".unread").waitFor({ timeout: STEP_MS });
+    await chatButton.click();
+    await line(besa.page, ".line.system", "previous counsellor was removed");
+    await line(besa.page, ".line.theirs", "Hello Besa");
+    await besa.page.getByRole("textbox", { name: "Message" }).fill("Hello, I'm Besa. Testing is free at our centre.");
+    await besa.page.getByRole("button", { name: "Send" }).click();
+    await line(visitor.page, ".line.theirs", "Hello, I'm Besa. Testing is free at our centre.");
+    assert.match(await visitor.page.locator(".line.theirs").last().textContent(), /Besa.*Verified counsellor/);
+    await shot(besa.page, "e2e-counsellor-console-after-transfer.png");
+  });
+
+  await check("the supervisor board shows staff and load", async () => {
+    await besa.page.getByRole("button", { name: "Supervisor board" }).click();
+    await besa.page.locator(".board td", { hasText: "Ana" }).waitFor({ timeout: STEP_MS });
+    await shot(besa.page, "e2e-supervisor-board.png");
+    await besa.page.getByRole("button", { name: "Supervisor board" }).click();
+  });
+
+  await check("close with a topic tag: the visitor sees the chat ended", async () => {
+    await besa.page.locator("button.conversation", { hasText: "health" }).click();
+    await besa.page.getByRole("button", { name: "Close", exact: true }).click();
+    await besa.page.getByLabel("Topic tag").selectOption("information");
+    await besa.page.getByRole("button", { name: "Close the chat" }).click();
+    await visitor.page.getByRole("heading", { level: 1, name: "The chat has ended." }).waitFor({ timeout: STEP_MS });
+    await shot(visitor.page, "e2e-visitor-ended.png");
+    // The one-tap anonymous feedback question, counted by the server.
+    await visitor.page.getByRole("group", { name: "Did this chat help you?" }).getByRole("button", { name: "Yes" }).click();
+    await visitor.page.getByText("Thank you for your answer.").waitFor({ timeout: STEP_MS });
+    const csv = await admin(["stats", "--from", today(), "--to", today()], "");
+    const [header, row] = csv.trim().split("\n").map((l) => l.split(","));
+    assert.equal(row[header.indexOf("feedback:helped")], "<5", csv);
+  });
+
+  await check("resume code: a visitor who left comes back with the written-down code and is re-added; then a clock-out hand-over picked from the queue", async () => {
+    await besa.page.getByRole("button", { name: "On break" }).click();
+    await besa.page.locator('button[aria-pressed="true"]', { hasText: "On break" }).waitFor();
+    const first = await newContext({ width: 360, height: 740 });
+    await first.page.goto(`${ORIGIN}/`);
+    await first.page.getByRole("button", { name: "English" }).click();
+    await first.page.getByRole("button", { name: "I understand, continue" }).click();
+    await first.page.getByRole("button", { name: "Start the chat" }).click();
+    await first.page.getByRole("heading", { name: "Waiting for a counsellor" }).waitFor({ timeout: STEP_MS });
+    await first.page.getByRole("button", { name: "Let me come back to this chat" }).click();
+    const code = (await first.page.locator(".resume .code").textContent()).trim();
+    assert.match(code, /^[0-9A-Z]{4}(-[0-9A-Z]{1,4}){6}$/);
+    await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+    await first.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    await first.page.getByLabel("Write a message").fill("Before I had to leave");
+    await first.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "Before I had to leave");
+    const storage = await first.context.storageState();
+    assert.deepEqual(storage, { cookies: [], origins: [] }, "the code must not be stored anywhere");
+    await first.context.close();
+
+    const again = await newContext({ width: 360, height: 740 });
+    await again.page.goto(`${ORIGIN}/`);
+    await again.page.getByRole("button", { name: "English" }).click();
+    await again.page.getByRole("button", { name: "I understand, continue" }).click();
+    await again.page.getByRole("button", { name: "I have a code to come back to a chat" }).click();
+    await again.page.getByLabel("Your code").fill(code.toLowerCase().replace(/-/g, " "));
+    await again.page.getByRole("button", { name: "Continue the chat" }).click();
+    await again.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    await line(ana.page, ".line.system", "came back on a new device key");
+    await again.page.getByLabel("Write a message").fill("I am back");
+    await again.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "I am back");
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("Welcome back.");
+    await ana.page.getByRole("button", { name: "Send" }).click();
+    await line(again.page, ".line.theirs", "Welcome back.");
+    await shot(again.page, "e2e-visitor-resumed.png");
+
+    // Ana clocks out with the chat open: it goes back to the queue, and
+    // Besa (on break) picks it from the queue; the visitor's page adds her.
+    ana.page.once("dialog", (d) => d.accept());
+    await ana.page.getByRole("button", { name: "Clocked out" }).click();
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Clocked out" }).waitFor({ timeout: STEP_MS });
+    const row = besa.page.locator(".queue-table tr", { hasText: "hand-over" });
+    await row.waitFor({ timeout: STEP_MS });
+    await row.getByRole("button", { name: "Take" }).click();
+    await again.page.getByRole("heading", { level: 1, name: "Besa" }).waitFor({ timeout: STEP_MS });
+    await line(again.page, ".line.system", "The previous counsellor has left the chat.");
+    await line(besa.page, ".line.system", "previous counsellor was removed");
+    await besa.page.getByRole("textbox", { name: "Message" }).fill("Hello again, it's Besa.");
+    await besa.page.getByRole("button", { name: "Send" }).click();
+    await line(again.page, ".line.theirs", "Hello again, it's Besa.");
+    await besa.page.getByRole("button", { name: "Close", exact: true }).click();
+    await besa.page.getByRole("button", { name: "Close the chat" }).click();
+    await again.page.getByRole("heading", { level: 1, name: "The chat has ended." }).waitFor({ timeout: STEP_MS });
+    await ana.page.getByRole("button", { name: "Available" }).click();
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
+    for (const ctx of [first, again]) {
+      assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(ORIGIN)), []);
+      assert.deepEqual(ctx.log.problems, []);
+    }
+    await again.context.close();
+  });
+
+  await check("quick exit leaves a neutral page, no history entry and no storage", async () => {
+    const entries = await visitor.page.evaluate(() => history.length);
+    await visitor.page.keyboard.press("Escape");
+    await visitor.page.keyboard.press("Escape");
+    await visitor.page.waitForURL(EXIT_URL);
+    assert.equal(await visitor.page.title(), "Search");
+    assert.equal(await visitor.page.evaluate(() => history.length), entries);
+    const state = await visitor.context.storageState();
+    assert.deepEqual(state.cookies, []);
+    assert.ok(state.origins.every((o) => o.localStorage.length === 0), JSON.stringify(state.origins));
+    await visitor.page.goto(`${ORIGIN}/`);
+    const left = await visitor.page.evaluate(async () => ({
+      local: localStorage.length,
+      session: sessionStorage.length,
+      cookie: document.cookie,
+      databases: (await indexedDB.databases()).length,
+      caches: (await caches.keys()).length,
+    }));
+    assert.deepEqual(left, { local: 0, session: 0, cookie: "", databases: 0, caches: 0 });
+  });
+
+  await check("interop: a Rust CLI client and the browser console in one MLS group exchange messages", async () => {
+    const { stdout: id } = await cli(["init"]);
+    const cliId = id.trim().split(/\s+/).pop();
+    await cli(["publish", "--count", "2"]);
+    await ana.page.getByRole("button", { name: "New peer group" }).click();
+    const pane = ana.page.locator(".conversation-pane");
+    await pane.getByRole("button", { name: "Invite / remove" }).click();
+    await pane.getByLabel("Colleague's device key").fill(cliId);
+    await pane.getByRole("button", { name: "Invite", exact: true }).click();
+    await line(ana.page, ".line.system", "Invited");
+    const group = await pane.getAttribute("data-group");
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("From the browser, to Rust");
+    await ana.page.getByRole("button", { name: "Send" }).click();
+    await line(ana.page, ".line.mine .delivery", "Sent");
+    const { stdout: received } = await cli(["receive", "--wait", "3"]);
+    const events = received.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    assert.ok(events.some((e) => e.event === "joined" && e.group === group), received);
+    assert.ok(events.some((e) => e.event === "message" && e.text === "From the browser, to Rust"), received);
+    await cli(["send", "--group", group, "From Rust, to the browser"]);
+    await line(ana.page, ".line.theirs", "From Rust, to the browser");
+    // Remove the CLI client from the peer group; it learns it.
+    await pane.getByLabel("Colleague's device key").fill(cliId);
+    await pane.getByRole("button", { name: "Remove", exact: true }).click();
+    await line(ana.page, ".line.system", "Removed");
+    const { stdout: after } = await cli(["receive", "--wait", "2"]);
+    assert.match(after, /removed|membership/i, after);
+    await pane.getByRole("button", { name: "Leave" }).click();
+    await ana.page.locator("button.conversation", { hasText: "Peer group" }).waitFor({ state: "detached" });
+  });
+
+  await check("canned responses per language, and blocking a visitor ends the chat", async () => {
+    const troll = await newContext({ width: 360, height: 740 });
+    await troll.page.goto(`${ORIGIN}/`);
+    await troll.page.getByRole("button", { name: "Shqip" }).click();
+    await troll.page.getByRole("button", { name: "Kuptoj, vazhdo" }).click();
+    await troll.page.getByRole("button", { name: "Fillo bisedën" }).click();
+    await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+    await troll.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    const canned = ana.page.getByLabel(/Canned response \(sq\)/);
+    const first = await canned.locator("option").nth(1).getAttribute("value");
+    assert.match(first, /^Përshëndetje/);
+    await canned.selectOption(first);
+    await ana.page.getByRole("button", { name: "Send" }).click();
+    await line(troll.page, ".line.theirs", first);
+    await ana.page.getByRole("button", { name: "Block", exact: true }).click();
+    await ana.page.getByLabel("Reason (audit log only)").fill("threats");
+    await ana.page.getByRole("button", { name: "Block the visitor" }).click();
+    await troll.page.getByRole("heading", { level: 1, name: "Biseda mbaroi." }).waitFor({ timeout: STEP_MS });
+    assert.equal(await troll.page.getByRole("group", { name: /ndihmoi/ }).count(), 0, "no feedback question after a block");
+    await line(ana.page, ".line.system", "blocked");
+    await troll.context.close();
+  });
+
+  await check("no page made a request to another origin (network logs), and no page error", async () => {
+    // The visitor's page fetched only the JS its HTML names (what the README's size counts).
+    const html = await (await fetch(`${ORIGIN}/`)).text();
+    const named = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+\.js)"/g)].map((m) => `${ORIGIN}${m[1]}`).sort();
+    const fetched = [...new Set(visitor.log.requests.filter((u) => u.endsWith(".js")))].sort();
+    assert.deepEqual(fetched, named);
+    for (const [who, ctx] of Object.entries({ visitor, ana, besa })) {
+      const others = ctx.log.requests.filter((u) => !u.startsWith(ORIGIN) && u !== EXIT_URL);
+      assert.deepEqual(others, [], `${who} asked another origin`);
+      assert.ok(ctx.log.sockets.length > 0 && ctx.log.sockets.every((u) => u.startsWith(WS_ORIGIN)), `${who}: ${ctx.log.sockets}`);
+      assert.deepEqual(ctx.log.problems, [], `${who} had page errors`);
+    }
+  });
+
+  await check("off hours: schedule, crisis numbers, and a message sealed to the team that a counsellor reads", async () => {
+    const today = ((new Date().getUTCDay() + 6) % 7) + 1;
+    const otherDay = (today % 7) + 1 === today ? 1 : ((today + 2) % 7) + 1;
+    const closed = await startServer(`[intake]\ntime_zone = "UTC"\nopening_hours = [{ weekday = ${otherDay}, opens = 540, closes = 1020 }]\n`);
+    try {
+      const cora = await createStaff("cora", "Cora", "counsellor", closed.config);
+      const staffCtx = await newContext({ width: 1200, height: 800 }, closed.origin);
+      await consoleLogin(staffCtx.page, cora, closed.origin);
+      const v = await newContext({ width: 360, height: 740 }, closed.origin);
+      await v.page.goto(`${closed.origin}/`);
+      await v.page.getByRole("button", { name: "English" }).click();
+      await v.page.getByRole("button", { name: "I understand, continue" }).click();
+      await v.page.getByRole("button", { name: "Start the chat" }).click();
+      await v.page.getByRole("heading", { level: 1, name: /We are closed right now/ }).waitFor({ timeout: STEP_MS });
+      await v.page.getByRole("heading", { name: "When we are open" }).waitFor();
+      assert.match(await v.page.locator(".hours").textContent(), /09:00–17:00/);
+      assert.ok((await v.page.locator("a.call").count()) > 0, "crisis lines are shown");
+      await v.page.getByRole("textbox", { name: "Leave a message for the team" }).fill("Please call me back tomorrow, it is safe after 10.");
+      await v.page.getByRole("button", { name: "Send the message" }).click();
+      await v.page.getByText("Your message was sent to the team. Thank you.").waitFor({ timeout: STEP_MS });
+      await shot(v.page, "e2e-visitor-off-hours.png");
+      await staffCtx.page.getByRole("button", { name: "Available" }).click();
+      await staffCtx.page.getByRole("heading", { name: "Messages left for the team" }).waitFor({ timeout: STEP_MS });
+      await staffCtx.page.getByRole("button", { name: "Take" }).first().click();
+      await line(staffCtx.page, ".line.theirs", "Please call me back tomorrow, it is safe after 10.");
+      for (const ctx of [v, staffCtx]) {
+        assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(closed.origin)), []);
+        assert.deepEqual(ctx.log.problems, []);
+      }
+      await v.context.close();
+      await staffCtx.context.close();
+    } finally {
+      await closed.stop();
+    }
+  });
+} finally {
+  await browser.close().catch(() => {});
+  await main.stop();
+  await rm(root, { recursive: true, force: true });
+}
+
+await writeFile(join(ARTIFACTS, "e2e-measurements.json"), `${JSON.stringify(measurements, null, 2)}\n`);
+if (measurements.pageLoadToFirstMessageMs !== undefined) {
+  console.log(`  page load → counsellor has the first message: ${measurements.pageLoadToFirstMessageMs} ms (loopback)`);
+}
+const failed = results.filter((r) => !r.ok).length;
+console.log(`e2e: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed === 0 && results.length > 0 ? 0 : 1);

@@ -1,0 +1,80 @@
+import { useState } from "preact/hooks";
+
+import type { Translate } from "../i18n";
+import type { OpeningWindow } from "../protocol";
+
+const hhmm = (minutes: number) => `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+
+interface Props {
+  t: Translate;
+  openingHours: OpeningWindow[];
+  timeZone: string;
+  nextOpenAt: number | undefined;
+  onTeamMessage: (text: string) => Promise<void>;
+}
+
+/** Outside opening hours: when we open, and a message sealed to the team. */
+export function OffHours({ t, openingHours, timeZone, nextOpenAt, onTeamMessage }: Props) {
+  const [text, setText] = useState("");
+  const [sent, setSent] = useState<"no" | "sending" | "sent" | "failed">("no");
+  const weekday = (n: number) => t(`weekday.${Math.min(7, Math.max(1, n)) as 1 | 2 | 3 | 4 | 5 | 6 | 7}`);
+  return (
+    <>
+      {openingHours.length > 0 && (
+        <section aria-labelledby="hours-h">
+          <h2 id="hours-h">{t("closed.hours")}</h2>
+          <ul class="hours">
+            {openingHours.map((w, i) => (
+              <li key={i}>
+                {weekday(w.weekday)}: {hhmm(w.opens)}–{hhmm(w.closes)}
+              </li>
+            ))}
+          </ul>
+          <p class="lead">{t("closed.timeZone", timeZone)}</p>
+          {nextOpenAt !== undefined && (
+            <p>
+              {t(
+                "closed.next",
+                new Date(nextOpenAt * 1000).toLocaleString(undefined, { weekday: "long", hour: "2-digit", minute: "2-digit", timeZone }),
+              )}
+            </p>
+          )}
+        </section>
+      )}
+      <section aria-labelledby="team-h">
+        <h2 id="team-h">{t("closed.messageTitle")}</h2>
+        <p>{t("closed.messageExplain")}</p>
+        {sent === "sent" ? (
+          <p role="status" class="notice">
+            {t("closed.messageSent")}
+          </p>
+        ) : (
+          <form
+            class="composer"
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (!text.trim() || sent === "sending") return;
+              setSent("sending");
+              onTeamMessage(text.trim()).then(
+                () => {
+                  setText("");
+                  setSent("sent");
+                },
+                () => setSent("failed"),
+              );
+            }}
+          >
+            <label class="visually-hidden" for="team-message">
+              {t("closed.messageTitle")}
+            </label>
+            <textarea id="team-message" rows={4} maxLength={4000} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+            <button type="submit" class="send" disabled={sent === "sending"}>
+              {t("closed.messageSend")}
+            </button>
+          </form>
+        )}
+        {sent === "failed" && <p role="alert">{t("closed.messageFailed")}</p>}
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,637 @@
+// The counsellor's side of the intake, in the browser (client/src/intake.rs
+// does the same in Rust): log in over HTTPS, bind a fresh key to the
+// session, keep key packages stocked, set the shift, see the queue and the
+// offers, open chats (create the group, attach it, add the visitor), hold
+// several at once, transfer with a sealed note, close, block; and the
+// intake's duties: remove the colleague I replace once I am in, re-add a
+// visitor who came back with a new key.
+//
+// Reload policy: everything here lives in memory for the page's life and
+// nothing is stored, so a shared office computer keeps nothing after the
+// tab closes. A reload loses the MLS state of open chats; the console
+// warns before unloading, and after a reload the counsellor hands the
+// chats back (clock out with hand-over) and takes them again, which goes
+// through the visitor's client adding the new key after checking its
+// badge. See web-client/README.md.
+
+import { MailboxSession, decodeText } from "../chat/session";
+import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
+import {
+  type BoardRow,
+  type QueueEntry,
+  type Response,
+  type ShiftState,
+  type StaffBadge,
+  type StaffSelf,
+  type TeamMessage,
+  verifyBadge,
+} from "../protocol";
+import { Connection, ConnectionClosed, type Push, type SocketLike } from "../net/connection";
+
+/** One-time key packages kept on the server (for transfers, notes, team messages and peer groups). */
+export const KEY_PACKAGE_STOCK = 10;
+/** Top up when the server says fewer than this are left. */
+const KEY_PACKAGE_LOW = 4;
+/** Lines kept per chat on screen. */
+const MAX_LINES = 1000;
+/** How long a duty waits for the Welcome that makes me a member. */
+const JOIN_WAIT_MS = 60_000;
+
+export interface LoginAnswer {
+  token: string;
+  expires_at: number;
+  account_id: number;
+  role: string;
+  display_name: string;
+  languages: string[];
+  max_concurrent_chats: number;
+}
+
+export class LoginError extends Error {
+  override readonly name = "LoginError";
+  constructor(
+    readonly code: string,
+    readonly retryAfterSecs?: number,
+  ) {
+    super(code);
+  }
+}
+
+/** `POST /v1/staff/login`. Errors carry the server's code (`invalid_credentials`, `too_many_attempts`, …). */
+export async function login(username: string, password: string, totp?: string): Promise<LoginAnswer> {
+  const body: Record<string, string> = { username, password };
+  if (totp) body.totp = totp;
+  const res = await fetch("/v1/staff/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    credentials: "omit",
+    cache: "no-store",
+  });
+  if (!res.ok) {
+    let code = `http_${res.status}`;
+    try {
+      code = ((await res.json()) as { error?: string }).error ?? code;
+    } catch {
+      // not JSON: keep the status
+    }
+    const retry = Number(res.headers.get("Retry-After"));
+    throw new LoginError(code, Number.isFinite(retry) && retry > 0 ? retry : undefined);
+  }
+  return (await res.json()) as LoginAnswer;
+}
+
+/** `POST /v1/staff/logout`: ends the session (the socket closes with 4004). */
+export async function logout(token: string): Promise<void> {
+  await fetch("/v1/staff/logout", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}` },
+    credentials: "omit",
+    cache: "no-store",
+  }).catch(() => undefined);
+}
+
+export type StaffLine =
+  | { kind: "mine"; id: number; text: string; delivery: "sending" | "sent" | "failed" }
+  | { kind: "theirs"; id: number; text: string; from: string }
+  | { kind: "system"; id: number; text: string };
+
+/** A conversation in the console: a visitor's chat, a hand-over note, a team message or a peer group. */
+export interface Conversation {
+  groupId: Uint8Array;
+  kind: "chat" | "note" | "team" | "peer";
+  /** The ticket, for chats. */
+  ticket?: QueueEntry;
+  title: string;
+  lines: StaffLine[];
+  unread: number;
+  /** I am in the MLS group (the Welcome arrived, or I created it). */
+  joined: boolean;
+  ended: boolean;
+  /** Names of members by key (hex), for their lines. */
+  names: Map<string, string>;
+}
+
+export interface Offer {
+  ticket: QueueEntry;
+  expiresAt: number;
+}
+
+export interface ConsoleState {
+  me: StaffSelf;
+  shift: ShiftState;
+  queue: QueueEntry[];
+  queueDepth: number;
+  offers: Offer[];
+  conversations: Conversation[];
+  teamMessages: TeamMessage[];
+  closingTags: string[];
+  connected: boolean;
+  /** The last thing that went wrong, in words for the counsellor (no content). */
+  problem?: string;
+}
+
+export interface ConsoleEvents {
+  /** Something changed; re-render from `state`. */
+  changed(state: ConsoleState): void;
+  /** A new offer arrived (title and sound). */
+  offered?(offer: Offer): void;
+  /** A message arrived in a conversation that is not in view. */
+  message?(conversation: Conversation): void;
+  /** The socket closed; `code` 4004 means the session ended. */
+  closed?(code: number): void;
+}
+
+type Duty =
+  | { kind: "remove_previous"; groupId: Uint8Array; previous: Uint8Array }
+  | { kind: "readd"; groupId: Uint8Array; old: Uint8Array; keyPackage: Uint8Array };
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+
+export class StaffConsole {
+  private session!: MailboxSession;
+  private openSocket: (() => SocketLike) | undefined;
+  private reconnecting = false;
+  private loggedOut = false;
+  private attestationKey: Uint8Array | undefined;
+  private nextLine = 1;
+  private readonly conversations = new Map<string, Conversation>();
+  state!: ConsoleState;
+  /** The conversation on screen (its messages do not count as unread). */
+  activeGroup: string | undefined;
+
+  private constructor(
+    readonly mls: MlsClient,
+    readonly token: string,
+    private readonly events: ConsoleEvents,
+  ) {}
+
+  /** Open the socket with a fresh key bound to this session, and get ready to work. */
+  static async connect(
+    socket: SocketLike,
+    token: string,
+    events: ConsoleEvents,
+    openSocket?: () => SocketLike,
+  ): Promise<StaffConsole> {
+    const mls = await MlsClient.create(Identity.generate());
+    const console_ = new StaffConsole(mls, token, events);
+    console_.openSocket = openSocket;
+    const { connection, authenticated } = await console_.authenticate(socket);
+    const me = authenticated.staff;
+    if (me === undefined) throw new Error("the server did not open a staff session");
+    console_.session = new MailboxSession(connection, mls, (event) => console_.mlsEvent(event), (what) =>
+      console_.update({ problem: what }),
+    );
+    console_.state = {
+      me,
+      shift: "clocked_in",
+      queue: [],
+      queueDepth: 0,
+      offers: [],
+      conversations: [],
+      teamMessages: [],
+      closingTags: [],
+      connected: true,
+    };
+    await console_.session.subscribe(authenticated.mailbox_head);
+    const info = await connection.request({ op: "intake_info" });
+    if (info.kind === "intake_info") {
+      console_.attestationKey = info.attestation_key;
+      console_.state.closingTags = info.closing_tags;
+    }
+    await console_.publishKeyPackages(KEY_PACKAGE_STOCK, true);
+    return console_;
+  }
+
+  /** Authenticate a socket with this session's token and key. */
+  private authenticate(socket: SocketLike) {
+    return Connection.open(
+      socket,
+      (nonce) => ({ ...this.mls.identity.authenticate(nonce), method: "staff_session", token: this.token }),
+      { onPush: (push) => this.push(push), onClose: (code) => this.dropped(code) },
+    );
+  }
+
+  /**
+   * The socket closed. Unless the session ended (4004), another tab took
+   * over (4001) or I logged out, get it back with the same key: chats and
+   * their MLS state are still here, and the mailbox carries on.
+   */
+  private dropped(code: number): void {
+    if (this.state !== undefined) this.update({ connected: false });
+    if (this.loggedOut || code === 4004 || code === 4001 || this.openSocket === undefined || this.state === undefined) {
+      this.events.closed?.(code);
+      return;
+    }
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    const openSocket = this.openSocket;
+    void (async () => {
+      for (let wait = 500; !this.loggedOut; wait = Math.min(wait * 2, 15_000)) {
+        await new Promise((r) => setTimeout(r, wait));
+        try {
+          const { connection } = await this.authenticate(openSocket());
+          await this.session.reconnected(connection);
+          this.reconnecting = false;
+          this.update({ connected: true });
+          if (this.state.shift !== "clocked_out") await this.setShift(this.state.shift).catch(() => undefined);
+          return;
+        } catch (e) {
+          if (e instanceof ConnectionClosed && e.code === 4004) {
+            this.reconnecting = false;
+            this.events.closed?.(4004);
+            return;
+          }
+        }
+      }
+    })();
+  }
+
+  get clientId(): Uint8Array {
+    return this.mls.clientId;
+  }
+
+  private request(req: Parameters<Connection["request"]>[0]): Promise<Response> {
+    return this.session.connection.request(req);
+  }
+
+  private update(patch: Partial<ConsoleState>): void {
+    this.state = { ...this.state, ...patch, conversations: [...this.conversations.values()] };
+    this.events.changed(this.state);
+  }
+
+  private async publishKeyPackages(count: number, replace: boolean): Promise<void> {
+    const oneTime = await this.mls.createKeyPackages(count);
+    const lastResort = replace ? await this.mls.createKeyPackages(1, { lastResort: true }) : [];
+    const req: { op: "publish_key_packages"; key_packages: Uint8Array[]; replace?: boolean } = {
+      op: "publish_key_packages",
+      key_packages: [...oneTime, ...lastResort],
+    };
+    if (replace) req.replace = true;
+    await this.request(req);
+  }
+
+  // --- shift and queue ------------------------------------------------------
+
+  async setShift(state: ShiftState, handover = false): Promise<Extract<Response, { kind: "shift" }>> {
+    const req: { op: "set_shift"; state: ShiftState; handover?: boolean } = { op: "set_shift", state };
+    if (handover) req.handover = true;
+    const answer = await this.request(req);
+    if (answer.kind !== "shift") throw new Error(`unexpected answer ${answer.kind}`);
+    this.update({ shift: answer.state });
+    if (state !== "clocked_out") await this.refreshQueue();
+    return answer;
+  }
+
+  async refreshQueue(): Promise<void> {
+    const answer = await this.request({ op: "queue_view" });
+    if (answer.kind === "queue") this.update({ queue: answer.tickets, queueDepth: answer.tickets.length });
+  }
+
+  async board(): Promise<{ queueDepth: number; longestWaitSecs: number; staff: BoardRow[]; openEscalations: number }> {
+    const answer = await this.request({ op: "board" });
+    if (answer.kind !== "board") throw new Error(`unexpected answer ${answer.kind}`);
+    return {
+      queueDepth: answer.queue_depth,
+      longestWaitSecs: answer.longest_wait_secs,
+      staff: answer.staff,
+      openEscalations: answer.open_escalations,
+    };
+  }
+
+  async declineOffer(ticketId: number): Promise<void> {
+    await this.request({ op: "decline_offer", ticket_id: ticketId });
+    this.dropOffer(ticketId);
+  }
+
+  private dropOffer(ticketId: number): void {
+    this.update({ offers: this.state.offers.filter((o) => o.ticket.ticket_id !== ticketId) });
+  }
+
+  /**
+   * Take a ticket (an offer, or picked from the queue). A new chat: create
+   * the group, attach it, add the visitor with the key package the server
+   * hands over. A hand-over: the visitor's client adds me, then I remove
+   * the colleague.
+   */
+  async accept(ticketId: number): Promise<Conversation> {
+    const answer = await this.request({ op: "accept_ticket", ticket_id: ticketId });
+    this.dropOffer(ticketId);
+    if (answer.kind !== "ticket_accepted") throw new Error(`unexpected answer ${answer.kind}`);
+    if (answer.key_package !== undefined) {
+      const { keyPackage, owner } = await this.mls.parseKeyPackage(answer.key_package);
+      const groupId = await this.session.createGroup();
+      try {
+        await this.request({ op: "attach_chat", ticket_id: ticketId, group_id: groupId });
+      } catch (e) {
+        this.mls.discardGroup(groupId);
+        throw e;
+      }
+      const conversation = this.conversation(groupId, "chat", answer.ticket);
+      conversation.joined = true;
+      conversation.names.set(hex(owner), "");
+      await this.session.commit(groupId, () => this.mls.commitAdd(groupId, [keyPackage]));
+      this.system(conversation, "The visitor was added to the chat.");
+      void this.refreshQueue();
+      return conversation;
+    }
+    if (answer.group_id === undefined) throw new Error("an accepted ticket needs a key package or a group");
+    const conversation = this.conversation(answer.group_id, "chat", answer.ticket);
+    this.system(conversation, "Handed-over chat: waiting for the visitor's device to add you.");
+    void this.refreshQueue();
+    return conversation;
+  }
+
+  // --- conversations ----------------------------------------------------------
+
+  private conversation(groupId: Uint8Array, kind: Conversation["kind"], ticket?: QueueEntry): Conversation {
+    const key = hex(groupId);
+    let c = this.conversations.get(key);
+    if (c === undefined) {
+      c = {
+        groupId,
+        kind,
+        title: ticket !== undefined ? `#${ticket.ticket_id % 10000} · ${ticket.language} · ${ticket.topic}` : kind,
+        lines: [],
+        unread: 0,
+        joined: this.mls.hasGroup(groupId),
+        ended: false,
+        names: new Map(),
+      };
+      if (ticket !== undefined) c.ticket = ticket;
+      this.conversations.set(key, c);
+    } else if (ticket !== undefined) {
+      c.ticket = ticket;
+      c.kind = kind;
+    }
+    this.update({});
+    return c;
+  }
+
+  private addLine(c: Conversation, line: StaffLine): void {
+    c.lines = [...c.lines, line];
+    if (c.lines.length > MAX_LINES) c.lines = c.lines.slice(-MAX_LINES);
+  }
+
+  private system(c: Conversation, text: string): void {
+    this.addLine(c, { kind: "system", id: this.nextLine++, text });
+    this.update({});
+  }
+
+  /** The conversation on screen; its unread count goes to zero. */
+  open(groupId: Uint8Array | undefined): void {
+    this.activeGroup = groupId === undefined ? undefined : hex(groupId);
+    const c = this.activeGroup === undefined ? undefined : this.conversations.get(this.activeGroup);
+    if (c !== undefined) c.unread = 0;
+    this.update({});
+  }
+
+  async send(groupId: Uint8Array, text: string): Promise<void> {
+    const c = this.conversations.get(hex(groupId));
+    if (c === undefined) return;
+    const id = this.nextLine++;
+    this.addLine(c, { kind: "mine", id, text, delivery: "sending" });
+    this.update({});
+    let delivery: "sent" | "failed" = "sent";
+    try {
+      await this.session.sendText(groupId, text);
+    } catch {
+      delivery = "failed";
+    }
+    c.lines = c.lines.map((l) => (l.id === id && l.kind === "mine" ? { ...l, delivery } : l));
+    this.update({});
+  }
+
+  /** Hand the chat to a colleague (or the best available), sealing `note` to them in a separate group. */
+  async transfer(groupId: Uint8Array, note: string, to?: number): Promise<StaffBadge> {
+    const req: { op: "transfer_chat"; group_id: Uint8Array; to?: number } = { op: "transfer_chat", group_id: groupId };
+    if (to !== undefined) req.to = to;
+    const answer = await this.request(req);
+    if (answer.kind !== "transferred") throw new Error(`unexpected answer ${answer.kind}`);
+    const c = this.conversations.get(hex(groupId));
+    if (c !== undefined) this.system(c, `Transferred to ${answer.to.display_name}. They will remove you once they are in.`);
+    if (note.trim() !== "") await this.sendNote(answer.to, answer.note_key_package, note.trim(), c?.title ?? "");
+    return answer.to;
+  }
+
+  private async sendNote(to: StaffBadge, keyPackageBytes: Uint8Array, note: string, title: string): Promise<void> {
+    const key = this.attestationKey;
+    const badge = key === undefined ? undefined : verifyBadge(key, to, Math.floor(Date.now() / 1000));
+    if (badge === undefined || !badge.ok) throw new Error("the colleague's badge does not verify: no note sent");
+    const keyPackage = await this.mls.validateKeyPackage(keyPackageBytes, badge.key);
+    const groupId = await this.session.createGroup();
+    const c = this.conversation(groupId, "note");
+    c.title = `Note to ${to.display_name}${title ? ` · ${title}` : ""}`;
+    c.joined = true;
+    await this.session.commit(groupId, () => this.mls.commitAdd(groupId, [keyPackage]));
+    await this.send(groupId, note);
+  }
+
+  /** End a chat with a closing tag; the server purges it. */
+  async close(groupId: Uint8Array, tag: string): Promise<void> {
+    await this.request({ op: "close_chat", group_id: groupId, tag });
+    this.ended(groupId, `Closed (${tag}).`);
+  }
+
+  /** Block the visitor of this chat's ticket. */
+  async block(groupId: Uint8Array, durationSecs: number, reason: string): Promise<void> {
+    const c = this.conversations.get(hex(groupId));
+    if (c?.ticket === undefined) throw new Error("not a visitor's chat");
+    await this.request({ op: "block_visitor", ticket_id: c.ticket.ticket_id, duration_secs: durationSecs, reason });
+    this.ended(groupId, "The visitor was blocked; the chat is closed.");
+  }
+
+  private ended(groupId: Uint8Array, text: string): void {
+    const c = this.conversations.get(hex(groupId));
+    if (this.mls.hasGroup(groupId)) this.mls.discardGroup(groupId);
+    if (c === undefined || c.ended) return;
+    c.ended = true;
+    this.system(c, text);
+  }
+
+  /** Forget an ended conversation (its lines leave the screen). */
+  dismiss(groupId: Uint8Array): void {
+    this.conversations.delete(hex(groupId));
+    if (this.activeGroup === hex(groupId)) this.activeGroup = undefined;
+    this.update({});
+  }
+
+  // --- team messages and peer groups -------------------------------------------
+
+  async takeTeamMessage(groupId: Uint8Array): Promise<void> {
+    await this.request({ op: "take_team_message", group_id: groupId });
+    const c = this.conversation(groupId, "team");
+    c.kind = "team";
+    c.title = "Message left for the team";
+    this.update({ teamMessages: this.state.teamMessages.filter((m) => !equalBytes(m.group_id, groupId)) });
+  }
+
+  /** A peer group with me alone in it; invite colleagues by their device key. */
+  async createPeerGroup(title: string): Promise<Conversation> {
+    const groupId = await this.session.createGroup();
+    const c = this.conversation(groupId, "peer");
+    c.title = title || "Peer group";
+    c.joined = true;
+    this.update({});
+    return c;
+  }
+
+  /** Invite a colleague (their device key, hex) to a peer group. */
+  async invite(groupId: Uint8Array, clientIdHex: string): Promise<void> {
+    const clientId = Uint8Array.from(clientIdHex.trim().match(/../g) ?? [], (h) => parseInt(h, 16));
+    if (clientId.length !== 32) throw new Error("a device key is 64 hex digits");
+    const answer = await this.request({ op: "claim_key_package", client_id: clientId });
+    if (answer.kind !== "key_package") throw new Error(`unexpected answer ${answer.kind}`);
+    const keyPackage = await this.mls.validateKeyPackage(answer.key_package, clientId);
+    await this.session.commit(groupId, () => this.mls.commitAdd(groupId, [keyPackage]));
+    const c = this.conversations.get(hex(groupId));
+    if (c !== undefined) this.system(c, `Invited ${clientIdHex.slice(0, 8)}…`);
+  }
+
+  /** Remove a member (device key, hex) from a peer group. */
+  async removeMember(groupId: Uint8Array, clientIdHex: string): Promise<void> {
+    const clientId = Uint8Array.from(clientIdHex.trim().match(/../g) ?? [], (h) => parseInt(h, 16));
+    if (clientId.length !== 32) throw new Error("a device key is 64 hex digits");
+    const epoch = await this.session.commit(groupId, () => this.mls.commitRemove(groupId, [clientId]));
+    if (epoch === undefined) throw new Error("that device key is not in this group");
+    const c = this.conversations.get(hex(groupId));
+    if (c !== undefined) this.system(c, `Removed ${clientIdHex.slice(0, 8)}…`);
+  }
+
+  /**
+   * Leave a peer group. Protocol v1 has no self-removal (it needs a
+   * proposal), so leaving drops my keys and the group from this console;
+   * a remaining member removes my leaf.
+   */
+  leave(groupId: Uint8Array): void {
+    if (this.mls.hasGroup(groupId)) this.mls.discardGroup(groupId);
+    this.dismiss(groupId);
+  }
+
+  members(groupId: Uint8Array): string[] {
+    return this.mls.hasGroup(groupId) ? this.mls.members(groupId).map((m) => hex(m.clientId)) : [];
+  }
+
+  /** End the session: log out on the server (which closes the socket) and wipe every key. */
+  async logout(): Promise<void> {
+    this.loggedOut = true;
+    await logout(this.token);
+    this.session.close();
+    this.mls.wipe();
+    this.conversations.clear();
+  }
+
+  // --- pushes and MLS events ------------------------------------------------------
+
+  private push(push: Push): void {
+    switch (push.type) {
+      case "envelope":
+        this.session.push(push);
+        return;
+      case "key_package_count":
+        if (push.one_time < KEY_PACKAGE_LOW) void this.publishKeyPackages(KEY_PACKAGE_STOCK - push.one_time, false);
+        return;
+      case "offer": {
+        const offer = { ticket: push.ticket, expiresAt: Date.now() + push.expires_in_secs * 1000 };
+        this.update({ offers: [...this.state.offers.filter((o) => o.ticket.ticket_id !== push.ticket.ticket_id), offer] });
+        this.events.offered?.(offer);
+        return;
+      }
+      case "offer_withdrawn":
+        this.dropOffer(push.ticket_id);
+        return;
+      case "queue_changed":
+        this.update({ queueDepth: push.depth });
+        void this.refreshQueue().catch(() => undefined);
+        return;
+      case "chat_assigned": {
+        const c = this.conversation(push.group_id, "chat", push.ticket);
+        if (push.from !== undefined) {
+          c.names.set(hex(push.from.signature_key), push.from.display_name);
+          this.system(c, `Transferred to you by ${push.from.display_name}. Waiting for the visitor's device to add you.`);
+        }
+        if (push.remove_previous !== undefined && !equalBytes(push.remove_previous, this.clientId)) {
+          void this.duty({ kind: "remove_previous", groupId: push.group_id, previous: push.remove_previous });
+        }
+        return;
+      }
+      case "readd_visitor":
+        void this.duty({ kind: "readd", groupId: push.group_id, old: push.old_client, keyPackage: push.key_package });
+        return;
+      case "chat_ended":
+        this.ended(push.group_id, "The chat has ended.");
+        return;
+      case "team_messages_waiting":
+        this.update({ teamMessages: push.messages });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Do what the intake asks once I am a member of the group (a duty waits for the Welcome). */
+  private async duty(d: Duty): Promise<void> {
+    if (!(await this.session.waitForGroup(d.groupId, JOIN_WAIT_MS))) {
+      this.update({ problem: "A chat was not joined in time; hand it back and take it again." });
+      return;
+    }
+    const c = this.conversations.get(hex(d.groupId));
+    try {
+      if (d.kind === "remove_previous") {
+        await this.session.commit(d.groupId, () => this.mls.commitRemove(d.groupId, [d.previous]));
+        if (c !== undefined) this.system(c, "The previous counsellor was removed from the chat.");
+      } else {
+        const { keyPackage } = await this.mls.parseKeyPackage(d.keyPackage);
+        await this.session.commit(d.groupId, async () => {
+          const remove = this.mls.members(d.groupId).filter((m) => equalBytes(m.clientId, d.old));
+          return this.mls.commitReplace(d.groupId, remove.map((m) => m.clientId), [keyPackage]);
+        });
+        if (c !== undefined) this.system(c, "The visitor came back on a new device key and was added again.");
+      }
+    } catch (e) {
+      this.update({ problem: `An intake step failed: ${(e as Error).message}` });
+    }
+  }
+
+  private mlsEvent(event: MlsEvent): void {
+    const key = hex(event.groupId);
+    switch (event.kind) {
+      case "joined": {
+        // A Welcome to a group I do not know as a chat is a note, a team message or a peer group.
+        const c = this.conversations.get(key) ?? this.conversation(event.groupId, "note");
+        if (c.kind === "note" && c.title === "note") c.title = "Hand-over note or group";
+        c.joined = true;
+        this.system(c, "You are in the conversation (end-to-end encrypted).");
+        return;
+      }
+      case "message": {
+        const c = this.conversations.get(key) ?? this.conversation(event.groupId, "note");
+        const text = decodeText(event.plaintext);
+        if (text === undefined) return;
+        const name = c.names.get(hex(event.sender));
+        this.addLine(c, {
+          kind: "theirs",
+          id: this.nextLine++,
+          text,
+          from: name || (c.kind === "chat" ? "Visitor" : hex(event.sender).slice(0, 8)),
+        });
+        if (this.activeGroup !== key) {
+          c.unread += 1;
+          this.events.message?.(c);
+        }
+        this.update({});
+        return;
+      }
+      case "commit": {
+        const c = this.conversations.get(key);
+        if (c !== undefined && event.removedMe) this.ended(event.groupId, "You are no longer in this chat.");
+        else if (c !== undefined && !event.mine && (event.added.length > 0 || event.removed.length > 0)) {
+          this.system(c, `Members changed: ${event.added.length} added, ${event.removed.length} removed.`);
+        }
+        return;
+      }
+      case "skipped":
+        return;
+    }
+  }
+}
