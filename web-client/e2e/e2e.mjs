@@ -587,6 +587,7 @@ try {
     ana.page.once("dialog", (d) => d.accept());
     await ana.page.getByRole("button", { name: "Leave the chat to the responder" }).click();
     await line(ana.page, ".line.system", "You are no longer in this chat.");
+    await line(rina.page, ".line.system", "Ana left the chat to you");
     await line(rina.page, ".line.system", "previous counsellor was removed");
     await line(v.page, ".line.system", "The previous counsellor has left the chat.");
     await v.page.getByLabel("Write a message").fill("Yes, I am at a friend's place.");

@@ -685,7 +685,12 @@ export class StaffConsole {
         const c = this.conversation(push.group_id, "chat", push.ticket);
         if (push.from !== undefined) {
           c.names.set(hex(push.from.signature_key), push.from.display_name);
-          this.system(c, `Transferred to you by ${push.from.display_name}. Waiting for the visitor's device to add you.`);
+          this.system(
+            c,
+            this.mls.hasGroup(push.group_id)
+              ? `${push.from.display_name} left the chat to you: it is yours now.`
+              : `Transferred to you by ${push.from.display_name}. Waiting for the visitor's device to add you.`,
+          );
         }
         if (push.remove_previous !== undefined && !equalBytes(push.remove_previous, this.clientId)) {
           void this.duty({ kind: "remove_previous", groupId: push.group_id, previous: push.remove_previous });
