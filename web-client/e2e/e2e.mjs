@@ -10,7 +10,10 @@
 //   SOS numbers; quick exit leaves no storage and a neutral page; no
 //   request to another origin (from every context's network log);
 //   a Rust CLI client and the browser console in one MLS group exchange
-//   messages (interop).
+//   messages (interop); escalation to the crisis line: the visitor's SOS
+//   alerts the counsellor, who escalates; an on-duty crisis responder
+//   accepts, is added by the counsellor's console, talks with the visitor,
+//   and keeps the chat when the counsellor hands it off.
 //
 // It measures the time from the visitor's page load to the counsellor
 // receiving the first message, writes it with the screenshots to
@@ -50,7 +53,7 @@ async function check(name, fn) {
     console.log(`  ok    ${name} (${Date.now() - started} ms)`);
   } catch (error) {
     results.push({ name, ok: false });
-    for (const [who, ctx] of Object.entries({ visitor, ana, besa })) {
+    for (const [who, ctx] of Object.entries({ visitor, ana, besa, rina })) {
       await ctx?.page.screenshot({ path: join(ARTIFACTS, `e2e-failed-${results.length}-${who}.png`), fullPage: true }).catch(() => {});
     }
     console.log(`  FAIL  ${name}\n        ${String(error?.stack ?? error).split("\n").slice(0, 8).join("\n        ")}`);
@@ -214,6 +217,7 @@ const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, name), full
 let visitor;
 let ana;
 let besa;
+let rina;
 try {
   const anaAccount = await createStaff("ana", "Ana", "counsellor");
   const besaAccount = await createStaff("besa", "Besa", "supervisor");
@@ -521,6 +525,83 @@ try {
     assert.equal(await troll.page.getByRole("group", { name: /ndihmoi/ }).count(), 0, "no feedback question after a block");
     await line(ana.page, ".line.system", "blocked");
     await troll.context.close();
+  });
+
+  await check("escalation: SOS alerts the counsellor, who escalates; the responder accepts, is added, talks with the visitor, and keeps the chat after the hand-off", async () => {
+    const rinaAccount = await createStaff("rina", "Rina", "crisis_responder");
+    rina = await newContext({ width: 1200, height: 800 });
+    await consoleLogin(rina.page, rinaAccount);
+    const duty = rina.page.getByRole("group", { name: "Crisis duty" });
+    await duty.getByRole("button", { name: "On duty" }).click();
+    await duty.locator('button[aria-pressed="true"]', { hasText: "On duty" }).waitFor({ timeout: STEP_MS });
+    await rina.page.getByText("No escalation is waiting.").waitFor();
+
+    const v = await newContext({ width: 360, height: 740 });
+    await v.page.goto(`${ORIGIN}/`);
+    await v.page.getByRole("button", { name: "English" }).click();
+    assert.match(await v.page.locator("body").textContent(), /sees only what you write after they join.*Nothing else is shared/);
+    await v.page.getByRole("button", { name: "I understand, continue" }).click();
+    await v.page.getByRole("radio", { name: "Trafficking or forced work" }).check();
+    await v.page.getByRole("button", { name: "Start the chat" }).click();
+    await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+    await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+
+    // SOS in the chat: the numbers at once, what escalation shares, and the counsellor is alerted.
+    await v.page.getByRole("button", { name: "I'm in danger now" }).click();
+    const dialog = v.page.getByRole("dialog", { name: "If you are in danger now" });
+    assert.ok((await dialog.locator("a.call").count()) >= 4, "the numbers are there at once");
+    await dialog.getByText("Nothing else is shared.").waitFor();
+    await ana.page.locator(".sos-alert", { hasText: "consider escalating" }).waitFor({ timeout: STEP_MS });
+    assert.match(await ana.page.title(), /SOS/);
+    await dialog.getByRole("button", { name: "Back" }).click();
+
+    // The counsellor escalates; the responder sees it verified and accepts.
+    await ana.page.getByRole("button", { name: "Escalate", exact: true }).click();
+    await ana.page.getByLabel("Severity").selectOption("critical");
+    await ana.page.getByLabel("Category").selectOption("trafficking");
+    await ana.page.getByRole("button", { name: "Escalate to the crisis line" }).click();
+    await ana.page.locator(".escalation-status", { hasText: "waiting for a crisis responder" }).waitFor({ timeout: STEP_MS });
+    const queued = rina.page.locator(".escalations .escalation", { hasText: "Trafficking" });
+    await queued.waitFor({ timeout: STEP_MS });
+    assert.match(await queued.textContent(), /Critical.*from Ana.*signature verified/);
+    assert.match(await rina.page.title(), /Escalation waiting/);
+    await queued.getByRole("button", { name: "Accept" }).click();
+
+    // The counsellor's console adds the responder; the visitor's page says so.
+    await line(ana.page, ".line.system", "Rina (crisis responder) was added to the chat.");
+    await ana.page.locator(".escalation-status", { hasText: "accepted by Rina" }).waitFor({ timeout: STEP_MS });
+    await line(v.page, ".line.system", "A crisis counsellor has joined the chat.");
+    await line(rina.page, ".line.system", "You are in the conversation");
+    await v.page.getByLabel("Write a message").fill("He took my passport. I need help now.");
+    await v.page.keyboard.press("Enter");
+    await line(rina.page, ".line.theirs", "He took my passport. I need help now.");
+    await rina.page.getByRole("textbox", { name: "Message" }).fill("I'm Rina from the crisis line. Are you safe where you are?");
+    await rina.page.getByRole("button", { name: "Send" }).click();
+    await line(v.page, ".line.theirs", "I'm Rina from the crisis line. Are you safe where you are?");
+    assert.match(await v.page.locator(".line.theirs").last().textContent(), /Rina/);
+    await line(ana.page, ".line.theirs", "I'm Rina from the crisis line.");
+    await shot(rina.page, "e2e-crisis-responder-console.png");
+    await shot(v.page, "e2e-visitor-crisis-joined.png");
+
+    // The counsellor leaves the chat to the responder, who removes her.
+    ana.page.once("dialog", (d) => d.accept());
+    await ana.page.getByRole("button", { name: "Leave the chat to the responder" }).click();
+    await line(ana.page, ".line.system", "You are no longer in this chat.");
+    await line(rina.page, ".line.system", "Ana left the chat to you");
+    await line(rina.page, ".line.system", "previous counsellor was removed");
+    await line(v.page, ".line.system", "The previous counsellor has left the chat.");
+    await v.page.getByLabel("Write a message").fill("Yes, I am at a friend's place.");
+    await v.page.keyboard.press("Enter");
+    await line(rina.page, ".line.theirs", "Yes, I am at a friend's place.");
+    await rina.page.getByRole("textbox", { name: "Message" }).fill("Good. Stay there, we will call you.");
+    await rina.page.getByRole("button", { name: "Send" }).click();
+    await line(v.page, ".line.theirs", "Good. Stay there, we will call you.");
+    assert.deepEqual(await unlabelled(rina.page), []);
+    for (const ctx of [v, rina]) {
+      assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(ORIGIN)), []);
+      assert.deepEqual(ctx.log.problems, []);
+    }
+    await v.context.close();
   });
 
   await check("no page made a request to another origin (network logs), and no page error", async () => {

@@ -45,6 +45,9 @@ const intake: Intake = {
       return visitor.resume(openSocket(), secret);
     });
   },
+  sos() {
+    return current === undefined ? Promise.resolve(undefined) : current.sos();
+  },
   feedback(answer) {
     return current === undefined ? Promise.reject(new Error("not connected")) : current.feedback(answer);
   },

@@ -7,7 +7,7 @@ import { Sos } from "./Sos";
 import { type ChatRequest, StartChat } from "./StartChat";
 import { Waiting } from "./Waiting";
 import { Welcome } from "./Welcome";
-import type { FeedbackAnswer } from "../protocol";
+import type { CrisisLine, FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
 
 type Screen = "welcome" | "start" | "waiting";
@@ -22,6 +22,8 @@ export interface Intake {
   resume(secret: Uint8Array, onState: (state: VisitorState) => void): void;
   /** Outside opening hours: seal a message to the team. */
   leaveTeamMessage(text: string): Promise<void>;
+  /** "I'm in danger now": tell the server (urgent ticket, counsellor alerted); its numbers, if connected. */
+  sos(): Promise<Help | undefined>;
   /** After a closed chat: the anonymous feedback answer. */
   feedback(answer: FeedbackAnswer): Promise<void>;
 }
@@ -39,6 +41,7 @@ export function App({ initialLanguage, onExit, intake }: Props) {
   const [screen, setScreen] = useState<Screen>("welcome");
   const [visitor, setVisitor] = useState<VisitorState>({ kind: "connecting" });
   const [sosOpen, setSosOpen] = useState(false);
+  const [sosLines, setSosLines] = useState<CrisisLine[] | undefined>(undefined);
   const t = useMemo(() => translator(language), [language]);
 
   useEffect(() => {
@@ -47,11 +50,23 @@ export function App({ initialLanguage, onExit, intake }: Props) {
 
   return (
     <>
-      <Header t={t} onExit={onExit} onSos={() => setSosOpen(true)} />
+      <Header
+        t={t}
+        onExit={onExit}
+        onSos={() => {
+          // The page's numbers show at once; the server's answer adds its lines when it comes.
+          setSosOpen(true);
+          intake
+            ?.sos()
+            .then((help) => help !== undefined && setSosLines(help.crisis_lines))
+            .catch(() => undefined);
+        }}
+      />
       {sosOpen && (
         <Sos
           t={t}
           numbers={config.crisisNumbers}
+          serverLines={sosLines}
           onClose={() => {
             setSosOpen(false);
             // Back where they were: the screen below stayed mounted (draft, scroll, chat).

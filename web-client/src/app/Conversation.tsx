@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import type { Translate } from "../i18n";
+import type { CrisisLine } from "../protocol";
 import type { ChatLine, Delivery, SystemEvent } from "../visitor/chat";
 
 interface Props {
@@ -37,11 +38,31 @@ function systemText(t: Translate, event: SystemEvent, name: string | undefined):
       return t("chat.previousLeft");
     case "crisis_joined":
       return t("chat.crisisJoined");
+    case "crisis_fallback":
+      return t("chat.crisisFallback");
     case "unverified_member":
       return t("chat.unverifiedMember");
     case "ended":
       return t("chat.ended");
   }
+}
+
+/** Numbers to call, one tap each (the escalation's fallback lines). */
+export function HelpLines({ lines }: { lines: CrisisLine[] }) {
+  return (
+    <ul class="numbers">
+      {lines.map((line) => (
+        <li key={line.number}>
+          <a class="call" href={`tel:${line.number.replace(/\s+/g, "")}`}>
+            <span class="number">{line.number}</span>
+            <span class="label">
+              {line.name} · {line.hours}
+            </span>
+          </a>
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 /** The lines of a chat (a live log for screen readers) and the box to write in. */
@@ -56,6 +77,7 @@ export function Conversation({ t, lines, onSend, onRetry, readOnly = false }: Pr
           line.kind === "system" ? (
             <li key={line.id} class="line system">
               {systemText(t, line.event, line.name)}
+              {line.numbers !== undefined && <HelpLines lines={line.numbers} />}
             </li>
           ) : line.kind === "mine" ? (
             <li key={line.id} class="line mine" data-delivery={line.delivery}>

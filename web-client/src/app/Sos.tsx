@@ -2,15 +2,22 @@ import { useEffect, useRef } from "preact/hooks";
 
 import type { CrisisNumber } from "../config";
 import type { Translate } from "../i18n";
+import type { CrisisLine } from "../protocol";
+import { HelpLines } from "./Conversation";
 
 interface Props {
   t: Translate;
   numbers: readonly CrisisNumber[];
+  /** Lines the server sent back (shown once they arrive; the page's own numbers come first, at once). */
+  serverLines?: CrisisLine[] | undefined;
   onClose: () => void;
 }
 
 /** "I'm in danger now": the emergency numbers, one tap to call. */
-export function Sos({ t, numbers, onClose }: Props) {
+export function Sos({ t, numbers, serverLines, onClose }: Props) {
+  // Only the numbers the page does not already show.
+  const shown = new Set(numbers.map((n) => n.number.replace(/\s+/g, "")));
+  const more = (serverLines ?? []).filter((l) => !shown.has(l.number.replace(/\s+/g, "")));
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
   return (
@@ -29,6 +36,13 @@ export function Sos({ t, numbers, onClose }: Props) {
           </li>
         ))}
       </ul>
+      {more.length > 0 && (
+        <>
+          <p>{t("sos.moreLines")}</p>
+          <HelpLines lines={more} />
+        </>
+      )}
+      <p class="sos-escalation">{t("sos.escalation")}</p>
       <button type="button" class="secondary" onClick={onClose}>
         {t("sos.close")}
       </button>

@@ -1,7 +1,7 @@
 import type { Translate } from "../i18n";
 import type { FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
-import { Conversation } from "./Conversation";
+import { Conversation, HelpLines } from "./Conversation";
 import { Feedback } from "./Feedback";
 import { Heading } from "./Heading";
 import { OffHours } from "./OffHours";
@@ -19,20 +19,7 @@ interface Props {
 }
 
 function CrisisLines({ help }: { help: Help }) {
-  return (
-    <ul class="numbers">
-      {help.crisis_lines.map((line) => (
-        <li key={line.number}>
-          <a class="call" href={`tel:${line.number.replace(/\s+/g, "")}`}>
-            <span class="number">{line.number}</span>
-            <span class="label">
-              {line.name} · {line.hours}
-            </span>
-          </a>
-        </li>
-      ))}
-    </ul>
-  );
+  return <HelpLines lines={help.crisis_lines} />;
 }
 
 /**

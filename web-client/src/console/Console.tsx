@@ -1,7 +1,9 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import type { BoardRow, QueueEntry, ShiftState } from "../protocol";
+import { equalBytes } from "../mls/identity";
+import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState } from "../protocol";
 import { cannedFor } from "./canned";
+import { CATEGORY_LABELS, SEVERITY_LABELS, escalationStatusText } from "./escalations";
 import type { ConsoleState, Conversation, StaffConsole } from "./staff";
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -64,6 +66,15 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
             </button>
           ))}
         </div>
+        {state.me.role === "crisis_responder" && (
+          <div class="shift" role="group" aria-label="Crisis duty">
+            {(["on_duty", "off_duty"] as const).map((d) => (
+              <button type="button" key={d} aria-pressed={state.duty === d} onClick={() => act(() => staff.setDuty(d))}>
+                {d === "on_duty" ? "On duty" : "Off duty"}
+              </button>
+            ))}
+          </div>
+        )}
         <div>
           {supervisor && (
             <button type="button" onClick={() => setBoardOpen(!boardOpen)} aria-expanded={boardOpen}>
@@ -83,6 +94,7 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
       {boardOpen && supervisor && <Board staff={staff} />}
       <div class="console-body">
         <nav class="side" aria-label="Work">
+          {state.me.role === "crisis_responder" && state.duty === "on_duty" && <Escalations state={state} staff={staff} act={act} />}
           <Offers state={state} staff={staff} act={act} />
           <Queue queue={state.queue} depth={state.queueDepth} onTake={(id) => act(async () => staff.open((await staff.accept(id)).groupId))} />
           <section aria-labelledby="chats-h">
@@ -167,6 +179,47 @@ function Offers({ state, staff, act }: { state: ConsoleState; staff: StaffConsol
             </button>
           </li>
         ))}
+      </ul>
+    </section>
+  );
+}
+
+function Escalations({ state, staff, act }: { state: ConsoleState; staff: StaffConsole; act: (fn: () => Promise<unknown>) => void }) {
+  return (
+    <section aria-labelledby="escalations-h" class="escalations">
+      <h2 id="escalations-h">Escalations ({state.escalations.length})</h2>
+      {state.escalations.length === 0 && <p class="muted">No escalation is waiting.</p>}
+      <ul>
+        {state.escalations.map(({ entry, check }) => {
+          const mine = entry.responder !== undefined && equalBytes(entry.responder.signature_key, staff.clientId);
+          return (
+            <li key={entry.escalation_id} class={`escalation ${entry.request.severity}`}>
+              <span>
+                <strong>{SEVERITY_LABELS[entry.request.severity]}</strong> · {CATEGORY_LABELS[entry.request.category]} · {entry.language} · waited{" "}
+                {minutes(entry.waited_secs)} · from {entry.counsellor.display_name}{" "}
+                {check === "verified" ? (
+                  <span class="verified-tag">(signature verified)</span>
+                ) : (
+                  <strong class="unverified-tag">(NOT verified: do not trust)</strong>
+                )}
+              </span>
+              {mine ? (
+                <button type="button" onClick={() => staff.open(entry.request.group_id)}>
+                  Open
+                </button>
+              ) : (
+                <button
+                  type="button"
+                  class="accept"
+                  disabled={check !== "verified" || entry.status !== "open"}
+                  onClick={() => act(async () => staff.open((await staff.acceptEscalation(entry.escalation_id)).groupId))}
+                >
+                  Accept
+                </button>
+              )}
+            </li>
+          );
+        })}
       </ul>
     </section>
   );
@@ -277,7 +330,9 @@ interface PaneProps {
 
 function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProps) {
   const [draft, setDraft] = useState("");
-  const [panel, setPanel] = useState<"none" | "transfer" | "close" | "block" | "invite">("none");
+  const [panel, setPanel] = useState<"none" | "transfer" | "close" | "block" | "invite" | "escalate">("none");
+  const [severity, setSeverity] = useState<Severity>("high");
+  const [category, setCategory] = useState<Category>("violence");
   const [note, setNote] = useState("");
   const [to, setTo] = useState("");
   const [tag, setTag] = useState(closingTags[0] ?? "");
@@ -287,6 +342,7 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
   const end = useRef<HTMLLIElement>(null);
   useEffect(() => end.current?.scrollIntoView?.({ block: "end" }), [c.lines.length]);
   const canned = cannedFor(c.ticket?.language);
+  const respondingHere = c.escalation?.responder !== undefined && equalBytes(c.escalation.responder.signature_key, staff.clientId);
   const gid = c.groupId;
 
   return (
@@ -296,6 +352,16 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
         <p class="muted">
           {c.ticket.language} · {c.ticket.topic}
           {c.ticket.urgent && " · urgent"}
+        </p>
+      )}
+      {c.sosAlert && !c.ended && (c.escalation === undefined || c.escalation.status === "resolved") && (
+        <p class="sos-alert" role="alert">
+          The visitor pressed “I'm in danger now” — consider escalating.
+        </p>
+      )}
+      {c.escalation !== undefined && (
+        <p class={`escalation-status ${c.escalation.status}`} role="status">
+          {escalationStatusText(c.escalation)}
         </p>
       )}
       <ol class="lines" role="log" aria-live="polite" aria-label="Messages">
@@ -378,7 +444,66 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
           <button type="button" aria-expanded={panel === "block"} onClick={() => setPanel(panel === "block" ? "none" : "block")}>
             Block
           </button>
+          {(c.escalation === undefined || c.escalation.status === "resolved" || c.escalation.status === "handed_off") && (
+            <button type="button" class="escalate" aria-expanded={panel === "escalate"} onClick={() => setPanel(panel === "escalate" ? "none" : "escalate")}>
+              Escalate
+            </button>
+          )}
+          {c.escalation?.status === "accepted" && !respondingHere && (
+            <button
+              type="button"
+              onClick={() => {
+                if (window.confirm("Leave this chat to the crisis responder? You will be removed from it.")) {
+                  act(() => staff.resolveEscalation(gid, "handed_off"));
+                }
+              }}
+            >
+              Leave the chat to the responder
+            </button>
+          )}
+          {(c.escalation?.status === "accepted" || c.escalation?.status === "open") && (
+            <button type="button" onClick={() => act(() => staff.resolveEscalation(gid, "resolved"))}>
+              Resolved
+            </button>
+          )}
         </div>
+      )}
+      {panel === "escalate" && (
+        <form
+          class="panel"
+          onSubmit={(e) => {
+            e.preventDefault();
+            act(async () => {
+              await staff.escalate(gid, severity, category);
+              setPanel("none");
+            });
+          }}
+        >
+          <p class="small">
+            A crisis responder on duty joins this chat. They see only what is written after they join. The request carries no content.
+          </p>
+          <label>
+            Severity
+            <select value={severity} onChange={(e) => setSeverity(e.currentTarget.value as Severity)}>
+              {SEVERITIES.map((v) => (
+                <option key={v} value={v}>
+                  {SEVERITY_LABELS[v]}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Category
+            <select value={category} onChange={(e) => setCategory(e.currentTarget.value as Category)}>
+              {CATEGORIES.map((v) => (
+                <option key={v} value={v}>
+                  {CATEGORY_LABELS[v]}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit">Escalate to the crisis line</button>
+        </form>
       )}
       {!c.ended && c.kind === "peer" && (
         <div class="actions">

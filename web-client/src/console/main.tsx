@@ -102,6 +102,12 @@ const handlers = {
     document.title = `(${unseen}) New chat offer · ${TITLE}`;
     chime();
   },
+  /** An SOS in a chat, or an escalation waiting for a crisis responder. */
+  alerted: (what: string) => {
+    unseen += 1;
+    document.title = `(${unseen}) ${what} · ${TITLE}`;
+    chime();
+  },
   /** The socket closed for good (session ended 4004, or another tab took over 4001). */
   closed: (code: number) => sessionEnded(code),
   message: () => {

@@ -13,11 +13,23 @@
 // chats back (clock out with hand-over) and takes them again, which goes
 // through the visitor's client adding the new key after checking its
 // badge. See web-client/README.md.
+//
+// Escalation to the crisis line (PROTOCOL.md): the counsellor signs and
+// sends `escalate`, adds the responder the server names after checking the
+// badge, and may hand the chat off; crisis responders go on duty, see the
+// queue (each request checked against the counsellor's badge), accept, and
+// join the chat by its Welcome.
 
 import { MailboxSession, decodeText } from "../chat/session";
 import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
 import {
   type BoardRow,
+  type Category,
+  type CrisisLine,
+  type DutyState,
+  type EscalationEntry,
+  type EscalationOutcome,
+  type Severity,
   type QueueEntry,
   type Response,
   type ShiftState,
@@ -27,6 +39,7 @@ import {
   verifyBadge,
 } from "../protocol";
 import { Connection, ConnectionClosed, type Push, type SocketLike } from "../net/connection";
+import { CATEGORY_LABELS, type EscalationCheck, checkEscalation, escalationStatusText, responderKey } from "./escalations";
 
 /** One-time key packages kept on the server (for transfers, notes, team messages and peer groups). */
 export const KEY_PACKAGE_STOCK = 10;
@@ -110,6 +123,16 @@ export interface Conversation {
   ended: boolean;
   /** Names of members by key (hex), for their lines. */
   names: Map<string, string>;
+  /** The chat's escalation to the crisis line, as the server last told it. */
+  escalation?: EscalationEntry;
+  /** The visitor pressed "I'm in danger now" in this chat. */
+  sosAlert?: boolean;
+}
+
+/** An escalation in a crisis responder's queue, with what the console made of its signature. */
+export interface QueuedEscalation {
+  entry: EscalationEntry;
+  check: EscalationCheck;
 }
 
 export interface Offer {
@@ -127,6 +150,10 @@ export interface ConsoleState {
   teamMessages: TeamMessage[];
   closingTags: string[];
   connected: boolean;
+  /** Crisis responders: on or off duty. */
+  duty: DutyState;
+  /** Crisis responders (on duty) and supervisors: escalations not yet final. */
+  escalations: QueuedEscalation[];
   /** The last thing that went wrong, in words for the counsellor (no content). */
   problem?: string;
 }
@@ -136,6 +163,8 @@ export interface ConsoleEvents {
   changed(state: ConsoleState): void;
   /** A new offer arrived (title and sound). */
   offered?(offer: Offer): void;
+  /** Something urgent (an SOS in a chat, an escalation waiting): title and sound. */
+  alerted?(what: string): void;
   /** A message arrived in a conversation that is not in view. */
   message?(conversation: Conversation): void;
   /** The socket closed; `code` 4004 means the session ended. */
@@ -192,6 +221,8 @@ export class StaffConsole {
       teamMessages: [],
       closingTags: [],
       connected: true,
+      duty: "off_duty",
+      escalations: [],
     };
     await console_.session.subscribe(authenticated.mailbox_head);
     const info = await connection.request({ op: "intake_info" });
@@ -235,6 +266,7 @@ export class StaffConsole {
           this.reconnecting = false;
           this.update({ connected: true });
           if (this.state.shift !== "clocked_out") await this.setShift(this.state.shift).catch(() => undefined);
+          if (this.state.duty === "on_duty") await this.setDuty("on_duty").catch(() => undefined);
           return;
         } catch (e) {
           if (e instanceof ConnectionClosed && e.code === 4004) {
@@ -456,6 +488,111 @@ export class StaffConsole {
     this.update({});
   }
 
+  // --- escalation to the crisis line ---------------------------------------------
+
+  /** Ask for a crisis responder: a request signed by this session's key, outside MLS. */
+  async escalate(groupId: Uint8Array, severity: Severity, category: Category): Promise<EscalationEntry> {
+    const signed = this.mls.identity.escalation(groupId, severity, category, Math.floor(Date.now() / 1000));
+    const answer = await this.request({ op: "escalate", escalation: signed });
+    if (answer.kind !== "escalated") throw new Error(`unexpected answer ${answer.kind}`);
+    this.escalationChanged(answer.escalation);
+    return answer.escalation;
+  }
+
+  /** End the chat's escalation: `resolved` (the chat goes on) or `handed_off` (leave the chat to the responder). */
+  async resolveEscalation(groupId: Uint8Array, outcome: EscalationOutcome): Promise<void> {
+    const entry = this.conversations.get(hex(groupId))?.escalation;
+    if (entry === undefined) throw new Error("this chat has no escalation");
+    const answer = await this.request({ op: "resolve_escalation", escalation_id: entry.escalation_id, outcome });
+    if (answer.kind !== "escalation_resolved") throw new Error(`unexpected answer ${answer.kind}`);
+    this.escalationChanged(answer.escalation);
+  }
+
+  /** Crisis responders: go on or off duty (on duty: the queue and its pushes). */
+  async setDuty(state: DutyState): Promise<void> {
+    const answer = await this.request({ op: "set_duty", state });
+    if (answer.kind !== "duty") throw new Error(`unexpected answer ${answer.kind}`);
+    this.update({ duty: answer.state });
+    if (answer.state === "on_duty") await this.refreshEscalations();
+    else this.update({ escalations: [] });
+  }
+
+  async refreshEscalations(): Promise<void> {
+    const answer = await this.request({ op: "escalation_queue" });
+    if (answer.kind !== "escalations") return;
+    this.update({ escalations: answer.escalations.map((entry) => this.checked(entry)) });
+  }
+
+  private checked(entry: EscalationEntry): QueuedEscalation {
+    return { entry, check: checkEscalation(entry, this.attestationKey, Math.floor(Date.now() / 1000)) };
+  }
+
+  /**
+   * Crisis responders: take an escalation. The chat's counsellor adds this
+   * device; the chat arrives by its Welcome and works like any other.
+   */
+  async acceptEscalation(escalationId: number): Promise<Conversation> {
+    const queued = this.state.escalations.find((q) => q.entry.escalation_id === escalationId);
+    if (queued !== undefined && queued.check !== "verified") throw new Error("this escalation's signature does not verify: not accepted");
+    const answer = await this.request({ op: "accept_escalation", escalation_id: escalationId });
+    if (answer.kind !== "escalation_accepted") throw new Error(`unexpected answer ${answer.kind}`);
+    const entry = answer.escalation;
+    const c = this.conversation(entry.request.group_id, "chat");
+    c.kind = "chat";
+    c.title = `Crisis · ${CATEGORY_LABELS[entry.request.category]} · ${entry.language}`;
+    c.names.set(hex(entry.counsellor.signature_key), entry.counsellor.display_name);
+    if (!c.joined) this.system(c, `You accepted. ${entry.counsellor.display_name} is adding you to the chat…`);
+    this.escalationChanged(entry);
+    return c;
+  }
+
+  /** The server's word on an escalation: the chat's status line and the responder's queue. */
+  private escalationChanged(entry: EscalationEntry): void {
+    const c = this.conversations.get(hex(entry.request.group_id));
+    if (c !== undefined) {
+      const before = c.escalation?.status;
+      c.escalation = entry;
+      if (before !== entry.status) this.system(c, escalationStatusText(entry));
+    }
+    const mine = entry.responder !== undefined && equalBytes(entry.responder.signature_key, this.clientId);
+    const watching = this.state.me.role === "crisis_responder" && this.state.duty === "on_duty";
+    const stays = watching && !["resolved", "handed_off"].includes(entry.status) && (entry.status === "open" || mine);
+    const others = this.state.escalations.filter((q) => q.entry.escalation_id !== entry.escalation_id);
+    const listed = others.length !== this.state.escalations.length;
+    if (stays && (listed || entry.status === "open")) this.update({ escalations: [...others, this.checked(entry)] });
+    else if (listed) this.update({ escalations: others });
+    else this.update({});
+  }
+
+  /** The counsellor: add the responder the server names, only if the badge and key package hold. */
+  private async addResponder(push: Extract<Push, { type: "add_responder" }>): Promise<void> {
+    const c = this.conversations.get(hex(push.group_id));
+    const refuse = (why: string) => {
+      if (c !== undefined) this.system(c, `A crisis responder was not added: ${why}.`);
+      else this.update({ problem: `A crisis responder was not added: ${why}.` });
+    };
+    const key = responderKey(push.responder, this.attestationKey, Math.floor(Date.now() / 1000));
+    if (key === undefined) return refuse("their badge does not verify as a crisis responder");
+    const keyPackage = await this.mls.validateKeyPackage(push.key_package, key).catch(() => undefined);
+    if (keyPackage === undefined) return refuse("the key package is not the badge's key");
+    if (!(await this.session.waitForGroup(push.group_id, JOIN_WAIT_MS))) return refuse("you are not in the chat");
+    try {
+      c?.names.set(hex(key), push.responder.display_name);
+      await this.session.commit(push.group_id, () => this.mls.commitAdd(push.group_id, [keyPackage]));
+      if (c !== undefined) this.system(c, `${push.responder.display_name} (crisis responder) was added to the chat.`);
+    } catch (e) {
+      refuse((e as Error).message);
+    }
+  }
+
+  private fallback(groupId: Uint8Array, lines: CrisisLine[]): void {
+    const c = this.conversations.get(hex(groupId));
+    const numbers = lines.map((l) => `${l.number} (${l.name}, ${l.hours})`).join("; ");
+    const text = `No crisis responder has accepted yet. Give the visitor these numbers: ${numbers}.`;
+    if (c !== undefined) this.system(c, text);
+    else this.update({ problem: text });
+  }
+
   // --- team messages and peer groups -------------------------------------------
 
   async takeTeamMessage(groupId: Uint8Array): Promise<void> {
@@ -548,7 +685,12 @@ export class StaffConsole {
         const c = this.conversation(push.group_id, "chat", push.ticket);
         if (push.from !== undefined) {
           c.names.set(hex(push.from.signature_key), push.from.display_name);
-          this.system(c, `Transferred to you by ${push.from.display_name}. Waiting for the visitor's device to add you.`);
+          this.system(
+            c,
+            this.mls.hasGroup(push.group_id)
+              ? `${push.from.display_name} left the chat to you: it is yours now.`
+              : `Transferred to you by ${push.from.display_name}. Waiting for the visitor's device to add you.`,
+          );
         }
         if (push.remove_previous !== undefined && !equalBytes(push.remove_previous, this.clientId)) {
           void this.duty({ kind: "remove_previous", groupId: push.group_id, previous: push.remove_previous });
@@ -563,6 +705,27 @@ export class StaffConsole {
         return;
       case "team_messages_waiting":
         this.update({ teamMessages: push.messages });
+        return;
+      case "sos_alert": {
+        const c = this.conversations.get(hex(push.group_id));
+        if (c === undefined) return;
+        c.sosAlert = true;
+        this.system(c, "The visitor pressed “I'm in danger now”. Consider escalating.");
+        this.events.alerted?.(`SOS in ${c.title}`);
+        return;
+      }
+      case "escalation_raised":
+        this.escalationChanged(push.escalation);
+        this.events.alerted?.(`Escalation waiting (${push.escalation.request.severity})`);
+        return;
+      case "escalation_changed":
+        this.escalationChanged(push.escalation);
+        return;
+      case "add_responder":
+        void this.addResponder(push);
+        return;
+      case "escalation_fallback":
+        this.fallback(push.group_id, push.help.crisis_lines);
         return;
       default:
         return;

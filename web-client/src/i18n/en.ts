@@ -17,7 +17,7 @@ export const en = {
     `The server keeps only locked messages. It deletes them once they are delivered, and after ${days} ${days === 1 ? "day" : "days"} at the latest. We do not keep your IP address.`,
   "consent.device": "Nothing is saved on this phone. When you close this page, the chat is gone.",
   "consent.escalation":
-    "If you are in danger, your counsellor can bring in a crisis counsellor. The crisis counsellor sees only what you write after they join, not the chat before.",
+    "If you are in danger, your counsellor can bring in a crisis counsellor. The crisis counsellor sees only what you write after they join, not the chat before. Nothing else is shared.",
   "consent.exit": "To leave this page at once, press “Leave now”, or press the Esc key twice.",
   "consent.agree": "I understand, continue",
 
@@ -56,6 +56,7 @@ export const en = {
   "chat.counsellorJoined": "A counsellor has joined the chat.",
   "chat.transfer": "A colleague will continue the chat with you.",
   "chat.crisisJoined": "A crisis counsellor has joined the chat.",
+  "chat.crisisFallback": "No crisis counsellor is free right now. Please call one of these numbers:",
   "chat.ended": "The chat has ended.",
 
   "chat.joining": "Opening a private line to the counsellor…",
@@ -110,6 +111,9 @@ export const en = {
   "sos.police": "Police",
   "sos.ambulance": "Ambulance",
   "sos.trafficking": "SOS line against trafficking (Open Gate – La Strada), free",
+  "sos.escalation":
+    "In a chat, your counsellor can bring in a crisis counsellor. The crisis counsellor sees only what you write after they join. Nothing else is shared.",
+  "sos.moreLines": "More help lines:",
   "sos.close": "Back",
 
   "error.offline": "No connection right now. Please try again.",

@@ -17,7 +17,7 @@ export const sq: Catalogue = {
     `Serveri ruan vetëm mesazhe të kyçura. I fshin sapo të dorëzohen, e më së voni pas ${days} ${days === 1 ? "dite" : "ditësh"}. Nuk e ruajmë adresën tënde IP.`,
   "consent.device": "Asgjë nuk ruhet në këtë telefon. Kur e mbyll këtë faqe, biseda zhduket.",
   "consent.escalation":
-    "Nëse je në rrezik, këshilltari mund të ftojë në bisedë një këshilltar për kriza. Ky sheh vetëm mesazhet që shkruan pasi të hyjë, jo bisedën e mëparshme.",
+    "Nëse je në rrezik, këshilltari mund të ftojë në bisedë një këshilltar për kriza. Ky sheh vetëm mesazhet që shkruan pasi të hyjë, jo bisedën e mëparshme. Asgjë tjetër nuk ndahet.",
   "consent.exit": "Për ta lënë menjëherë këtë faqe, shtyp «Dil tani» ose shtyp dy herë tastin Esc.",
   "consent.agree": "E kuptoj, vazhdo",
 
@@ -57,6 +57,7 @@ export const sq: Catalogue = {
   "chat.counsellorJoined": "Një këshilltar hyri në bisedë.",
   "chat.transfer": "Një koleg do ta vazhdojë bisedën me ty.",
   "chat.crisisJoined": "Një këshilltar për kriza hyri në bisedë.",
+  "chat.crisisFallback": "Tani nuk ka këshilltar për kriza të lirë. Të lutem telefono një nga këta numra:",
   "chat.ended": "Biseda mbaroi.",
 
   "chat.joining": "Po hapet një linjë private me këshilltarin…",
@@ -111,6 +112,9 @@ export const sq: Catalogue = {
   "sos.police": "Policia",
   "sos.ambulance": "Ndihma e shpejtë",
   "sos.trafficking": "Linja SOS kundër trafikimit (Open Gate – La Strada), falas",
+  "sos.escalation":
+    "Nëse je në bisedë, këshilltari mund të ftojë një këshilltar për kriza. Ky sheh vetëm mesazhet që shkruan pasi të hyjë. Asgjë tjetër nuk ndahet.",
+  "sos.moreLines": "Linja të tjera ndihme:",
   "sos.close": "Kthehu",
 
   "error.offline": "Nuk ka lidhje tani. Provo përsëri.",

@@ -7,7 +7,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { type AuthenticationService, type Credential, type CredentialBasic, zeroOutUint8Array } from "ts-mls";
 
-import { type AuthProof, signChallenge } from "../protocol";
+import { type AuthProof, type Category, type Severity, type SignedEscalation, signChallenge, signEscalation } from "../protocol";
 
 export const CLIENT_ID_LEN = 32;
 
@@ -45,6 +45,11 @@ export class Identity {
   /** Answer the server's challenge (PROTOCOL.md, "Connecting and authenticating"). */
   authenticate(nonce: Uint8Array): AuthProof {
     return signChallenge(nonce, this.secret, this.clientId);
+  }
+
+  /** Sign an escalation request with this session's key (PROTOCOL.md, "Escalation to the crisis line"). */
+  escalation(groupId: Uint8Array, severity: Severity, category: Category, issuedAt: number): SignedEscalation {
+    return signEscalation(this.secret, groupId, severity, category, issuedAt);
   }
 
   /** Overwrite the secret key (quick exit, end of chat). The object is unusable after. */

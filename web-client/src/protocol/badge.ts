@@ -60,3 +60,18 @@ export function verifyBadge(
   }
   return valid ? { ok: true, key: badge.signature_key } : { ok: false, problem: "bad_attestation" };
 }
+
+/**
+ * A badge that verifies and names one of `roles`: the key it vouches for,
+ * else undefined (a crisis responder to add, a counsellor who escalated).
+ */
+export function verifiedKeyWithRole(
+  attestationKey: Uint8Array | undefined,
+  badge: StaffBadge,
+  roles: readonly StaffRole[],
+  now: number,
+): Uint8Array | undefined {
+  if (attestationKey === undefined || !roles.includes(badge.role)) return undefined;
+  const result = verifyBadge(attestationKey, badge, now);
+  return result.ok ? result.key : undefined;
+}

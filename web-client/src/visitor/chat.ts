@@ -4,7 +4,7 @@
 // and the badge's key is a member of the group (PROTOCOL.md, "Badges").
 // Pure bookkeeping: no I/O, no MLS.
 
-import type { StaffBadge } from "../protocol";
+import type { CrisisLine, StaffBadge } from "../protocol";
 import { verifyBadge } from "../protocol";
 import { equalBytes } from "../mls";
 
@@ -18,13 +18,15 @@ export type SystemEvent =
   | "previous_counsellor_left"
   /** Escalation: a crisis responder joined (wired by the escalation flow, see `VisitorIntake.noteEscalation`). */
   | "crisis_joined"
+  /** Escalation: nobody accepted in time; the line carries the fallback numbers. */
+  | "crisis_fallback"
   | "unverified_member"
   | "ended";
 
 export type ChatLine =
   | { kind: "mine"; id: number; text: string; delivery: Delivery }
   | { kind: "theirs"; id: number; text: string; from: string; verified: boolean }
-  | { kind: "system"; id: number; event: SystemEvent; name?: string };
+  | { kind: "system"; id: number; event: SystemEvent; name?: string; numbers?: CrisisLine[] };
 
 export interface Counsellor {
   displayName: string;
@@ -68,6 +70,11 @@ export class ChatLog {
 
   system(event: SystemEvent, name?: string): void {
     this.add(name === undefined ? { kind: "system", event } : { kind: "system", event, name });
+  }
+
+  /** A system line with phone numbers to call (the escalation's fallback). */
+  numbers(event: SystemEvent, numbers: CrisisLine[]): void {
+    this.add({ kind: "system", event, numbers });
   }
 
   /** A text from member `sender`. */

@@ -7,6 +7,7 @@
 // same in Rust). Nothing is stored; identity and keys live in this object.
 
 import { ChatLog, type ChatLine, type Counsellor } from "./chat";
+import { crisisResponderFor } from "./crisis";
 import { MailboxSession, decodeText } from "../chat/session";
 import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
 import type { FeedbackAnswer, Help, Response, StaffBadge, TicketState } from "../protocol";
@@ -64,6 +65,8 @@ export class VisitorIntake {
   private group: Uint8Array | undefined;
   /** Add-counsellor requests already done or under way, by badge key (hex). */
   private readonly addsDone = new Set<string>();
+  /** Crisis responders already announced in the chat, by badge key (hex). */
+  private readonly respondersSeen = new Set<string>();
   info: IntakeInfo | undefined;
   /** The language the chat was asked in (for a team message). */
   private language: string | undefined;
@@ -307,15 +310,46 @@ export class VisitorIntake {
    * the chat. Adds the system line; "verified" follows the same badge check.
    */
   noteEscalation(badge: StaffBadge): void {
+    const tag = Array.from(badge.signature_key).join(",");
+    if (this.respondersSeen.has(tag)) return;
+    this.respondersSeen.add(tag);
     const key = this.log.checkBadge(badge);
     if (key !== undefined) this.log.knowStaff(key, badge.display_name, true);
     this.log.system("crisis_joined", badge.display_name);
     this.emit();
   }
 
+  /**
+   * "I'm in danger now": tell the server (the ticket becomes urgent, or my
+   * counsellor is alerted) and get its numbers. Undefined without a
+   * connection; the page shows its own numbers before asking anyway.
+   */
+  async sos(): Promise<Help | undefined> {
+    const connection = this.connection;
+    if (connection === undefined || this.closedByMe) return undefined;
+    const ticket = this.ticket;
+    const open = ticket !== undefined && ticket.status.state !== "closed";
+    const answer = await connection.request(open ? { op: "sos", ticket_id: ticket.ticket_id } : { op: "sos" });
+    if (answer.kind !== "sos_raised") return undefined;
+    if (answer.ticket !== undefined) this.update(answer.ticket);
+    return answer.help;
+  }
+
   private push(push: Push): void {
     if (push.type === "ticket_update") this.update(push.ticket);
-    else this.session?.push(push);
+    else if (push.type === "escalation_fallback") {
+      if (this.group !== undefined && equalBytes(push.group_id, this.group)) {
+        this.log.numbers("crisis_fallback", push.help.crisis_lines);
+        this.emit();
+      }
+    } else this.session?.push(push);
+  }
+
+  /** A crisis responder the ticket vouches for, for this member key (badge, role and key checked). */
+  private responderFor(member: Uint8Array): StaffBadge | undefined {
+    const status = this.ticket?.status;
+    if (status?.state !== "in_chat") return undefined;
+    return crisisResponderFor(member, status.responders, this.info?.attestation_key, Math.floor(Date.now() / 1000));
   }
 
   private mlsEvent(event: MlsEvent): void {
@@ -337,7 +371,9 @@ export class VisitorIntake {
       case "commit": {
         const members = this.mls.hasGroup(group) ? this.mls.members(group).map((m) => m.clientId) : [];
         for (const added of event.added) {
-          if (!this.log.isKnownStaff(added)) this.log.system("unverified_member");
+          const responder = this.responderFor(added);
+          if (responder !== undefined) this.noteEscalation(responder);
+          else if (!this.log.isKnownStaff(added)) this.log.system("unverified_member");
         }
         if (event.removed.length > 0 && !event.removedMe) this.log.system("previous_counsellor_left");
         this.log.membersChanged(members);
@@ -438,6 +474,13 @@ export class VisitorIntake {
       if (first && status.transferred !== true) this.log.system("counsellor_joined", status.counsellor.display_name);
       if (status.transferred === true && status.add_counsellor !== undefined && (before?.state !== "in_chat" || before.add_counsellor === undefined)) {
         this.log.system("transferred");
+      }
+      // The ticket may name a responder after the commit that added them arrived.
+      if (members !== undefined) {
+        for (const member of members) {
+          const responder = this.responderFor(member);
+          if (responder !== undefined) this.noteEscalation(responder);
+        }
       }
       void this.performDuties();
     } else if (status.state === "closed") {
