@@ -30,6 +30,24 @@ pub struct Options {
     /// --smoke (so a smoke run never overwrites committed results).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Run only these scenarios (letters a–e, e.g. `--only b,c`), for
+    /// looking at one thing; the report covers what ran.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<char>,
+    /// Run only against these servers (baseline-memory, baseline-sled,
+    /// parasol), e.g. `--targets parasol`.
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<String>,
+}
+
+impl Options {
+    fn runs(&self, scenario: char) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
+
+    fn aims(&self, target: Target) -> bool {
+        self.targets.is_empty() || self.targets.iter().any(|t| t == target.name())
+    }
 }
 
 /// Sizes of one run.
@@ -125,7 +143,10 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
     let max_idle = plan.idle_steps.iter().copied().max().unwrap_or(0);
     let idle_steps = feasible_idle_steps(&plan.idle_steps, fd_limit);
     println!("(a) idle connections {idle_steps:?}");
-    for target in Target::ALL {
+    for target in Target::ALL
+        .into_iter()
+        .filter(|t| options.runs('a') && options.aims(*t))
+    {
         let server = Server::start(target, &parasol_bin, UNLIMITED_CONFIG)?;
         let steps = idle::run(&server, &idle_steps, plan.settle).await?;
         results.idle.push(PerTarget { target, result: steps });
@@ -133,9 +154,16 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
 
     // (b) 1:1 chats.
     println!("(b) 1:1 chats, C={}", plan.chat_clients);
-    let mut pairs = plan_groups(plan.chat_clients / 2, 2, plan.pool).await?;
+    let mut pairs = if options.runs('b') || options.runs('d') {
+        plan_groups(plan.chat_clients / 2, 2, plan.pool).await?
+    } else {
+        Vec::new()
+    };
     let rate_label = format!("{} msg/s", plan.rate);
-    for target in Target::ALL {
+    for target in Target::ALL
+        .into_iter()
+        .filter(|t| options.runs('b') && options.aims(*t))
+    {
         let server = Server::start(target, &parasol_bin, UNLIMITED_CONFIG)?;
         if target == Target::Parasol {
             register(&server, &pairs).await?;
@@ -158,13 +186,13 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
     }
 
     // (c) groups of 8 and of 50.
-    for size in [8usize, 50] {
+    for size in [8usize, 50].into_iter().filter(|_| options.runs('c')) {
         println!("(c) groups of {size}");
         let plans = plan_groups((plan.fanout_clients / size).max(1), size, plan.pool).await?;
         let scenario = format!("c: groups of {size}");
         let msg_rate = plan.fanout_delivery_rate / (size - 1) as f64;
         let rate_label = format!("{:.0} msg/s", msg_rate);
-        for target in Target::ALL {
+        for target in Target::ALL.into_iter().filter(|t| options.aims(*t)) {
             let server = Server::start(target, &parasol_bin, UNLIMITED_CONFIG)?;
             if target == Target::Parasol {
                 register(&server, &plans).await?;
@@ -186,7 +214,10 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
 
     // (d) intake flood during (b)'s fixed-rate load, abuse limits on.
     println!("(d) intake flood during 1:1 chats at {rate_label}");
-    for target in [Target::BaselineSled, Target::Parasol] {
+    for target in [Target::BaselineSled, Target::Parasol]
+        .into_iter()
+        .filter(|t| options.runs('d') && options.aims(*t))
+    {
         let server = Server::start(target, &parasol_bin, ABUSE_LIMITS_CONFIG)?;
         if target == Target::Parasol {
             register(&server, &pairs).await?;
@@ -226,27 +257,29 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
     drop(pairs);
 
     // (e) reconnect storm.
-    println!(
-        "(e) reconnect storm: {} clients, {} envelopes each",
-        plan.storm_clients, plan.storm_backlog
-    );
-    let groups_needed = plan.storm_clients.div_ceil(storm::RECEIVERS_PER_GROUP);
-    let storm_plans = plan_groups(groups_needed, storm::RECEIVERS_PER_GROUP + 1, plan.storm_backlog).await?;
-    for target in [Target::BaselineSled, Target::Parasol] {
-        let server = Server::start(target, &parasol_bin, UNLIMITED_CONFIG)?;
-        if target == Target::Parasol {
-            register(&server, &storm_plans).await?;
-        }
-        storm::fill(&server, &storm_plans).await?;
-        let result = storm::run(&server, &storm_plans).await?;
+    if options.runs('e') {
         println!(
-            "  {:>16}: {}/{} drained in {:.2} s",
-            target.name(),
-            result.drained,
-            result.clients,
-            result.seconds
+            "(e) reconnect storm: {} clients, {} envelopes each",
+            plan.storm_clients, plan.storm_backlog
         );
-        results.reconnect_storm.push(PerTarget { target, result });
+        let groups_needed = plan.storm_clients.div_ceil(storm::RECEIVERS_PER_GROUP);
+        let storm_plans = plan_groups(groups_needed, storm::RECEIVERS_PER_GROUP + 1, plan.storm_backlog).await?;
+        for target in [Target::BaselineSled, Target::Parasol] {
+            let server = Server::start(target, &parasol_bin, UNLIMITED_CONFIG)?;
+            if target == Target::Parasol {
+                register(&server, &storm_plans).await?;
+            }
+            storm::fill(&server, &storm_plans).await?;
+            let result = storm::run(&server, &storm_plans).await?;
+            println!(
+                "  {:>16}: {}/{} drained in {:.2} s",
+                target.name(),
+                result.drained,
+                result.clients,
+                result.seconds
+            );
+            results.reconnect_storm.push(PerTarget { target, result });
+        }
     }
 
     results.targets = check_targets(&results, max_idle);
