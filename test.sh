@@ -17,5 +17,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (cargo test --workspace)"
 cargo test --workspace --locked
 
+step "benchmarks, smoke mode (parasol-bench all --smoke: it works, not how fast)"
+cargo run --locked --quiet -p parasol-bench -- all --smoke
+
 step "web client (web-client/test.sh)"
 web-client/test.sh

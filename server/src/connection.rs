@@ -415,7 +415,7 @@ async fn run(
         .subscribe(client, connection_id, live_tx, wake.clone(), replaced.clone());
     let claims_per_minute = NonZeroU32::new(config.limits.key_package_claims_per_minute).unwrap_or(NonZeroU32::MIN);
     // Pushes from the intake (ticket positions, offers, …).
-    let (notices_tx, mut notices_rx) = mpsc::channel::<ServerMessage>(64);
+    let (notices_tx, mut notices_rx) = mpsc::channel::<Box<ServerMessage>>(64);
     let staff_ended = staff.as_ref().map(|s| s.ended.clone()).unwrap_or_default();
     let session_expiry = staff.as_ref().map_or(Duration::from_secs(u64::from(u32::MAX)), |s| {
         Duration::from_secs(s.expires_at.saturating_sub(crate::time::now_secs()))
@@ -469,7 +469,7 @@ async fn run(
             _ = replaced.cancelled() => break Closing(close::REPLACED, "replaced by a newer connection"),
             _ = staff_ended.cancelled() => break Closing(close::SESSION_ENDED, "staff session ended"),
             _ = tokio::time::sleep_until(session_expiry) => break Closing(close::SESSION_ENDED, "staff session expired"),
-            Some(notice) = notices_rx.recv() => outbox.send(frame(notice)),
+            Some(notice) = notices_rx.recv() => outbox.send(frame(*notice)),
             _ = outbox.overflow.notified() => break Closing(close::SLOW_CONSUMER, "not reading fast enough"),
             _ = tokio::time::sleep_until(idle_deadline) => break Closing(close::IDLE_TIMEOUT, "idle timeout"),
             _ = outbox.drained.notified() => {
@@ -489,7 +489,10 @@ async fn run(
                 Ok(Inbound::KeepAlive) => idle_deadline = tokio::time::Instant::now() + idle,
                 Ok(Inbound::Frame(bytes)) => {
                     idle_deadline = tokio::time::Instant::now() + idle;
-                    if let Err(c) = handle(services, &mut session, outbox, &inflight, &bytes).await { break c; }
+                    // Boxed: the handler's future holds the state of every
+                    // operation and would otherwise sit, unused, in every
+                    // idle connection's task.
+                    if let Err(c) = Box::pin(handle(services, &mut session, outbox, &inflight, &bytes)).await { break c; }
                 }
             },
         }

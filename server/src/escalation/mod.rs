@@ -59,7 +59,7 @@ impl Watcher {
 
     fn push(&self, msg: ServerMessage) {
         if let Some((_, tx)) = &self.connection {
-            let _ = tx.try_send(msg);
+            let _ = tx.try_send(Box::new(msg));
         }
     }
 }
@@ -293,7 +293,7 @@ impl Escalations {
         for e in state.escalations.values() {
             if self.intake.chat_counsellor(&e.record.group_id) == Some(account) {
                 if let Some(push) = Self::add_responder_push(e) {
-                    let _ = notifier.try_send(push);
+                    let _ = notifier.try_send(Box::new(push));
                 }
             }
         }

@@ -251,7 +251,7 @@ impl Intake {
             return;
         };
         if let Some((_, tx)) = state.visitors.get(&t.record.visitor) {
-            let _ = tx.try_send(msg);
+            let _ = tx.try_send(Box::new(msg));
         }
     }
 

@@ -50,7 +50,10 @@ use store::{IntakeStore, PendingAdd, PendingReadd, TeamMessageRecord, TicketReco
 /// Pushes to one connection. Bounded: a connection that falls behind
 /// misses pushes, never holds the intake up; every push is a full state,
 /// so the next one (or a `resume_ticket`) catches it up.
-pub type Notifier = mpsc::Sender<ServerMessage>;
+/// Boxed: a channel allocates its first block of slots up front, and one
+/// of 280-byte messages per connection would cost every idle connection
+/// about 9 KiB.
+pub type Notifier = mpsc::Sender<Box<ServerMessage>>;
 
 /// A staff member's authenticated session, as the intake needs it.
 #[derive(Debug, Clone)]
@@ -125,7 +128,7 @@ impl Staffer {
 
     fn push(&self, msg: ServerMessage) {
         if let Some((_, tx)) = &self.connection {
-            let _ = tx.try_send(msg);
+            let _ = tx.try_send(Box::new(msg));
         }
     }
 }
@@ -1510,14 +1513,14 @@ impl Intake {
                 }
             }
             if let Some((_, tx)) = state.visitors.get(&t.record.visitor) {
-                let _ = tx.try_send(ServerMessage::TicketUpdate {
+                let _ = tx.try_send(Box::new(ServerMessage::TicketUpdate {
                     ticket: TicketState {
                         ticket_id: id,
                         status: TicketStatus::Closed { reason },
                         resume_secret: None,
                         resume_grace_secs: self.grace(),
                     },
-                });
+                }));
             }
             self.dispatch(&mut state, now);
             self.refresh(&mut state, now);
@@ -1626,7 +1629,7 @@ impl Intake {
             t.last_pushed = Some((position, estimate));
             let visitor = t.record.visitor;
             if let Some((_, tx)) = state.visitors.get(&visitor) {
-                let _ = tx.try_send(ServerMessage::TicketUpdate {
+                let _ = tx.try_send(Box::new(ServerMessage::TicketUpdate {
                     ticket: TicketState {
                         ticket_id: id,
                         status: TicketStatus::Waiting {
@@ -1636,7 +1639,7 @@ impl Intake {
                         resume_secret: None,
                         resume_grace_secs: self.grace(),
                     },
-                });
+                }));
             }
         }
         let depth = depth_of(state, now);
@@ -1717,9 +1720,9 @@ impl Intake {
     fn push_ticket(&self, state: &State, id: u64) {
         let Some(t) = state.tickets.get(&id) else { return };
         if let Some((_, tx)) = state.visitors.get(&t.record.visitor) {
-            let _ = tx.try_send(ServerMessage::TicketUpdate {
+            let _ = tx.try_send(Box::new(ServerMessage::TicketUpdate {
                 ticket: self.ticket_state(state, id, None),
-            });
+            }));
         }
     }
 
