@@ -253,6 +253,10 @@ pub struct ConnectionLimits {
     /// A write to the socket that does not finish in this time means the
     /// client stopped reading: close 4002.
     pub write_stall_secs: u64,
+    /// Connections the kernel queues before they are accepted (capped by
+    /// `net.core.somaxconn`). Too small, and a burst of reconnects has its
+    /// SYNs dropped and retried after 1, 3, 7, 15… seconds.
+    pub listen_backlog: u32,
 }
 
 /// Staff accounts, logins and sessions (README, "Admin CLI").
@@ -396,6 +400,7 @@ impl Default for ConnectionLimits {
             write_buffer_bytes: 4096,
             max_send_queue_bytes: 8 * 1024 * 1024,
             write_stall_secs: 30,
+            listen_backlog: 4096,
         }
     }
 }
@@ -460,6 +465,7 @@ impl Config {
             || self.connections.max_inflight_requests == 0
             || self.connections.write_stall_secs == 0
             || self.connections.max_connections == 0
+            || self.connections.listen_backlog == 0
         {
             return bad("rates, connection and in-flight limits must be positive");
         }

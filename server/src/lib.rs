@@ -186,7 +186,7 @@ pub async fn run_with(
     let purge = tokio::spawn(purge_loop(services.clone()));
     let intake_clock = tokio::spawn(intake_clock(services.clone()));
     let webhooks = tokio::spawn(services.escalations.outbox.clone().run(shutdown.clone()));
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = listen(config.listen, config.connections.listen_backlog)?;
     on_listening(listener.local_addr()?, &services);
     let app = http::router(services.clone());
     let stop = shutdown.clone();
@@ -219,6 +219,18 @@ pub async fn run_with(
     storage.flush_blocking()?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Bind with a deliberate accept backlog (tokio's `bind` uses 1024, which
+/// a reconnect storm overflows; dropped SYNs wait seconds for a retry).
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Every second: offers time out, abandoned tickets close, unanswered
