@@ -142,10 +142,13 @@ try {
 
   await check("the language can be changed to Albanian and English", async () => {
     await page.getByRole("button", { name: "Shqip" }).click();
+    // The page re-renders after the click; wait for it rather than race it.
+    await page.waitForFunction(() => document.documentElement.lang === "sq");
     assert.equal(await page.locator("html").getAttribute("lang"), "sq");
     assert.equal(await page.getByRole("heading", { level: 1 }).textContent(), "Fol me dikë që të kupton");
     assert.equal(await page.getByRole("button", { name: "Shqip" }).getAttribute("aria-pressed"), "true");
     await page.getByRole("button", { name: "English" }).click();
+    await page.waitForFunction(() => document.documentElement.lang === "en");
     assert.equal(await page.locator("html").getAttribute("lang"), "en");
     assert.equal(await page.getByRole("heading", { level: 1 }).textContent(), "Talk to someone who understands");
     await page.screenshot({ path: fileURLToPath(new URL("visitor-welcome-en.png", ARTIFACTS)), fullPage: true });
