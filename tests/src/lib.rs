@@ -2,6 +2,8 @@
 //! a temporary data directory, on loopback, and captures its logs so tests
 //! can check what it writes to disk and to its logs.
 
+pub mod drive;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -14,15 +14,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
-use parasol_client::{Client, ClientError, ClientId, ClientState, ErrorCode, Event, Identity, ServerMessage};
+use parasol_client::{Client, ClientId, ClientState, ErrorCode, Event, Identity, ServerMessage};
 use parasol_protocol::{
     Bytes, Category, DutyState, EscalationOutcome, EscalationStatus, Request, Severity, ShiftState, SignedEscalation,
     StaffRole, TicketStatus,
 };
+use parasol_tests::drive::{code, until, wait_message, wait_notice, WAIT};
 use parasol_tests::{create_staff, http_request, marker, staff_login, ServerProcess};
 use sha2::Sha256;
 
-const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "test-webhook-secret-0123456789abcdef";
 
 // ------------------------------------------------------------ the crisis line
@@ -153,47 +153,6 @@ async fn staff(server: &ServerProcess, username: &str, role: &str) -> Staff {
     Staff { c, token }
 }
 
-async fn until(c: &mut Client, what: &str, cond: impl Fn(&Client) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond(c) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out waiting for {what}");
-        c.poll(left.min(Duration::from_millis(200))).await.expect("poll");
-    }
-}
-
-async fn wait_notice<T>(c: &mut Client, what: &str, mut f: impl FnMut(&ServerMessage) -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match c.next_notice(left).await.expect("notice") {
-            Some(n) => {
-                if let Some(t) = f(&n) {
-                    return t;
-                }
-            }
-            None => panic!("no {what} within {WAIT:?}"),
-        }
-    }
-}
-
-async fn wait_message(c: &mut Client, group: &[u8], text: &str) -> ClientId {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match c.next_event(left).await.expect("event") {
-            Some(Event::Message {
-                group_id,
-                sender,
-                text: got,
-                ..
-            }) if group_id == group && got == text => return sender,
-            Some(_) => {}
-            None => panic!("message {text:?} did not arrive"),
-        }
-    }
-}
-
 /// Every message text that arrives at `c` in the next moment.
 async fn settle(c: &mut Client) -> Vec<String> {
     let mut out = Vec::new();
@@ -203,15 +162,6 @@ async fn settle(c: &mut Client) -> Vec<String> {
         }
     }
     out
-}
-
-fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
-    match result {
-        Err(e) => e
-            .server_code()
-            .unwrap_or_else(|| panic!("expected a server error, got {e}")),
-        Ok(v) => panic!("expected a server error, got {v:?}"),
-    }
 }
 
 /// A visitor in a chat with `counsellor` (who is made available). Returns

@@ -24,12 +24,11 @@ use parasol_protocol::{
     close, AuthProof, Bytes, ClientFrame, PowSolution, ShiftState, StaffSelf, TicketState, TicketStatus,
     PROTOCOL_VERSION,
 };
+use parasol_tests::drive::{code, WAIT};
 use parasol_tests::{contains_bytes, find_ip_address, http_request, ServerProcess};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-const WAIT: Duration = Duration::from_secs(30);
 
 /// The server trusts the forwarded address from loopback (its default
 /// `trusted_proxies`), as it would from a reverse proxy in production.
@@ -380,15 +379,6 @@ async fn staff_connect(url: &str, token: &str) -> Staff {
         conn,
         engine: MlsEngine::new(identity),
         me,
-    }
-}
-
-fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
-    match result {
-        Err(e) => e
-            .server_code()
-            .unwrap_or_else(|| panic!("expected a server error, got {e}")),
-        Ok(v) => panic!("expected a server error, got {v:?}"),
     }
 }
 

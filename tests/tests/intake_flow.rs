@@ -16,9 +16,9 @@ use parasol_client::{
 use parasol_protocol::{
     Bytes, ClosedReason, CounsellorToAdd, QueueEntry, ShiftState, StaffRole, TicketState, TicketStatus,
 };
+use parasol_tests::drive::{code, until, wait_message, wait_notice, WAIT};
 use parasol_tests::{create_staff, marker, staff_login, ServerProcess};
 
-const WAIT: Duration = Duration::from_secs(30);
 const TAG: &str = "support";
 
 /// A logged-in staff member.
@@ -68,67 +68,12 @@ fn sorted(ids: &[ClientId]) -> Vec<ClientId> {
     v
 }
 
-fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
-    match result {
-        Err(e) => e
-            .server_code()
-            .unwrap_or_else(|| panic!("expected a server error, got {e}")),
-        Ok(v) => panic!("expected a server error, got {v:?}"),
-    }
-}
-
-/// Drive `c` until `cond` holds on it (events and notices stay queued).
-async fn until(c: &mut Client, what: &str, cond: impl Fn(&Client) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond(c) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out waiting for {what}");
-        c.poll(left.min(Duration::from_millis(200))).await.expect("poll");
-    }
-}
-
-/// Drive `c` until an intake push matching `f` arrives (others are
-/// skipped).
-async fn wait_notice<T>(c: &mut Client, what: &str, mut f: impl FnMut(&ServerMessage) -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match c.next_notice(left).await.expect("notice") {
-            Some(n) => {
-                if let Some(t) = f(&n) {
-                    return t;
-                }
-            }
-            None => panic!("no {what} within {WAIT:?}"),
-        }
-    }
-}
-
 async fn wait_offer(c: &mut Client) -> QueueEntry {
     wait_notice(c, "offer", |n| match n {
         ServerMessage::Offer { ticket, .. } => Some(ticket.clone()),
         _ => None,
     })
     .await
-}
-
-/// Drive `c` until the message `text` arrives in `group`; returns its
-/// sender. Other events are skipped.
-async fn wait_message(c: &mut Client, group: &[u8], text: &str) -> ClientId {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match c.next_event(left).await.expect("event") {
-            Some(Event::Message {
-                group_id,
-                sender,
-                text: got,
-                ..
-            }) if group_id == group && got == text => return sender,
-            Some(_) => {}
-            None => panic!("message {text:?} did not arrive"),
-        }
-    }
 }
 
 /// Drive `c` for a moment; returns every message text that arrived (in

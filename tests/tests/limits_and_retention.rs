@@ -3,20 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use parasol_client::{Client, ClientError, ClientState, Connection, ErrorCode, Event, Request};
+use parasol_client::{Client, ClientState, Connection, ErrorCode, Event, Request};
 use parasol_protocol::Response;
+use parasol_tests::drive::{code, WAIT};
 use parasol_tests::ServerProcess;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
-    match result {
-        Err(e) => e
-            .server_code()
-            .unwrap_or_else(|| panic!("expected a server error, got {e}")),
-        Ok(v) => panic!("expected a server error, got {v:?}"),
-    }
-}
 
 async fn wait_joined(c: &mut Client, group: &[u8]) {
     let deadline = Instant::now() + WAIT;
