@@ -116,7 +116,7 @@ async fn the_protocol_runs_over_wss_and_every_https_response_carries_hsts() {
     let trust = TlsTrust::with_ca_file(&pki.path("ca.pem")).unwrap();
     let url = format!("wss://127.0.0.1:{}/v1/ws", addr.port());
     let identity = Identity::generate();
-    let (conn, auth) = Connection::connect_as(&url, &identity, None, &trust, Duration::from_secs(20))
+    let (mut conn, auth) = Connection::connect_as(&url, &identity, None, &trust, Duration::from_secs(20))
         .await
         .expect("wss connect and authenticate");
     assert_eq!(auth.mailbox_head, 0);
@@ -145,7 +145,18 @@ async fn the_protocol_runs_over_wss_and_every_https_response_carries_hsts() {
         );
         assert!(head.contains("\r\ncache-control: no-store"), "{path}: {head}");
     }
+
+    // Shutdown closes the WSS connection with 1001, as over plain HTTP.
     shutdown.cancel();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        match conn.next_incoming(Duration::from_secs(20)).await {
+            Some(parasol_client::Incoming::Closed { code, .. }) => break code,
+            Some(_) if Instant::now() < deadline => continue,
+            other => panic!("no close after shutdown: {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(parasol_protocol::close::GOING_AWAY));
 }
 
 #[tokio::test]
