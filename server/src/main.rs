@@ -144,7 +144,12 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("parasol-server: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A certificate that does not load is a configuration error.
+            if e.downcast_ref::<parasol_server::tls::TlsError>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

@@ -169,6 +169,27 @@ fn plain_http_beyond_loopback_is_refused_at_start() {
 }
 
 #[test]
+fn a_certificate_that_does_not_load_stops_the_start_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
+    std::fs::write(dir.path().join("key.pem"), "not a key").unwrap();
+    let out = Command::new(server_binary())
+        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(dir.path().join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.path().join("key.pem"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("PARASOL_CONFIG")
+        .env_remove("PARASOL_LISTEN")
+        .output()
+        .expect("running parasol-server");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("holds no certificate"), "{stderr}");
+}
+
+#[test]
 fn the_cli_talks_to_the_self_signed_demo_certificate_with_ca_file() {
     let server = ServerProcess::start_with_config("[tls]\nself_signed = true\n");
     let printed = server
