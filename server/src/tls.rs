@@ -90,24 +90,32 @@ impl Tls {
     }
 
     /// Reload on every SIGHUP until `stop` is cancelled. A bad file is
-    /// logged and the current certificate kept; the server stays up.
+    /// logged and the current certificate kept; the server stays up. The
+    /// handler is installed at once, before the returned future runs, so a
+    /// SIGHUP right after start cannot kill the process.
     #[cfg(unix)]
-    pub async fn reload_on_sighup(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+    pub fn reload_on_sighup(
+        self: Arc<Self>,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> impl std::future::Future<Output = ()> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "no SIGHUP handler; the certificate will not be reloaded");
-                return;
-            }
-        };
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                Some(()) = hangups.recv() => match self.reload().await {
-                    Ok(fingerprint) => tracing::info!(%fingerprint, "TLS certificate reloaded"),
-                    Err(e) => tracing::warn!(error = %e, "TLS certificate reload failed; keeping the current one"),
-                },
+        let hangups = signal(SignalKind::hangup());
+        async move {
+            let mut hangups = match hangups {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no SIGHUP handler; the certificate will not be reloaded");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    Some(()) = hangups.recv() => match self.reload().await {
+                        Ok(fingerprint) => tracing::info!(%fingerprint, "TLS certificate reloaded"),
+                        Err(e) => tracing::warn!(error = %e, "TLS certificate reload failed; keeping the current one"),
+                    },
+                }
             }
         }
     }
