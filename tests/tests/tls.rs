@@ -104,8 +104,10 @@ async fn sighup_reloads_the_certificate_and_open_connections_continue() {
 
     let cert_b = ca.issue_into(files.path());
     assert_ne!(cert_a, cert_b);
+    let sent = Instant::now();
     hangup(&server);
     until("certificate B to be served", || served_leaf(addr, &ca_der) == cert_b);
+    println!("certificate B served {:?} after SIGHUP", sent.elapsed());
     assert!(matches!(open.request(fetch()).await, Ok(Response::Backlog { .. })));
     let (fresh, _) = Connection::connect_as(&url, &Identity::generate(), None, &trust, WAIT)
         .await
