@@ -120,8 +120,8 @@ fn hashed_assets(web_root: &Path) -> HashSet<String> {
         .collect()
 }
 
-/// `<name>-<hash>.<ext>`, Vite's default asset name: an 8-character
-/// base64url hash after the last dash-separated part of the stem.
+/// `<name>-<hash>.<ext>`, Vite's default asset name: the stem ends in a
+/// dash and 8 base64url characters.
 fn is_hashed_asset_name(name: &str) -> bool {
     const HASH_LEN: usize = 8;
     let Some((stem, ext)) = name.rsplit_once('.') else {
