@@ -19,6 +19,7 @@ use crate::identity::{ClientId, Identity};
 use crate::intake::IntakeState;
 use crate::mls::CommitOp;
 use crate::store::{ClientState, PendingCommitRecord};
+use crate::tls::TlsTrust;
 
 /// Tunables of a [`Client`].
 #[derive(Debug, Clone)]
@@ -56,6 +57,8 @@ pub struct ClientConfig {
     /// are checked against it and an `intake_info` naming another key is
     /// refused; otherwise the key from `intake_info` is used.
     pub attestation_key: Option<[u8; 32]>,
+    /// Certificates trusted for a `wss://` server (default: the Web PKI).
+    pub tls: TlsTrust,
 }
 
 impl Default for ClientConfig {
@@ -72,6 +75,7 @@ impl Default for ClientConfig {
             auto_intake: true,
             ticket_key_packages: 2,
             attestation_key: None,
+            tls: TlsTrust::default(),
         }
     }
 }
@@ -190,6 +194,7 @@ impl Client {
             &self.url,
             self.state.identity(),
             self.staff_token.as_deref(),
+            &self.config.tls,
             self.config.connect_timeout,
         )
         .await?;

@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::error::{ClientError, RefusalDetails};
 use crate::identity::Identity;
+use crate::tls::TlsTrust;
 
 /// Request ids stay below 2^53 so they survive JSON-minded peers.
 const MAX_REQUEST_ID: u64 = (1 << 53) - 1;
@@ -96,7 +97,13 @@ impl Connection {
     /// Open a WebSocket to `url` and wait for the server's challenge. The
     /// connection is not authenticated yet.
     pub async fn open(url: &str, timeout: Duration) -> Result<Connection, ClientError> {
-        let (ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url))
+        Self::open_with(url, &TlsTrust::default(), timeout).await
+    }
+
+    /// [`Connection::open`], trusting `tls` for a `wss://` URL.
+    pub async fn open_with(url: &str, tls: &TlsTrust, timeout: Duration) -> Result<Connection, ClientError> {
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(tls.connector()));
+        let (ws, _) = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| ClientError::Timeout("websocket connect"))?
             .map_err(|e| ClientError::Connection(e.to_string()))?;
@@ -241,7 +248,7 @@ impl Connection {
         identity: &Identity,
         timeout: Duration,
     ) -> Result<(Connection, Authenticated), ClientError> {
-        Self::connect_as(url, identity, None, timeout).await
+        Self::connect_as(url, identity, None, &TlsTrust::default(), timeout).await
     }
 
     /// Open and authenticate with `identity`, as staff when a session
@@ -250,9 +257,10 @@ impl Connection {
         url: &str,
         identity: &Identity,
         staff_token: Option<&str>,
+        tls: &TlsTrust,
         timeout: Duration,
     ) -> Result<(Connection, Authenticated), ClientError> {
-        let conn = Connection::open(url, timeout).await?;
+        let conn = Connection::open_with(url, tls, timeout).await?;
         if !conn.versions.contains(&PROTOCOL_VERSION) {
             return Err(ClientError::Protocol(format!(
                 "server speaks versions {:?}, this client speaks {PROTOCOL_VERSION}",

@@ -12,6 +12,7 @@
 //! * [`Client`]: the async high-level API (connect, groups, messages, events).
 //! * [`Connection`]: the low-level WebSocket connection, for tests that need
 //!   to send deliberately bad input.
+//! * [`TlsTrust`]: the certificates a `wss://` connection trusts.
 //! * [`intake`]: the anonymous intake queue: a visitor's ticket, and the
 //!   staff side (shifts, offers, accepting, transferring, closing chats).
 //!
@@ -28,6 +29,7 @@ pub mod identity;
 pub mod intake;
 pub mod mls;
 pub mod store;
+pub mod tls;
 
 pub use client::{Client, ClientConfig, GroupInfoView};
 pub use connection::{Connection, Incoming};
@@ -38,3 +40,4 @@ pub use identity::{ClientId, Identity};
 pub use intake::{AcceptedChat, Board, IntakeInfo, ShiftStatus, Transferred, VerifiedCounsellor};
 pub use parasol_protocol::{ErrorCode, Request, Response, ServerMessage};
 pub use store::ClientState;
+pub use tls::TlsTrust;

@@ -11,9 +11,15 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address to listen on. Plain HTTP: keep it on loopback behind a
-    /// TLS-terminating proxy until TLS lands in the server itself.
+    /// Address to listen on. Without `[tls]` it must be a loopback address
+    /// unless `behind_tls_proxy` says a proxy speaks HTTPS to browsers.
     pub listen: SocketAddr,
+    /// Serve HTTPS/WSS with this certificate (README, "TLS").
+    pub tls: TlsConfig,
+    /// A TLS-terminating proxy in front speaks HTTPS to browsers: plain
+    /// HTTP may listen beyond loopback, and responses carry HSTS.
+    pub behind_tls_proxy: bool,
+    pub http: HttpConfig,
     /// Folder holding the sled database.
     pub data_dir: PathBuf,
     /// The built web client (`web-client/dist`), served at `/`.
@@ -36,6 +42,37 @@ pub struct Config {
     pub audit: AuditConfig,
     pub stats: StatsConfig,
     pub escalation: EscalationConfig,
+}
+
+/// HTTPS/WSS served by the server itself (rustls defaults: TLS 1.2 and
+/// 1.3). Either a certificate chain and key in PEM files, re-read on
+/// SIGHUP, or a self-signed certificate made at start for trying it out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// Make a self-signed certificate for localhost, 127.0.0.1 and ::1 at
+    /// each start; its SHA-256 fingerprint is printed. For demos only.
+    pub self_signed: bool,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        self.self_signed || self.cert_file.is_some()
+    }
+}
+
+/// How the web client's files are served.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Let browsers cache Vite's hashed assets (`/assets/<name>-<hash>.<ext>`)
+    /// for a year. Off by default: a cached script on a searched phone
+    /// reveals the visit (SECURITY.md, "Transport security").
+    pub cache_hashed_assets: bool,
 }
 
 /// Escalation to the crisis line (PROTOCOL.md, "Escalation").
@@ -253,6 +290,9 @@ pub struct ConnectionLimits {
     /// A write to the socket that does not finish in this time means the
     /// client stopped reading: close 4002.
     pub write_stall_secs: u64,
+    /// A TLS handshake, and an HTTP request's headers, must arrive within
+    /// this time or the connection is dropped (slowloris).
+    pub handshake_timeout_secs: u64,
     /// Connections the kernel queues before they are accepted (capped by
     /// `net.core.somaxconn`). Too small, and a burst of reconnects has its
     /// SYNs dropped and retried after 1, 3, 7, 15… seconds.
@@ -346,6 +386,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: TlsConfig::default(),
+            behind_tls_proxy: false,
+            http: HttpConfig::default(),
             data_dir: PathBuf::from("./data"),
             web_root: PathBuf::from("./web-client/dist"),
             log_format: LogFormat::Text,
@@ -401,6 +444,7 @@ impl Default for ConnectionLimits {
             max_send_queue_bytes: 8 * 1024 * 1024,
             write_stall_secs: 30,
             listen_backlog: 4096,
+            handshake_timeout_secs: 10,
         }
     }
 }
@@ -466,12 +510,17 @@ impl Config {
             || self.connections.write_stall_secs == 0
             || self.connections.max_connections == 0
             || self.connections.listen_backlog == 0
+            || self.connections.handshake_timeout_secs == 0
         {
             return bad("rates, connection and in-flight limits must be positive");
         }
         if self.connections.max_send_queue_bytes < 2 * l.max_frame_bytes {
             return bad("connections.max_send_queue_bytes must be at least twice limits.max_frame_bytes");
         }
+        if self.connections.handshake_timeout_secs > 300 {
+            return bad("connections.handshake_timeout_secs must be at most 300");
+        }
+        self.validate_transport()?;
         if self.retention_secs == 0 || self.purge_interval_secs == 0 {
             return bad("retention_secs and purge_interval_secs must be positive");
         }
@@ -557,6 +606,31 @@ impl Config {
     }
 }
 
+impl Config {
+    /// TLS settings are whole, and plain HTTP stays on loopback unless a
+    /// TLS-terminating proxy is declared: a visitor's traffic must never
+    /// cross a network in the clear.
+    fn validate_transport(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
+        let t = &self.tls;
+        if t.cert_file.is_some() != t.key_file.is_some() {
+            return bad("tls.cert_file and tls.key_file go together");
+        }
+        if t.self_signed && t.cert_file.is_some() {
+            return bad("tls.self_signed and tls.cert_file exclude each other");
+        }
+        if !t.enabled() && !self.behind_tls_proxy && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "refusing plain HTTP on the non-loopback address {}: give a certificate \
+                 (tls.cert_file and tls.key_file, or --tls-cert and --tls-key), or set \
+                 behind_tls_proxy = true (--behind-tls-proxy) if a TLS-terminating proxy is in front",
+                self.listen.ip()
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,6 +681,28 @@ mod tests {
             Config::parse("[staff]\nsession_ttl = 5"),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_needs_tls_or_a_proxy() {
+        let plain = Config::parse("listen = \"0.0.0.0:8080\"");
+        let Err(ConfigError::Invalid(message)) = plain else {
+            panic!("plain HTTP on 0.0.0.0 accepted: {plain:?}")
+        };
+        assert!(message.contains("behind_tls_proxy"), "{message}");
+        assert!(Config::parse("listen = \"[::]:8080\"").is_err());
+        assert!(Config::parse("listen = \"0.0.0.0:8080\"\nbehind_tls_proxy = true").is_ok());
+        assert!(Config::parse("listen = \"0.0.0.0:8080\"\n[tls]\nself_signed = true").is_ok());
+        let with_files = "listen = \"0.0.0.0:8443\"\n[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"";
+        assert!(Config::parse(with_files).unwrap().tls.enabled());
+        assert!(Config::parse("listen = \"[::1]:8080\"").is_ok());
+        for bad in [
+            "[tls]\ncert_file = \"c.pem\"",
+            "[tls]\nself_signed = true\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"",
+            "[connections]\nhandshake_timeout_secs = 0",
+        ] {
+            assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! (`staff::http`), `/metrics`, and the web client's built assets. Every
 //! response carries the security headers below.
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -20,15 +22,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::Services;
 
 /// Sent with every response. The page runs only its own scripts, talks
-/// only to its own origin and cannot be framed; nothing is cached, not even
-/// the scripts, because a phone that is searched must not show the visit.
+/// only to its own origin and cannot be framed. `Cache-Control` is set by
+/// [`cache_control`].
 const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
         "content-security-policy",
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; \
          connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     ),
-    ("cache-control", "no-store"),
     ("referrer-policy", "no-referrer"),
     ("x-content-type-options", "nosniff"),
     ("cross-origin-opener-policy", "same-origin"),
@@ -39,8 +40,29 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
     ),
 ];
 
+/// When the browser reaches this server over HTTPS (its own TLS or a
+/// TLS-terminating proxy): two years, subdomains included.
+const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+/// Nothing is cached by default, not even the scripts: a phone that is
+/// searched must not show the visit (SECURITY.md, "Transport security").
+const NO_STORE: &str = "no-store";
+/// Hashed assets never change under their name, when the operator allows
+/// caching them (`http.cache_hashed_assets`).
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Hashed asset files taken into account at most (a build has a few dozen).
+const MAX_HASHED_ASSETS: usize = 10_000;
+
 pub fn router(services: Arc<Services>) -> Router {
-    let web_root = services.config.web_root.clone();
+    let config = &services.config;
+    let web_root = config.web_root.clone();
+    let cacheable = Arc::new(if config.http.cache_hashed_assets {
+        hashed_assets(&web_root)
+    } else {
+        HashSet::new()
+    });
+    let https = config.tls.enabled() || config.behind_tls_proxy;
     let mut router = Router::new()
         .route(WEBSOCKET_PATH, get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -60,7 +82,64 @@ pub fn router(services: Arc<Services>) -> Router {
             HeaderValue::from_static(value),
         ));
     }
-    router
+    if https {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ));
+    }
+    router.layer(axum::middleware::from_fn_with_state(cacheable, cache_control))
+}
+
+/// `no-store` on every response, except the hashed assets in `cacheable`.
+async fn cache_control(State(cacheable): State<Arc<HashSet<String>>>, request: Request, next: Next) -> Response {
+    let hashed = cacheable.contains(request.uri().path());
+    let mut response = next.run(request).await;
+    let ok = matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED);
+    let value = if hashed && ok { IMMUTABLE } else { NO_STORE };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    response
+}
+
+/// The URL paths (`/assets/<name>`) of the files in `web_root/assets`
+/// whose names carry Vite's content hash. Read once at start: files added
+/// later are not cached.
+fn hashed_assets(web_root: &Path) -> HashSet<String> {
+    let Ok(entries) = std::fs::read_dir(web_root.join("assets")) else {
+        return HashSet::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| is_hashed_asset_name(name))
+        .take(MAX_HASHED_ASSETS)
+        .map(|name| format!("/assets/{name}"))
+        .collect()
+}
+
+/// `<name>-<hash>.<ext>`, Vite's default asset name: the stem ends in a
+/// dash and 8 base64url characters.
+fn is_hashed_asset_name(name: &str) -> bool {
+    const HASH_LEN: usize = 8;
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let Some(split) = stem.len().checked_sub(HASH_LEN) else {
+        return false;
+    };
+    let (Some(head), Some(hash)) = (stem.get(..split), stem.get(split..)) else {
+        return false;
+    };
+    !ext.is_empty()
+        && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && head.len() >= 2
+        && head.ends_with('-')
 }
 
 async fn not_built() -> impl IntoResponse {
@@ -123,4 +202,34 @@ async fn websocket(
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| tasks.track_future(crate::connection::serve(socket, for_task, permit, source)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hashed_asset_name;
+
+    #[test]
+    fn only_vite_hashed_names_count_as_hashed_assets() {
+        for name in [
+            "index-BkX3c9_q.js",
+            "style-a1B2c3D4.css",
+            "logo-Zz-9_aQ1.svg",
+            "x-y-12345678.woff2",
+        ] {
+            assert!(is_hashed_asset_name(name), "{name}");
+        }
+        for name in [
+            "index.html",
+            "app.js",
+            "app-1a2b3c.js",
+            "-BkX3c9_q.js",
+            "index-BkX3c9_q",
+            "index-BkX3c9_q.",
+            "indexXBkX3c9_q.js",
+            "index-BkX3c9.q.js",
+            "ä-ééééé.js",
+        ] {
+            assert!(!is_hashed_asset_name(name), "{name}");
+        }
+    }
 }

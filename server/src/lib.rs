@@ -15,7 +15,8 @@
 //! - [`audit`]: the content-free log of staff actions;
 //! - [`stats`]: anonymous daily statistics; [`metrics`]: Prometheus;
 //! - [`admin`]: the admin CLI's commands and its Unix socket;
-//! - [`http`]: the routes; [`config`]: every setting and bound.
+//! - [`http`]: the routes; [`tls`]: HTTPS/WSS and certificate reload;
+//!   [`config`]: every setting and bound.
 
 pub mod admin;
 pub mod audit;
@@ -33,6 +34,7 @@ pub mod staff;
 pub mod stats;
 pub mod storage;
 pub mod time;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,16 +188,22 @@ pub async fn run_with(
     let purge = tokio::spawn(purge_loop(services.clone()));
     let intake_clock = tokio::spawn(intake_clock(services.clone()));
     let webhooks = tokio::spawn(services.escalations.outbox.clone().run(shutdown.clone()));
+    let tls = tls::Tls::load(&config.tls, &config.data_dir)?.map(Arc::new);
+    if let Some(tls) = &tls {
+        if config.tls.self_signed {
+            // Printed once for the person starting the server.
+            println!(
+                "self-signed TLS certificate SHA-256 {} (for clients: {})",
+                tls.fingerprint,
+                config.data_dir.join(tls::SELF_SIGNED_CERT_FILE).display()
+            );
+        }
+        #[cfg(unix)]
+        tokio::spawn(tls.clone().reload_on_sighup(shutdown.clone()));
+    }
     let listener = listen(config.listen, config.connections.listen_backlog)?;
     on_listening(listener.local_addr()?, &services);
-    let app = http::router(services.clone());
-    let stop = shutdown.clone();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.cancelled().await })
-    .await?;
+    serve_http(listener, tls, &services).await?;
 
     // Stop: connections close with 1001 after their in-flight writes finish.
     purge.abort();
@@ -219,6 +227,39 @@ pub async fn run_with(
     storage.flush_blocking()?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serve the routes over plain HTTP or TLS until shutdown. A TLS
+/// handshake, and each request's headers, must arrive within
+/// `connections.handshake_timeout_secs` (slowloris).
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tls::Tls>>,
+    services: &Arc<Services>,
+) -> std::io::Result<()> {
+    let handshake = Duration::from_secs(services.config.connections.handshake_timeout_secs);
+    let handle = axum_server::Handle::new();
+    let stop = services.shutdown.clone();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        // WebSockets are not HTTP connections any more; they close
+        // themselves with 1001 and are awaited through `Services::tasks`.
+        stopping.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let app = http::router(services.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let mut server = axum_server::from_tcp(listener.into_std()?)?
+        .handle(handle)
+        .first_request_timeout(handshake);
+    server.http_builder().http1().header_read_timeout(handshake);
+    match tls {
+        Some(tls) => {
+            let acceptor =
+                axum_server::tls_rustls::RustlsAcceptor::new(tls.rustls.clone()).handshake_timeout(handshake);
+            server.acceptor(acceptor).serve(app).await
+        }
+        None => server.serve(app).await,
+    }
 }
 
 /// Bind with a deliberate accept backlog (tokio's `bind` uses 1024, which

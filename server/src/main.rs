@@ -34,6 +34,21 @@ struct Args {
     /// Create the demo counsellor `demo` with a fresh password, printed once.
     #[arg(long)]
     demo: bool,
+    /// Serve HTTPS/WSS with this PEM certificate chain (leaf first);
+    /// re-read on SIGHUP. Needs --tls-key.
+    #[arg(long, env = "PARASOL_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PARASOL_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS/WSS with a self-signed certificate made at start, for
+    /// localhost, 127.0.0.1 and ::1 (demos only).
+    #[arg(long)]
+    tls_self_signed: bool,
+    /// A TLS-terminating proxy speaks HTTPS to browsers: allow plain HTTP
+    /// beyond loopback and send HSTS.
+    #[arg(long)]
+    behind_tls_proxy: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -73,6 +88,16 @@ fn main() -> std::process::ExitCode {
     if args.demo {
         config.demo = true;
     }
+    if args.tls_cert.is_some() || args.tls_key.is_some() {
+        config.tls.cert_file = args.tls_cert;
+        config.tls.key_file = args.tls_key;
+    }
+    if args.tls_self_signed {
+        config.tls.self_signed = true;
+    }
+    if args.behind_tls_proxy {
+        config.behind_tls_proxy = true;
+    }
     match args.log_format.as_deref() {
         None => {}
         Some("text") => config.log_format = LogFormat::Text,
@@ -102,9 +127,14 @@ fn main() -> std::process::ExitCode {
         let shutdown = CancellationToken::new();
         tokio::spawn(wait_for_signal(shutdown.clone()));
         let data_dir = config.data_dir.clone();
+        let (http, ws) = if config.tls.enabled() {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
         parasol_server::run(config, shutdown, move |addr| {
             println!(
-                "parasol-server listening on http://{addr} (WebSocket ws://{addr}/v1/ws), data in {}",
+                "parasol-server listening on {http}://{addr} (WebSocket {ws}://{addr}/v1/ws), data in {}",
                 data_dir.display()
             );
         })
@@ -114,7 +144,12 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("parasol-server: {e:#}");
-            std::process::ExitCode::FAILURE
+            // A certificate that does not load is a configuration error.
+            if e.downcast_ref::<parasol_server::tls::TlsError>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

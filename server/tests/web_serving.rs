@@ -9,12 +9,28 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 async fn start(web_root: &std::path::Path, data: &std::path::Path) -> (SocketAddr, CancellationToken) {
+    start_with(web_root, data, Config::default()).await
+}
+
+/// Start with `config`'s settings; listens on 127.0.0.1:0 unless it says
+/// otherwise, and answers the loopback address of the port it got.
+async fn start_with(
+    web_root: &std::path::Path,
+    data: &std::path::Path,
+    config: Config,
+) -> (SocketAddr, CancellationToken) {
+    let listen = if config.listen == Config::default().listen {
+        "127.0.0.1:0".parse().unwrap()
+    } else {
+        config.listen
+    };
     let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen,
         data_dir: data.to_path_buf(),
         web_root: web_root.to_path_buf(),
-        ..Config::default()
+        ..config
     };
+    config.validate().unwrap();
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();
@@ -25,7 +41,8 @@ async fn start(web_root: &std::path::Path, data: &std::path::Path) -> (SocketAdd
         .await
         .unwrap();
     });
-    (rx.await.unwrap(), shutdown)
+    let addr: SocketAddr = rx.await.unwrap();
+    (SocketAddr::from(([127, 0, 0, 1], addr.port())), shutdown)
 }
 
 /// Status, lower-cased header lines, body.
@@ -46,8 +63,13 @@ fn has(headers: &[String], line: &str) -> bool {
 }
 
 fn assert_security_headers(path: &str, headers: &[String]) {
+    assert!(has(headers, "cache-control: no-store"), "{path}: cached: {headers:?}");
+    assert_security_headers_but_cache(path, headers);
+}
+
+/// Every security header; `Cache-Control` is checked by the caller.
+fn assert_security_headers_but_cache(path: &str, headers: &[String]) {
     for expected in [
-        "cache-control: no-store",
         "referrer-policy: no-referrer",
         "x-content-type-options: nosniff",
         "x-frame-options: deny",
@@ -122,5 +144,102 @@ async fn without_a_built_client_the_root_says_how_to_build_it() {
     assert_eq!(status, 200);
     assert!(body.contains("npm run build"), "{body}");
     assert_security_headers("/", &headers);
+    shutdown.cancel();
+}
+
+/// A web root as Vite builds it: the page, the staff console, hashed
+/// assets, and a file without a hash.
+fn built_web_root() -> tempfile::TempDir {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html><title>Notes</title>").unwrap();
+    std::fs::write(web.path().join("console.html"), "<!doctype html><title>Console</title>").unwrap();
+    std::fs::create_dir(web.path().join("assets")).unwrap();
+    std::fs::write(web.path().join("assets/index-BkX3c9_q.js"), "console.log(1)").unwrap();
+    std::fs::write(web.path().join("assets/style-a1B2c3D4.css"), "p{}").unwrap();
+    std::fs::write(web.path().join("assets/unhashed.js"), "console.log(2)").unwrap();
+    web
+}
+
+const HASHED: [&str; 2] = ["/assets/index-BkX3c9_q.js", "/assets/style-a1B2c3D4.css"];
+/// The page, the console, an asset without a hash, a hashed name that does
+/// not exist (answered with the page), the API.
+const NEVER_CACHED: [&str; 7] = [
+    "/",
+    "/console.html",
+    "/assets/unhashed.js",
+    "/assets/gone-ZZZZZZZZ.js",
+    "/healthz",
+    "/metrics",
+    "/v1/staff/login",
+];
+
+#[tokio::test]
+async fn hashed_assets_are_not_cached_by_default() {
+    let web = built_web_root();
+    let data = tempfile::tempdir().unwrap();
+    let (addr, shutdown) = start(web.path(), data.path()).await;
+    for path in HASHED.iter().chain(&NEVER_CACHED) {
+        let (_, headers, _) = get(addr, path).await;
+        assert_security_headers(path, &headers);
+    }
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn with_cache_hashed_assets_only_hashed_assets_are_cached() {
+    let web = built_web_root();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.http.cache_hashed_assets = true;
+    let (addr, shutdown) = start_with(web.path(), data.path(), config).await;
+    for path in HASHED {
+        let (status, headers, _) = get(addr, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            has(&headers, "cache-control: public, max-age=31536000, immutable"),
+            "{path}: {headers:?}"
+        );
+        assert_eq!(headers.iter().filter(|h| h.starts_with("cache-control:")).count(), 1);
+        assert_security_headers_but_cache(path, &headers);
+    }
+    for path in NEVER_CACHED {
+        let (_, headers, _) = get(addr, path).await;
+        assert_security_headers(path, &headers);
+    }
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn hsts_is_sent_behind_a_tls_proxy_and_not_over_plain_loopback() {
+    let web = built_web_root();
+    let data = tempfile::tempdir().unwrap();
+    let (addr, shutdown) = start(web.path(), data.path()).await;
+    let (_, headers, _) = get(addr, "/").await;
+    assert!(
+        !headers.iter().any(|h| h.starts_with("strict-transport-security")),
+        "{headers:?}"
+    );
+    shutdown.cancel();
+
+    // All interfaces, allowed because a proxy speaks HTTPS to browsers;
+    // the test talks to its loopback side only.
+    let data = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        behind_tls_proxy: true,
+        ..Config::default()
+    };
+    let (addr, shutdown) = start_with(web.path(), data.path(), config).await;
+    for path in ["/", "/healthz", "/assets/index-BkX3c9_q.js", "/nowhere"] {
+        let (_, headers, _) = get(addr, path).await;
+        assert!(
+            has(
+                &headers,
+                "strict-transport-security: max-age=63072000; includesubdomains"
+            ),
+            "{path}: {headers:?}"
+        );
+        assert_security_headers(path, &headers);
+    }
     shutdown.cancel();
 }

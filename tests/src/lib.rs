@@ -130,9 +130,9 @@ impl ServerProcess {
             }
         };
         assert!(Instant::now() < deadline, "server took too long to start");
-        // "listening on http://127.0.0.1:PORT ..."
+        // "listening on http://127.0.0.1:PORT ..." (https:// with TLS)
         let addr = banner
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .expect("address in banner");

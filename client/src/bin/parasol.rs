@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use parasol_client::identity::parse_client_id;
-use parasol_client::{Client, ClientError, ClientState, Event, Identity};
+use parasol_client::{Client, ClientConfig, ClientError, ClientState, Event, Identity, TlsTrust};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -26,7 +26,7 @@ use serde_json::json;
         code is non-zero.\n\nThe state file contains your secret keys: keep it private."
 )]
 struct Cli {
-    /// WebSocket URL of the server.
+    /// WebSocket URL of the server (ws:// or wss://).
     #[arg(
         long,
         global = true,
@@ -37,6 +37,10 @@ struct Cli {
     /// Client state file (identity key, MLS state, mailbox cursor). Secret!
     #[arg(long, global = true, env = "PARASOL_STATE", default_value = "./parasol-client.state")]
     state: PathBuf,
+    /// PEM file of certificates to trust for wss:// besides the Web PKI
+    /// roots, e.g. a server's self-signed demo certificate.
+    #[arg(long, global = true, env = "PARASOL_CA_FILE")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -160,7 +164,19 @@ fn parse_clients(list: &[String]) -> Result<Vec<[u8; 32]>, ClientError> {
 
 async fn connect(cli: &Cli) -> Result<Client, ClientError> {
     let state = ClientState::open(&cli.state)?;
-    Client::connect(&cli.server, state).await
+    let tls = match &cli.ca_file {
+        Some(path) => TlsTrust::with_ca_file(path)?,
+        None => TlsTrust::default(),
+    };
+    Client::connect_with(
+        &cli.server,
+        state,
+        ClientConfig {
+            tls,
+            ..ClientConfig::default()
+        },
+    )
+    .await
 }
 
 async fn run(cli: Cli) -> Result<(), ClientError> {
