@@ -36,6 +36,29 @@ pub struct Config {
     pub audit: AuditConfig,
     pub stats: StatsConfig,
     pub escalation: EscalationConfig,
+    pub storage: StorageConfig,
+}
+
+/// Encryption at rest (`[storage]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The key file sealing the data. Default: `data_dir` with `.keys`
+    /// appended (a sibling, so the data folder alone is useless). Keep it
+    /// out of the data directory's backups.
+    pub key_file: Option<PathBuf>,
+    /// Envelopes of one period share a key, destroyed once the period is
+    /// `retention_secs` old. Default: one day, or `retention_secs` if less.
+    pub key_period_secs: Option<u64>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            key_file: None,
+            key_period_secs: None,
+        }
+    }
 }
 
 /// Escalation to the crisis line (PROTOCOL.md, "Escalation").
@@ -360,6 +383,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             stats: StatsConfig::default(),
             escalation: EscalationConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -416,6 +440,24 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The key file and rotation of the storage vault.
+    pub fn vault(&self) -> crate::storage::VaultConfig {
+        let key_file = self.storage.key_file.clone().unwrap_or_else(|| {
+            let mut name = self.data_dir.as_os_str().to_owned();
+            name.push(".keys");
+            PathBuf::from(name)
+        });
+        crate::storage::VaultConfig {
+            key_file,
+            period_secs: self
+                .storage
+                .key_period_secs
+                .unwrap_or(self.retention_secs.min(86_400))
+                .max(1),
+            retention_secs: self.retention_secs,
+        }
+    }
+
     /// Defaults, or defaults overridden by the TOML file at `path`.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let Some(path) = path else {
@@ -474,6 +516,23 @@ impl Config {
         }
         if self.retention_secs == 0 || self.purge_interval_secs == 0 {
             return bad("retention_secs and purge_interval_secs must be positive");
+        }
+        // A period longer than retention would keep its key (and so its
+        // envelopes' readability in sled's log) up to twice as long.
+        if self
+            .storage
+            .key_period_secs
+            .is_some_and(|p| p == 0 || p > self.retention_secs)
+        {
+            return bad("storage.key_period_secs must be positive and at most retention_secs");
+        }
+        if self
+            .storage
+            .key_file
+            .as_deref()
+            .is_some_and(|k| k.starts_with(&self.data_dir))
+        {
+            return bad("storage.key_file must not be inside data_dir");
         }
         let i = &self.intake;
         if i.languages.is_empty() || i.topics.is_empty() || i.closing_tags.is_empty() {
