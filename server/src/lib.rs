@@ -137,7 +137,7 @@ pub async fn run_with(
     let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone()));
     let intake = intake::Intake::load(
         config.intake.clone(),
-        storage.db(),
+        &storage,
         delivery.clone(),
         directory.clone(),
         attestor.public_key().to_vec(),
@@ -149,7 +149,7 @@ pub async fn run_with(
     )?;
     let escalations = escalation::Escalations::load(
         config.escalation.clone(),
-        storage.db(),
+        &storage,
         intake.clone(),
         directory.clone(),
         audit.clone(),

@@ -218,6 +218,14 @@ impl Vault {
             .map_err(|_| StorageError::Corrupt(format!("sealed value in {tree} fails its check")))
     }
 
+    /// Open a value sealed under the state key (rooms' own trees).
+    pub fn open_state(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, StorageError> {
+        match self.open_value(tree, key, value)? {
+            Unsealed::Open(plain) => Ok(plain),
+            Unsealed::Shredded => Err(StorageError::Corrupt(format!("{tree} value under a period key"))),
+        }
+    }
+
     /// The period a sealed value names (for the purge), without opening it.
     pub fn period_of_value(value: &[u8]) -> Option<u64> {
         value
