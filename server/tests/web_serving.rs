@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 async fn start(web_root: &std::path::Path, data: &std::path::Path) -> (SocketAddr, CancellationToken) {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.to_path_buf(),
+        data_dir: data.join("data"),
         web_root: web_root.to_path_buf(),
         ..Config::default()
     };
