@@ -40,7 +40,7 @@ pub struct Config {
 }
 
 /// Encryption at rest (`[storage]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// The key file sealing the data. Default: `data_dir` with `.keys`
@@ -50,15 +50,6 @@ pub struct StorageConfig {
     /// Envelopes of one period share a key, destroyed once the period is
     /// `retention_secs` old. Default: one day, or `retention_secs` if less.
     pub key_period_secs: Option<u64>,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig {
-            key_file: None,
-            key_period_secs: None,
-        }
-    }
 }
 
 /// Escalation to the crisis line (PROTOCOL.md, "Escalation").
