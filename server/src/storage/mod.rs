@@ -82,8 +82,6 @@ impl Storage {
     /// Open (or create) the database in `dir` with its key file, and check
     /// its schema version.
     pub fn open(dir: &Path, keys: VaultConfig) -> Result<Self, StorageError> {
-        let data_is_new = !dir.join("sled").exists();
-        let vault = Vault::open(keys, data_is_new)?;
         std::fs::create_dir_all(dir).map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
             .path(dir.join("sled"))
@@ -92,24 +90,27 @@ impl Storage {
             .flush_every_ms(None)
             .open()?;
         let meta = db.open_tree("meta")?;
-        match meta.get("schema_version")? {
-            None => {
-                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
-            }
-            Some(v) => {
-                let found = u32::from_be_bytes(
-                    v.as_ref()
-                        .try_into()
-                        .map_err(|_| StorageError::Corrupt("schema version".into()))?,
-                );
-                if found != SCHEMA_VERSION {
-                    return Err(StorageError::SchemaMismatch {
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
-                }
-            }
+        let found = match meta.get("schema_version")? {
+            None => None,
+            Some(v) => Some(u32::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("schema version".into()))?,
+            )),
+        };
+        // The schema first: an old data directory has no key file either,
+        // and the schema error is the one that says what to do.
+        if let Some(found) = found.filter(|v| *v != SCHEMA_VERSION) {
+            return Err(StorageError::SchemaMismatch {
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        // Only a data directory that never held data may get new keys.
+        let vault = Vault::open(keys, found.is_none())?;
+        if found.is_none() {
+            meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            db.flush()?;
         }
         Ok(Storage {
             key_packages: db.open_tree(KEY_PACKAGES)?,
@@ -484,6 +485,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn data_without_its_key_file_is_refused_and_a_new_directory_gets_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = test_keys(dir.path());
+        drop(Storage::open(&dir.path().join("data"), keys.clone()).unwrap());
+        assert!(keys.key_file.exists(), "a new data directory gets a key file");
+        std::fs::remove_file(&keys.key_file).unwrap();
+        match Storage::open(&dir.path().join("data"), keys.clone()) {
+            Err(StorageError::Vault(message)) => assert!(message.contains("missing"), "{message}"),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("existing data was opened with new keys"),
+        }
+        assert!(!keys.key_file.exists(), "no new keys were made for old data");
+    }
+
+    #[test]
     fn a_data_directory_of_another_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {
@@ -496,6 +512,9 @@ pub(crate) mod tests {
                 .unwrap();
             storage.flush_blocking().unwrap();
         }
+        // An older data directory has no key file either: the schema error
+        // is still the one reported.
+        std::fs::remove_file(test_keys(dir.path()).key_file).unwrap();
         match Storage::open(dir.path(), test_keys(dir.path())) {
             Err(StorageError::SchemaMismatch {
                 found: 99,
