@@ -433,11 +433,17 @@ pub enum ConfigError {
 impl Config {
     /// The key file and rotation of the storage vault.
     pub fn vault(&self) -> crate::storage::VaultConfig {
-        let key_file = self.storage.key_file.clone().unwrap_or_else(|| {
-            let mut name = self.data_dir.as_os_str().to_owned();
-            name.push(".keys");
-            PathBuf::from(name)
-        });
+        let key_file = match (&self.storage.key_file, self.data_dir.file_name()) {
+            (Some(file), _) => file.clone(),
+            (None, Some(name)) => {
+                let mut name = name.to_owned();
+                name.push(".keys");
+                // `./data/` → `./data.keys`, beside the folder, not in it.
+                self.data_dir.with_file_name(name)
+            }
+            // Refused by `validate`; never inside the data directory.
+            (None, None) => PathBuf::from("parasol.keys"),
+        };
         crate::storage::VaultConfig {
             key_file,
             period_secs: self
@@ -517,12 +523,10 @@ impl Config {
         {
             return bad("storage.key_period_secs must be positive and at most retention_secs");
         }
-        if self
-            .storage
-            .key_file
-            .as_deref()
-            .is_some_and(|k| k.starts_with(&self.data_dir))
-        {
+        if self.storage.key_file.is_none() && self.data_dir.file_name().is_none() {
+            return bad("storage.key_file must be set when data_dir has no folder name (such as `.` or `/`)");
+        }
+        if self.vault().key_file.starts_with(&self.data_dir) {
             return bad("storage.key_file must not be inside data_dir");
         }
         let i = &self.intake;
@@ -665,5 +669,22 @@ mod tests {
         assert_eq!(c.retention_secs, 60);
         assert_eq!(c.limits.max_members_per_group, 8);
         assert_eq!(c.limits.max_groups_per_client, 100);
+    }
+
+    #[test]
+    fn the_key_file_sits_beside_the_data_directory_and_never_in_it() {
+        let c = Config::parse("data_dir = \"/srv/parasol/data/\"\n").unwrap();
+        assert_eq!(c.vault().key_file, PathBuf::from("/srv/parasol/data.keys"));
+        assert_eq!(c.vault().period_secs, 86_400);
+        let short = Config::parse("retention_secs = 60\n").unwrap();
+        assert_eq!(short.vault().period_secs, 60, "a period never outlasts retention");
+        for bad in [
+            "data_dir = \"/srv/d\"\n[storage]\nkey_file = \"/srv/d/keys\"",
+            "data_dir = \".\"",
+            "retention_secs = 60\n[storage]\nkey_period_secs = 61",
+            "[storage]\nkey_period_secs = 0",
+        ] {
+            assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
     }
 }
