@@ -13,8 +13,8 @@ use parasol_server::storage::{EnvelopeRecord, Storage, Unsealed, VaultConfig};
 use parasol_tests::drive::WAIT;
 use parasol_tests::{contains_bytes, marker, ServerProcess};
 
-const PERIOD_SECS: u64 = 4;
-const RETENTION_SECS: u64 = 8;
+const PERIOD_SECS: u64 = 3;
+const RETENTION_SECS: u64 = 6;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");

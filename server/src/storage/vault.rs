@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -90,7 +90,9 @@ struct Keys {
 #[derive(Clone)]
 pub struct Vault {
     config: Arc<VaultConfig>,
-    keys: Arc<Mutex<Keys>>,
+    /// Read on every seal and open (readers in parallel); written when a
+    /// period's key is created or destroyed.
+    keys: Arc<RwLock<Keys>>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
@@ -148,7 +150,7 @@ impl Vault {
         };
         Ok(Vault {
             config: Arc::new(config),
-            keys: Arc::new(Mutex::new(keys)),
+            keys: Arc::new(RwLock::new(keys)),
         })
     }
 
@@ -192,7 +194,7 @@ impl Vault {
         }
         let period = u64::from_be_bytes(value[1..HEADER_LEN].try_into().unwrap_or_default());
         let cipher = {
-            let keys = self.keys.lock();
+            let keys = self.keys.read();
             let k = if period == STATE_PERIOD {
                 Some(&keys.state)
             } else {
@@ -235,7 +237,7 @@ impl Vault {
 
     /// Whether a period's key is gone.
     pub fn is_destroyed(&self, period: u64) -> bool {
-        period != STATE_PERIOD && period < self.keys.lock().destroyed_below
+        period != STATE_PERIOD && period < self.keys.read().destroyed_below
     }
 
     /// Destroy the keys of every period past retention at `now_secs` and
@@ -245,7 +247,7 @@ impl Vault {
         // Period p's last envelope arrives before (p+1)*period and expires
         // `retention` later.
         let horizon = now_secs.saturating_sub(self.config.retention_secs) / self.config.period_secs;
-        let mut keys = self.keys.lock();
+        let mut keys = self.keys.write();
         if horizon <= keys.destroyed_below {
             return Ok(0);
         }
@@ -257,12 +259,18 @@ impl Vault {
     }
 
     fn cipher(&self, period: u64) -> Result<XChaCha20Poly1305, StorageError> {
-        let mut keys = self.keys.lock();
-        if period == STATE_PERIOD {
-            return Ok(XChaCha20Poly1305::new(keys.state.as_ref().into()));
+        {
+            let keys = self.keys.read();
+            if period == STATE_PERIOD {
+                return Ok(XChaCha20Poly1305::new(keys.state.as_ref().into()));
+            }
+            if let Some(k) = keys.periods.get(&period) {
+                return Ok(XChaCha20Poly1305::new(k.as_ref().into()));
+            }
         }
+        let mut keys = self.keys.write();
         if let Some(k) = keys.periods.get(&period) {
-            return Ok(XChaCha20Poly1305::new(k.as_ref().into()));
+            return Ok(XChaCha20Poly1305::new(k.as_ref().into())); // created meanwhile
         }
         if period < keys.destroyed_below {
             // A clock set back past retention: refuse rather than reuse.
@@ -275,7 +283,11 @@ impl Vault {
         let key = random_key();
         let cipher = XChaCha20Poly1305::new(key.as_ref().into());
         keys.periods.insert(period, key);
-        write_file(&self.config.key_file, &keys)?;
+        if let Err(e) = write_file(&self.config.key_file, &keys) {
+            // Not on disk: sealing under it would lose the value at restart.
+            keys.periods.remove(&period);
+            return Err(e.into());
+        }
         Ok(cipher)
     }
 
@@ -447,7 +459,7 @@ mod tests {
         let v = vault(dir.path(), 10, 20);
         let old = v.seal_at(15, "mailboxes", b"k", b"old").unwrap(); // period 1
         let new = v.seal_at(45, "mailboxes", b"k", b"new").unwrap(); // period 4
-        let old_key = *v.keys.lock().periods[&1];
+        let old_key = *v.keys.read().periods[&1];
         assert!(contains(&fs::read(v.key_file()).unwrap(), &old_key));
         // Period 1 ends at 20; past retention at 40.
         assert_eq!(v.destroy_expired(39).unwrap(), 0);
