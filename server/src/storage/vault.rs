@@ -130,6 +130,14 @@ impl Vault {
         }
         let keys = match File::open(&path) {
             Ok(mut file) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = file.metadata().map_err(io(&path))?.permissions().mode();
+                    if mode & 0o077 != 0 {
+                        tracing::warn!("the storage key file is readable by others than its owner; chmod 600 it");
+                    }
+                }
                 let mut bytes = Zeroizing::new(Vec::new());
                 file.read_to_end(&mut bytes).map_err(io(&path))?;
                 decode_file(&bytes).ok_or_else(|| VaultError::Malformed(path.clone()))?
