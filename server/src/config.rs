@@ -42,6 +42,20 @@ pub struct Config {
     pub audit: AuditConfig,
     pub stats: StatsConfig,
     pub escalation: EscalationConfig,
+    pub storage: StorageConfig,
+}
+
+/// Encryption at rest (`[storage]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The key file sealing the data. Default: `data_dir` with `.keys`
+    /// appended (a sibling, so the data folder alone is useless). Keep it
+    /// out of the data directory's backups.
+    pub key_file: Option<PathBuf>,
+    /// Envelopes of one period share a key, destroyed once the period is
+    /// `retention_secs` old. Default: one day, or `retention_secs` if less.
+    pub key_period_secs: Option<u64>,
 }
 
 /// HTTPS/WSS served by the server itself (rustls defaults: TLS 1.2 and
@@ -403,6 +417,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             stats: StatsConfig::default(),
             escalation: EscalationConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -460,6 +475,30 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The key file and rotation of the storage vault.
+    pub fn vault(&self) -> crate::storage::VaultConfig {
+        let key_file = match (&self.storage.key_file, self.data_dir.file_name()) {
+            (Some(file), _) => file.clone(),
+            (None, Some(name)) => {
+                let mut name = name.to_owned();
+                name.push(".keys");
+                // `./data/` → `./data.keys`, beside the folder, not in it.
+                self.data_dir.with_file_name(name)
+            }
+            // Refused by `validate`; never inside the data directory.
+            (None, None) => PathBuf::from("parasol.keys"),
+        };
+        crate::storage::VaultConfig {
+            key_file,
+            period_secs: self
+                .storage
+                .key_period_secs
+                .unwrap_or(self.retention_secs.min(86_400))
+                .max(1),
+            retention_secs: self.retention_secs,
+        }
+    }
+
     /// Defaults, or defaults overridden by the TOML file at `path`.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let Some(path) = path else {
@@ -523,6 +562,21 @@ impl Config {
         self.validate_transport()?;
         if self.retention_secs == 0 || self.purge_interval_secs == 0 {
             return bad("retention_secs and purge_interval_secs must be positive");
+        }
+        // A period longer than retention would keep its key (and so its
+        // envelopes' readability in sled's log) up to twice as long.
+        if self
+            .storage
+            .key_period_secs
+            .is_some_and(|p| p == 0 || p > self.retention_secs)
+        {
+            return bad("storage.key_period_secs must be positive and at most retention_secs");
+        }
+        if self.storage.key_file.is_none() && self.data_dir.file_name().is_none() {
+            return bad("storage.key_file must be set when data_dir has no folder name (such as `.` or `/`)");
+        }
+        if self.vault().key_file.starts_with(&self.data_dir) {
+            return bad("storage.key_file must not be inside data_dir");
         }
         let i = &self.intake;
         if i.languages.is_empty() || i.topics.is_empty() || i.closing_tags.is_empty() {
@@ -711,5 +765,22 @@ mod tests {
         assert_eq!(c.retention_secs, 60);
         assert_eq!(c.limits.max_members_per_group, 8);
         assert_eq!(c.limits.max_groups_per_client, 100);
+    }
+
+    #[test]
+    fn the_key_file_sits_beside_the_data_directory_and_never_in_it() {
+        let c = Config::parse("data_dir = \"/srv/parasol/data/\"\n").unwrap();
+        assert_eq!(c.vault().key_file, PathBuf::from("/srv/parasol/data.keys"));
+        assert_eq!(c.vault().period_secs, 86_400);
+        let short = Config::parse("retention_secs = 60\n").unwrap();
+        assert_eq!(short.vault().period_secs, 60, "a period never outlasts retention");
+        for bad in [
+            "data_dir = \"/srv/d\"\n[storage]\nkey_file = \"/srv/d/keys\"",
+            "data_dir = \".\"",
+            "retention_secs = 60\n[storage]\nkey_period_secs = 61",
+            "[storage]\nkey_period_secs = 0",
+        ] {
+            assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
     }
 }

@@ -110,7 +110,7 @@ pub async fn run_with(
     // The webhook client's TLS (rustls with ring); a second install in the
     // same process (tests) is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let storage = Storage::open(&config.data_dir)?;
+    let storage = Storage::open(&config.data_dir, config.vault())?;
     let index: writer::MailboxIndex = Default::default();
     let (writer_tx, writer_thread) = writer::spawn(
         storage.clone(),
@@ -139,7 +139,7 @@ pub async fn run_with(
     let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone()));
     let intake = intake::Intake::load(
         config.intake.clone(),
-        storage.db(),
+        &storage,
         delivery.clone(),
         directory.clone(),
         attestor.public_key().to_vec(),
@@ -151,7 +151,7 @@ pub async fn run_with(
     )?;
     let escalations = escalation::Escalations::load(
         config.escalation.clone(),
-        storage.db(),
+        &storage,
         intake.clone(),
         directory.clone(),
         audit.clone(),
@@ -298,9 +298,17 @@ async fn purge_loop(services: Arc<Services>) {
     let mut tick = tokio::time::interval(Duration::from_secs(services.config.purge_interval_secs));
     loop {
         tick.tick().await;
-        let cutoff = time::now_secs().saturating_sub(services.config.retention_secs);
+        let started = time::now_secs();
+        let cutoff = started.saturating_sub(services.config.retention_secs);
         let mailboxes = services.mailboxes.clone();
-        let envelopes = tokio::task::spawn_blocking(move || mailboxes.purge_before(cutoff)).await;
+        // Envelopes first, then the keys that sealed them (crypto-shredding
+        // what sled's log may still hold).
+        let envelopes = tokio::task::spawn_blocking(move || {
+            let envelopes = mailboxes.purge_before(cutoff)?;
+            let keys = mailboxes.destroy_expired_keys(started)?;
+            Ok::<_, storage::StorageError>((envelopes, keys))
+        })
+        .await;
         let key_packages = services.directory.purge_expired();
         let groups = services.delivery.expire_idle_groups().await;
         services.directory.forget_idle_claim_counters();
@@ -313,7 +321,13 @@ async fn purge_loop(services: Arc<Services>) {
             tracing::error!("staff, audit or stats purge failed");
         }
         match (envelopes, key_packages) {
-            (Ok(Ok(e)), Ok(k)) => tracing::info!(envelopes = e, key_packages = k, groups, "retention purge"),
+            (Ok(Ok((e, keys))), Ok(k)) => tracing::info!(
+                envelopes = e,
+                storage_keys_destroyed = keys,
+                key_packages = k,
+                groups,
+                "retention purge"
+            ),
             _ => tracing::error!("retention purge failed"),
         }
     }

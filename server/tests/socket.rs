@@ -25,7 +25,8 @@ struct TestServer {
 async fn start(mut config: Config) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.path().to_path_buf();
+    // The key file (`data.keys`) lands beside it, inside the temporary dir.
+    config.data_dir = dir.path().join("data");
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();

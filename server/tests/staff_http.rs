@@ -34,7 +34,8 @@ fn config() -> Config {
 async fn start(mut config: Config) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.path().to_path_buf();
+    // The key file (`data.keys`) lands beside it, inside the temporary dir.
+    config.data_dir = dir.path().join("data");
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();
@@ -322,7 +323,7 @@ async fn logout_ends_the_session() {
 
 /// One command through the server's admin socket, as the CLI sends it.
 async fn admin(server: &TestServer, request: Value) -> Value {
-    let mut stream = tokio::net::UnixStream::connect(server.dir.path().join("admin.sock"))
+    let mut stream = tokio::net::UnixStream::connect(server.dir.path().join("data").join("admin.sock"))
         .await
         .unwrap();
     stream.write_all(format!("{request}\n").as_bytes()).await.unwrap();
@@ -346,7 +347,7 @@ async fn disabling_through_the_admin_socket_cuts_off_at_once() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(server.dir.path().join("admin.sock")).unwrap();
+        let meta = std::fs::metadata(server.dir.path().join("data").join("admin.sock")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
     let reply = admin(&server, json!({"command": "disable", "username": "ana"})).await;
@@ -376,9 +377,9 @@ async fn disabling_through_the_admin_socket_cuts_off_at_once() {
         ["account_created", "login", "account_disabled", "login_failed"]
     );
     let dir = server.stop().await;
-    assert!(dir.path().join("attestation.key").exists());
+    assert!(dir.path().join("data").join("attestation.key").exists());
     assert!(
-        !dir.path().join("admin.sock").exists(),
+        !dir.path().join("data").join("admin.sock").exists(),
         "the socket is removed on shutdown"
     );
 }

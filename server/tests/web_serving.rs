@@ -26,7 +26,7 @@ async fn start_with(
     };
     let config = Config {
         listen,
-        data_dir: data.to_path_buf(),
+        data_dir: data.join("data"),
         web_root: web_root.to_path_buf(),
         ..config
     };

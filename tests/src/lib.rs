@@ -92,6 +92,11 @@ impl ServerProcess {
         self.root.path().join("data")
     }
 
+    /// The server's key file (the default: a sibling of the data directory).
+    pub fn key_file(&self) -> PathBuf {
+        self.root.path().join("data.keys")
+    }
+
     fn log_path(&self, n: u32) -> PathBuf {
         self.root.path().join(format!("server-{n}.log"))
     }

@@ -16,7 +16,7 @@ struct Fixture {
 }
 
 fn open(dir: tempfile::TempDir, limits: Limits) -> Fixture {
-    let storage = Storage::open(dir.path()).unwrap();
+    let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
     let index: MailboxIndex = Default::default();
     let (tx, _thread) = writer::spawn(
         storage.clone(),

@@ -94,7 +94,7 @@ pub struct Escalations {
 impl Escalations {
     pub fn load(
         config: EscalationConfig,
-        db: &sled::Db,
+        storage: &crate::storage::Storage,
         intake: Arc<Intake>,
         directory: Arc<Directory>,
         audit: Arc<Audit>,
@@ -122,7 +122,7 @@ impl Escalations {
             }
             _ => None,
         };
-        let store = EscalationStore::open(db)?;
+        let store = EscalationStore::open(storage)?;
         let mut state = State::default();
         let now = now_secs();
         for mut record in store.escalations()? {
@@ -150,7 +150,7 @@ impl Escalations {
             );
         }
         state.saved_duty = store.duties()?.into_iter().collect();
-        let outbox = Arc::new(Outbox::open(db, target, audit.clone())?);
+        let outbox = Arc::new(Outbox::open(storage.db(), target, audit.clone())?);
         let service = Arc::new(Escalations {
             config,
             state: Mutex::new(state),

@@ -5,7 +5,10 @@
 use parasol_protocol::{Category, DutyState, EscalationStatus, Severity, StaffBadge};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::storage::{ClientId, StorageError};
+use crate::storage::{ClientId, StorageError, Vault};
+
+const ESCALATIONS: &str = "escalations";
+const DUTY: &str = "escalation_duty";
 
 /// An escalation as stored: enough to rebuild the queue after a restart.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +42,8 @@ pub struct EscalationStore {
     db: sled::Db,
     escalations: sled::Tree,
     duty: sled::Tree,
+    /// Every value is sealed under the storage's state key.
+    vault: Vault,
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -50,20 +55,30 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
 }
 
 impl EscalationStore {
-    pub fn open(db: &sled::Db) -> Result<Self, StorageError> {
+    pub fn open(storage: &crate::storage::Storage) -> Result<Self, StorageError> {
+        let db = storage.db();
         Ok(EscalationStore {
             db: db.clone(),
-            escalations: db.open_tree("escalations")?,
-            duty: db.open_tree("escalation_duty")?,
+            escalations: db.open_tree(ESCALATIONS)?,
+            duty: db.open_tree(DUTY)?,
+            vault: storage.vault().clone(),
         })
     }
 
     pub fn escalations(&self) -> Result<Vec<EscalationRecord>, StorageError> {
-        self.escalations.iter().map(|item| decode(&item?.1)).collect()
+        self.escalations
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&self.vault.open_state(ESCALATIONS, &k, &v)?)
+            })
+            .collect()
     }
 
     pub fn put(&self, record: &EscalationRecord) -> Result<(), StorageError> {
-        self.escalations.insert(record.id.to_be_bytes(), encode(record))?;
+        let key = record.id.to_be_bytes();
+        self.escalations
+            .insert(key, self.vault.seal_state(ESCALATIONS, &key, &encode(record))?)?;
         Ok(())
     }
 
@@ -80,13 +95,15 @@ impl EscalationStore {
                 let account = <[u8; 8]>::try_from(k.as_ref())
                     .map(u64::from_be_bytes)
                     .map_err(|_| StorageError::Corrupt("duty key".into()))?;
-                Ok((account, decode(&v)?))
+                Ok((account, decode(&self.vault.open_state(DUTY, &k, &v)?)?))
             })
             .collect()
     }
 
     pub fn put_duty(&self, account: u64, state: DutyState) -> Result<(), StorageError> {
-        self.duty.insert(account.to_be_bytes(), encode(&state))?;
+        let key = account.to_be_bytes();
+        self.duty
+            .insert(key, self.vault.seal_state(DUTY, &key, &encode(&state))?)?;
         Ok(())
     }
 

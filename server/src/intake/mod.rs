@@ -204,7 +204,7 @@ impl Intake {
     /// now: they have the grace period to come back.
     pub fn load(
         config: IntakeConfig,
-        db: &sled::Db,
+        storage: &crate::storage::Storage,
         delivery: Arc<Delivery>,
         directory: Arc<Directory>,
         attestation_key: Vec<u8>,
@@ -212,7 +212,7 @@ impl Intake {
     ) -> Result<Arc<Self>, StorageError> {
         let hours = OpeningHours::new(&config.time_zone, config.opening_hours.clone())
             .map_err(|e| StorageError::Corrupt(format!("config checked at start: {e}")))?;
-        let store = IntakeStore::open(db)?;
+        let store = IntakeStore::open(storage)?;
         let now = now_secs();
         let mut state = State {
             secs_per_position: f64::from(config.initial_secs_per_position),

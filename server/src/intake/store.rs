@@ -5,7 +5,13 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::storage::{ClientId, StorageError};
+use crate::storage::{ClientId, StorageError, Vault};
+
+const TICKETS: &str = "intake_tickets";
+const SHIFTS: &str = "intake_shifts";
+const STAFF_CLIENTS: &str = "intake_staff_clients";
+const BLOCKS: &str = "intake_blocks";
+const TEAM_MESSAGES: &str = "intake_team_messages";
 
 /// A ticket as stored: enough to rebuild the queue and the chats after a
 /// restart. Offers are not stored: after a restart a ticket is offered again.
@@ -84,6 +90,8 @@ pub struct IntakeStore {
     staff_clients: sled::Tree,
     blocks: sled::Tree,
     team_messages: sled::Tree,
+    /// Every value is sealed under the storage's state key.
+    vault: Vault,
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -94,34 +102,49 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
     rmp_serde::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("intake record: {e}")))
 }
 
-fn load_all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<(sled::IVec, T)>, StorageError> {
-    tree.iter()
-        .map(|item| {
-            let (k, v) = item?;
-            Ok((k, decode(&v)?))
-        })
-        .collect()
-}
-
 impl IntakeStore {
-    pub fn open(db: &sled::Db) -> Result<Self, StorageError> {
+    pub fn open(storage: &crate::storage::Storage) -> Result<Self, StorageError> {
+        let db = storage.db();
         Ok(IntakeStore {
             db: db.clone(),
-            tickets: db.open_tree("intake_tickets")?,
-            shifts: db.open_tree("intake_shifts")?,
-            staff_clients: db.open_tree("intake_staff_clients")?,
-            blocks: db.open_tree("intake_blocks")?,
-            team_messages: db.open_tree("intake_team_messages")?,
+            tickets: db.open_tree(TICKETS)?,
+            shifts: db.open_tree(SHIFTS)?,
+            staff_clients: db.open_tree(STAFF_CLIENTS)?,
+            blocks: db.open_tree(BLOCKS)?,
+            team_messages: db.open_tree(TEAM_MESSAGES)?,
+            vault: storage.vault().clone(),
         })
+    }
+
+    fn load_all<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        tree: &sled::Tree,
+    ) -> Result<Vec<(sled::IVec, T)>, StorageError> {
+        tree.iter()
+            .map(|item| {
+                let (k, v) = item?;
+                let plain = self.vault.open_state(name, &k, &v)?;
+                Ok((k, decode(&plain)?))
+            })
+            .collect()
+    }
+
+    fn put<T: Serialize>(&self, name: &str, tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), StorageError> {
+        tree.insert(key, self.vault.seal_state(name, key, &encode(value))?)?;
+        Ok(())
     }
 
     pub fn tickets(&self) -> Result<Vec<TicketRecord>, StorageError> {
-        Ok(load_all(&self.tickets)?.into_iter().map(|(_, t)| t).collect())
+        Ok(self
+            .load_all(TICKETS, &self.tickets)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect())
     }
 
     pub fn put_ticket(&self, ticket: &TicketRecord) -> Result<(), StorageError> {
-        self.tickets.insert(ticket.id.to_be_bytes(), encode(ticket))?;
-        Ok(())
+        self.put(TICKETS, &self.tickets, &ticket.id.to_be_bytes(), ticket)
     }
 
     pub fn delete_ticket(&self, id: u64) -> Result<(), StorageError> {
@@ -130,19 +153,18 @@ impl IntakeStore {
     }
 
     pub fn shifts(&self) -> Result<Vec<(u64, parasol_protocol::ShiftState)>, StorageError> {
-        load_all(&self.shifts)?
+        self.load_all(SHIFTS, &self.shifts)?
             .into_iter()
             .map(|(k, v)| Ok((be_u64(&k)?, v)))
             .collect()
     }
 
     pub fn put_shift(&self, account: u64, state: parasol_protocol::ShiftState) -> Result<(), StorageError> {
-        self.shifts.insert(account.to_be_bytes(), encode(&state))?;
-        Ok(())
+        self.put(SHIFTS, &self.shifts, &account.to_be_bytes(), &state)
     }
 
     pub fn staff_clients(&self) -> Result<Vec<(ClientId, u64)>, StorageError> {
-        load_all::<u64>(&self.staff_clients)?
+        self.load_all::<u64>(STAFF_CLIENTS, &self.staff_clients)?
             .into_iter()
             .map(|(k, account)| {
                 let client: ClientId = k
@@ -155,12 +177,11 @@ impl IntakeStore {
     }
 
     pub fn put_staff_client(&self, client: &ClientId, account: u64) -> Result<(), StorageError> {
-        self.staff_clients.insert(client, encode(&account))?;
-        Ok(())
+        self.put(STAFF_CLIENTS, &self.staff_clients, client, &account)
     }
 
     pub fn blocks(&self) -> Result<Vec<(ClientId, u64)>, StorageError> {
-        load_all::<u64>(&self.blocks)?
+        self.load_all::<u64>(BLOCKS, &self.blocks)?
             .into_iter()
             .map(|(k, until)| {
                 let client: ClientId = k
@@ -173,8 +194,7 @@ impl IntakeStore {
     }
 
     pub fn put_block(&self, client: &ClientId, until: u64) -> Result<(), StorageError> {
-        self.blocks.insert(client, encode(&until))?;
-        Ok(())
+        self.put(BLOCKS, &self.blocks, client, &until)
     }
 
     pub fn delete_block(&self, client: &ClientId) -> Result<(), StorageError> {
@@ -183,12 +203,15 @@ impl IntakeStore {
     }
 
     pub fn team_messages(&self) -> Result<Vec<TeamMessageRecord>, StorageError> {
-        Ok(load_all(&self.team_messages)?.into_iter().map(|(_, t)| t).collect())
+        Ok(self
+            .load_all(TEAM_MESSAGES, &self.team_messages)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect())
     }
 
     pub fn put_team_message(&self, message: &TeamMessageRecord) -> Result<(), StorageError> {
-        self.team_messages.insert(&message.group_id, encode(message))?;
-        Ok(())
+        self.put(TEAM_MESSAGES, &self.team_messages, &message.group_id, message)
     }
 
     pub fn delete_team_message(&self, group_id: &[u8]) -> Result<(), StorageError> {

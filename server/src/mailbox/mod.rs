@@ -256,6 +256,12 @@ impl Mailboxes {
         }
         Ok(total)
     }
+
+    /// Destroy the storage keys of periods past retention at `now`; call
+    /// after [`Self::purge_before`] deleted their envelopes.
+    pub fn destroy_expired_keys(&self, now: u64) -> Result<usize, StorageError> {
+        self.storage.destroy_expired_keys(now)
+    }
 }
 
 #[cfg(test)]
@@ -280,7 +286,7 @@ mod tests {
     #[test]
     fn reads_stop_at_the_durable_head() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path()).unwrap();
+        let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
         let index: MailboxIndex = Default::default();
         let (writer, _rx) = mpsc::channel(1);
         let mailboxes = Mailboxes::new(storage.clone(), index.clone(), writer);
@@ -288,7 +294,7 @@ mod tests {
         assert_eq!(mailboxes.head(&client).unwrap(), 0);
 
         let round = Round {
-            entries: vec![(client, 1, record().encode())],
+            entries: vec![(client, 1, storage.seal_envelope(&client, 1, &record()).unwrap())],
             heads: vec![(client, 1)],
             ..Default::default()
         };
@@ -306,7 +312,7 @@ mod tests {
     #[tokio::test]
     async fn empty_mailboxes_leave_the_index_and_come_back_intact() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path()).unwrap();
+        let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
         let index: MailboxIndex = Default::default();
         let config = writer::WriterConfig {
             group_commit_delay: std::time::Duration::ZERO,

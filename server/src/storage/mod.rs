@@ -11,8 +11,14 @@
 //!
 //! Mailbox and group writes go through the [`writer`], which batches them
 //! into one transaction and one flush (group commit).
+//!
+//! Every value of these trees is sealed by the [`vault`]: envelopes under
+//! the key of their retention period (destroyed once the period is past
+//! retention), group state and key packages under the state key. Sled keys
+//! stay plaintext (see PROTOCOL.md).
 
 pub mod records;
+pub mod vault;
 pub mod writer;
 
 use std::path::Path;
@@ -21,9 +27,16 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 pub use records::{ClientId, EnvelopeRecord, GroupRecord, KeyPackageRecord};
+pub use vault::{Unsealed, Vault, VaultConfig};
 
 /// Bumped whenever the stored layout changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: values sealed by the vault.
+pub const SCHEMA_VERSION: u32 = 2;
+
+const KEY_PACKAGES: &str = "key_packages";
+const LAST_RESORT: &str = "last_resort_key_packages";
+const GROUPS: &str = "groups";
+const MAILBOXES: &str = "mailboxes";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -35,6 +48,8 @@ pub enum StorageError {
     SchemaMismatch { found: u32, expected: u32 },
     #[error("storage writer has stopped")]
     WriterStopped,
+    #[error("{0}")]
+    Vault(String),
 }
 
 /// Handles to the sled database and its trees.
@@ -46,6 +61,7 @@ pub struct Storage {
     groups: sled::Tree,
     mailboxes: sled::Tree,
     mailbox_heads: sled::Tree,
+    vault: Vault,
 }
 
 fn be_u64(bytes: &[u8]) -> Result<u64, StorageError> {
@@ -63,8 +79,9 @@ fn mailbox_key(client: &ClientId, seq: u64) -> [u8; 40] {
 }
 
 impl Storage {
-    /// Open (or create) the database in `dir` and check its schema version.
-    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+    /// Open (or create) the database in `dir` with its key file, and check
+    /// its schema version.
+    pub fn open(dir: &Path, keys: VaultConfig) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
             .path(dir.join("sled"))
@@ -73,33 +90,80 @@ impl Storage {
             .flush_every_ms(None)
             .open()?;
         let meta = db.open_tree("meta")?;
-        match meta.get("schema_version")? {
-            None => {
-                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
-            }
-            Some(v) => {
-                let found = u32::from_be_bytes(
-                    v.as_ref()
-                        .try_into()
-                        .map_err(|_| StorageError::Corrupt("schema version".into()))?,
-                );
-                if found != SCHEMA_VERSION {
-                    return Err(StorageError::SchemaMismatch {
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
-                }
-            }
+        let found = match meta.get("schema_version")? {
+            None => None,
+            Some(v) => Some(u32::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("schema version".into()))?,
+            )),
+        };
+        // The schema first: an old data directory has no key file either,
+        // and the schema error is the one that says what to do.
+        if let Some(found) = found.filter(|v| *v != SCHEMA_VERSION) {
+            return Err(StorageError::SchemaMismatch {
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        // Only a data directory that never held data may get new keys.
+        let vault = Vault::open(keys, found.is_none())?;
+        if found.is_none() {
+            meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            db.flush()?;
         }
         Ok(Storage {
-            key_packages: db.open_tree("key_packages")?,
-            last_resort: db.open_tree("last_resort_key_packages")?,
-            groups: db.open_tree("groups")?,
-            mailboxes: db.open_tree("mailboxes")?,
+            key_packages: db.open_tree(KEY_PACKAGES)?,
+            last_resort: db.open_tree(LAST_RESORT)?,
+            groups: db.open_tree(GROUPS)?,
+            mailboxes: db.open_tree(MAILBOXES)?,
             mailbox_heads: db.open_tree("mailbox_heads")?,
             db,
+            vault,
         })
+    }
+
+    /// Open a sealed value of one of our trees. `None`: its key was
+    /// destroyed, the value is expired.
+    fn open_value(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(match self.vault.open_value(tree, key, value)? {
+            Unsealed::Open(plain) => Some(plain),
+            Unsealed::Shredded => None,
+        })
+    }
+
+    fn open_key_package(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<KeyPackageRecord, StorageError> {
+        let plain = self
+            .open_value(tree, key, value)?
+            .ok_or_else(|| StorageError::Corrupt("key package under a period key".into()))?;
+        KeyPackageRecord::decode(&plain)
+    }
+
+    /// Seal an envelope for `client`'s mailbox at `seq`, under the key of
+    /// its arrival period.
+    pub(crate) fn seal_envelope(
+        &self,
+        client: &ClientId,
+        seq: u64,
+        record: &EnvelopeRecord,
+    ) -> Result<Vec<u8>, StorageError> {
+        self.vault.seal_at(
+            record.received_at,
+            MAILBOXES,
+            &mailbox_key(client, seq),
+            &record.encode(),
+        )
+    }
+
+    /// The vault sealing this storage's values.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Destroy the period keys past retention (after their envelopes were
+    /// purged); returns how many.
+    pub fn destroy_expired_keys(&self, now: u64) -> Result<usize, StorageError> {
+        self.vault.destroy_expired(now)
     }
 
     pub async fn flush(&self) -> Result<(), StorageError> {
@@ -153,10 +217,13 @@ impl Storage {
             .map(|(kp_ref, rec)| {
                 let mut key = client.to_vec();
                 key.extend_from_slice(kp_ref);
-                (key, rec.encode())
+                let sealed = self.vault.seal_state(KEY_PACKAGES, &key, &rec.encode())?;
+                Ok((key, sealed))
             })
-            .collect();
-        let last = last_resort.map(|r| r.encode());
+            .collect::<Result<_, StorageError>>()?;
+        let last = last_resort
+            .map(|r| self.vault.seal_state(LAST_RESORT, client, &r.encode()))
+            .transpose()?;
         (&self.key_packages, &self.last_resort)
             .transaction(|(kps, lr)| {
                 for k in &withdrawn {
@@ -189,7 +256,7 @@ impl Storage {
             let Some(value) = self.key_packages.remove(&key)? else {
                 continue; // another claim took it first
             };
-            let record = KeyPackageRecord::decode(&value)?;
+            let record = self.open_key_package(KEY_PACKAGES, &key, &value)?;
             if record.not_after > now {
                 return Ok(Some(record));
             }
@@ -203,7 +270,7 @@ impl Storage {
     ) -> Result<Option<KeyPackageRecord>, StorageError> {
         match self.last_resort.get(client)? {
             Some(v) => {
-                let rec = KeyPackageRecord::decode(&v)?;
+                let rec = self.open_key_package(LAST_RESORT, client, &v)?;
                 Ok((rec.not_after > now).then_some(rec))
             }
             None => Ok(None),
@@ -213,10 +280,10 @@ impl Storage {
     /// Delete expired key packages; returns how many.
     pub fn purge_expired_key_packages(&self, now: u64) -> Result<usize, StorageError> {
         let mut purged = 0;
-        for tree in [&self.key_packages, &self.last_resort] {
+        for (name, tree) in [(KEY_PACKAGES, &self.key_packages), (LAST_RESORT, &self.last_resort)] {
             for item in tree.iter() {
                 let (key, value) = item?;
-                if KeyPackageRecord::decode(&value)?.not_after <= now {
+                if self.open_key_package(name, &key, &value)?.not_after <= now {
                     tree.remove(key)?;
                     purged += 1;
                 }
@@ -232,7 +299,10 @@ impl Storage {
             .iter()
             .map(|item| {
                 let (k, v) = item?;
-                Ok((k.to_vec(), GroupRecord::decode(&v)?))
+                let plain = self
+                    .open_value(GROUPS, &k, &v)?
+                    .ok_or_else(|| StorageError::Corrupt("group state under a period key".into()))?;
+                Ok((k.to_vec(), GroupRecord::decode(&plain)?))
             })
             .collect()
     }
@@ -265,7 +335,11 @@ impl Storage {
         let mut bytes = 0;
         for item in self.mailboxes.range(start..=end).take(limit) {
             let (k, v) = item?;
-            let record = EnvelopeRecord::decode(&v)?;
+            // Shredded: expired, never delivered; the purge deletes it.
+            let Some(plain) = self.open_value(MAILBOXES, &k, &v)? else {
+                continue;
+            };
+            let record = EnvelopeRecord::decode(&plain)?;
             bytes += record.message.len() + record.ratchet_tree.len();
             if bytes > max_bytes && !out.is_empty() {
                 break;
@@ -310,7 +384,11 @@ impl Storage {
         let mut n = 0;
         for item in self.mailboxes.scan_prefix(client) {
             let (k, v) = item?;
-            if EnvelopeRecord::decode(&v)?.group_id == group_id {
+            let of_group = match self.open_value(MAILBOXES, &k, &v)? {
+                Some(plain) => EnvelopeRecord::decode(&plain)?.group_id == group_id,
+                None => true, // shredded: expired anyway
+            };
+            if of_group {
                 batch.remove(k);
                 n += 1;
             }
@@ -319,14 +397,25 @@ impl Storage {
         Ok(n)
     }
 
-    /// Delete envelopes received before `cutoff` (seconds); returns the
-    /// affected clients with the number deleted.
+    /// Delete envelopes received before `cutoff` (seconds) and those whose
+    /// period key is destroyed; returns the affected clients with the
+    /// number deleted.
     pub fn purge_mailboxes_before(&self, cutoff: u64) -> Result<Vec<(ClientId, usize)>, StorageError> {
         let mut affected: Vec<(ClientId, usize)> = Vec::new();
         let mut batch = sled::Batch::default();
+        // Periods ending by the cutoff hold only expired envelopes: no need
+        // to open them.
+        let expired_below = self.vault.period_of(cutoff);
         for item in self.mailboxes.iter() {
             let (k, v) = item?;
-            if EnvelopeRecord::decode(&v)?.received_at < cutoff {
+            let expired = match vault::Vault::period_of_value(&v) {
+                Some(p) if p < expired_below => true,
+                _ => match self.open_value(MAILBOXES, &k, &v)? {
+                    Some(plain) => EnvelopeRecord::decode(&plain)?.received_at < cutoff,
+                    None => true,
+                },
+            };
+            if expired {
                 let mut client = [0u8; 32];
                 client.copy_from_slice(&k[..32]);
                 match affected.last_mut() {
@@ -343,9 +432,21 @@ impl Storage {
     /// Apply one round of the writer atomically: group state changes,
     /// mailbox entries and the new mailbox heads.
     pub(crate) fn apply_round(&self, round: &writer::Round) -> Result<(), StorageError> {
+        // Sealed outside the transaction, which sled may run more than once.
+        let sealed_groups = round
+            .groups
+            .iter()
+            .map(|(group_id, record)| {
+                let sealed = record
+                    .as_ref()
+                    .map(|plain| self.vault.seal_state(GROUPS, group_id, plain))
+                    .transpose()?;
+                Ok((group_id, sealed))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         (&self.groups, &self.mailboxes, &self.mailbox_heads)
             .transaction(|(groups, mailboxes, heads)| {
-                for (group_id, record) in &round.groups {
+                for (group_id, record) in &sealed_groups {
                     match record {
                         Some(bytes) => groups.insert(group_id.as_slice(), bytes.as_slice())?,
                         None => groups.remove(group_id.as_slice())?,
@@ -371,14 +472,38 @@ fn tx_error(e: TransactionError<()>) -> StorageError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A key file next to the data in `dir`, for tests.
+    pub(crate) fn test_keys(dir: &Path) -> VaultConfig {
+        VaultConfig {
+            key_file: dir.join("test.keys"),
+            period_secs: 3600,
+            retention_secs: 7200,
+        }
+    }
+
+    #[test]
+    fn data_without_its_key_file_is_refused_and_a_new_directory_gets_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = test_keys(dir.path());
+        drop(Storage::open(&dir.path().join("data"), keys.clone()).unwrap());
+        assert!(keys.key_file.exists(), "a new data directory gets a key file");
+        std::fs::remove_file(&keys.key_file).unwrap();
+        match Storage::open(&dir.path().join("data"), keys.clone()) {
+            Err(StorageError::Vault(message)) => assert!(message.contains("missing"), "{message}"),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("existing data was opened with new keys"),
+        }
+        assert!(!keys.key_file.exists(), "no new keys were made for old data");
+    }
 
     #[test]
     fn a_data_directory_of_another_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let storage = Storage::open(dir.path()).unwrap();
+            let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
             storage
                 .db
                 .open_tree("meta")
@@ -387,7 +512,10 @@ mod tests {
                 .unwrap();
             storage.flush_blocking().unwrap();
         }
-        match Storage::open(dir.path()) {
+        // An older data directory has no key file either: the schema error
+        // is still the one reported.
+        std::fs::remove_file(test_keys(dir.path()).key_file).unwrap();
+        match Storage::open(dir.path(), test_keys(dir.path())) {
             Err(StorageError::SchemaMismatch {
                 found: 99,
                 expected: SCHEMA_VERSION,

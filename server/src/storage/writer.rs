@@ -221,9 +221,13 @@ fn plan_job(
             assigned.push(None);
             continue;
         }
+        // Sealed here, in the writer thread, off the async workers.
+        let sealed = storage
+            .seal_envelope(client, meta.head + 1, record)
+            .map_err(|e| WriteError::Storage(e.to_string()))?;
         meta.head += 1;
         meta.len += 1;
-        round.entries.push((*client, meta.head, record.encode()));
+        round.entries.push((*client, meta.head, sealed));
         assigned.push(Some(meta.head));
     }
     if skipped > 0 {
