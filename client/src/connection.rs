@@ -387,6 +387,12 @@ impl Connection {
             .lock()
             .map_err(|_| ClientError::Protocol("pending map poisoned".into()))?
             .insert(id, tx);
+        // The reader records the close before failing the waiting requests:
+        // a request registered after that would wait for its timeout.
+        if self.close_info.lock().map(|c| c.is_some()).unwrap_or(true) {
+            self.forget(id);
+            return Err(self.closed_error());
+        }
         tracing::trace!(id, op = req.op_name(), "request");
         let frame = ClientFrame {
             v: PROTOCOL_VERSION,
