@@ -266,9 +266,17 @@ pub struct Limits {
     pub max_key_packages_per_publish: usize,
     pub max_key_package_lifetime_secs: u64,
     pub max_groups_per_client: u32,
+    /// Groups a client without a staff session may be in (also capped by
+    /// `max_groups_per_client`). A visitor needs one chat and a sealed team
+    /// message; anonymous keys cost nothing, so they get a small share.
+    pub max_groups_per_anonymous_client: u32,
     pub max_members_per_group: u32,
     /// Groups the server tracks in all.
     pub max_groups: usize,
+    /// Key packages (one-time and last-resort) the directory holds in all:
+    /// anonymous keys are free, so the per-client bound alone bounds
+    /// nothing.
+    pub max_stored_key_packages: usize,
     pub max_mailbox_envelopes: u64,
     pub max_fetch_limit: u32,
     pub push_window: u64,
@@ -311,6 +319,9 @@ pub struct ConnectionLimits {
     /// `net.core.somaxconn`). Too small, and a burst of reconnects has its
     /// SYNs dropped and retried after 1, 3, 7, 15… seconds.
     pub listen_backlog: u32,
+    /// Largest HTTP request body any route accepts (HTTP 413 past it). The
+    /// staff login route has its own, smaller limit.
+    pub max_request_body_bytes: usize,
 }
 
 /// Staff accounts, logins and sessions (README, "Admin CLI").
@@ -433,8 +444,10 @@ impl Default for Limits {
             max_key_packages_per_publish: proto::MAX_KEY_PACKAGES_PER_PUBLISH,
             max_key_package_lifetime_secs: proto::MAX_KEY_PACKAGE_LIFETIME_SECS,
             max_groups_per_client: proto::MAX_GROUPS_PER_CLIENT,
+            max_groups_per_anonymous_client: 4,
             max_members_per_group: proto::MAX_MEMBERS_PER_GROUP,
             max_groups: 100_000,
+            max_stored_key_packages: 200_000,
             max_mailbox_envelopes: proto::MAX_MAILBOX_ENVELOPES,
             max_fetch_limit: proto::MAX_FETCH_LIMIT,
             push_window: proto::PUSH_WINDOW,
@@ -460,6 +473,7 @@ impl Default for ConnectionLimits {
             write_stall_secs: 30,
             listen_backlog: 4096,
             handshake_timeout_secs: 10,
+            max_request_body_bytes: 64 * 1024,
         }
     }
 }
@@ -552,6 +566,35 @@ impl Config {
             || self.connections.handshake_timeout_secs == 0
         {
             return bad("rates, connection and in-flight limits must be positive");
+        }
+        if l.max_group_state_bytes > l.max_frame_bytes || l.max_key_package_bytes > l.max_frame_bytes {
+            return bad("limits.max_group_state_bytes and max_key_package_bytes cannot exceed limits.max_frame_bytes");
+        }
+        // Zero in any of these would refuse every client.
+        if l.max_groups_per_client == 0
+            || l.max_groups == 0
+            || l.max_key_packages_per_client == 0
+            || l.max_key_packages_per_publish == 0
+            || l.max_key_package_lifetime_secs == 0
+            || l.max_mailbox_envelopes == 0
+        {
+            return bad("limits on groups, key packages and mailboxes must be positive");
+        }
+        if l.max_groups_per_anonymous_client < 2 {
+            return bad("limits.max_groups_per_anonymous_client must be at least 2 (a chat and a team message)");
+        }
+        if l.max_stored_key_packages <= l.max_key_packages_per_client as usize {
+            return bad("limits.max_stored_key_packages must exceed limits.max_key_packages_per_client");
+        }
+        let c = &self.connections;
+        if c.auth_timeout_secs == 0 || c.idle_timeout_secs == 0 {
+            return bad("connections.auth_timeout_secs and idle_timeout_secs must be positive");
+        }
+        if c.read_buffer_bytes < 512 {
+            return bad("connections.read_buffer_bytes must be at least 512");
+        }
+        if c.max_request_body_bytes < 1024 {
+            return bad("connections.max_request_body_bytes must be at least 1 KiB");
         }
         if self.connections.max_send_queue_bytes < 2 * l.max_frame_bytes {
             return bad("connections.max_send_queue_bytes must be at least twice limits.max_frame_bytes");
@@ -757,6 +800,41 @@ mod tests {
         ] {
             assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn bounds_that_would_lock_everyone_out_are_refused() {
+        for bad in [
+            "[connections]\nauth_timeout_secs = 0",
+            "[connections]\nidle_timeout_secs = 0",
+            "[connections]\nmax_connections = 0",
+            "[connections]\nwrite_stall_secs = 0",
+            "[connections]\nmax_inflight_requests = 0",
+            "[connections]\nread_buffer_bytes = 0",
+            "[connections]\nmax_request_body_bytes = 0",
+            "[connections]\nmax_send_queue_bytes = 1024",
+            "[limits]\nmax_groups_per_client = 0",
+            "[limits]\nmax_groups_per_anonymous_client = 1",
+            "[limits]\nmax_groups = 0",
+            "[limits]\nmax_members_per_group = 1",
+            "[limits]\nmax_key_packages_per_client = 0",
+            "[limits]\nmax_key_packages_per_publish = 0",
+            "[limits]\nmax_stored_key_packages = 100",
+            "[limits]\nmax_mailbox_envelopes = 0",
+            "[limits]\nmax_key_package_bytes = 2000000",
+            "[intake]\nmax_queue_length = 0",
+            "[intake]\nmax_tracked_sources = 0",
+            "[escalation]\nmax_open_escalations = 0",
+        ] {
+            assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
+        let c = Config::parse(
+            "[limits]\nmax_groups_per_anonymous_client = 2\nmax_stored_key_packages = 101\n[connections]\nmax_request_body_bytes = 1024\n",
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_groups_per_anonymous_client, 2);
+        assert_eq!(c.limits.max_stored_key_packages, 101);
+        assert_eq!(c.connections.max_request_body_bytes, 1024);
     }
 
     #[test]

@@ -253,6 +253,7 @@ pub async fn serve(
     // A slow consumer's close goes ahead of its queue; any other close
     // follows the answers already queued, unless the queue is full.
     if closing.0 == close::SLOW_CONSUMER {
+        services.metrics.slow_consumers_closed_total.inc();
         let _ = close_now.send(close);
     } else if let Err(e) = outbox.tx.try_send(close) {
         let _ = close_now.send(e.into_inner());

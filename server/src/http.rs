@@ -1,16 +1,17 @@
 //! HTTP routes: the WebSocket endpoint, a health check, the staff routes
 //! (`staff::http`), `/metrics`, and the web client's built assets. Every
-//! response carries the security headers below.
+//! response carries the security headers below, and no route accepts a body
+//! over `connections.max_request_body_bytes`.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -75,7 +76,13 @@ pub fn router(services: Arc<Services>) -> Router {
         tracing::warn!("the web client is not built; run `npm run build` in web-client/");
         router.route("/", get(not_built))
     };
-    let mut router = router.with_state(services);
+    let max_body = services.config.connections.max_request_body_bytes;
+    let mut router = router
+        .with_state(services)
+        // Extractors that read a body stop at the limit (413); a declared
+        // length over it is refused before any handler runs.
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(max_body, refuse_large_bodies));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static(name),
@@ -140,6 +147,26 @@ fn is_hashed_asset_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && head.len() >= 2
         && head.ends_with('-')
+}
+
+/// HTTP 413 for a request whose declared body is over the limit, whatever
+/// the route (also those that never read a body: the client is told at
+/// once instead of the connection being dropped mid-upload).
+async fn refuse_large_bodies(State(max): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            format!("request body larger than {max} bytes\n"),
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_built() -> impl IntoResponse {

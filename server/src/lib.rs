@@ -136,7 +136,7 @@ pub async fn run_with(
         // Printed once for the person starting the server; never logged.
         println!("demo counsellor: username {} password {password}", staff::DEMO_USERNAME);
     }
-    let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone()));
+    let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone())?);
     let intake = intake::Intake::load(
         config.intake.clone(),
         &storage,

@@ -99,6 +99,9 @@ pub struct Metrics {
     pub commits_accepted_total: Counter,
     /// Staff logins by outcome.
     pub logins_total: Family<LoginLabels, Counter>,
+    /// Connections closed as slow consumers (4002): their send queue
+    /// filled or a write stalled past `write_stall_secs`.
+    pub slow_consumers_closed_total: Counter,
 }
 
 impl Default for Metrics {
@@ -119,6 +122,7 @@ impl Metrics {
             messages_accepted_total: Counter::default(),
             commits_accepted_total: Counter::default(),
             logins_total: Family::default(),
+            slow_consumers_closed_total: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -153,6 +157,11 @@ impl Metrics {
         );
         registry.register("commits_accepted", "Commits accepted", m.commits_accepted_total.clone());
         registry.register("logins", "Staff logins by outcome", m.logins_total.clone());
+        registry.register(
+            "slow_consumers_closed",
+            "Connections closed as slow consumers (4002)",
+            m.slow_consumers_closed_total.clone(),
+        );
         // Every label value exists from the start, so dashboards see zeros.
         for &state in ShiftState::ALL {
             let _ = m.staff_on_shift.get_or_create(&ShiftLabels { state });
@@ -238,6 +247,7 @@ mod tests {
             "parasol_messages_accepted_total 2",
             "parasol_commits_accepted_total 0",
             "parasol_logins_total{outcome=\"success\"} 1",
+            "parasol_slow_consumers_closed_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

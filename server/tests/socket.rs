@@ -237,6 +237,46 @@ async fn authentication_times_out() {
 }
 
 #[tokio::test]
+async fn pings_do_not_extend_the_authentication_deadline() {
+    let mut config = Config::default();
+    config.connections.auth_timeout_secs = 1;
+    let server = start(config).await;
+    let mut raw = Raw::connect(server.addr).await;
+    let started = std::time::Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "a pinging client was never closed"
+        );
+        let _ = raw.ws.send(Message::Ping(vec![1].into())).await;
+        match tokio::time::timeout(Duration::from_millis(200), raw.ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(frame.code, CloseCode::from(close::POLICY_VIOLATION), "{}", frame.reason);
+                break;
+            }
+            Ok(Some(Ok(_))) | Err(_) => continue,
+            Ok(other) => panic!("closed without a code: {other:?}"),
+        }
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+/// `GET /metrics`: the value of the line starting with `name `.
+async fn metric(addr: SocketAddr, name: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[tokio::test]
 async fn malformed_frames_get_typed_errors_and_the_connection_stays_usable() {
     let server = start(Config::default()).await;
     let mut raw = Raw::authed(server.addr, &key(3)).await;
@@ -494,6 +534,7 @@ async fn a_client_that_never_reads_is_disconnected_as_a_slow_consumer() {
     .expect("the server closed the connection");
     assert_eq!(code, Some(close::SLOW_CONSUMER));
     flood.abort();
+    assert_eq!(metric(server.addr, "parasol_slow_consumers_closed_total").await, 1);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The server serves the built web client at `/`, and every response (the
 //! page, its assets, the health check, errors) carries the security headers.
+//! No route takes a body over the configured limit.
 
 use std::net::SocketAddr;
 
@@ -241,5 +242,77 @@ async fn hsts_is_sent_behind_a_tls_proxy_and_not_over_plain_loopback() {
         );
         assert_security_headers(path, &headers);
     }
+    shutdown.cancel();
+}
+
+/// Send `head` (request line and headers, without the blank line) and then
+/// `body`, and read the answer: status and body. The server may answer and
+/// close before the body is all sent; a write error then is expected.
+async fn send_raw(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(format!("{head}\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let _ = stream.write_all(body).await;
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        let response = String::from_utf8_lossy(&response).to_string();
+        let (status_line, rest) = response.split_once("\r\n").expect("an HTTP answer");
+        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = rest.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+        (status, body)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), exchange)
+        .await
+        .expect("the server answered instead of waiting for the body")
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_body_over_the_limit_with_413() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html><title>Notes</title>").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.connections.max_request_body_bytes = 2048;
+    let (addr, shutdown) = start_with(web.path(), data.path(), config).await;
+
+    // A declared length over the limit: 413 at once, before the body is
+    // sent, on every route, whether or not it reads bodies.
+    for (method, path) in [
+        ("POST", "/v1/staff/login"),
+        ("POST", "/v1/staff/logout"),
+        ("POST", "/v1/escalations/1/accept"),
+        ("GET", "/v1/attestation-key"),
+        ("GET", "/v1/ws"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("POST", "/"),
+        ("PUT", "/some/where"),
+    ] {
+        let head = format!("{method} {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 10000000");
+        let (status, body) = send_raw(addr, &head, b"").await;
+        assert_eq!(status, 413, "{method} {path}: {body}");
+        assert!(body.contains("larger than 2048 bytes"), "{method} {path}: {body}");
+    }
+
+    // A chunked body (no declared length) is cut off where it is read: the
+    // login route stops at its own, smaller limit.
+    let mut chunked = format!("{:x}\r\n", 8192).into_bytes();
+    chunked.extend_from_slice(&[b'a'; 8192]);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let head = "POST /v1/staff/login HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked";
+    let (status, body) = send_raw(addr, head, &chunked).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("larger than 4096 bytes"), "{body}");
+    // A route that reads no body answers without waiting for it.
+    let head = "POST /v1/escalations/1/accept HTTP/1.1\r\nTransfer-Encoding: chunked";
+    let (status, _) = send_raw(addr, head, &chunked).await;
+    assert_eq!(status, 401);
+
+    // Within the limit, routes work as before.
+    let (status, _) = send_raw(addr, "GET /healthz HTTP/1.1\r\nContent-Length: 100", &[b'x'; 100]).await;
+    assert_eq!(status, 200);
     shutdown.cancel();
 }

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use parasol_client::{Client, ClientState, Connection, ErrorCode, Event, Request};
+use parasol_client::{Client, ClientState, Connection, ErrorCode, Event, Identity, Request};
 use parasol_protocol::Response;
 use parasol_tests::drive::{code, WAIT};
-use parasol_tests::ServerProcess;
+use parasol_tests::{create_staff, staff_login, ServerProcess};
 
 async fn wait_joined(c: &mut Client, group: &[u8]) {
     let deadline = Instant::now() + WAIT;
@@ -121,6 +121,67 @@ async fn configured_limits_are_enforced_with_typed_errors() {
     );
     busy.ping().await.expect("still connected");
     server.assert_logs_clean(&["still three of us"]);
+}
+
+#[tokio::test]
+async fn anonymous_keys_get_a_smaller_share_of_groups_than_staff() {
+    let server =
+        ServerProcess::start_with_config("[limits]\nmax_groups_per_anonymous_client = 2\nmax_groups_per_client = 4\n");
+    let url = server.url();
+    let mut visitor = Client::connect_ephemeral(&url).await.expect("visitor");
+    visitor.create_group().await.expect("first group");
+    visitor.create_group().await.expect("second group");
+    assert_eq!(code(visitor.create_group().await), ErrorCode::LimitExceeded);
+
+    // Nor can an anonymous key at its share be added to another group.
+    visitor.publish_key_packages(1).await.expect("publish");
+    let mut other = Client::connect_ephemeral(&url).await.expect("other");
+    let group = other.create_group().await.expect("other's group");
+    assert_eq!(
+        code(other.add_members(&group, &[visitor.client_id()]).await),
+        ErrorCode::LimitExceeded
+    );
+
+    // A staff key gets the full `max_groups_per_client`.
+    let password = create_staff(&server, "ana", "Ana", "counsellor", "en", 3);
+    let token = staff_login(&server, "ana", &password);
+    let mut staff = Client::connect_staff(&url, ClientState::in_memory(Identity::generate()), &token)
+        .await
+        .expect("staff");
+    for n in 0..4 {
+        staff
+            .create_group()
+            .await
+            .unwrap_or_else(|e| panic!("staff group {n}: {e}"));
+    }
+    assert_eq!(code(staff.create_group().await), ErrorCode::LimitExceeded);
+}
+
+#[tokio::test]
+async fn the_key_package_directory_is_bounded_in_all() {
+    let server =
+        ServerProcess::start_with_config("[limits]\nmax_key_packages_per_client = 3\nmax_stored_key_packages = 5\n");
+    let url = server.url();
+    let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
+    let mut bob = Client::connect_ephemeral(&url).await.expect("bob");
+    let mut carol = Client::connect_ephemeral(&url).await.expect("carol");
+    assert_eq!(alice.publish_key_packages(3).await.expect("alice publishes").0, 3);
+    // Within bob's own bound, but past the directory's.
+    assert_eq!(code(bob.publish_key_packages(3).await), ErrorCode::LimitExceeded);
+    assert_eq!(bob.publish_key_packages(2).await.expect("bob fills it").0, 2);
+    assert_eq!(code(carol.publish_key_packages(1).await), ErrorCode::LimitExceeded);
+    assert_eq!(
+        code(carol.publish_last_resort_key_package().await),
+        ErrorCode::LimitExceeded
+    );
+    // A claimed package makes room again.
+    let group = carol.create_group().await.expect("carol's group");
+    carol
+        .add_members(&group, &[alice.client_id()])
+        .await
+        .expect("claims one of alice's");
+    assert_eq!(carol.publish_key_packages(1).await.expect("room again").0, 1);
+    alice.ping().await.expect("alice still connected");
 }
 
 #[tokio::test]

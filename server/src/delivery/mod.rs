@@ -157,6 +157,11 @@ pub trait GroupPolicy: Send + Sync {
     ) -> ServiceResult<()>;
     /// The commit was merged.
     fn committed(&self, group_id: &[u8], added: &[ClientId], removed: &[ClientId]);
+    /// Is `client` a staff member's key? Staff may be in
+    /// `max_groups_per_client` groups, every other key in fewer.
+    fn is_staff(&self, _client: &ClientId) -> bool {
+        false
+    }
 }
 
 pub struct Delivery {
@@ -272,6 +277,18 @@ impl Delivery {
         self.memberships.lock().get(client).map_or(0, HashSet::len)
     }
 
+    /// Groups `client` may be in: staff get `max_groups_per_client`, any
+    /// other key the anonymous share (anonymous keys cost nothing to make).
+    fn group_limit_of(&self, client: &ClientId) -> usize {
+        let l = &self.limits;
+        let limit = if self.policy.get().is_some_and(|p| p.is_staff(client)) {
+            l.max_groups_per_client
+        } else {
+            l.max_groups_per_anonymous_client.min(l.max_groups_per_client)
+        };
+        limit as usize
+    }
+
     fn update_memberships(&self, group_id: &[u8], gone: &[ClientId], joined: &[ClientId]) {
         let mut memberships = self.memberships.lock();
         for client in gone {
@@ -319,7 +336,7 @@ impl Delivery {
             ));
         }
         let tree = parse_tree(ratchet_tree)?;
-        if self.groups_of(&creator) >= self.limits.max_groups_per_client as usize {
+        if self.groups_of(&creator) >= self.group_limit_of(&creator) {
             return Err(invalid(ErrorCode::LimitExceeded, "too many groups for this client"));
         }
         if self.groups.read().len() >= self.limits.max_groups {
@@ -485,7 +502,7 @@ impl Delivery {
         }
         for id in &added {
             let rejoining = group.members.contains(id);
-            if !rejoining && self.groups_of(id) >= self.limits.max_groups_per_client as usize {
+            if !rejoining && self.groups_of(id) >= self.group_limit_of(id) {
                 return Err(invalid(
                     ErrorCode::LimitExceeded,
                     "an added client is in too many groups",

@@ -10,12 +10,13 @@ use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::*;
 use openmls_rust_crypto::RustCrypto;
 use parasol_protocol::{Bytes, ErrorCode};
+use parking_lot::Mutex;
 
 use crate::config::Limits;
 use crate::delivery::identity::client_id_of_leaf;
 use crate::delivery::CIPHERSUITE;
 use crate::error::{ServiceError, ServiceResult};
-use crate::storage::{ClientId, KeyPackageRecord, Storage};
+use crate::storage::{ClientId, KeyPackageRecord, Storage, StorageError};
 use crate::time::now_secs;
 
 /// A client's key-package stock.
@@ -39,17 +40,22 @@ pub struct Directory {
     limits: Limits,
     /// Claims per target client, by everyone together.
     claims_per_target: DefaultKeyedRateLimiter<ClientId>,
+    /// Key packages stored in all (`max_stored_key_packages`). Kept as
+    /// publishes and claims go; expired packages a claim skips make it
+    /// count high until the next purge recounts.
+    stored: Mutex<usize>,
 }
 
 impl Directory {
-    pub fn new(storage: Storage, limits: Limits) -> Self {
+    pub fn new(storage: Storage, limits: Limits) -> Result<Self, StorageError> {
         let per_minute = NonZeroU32::new(limits.key_package_claims_per_target_per_minute).unwrap_or(NonZeroU32::MIN);
-        Directory {
+        Ok(Directory {
+            stored: Mutex::new(storage.count_all_key_packages()?),
             storage,
             crypto: RustCrypto::default(),
             claims_per_target: RateLimiter::keyed(Quota::per_minute(per_minute)),
             limits,
-        }
+        })
     }
 
     pub fn stock(&self, owner: &ClientId) -> ServiceResult<Stock> {
@@ -82,12 +88,10 @@ impl Directory {
                 one_time.push((kp_ref, record));
             }
         }
-        let stored = if replace {
-            0
-        } else {
-            self.storage.count_key_packages(owner)?
-        };
-        if stored as usize + one_time.len() > self.limits.max_key_packages_per_client as usize {
+        let owned = self.storage.count_key_packages(owner)? as usize;
+        let had_last_resort = self.storage.has_last_resort(owner)?;
+        let kept = if replace { 0 } else { owned };
+        if kept + one_time.len() > self.limits.max_key_packages_per_client as usize {
             return Err(ServiceError::new(
                 ErrorCode::LimitExceeded,
                 format!(
@@ -96,8 +100,28 @@ impl Directory {
                 ),
             ));
         }
-        self.storage
-            .put_key_packages(owner, &one_time, last_resort.as_ref(), replace)?;
+        {
+            // Checked and stored under one lock, so concurrent publishes
+            // cannot overshoot the bound together.
+            let mut stored = self.stored.lock();
+            let withdrawn = if replace {
+                owned + usize::from(had_last_resort)
+            } else {
+                0
+            };
+            let keeps_last_resort = had_last_resort && !replace;
+            let added = one_time.len() + usize::from(last_resort.is_some() && !keeps_last_resort);
+            let after = stored.saturating_sub(withdrawn) + added;
+            if added > 0 && after > self.limits.max_stored_key_packages {
+                return Err(ServiceError::new(
+                    ErrorCode::LimitExceeded,
+                    "the server's key-package directory is full; retry later",
+                ));
+            }
+            self.storage
+                .put_key_packages(owner, &one_time, last_resort.as_ref(), replace)?;
+            *stored = after;
+        }
         self.storage.flush().await?;
         self.stock(owner)
     }
@@ -169,6 +193,10 @@ impl Directory {
         };
         let (record, last_resort) = match one_time {
             Some(r) => {
+                {
+                    let mut stored = self.stored.lock();
+                    *stored = stored.saturating_sub(1);
+                }
                 // A one-time package must never be handed out twice, even
                 // across a crash.
                 self.storage.flush().await?;
@@ -206,6 +234,9 @@ impl Directory {
 
     /// Delete expired packages.
     pub fn purge_expired(&self) -> ServiceResult<usize> {
-        Ok(self.storage.purge_expired_key_packages(now_secs())?)
+        let purged = self.storage.purge_expired_key_packages(now_secs())?;
+        let mut stored = self.stored.lock();
+        *stored = self.storage.count_all_key_packages()?;
+        Ok(purged)
     }
 }

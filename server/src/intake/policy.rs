@@ -71,6 +71,10 @@ impl GroupPolicy for ChatPolicy {
         Ok(())
     }
 
+    fn is_staff(&self, client: &ClientId) -> bool {
+        self.0.upgrade().is_some_and(|intake| intake.is_staff_client(client))
+    }
+
     fn committed(&self, group_id: &[u8], added: &[ClientId], removed: &[ClientId]) {
         let Some(intake) = self.0.upgrade() else { return };
         let record = {

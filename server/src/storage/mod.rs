@@ -188,6 +188,12 @@ impl Storage {
         Ok(n)
     }
 
+    /// Key packages stored in all, one-time and last-resort (a full scan:
+    /// at start and after a purge only).
+    pub fn count_all_key_packages(&self) -> Result<usize, StorageError> {
+        Ok(self.key_packages.len() + self.last_resort.len())
+    }
+
     /// Whether `client` has any one-time key package stored.
     pub fn has_key_packages(&self, client: &ClientId) -> Result<bool, StorageError> {
         Ok(self.key_packages.scan_prefix(client).next().transpose()?.is_some())
