@@ -43,7 +43,7 @@ async fn group_of(clients: &mut [Client]) -> Vec<u8> {
     creator.add_members(&group, &ids).await.expect("add members");
     for c in others.iter_mut() {
         let deadline = Instant::now() + WAIT;
-        while !c.groups().iter().any(|g| *g == group) {
+        while !c.groups().contains(&group) {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(c.next_event(left).await.expect("event").is_some(), "no Welcome arrived");
         }
