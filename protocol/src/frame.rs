@@ -619,3 +619,28 @@ pub enum EnvelopeKind {
     Application,
     Welcome,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Request, OPERATIONS};
+
+    /// `OPERATIONS` is exactly the request enum's variants, in order: serde
+    /// names every variant when it refuses an unknown one, so a variant
+    /// added to the enum and forgotten here (and in the authorization
+    /// matrix, which is checked against this list) fails this test.
+    #[test]
+    fn operations_lists_every_variant_of_the_request_enum() {
+        let err = serde_json::from_str::<Request>(r#"{"op": "no_such_operation"}"#)
+            .expect_err("an unknown operation is refused")
+            .to_string();
+        let expected = err
+            .split("expected one of ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("serde's error names the variants: {err}"));
+        let variants: Vec<&str> = expected
+            .split(", ")
+            .map(|v| v.split('`').nth(1).expect("a variant in backticks"))
+            .collect();
+        assert_eq!(variants, OPERATIONS);
+    }
+}

@@ -1086,6 +1086,7 @@ impl Intake {
 
     pub fn decline(&self, account: u64, ticket_id: u64) -> ServiceResult<()> {
         let mut state = self.state.lock();
+        Self::require_chat_staff(&state, account)?;
         let now = now_secs();
         let t = state
             .tickets
@@ -1106,6 +1107,7 @@ impl Intake {
 
     /// The counsellor created the chat's group: from now on it is the chat.
     pub async fn attach(&self, account: u64, client: ClientId, ticket_id: u64, group_id: Vec<u8>) -> ServiceResult<()> {
+        Self::require_chat_staff(&self.state.lock(), account)?;
         let members = self
             .delivery
             .members(&group_id)

@@ -1,0 +1,1141 @@
+//! The authorization matrix of SECURITY.md, performed: the test reads the
+//! table between `<!-- authz-matrix:start -->` and `<!-- authz-matrix:end
+//! -->` at run time and, for every cell, performs the operation as that
+//! role against the real server process, with real arguments where they
+//! are cheap, and checks that the server allows or refuses it as the cell
+//! says.
+//!
+//! A cell is observed from one or two attempts: on the role's own object
+//! (or on any object, when the role can own none), and, for operations on
+//! an object, on somebody else's. Refused on the first: `deny`. Allowed on
+//! the first and refused on the second: `own`. Allowed on both: `allow`.
+//! "Refused" means an authorization refusal (`forbidden`, `not_a_member`,
+//! `not_authenticated`, `authentication_failed`, HTTP 401/403); on
+//! somebody else's object `unknown_ticket`, `unknown_escalation` and
+//! `unknown_group` count too, since there the server hides that the object
+//! exists. Any other error is not an authorization refusal.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use parasol_client::mls::{CommitOp, MlsEngine};
+use parasol_client::{Client, ClientError, ClientState, Connection, ErrorCode, Identity, Request};
+use parasol_protocol::{
+    Bytes, Category, DutyState, EscalationOutcome, FeedbackAnswer, PowSolution, ShiftState, SignedEscalation,
+    OPERATIONS,
+};
+use parasol_tests::drive::{wait_notice, WAIT};
+use parasol_tests::{create_staff, http_request, staff_login, ServerProcess};
+
+const START: &str = "<!-- authz-matrix:start -->";
+const END: &str = "<!-- authz-matrix:end -->";
+
+/// The matrix's columns, in the table's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Unauthenticated,
+    Visitor,
+    Counsellor,
+    Supervisor,
+    CrisisResponder,
+    Admin,
+    Disabled,
+}
+
+impl Role {
+    const ALL: [Role; 7] = [
+        Role::Unauthenticated,
+        Role::Visitor,
+        Role::Counsellor,
+        Role::Supervisor,
+        Role::CrisisResponder,
+        Role::Admin,
+        Role::Disabled,
+    ];
+
+    fn header(self) -> &'static str {
+        match self {
+            Role::Unauthenticated => "unauthenticated",
+            Role::Visitor => "anonymous visitor",
+            Role::Counsellor => "counsellor",
+            Role::Supervisor => "supervisor",
+            Role::CrisisResponder => "crisis responder",
+            Role::Admin => "admin",
+            Role::Disabled => "disabled account",
+        }
+    }
+}
+
+/// What a cell says, or what the server did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Allow,
+    Deny,
+    Own,
+}
+
+impl Cell {
+    fn parse(s: &str) -> Cell {
+        match s {
+            "allow" => Cell::Allow,
+            "deny" => Cell::Deny,
+            "own" => Cell::Own,
+            other => panic!("SECURITY.md: unknown cell {other:?} (allow, deny or own)"),
+        }
+    }
+}
+
+/// The rows of the table beside the protocol's operations.
+const HTTP_LOGIN: &str = "POST /v1/staff/login";
+const HTTP_LOGOUT: &str = "POST /v1/staff/logout";
+const HTTP_ACCEPT: &str = "POST /v1/escalations/{id}/accept";
+const HTTP_METRICS: &str = "GET /metrics";
+const HTTP_HEALTHZ: &str = "GET /healthz";
+const HTTP_ATTESTATION: &str = "GET /v1/attestation-key";
+const ADMIN_CLI: &str = "admin CLI";
+const OTHER_ROWS: [&str; 7] = [
+    HTTP_LOGIN,
+    HTTP_LOGOUT,
+    HTTP_ACCEPT,
+    HTTP_METRICS,
+    HTTP_HEALTHZ,
+    HTTP_ATTESTATION,
+    ADMIN_CLI,
+];
+
+/// The table of SECURITY.md: row name → the cell of each role.
+fn read_matrix() -> Vec<(String, BTreeMap<Role, Cell>)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../SECURITY.md");
+    let text = std::fs::read_to_string(path).expect("reading SECURITY.md");
+    let start = text.find(START).expect("SECURITY.md has the matrix start marker") + START.len();
+    let end = text.find(END).expect("SECURITY.md has the matrix end marker");
+    let mut lines = text[start..end].lines().map(str::trim).filter(|l| !l.is_empty());
+    let split = |line: &str| -> Vec<String> {
+        line.trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let header = split(lines.next().expect("a header row"));
+    assert_eq!(header.len(), 1 + Role::ALL.len(), "columns: {header:?}");
+    for (role, name) in Role::ALL.iter().zip(&header[1..]) {
+        assert_eq!(name, role.header(), "column order of the matrix");
+    }
+    assert!(lines.next().expect("the separator row").starts_with("|---"));
+    let mut rows = Vec::new();
+    for line in lines {
+        let cells = split(line);
+        assert_eq!(cells.len(), header.len(), "row {line:?}");
+        // `op` or `METHOD /path`, in backticks; the admin row has words after.
+        let name = cells[0].trim_start_matches('`');
+        let name = name.split('`').next().unwrap_or(name).trim().to_string();
+        let name = if name.starts_with("admin CLI") {
+            ADMIN_CLI.to_string()
+        } else {
+            name
+        };
+        let row = Role::ALL
+            .iter()
+            .zip(&cells[1..])
+            .map(|(role, c)| (*role, Cell::parse(c)))
+            .collect();
+        rows.push((name, row));
+    }
+    rows
+}
+
+// ------------------------------------------------------------- the world
+
+struct Staff {
+    c: Client,
+    username: String,
+    password: String,
+    token: String,
+}
+
+/// One server, its people and a few objects that belong to somebody else.
+struct World {
+    server: ServerProcess,
+    url: String,
+    ana: Staff,
+    /// Another counsellor: the owner of "somebody else's" chats.
+    bora: Staff,
+    sara: Staff,
+    vesna: Staff,
+    adam: Staff,
+    /// The disabled account: its password and its old session token.
+    dora_password: String,
+    dora_token: String,
+    /// An anonymous client with key packages others may claim.
+    donor: Client,
+    /// Bora's chat (group, ticket) that stays open, and its open escalation.
+    bora_chat: (Vec<u8>, u64),
+    bora_escalation: u64,
+    /// A group of an outsider, and a commit and a message for it that the
+    /// outsider built but never sent.
+    outsider_group: Vec<u8>,
+    outsider_commit: Vec<u8>,
+    outsider_message: Vec<u8>,
+    /// Connections kept open so their groups and tickets stay alive.
+    keep: Vec<Client>,
+    _outsider: Connection,
+}
+
+const CONFIG: &str = "[intake]\nrequests_per_source_per_minute = 100000\nsource_burst = 100000\n\
+connections_per_source_per_minute = 100000\nconnection_burst = 100000\nglobal_requests_per_minute = 1000000\n\
+pow_threshold_per_minute = 0\n";
+
+async fn staff(server: &ServerProcess, username: &str, role: &str) -> Staff {
+    let password = create_staff(server, username, &format!("{username} (display)"), role, "mk,en", 20);
+    let token = staff_login(server, username, &password);
+    let mut c = Client::connect_staff(&server.url(), ClientState::in_memory(Identity::generate()), &token)
+        .await
+        .expect("staff connects");
+    c.publish_key_packages(20).await.expect("staff key packages");
+    Staff {
+        c,
+        username: username.to_string(),
+        password,
+        token,
+    }
+}
+
+async fn visitor(url: &str) -> Client {
+    Client::connect_ephemeral(url).await.expect("visitor connects")
+}
+
+/// The time now, for signed escalations.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+impl World {
+    async fn build() -> World {
+        let server = ServerProcess::start_with_config(CONFIG);
+        let url = server.url();
+        let mut ana = staff(&server, "ana", "counsellor").await;
+        let mut bora = staff(&server, "bora", "counsellor").await;
+        let mut sara = staff(&server, "sara", "supervisor").await;
+        let vesna = staff(&server, "vesna", "crisis_responder").await;
+        let adam = staff(&server, "adam", "admin").await;
+        // On shift, but never offered chats: tickets wait until accepted by id.
+        for s in [&mut ana, &mut bora, &mut sara] {
+            s.c.set_shift(ShiftState::ClockedIn, false).await.expect("clock in");
+        }
+        vesna.c.set_duty(DutyState::OnDuty).await.expect("on duty");
+
+        // Dora logs in, is connected, and is disabled: her connection ends.
+        let dora_password = create_staff(&server, "dora", "dora (display)", "counsellor", "mk,en", 5);
+        let dora_token = staff_login(&server, "dora", &dora_password);
+        let mut dora = Client::connect_staff(&url, ClientState::in_memory(Identity::generate()), &dora_token)
+            .await
+            .expect("dora connects");
+        let out = server.admin(&["disable", "dora"], "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(Instant::now() < deadline, "dora's open connection was not closed");
+            match dora.poll(Duration::from_millis(200)).await {
+                Err(_) => break,
+                Ok(_) if dora.connection().is_none_or(Connection::is_closed) => break,
+                Ok(_) => {}
+            }
+        }
+
+        let mut donor = visitor(&url).await;
+        donor.publish_key_packages(30).await.expect("donor key packages");
+
+        // The outsider: a group of its own, a commit and a message built
+        // for it and never sent.
+        let identity = Identity::generate();
+        let outsider = Connection::open(&url, WAIT).await.expect("outsider connects");
+        outsider.authenticate(&identity).await.expect("outsider authenticates");
+        let mut engine = MlsEngine::new(identity);
+        let group = engine.create_group().expect("outsider group");
+        outsider
+            .request(Request::CreateGroup {
+                group_info: group.group_info.clone().into(),
+                ratchet_tree: group.ratchet_tree.clone().into(),
+            })
+            .await
+            .expect("outsider creates its group");
+        let outsider_message = engine.encrypt(&group.group_id, "not yours").expect("encrypt");
+        let outsider_commit = engine
+            .build_commit(&group.group_id, &CommitOp::Update)
+            .expect("commit")
+            .expect("an update commit")
+            .commit;
+
+        let mut world = World {
+            server,
+            url,
+            ana,
+            bora,
+            sara,
+            vesna,
+            adam,
+            dora_password,
+            dora_token,
+            donor,
+            bora_chat: (Vec::new(), 0),
+            bora_escalation: 0,
+            outsider_group: group.group_id,
+            outsider_commit,
+            outsider_message,
+            keep: Vec::new(),
+            _outsider: outsider,
+        };
+        world.bora_chat = world.chat(Who::Bora).await;
+        world.bora_escalation = world.escalation_on(Who::Bora, &world.bora_chat.0.clone()).await;
+        world
+    }
+
+    fn staff(&mut self, who: Who) -> &mut Staff {
+        match who {
+            Who::Ana => &mut self.ana,
+            Who::Bora => &mut self.bora,
+            Who::Sara => &mut self.sara,
+            Who::Vesna => &mut self.vesna,
+            Who::Adam => &mut self.adam,
+        }
+    }
+
+    /// A waiting ticket of a new visitor in `language` (kept connected).
+    async fn waiting_ticket(&mut self, language: &str) -> u64 {
+        let mut v = visitor(&self.url).await;
+        let ticket = v.request_chat(language, "health", false).await.expect("request_chat");
+        self.keep.push(v);
+        ticket.ticket_id
+    }
+
+    /// A new chat of `who` with a new visitor: (group, ticket).
+    async fn chat(&mut self, who: Who) -> (Vec<u8>, u64) {
+        let (g, ticket, v) = self.chat_with_visitor(who).await;
+        self.keep.push(v);
+        (g, ticket)
+    }
+
+    async fn chat_with_visitor(&mut self, who: Who) -> (Vec<u8>, u64, Client) {
+        let mut v = visitor(&self.url).await;
+        let ticket = v
+            .request_chat("mk", "health", false)
+            .await
+            .expect("request_chat")
+            .ticket_id;
+        let g = self
+            .staff(who)
+            .c
+            .accept_ticket(ticket)
+            .await
+            .expect("accept_ticket")
+            .group_id;
+        v.wait_for_group(&g, WAIT).await.expect("the visitor joins");
+        (g, ticket, v)
+    }
+
+    /// An open escalation of `who`'s chat `g`.
+    async fn escalation_on(&mut self, who: Who, g: &[u8]) -> u64 {
+        self.staff(who)
+            .c
+            .escalate(g, parasol_protocol::Severity::High, Category::Other)
+            .await
+            .expect("escalate")
+            .escalation_id
+    }
+
+    /// A new open escalation of a new chat of bora's.
+    async fn bora_fresh_escalation(&mut self) -> u64 {
+        let (g, _) = self.chat(Who::Bora).await;
+        self.escalation_on(Who::Bora, &g).await
+    }
+
+    /// A sealed team message left by a new visitor: its group id.
+    async fn team_message(&mut self) -> Vec<u8> {
+        let mut v = visitor(&self.url).await;
+        let g = v.create_group().await.expect("group");
+        v.request(Request::LeaveTeamMessage {
+            group_id: Bytes(g.clone()),
+            language: "mk".into(),
+        })
+        .await
+        .expect("leave_team_message");
+        self.keep.push(v);
+        g
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Ana,
+    Bora,
+    Sara,
+    Vesna,
+    Adam,
+}
+
+fn subject(role: Role) -> Option<Who> {
+    match role {
+        Role::Counsellor => Some(Who::Ana),
+        Role::Supervisor => Some(Who::Sara),
+        Role::CrisisResponder => Some(Who::Vesna),
+        Role::Admin => Some(Who::Adam),
+        _ => None,
+    }
+}
+
+// ------------------------------------------------------------ attempts
+
+type Attempt = Result<(), ClientError>;
+
+fn done<T>(r: Result<T, ClientError>) -> Attempt {
+    r.map(|_| ())
+}
+
+fn server_code(e: &ClientError) -> ErrorCode {
+    e.server_code()
+        .unwrap_or_else(|| panic!("expected an answer from the server, got {e}"))
+}
+
+/// Refused for authorization.
+fn refused(a: &Attempt) -> bool {
+    match a {
+        Ok(()) => false,
+        Err(e) => matches!(
+            server_code(e),
+            ErrorCode::Forbidden
+                | ErrorCode::NotAMember
+                | ErrorCode::NotAuthenticated
+                | ErrorCode::AuthenticationFailed
+        ),
+    }
+}
+
+/// Refused on somebody else's object (existence hidden counts).
+fn not_yours(a: &Attempt) -> bool {
+    refused(a)
+        || matches!(a, Err(e) if matches!(server_code(e), ErrorCode::UnknownTicket | ErrorCode::UnknownEscalation | ErrorCode::UnknownGroup))
+}
+
+fn observe(mine: &Attempt, theirs: Option<&Attempt>) -> Cell {
+    if refused(mine) {
+        return Cell::Deny;
+    }
+    match theirs {
+        Some(t) if not_yours(t) => Cell::Own,
+        _ => Cell::Allow,
+    }
+}
+
+/// Some request for `op`, with arguments that name nothing in particular:
+/// what an unauthenticated connection or a disabled account tries.
+fn sample(op: &str) -> Request {
+    let g = Bytes(vec![1; 16]);
+    let escalation = SignedEscalation {
+        group_id: g.clone(),
+        severity: parasol_protocol::Severity::High,
+        category: Category::Other,
+        issued_at: now_secs(),
+        signature: Bytes(vec![0; 64]),
+    };
+    let req = match op {
+        "authenticate" => Request::Authenticate {
+            proof: parasol_protocol::AuthProof::Ed25519Challenge {
+                public_key: Bytes(vec![0; 32]),
+                signature: Bytes(vec![0; 64]),
+            },
+        },
+        "publish_key_packages" => Request::PublishKeyPackages {
+            key_packages: Vec::new(),
+            replace: false,
+        },
+        "claim_key_package" => Request::ClaimKeyPackage {
+            client_id: Bytes(vec![2; 32]),
+        },
+        "create_group" => Request::CreateGroup {
+            group_info: Bytes(vec![0]),
+            ratchet_tree: Bytes(vec![0]),
+        },
+        "send_commit" => Request::SendCommit {
+            commit: Bytes(vec![0]),
+            welcome: None,
+            group_info: None,
+            ratchet_tree: None,
+        },
+        "send_message" => Request::SendMessage {
+            message: Bytes(vec![0]),
+        },
+        "subscribe" => Request::Subscribe { after: 0 },
+        "fetch_backlog" => Request::FetchBacklog { after: 0, limit: 1 },
+        "ack" => Request::Ack { up_to: 0 },
+        "list_groups" => Request::ListGroups,
+        "ping" => Request::Ping,
+        "intake_info" => Request::IntakeInfo,
+        "request_chat" => Request::RequestChat {
+            language: "en".into(),
+            topic: "health".into(),
+            urgent: false,
+            key_packages: Vec::new(),
+            pow: None::<PowSolution>,
+        },
+        "cancel_ticket" => Request::CancelTicket { ticket_id: 1 },
+        "resume_ticket" => Request::ResumeTicket {
+            resume_secret: Bytes(vec![3; 16]),
+            key_packages: Vec::new(),
+        },
+        "team_key_packages" => Request::TeamKeyPackages,
+        "leave_team_message" => Request::LeaveTeamMessage {
+            group_id: g,
+            language: "mk".into(),
+        },
+        "set_shift" => Request::SetShift {
+            state: ShiftState::ClockedIn,
+            handover: false,
+        },
+        "queue_view" => Request::QueueView,
+        "accept_ticket" => Request::AcceptTicket { ticket_id: 1 },
+        "decline_offer" => Request::DeclineOffer { ticket_id: 1 },
+        "attach_chat" => Request::AttachChat {
+            ticket_id: 1,
+            group_id: g,
+        },
+        "transfer_chat" => Request::TransferChat { group_id: g, to: None },
+        "close_chat" => Request::CloseChat {
+            group_id: g,
+            tag: "support".into(),
+        },
+        "block_visitor" => Request::BlockVisitor {
+            ticket_id: 1,
+            duration_secs: 60,
+            reason: "test".into(),
+        },
+        "board" => Request::Board,
+        "team_messages" => Request::TeamMessages,
+        "take_team_message" => Request::TakeTeamMessage { group_id: g },
+        "escalate" => Request::Escalate { escalation },
+        "set_duty" => Request::SetDuty {
+            state: DutyState::OnDuty,
+        },
+        "escalation_queue" => Request::EscalationQueue,
+        "accept_escalation" => Request::AcceptEscalation { escalation_id: 1 },
+        "resolve_escalation" => Request::ResolveEscalation {
+            escalation_id: 1,
+            outcome: EscalationOutcome::Resolved,
+        },
+        "sos" => Request::Sos { ticket_id: None },
+        "chat_feedback" => Request::ChatFeedback {
+            answer: FeedbackAnswer::Helped,
+        },
+        other => panic!("the test does not know the operation {other:?}"),
+    };
+    assert_eq!(req.op_name(), op);
+    req
+}
+
+/// An unauthenticated connection tries `op`.
+async fn unauthenticated(world: &World, op: &str) -> Cell {
+    let conn = Connection::open(&world.url, WAIT).await.expect("connects");
+    if op == "authenticate" {
+        return observe(&done(conn.authenticate(&Identity::generate()).await), None);
+    }
+    observe(&done(conn.request(sample(op)).await), None)
+}
+
+/// The disabled account tries `op`: its old session token first.
+async fn disabled(world: &World, op: &str) -> Cell {
+    let conn = Connection::open(&world.url, WAIT).await.expect("connects");
+    let auth = done(conn.authenticate_staff(&Identity::generate(), &world.dora_token).await);
+    if op == "authenticate" || auth.is_err() {
+        return observe(&auth, None);
+    }
+    observe(&done(conn.request(sample(op)).await), None)
+}
+
+/// A fresh anonymous visitor or the role's staff client sends `req`.
+async fn send(world: &mut World, role: Role, req: Request) -> Attempt {
+    match subject(role) {
+        Some(who) => done(world.staff(who).c.request(req).await),
+        None => {
+            let v = visitor(&world.url).await;
+            done(v.request(req).await)
+        }
+    }
+}
+
+/// `op` as the visitor or a staff role, with real arguments.
+async fn perform(world: &mut World, op: &str, role: Role) -> Cell {
+    let staff = subject(role);
+    let is_chat_staff = matches!(role, Role::Counsellor | Role::Supervisor);
+    let other_ticket = world.bora_chat.1;
+    let other_group = world.bora_chat.0.clone();
+    match op {
+        "authenticate" => {
+            let conn = Connection::open(&world.url, WAIT).await.expect("connects");
+            let attempt = match staff {
+                None => done(conn.authenticate(&Identity::generate()).await),
+                Some(who) => {
+                    let (username, password) = {
+                        let s = world.staff(who);
+                        (s.username.clone(), s.password.clone())
+                    };
+                    let token = staff_login(&world.server, &username, &password);
+                    done(conn.authenticate_staff(&Identity::generate(), &token).await)
+                }
+            };
+            observe(&attempt, None)
+        }
+        "publish_key_packages" => {
+            let a = match staff {
+                Some(who) => done(world.staff(who).c.publish_key_packages(1).await),
+                None => done(visitor(&world.url).await.publish_key_packages(1).await),
+            };
+            observe(&a, None)
+        }
+        "claim_key_package" => {
+            let donor = world.donor.client_id();
+            let a = send(
+                world,
+                role,
+                Request::ClaimKeyPackage {
+                    client_id: Bytes(donor.to_vec()),
+                },
+            )
+            .await;
+            observe(&a, None)
+        }
+        "create_group" => {
+            let a = match staff {
+                Some(who) => done(world.staff(who).c.create_group().await),
+                None => done(visitor(&world.url).await.create_group().await),
+            };
+            observe(&a, None)
+        }
+        "send_commit" | "send_message" => {
+            let theirs = if op == "send_commit" {
+                Request::SendCommit {
+                    commit: Bytes(world.outsider_commit.clone()),
+                    welcome: None,
+                    group_info: None,
+                    ratchet_tree: None,
+                }
+            } else {
+                Request::SendMessage {
+                    message: Bytes(world.outsider_message.clone()),
+                }
+            };
+            let mut v;
+            let c = match staff {
+                Some(who) => &mut world.staff(who).c,
+                None => {
+                    v = visitor(&world.url).await;
+                    &mut v
+                }
+            };
+            let g = c.create_group().await.expect("own group");
+            let mine = if op == "send_commit" {
+                done(c.self_update(&g).await)
+            } else {
+                done(c.send_text(&g, "mine").await)
+            };
+            let theirs = done(c.request(theirs).await);
+            observe(&mine, Some(&theirs))
+        }
+        "subscribe" | "fetch_backlog" | "ack" => {
+            let (a, cursor);
+            let mut v;
+            let c = match staff {
+                Some(who) => &mut world.staff(who).c,
+                None => {
+                    v = visitor(&world.url).await;
+                    &mut v
+                }
+            };
+            cursor = c.cursor();
+            let req = match op {
+                "subscribe" => Request::Subscribe { after: cursor },
+                "fetch_backlog" => Request::FetchBacklog {
+                    after: cursor,
+                    limit: 1,
+                },
+                _ => Request::Ack { up_to: cursor },
+            };
+            a = done(c.request(req).await);
+            observe(&a, None)
+        }
+        "list_groups" | "ping" | "intake_info" | "queue_view" | "board" | "team_messages" | "escalation_queue"
+        | "team_key_packages" => {
+            let a = send(world, role, sample(op)).await;
+            observe(&a, None)
+        }
+        "set_shift" => {
+            // Back to the state everyone is in: on shift, not taking chats.
+            let a = send(world, role, sample(op)).await;
+            observe(&a, None)
+        }
+        "set_duty" => {
+            let a = send(
+                world,
+                role,
+                Request::SetDuty {
+                    state: DutyState::OnDuty,
+                },
+            )
+            .await;
+            observe(&a, None)
+        }
+        "request_chat" => {
+            let a = match staff {
+                Some(who) => done(world.staff(who).c.request_chat("sq", "health", false).await),
+                None => {
+                    let mut v = visitor(&world.url).await;
+                    let a = done(v.request_chat("sq", "health", false).await);
+                    world.keep.push(v);
+                    a
+                }
+            };
+            observe(&a, None)
+        }
+        "cancel_ticket" | "resume_ticket" | "sos" => {
+            let other = world.waiting_ticket("sq").await;
+            match staff {
+                Some(_) => {
+                    let req = match op {
+                        "cancel_ticket" => Request::CancelTicket { ticket_id: other },
+                        "resume_ticket" => sample(op),
+                        _ => Request::Sos { ticket_id: Some(other) },
+                    };
+                    observe(&send(world, role, req).await, None)
+                }
+                None => {
+                    let mut v = visitor(&world.url).await;
+                    let ticket = v.request_chat("sq", "health", false).await.expect("request_chat");
+                    let mine_id = ticket.ticket_id;
+                    let secret = ticket.resume_secret.clone().expect("secret");
+                    let (theirs, mine) = match op {
+                        "cancel_ticket" => (
+                            done(v.request(Request::CancelTicket { ticket_id: other }).await),
+                            done(v.request(Request::CancelTicket { ticket_id: mine_id }).await),
+                        ),
+                        "resume_ticket" => (
+                            done(v.request(sample(op)).await),
+                            done(v.resume_ticket(&secret.0).await),
+                        ),
+                        _ => (
+                            done(v.request(Request::Sos { ticket_id: Some(other) }).await),
+                            done(
+                                v.request(Request::Sos {
+                                    ticket_id: Some(mine_id),
+                                })
+                                .await,
+                            ),
+                        ),
+                    };
+                    world.keep.push(v);
+                    observe(&mine, Some(&theirs))
+                }
+            }
+        }
+        "leave_team_message" => {
+            let theirs = Request::LeaveTeamMessage {
+                group_id: Bytes(world.outsider_group.clone()),
+                language: "mk".into(),
+            };
+            match staff {
+                Some(_) => observe(&send(world, role, theirs).await, None),
+                None => {
+                    let mut v = visitor(&world.url).await;
+                    let g = v.create_group().await.expect("group");
+                    let theirs = done(v.request(theirs).await);
+                    let mine = done(
+                        v.request(Request::LeaveTeamMessage {
+                            group_id: Bytes(g),
+                            language: "mk".into(),
+                        })
+                        .await,
+                    );
+                    world.keep.push(v);
+                    observe(&mine, Some(&theirs))
+                }
+            }
+        }
+        "accept_ticket" => {
+            let ticket = world.waiting_ticket("mk").await;
+            let a = match staff {
+                Some(who) if is_chat_staff => done(world.staff(who).c.accept_ticket(ticket).await),
+                _ => send(world, role, Request::AcceptTicket { ticket_id: ticket }).await,
+            };
+            observe(&a, None)
+        }
+        "decline_offer" => {
+            let waiting = world.waiting_ticket("mk").await;
+            match staff {
+                Some(who) if is_chat_staff => {
+                    // Somebody else's: a ticket never offered to me.
+                    let theirs = send(world, role, Request::DeclineOffer { ticket_id: waiting }).await;
+                    // Mine: available for a moment, the first offer I get.
+                    let c = &mut world.staff(who).c;
+                    c.set_shift(ShiftState::Available, false).await.expect("available");
+                    let offered = wait_notice(c, "an offer", |n| match n {
+                        parasol_protocol::ServerMessage::Offer { ticket, .. } => Some(ticket.ticket_id),
+                        _ => None,
+                    })
+                    .await;
+                    let mine = done(c.request(Request::DeclineOffer { ticket_id: offered }).await);
+                    c.set_shift(ShiftState::ClockedIn, false).await.expect("clocked in");
+                    observe(&mine, Some(&theirs))
+                }
+                _ => observe(
+                    &send(world, role, Request::DeclineOffer { ticket_id: waiting }).await,
+                    None,
+                ),
+            }
+        }
+        "attach_chat" => {
+            let mine_ticket = world.waiting_ticket("mk").await;
+            let their_ticket = world.waiting_ticket("mk").await;
+            match staff {
+                Some(who) if is_chat_staff => {
+                    let c = &mut world.staff(who).c;
+                    c.request(Request::AcceptTicket { ticket_id: mine_ticket })
+                        .await
+                        .expect("accept_ticket");
+                    let g1 = c.create_group().await.expect("group");
+                    let g2 = c.create_group().await.expect("group");
+                    let theirs = done(
+                        c.request(Request::AttachChat {
+                            ticket_id: their_ticket,
+                            group_id: Bytes(g2),
+                        })
+                        .await,
+                    );
+                    let mine = done(
+                        c.request(Request::AttachChat {
+                            ticket_id: mine_ticket,
+                            group_id: Bytes(g1),
+                        })
+                        .await,
+                    );
+                    observe(&mine, Some(&theirs))
+                }
+                Some(who) => {
+                    let c = &mut world.staff(who).c;
+                    let g = c.create_group().await.expect("group");
+                    let a = done(
+                        c.request(Request::AttachChat {
+                            ticket_id: their_ticket,
+                            group_id: Bytes(g),
+                        })
+                        .await,
+                    );
+                    observe(&a, None)
+                }
+                None => observe(&send(world, role, sample(op)).await, None),
+            }
+        }
+        "transfer_chat" | "close_chat" | "block_visitor" | "escalate" => {
+            let act = |g: &[u8], ticket: u64| -> Request {
+                match op {
+                    // To nobody who exists: no side effect once permitted.
+                    "transfer_chat" => Request::TransferChat {
+                        group_id: Bytes(g.to_vec()),
+                        to: Some(u64::MAX),
+                    },
+                    "close_chat" => Request::CloseChat {
+                        group_id: Bytes(g.to_vec()),
+                        tag: "support".into(),
+                    },
+                    "block_visitor" => Request::BlockVisitor {
+                        ticket_id: ticket,
+                        duration_secs: 60,
+                        reason: "matrix test".into(),
+                    },
+                    _ => Request::Escalate {
+                        escalation: SignedEscalation {
+                            group_id: Bytes(g.to_vec()),
+                            severity: parasol_protocol::Severity::High,
+                            category: Category::Other,
+                            issued_at: now_secs(),
+                            signature: Bytes(vec![0; 64]),
+                        },
+                    },
+                }
+            };
+            let consumes = matches!(op, "close_chat" | "block_visitor");
+            match role {
+                Role::Counsellor => {
+                    let (g, ticket) = world.chat(Who::Ana).await;
+                    let theirs = escalate_or_send(world, Who::Ana, act(&other_group, other_ticket)).await;
+                    let mine = escalate_or_send(world, Who::Ana, act(&g, ticket)).await;
+                    observe(&mine, Some(&theirs))
+                }
+                Role::Supervisor => {
+                    // Somebody else's chat; a fresh one when the act ends it.
+                    let (g, ticket) = if consumes {
+                        world.chat(Who::Bora).await
+                    } else {
+                        (other_group.clone(), other_ticket)
+                    };
+                    let a = escalate_or_send(world, Who::Sara, act(&g, ticket)).await;
+                    observe(&a, None)
+                }
+                _ => match staff {
+                    Some(who) => observe(
+                        &escalate_or_send(world, who, act(&other_group, other_ticket)).await,
+                        None,
+                    ),
+                    None => observe(&send(world, role, act(&other_group, other_ticket)).await, None),
+                },
+            }
+        }
+        "take_team_message" => {
+            let g = world.team_message().await;
+            let a = send(world, role, Request::TakeTeamMessage { group_id: Bytes(g) }).await;
+            observe(&a, None)
+        }
+        "accept_escalation" => {
+            let id = world.bora_fresh_escalation().await;
+            let a = send(world, role, Request::AcceptEscalation { escalation_id: id }).await;
+            observe(&a, None)
+        }
+        "resolve_escalation" => {
+            let resolve = |id| Request::ResolveEscalation {
+                escalation_id: id,
+                outcome: EscalationOutcome::Resolved,
+            };
+            let theirs = world.bora_escalation;
+            match role {
+                Role::Counsellor => {
+                    let (g, _) = world.chat(Who::Ana).await;
+                    let mine = world.escalation_on(Who::Ana, &g).await;
+                    let t = send(world, role, resolve(theirs)).await;
+                    let m = send(world, role, resolve(mine)).await;
+                    observe(&m, Some(&t))
+                }
+                Role::CrisisResponder => {
+                    let mine = world.bora_fresh_escalation().await;
+                    world.vesna.c.accept_escalation(mine).await.expect("accept_escalation");
+                    let t = send(world, role, resolve(theirs)).await;
+                    let m = send(world, role, resolve(mine)).await;
+                    observe(&m, Some(&t))
+                }
+                Role::Supervisor => {
+                    let id = world.bora_fresh_escalation().await;
+                    observe(&send(world, role, resolve(id)).await, None)
+                }
+                _ => observe(&send(world, role, resolve(theirs)).await, None),
+            }
+        }
+        "chat_feedback" => match staff {
+            Some(_) => observe(&send(world, role, sample(op)).await, None),
+            None => {
+                // A visitor whose chat the counsellor closed.
+                let (g, _, v) = world.chat_with_visitor(Who::Ana).await;
+                world.ana.c.close_chat(&g, "support").await.expect("close_chat");
+                let a = done(
+                    v.request(Request::ChatFeedback {
+                        answer: FeedbackAnswer::Helped,
+                    })
+                    .await,
+                );
+                observe(&a, None)
+            }
+        },
+        other => panic!("the test does not know the operation {other:?}"),
+    }
+}
+
+/// Send `req` as `who`; an escalation is signed with their session key
+/// first (the server checks the signature before the chat).
+async fn escalate_or_send(world: &mut World, who: Who, req: Request) -> Attempt {
+    let c = &world.staff(who).c;
+    match req {
+        Request::Escalate { escalation } => done(
+            c.escalate(&escalation.group_id.0, escalation.severity, escalation.category)
+                .await,
+        ),
+        req => done(c.request(req).await),
+    }
+}
+
+// ------------------------------------------------------------------ HTTP
+
+fn http_cell(status: u16) -> Cell {
+    match status {
+        401 | 403 => Cell::Deny,
+        _ => Cell::Allow,
+    }
+}
+
+async fn http(world: &mut World, row: &str, role: Role) -> Cell {
+    let addr = world.server.addr();
+    // The credential each role presents.
+    let (login, bearer): (Option<(String, String)>, Option<String>) = match (role, subject(role)) {
+        (_, Some(who)) => {
+            let s = world.staff(who);
+            (Some((s.username.clone(), s.password.clone())), Some(s.token.clone()))
+        }
+        (Role::Disabled, _) => (
+            Some(("dora".to_string(), world.dora_password.clone())),
+            Some(world.dora_token.clone()),
+        ),
+        _ => (None, None),
+    };
+    let auth = bearer.as_ref().map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    match row {
+        HTTP_LOGIN => {
+            let (username, password) = login.unwrap_or(("nobody".into(), "not a password".into()));
+            let body = serde_json::json!({"username": username, "password": password}).to_string();
+            let (status, _) = http_request(
+                addr,
+                "POST",
+                row.split(' ').nth(1).expect("path"),
+                &[("Content-Type", "application/json")],
+                &body,
+            );
+            http_cell(status)
+        }
+        HTTP_LOGOUT => {
+            // A session of its own, so the role's main session lives on.
+            let token = match (role, subject(role)) {
+                (_, Some(who)) => {
+                    let (u, p) = {
+                        let s = world.staff(who);
+                        (s.username.clone(), s.password.clone())
+                    };
+                    Some(staff_login(&world.server, &u, &p))
+                }
+                _ => bearer,
+            };
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+            http_cell(http_request(addr, "POST", "/v1/staff/logout", &headers, "").0)
+        }
+        HTTP_ACCEPT => {
+            let id = world.bora_fresh_escalation().await;
+            let path = format!("/v1/escalations/{id}/accept");
+            http_cell(http_request(addr, "POST", &path, &headers, "").0)
+        }
+        HTTP_METRICS | HTTP_HEALTHZ | HTTP_ATTESTATION => {
+            let path = row.split(' ').nth(1).expect("path");
+            http_cell(http_request(addr, "GET", path, &headers, "").0)
+        }
+        _ => unreachable!("not an HTTP row: {row}"),
+    }
+}
+
+/// The admin CLI: only through `admin.sock`, which only the server's
+/// operating-system user may open. No role of Parasol reaches it.
+fn admin_cli(world: &World) -> Cell {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let socket = world.server.data_dir().join("admin.sock");
+    let meta = std::fs::metadata(&socket).expect("the admin socket exists while the server runs");
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "admin.sock is the server user's only"
+    );
+    assert_eq!(meta.uid(), unsafe_getuid(), "admin.sock belongs to the server's user");
+    // No HTTP route and no protocol operation is an admin command.
+    assert!(OPERATIONS
+        .iter()
+        .all(|op| !op.contains("staff") && !op.contains("account")));
+    Cell::Deny
+}
+
+fn unsafe_getuid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+// ------------------------------------------------------------------ test
+
+/// One test drives every operation as every role; its futures are too
+/// deep for a test thread's default stack in debug builds, so it runs on a
+/// thread of its own with room to spare.
+#[test]
+fn every_cell_of_the_authorization_matrix_in_security_md_holds() {
+    let body = std::thread::Builder::new()
+        .name("authorization-matrix".into())
+        .stack_size(64 * 1024 * 1024)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(Box::pin(every_cell_holds()))
+        })
+        .expect("test thread");
+    if let Err(panic) = body.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn every_cell_holds() {
+    let started = Instant::now();
+    let matrix = read_matrix();
+
+    // The table and the protocol name the same operations.
+    let names: Vec<&str> = matrix.iter().map(|(n, _)| n.as_str()).collect();
+    for op in OPERATIONS {
+        assert!(names.contains(op), "SECURITY.md's matrix lacks the operation `{op}`");
+        sample(op); // the test knows every operation
+    }
+    for name in &names {
+        assert!(
+            OPERATIONS.contains(name) || OTHER_ROWS.contains(name),
+            "SECURITY.md's matrix names {name:?}, which the test does not know"
+        );
+    }
+    let mut seen = names.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), names.len(), "a row appears twice");
+
+    let mut world = World::build().await;
+    eprintln!("set up in {:?}", started.elapsed());
+
+    // `authenticate` last: a staff member's second connection takes over
+    // their pushes.
+    let mut order: Vec<&(String, BTreeMap<Role, Cell>)> = matrix.iter().collect();
+    order.sort_by_key(|(n, _)| n == "authenticate");
+    let mut wrong = Vec::new();
+    for (row, cells) in order {
+        for (role, expected) in cells {
+            let observed = if OPERATIONS.contains(&row.as_str()) {
+                match role {
+                    Role::Unauthenticated => unauthenticated(&world, row).await,
+                    Role::Disabled => disabled(&world, row).await,
+                    // Boxed: the match over every operation makes a future
+                    // too large for a test thread's stack in debug builds.
+                    _ => Box::pin(perform(&mut world, row, *role)).await,
+                }
+            } else if row == ADMIN_CLI {
+                admin_cli(&world)
+            } else {
+                Box::pin(http(&mut world, row, *role)).await
+            };
+            if observed != *expected {
+                wrong.push(format!(
+                    "{row} as {}: SECURITY.md says {expected:?}, the server does {observed:?}",
+                    role.header()
+                ));
+            }
+        }
+    }
+    let cells = matrix.len() * Role::ALL.len();
+    eprintln!(
+        "{} rows × {} roles = {cells} cells in {:?}",
+        matrix.len(),
+        Role::ALL.len(),
+        started.elapsed()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} cells disagree:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
