@@ -262,6 +262,30 @@ mod tests {
     }
 
     #[test]
+    fn the_source_limiters_stop_growing_at_max_tracked_sources() {
+        let guard = IntakeGuard::new(&IntakeConfig {
+            max_tracked_sources: 50,
+            connections_per_source_per_minute: 1,
+            connection_burst: 1,
+            ..IntakeConfig::default()
+        });
+        let hasher = SourceHasher::default();
+        for i in 0..500u32 {
+            let address = std::net::Ipv4Addr::from(0xC633_6400 + i); // 198.51.100.0 and on
+            let _ = guard.admit_connection(Some(hasher.key(address.into())));
+        }
+        assert!(
+            guard.connections_per_source.len() <= 50 + 1,
+            "the limiter tracks {} sources",
+            guard.connections_per_source.len()
+        );
+        // Past the bound, a new source is held only by the global limits.
+        let fresh = Some(hasher.key("203.0.113.200".parse().unwrap()));
+        assert!(guard.admit_connection(fresh).is_ok());
+        assert!(guard.admit_connection(fresh).is_ok());
+    }
+
+    #[test]
     fn ipv6_addresses_of_one_prefix_are_one_source_and_salts_hide_addresses() {
         let hasher = SourceHasher::default();
         let a = hasher.key("2001:db8:1:2::1".parse().unwrap());
