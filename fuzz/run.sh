@@ -11,9 +11,15 @@ export RUSTC_BOOTSTRAP=1
 for target in frame_decoder mls_intake config_loader; do
   echo "== fuzz $target for ${seconds}s"
   mkdir -p "fuzz/corpus/$target"
+  set +e
   cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 2>&1 |
-    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)|ERROR|panicked|SUMMARY|Test unit written' || true
-  # grep hides the fuzzer's chatter; the exit status is cargo fuzz's.
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz $target failed: see fuzz/artifacts/$target/"; exit 1; }
+    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|error)|ERROR|panicked|SUMMARY|Test unit written'
+  status=${PIPESTATUS[0]}
+  set -e
+  # grep hides the fuzzer's chatter; the verdict is cargo fuzz's exit status.
+  if [ "$status" -ne 0 ]; then
+    echo "fuzz $target failed (exit $status): the input is in fuzz/artifacts/$target/"
+    exit 1
+  fi
 done
