@@ -33,8 +33,13 @@ pub struct GroupPlan {
 }
 
 pub fn text(i: usize) -> String {
+    text_of(i, TEXT_BYTES)
+}
+
+/// The `i`-th message, padded to `bytes`.
+pub fn text_of(i: usize, bytes: usize) -> String {
     let mut s = format!("bench message {i:08} ");
-    while s.len() < TEXT_BYTES {
+    while s.len() < bytes {
         s.push('.');
     }
     s
@@ -43,6 +48,12 @@ pub fn text(i: usize) -> String {
 /// Build `groups` groups of `size` members, each with `pool` messages.
 /// CPU work, spread over the machine's cores.
 pub fn plan(groups: usize, size: usize, pool: usize) -> anyhow::Result<Vec<GroupPlan>> {
+    plan_sized(groups, size, pool, TEXT_BYTES)
+}
+
+/// [`plan`] with messages of `text_bytes` of plaintext (the witness, kept
+/// only for short messages, checks the short text).
+pub fn plan_sized(groups: usize, size: usize, pool: usize, text_bytes: usize) -> anyhow::Result<Vec<GroupPlan>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
     let chunks: Vec<Vec<usize>> = (0..threads)
         .map(|t| (0..groups).filter(|g| g % threads == t).collect())
@@ -54,7 +65,7 @@ pub fn plan(groups: usize, size: usize, pool: usize) -> anyhow::Result<Vec<Group
                 scope.spawn(move || {
                     chunk
                         .into_iter()
-                        .map(|g| plan_one(size, pool, g == 0).map(|p| (g, p)))
+                        .map(|g| plan_one(size, pool, text_bytes, g == 0 && text_bytes == TEXT_BYTES).map(|p| (g, p)))
                         .collect::<anyhow::Result<Vec<_>>>()
                 })
             })
@@ -69,7 +80,7 @@ pub fn plan(groups: usize, size: usize, pool: usize) -> anyhow::Result<Vec<Group
     Ok(built.into_iter().map(|(_, p)| p).collect())
 }
 
-fn plan_one(size: usize, pool: usize, keep_witness: bool) -> anyhow::Result<GroupPlan> {
+fn plan_one(size: usize, pool: usize, text_bytes: usize, keep_witness: bool) -> anyhow::Result<GroupPlan> {
     let members: Vec<Identity> = (0..size).map(|_| Identity::generate()).collect();
     let mut creator = MlsEngine::new(members[0].clone());
     let new = creator.create_group()?;
@@ -89,7 +100,7 @@ fn plan_one(size: usize, pool: usize, keep_witness: bool) -> anyhow::Result<Grou
         .context("a commit adding members")?;
     creator.merge_pending_commit(&new.group_id)?;
     let pool = (0..pool)
-        .map(|i| creator.encrypt(&new.group_id, &text(i)))
+        .map(|i| creator.encrypt(&new.group_id, &text_of(i, text_bytes)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(GroupPlan {
         members,

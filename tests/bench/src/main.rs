@@ -14,6 +14,7 @@ mod machine;
 mod report;
 mod scenarios;
 mod servers;
+mod slow;
 mod storm;
 mod wire;
 
@@ -31,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every scenario (a–e) against the baselines and Parasol.
+    /// Run every scenario (a–f) against the baselines and Parasol.
     All(scenarios::Options),
     /// Run the baseline relay (used by `all`; it starts it as a child).
     Baseline {

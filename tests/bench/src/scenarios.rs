@@ -13,7 +13,7 @@ use crate::load::{self, Pace, Traffic};
 use crate::machine::{raise_fd_limit, Machine};
 use crate::report::{ChatRun, FloodRun, PerTarget, Results, TargetCheck};
 use crate::servers::{parasol_binary, Server, Target, ABUSE_LIMITS_CONFIG, UNLIMITED_CONFIG};
-use crate::{idle, intake, storm};
+use crate::{idle, intake, slow, storm};
 
 #[derive(clap::Args, Debug)]
 pub struct Options {
@@ -30,7 +30,7 @@ pub struct Options {
     /// --smoke (so a smoke run never overwrites committed results).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Run only these scenarios (letters a–e, e.g. `--only b,c`), for
+    /// Run only these scenarios (letters a–f, e.g. `--only b,c`), for
     /// looking at one thing; the report covers what ran.
     #[arg(long, value_delimiter = ',')]
     only: Vec<char>,
@@ -69,6 +69,12 @@ struct Plan {
     storm_backlog: usize,
     /// Wait before reading the server's memory, so it has settled.
     settle: Duration,
+    /// (f): connections in all, slow consumers among them, messages each
+    /// busy group sends, and the write-stall deadline.
+    slow_connections: usize,
+    slow_consumers: usize,
+    slow_messages: usize,
+    write_stall_secs: u64,
 }
 
 impl Plan {
@@ -87,6 +93,10 @@ impl Plan {
             storm_clients: 10_000,
             storm_backlog: 20,
             settle: Duration::from_millis(1500),
+            slow_connections: 10_000,
+            slow_consumers: 1_000,
+            slow_messages: 600,
+            write_stall_secs: 30,
         }
     }
 
@@ -107,6 +117,10 @@ impl Plan {
             storm_clients: 50,
             storm_backlog: 20,
             settle: Duration::from_millis(200),
+            slow_connections: 100,
+            slow_consumers: 10,
+            slow_messages: 600,
+            write_stall_secs: 2,
         }
     }
 }
@@ -135,6 +149,7 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
         chats: Vec::new(),
         intake_flood: Vec::new(),
         reconnect_storm: Vec::new(),
+        slow_consumers: None,
         targets: Vec::new(),
     };
     let secs = Duration::from_secs(plan.seconds);
@@ -282,6 +297,25 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
         }
     }
 
+    // (f) slow consumers among many connections (Parasol only: the
+    // baseline has no send-queue bound to measure).
+    if options.runs('f') && options.aims(Target::Parasol) {
+        // Both processes hold one descriptor per connection.
+        let connections = plan.slow_connections.min((fd_limit as usize).saturating_sub(2_000));
+        println!(
+            "(f) slow consumers: {} of {connections} connections",
+            plan.slow_consumers
+        );
+        let sizes = slow::Sizes {
+            connections,
+            slow: plan.slow_consumers,
+            messages_per_group: plan.slow_messages,
+            write_stall_secs: plan.write_stall_secs,
+            settle: plan.settle,
+        };
+        results.slow_consumers = Some(slow::run(&parasol_bin, &sizes).await?);
+    }
+
     results.targets = check_targets(&results, max_idle);
     write(&results, &out)?;
     println!("\n{}", results.markdown());
@@ -396,6 +430,31 @@ fn check_targets(r: &Results, max_idle: usize) -> Vec<TargetCheck> {
             met: held >= max_idle && max_idle >= 50_000,
         });
     }
+    if let Some(s) = &r.slow_consumers {
+        checks.push(TargetCheck {
+            name: format!(
+                "{} slow consumers of {} connections closed, the others kept",
+                s.slow, s.connections
+            ),
+            measured: format!(
+                "{} closed in {:.1}–{:.1} s; {} of {} others open",
+                s.slow_closed, s.first_close_secs, s.last_close_secs, s.open_at_end, s.expected_open_at_end
+            ),
+            met: s.slow_closed as usize == s.slow && s.open_at_end == s.expected_open_at_end,
+        });
+        checks.push(TargetCheck {
+            name: "memory bounded with slow consumers".into(),
+            measured: format!(
+                "peak +{:.0} KiB per slow consumer (send queue bound {} KiB); RSS {} → {} → {} MiB",
+                s.peak_kib_per_slow_consumer,
+                s.max_send_queue_bytes / 1024,
+                s.rss_connected_kib / 1024,
+                s.rss_peak_kib / 1024,
+                s.rss_after_kib / 1024
+            ),
+            met: s.peak_kib_per_slow_consumer <= (s.max_send_queue_bytes / 1024) as f64,
+        });
+    }
     if let Some(s) = r.reconnect_storm.iter().find(|x| x.target == Target::Parasol) {
         checks.push(TargetCheck {
             name: "reconnect storm drained in ≤ 10 s".into(),
@@ -441,6 +500,18 @@ fn smoke_checks(r: &Results) -> anyhow::Result<()> {
     for s in &r.reconnect_storm {
         if s.result.failed > 0 || s.result.drained != s.result.clients {
             bail!("(e) storm on {}: {} failed", s.target.name(), s.result.failed);
+        }
+    }
+    if let Some(s) = &r.slow_consumers {
+        if s.slow_closed as usize != s.slow || s.open_at_end != s.expected_open_at_end || s.refused > 0 {
+            bail!(
+                "(f) {} of {} slow consumers closed, {} open of {} expected, {} sends refused",
+                s.slow_closed,
+                s.slow,
+                s.open_at_end,
+                s.expected_open_at_end,
+                s.refused
+            );
         }
     }
     for i in &r.idle {

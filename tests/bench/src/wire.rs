@@ -32,6 +32,18 @@ pub fn source_ip(n: usize) -> IpAddr {
 
 /// Open a WebSocket to `url` from `source` (port chosen by the kernel).
 pub async fn connect(url: &str, source: Option<IpAddr>, forwarded_for: Option<IpAddr>) -> anyhow::Result<Ws> {
+    connect_with(url, source, forwarded_for, None).await
+}
+
+/// [`connect`], with the socket's kernel receive buffer set to
+/// `recv_buffer` bytes (a client that wants the server to hold its data
+/// keeps it small).
+pub async fn connect_with(
+    url: &str,
+    source: Option<IpAddr>,
+    forwarded_for: Option<IpAddr>,
+    recv_buffer: Option<u32>,
+) -> anyhow::Result<Ws> {
     let mut request = url.into_client_request()?;
     if let Some(ip) = forwarded_for {
         request.headers_mut().insert(
@@ -47,6 +59,9 @@ pub async fn connect(url: &str, source: Option<IpAddr>, forwarded_for: Option<Ip
         .to_string();
     let addr: SocketAddr = host.parse().context("URL host must be an IP address and port")?;
     let socket = TcpSocket::new_v4()?;
+    if let Some(bytes) = recv_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(ip, 0))?;
     }
