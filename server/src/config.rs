@@ -46,7 +46,7 @@ pub struct Config {
 }
 
 /// Encryption at rest (`[storage]`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// The key file sealing the data. Default: `data_dir` with `.keys`
@@ -56,6 +56,19 @@ pub struct StorageConfig {
     /// Envelopes of one period share a key, destroyed once the period is
     /// `retention_secs` old. Default: one day, or `retention_secs` if less.
     pub key_period_secs: Option<u64>,
+    /// sled's page cache, an upper bound it keeps approximately (sled's own
+    /// default is 1 GiB, more than a small server has to spare).
+    pub cache_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            key_file: None,
+            key_period_secs: None,
+            cache_bytes: crate::storage::DEFAULT_CACHE_BYTES,
+        }
+    }
 }
 
 /// HTTPS/WSS served by the server itself (rustls defaults: TLS 1.2 and
@@ -312,6 +325,11 @@ pub struct ConnectionLimits {
     /// A write to the socket that does not finish in this time means the
     /// client stopped reading: close 4002.
     pub write_stall_secs: u64,
+    /// The kernel's send buffer for each accepted socket (Linux doubles
+    /// it). Left to itself the kernel grows a buffer to 4 MiB for a client
+    /// that never reads; a fixed size bounds that memory and lets a stalled
+    /// write show within `write_stall_secs`.
+    pub socket_send_buffer_bytes: u32,
     /// A TLS handshake, and an HTTP request's headers, must arrive within
     /// this time or the connection is dropped (slowloris).
     pub handshake_timeout_secs: u64,
@@ -471,6 +489,7 @@ impl Default for ConnectionLimits {
             write_buffer_bytes: 4096,
             max_send_queue_bytes: 8 * 1024 * 1024,
             write_stall_secs: 30,
+            socket_send_buffer_bytes: 64 * 1024,
             listen_backlog: 4096,
             handshake_timeout_secs: 10,
             max_request_body_bytes: 64 * 1024,
@@ -566,6 +585,12 @@ impl Config {
             || self.connections.handshake_timeout_secs == 0
         {
             return bad("rates, connection and in-flight limits must be positive");
+        }
+        if self.storage.cache_bytes < 1024 * 1024 {
+            return bad("storage.cache_bytes must be at least 1 MiB");
+        }
+        if self.connections.socket_send_buffer_bytes < 4096 {
+            return bad("connections.socket_send_buffer_bytes must be at least 4096");
         }
         if l.max_group_state_bytes > l.max_frame_bytes || l.max_key_package_bytes > l.max_frame_bytes {
             return bad("limits.max_group_state_bytes and max_key_package_bytes cannot exceed limits.max_frame_bytes");
@@ -813,6 +838,8 @@ mod tests {
             "[connections]\nread_buffer_bytes = 0",
             "[connections]\nmax_request_body_bytes = 0",
             "[connections]\nmax_send_queue_bytes = 1024",
+            "[connections]\nsocket_send_buffer_bytes = 1024",
+            "[storage]\ncache_bytes = 4096",
             "[limits]\nmax_groups_per_client = 0",
             "[limits]\nmax_groups_per_anonymous_client = 1",
             "[limits]\nmax_groups = 0",

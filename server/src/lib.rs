@@ -110,7 +110,7 @@ pub async fn run_with(
     // The webhook client's TLS (rustls with ring); a second install in the
     // same process (tests) is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let storage = Storage::open(&config.data_dir, config.vault())?;
+    let storage = Storage::open_with_cache(&config.data_dir, config.vault(), config.storage.cache_bytes)?;
     let index: writer::MailboxIndex = Default::default();
     let (writer_tx, writer_thread) = writer::spawn(
         storage.clone(),
@@ -201,7 +201,11 @@ pub async fn run_with(
         #[cfg(unix)]
         tokio::spawn(tls.clone().reload_on_sighup(shutdown.clone()));
     }
-    let listener = listen(config.listen, config.connections.listen_backlog)?;
+    let listener = listen(
+        config.listen,
+        config.connections.listen_backlog,
+        config.connections.socket_send_buffer_bytes,
+    )?;
     on_listening(listener.local_addr()?, &services);
     serve_http(listener, tls, &services).await?;
 
@@ -263,13 +267,15 @@ async fn serve_http(
 }
 
 /// Bind with a deliberate accept backlog (tokio's `bind` uses 1024, which
-/// a reconnect storm overflows; dropped SYNs wait seconds for a retry).
-fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+/// a reconnect storm overflows; dropped SYNs wait seconds for a retry) and
+/// a fixed send buffer, which accepted sockets inherit.
+fn listen(addr: std::net::SocketAddr, backlog: u32, send_buffer: u32) -> std::io::Result<tokio::net::TcpListener> {
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(send_buffer)?;
     socket.bind(addr)?;
     socket.listen(backlog)
 }
@@ -330,5 +336,34 @@ async fn purge_loop(services: Arc<Services>) {
             ),
             _ => tracing::error!("retention purge failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn accepted_sockets_inherit_the_fixed_send_buffer() {
+        let listener = super::listen("127.0.0.1:0".parse().unwrap(), 16, 48 * 1024).unwrap();
+        let client = tokio::net::TcpSocket::new_v4().unwrap();
+        client.set_recv_buffer_size(4096).unwrap();
+        let _client = client.connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        // A client that never reads: the kernel takes what fits and no more
+        // (left to autotuning it takes about 3 MB here).
+        let chunk = [0u8; 4096];
+        let mut written = 0;
+        for _ in 0..25 {
+            while let Ok(n) = accepted.try_write(&chunk) {
+                written += n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(written < 512 * 1024, "the kernel took {written} bytes");
+        let socket = tokio::net::TcpSocket::from_std_stream(accepted.into_std().unwrap());
+        let bytes = socket.send_buffer_size().unwrap();
+        // Linux doubles the value asked for.
+        assert!((48 * 1024..=96 * 1024).contains(&bytes), "send buffer {bytes}");
     }
 }

@@ -181,13 +181,15 @@ fn via_socket(data_dir: &Path, request: &AdminRequest) -> Result<Option<AdminRep
 
 /// Run `request` on the database directly (no server running).
 fn direct(config: &Config, request: AdminRequest) -> Result<AdminReply, String> {
-    let storage = Storage::open(&config.data_dir, config.vault()).map_err(|e| match e {
-        // sled reports its file lock this way.
-        StorageError::Sled(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-            "the database is in use by a running server whose admin socket does not answer".to_string()
-        }
-        other => format!("cannot open the database: {other}"),
-    })?;
+    let storage = Storage::open_with_cache(&config.data_dir, config.vault(), config.storage.cache_bytes).map_err(
+        |e| match e {
+            // sled reports its file lock this way.
+            StorageError::Sled(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                "the database is in use by a running server whose admin socket does not answer".to_string()
+            }
+            other => format!("cannot open the database: {other}"),
+        },
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

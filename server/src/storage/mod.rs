@@ -78,13 +78,22 @@ fn mailbox_key(client: &ClientId, seq: u64) -> [u8; 40] {
     key
 }
 
+/// sled's page cache unless configured (`storage.cache_bytes`).
+pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 impl Storage {
     /// Open (or create) the database in `dir` with its key file, and check
     /// its schema version.
     pub fn open(dir: &Path, keys: VaultConfig) -> Result<Self, StorageError> {
+        Self::open_with_cache(dir, keys, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Storage::open`] with sled's page cache bounded to `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, keys: VaultConfig, cache_bytes: u64) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
             .path(dir.join("sled"))
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             // Flushing is ours to do: the writer flushes before acknowledging.
             .flush_every_ms(None)
