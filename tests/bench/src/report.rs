@@ -26,7 +26,7 @@ pub struct Results {
     pub chats: Vec<ChatRun>,
     pub intake_flood: Vec<FloodRun>,
     pub reconnect_storm: Vec<PerTarget<Storm>>,
-    pub slow_consumers: Option<SlowConsumers>,
+    pub slow_consumers: Vec<SlowConsumers>,
     pub targets: Vec<TargetCheck>,
 }
 
@@ -202,11 +202,11 @@ impl Results {
             );
         }
 
-        if let Some(s) = &self.slow_consumers {
+        if let Some(s) = self.slow_consumers.first() {
             md.push_str("\n### (f) Slow consumers among idle connections (Parasol)\n\n");
             let _ = writeln!(
                 md,
-                "{} connections: {} slow consumers (members of {} busy groups, subscribed, never reading, 4 KiB receive buffer), {} senders, the rest idle. Each group sends {} messages of about {} bytes; `write_stall_secs` = {}, `max_send_queue_bytes` = {} KiB.\n",
+                "{} connections: {} consumers (members of {} busy groups, subscribed, with a 4 KiB receive buffer), {} senders, the rest idle. Each group sends {} messages of about {} bytes; `write_stall_secs` = {}, `max_send_queue_bytes` = {} KiB. The control arm's consumers read and acknowledge; the other arm's never read.\n",
                 s.connections,
                 s.slow,
                 s.busy_groups,
@@ -216,24 +216,27 @@ impl Results {
                 s.write_stall_secs,
                 s.max_send_queue_bytes / 1024
             );
-            md.push_str("| RSS empty MiB | RSS connected MiB | KiB per connection | RSS peak MiB | peak KiB per slow consumer | RSS after MiB | slow closed (4002) | first close s | last close s | traffic s | others open / expected |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.1} | {} | {:.1} | {} | {} / {} | {:.1} | {:.1} | {:.1} | {} / {} |",
-                s.rss_empty_kib / 1024,
-                s.rss_connected_kib / 1024,
-                s.kib_per_connection,
-                s.rss_peak_kib / 1024,
-                s.peak_kib_per_slow_consumer,
-                s.rss_after_kib / 1024,
-                s.slow_closed,
-                s.slow,
-                s.first_close_secs,
-                s.last_close_secs,
-                s.traffic_secs,
-                s.open_at_end,
-                s.expected_open_at_end
-            );
+            md.push_str("| consumers | RSS empty MiB | RSS connected MiB | KiB per connection | RSS peak MiB | peak growth KiB per consumer | RSS after MiB | closed (4002) | first close s | last close s | traffic s | open / expected |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            for s in &self.slow_consumers {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {:.1} | {} | {:.1} | {} | {} / {} | {:.1} | {:.1} | {:.1} | {} / {} |",
+                    if s.reading { "reading" } else { "never reading" },
+                    s.rss_empty_kib / 1024,
+                    s.rss_connected_kib / 1024,
+                    s.kib_per_connection,
+                    s.rss_peak_kib / 1024,
+                    s.peak_kib_per_slow_consumer,
+                    s.rss_after_kib / 1024,
+                    s.slow_closed,
+                    s.slow,
+                    s.first_close_secs,
+                    s.last_close_secs,
+                    s.traffic_secs,
+                    s.open_at_end,
+                    s.expected_open_at_end
+                );
+            }
         }
 
         md.push_str("\n### Targets\n\n| target | measured | met |\n|---|---|---|\n");

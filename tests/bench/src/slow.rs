@@ -57,6 +57,10 @@ key_package_claims_per_minute = 1000000
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct SlowConsumers {
+    /// True for the control arm, whose consumers read and acknowledge.
+    pub reading: bool,
+    /// Envelopes the reading consumers received (control arm only).
+    pub received: u64,
     pub connections: usize,
     pub slow: usize,
     pub busy_groups: usize,
@@ -90,6 +94,10 @@ pub struct SlowConsumers {
 }
 
 pub struct Sizes {
+    /// The control arm: the same clients and traffic, but the consumers
+    /// read and acknowledge everything, so the difference in memory is
+    /// what not reading costs.
+    pub reading: bool,
     pub connections: usize,
     pub slow: usize,
     pub messages_per_group: usize,
@@ -167,12 +175,24 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
         .await
         .context("opening idle connections")?;
     let connections = slow.len() + senders.len() + idle.len();
+    let slow_len = slow.len();
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // The control arm reads and acknowledges every envelope.
+    let (slow, readers) = if sizes.reading {
+        let readers: Vec<_> = slow
+            .into_iter()
+            .map(|ws| tokio::spawn(read_and_ack(ws, received.clone())))
+            .collect();
+        (Vec::new(), readers)
+    } else {
+        (slow, Vec::new())
+    };
     tokio::time::sleep(sizes.settle).await;
     let rss_connected = rss_kib(server.pid()).context("server RSS")?;
     let metrics_before = metrics(server.addr).await?;
     println!(
-        "  {connections} connections ({} slow, {} senders, {} idle): RSS {} MiB",
-        slow.len(),
+        "  {connections} connections ({slow_len} {}, {} senders, {} idle): RSS {} MiB",
+        if sizes.reading { "reading" } else { "slow" },
         senders.len(),
         idle.len(),
         rss_connected / 1024
@@ -188,13 +208,14 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
                 .map(|(ws, plan)| async move { send_all(ws, &plan, messages).await }),
         )
         .await;
-        let (mut accepted, mut refused) = (0, 0);
+        let (mut accepted, mut refused, mut open) = (0, 0, Vec::new());
         for r in results {
-            let (a, f) = r?;
+            let (ws, a, f) = r?;
             accepted += a;
             refused += f;
+            open.push(ws); // senders stay connected to the end
         }
-        Ok::<_, anyhow::Error>((accepted, refused, traffic_start.elapsed().as_secs_f64()))
+        Ok::<_, anyhow::Error>((open, accepted, refused, traffic_start.elapsed().as_secs_f64()))
     });
     let give_up = Duration::from_secs(sizes.write_stall_secs + 180);
     let mut peak = rss_connected;
@@ -222,27 +243,42 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
                 last_close = at;
                 closed = count;
             }
-            if closed as usize >= slow.len() && traffic.is_none() {
+            let done = if sizes.reading {
+                received.load(std::sync::atomic::Ordering::Relaxed) >= (slow_len * messages) as u64
+            } else {
+                closed as usize >= slow_len
+            };
+            if done && traffic.is_none() {
                 break;
             }
         }
         if traffic_start.elapsed() > give_up {
-            eprintln!("  gave up waiting: {closed} of {} slow consumers closed", slow.len());
+            eprintln!("  gave up waiting: {closed} of {slow_len} slow consumers closed");
             break;
         }
     }
-    let (accepted, refused, traffic_secs) = match (traffic_result, traffic) {
+    let (senders, accepted, refused, traffic_secs) = match (traffic_result, traffic) {
         (Some(r), _) => r,
         (None, Some(t)) => t.await??,
-        (None, None) => (0, 0, 0.0),
+        (None, None) => (Vec::new(), 0, 0, 0.0),
     };
-    tokio::time::sleep(sizes.settle.max(Duration::from_secs(2))).await;
+    // A closed slow consumer's task ends after its closing handshake, which
+    // a client that never reads lets run out (write_stall_secs, then 5 s).
+    let expected_open = (connections as u64).saturating_sub(closed);
+    let deadline = Instant::now() + Duration::from_secs(sizes.write_stall_secs + 15);
+    let mut end = metrics(server.addr).await?;
+    while end.open != expected_open && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        end = metrics(server.addr).await?;
+    }
+    tokio::time::sleep(sizes.settle).await;
     let rss_after = rss_kib(server.pid()).context("server RSS")?;
-    let end = metrics(server.addr).await?;
     let envelope_bytes = plans.first().and_then(|p| p.pool.first()).map_or(0, Vec::len) + 60;
     let result = SlowConsumers {
+        reading: sizes.reading,
+        received: received.load(std::sync::atomic::Ordering::Relaxed),
         connections,
-        slow: slow.len(),
+        slow: slow_len,
         busy_groups: plans.len(),
         messages_per_group: messages,
         envelope_bytes,
@@ -253,7 +289,7 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
         rss_peak_kib: peak,
         rss_after_kib: rss_after,
         kib_per_connection: rss_connected.saturating_sub(rss_empty) as f64 / connections.max(1) as f64,
-        peak_kib_per_slow_consumer: peak.saturating_sub(rss_connected) as f64 / slow.len().max(1) as f64,
+        peak_kib_per_slow_consumer: peak.saturating_sub(rss_connected) as f64 / slow_len.max(1) as f64,
         slow_closed: closed,
         first_close_secs: first_close,
         last_close_secs: last_close,
@@ -261,7 +297,7 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
         accepted,
         refused,
         open_at_end: end.open,
-        expected_open_at_end: (connections as u64).saturating_sub(closed),
+        expected_open_at_end: expected_open,
     };
     println!(
         "  slow consumers: {}/{} closed (4002) between {:.1} s and {:.1} s; RSS empty {} MiB, connected {} MiB ({:.1} KiB/connection), peak {} MiB (+{:.1} KiB per slow consumer), after {} MiB; {} still open of {} expected",
@@ -278,13 +314,16 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
         result.open_at_end,
         result.expected_open_at_end
     );
-    drop((slow, idle));
+    for r in readers {
+        r.abort();
+    }
+    drop((slow, idle, senders));
     Ok(result)
 }
 
 /// Send `count` of the plan's messages, `SEND_WINDOW` in flight. Returns
-/// (accepted, refused).
-async fn send_all(mut ws: Ws, plan: &GroupPlan, count: usize) -> anyhow::Result<(u64, u64)> {
+/// the socket, and the counts accepted and refused.
+async fn send_all(mut ws: Ws, plan: &GroupPlan, count: usize) -> anyhow::Result<(Ws, u64, u64)> {
     let (mut accepted, mut refused, mut inflight) = (0u64, 0u64, 0u64);
     for i in 0..count {
         let message = plan.pool[i % plan.pool.len()].clone();
@@ -306,7 +345,7 @@ async fn send_all(mut ws: Ws, plan: &GroupPlan, count: usize) -> anyhow::Result<
             inflight -= 1;
         }
     }
-    Ok((accepted, refused))
+    Ok((ws, accepted, refused))
 }
 
 struct Metrics {
@@ -333,4 +372,23 @@ async fn metrics(addr: SocketAddr) -> anyhow::Result<Metrics> {
         open: value("parasol_connections_open")?,
         slow_closed: value("parasol_slow_consumers_closed_total")?,
     })
+}
+
+/// The control arm's consumer: read every push and acknowledge it.
+async fn read_and_ack(mut ws: Ws, received: Arc<std::sync::atomic::AtomicU64>) -> anyhow::Result<()> {
+    let mut id = 100;
+    loop {
+        if let ServerMessage::Envelope { envelope } = wire::next_message(&mut ws).await? {
+            received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            id += 1;
+            wire::send(&mut ws, id, Request::Ack { up_to: envelope.seq }).await?;
+        }
+    }
+}
+
+/// What not reading costs at peak, per slow consumer: the slow arm's peak
+/// growth over the reading arm's.
+pub fn extra_kib_per_slow_consumer(reading: &SlowConsumers, slow: &SlowConsumers) -> f64 {
+    let grown = |s: &SlowConsumers| s.rss_peak_kib.saturating_sub(s.rss_connected_kib) as f64;
+    (grown(slow) - grown(reading)) / slow.slow.max(1) as f64
 }
