@@ -186,6 +186,11 @@ pub struct IntakeConfig {
     pub max_key_packages_per_ticket: usize,
     /// Intake requests per minute from everyone together.
     pub global_requests_per_minute: u32,
+    /// `team_key_packages` calls per minute from everyone together. Each
+    /// call claims a one-time key package from every counsellor, so a flood
+    /// could otherwise use them all up (they fall back to their last-resort
+    /// package). A call also counts against the per-source budget.
+    pub team_key_packages_per_minute: u32,
     /// Intake requests per minute from one source (salted address hash).
     pub requests_per_source_per_minute: u32,
     pub source_burst: u32,
@@ -240,6 +245,7 @@ impl Default for IntakeConfig {
             initial_secs_per_position: 180,
             max_key_packages_per_ticket: 4,
             global_requests_per_minute: 600,
+            team_key_packages_per_minute: 10,
             requests_per_source_per_minute: 6,
             source_burst: 3,
             connections_per_source_per_minute: 60,
@@ -656,6 +662,7 @@ impl Config {
         if i.offer_timeout_secs == 0
             || i.resume_grace_secs == 0
             || i.global_requests_per_minute == 0
+            || i.team_key_packages_per_minute == 0
             || i.requests_per_source_per_minute == 0
             || i.connections_per_source_per_minute == 0
             || i.frames_per_second == 0
@@ -851,6 +858,7 @@ mod tests {
             "[limits]\nmax_key_package_bytes = 2000000",
             "[intake]\nmax_queue_length = 0",
             "[intake]\nmax_tracked_sources = 0",
+            "[intake]\nteam_key_packages_per_minute = 0",
             "[escalation]\nmax_open_escalations = 0",
         ] {
             assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");

@@ -921,7 +921,7 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
         Request::TeamKeyPackages => {
             visitors_only(session)?;
             Ok(Response::TeamKeyPackages {
-                key_packages: intake.team_key_packages(client).await?,
+                key_packages: intake.team_key_packages(client, session.source).await?,
             })
         }
         Request::LeaveTeamMessage { group_id, language } => {

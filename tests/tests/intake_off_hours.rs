@@ -125,3 +125,42 @@ async fn off_hours_visitors_get_help_and_can_leave_a_sealed_message_for_the_team
     assert!(ana.team_messages().await.expect("list").is_empty());
     server.assert_logs_clean(&[&text, &token]);
 }
+
+#[tokio::test]
+async fn a_flood_of_team_message_requests_cannot_use_up_the_counsellors_key_packages() {
+    // Each `team_key_packages` claims a one-time key package of every
+    // counsellor: the calls have a global budget of their own (3 here),
+    // apart from the per-source budget, which is lifted here.
+    let open_day = (utc_weekday_now() + 2) % 7 + 1;
+    let server = ServerProcess::start_with_config(&format!(
+        "[intake]\ntime_zone = \"UTC\"\nopening_hours = [{{ weekday = {open_day}, opens = 0, closes = 1440 }}]\n\
+         team_key_packages_per_minute = 3\nrequests_per_source_per_minute = 1000\nsource_burst = 1000\n"
+    ));
+    let url = server.url();
+    let password = create_staff(&server, "ana", "Ana", "counsellor", "mk,en", 3);
+    let token = staff_login(&server, "ana", &password);
+    let mut ana = Client::connect_staff(&url, ClientState::in_memory(Identity::generate()), &token)
+        .await
+        .expect("staff connect");
+    ana.publish_key_packages(20).await.expect("publish");
+
+    let (mut left, mut limited) = (0, 0);
+    for n in 0..8 {
+        let mut visitor = Client::connect_ephemeral(&url).await.expect("visitor");
+        match visitor.leave_team_message("mk", &format!("message {n}")).await {
+            Ok(_) => left += 1,
+            Err(e) => {
+                assert_eq!(e.server_code(), Some(ErrorCode::RateLimited), "{e}");
+                let refusal = e.refusal().expect("details");
+                assert!(refusal.retry_after_secs.is_some_and(|s| s > 0 && s <= 60));
+                let help = refusal.help.as_ref().expect("the refusal says where to turn");
+                assert!(!help.crisis_lines.is_empty());
+                limited += 1;
+            }
+        }
+    }
+    // Three calls claimed Ana's key packages; five were refused before
+    // claiming anything.
+    assert_eq!((left, limited), (3, 5));
+    drop(ana);
+}

@@ -79,6 +79,7 @@ fn per_minute(n: u32) -> Quota {
 /// Rate limits of the intake door.
 pub struct IntakeGuard {
     global: DefaultDirectRateLimiter,
+    team_key_packages: DefaultDirectRateLimiter,
     per_source: DefaultKeyedRateLimiter<SourceKey>,
     connections_per_source: DefaultKeyedRateLimiter<SourceKey>,
     /// Intake attempts (all, refused too) in the current and previous
@@ -94,6 +95,7 @@ impl IntakeGuard {
     pub fn new(config: &IntakeConfig) -> Self {
         IntakeGuard {
             global: RateLimiter::direct(per_minute(config.global_requests_per_minute)),
+            team_key_packages: RateLimiter::direct(per_minute(config.team_key_packages_per_minute)),
             per_source: RateLimiter::keyed(
                 per_minute(config.requests_per_source_per_minute)
                     .allow_burst(NonZeroU32::new(config.source_burst).unwrap_or(NonZeroU32::MIN)),
@@ -209,6 +211,26 @@ impl IntakeGuard {
             });
         }
         Ok(())
+    }
+
+    /// A `team_key_packages` call: the source's intake budget, then the
+    /// global budget of those calls (each claims a key package of every
+    /// counsellor). No proof of work: the call has no field for it.
+    pub fn check_team_key_packages(&self, source: Option<SourceKey>) -> Result<(), Refusal> {
+        let clock = governor::clock::DefaultClock::default();
+        let now = governor::clock::Clock::now(&clock);
+        if let Some(source) = source.filter(|_| has_room(&self.per_source, self.max_sources)) {
+            if let Err(not_until) = self.per_source.check_key(&source) {
+                return Err(Refusal::RateLimited {
+                    retry_after_secs: retry_secs(not_until.wait_time_from(now)),
+                });
+            }
+        }
+        self.team_key_packages
+            .check()
+            .map_err(|not_until| Refusal::RateLimited {
+                retry_after_secs: retry_secs(not_until.wait_time_from(now)),
+            })
     }
 
     /// Sources currently tracked (for the memory bound and metrics).

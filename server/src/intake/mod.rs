@@ -635,12 +635,19 @@ impl Intake {
     }
 
     /// Off hours: one key package of each counsellor, for a sealed message.
-    pub async fn team_key_packages(&self, client: ClientId) -> ServiceResult<Vec<Bytes>> {
+    pub async fn team_key_packages(&self, client: ClientId, source: Option<SourceKey>) -> ServiceResult<Vec<Bytes>> {
+        if self.state.lock().staff_clients.contains_key(&client) {
+            return Err(err(ErrorCode::Forbidden, "for visitors"));
+        }
+        if let Err(Refusal::RateLimited { retry_after_secs }) = self.guard.check_team_key_packages(source) {
+            return Err(self.refusal(
+                ErrorCode::RateLimited,
+                "many people are writing to the team right now; please try again in a minute",
+                Some(retry_after_secs),
+            ));
+        }
         let targets: Vec<ClientId> = {
             let state = self.state.lock();
-            if state.staff_clients.contains_key(&client) {
-                return Err(err(ErrorCode::Forbidden, "for visitors"));
-            }
             // The newest key of each counsellor or supervisor account.
             let mut newest: HashMap<u64, ClientId> = HashMap::new();
             for (c, account) in &state.staff_clients {
