@@ -241,6 +241,49 @@ mod tests {
             Request::ChatFeedback {
                 answer: crate::FeedbackAnswer::Somewhat,
             },
+            Request::CreateCircle {
+                group_id: vec![1].into(),
+                name: "Evening circle".into(),
+                language: "mk".into(),
+                topic: "health".into(),
+                auto_approve: true,
+            },
+            Request::ListCircles,
+            Request::CreateInvitation {
+                circle_id: 4,
+                expires_in_secs: 3600,
+                max_uses: 10,
+            },
+            Request::ListInvitations { circle_id: 4 },
+            Request::RevokeInvitation {
+                circle_id: 4,
+                invitation_id: 5,
+            },
+            Request::PreviewInvitation {
+                code: "ABCDEFGHJKMN".into(),
+            },
+            Request::JoinCircle {
+                code: "ABCDEFGHJKMN".into(),
+                display_name: "Rosa".into(),
+                key_package: vec![3; 10].into(),
+            },
+            Request::JoinRequests { circle_id: 4 },
+            Request::DeclineJoin {
+                circle_id: 4,
+                request_id: 6,
+            },
+            Request::SetMuted {
+                circle_id: 4,
+                client_id: vec![4; 32].into(),
+                muted: true,
+            },
+            Request::SetModerator {
+                circle_id: 4,
+                client_id: vec![4; 32].into(),
+                moderator: true,
+            },
+            Request::LeaveCircle { circle_id: 4 },
+            Request::CloseCircle { circle_id: 4 },
         ];
         assert_eq!(requests.len(), OPERATIONS.len());
         for req in requests {

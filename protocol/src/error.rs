@@ -85,6 +85,18 @@ pub enum ErrorCode {
     /// A signed control message's signature does not verify, or its time
     /// is too far from the server's clock.
     InvalidSignature,
+    /// No such circle, or not one the caller is in.
+    UnknownCircle,
+    /// No invitation has this code.
+    UnknownInvitation,
+    /// The invitation's time is up.
+    InvitationExpired,
+    /// The invitation has been used as often as it may be.
+    InvitationUsedUp,
+    /// A moderator revoked the invitation.
+    InvitationRevoked,
+    /// A moderator muted me in this circle.
+    Muted,
 }
 
 impl ErrorCode {
@@ -127,6 +139,12 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::UnknownEscalation => "unknown_escalation",
             ErrorCode::InvalidSignature => "invalid_signature",
+            ErrorCode::UnknownCircle => "unknown_circle",
+            ErrorCode::UnknownInvitation => "unknown_invitation",
+            ErrorCode::InvitationExpired => "invitation_expired",
+            ErrorCode::InvitationUsedUp => "invitation_used_up",
+            ErrorCode::InvitationRevoked => "invitation_revoked",
+            ErrorCode::Muted => "muted",
         }
     }
 }

@@ -199,6 +199,60 @@ pub enum Request {
     /// Visitors, after a chat a counsellor closed: the one anonymous
     /// feedback question. Counted per day, once per chat.
     ChatFeedback { answer: FeedbackAnswer },
+
+    // --- Peer support circles ---
+    /// Counsellors and supervisors: make the group I created, and am the
+    /// only member of, a circle that I moderate.
+    CreateCircle {
+        group_id: Bytes,
+        name: String,
+        language: String,
+        topic: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        auto_approve: bool,
+    },
+    /// The circles I moderate or am a member of.
+    ListCircles,
+    /// Moderators: a new invitation code.
+    CreateInvitation {
+        circle_id: u64,
+        expires_in_secs: u32,
+        max_uses: u32,
+    },
+    /// Moderators: the circle's invitations (without their codes).
+    ListInvitations { circle_id: u64 },
+    /// Moderators: the code stops working at once.
+    RevokeInvitation { circle_id: u64, invitation_id: u64 },
+    /// Anyone: what an invitation is for, before joining.
+    PreviewInvitation { code: String },
+    /// Ask to join with an invitation, under a display name for this circle
+    /// only. A moderator's client adds me with `key_package`.
+    JoinCircle {
+        code: String,
+        display_name: String,
+        key_package: Bytes,
+    },
+    /// Moderators: the requests waiting for a decision.
+    JoinRequests { circle_id: u64 },
+    /// Moderators: turn a request down. Approving is committing the add.
+    DeclineJoin { circle_id: u64, request_id: u64 },
+    /// Moderators: refuse (or allow again) a member's messages.
+    SetMuted {
+        circle_id: u64,
+        client_id: Bytes,
+        muted: bool,
+    },
+    /// Moderators: make a member a moderator, or not.
+    SetModerator {
+        circle_id: u64,
+        client_id: Bytes,
+        moderator: bool,
+    },
+    /// Members: leave. Nothing more is delivered to me; a moderator's
+    /// client removes my leaf.
+    LeaveCircle { circle_id: u64 },
+    /// Moderators: end the circle; its envelopes are purged.
+    CloseCircle { circle_id: u64 },
 }
 
 impl Request {
@@ -240,6 +294,19 @@ impl Request {
             Request::ResolveEscalation { .. } => "resolve_escalation",
             Request::Sos { .. } => "sos",
             Request::ChatFeedback { .. } => "chat_feedback",
+            Request::CreateCircle { .. } => "create_circle",
+            Request::ListCircles => "list_circles",
+            Request::CreateInvitation { .. } => "create_invitation",
+            Request::ListInvitations { .. } => "list_invitations",
+            Request::RevokeInvitation { .. } => "revoke_invitation",
+            Request::PreviewInvitation { .. } => "preview_invitation",
+            Request::JoinCircle { .. } => "join_circle",
+            Request::JoinRequests { .. } => "join_requests",
+            Request::DeclineJoin { .. } => "decline_join",
+            Request::SetMuted { .. } => "set_muted",
+            Request::SetModerator { .. } => "set_moderator",
+            Request::LeaveCircle { .. } => "leave_circle",
+            Request::CloseCircle { .. } => "close_circle",
         }
     }
 }
@@ -282,6 +349,19 @@ pub const OPERATIONS: &[&str] = &[
     "resolve_escalation",
     "sos",
     "chat_feedback",
+    "create_circle",
+    "list_circles",
+    "create_invitation",
+    "list_invitations",
+    "revoke_invitation",
+    "preview_invitation",
+    "join_circle",
+    "join_requests",
+    "decline_join",
+    "set_muted",
+    "set_moderator",
+    "leave_circle",
+    "close_circle",
 ];
 
 /// How a client proves who it is: an anonymous key alone, or a staff
@@ -385,6 +465,14 @@ pub enum ServerMessage {
     EscalationFallback { group_id: Bytes, help: Help },
     /// A chat's counsellor: the visitor pressed "I'm in danger now".
     SosAlert { group_id: Bytes, ticket_id: u64 },
+    /// A circle's moderators: someone asked to join. Approving is
+    /// committing the add with `key_package` (clients of an auto-approve
+    /// circle do so at once).
+    CircleJoinRequest { request: crate::circle::JoinRequest },
+    /// A circle's moderators: a member left; remove their leaf.
+    CircleMemberLeft { circle_id: u64, client_id: Bytes },
+    /// A circle's members: a moderator closed it.
+    CircleEnded { circle_id: u64, group_id: Bytes },
 }
 
 impl ServerMessage {
@@ -409,6 +497,9 @@ impl ServerMessage {
             ServerMessage::AddResponder { .. } => "add_responder",
             ServerMessage::EscalationFallback { .. } => "escalation_fallback",
             ServerMessage::SosAlert { .. } => "sos_alert",
+            ServerMessage::CircleJoinRequest { .. } => "circle_join_request",
+            ServerMessage::CircleMemberLeft { .. } => "circle_member_left",
+            ServerMessage::CircleEnded { .. } => "circle_ended",
         }
     }
 }
@@ -568,6 +659,51 @@ pub enum Response {
         ticket: Option<TicketState>,
     },
     FeedbackRecorded,
+    Circle {
+        circle: crate::circle::CircleInfo,
+    },
+    Circles {
+        circles: Vec<crate::circle::CircleInfo>,
+    },
+    Invitation {
+        invitation: crate::circle::InvitationState,
+    },
+    Invitations {
+        invitations: Vec<crate::circle::InvitationState>,
+    },
+    InvitationRevoked {
+        invitation_id: u64,
+    },
+    InvitationPreview {
+        preview: crate::circle::InvitationPreview,
+    },
+    /// Waiting for a moderator's client to add me.
+    JoinRequested {
+        circle_id: u64,
+        request_id: u64,
+    },
+    JoinRequests {
+        requests: Vec<crate::circle::JoinRequest>,
+    },
+    JoinDeclined {
+        request_id: u64,
+    },
+    MemberMuted {
+        circle_id: u64,
+        client_id: Bytes,
+        muted: bool,
+    },
+    ModeratorSet {
+        circle_id: u64,
+        client_id: Bytes,
+        moderator: bool,
+    },
+    CircleLeft {
+        circle_id: u64,
+    },
+    CircleClosed {
+        circle_id: u64,
+    },
 }
 
 fn is_zero(n: &u32) -> bool {

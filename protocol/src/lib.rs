@@ -5,6 +5,7 @@
 //! crate never parses them. It does no I/O.
 
 pub mod auth;
+pub mod circle;
 pub mod close;
 pub mod codec;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod intake;
 pub mod limits;
 pub mod staff;
 
+pub use circle::{CircleInfo, InvitationPreview, InvitationState, JoinRequest};
 pub use codec::{
     decode_client_frame, decode_client_frame_default, decode_server_frame, encode_client_frame, encode_server_frame,
 };

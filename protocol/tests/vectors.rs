@@ -832,7 +832,298 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 result: Response::FeedbackRecorded,
             })),
         ),
+        // Peer support circles.
+        (
+            "create_circle",
+            Client(client(
+                40,
+                Request::CreateCircle {
+                    group_id: b(16, 0x7c),
+                    name: "Вечерен круг".into(),
+                    language: "mk".into(),
+                    topic: "Health and safety".into(),
+                    auto_approve: true,
+                },
+            )),
+        ),
+        (
+            "response_circle",
+            Server(server(ServerMessage::Response {
+                id: 40,
+                result: Response::Circle { circle: circle_info() },
+            })),
+        ),
+        ("list_circles", Client(client(41, Request::ListCircles))),
+        (
+            "response_circles",
+            Server(server(ServerMessage::Response {
+                id: 41,
+                result: Response::Circles {
+                    circles: vec![circle_info()],
+                },
+            })),
+        ),
+        (
+            "create_invitation",
+            Client(client(
+                42,
+                Request::CreateInvitation {
+                    circle_id: 5,
+                    expires_in_secs: 604_800,
+                    max_uses: 20,
+                },
+            )),
+        ),
+        (
+            "response_invitation_with_code",
+            Server(server(ServerMessage::Response {
+                id: 42,
+                result: Response::Invitation {
+                    invitation: invitation(Some("7K3MQ9ZP2XHD".into())),
+                },
+            })),
+        ),
+        (
+            "list_invitations",
+            Client(client(43, Request::ListInvitations { circle_id: 5 })),
+        ),
+        (
+            "response_invitations",
+            Server(server(ServerMessage::Response {
+                id: 43,
+                result: Response::Invitations {
+                    invitations: vec![invitation(None)],
+                },
+            })),
+        ),
+        (
+            "revoke_invitation",
+            Client(client(
+                44,
+                Request::RevokeInvitation {
+                    circle_id: 5,
+                    invitation_id: 9,
+                },
+            )),
+        ),
+        (
+            "response_invitation_revoked",
+            Server(server(ServerMessage::Response {
+                id: 44,
+                result: Response::InvitationRevoked { invitation_id: 9 },
+            })),
+        ),
+        (
+            "preview_invitation",
+            Client(client(
+                45,
+                Request::PreviewInvitation {
+                    code: "7k3m-q9zp-2xhd".into(),
+                },
+            )),
+        ),
+        (
+            "response_invitation_preview",
+            Server(server(ServerMessage::Response {
+                id: 45,
+                result: Response::InvitationPreview {
+                    preview: InvitationPreview {
+                        circle_id: 5,
+                        name: "Вечерен круг".into(),
+                        language: "mk".into(),
+                        topic: "Health and safety".into(),
+                        auto_approve: false,
+                    },
+                },
+            })),
+        ),
+        (
+            "join_circle",
+            Client(client(
+                46,
+                Request::JoinCircle {
+                    code: "7K3MQ9ZP2XHD".into(),
+                    display_name: "Rosa".into(),
+                    key_package: b(24, 0x4b),
+                },
+            )),
+        ),
+        (
+            "response_join_requested",
+            Server(server(ServerMessage::Response {
+                id: 46,
+                result: Response::JoinRequested {
+                    circle_id: 5,
+                    request_id: 11,
+                },
+            })),
+        ),
+        (
+            "join_requests",
+            Client(client(47, Request::JoinRequests { circle_id: 5 })),
+        ),
+        (
+            "response_join_requests",
+            Server(server(ServerMessage::Response {
+                id: 47,
+                result: Response::JoinRequests {
+                    requests: vec![join_request()],
+                },
+            })),
+        ),
+        (
+            "decline_join",
+            Client(client(
+                48,
+                Request::DeclineJoin {
+                    circle_id: 5,
+                    request_id: 11,
+                },
+            )),
+        ),
+        (
+            "response_join_declined",
+            Server(server(ServerMessage::Response {
+                id: 48,
+                result: Response::JoinDeclined { request_id: 11 },
+            })),
+        ),
+        (
+            "set_muted",
+            Client(client(
+                49,
+                Request::SetMuted {
+                    circle_id: 5,
+                    client_id: b(32, 0x3d),
+                    muted: true,
+                },
+            )),
+        ),
+        (
+            "response_member_muted",
+            Server(server(ServerMessage::Response {
+                id: 49,
+                result: Response::MemberMuted {
+                    circle_id: 5,
+                    client_id: b(32, 0x3d),
+                    muted: true,
+                },
+            })),
+        ),
+        (
+            "set_moderator",
+            Client(client(
+                50,
+                Request::SetModerator {
+                    circle_id: 5,
+                    client_id: b(32, 0x3d),
+                    moderator: false,
+                },
+            )),
+        ),
+        (
+            "response_moderator_set",
+            Server(server(ServerMessage::Response {
+                id: 50,
+                result: Response::ModeratorSet {
+                    circle_id: 5,
+                    client_id: b(32, 0x3d),
+                    moderator: false,
+                },
+            })),
+        ),
+        (
+            "leave_circle",
+            Client(client(51, Request::LeaveCircle { circle_id: 5 })),
+        ),
+        (
+            "response_circle_left",
+            Server(server(ServerMessage::Response {
+                id: 51,
+                result: Response::CircleLeft { circle_id: 5 },
+            })),
+        ),
+        (
+            "close_circle",
+            Client(client(52, Request::CloseCircle { circle_id: 5 })),
+        ),
+        (
+            "response_circle_closed",
+            Server(server(ServerMessage::Response {
+                id: 52,
+                result: Response::CircleClosed { circle_id: 5 },
+            })),
+        ),
+        (
+            "push_circle_join_request",
+            Server(server(ServerMessage::CircleJoinRequest {
+                request: join_request(),
+            })),
+        ),
+        (
+            "push_circle_member_left",
+            Server(server(ServerMessage::CircleMemberLeft {
+                circle_id: 5,
+                client_id: b(32, 0x3d),
+            })),
+        ),
+        (
+            "push_circle_ended",
+            Server(server(ServerMessage::CircleEnded {
+                circle_id: 5,
+                group_id: b(16, 0x7c),
+            })),
+        ),
+        (
+            "error_muted",
+            Server(server(ServerMessage::Error {
+                id: Some(53),
+                code: ErrorCode::Muted,
+                message: "a moderator has muted you in this circle; your message was not sent".into(),
+                current_epoch: None,
+                retry_after_secs: None,
+                pow: None,
+                help: None,
+            })),
+        ),
     ]
+}
+
+fn circle_info() -> CircleInfo {
+    CircleInfo {
+        circle_id: 5,
+        group_id: b(16, 0x7c),
+        name: "Вечерен круг".into(),
+        language: "mk".into(),
+        topic: "Health and safety".into(),
+        auto_approve: true,
+        moderator: true,
+        members: 9,
+        max_members: 100,
+    }
+}
+
+fn invitation(code: Option<String>) -> InvitationState {
+    InvitationState {
+        invitation_id: 9,
+        circle_id: 5,
+        code,
+        expires_at: 1_780_000_000,
+        max_uses: 20,
+        uses: 3,
+        revoked: false,
+    }
+}
+
+fn join_request() -> JoinRequest {
+    JoinRequest {
+        request_id: 11,
+        circle_id: 5,
+        client_id: b(32, 0x3d),
+        display_name: "Rosa".into(),
+        key_package: b(24, 0x4b),
+        requested_at: 1_779_990_000,
+    }
 }
 
 fn signed_escalation() -> SignedEscalation {

@@ -9,6 +9,7 @@
 
 import { encode as msgpackEncode } from "@msgpack/msgpack";
 
+import type { CircleInfo, InvitationPreview, InvitationState, JoinRequest } from "./circle";
 import { type ErrorCode, type FrameError, ERROR_CODES } from "./error";
 import {
   type Category,
@@ -406,6 +407,45 @@ const escalationEntry = struct<EscalationEntry>({
   renotified: nonZero(u32),
 });
 
+const circleInfo = struct<CircleInfo>({
+  circle_id: required(u64),
+  group_id: required(bin),
+  name: required(str),
+  language: required(str),
+  topic: required(str),
+  auto_approve: required(bool),
+  moderator: required(bool),
+  members: required(u32),
+  max_members: required(u32),
+});
+
+const invitationState = struct<InvitationState>({
+  invitation_id: required(u64),
+  circle_id: required(u64),
+  code: optional(str),
+  expires_at: required(u64),
+  max_uses: required(u32),
+  uses: required(u32),
+  revoked: required(bool),
+});
+
+const invitationPreview = struct<InvitationPreview>({
+  circle_id: required(u64),
+  name: required(str),
+  language: required(str),
+  topic: required(str),
+  auto_approve: required(bool),
+});
+
+const joinRequest = struct<JoinRequest>({
+  request_id: required(u64),
+  circle_id: required(u64),
+  client_id: required(bin),
+  display_name: required(str),
+  key_package: required(bin),
+  requested_at: required(u64),
+});
+
 const request = tagged<Request, "op">("op", {
   authenticate: { proof: required(authProof) },
   publish_key_packages: { key_packages: required(list(bin)), replace: flag },
@@ -453,6 +493,25 @@ const request = tagged<Request, "op">("op", {
   resolve_escalation: { escalation_id: required(u64), outcome: required(escalationOutcome) },
   sos: { ticket_id: optional(u64) },
   chat_feedback: { answer: required(feedbackAnswer) },
+  create_circle: {
+    group_id: required(bin),
+    name: required(str),
+    language: required(str),
+    topic: required(str),
+    auto_approve: flag,
+  },
+  list_circles: {},
+  create_invitation: { circle_id: required(u64), expires_in_secs: required(u32), max_uses: required(u32) },
+  list_invitations: { circle_id: required(u64) },
+  revoke_invitation: { circle_id: required(u64), invitation_id: required(u64) },
+  preview_invitation: { code: required(str) },
+  join_circle: { code: required(str), display_name: required(str), key_package: required(bin) },
+  join_requests: { circle_id: required(u64) },
+  decline_join: { circle_id: required(u64), request_id: required(u64) },
+  set_muted: { circle_id: required(u64), client_id: required(bin), muted: required(bool) },
+  set_moderator: { circle_id: required(u64), client_id: required(bin), moderator: required(bool) },
+  leave_circle: { circle_id: required(u64) },
+  close_circle: { circle_id: required(u64) },
 });
 
 const clientFrame = struct<ClientFrame>({ v: required(u16), id: required(u64), req: required(request) });
@@ -527,6 +586,19 @@ const response = tagged<Response, "kind">("kind", {
   escalation_resolved: { escalation: required(escalationEntry) },
   sos_raised: { help: required(help), ticket: optional(ticketState) },
   feedback_recorded: {},
+  circle: { circle: required(circleInfo) },
+  circles: { circles: required(list(circleInfo)) },
+  invitation: { invitation: required(invitationState) },
+  invitations: { invitations: required(list(invitationState)) },
+  invitation_revoked: { invitation_id: required(u64) },
+  invitation_preview: { preview: required(invitationPreview) },
+  join_requested: { circle_id: required(u64), request_id: required(u64) },
+  join_requests: { requests: required(list(joinRequest)) },
+  join_declined: { request_id: required(u64) },
+  member_muted: { circle_id: required(u64), client_id: required(bin), muted: required(bool) },
+  moderator_set: { circle_id: required(u64), client_id: required(bin), moderator: required(bool) },
+  circle_left: { circle_id: required(u64) },
+  circle_closed: { circle_id: required(u64) },
 });
 
 const errorCode = oneOf<ErrorCode>(ERROR_CODES, "an error code of protocol version 1");
@@ -568,6 +640,9 @@ const serverMessage = tagged<ServerMessage, "type">("type", {
   },
   escalation_fallback: { group_id: required(bin), help: required(help) },
   sos_alert: { group_id: required(bin), ticket_id: required(u64) },
+  circle_join_request: { request: required(joinRequest) },
+  circle_member_left: { circle_id: required(u64), client_id: required(bin) },
+  circle_ended: { circle_id: required(u64), group_id: required(bin) },
 });
 
 const serverFrame = struct<ServerFrame>({ v: required(u16), msg: required(serverMessage) });

@@ -39,6 +39,12 @@ export const ERROR_CODES = [
   "invalid_request",
   "unknown_escalation",
   "invalid_signature",
+  "unknown_circle",
+  "unknown_invitation",
+  "invitation_expired",
+  "invitation_used_up",
+  "invitation_revoked",
+  "muted",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -5,6 +5,7 @@
 // way). Byte strings are Uint8Array. Integers are numbers: the protocol keeps
 // them below 2^53.
 
+import type { CircleInfo, InvitationPreview, InvitationState, JoinRequest } from "./circle";
 import type { ErrorCode } from "./error";
 import type { DutyState, EscalationEntry, EscalationOutcome, SignedEscalation } from "./escalation";
 import type {
@@ -113,7 +114,33 @@ export type Request =
   /** Visitors: "I'm in danger now" (with my ticket, if I have one). */
   | { op: "sos"; ticket_id?: number }
   /** Visitors, after a closed chat: the one anonymous feedback question (once). */
-  | { op: "chat_feedback"; answer: FeedbackAnswer };
+  | { op: "chat_feedback"; answer: FeedbackAnswer }
+  /** Counsellors and supervisors: make my new group (I am its only member) a circle I moderate. */
+  | { op: "create_circle"; group_id: Bytes; name: string; language: string; topic: string; auto_approve?: boolean }
+  /** The circles I moderate or am a member of. */
+  | { op: "list_circles" }
+  /** Moderators: a new invitation code. */
+  | { op: "create_invitation"; circle_id: number; expires_in_secs: number; max_uses: number }
+  /** Moderators: the circle's invitations (without codes). */
+  | { op: "list_invitations"; circle_id: number }
+  /** Moderators: the code stops working at once. */
+  | { op: "revoke_invitation"; circle_id: number; invitation_id: number }
+  /** Anyone: what an invitation is for, before joining. */
+  | { op: "preview_invitation"; code: string }
+  /** Ask to join under a display name for this circle only, with a fresh key package. */
+  | { op: "join_circle"; code: string; display_name: string; key_package: Bytes }
+  /** Moderators: requests waiting for a decision. */
+  | { op: "join_requests"; circle_id: number }
+  /** Moderators: turn a request down (approving is committing the add). */
+  | { op: "decline_join"; circle_id: number; request_id: number }
+  /** Moderators: refuse (or allow again) a member's messages. */
+  | { op: "set_muted"; circle_id: number; client_id: Bytes; muted: boolean }
+  /** Moderators: make a member a moderator, or not. */
+  | { op: "set_moderator"; circle_id: number; client_id: Bytes; moderator: boolean }
+  /** Members: leave; delivery to me stops at once. */
+  | { op: "leave_circle"; circle_id: number }
+  /** Moderators: end the circle; its envelopes are purged. */
+  | { op: "close_circle"; circle_id: number };
 
 export type Operation = Request["op"];
 
@@ -154,6 +181,19 @@ export const OPERATIONS: readonly Operation[] = [
   "resolve_escalation",
   "sos",
   "chat_feedback",
+  "create_circle",
+  "list_circles",
+  "create_invitation",
+  "list_invitations",
+  "revoke_invitation",
+  "preview_invitation",
+  "join_circle",
+  "join_requests",
+  "decline_join",
+  "set_muted",
+  "set_moderator",
+  "leave_circle",
+  "close_circle",
 ];
 
 /**
@@ -222,7 +262,13 @@ export type ServerMessage =
   /** Counsellor and visitor: nobody accepted in time; these are the numbers. */
   | { type: "escalation_fallback"; group_id: Bytes; help: Help }
   /** A chat's counsellor: the visitor pressed SOS. */
-  | { type: "sos_alert"; group_id: Bytes; ticket_id: number };
+  | { type: "sos_alert"; group_id: Bytes; ticket_id: number }
+  /** A circle's moderators: someone asked to join. */
+  | { type: "circle_join_request"; request: JoinRequest }
+  /** A circle's moderators: a member left; remove their leaf. */
+  | { type: "circle_member_left"; circle_id: number; client_id: Bytes }
+  /** A circle's members: a moderator closed it. */
+  | { type: "circle_ended"; circle_id: number; group_id: Bytes };
 
 export type ServerMessageType = ServerMessage["type"];
 
@@ -287,7 +333,21 @@ export type Response =
   | { kind: "escalation_accepted"; escalation: EscalationEntry }
   | { kind: "escalation_resolved"; escalation: EscalationEntry }
   | { kind: "sos_raised"; help: Help; ticket?: TicketState }
-  | { kind: "feedback_recorded" };
+  | { kind: "feedback_recorded" }
+  | { kind: "circle"; circle: CircleInfo }
+  | { kind: "circles"; circles: CircleInfo[] }
+  | { kind: "invitation"; invitation: InvitationState }
+  | { kind: "invitations"; invitations: InvitationState[] }
+  | { kind: "invitation_revoked"; invitation_id: number }
+  | { kind: "invitation_preview"; preview: InvitationPreview }
+  /** Waiting for a moderator's client to add me. */
+  | { kind: "join_requested"; circle_id: number; request_id: number }
+  | { kind: "join_requests"; requests: JoinRequest[] }
+  | { kind: "join_declined"; request_id: number }
+  | { kind: "member_muted"; circle_id: number; client_id: Bytes; muted: boolean }
+  | { kind: "moderator_set"; circle_id: number; client_id: Bytes; moderator: boolean }
+  | { kind: "circle_left"; circle_id: number }
+  | { kind: "circle_closed"; circle_id: number };
 
 /** A staff session's own view of itself. */
 export interface StaffSelf {

@@ -2,6 +2,7 @@
 // close codes and the authentication transcript. No I/O.
 
 export * from "./auth";
+export * from "./circle";
 export * from "./close";
 export * from "./codec";
 export * from "./error";
