@@ -934,7 +934,10 @@ impl Client {
                 | M::EscalationChanged { .. }
                 | M::AddResponder { .. }
                 | M::EscalationFallback { .. }
-                | M::SosAlert { .. }),
+                | M::SosAlert { .. }
+                | M::CircleJoinRequest { .. }
+                | M::CircleMemberLeft { .. }
+                | M::CircleEnded { .. }),
             ) => {
                 self.note_intake_push(&notice)?;
                 if self.notices.len() >= MAX_NOTICES {

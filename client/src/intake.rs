@@ -274,7 +274,7 @@ impl Client {
                 responder: responder.clone(),
                 key_package: key_package.0.clone(),
             }),
-            ServerMessage::ChatEnded { group_id, .. } => {
+            ServerMessage::ChatEnded { group_id, .. } | ServerMessage::CircleEnded { group_id, .. } => {
                 // The server closed the group and purged its envelopes;
                 // its keys are of no more use here.
                 self.intake.drop_duties(&group_id.0);

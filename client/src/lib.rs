@@ -20,6 +20,7 @@
 //! and all MLS secrets (and undelivered plaintext messages). It is written
 //! with permissions 0600; protect it like a private key.
 
+pub mod circle;
 pub mod client;
 pub mod connection;
 pub mod error;

@@ -43,6 +43,38 @@ pub struct Config {
     pub stats: StatsConfig,
     pub escalation: EscalationConfig,
     pub storage: StorageConfig,
+    pub circles: CirclesConfig,
+}
+
+/// Peer support circles (`[circles]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CirclesConfig {
+    /// Circles in all.
+    pub max_circles: usize,
+    /// Members of one circle (also capped by `limits.max_members_per_group`).
+    pub max_members: u32,
+    /// Live invitations of one circle.
+    pub max_invitations_per_circle: usize,
+    /// Join requests waiting in one circle.
+    pub max_pending_joins_per_circle: usize,
+    /// The longest an invitation may last.
+    pub max_invitation_secs: u32,
+    /// The most uses one invitation may have.
+    pub max_invitation_uses: u32,
+}
+
+impl Default for CirclesConfig {
+    fn default() -> Self {
+        CirclesConfig {
+            max_circles: 1_000,
+            max_members: 100,
+            max_invitations_per_circle: 50,
+            max_pending_joins_per_circle: 100,
+            max_invitation_secs: 30 * 24 * 3600,
+            max_invitation_uses: 1_000,
+        }
+    }
 }
 
 /// Encryption at rest (`[storage]`).
@@ -453,6 +485,7 @@ impl Default for Config {
             stats: StatsConfig::default(),
             escalation: EscalationConfig::default(),
             storage: StorageConfig::default(),
+            circles: CirclesConfig::default(),
         }
     }
 }
@@ -591,6 +624,16 @@ impl Config {
             || self.connections.handshake_timeout_secs == 0
         {
             return bad("rates, connection and in-flight limits must be positive");
+        }
+        let c = &self.circles;
+        if c.max_circles == 0
+            || c.max_members < 2
+            || c.max_invitations_per_circle == 0
+            || c.max_pending_joins_per_circle == 0
+            || c.max_invitation_secs == 0
+            || c.max_invitation_uses == 0
+        {
+            return bad("circles bounds must be positive, and max_members at least 2");
         }
         if self.storage.cache_bytes < 1024 * 1024 {
             return bad("storage.cache_bytes must be at least 1 MiB");
@@ -847,6 +890,8 @@ mod tests {
             "[connections]\nmax_send_queue_bytes = 1024",
             "[connections]\nsocket_send_buffer_bytes = 1024",
             "[storage]\ncache_bytes = 4096",
+            "[circles]\nmax_members = 1",
+            "[circles]\nmax_invitation_uses = 0",
             "[limits]\nmax_groups_per_client = 0",
             "[limits]\nmax_groups_per_anonymous_client = 1",
             "[limits]\nmax_groups = 0",

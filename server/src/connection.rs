@@ -130,6 +130,10 @@ struct Push {
 
 struct Session {
     client: ClientId,
+    connection_id: u64,
+    /// For rooms that start pushing to this connection after it
+    /// authenticated (a circle it creates or asks to join).
+    notices: crate::intake::Notifier,
     /// Set for a staff session; visitors and other anonymous clients have none.
     staff: Option<StaffSession>,
     /// The salted hash of the client's address (memory only).
@@ -439,10 +443,12 @@ async fn run(
             .intake
             .visitor_connected(client, connection_id, notices_tx.clone());
     }
-    drop(notices_tx);
+    services.circles.connected(client, connection_id, notices_tx.clone());
     let frames_per_second = NonZeroU32::new(config.intake.frames_per_second).unwrap_or(NonZeroU32::MIN);
     let mut session = Session {
         client,
+        connection_id,
+        notices: notices_tx,
         staff: staff.map(|s| s.session),
         source,
         pow: None,
@@ -499,6 +505,7 @@ async fn run(
         }
     };
     services.mailboxes.unsubscribe(&client, connection_id);
+    services.circles.disconnected(&client, connection_id);
     match &session.staff {
         Some(s) => {
             services.intake.staff_disconnected(s.account_id, connection_id);
@@ -858,6 +865,19 @@ async fn dispatch(
         Request::ListGroups => Ok(Some(Response::Groups {
             groups: services.delivery.list_groups(&client).await,
         })),
+        req @ (Request::CreateCircle { .. }
+        | Request::ListCircles
+        | Request::CreateInvitation { .. }
+        | Request::ListInvitations { .. }
+        | Request::RevokeInvitation { .. }
+        | Request::PreviewInvitation { .. }
+        | Request::JoinCircle { .. }
+        | Request::JoinRequests { .. }
+        | Request::DeclineJoin { .. }
+        | Request::SetMuted { .. }
+        | Request::SetModerator { .. }
+        | Request::LeaveCircle { .. }
+        | Request::CloseCircle { .. }) => circle_request(services, session, req).await.map(Some),
         req => intake_request(services, session, req).await.map(Some),
     }
 }
@@ -990,7 +1010,122 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
         | Request::Subscribe { .. }
         | Request::FetchBacklog { .. }
         | Request::Ack { .. }
-        | Request::ListGroups => Err(ServiceError::internal()), // handled by dispatch
+        | Request::ListGroups
+        | Request::CreateCircle { .. }
+        | Request::ListCircles
+        | Request::CreateInvitation { .. }
+        | Request::ListInvitations { .. }
+        | Request::RevokeInvitation { .. }
+        | Request::PreviewInvitation { .. }
+        | Request::JoinCircle { .. }
+        | Request::JoinRequests { .. }
+        | Request::DeclineJoin { .. }
+        | Request::SetMuted { .. }
+        | Request::SetModerator { .. }
+        | Request::LeaveCircle { .. }
+        | Request::CloseCircle { .. } => Err(ServiceError::internal()), // handled by dispatch
+    }
+}
+
+/// Peer support circles: moderators' and members' operations.
+async fn circle_request(services: &Arc<Services>, session: &mut Session, req: Request) -> ServiceResult<Response> {
+    let circles = &services.circles;
+    let client = session.client;
+    let listen = Some((session.connection_id, session.notices.clone()));
+    match req {
+        Request::CreateCircle {
+            group_id,
+            name,
+            language,
+            topic,
+            auto_approve,
+        } => {
+            let staff = session
+                .staff
+                .as_ref()
+                .ok_or_else(|| ServiceError::new(ErrorCode::Forbidden, "counsellors and supervisors create circles"))?;
+            let circle = circles
+                .create(staff, listen, group_id.0, &name, &language, &topic, auto_approve)
+                .await?;
+            Ok(Response::Circle { circle })
+        }
+        Request::ListCircles => Ok(Response::Circles {
+            circles: circles.list(&client).await,
+        }),
+        Request::CreateInvitation {
+            circle_id,
+            expires_in_secs,
+            max_uses,
+        } => Ok(Response::Invitation {
+            invitation: circles
+                .create_invitation(&client, circle_id, expires_in_secs, max_uses)
+                .await?,
+        }),
+        Request::ListInvitations { circle_id } => Ok(Response::Invitations {
+            invitations: circles.list_invitations(&client, circle_id)?,
+        }),
+        Request::RevokeInvitation {
+            circle_id,
+            invitation_id,
+        } => {
+            circles.revoke_invitation(&client, circle_id, invitation_id).await?;
+            Ok(Response::InvitationRevoked { invitation_id })
+        }
+        Request::PreviewInvitation { code } => Ok(Response::InvitationPreview {
+            preview: circles.preview(session.source, &code)?,
+        }),
+        Request::JoinCircle {
+            code,
+            display_name,
+            key_package,
+        } => {
+            let (circle_id, request_id) = circles
+                .join(client, session.source, listen, &code, &display_name, key_package.0)
+                .await?;
+            Ok(Response::JoinRequested { circle_id, request_id })
+        }
+        Request::JoinRequests { circle_id } => Ok(Response::JoinRequests {
+            requests: circles.join_requests(&client, circle_id)?,
+        }),
+        Request::DeclineJoin { circle_id, request_id } => {
+            circles.decline(&client, circle_id, request_id).await?;
+            Ok(Response::JoinDeclined { request_id })
+        }
+        Request::SetMuted {
+            circle_id,
+            client_id,
+            muted,
+        } => {
+            circles.set_muted(&client, circle_id, &client_id.0, muted).await?;
+            Ok(Response::MemberMuted {
+                circle_id,
+                client_id,
+                muted,
+            })
+        }
+        Request::SetModerator {
+            circle_id,
+            client_id,
+            moderator,
+        } => {
+            circles
+                .set_moderator(&client, circle_id, &client_id.0, moderator)
+                .await?;
+            Ok(Response::ModeratorSet {
+                circle_id,
+                client_id,
+                moderator,
+            })
+        }
+        Request::LeaveCircle { circle_id } => {
+            circles.leave(&client, circle_id).await?;
+            Ok(Response::CircleLeft { circle_id })
+        }
+        Request::CloseCircle { circle_id } => {
+            circles.close(&client, circle_id).await?;
+            Ok(Response::CircleClosed { circle_id })
+        }
+        _ => Err(ServiceError::internal()), // routed here only for the above
     }
 }
 

@@ -20,6 +20,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod circles;
 pub mod config;
 pub mod connection;
 pub mod delivery;
@@ -60,6 +61,7 @@ pub struct Services {
     pub delivery: Arc<Delivery>,
     pub directory: Arc<Directory>,
     pub intake: Arc<intake::Intake>,
+    pub circles: Arc<circles::Circles>,
     pub escalations: Arc<escalation::Escalations>,
     pub mailboxes: Arc<Mailboxes>,
     /// Cancelled when the server begins shutting down.
@@ -149,6 +151,14 @@ pub async fn run_with(
             metrics: metrics.clone(),
         },
     )?;
+    let circles = circles::Circles::load(
+        config.circles.clone(),
+        config.intake.languages.clone(),
+        &storage,
+        delivery.clone(),
+        intake.clone(),
+        audit.clone(),
+    )?;
     let escalations = escalation::Escalations::load(
         config.escalation.clone(),
         &storage,
@@ -158,6 +168,7 @@ pub async fn run_with(
     )?;
     let services = Arc::new(Services {
         intake,
+        circles,
         escalations,
         staff,
         attestor,

@@ -176,6 +176,11 @@ struct World {
     outsider_group: Vec<u8>,
     outsider_commit: Vec<u8>,
     outsider_message: Vec<u8>,
+    /// Bora's circle (a member, a pending join request) and a long-lived
+    /// invitation to it: somebody else's circle for everyone.
+    bora_circle: CircleSetup,
+    bora_code: String,
+    bora_invitation: u64,
     /// Connections kept open so their groups and tickets stay alive.
     keep: Vec<Client>,
     _outsider: Connection,
@@ -282,6 +287,9 @@ impl World {
             donor,
             bora_chat: (Vec::new(), 0),
             bora_escalation: 0,
+            bora_circle: CircleSetup::default(),
+            bora_code: String::new(),
+            bora_invitation: 0,
             outsider_group: group.group_id,
             outsider_commit,
             outsider_message,
@@ -290,7 +298,94 @@ impl World {
         };
         world.bora_chat = world.chat(Who::Bora).await;
         world.bora_escalation = world.escalation_on(Who::Bora, &world.bora_chat.0.clone()).await;
+        let (circle, code, invitation) = world.bora_circle().await;
+        world.bora_circle = world.populate(circle, Who::Bora).await;
+        world.bora_code = code;
+        world.bora_invitation = invitation;
         world
+    }
+
+    /// A new circle of Bora's with a long-lived invitation: (setup, code,
+    /// invitation id).
+    async fn bora_circle(&mut self) -> (CircleSetup, String, u64) {
+        let c = &mut self.bora.c;
+        let circle = c
+            .create_circle("Circle", "mk", "Peer support", false)
+            .await
+            .expect("circle");
+        let inv = c
+            .create_invitation(circle.circle_id, 3600, 1000)
+            .await
+            .expect("invitation");
+        let setup = CircleSetup {
+            circle_id: circle.circle_id,
+            group: circle.group_id.0,
+            ..CircleSetup::default()
+        };
+        (setup, inv.code.expect("code"), inv.invitation_id)
+    }
+
+    /// Give a circle that `moderator` moderates a member and a pending
+    /// join request.
+    async fn populate(&mut self, mut setup: CircleSetup, moderator: Who) -> CircleSetup {
+        let code = self
+            .staff(moderator)
+            .c
+            .create_invitation(setup.circle_id, 3600, 10)
+            .await
+            .expect("invitation")
+            .code
+            .expect("code");
+        let mut member = visitor(&self.url).await;
+        member.join_circle(&code, "Member").await.expect("join");
+        let c = &mut self.staff(moderator).c;
+        let requests = c.join_requests(setup.circle_id).await.expect("requests");
+        c.drain_available().await.expect("drain");
+        c.approve_joins(&setup.group, &requests).await.expect("approve");
+        setup.member = member.client_id();
+        let mut pending = visitor(&self.url).await;
+        setup.pending = pending.join_circle(&code, "Pending").await.expect("join").1;
+        self.keep.push(member);
+        self.keep.push(pending);
+        setup
+    }
+
+    /// A circle `actor` moderates (with a member and a pending request):
+    /// counsellors and supervisors create one; anyone else joins one of
+    /// Bora's and is made a moderator (a peer moderator).
+    async fn circle_moderated_by(&mut self, staff: Option<Who>, actor: Option<&mut Client>) -> CircleSetup {
+        if let Some(who @ (Who::Ana | Who::Sara)) = staff {
+            let c = &mut self.staff(who).c;
+            let circle = c
+                .create_circle("Mine", "mk", "Peer support", false)
+                .await
+                .expect("circle");
+            let setup = CircleSetup {
+                circle_id: circle.circle_id,
+                group: circle.group_id.0,
+                ..CircleSetup::default()
+            };
+            return self.populate(setup, who).await;
+        }
+        let (setup, code, _) = self.bora_circle().await;
+        let key = match (staff, actor) {
+            (Some(w), _) => {
+                let c = &mut self.staff(w).c;
+                c.join_circle(&code, "Peer").await.expect("join");
+                c.client_id()
+            }
+            (None, Some(v)) => {
+                v.join_circle(&code, "Peer").await.expect("join");
+                v.client_id()
+            }
+            (None, None) => panic!("an actor is needed"),
+        };
+        let b = &mut self.bora.c;
+        let requests = b.join_requests(setup.circle_id).await.expect("requests");
+        b.drain_available().await.expect("drain");
+        b.approve_joins(&setup.group, &requests).await.expect("approve");
+        b.set_moderator(setup.circle_id, &key, true).await.expect("promote");
+        self.populate(setup, Who::Bora).await
     }
 
     fn staff(&mut self, who: Who) -> &mut Staff {
@@ -367,6 +462,33 @@ impl World {
     }
 }
 
+const CIRCLE_OPS: [&str; 13] = [
+    "create_circle",
+    "list_circles",
+    "create_invitation",
+    "list_invitations",
+    "revoke_invitation",
+    "preview_invitation",
+    "join_circle",
+    "join_requests",
+    "decline_join",
+    "set_muted",
+    "set_moderator",
+    "leave_circle",
+    "close_circle",
+];
+
+/// A circle for a cell; who moderates it is the caller's business.
+#[derive(Debug, Clone, Default)]
+struct CircleSetup {
+    circle_id: u64,
+    group: Vec<u8>,
+    /// A member who is not a moderator.
+    member: [u8; 32],
+    /// A join request waiting for a decision.
+    pending: u64,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Who {
     Ana,
@@ -416,7 +538,7 @@ fn refused(a: &Attempt) -> bool {
 /// Refused on somebody else's object (existence hidden counts).
 fn not_yours(a: &Attempt) -> bool {
     refused(a)
-        || matches!(a, Err(e) if matches!(server_code(e), ErrorCode::UnknownTicket | ErrorCode::UnknownEscalation | ErrorCode::UnknownGroup))
+        || matches!(a, Err(e) if matches!(server_code(e), ErrorCode::UnknownTicket | ErrorCode::UnknownEscalation | ErrorCode::UnknownGroup | ErrorCode::UnknownCircle))
 }
 
 fn observe(mine: &Attempt, theirs: Option<&Attempt>) -> Cell {
@@ -528,6 +650,49 @@ fn sample(op: &str) -> Request {
         "chat_feedback" => Request::ChatFeedback {
             answer: FeedbackAnswer::Helped,
         },
+        "create_circle" => Request::CreateCircle {
+            group_id: g,
+            name: "Circle".into(),
+            language: "mk".into(),
+            topic: "Peer support".into(),
+            auto_approve: false,
+        },
+        "list_circles" => Request::ListCircles,
+        "create_invitation" => Request::CreateInvitation {
+            circle_id: 1,
+            expires_in_secs: 60,
+            max_uses: 1,
+        },
+        "list_invitations" => Request::ListInvitations { circle_id: 1 },
+        "revoke_invitation" => Request::RevokeInvitation {
+            circle_id: 1,
+            invitation_id: 1,
+        },
+        "preview_invitation" => Request::PreviewInvitation {
+            code: "ABCDEFGHJKMN".into(),
+        },
+        "join_circle" => Request::JoinCircle {
+            code: "ABCDEFGHJKMN".into(),
+            display_name: "Rosa".into(),
+            key_package: Bytes(vec![0]),
+        },
+        "join_requests" => Request::JoinRequests { circle_id: 1 },
+        "decline_join" => Request::DeclineJoin {
+            circle_id: 1,
+            request_id: 1,
+        },
+        "set_muted" => Request::SetMuted {
+            circle_id: 1,
+            client_id: Bytes(vec![2; 32]),
+            muted: true,
+        },
+        "set_moderator" => Request::SetModerator {
+            circle_id: 1,
+            client_id: Bytes(vec![2; 32]),
+            moderator: true,
+        },
+        "leave_circle" => Request::LeaveCircle { circle_id: 1 },
+        "close_circle" => Request::CloseCircle { circle_id: 1 },
         other => panic!("the test does not know the operation {other:?}"),
     };
     assert_eq!(req.op_name(), op);
@@ -565,8 +730,130 @@ async fn send(world: &mut World, role: Role, req: Request) -> Attempt {
 }
 
 /// `op` as the visitor or a staff role, with real arguments.
+/// The circle operations, as `role`: on a circle the role moderates (or is
+/// a member of), and on Bora's.
+async fn perform_circle(world: &mut World, op: &str, role: Role) -> Cell {
+    let staff = subject(role);
+    let mut own_visitor = match staff {
+        Some(_) => None,
+        None => Some(visitor(&world.url).await),
+    };
+    let theirs = world.bora_circle.clone();
+    let (bora_code, bora_invitation) = (world.bora_code.clone(), world.bora_invitation);
+    let needs_circle = !matches!(
+        op,
+        "create_circle" | "list_circles" | "preview_invitation" | "join_circle"
+    );
+    let mine = if needs_circle {
+        world.circle_moderated_by(staff, own_visitor.as_mut()).await
+    } else {
+        CircleSetup::default()
+    };
+    let outsider_group = world.outsider_group.clone();
+    let c: &mut Client = match staff {
+        Some(who) => &mut world.staff(who).c,
+        None => own_visitor.as_mut().expect("the visitor"),
+    };
+    let (a, b) = match op {
+        "create_circle" => {
+            let t = done(
+                c.request(Request::CreateCircle {
+                    group_id: Bytes(outsider_group),
+                    name: "Not mine".into(),
+                    language: "mk".into(),
+                    topic: "Peer support".into(),
+                    auto_approve: false,
+                })
+                .await,
+            );
+            let m = done(c.create_circle("Mine", "mk", "Peer support", false).await.map(|_| ()));
+            (m, Some(t))
+        }
+        "list_circles" => (done(c.list_circles().await.map(|_| ())), None),
+        "preview_invitation" => (done(c.preview_invitation(&bora_code).await.map(|_| ())), None),
+        "join_circle" => (done(c.join_circle(&bora_code, "Rosa").await.map(|_| ())), None),
+        "create_invitation" | "list_invitations" | "join_requests" | "close_circle" => {
+            let req = |s: &CircleSetup| match op {
+                "create_invitation" => Request::CreateInvitation {
+                    circle_id: s.circle_id,
+                    expires_in_secs: 60,
+                    max_uses: 1,
+                },
+                "list_invitations" => Request::ListInvitations { circle_id: s.circle_id },
+                "join_requests" => Request::JoinRequests { circle_id: s.circle_id },
+                _ => Request::CloseCircle { circle_id: s.circle_id },
+            };
+            let t = done(c.request(req(&theirs)).await);
+            (done(c.request(req(&mine)).await), Some(t))
+        }
+        "revoke_invitation" => {
+            let t = done(
+                c.request(Request::RevokeInvitation {
+                    circle_id: theirs.circle_id,
+                    invitation_id: bora_invitation,
+                })
+                .await,
+            );
+            let inv = c.create_invitation(mine.circle_id, 60, 1).await.expect("my invitation");
+            (
+                done(c.revoke_invitation(mine.circle_id, inv.invitation_id).await),
+                Some(t),
+            )
+        }
+        "decline_join" => {
+            let t = done(
+                c.request(Request::DeclineJoin {
+                    circle_id: theirs.circle_id,
+                    request_id: theirs.pending,
+                })
+                .await,
+            );
+            (done(c.decline_join(mine.circle_id, mine.pending).await), Some(t))
+        }
+        "set_muted" | "set_moderator" => {
+            let req = |s: &CircleSetup| match op {
+                "set_muted" => Request::SetMuted {
+                    circle_id: s.circle_id,
+                    client_id: Bytes(s.member.to_vec()),
+                    muted: true,
+                },
+                _ => Request::SetModerator {
+                    circle_id: s.circle_id,
+                    client_id: Bytes(s.member.to_vec()),
+                    moderator: true,
+                },
+            };
+            let t = done(c.request(req(&theirs)).await);
+            (done(c.request(req(&mine)).await), Some(t))
+        }
+        "leave_circle" => {
+            let t = done(
+                c.request(Request::LeaveCircle {
+                    circle_id: theirs.circle_id,
+                })
+                .await,
+            );
+            let m = done(
+                c.request(Request::LeaveCircle {
+                    circle_id: mine.circle_id,
+                })
+                .await,
+            );
+            (m, Some(t))
+        }
+        other => panic!("not a circle operation: {other}"),
+    };
+    if let Some(v) = own_visitor {
+        world.keep.push(v);
+    }
+    observe(&a, b.as_ref())
+}
+
 async fn perform(world: &mut World, op: &str, role: Role) -> Cell {
     let staff = subject(role);
+    if CIRCLE_OPS.contains(&op) {
+        return perform_circle(world, op, role).await;
+    }
     let is_chat_staff = matches!(role, Role::Counsellor | Role::Supervisor);
     let other_ticket = world.bora_chat.1;
     let other_group = world.bora_chat.0.clone();

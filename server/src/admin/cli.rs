@@ -273,6 +273,7 @@ pub fn run(config: &Config, command: AdminCommand) -> ExitCode {
             let actor = match e.actor {
                 Actor::Staff(id) => format!("staff:{id}"),
                 Actor::System => "system".to_string(),
+                Actor::Member => "circle member".to_string(),
             };
             let action = serde_json::to_value(e.action)
                 .ok()

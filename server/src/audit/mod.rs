@@ -28,6 +28,8 @@ pub enum Actor {
     Staff(u64),
     /// The server itself, or an operator through the admin CLI.
     System,
+    /// A circle member or peer moderator: an anonymous key, never recorded.
+    Member,
 }
 
 /// What happened. Stored by name: adding a variant is adding a line, and an
@@ -61,6 +63,19 @@ pub enum AuditAction {
     EscalationHandedOff,
     EscalationWebhookDelivered,
     SosRaised,
+    CircleCreated,
+    CircleClosed,
+    InvitationCreated,
+    InvitationRevoked,
+    JoinRequested,
+    JoinApproved,
+    JoinDeclined,
+    MemberMuted,
+    MemberUnmuted,
+    ModeratorAdded,
+    ModeratorRemoved,
+    MemberLeft,
+    MemberRemoved,
     #[serde(other)]
     Unknown,
 }

@@ -144,29 +144,41 @@ pub struct Accepted<T> {
 }
 
 /// Rules a room outside delivery sets for some groups (the intake's chats:
-/// only their counsellor may change who is in them). Checked under the
-/// group's lock, after the commit validated and before it is merged.
+/// only their counsellor may change who is in them; circles: only their
+/// moderators). Checked under the group's lock, after the commit validated
+/// and before it is merged. Each policy answers `Ok` for groups not its own.
 pub trait GroupPolicy: Send + Sync {
-    /// May `sender` commit these membership changes?
+    /// May `sender` commit these membership changes, leaving `members_after`
+    /// members?
     fn check_commit(
         &self,
         group_id: &[u8],
         sender: &ClientId,
         added: &[ClientId],
         removed: &[ClientId],
+        members_after: usize,
     ) -> ServiceResult<()>;
     /// The commit was merged.
-    fn committed(&self, group_id: &[u8], added: &[ClientId], removed: &[ClientId]);
+    fn committed(&self, group_id: &[u8], sender: &ClientId, added: &[ClientId], removed: &[ClientId]);
     /// Is `client` a staff member's key? Staff may be in
     /// `max_groups_per_client` groups, every other key in fewer.
     fn is_staff(&self, _client: &ClientId) -> bool {
         false
     }
+    /// May `sender` send application messages to this group now?
+    fn check_message(&self, _group_id: &[u8], _sender: &ClientId) -> ServiceResult<()> {
+        Ok(())
+    }
+    /// Members who get nothing more from this group (they left, and their
+    /// leaf is not removed yet).
+    fn withheld(&self, _group_id: &[u8]) -> Vec<ClientId> {
+        Vec::new()
+    }
 }
 
 pub struct Delivery {
     /// Set once at start-up (the intake needs delivery, so it comes later).
-    policy: std::sync::OnceLock<Arc<dyn GroupPolicy>>,
+    policies: parking_lot::RwLock<Vec<Arc<dyn GroupPolicy>>>,
     crypto: RustCrypto,
     groups: parking_lot::RwLock<HashMap<Vec<u8>, Arc<RwLock<GroupState>>>>,
     /// Which groups each client is in: for `list_groups` and the per-client cap.
@@ -205,7 +217,7 @@ impl Delivery {
             groups.insert(group_id, Arc::new(RwLock::new(state)));
         }
         Ok(Delivery {
-            policy: std::sync::OnceLock::new(),
+            policies: parking_lot::RwLock::new(Vec::new()),
             crypto: RustCrypto::default(),
             groups: parking_lot::RwLock::new(groups),
             memberships: Mutex::new(memberships),
@@ -214,9 +226,13 @@ impl Delivery {
         })
     }
 
-    /// Install the membership policy (once).
-    pub fn set_policy(&self, policy: Arc<dyn GroupPolicy>) {
-        let _ = self.policy.set(policy);
+    /// Install a membership policy (the intake's, the circles').
+    pub fn add_policy(&self, policy: Arc<dyn GroupPolicy>) {
+        self.policies.write().push(policy);
+    }
+
+    fn policies(&self) -> Vec<Arc<dyn GroupPolicy>> {
+        self.policies.read().clone()
     }
 
     /// The members of a group, if it exists.
@@ -261,6 +277,17 @@ impl Delivery {
         Ok(true)
     }
 
+    /// Purge what waits in one member's mailbox for a group (a member who
+    /// left a circle gets nothing more from it).
+    pub async fn purge_member_envelopes(&self, client: &ClientId, group_id: &[u8]) -> ServiceResult<()> {
+        let mailboxes = self.mailboxes.clone();
+        let (client, group_id) = (*client, group_id.to_vec());
+        tokio::task::spawn_blocking(move || mailboxes.purge_group(&[client], &group_id))
+            .await
+            .map_err(|_| ServiceError::internal())??;
+        Ok(())
+    }
+
     pub fn group_count(&self) -> usize {
         self.groups.read().len()
     }
@@ -273,6 +300,14 @@ impl Delivery {
             .ok_or_else(|| invalid(ErrorCode::UnknownGroup, "no such group"))
     }
 
+    /// The groups `client` is a member of, now.
+    pub fn group_ids_of(&self, client: &ClientId) -> Vec<Vec<u8>> {
+        self.memberships
+            .lock()
+            .get(client)
+            .map_or_else(Vec::new, |g| g.iter().cloned().collect())
+    }
+
     fn groups_of(&self, client: &ClientId) -> usize {
         self.memberships.lock().get(client).map_or(0, HashSet::len)
     }
@@ -281,7 +316,7 @@ impl Delivery {
     /// other key the anonymous share (anonymous keys cost nothing to make).
     fn group_limit_of(&self, client: &ClientId) -> usize {
         let l = &self.limits;
-        let limit = if self.policy.get().is_some_and(|p| p.is_staff(client)) {
+        let limit = if self.policies.read().iter().any(|p| p.is_staff(client)) {
             l.max_groups_per_client
         } else {
             l.max_groups_per_anonymous_client.min(l.max_groups_per_client)
@@ -509,8 +544,8 @@ impl Delivery {
                 ));
             }
         }
-        if let Some(policy) = self.policy.get() {
-            policy.check_commit(&group_id, &sender, &added, &removed)?;
+        for policy in self.policies() {
+            policy.check_commit(&group_id, &sender, &added, &removed, new_size)?;
         }
         match (&parsed_welcome, added.is_empty()) {
             (None, false) => {
@@ -587,8 +622,10 @@ impl Delivery {
         }
         let gone: Vec<ClientId> = old_members.difference(&state.members).copied().collect();
         self.update_memberships(&group_id, &gone, &added);
-        if let Some(policy) = self.policy.get() {
-            policy.committed(&group_id, &added, &removed);
+        let withheld: Vec<ClientId> = self.policies().iter().flat_map(|p| p.withheld(&group_id)).collect();
+        deliveries.retain(|(member, _)| !withheld.contains(member));
+        for policy in self.policies() {
+            policy.committed(&group_id, &sender, &added, &removed);
         }
         let record = state.record();
         let pending = match self
@@ -643,6 +680,11 @@ impl Delivery {
         let slot = self.group(&group_id)?;
         let mut group = slot.write().await;
         let epoch = group.check_sender(&sender, parsed.epoch().as_u64())?;
+        let policies = self.policies();
+        for policy in &policies {
+            policy.check_message(&group_id, &sender)?;
+        }
+        let withheld: Vec<ClientId> = policies.iter().flat_map(|p| p.withheld(&group_id)).collect();
         // Skipping the sender's copy would tell a seized disk who sent it,
         // so a sender whose own mailbox is full must read it first.
         if self.mailboxes.is_full(&sender, self.limits.max_mailbox_envelopes)? {
@@ -668,7 +710,12 @@ impl Delivery {
         });
         // The sender gets its own message too: otherwise the one mailbox
         // without a copy would tell a seized disk who sent it.
-        let deliveries = group.members.iter().map(|m| (*m, record.clone())).collect();
+        let deliveries = group
+            .members
+            .iter()
+            .filter(|m| !withheld.contains(m))
+            .map(|m| (*m, record.clone()))
+            .collect();
         let pending = self.mailboxes.enqueue_bounded(refreshed, deliveries).await?;
         Ok(Accepted {
             pending,

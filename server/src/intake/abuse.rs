@@ -213,6 +213,20 @@ impl IntakeGuard {
         Ok(())
     }
 
+    /// A request that spends only the source's intake budget (reading or
+    /// using an invitation code: it bounds guessing codes).
+    pub fn check_source(&self, source: Option<SourceKey>) -> Result<(), Refusal> {
+        let Some(source) = source.filter(|_| has_room(&self.per_source, self.max_sources)) else {
+            return Ok(());
+        };
+        let clock = governor::clock::DefaultClock::default();
+        self.per_source
+            .check_key(&source)
+            .map_err(|not_until| Refusal::RateLimited {
+                retry_after_secs: retry_secs(not_until.wait_time_from(governor::clock::Clock::now(&clock))),
+            })
+    }
+
     /// A `team_key_packages` call: the source's intake budget, then the
     /// global budget of those calls (each claims a key package of every
     /// counsellor). No proof of work: the call has no field for it.

@@ -260,7 +260,7 @@ impl Intake {
             metrics: reporting.metrics,
             open_escalations: Default::default(),
         });
-        delivery.set_policy(Arc::new(policy::ChatPolicy(Arc::downgrade(&intake))));
+        delivery.add_policy(Arc::new(policy::ChatPolicy(Arc::downgrade(&intake))));
         Ok(intake)
     }
 
@@ -632,6 +632,25 @@ impl Intake {
         self.store.put_ticket(&record)?;
         self.flush().await?;
         Ok(out)
+    }
+
+    /// Spend one request of the source's intake budget (circles'
+    /// invitation codes), refused with `rate_limited` and the crisis lines.
+    pub fn check_source_budget(&self, source: Option<SourceKey>) -> ServiceResult<()> {
+        match self.guard.check_source(source) {
+            Ok(()) => Ok(()),
+            Err(Refusal::RateLimited { retry_after_secs }) => Err(self.refusal(
+                ErrorCode::RateLimited,
+                "too many tries; please wait a minute",
+                Some(retry_after_secs),
+            )),
+            Err(Refusal::PowRequired(_)) => Err(ServiceError::internal()),
+        }
+    }
+
+    /// Whether `group_id` is an intake chat (or a team message).
+    pub fn is_chat_group(&self, group_id: &[u8]) -> bool {
+        self.state.lock().by_group.contains_key(group_id)
     }
 
     /// Off hours: one key package of each counsellor, for a sealed message.

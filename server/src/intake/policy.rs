@@ -25,6 +25,7 @@ impl GroupPolicy for ChatPolicy {
         sender: &ClientId,
         added: &[ClientId],
         removed: &[ClientId],
+        _members_after: usize,
     ) -> ServiceResult<()> {
         let Some(intake) = self.0.upgrade() else { return Ok(()) };
         let state = intake.state.lock();
@@ -75,7 +76,7 @@ impl GroupPolicy for ChatPolicy {
         self.0.upgrade().is_some_and(|intake| intake.is_staff_client(client))
     }
 
-    fn committed(&self, group_id: &[u8], added: &[ClientId], removed: &[ClientId]) {
+    fn committed(&self, group_id: &[u8], _sender: &ClientId, added: &[ClientId], removed: &[ClientId]) {
         let Some(intake) = self.0.upgrade() else { return };
         let record = {
             let mut state = intake.state.lock();
