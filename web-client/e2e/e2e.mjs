@@ -618,6 +618,63 @@ try {
     }
   });
 
+  await check("circles: a moderator creates a circle and an invitation link; two visitors join by the link, are let in, talk with the moderator, and one leaves", async () => {
+    // Its own server: the visitors share this machine's address and its per-source budget.
+    const srv = await startServer("[intake]\nrequests_per_source_per_minute = 1000\nsource_burst = 1000\n");
+    try {
+      const vera = await createStaff("vera", "Vera", "counsellor", srv.config);
+      const mod = await newContext({ width: 1200, height: 800 }, srv.origin);
+      await consoleLogin(mod.page, vera, srv.origin);
+      await mod.page.getByLabel("Circle name").fill("Evening circle");
+      await mod.page.getByLabel("Topic").fill("Health and safety");
+      await mod.page.getByRole("button", { name: "Create circle" }).click();
+      await mod.page.getByRole("button", { name: "New invitation" }).click();
+      const link = (await mod.page.locator(".invitation-link").first().textContent()).trim();
+      assert.match(link, /\/#circle=[0-9A-Z]{12}$/);
+      assert.match(await mod.page.locator(".invitation-code").first().textContent(), /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+      await mod.page.getByRole("img", { name: "Invitation QR code" }).waitFor();
+      const visitors = [];
+      for (const name of ["Rosa", "Mira"]) {
+        const v = await newContext({ width: 360, height: 740 }, srv.origin);
+        await v.page.goto(link);
+        await v.page.getByRole("heading", { name: "Evening circle" }).waitFor({ timeout: STEP_MS });
+        assert.ok(!v.page.url().includes("circle="), "the code is not left in the address bar or history");
+        await v.page.getByLabel("The name others in this circle will see").fill(name);
+        await v.page.getByRole("button", { name: "Ask to join" }).click();
+        await v.page.getByText("Waiting for a moderator to let you in").waitFor({ timeout: STEP_MS });
+        visitors.push(v);
+      }
+      await shot(visitors[0].page, "e2e-circle-waiting.png");
+      for (const name of ["Rosa", "Mira"]) {
+        await mod.page.getByRole("button", { name: `Let ${name} in` }).click();
+        await mod.page.getByRole("button", { name: `Mute ${name}` }).waitFor({ timeout: STEP_MS });
+      }
+      for (const v of visitors) {
+        await v.page.getByText("You see only messages sent after you joined").waitFor({ timeout: STEP_MS });
+      }
+      await visitors[0].page.getByRole("textbox", { name: "Write a message" }).fill("Hello from Rosa");
+      await visitors[0].page.getByRole("button", { name: "Send" }).click();
+      await line(visitors[1].page, ".line.theirs", "Hello from Rosa");
+      assert.match(await visitors[1].page.locator(".line.theirs").first().textContent(), /Rosa/);
+      await line(mod.page, ".line.theirs", "Hello from Rosa");
+      await mod.page.getByRole("textbox", { name: "Message" }).fill("Welcome, both of you");
+      await mod.page.getByRole("button", { name: "Send" }).click();
+      for (const v of visitors) await line(v.page, ".line.theirs", "Welcome, both of you");
+      await shot(visitors[1].page, "e2e-circle-chat.png");
+      await shot(mod.page, "e2e-circle-console.png");
+      await visitors[1].page.getByRole("button", { name: "Leave the circle" }).click();
+      await visitors[1].page.getByText("You left the circle.").waitFor({ timeout: STEP_MS });
+      await line(mod.page, ".line.system", "Mira left the circle.");
+      for (const ctx of [mod, ...visitors]) {
+        assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(srv.origin)), []);
+        assert.deepEqual(ctx.log.problems, []);
+      }
+      for (const ctx of [mod, ...visitors]) await ctx.context.close();
+    } finally {
+      await srv.stop();
+    }
+  });
+
   await check("off hours: schedule, crisis numbers, and a message sealed to the team that a counsellor reads", async () => {
     const today = ((new Date().getUTCDay() + 6) % 7) + 1;
     const otherDay = (today % 7) + 1 === today ? 1 : ((today + 2) % 7) + 1;

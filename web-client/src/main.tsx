@@ -1,9 +1,11 @@
 import { render } from "preact";
 
 import { App, type Intake } from "./app/App";
+import { type CircleActions, CirclePage } from "./app/Circle";
 import { installEscapeTwice, onQuickExit, quickExit } from "./app/quickExit";
 import { serverUrl } from "./net/connection";
 import { VisitorIntake } from "./visitor/intake";
+import { type CircleState, VisitorCircle } from "./visitor/circle";
 import { config } from "./config";
 import { preferredLanguage } from "./i18n";
 import "./styles.css";
@@ -56,7 +58,30 @@ const intake: Intake = {
   },
 };
 
+/** An invitation link: `/#circle=<code>` opens the circle's page instead. */
+function invitationCode(hash: string): string | undefined {
+  const match = /^#circle=([0-9A-Za-z-]{12,20})$/.exec(hash);
+  return match?.[1];
+}
+
 const root = document.getElementById("app");
-if (root !== null) {
+const code = invitationCode(location.hash);
+if (root !== null && code !== undefined) {
+  // The code stays out of the history entry left behind.
+  history.replaceState(null, "", location.pathname);
+  let circle: VisitorCircle | undefined;
+  onQuickExit(() => circle?.close());
+  const language = preferredLanguage(navigator.languages);
+  const actions: CircleActions = {
+    join: (name) => void circle?.join(name),
+    send: (text) => void circle?.send(text),
+    leave: () => void circle?.leave(),
+  };
+  const show = (state: CircleState) =>
+    render(<CirclePage initialLanguage={language} state={state} actions={actions} onExit={exit} />, root);
+  void VisitorCircle.open(code, openSocket(), show).then((c) => {
+    circle = c;
+  });
+} else if (root !== null) {
   render(<App initialLanguage={preferredLanguage(navigator.languages)} onExit={exit} intake={intake} />, root);
 }

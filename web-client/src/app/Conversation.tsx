@@ -44,6 +44,12 @@ function systemText(t: Translate, event: SystemEvent, name: string | undefined):
       return t("chat.unverifiedMember");
     case "ended":
       return t("chat.ended");
+    case "circle_joined":
+      return t("circle.joined");
+    case "circle_muted":
+      return t("circle.muted");
+    case "circle_ended":
+      return t("circle.ended");
   }
 }
 

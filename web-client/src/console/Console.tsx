@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { equalBytes } from "../mls/identity";
 import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState } from "../protocol";
 import { cannedFor } from "./canned";
+import { CirclesPanel } from "./Circles";
 import { CATEGORY_LABELS, SEVERITY_LABELS, escalationStatusText } from "./escalations";
 import type { ConsoleState, Conversation, StaffConsole } from "./staff";
 
@@ -127,6 +128,9 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
               New peer group
             </button>
           </section>
+          {(state.me.role === "counsellor" || state.me.role === "supervisor") && (
+            <CirclesPanel staff={staff} circles={state.circles} languages={state.me.languages} act={act} />
+          )}
           {state.teamMessages.length > 0 && (
             <section aria-labelledby="team-h">
               <h2 id="team-h">Messages left for the team</h2>

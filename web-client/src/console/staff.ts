@@ -25,6 +25,9 @@ import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
 import {
   type BoardRow,
   type Category,
+  type CircleInfo,
+  type InvitationState,
+  type JoinRequest,
   type CrisisLine,
   type DutyState,
   type EscalationEntry,
@@ -39,6 +42,7 @@ import {
   verifyBadge,
 } from "../protocol";
 import { Connection, ConnectionClosed, type Push, type SocketLike } from "../net/connection";
+import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import { CATEGORY_LABELS, type EscalationCheck, checkEscalation, escalationStatusText, responderKey } from "./escalations";
 
 /** One-time key packages kept on the server (for transfers, notes, team messages and peer groups). */
@@ -112,7 +116,7 @@ export type StaffLine =
 /** A conversation in the console: a visitor's chat, a hand-over note, a team message or a peer group. */
 export interface Conversation {
   groupId: Uint8Array;
-  kind: "chat" | "note" | "team" | "peer";
+  kind: "chat" | "note" | "team" | "peer" | "circle";
   /** The ticket, for chats. */
   ticket?: QueueEntry;
   title: string;
@@ -140,8 +144,19 @@ export interface Offer {
   expiresAt: number;
 }
 
+/** A circle I moderate, as the console shows it. Codes live only in this page's memory. */
+export interface CircleView {
+  info: CircleInfo;
+  invitations: InvitationState[];
+  requests: JoinRequest[];
+  /** Members by key (hex): the name they asked to join with, and whether muted. */
+  members: Array<{ key: string; name: string; muted: boolean }>;
+}
+
 export interface ConsoleState {
   me: StaffSelf;
+  /** Peer support circles I moderate. */
+  circles: CircleView[];
   shift: ShiftState;
   queue: QueueEntry[];
   queueDepth: number;
@@ -223,6 +238,7 @@ export class StaffConsole {
       connected: true,
       duty: "off_duty",
       escalations: [],
+      circles: [],
     };
     await console_.session.subscribe(authenticated.mailbox_head);
     const info = await connection.request({ op: "intake_info" });
@@ -426,7 +442,8 @@ export class StaffConsole {
     this.update({});
     let delivery: "sent" | "failed" = "sent";
     try {
-      await this.session.sendText(groupId, text);
+      // In a circle every message carries the sender's name there.
+      await this.session.sendText(groupId, c.kind === "circle" ? encodeCircleText(this.state.me.display_name, text) : text);
     } catch {
       delivery = "failed";
     }
@@ -603,6 +620,146 @@ export class StaffConsole {
     this.update({ teamMessages: this.state.teamMessages.filter((m) => !equalBytes(m.group_id, groupId)) });
   }
 
+  // --- peer support circles ------------------------------------------------------
+
+  private circleView(circleId: number): CircleView | undefined {
+    return this.state.circles.find((c) => c.info.circle_id === circleId);
+  }
+
+  private setCircle(view: CircleView): void {
+    const others = this.state.circles.filter((c) => c.info.circle_id !== view.info.circle_id);
+    this.update({ circles: [...others, view].sort((a, b) => a.info.circle_id - b.info.circle_id) });
+  }
+
+  /** A circle I moderate: a new group of mine, then the circle around it. */
+  async createCircle(name: string, language: string, topic: string, autoApprove: boolean): Promise<CircleView> {
+    const groupId = await this.session.createGroup();
+    const answer = await this.request({
+      op: "create_circle",
+      group_id: groupId,
+      name,
+      language,
+      topic,
+      ...(autoApprove ? { auto_approve: true } : {}),
+    });
+    if (answer.kind !== "circle") throw new Error(`unexpected answer ${answer.kind}`);
+    const c = this.conversation(groupId, "circle");
+    c.kind = "circle";
+    c.title = `Circle · ${answer.circle.name}`;
+    c.joined = true;
+    const view: CircleView = { info: answer.circle, invitations: [], requests: [], members: [] };
+    this.setCircle(view);
+    return view;
+  }
+
+  /** A new invitation; its code is shown here once and kept only in this page. */
+  async createInvitation(circleId: number, days: number, uses: number): Promise<InvitationState> {
+    const answer = await this.request({
+      op: "create_invitation",
+      circle_id: circleId,
+      expires_in_secs: Math.round(days * 86_400),
+      max_uses: uses,
+    });
+    if (answer.kind !== "invitation") throw new Error(`unexpected answer ${answer.kind}`);
+    const view = this.circleView(circleId);
+    if (view !== undefined) this.setCircle({ ...view, invitations: [...view.invitations, answer.invitation] });
+    return answer.invitation;
+  }
+
+  async revokeInvitation(circleId: number, invitationId: number): Promise<void> {
+    await this.request({ op: "revoke_invitation", circle_id: circleId, invitation_id: invitationId });
+    const view = this.circleView(circleId);
+    if (view === undefined) return;
+    this.setCircle({
+      ...view,
+      invitations: view.invitations.map((i) => (i.invitation_id === invitationId ? { ...i, revoked: true } : i)),
+    });
+  }
+
+  async refreshRequests(circleId: number): Promise<void> {
+    const answer = await this.request({ op: "join_requests", circle_id: circleId });
+    if (answer.kind !== "join_requests") return;
+    const view = this.circleView(circleId);
+    if (view !== undefined) this.setCircle({ ...view, requests: answer.requests });
+  }
+
+  /** Approve: commit the add with the key package that came with the request. */
+  async approve(circleId: number, requestId: number): Promise<void> {
+    const view = this.circleView(circleId);
+    const request = view?.requests.find((r) => r.request_id === requestId);
+    if (view === undefined || request === undefined) return;
+    const groupId = view.info.group_id;
+    const keyPackage = await this.mls.validateKeyPackage(request.key_package, request.client_id);
+    await this.session.commit(groupId, () => this.mls.commitAdd(groupId, [keyPackage]));
+    const key = hex(request.client_id);
+    const c = this.conversations.get(hex(groupId));
+    c?.names.set(key, request.display_name);
+    if (c !== undefined) this.system(c, `${request.display_name} joined.`);
+    const latest = this.circleView(circleId) ?? view;
+    this.setCircle({
+      ...latest,
+      requests: latest.requests.filter((r) => r.request_id !== requestId),
+      members: [...latest.members.filter((m) => m.key !== key), { key, name: request.display_name, muted: false }],
+    });
+  }
+
+  async decline(circleId: number, requestId: number): Promise<void> {
+    await this.request({ op: "decline_join", circle_id: circleId, request_id: requestId });
+    const view = this.circleView(circleId);
+    if (view !== undefined) this.setCircle({ ...view, requests: view.requests.filter((r) => r.request_id !== requestId) });
+  }
+
+  async setMuted(circleId: number, key: string, muted: boolean): Promise<void> {
+    const clientId = Uint8Array.from(key.match(/../g) ?? [], (h) => parseInt(h, 16));
+    await this.request({ op: "set_muted", circle_id: circleId, client_id: clientId, muted });
+    const view = this.circleView(circleId);
+    if (view !== undefined) {
+      this.setCircle({ ...view, members: view.members.map((m) => (m.key === key ? { ...m, muted } : m)) });
+    }
+  }
+
+  async removeFromCircle(circleId: number, key: string): Promise<void> {
+    const view = this.circleView(circleId);
+    if (view === undefined) return;
+    await this.removeMember(view.info.group_id, key);
+    const latest = this.circleView(circleId) ?? view;
+    this.setCircle({ ...latest, members: latest.members.filter((m) => m.key !== key) });
+  }
+
+  async closeCircle(circleId: number): Promise<void> {
+    const view = this.circleView(circleId);
+    if (view === undefined) return;
+    await this.request({ op: "close_circle", circle_id: circleId });
+    this.ended(view.info.group_id, "You closed the circle. Its messages are deleted from the server.");
+    if (this.mls.hasGroup(view.info.group_id)) this.mls.discardGroup(view.info.group_id);
+    this.update({ circles: this.state.circles.filter((c) => c.info.circle_id !== circleId) });
+  }
+
+  private circleJoinRequest(request: JoinRequest): void {
+    const view = this.circleView(request.circle_id);
+    if (view === undefined) return;
+    if (view.requests.some((r) => r.request_id === request.request_id)) return;
+    this.setCircle({ ...view, requests: [...view.requests, request] });
+    if (view.info.auto_approve) {
+      void this.approve(request.circle_id, request.request_id).catch((e: Error) =>
+        this.update({ problem: `Adding someone to the circle failed: ${e.message}` }),
+      );
+    } else {
+      this.events.alerted?.(`Someone asks to join ${view.info.name}`);
+    }
+  }
+
+  private circleMemberLeft(circleId: number, clientId: Uint8Array): void {
+    const view = this.circleView(circleId);
+    if (view === undefined) return;
+    const key = hex(clientId);
+    const name = view.members.find((m) => m.key === key)?.name ?? key.slice(0, 8);
+    const c = this.conversations.get(hex(view.info.group_id));
+    if (c !== undefined) this.system(c, `${name} left the circle.`);
+    // Their leaf goes with my next commit: now.
+    void this.removeFromCircle(circleId, key).catch(() => undefined);
+  }
+
   /** A peer group with me alone in it; invite colleagues by their device key. */
   async createPeerGroup(title: string): Promise<Conversation> {
     const groupId = await this.session.createGroup();
@@ -727,6 +884,15 @@ export class StaffConsole {
       case "escalation_fallback":
         this.fallback(push.group_id, push.help.crisis_lines);
         return;
+      case "circle_join_request":
+        this.circleJoinRequest(push.request);
+        return;
+      case "circle_member_left":
+        this.circleMemberLeft(push.circle_id, push.client_id);
+        return;
+      case "circle_ended":
+        this.ended(push.group_id, "The circle has ended.");
+        return;
       default:
         return;
     }
@@ -769,9 +935,11 @@ export class StaffConsole {
       }
       case "message": {
         const c = this.conversations.get(key) ?? this.conversation(event.groupId, "note");
-        const text = decodeText(event.plaintext);
-        if (text === undefined) return;
-        const name = c.names.get(hex(event.sender));
+        const plain = decodeText(event.plaintext);
+        if (plain === undefined) return;
+        const circleText = c.kind === "circle" ? decodeCircleText(plain) : undefined;
+        const text = circleText?.text ?? plain;
+        const name = c.names.get(hex(event.sender)) ?? circleText?.name;
         this.addLine(c, {
           kind: "theirs",
           id: this.nextLine++,

@@ -120,4 +120,23 @@ export const en = {
   "error.reconnecting": "The connection was lost. Reconnecting… Your chat is still here.",
   "error.unsupported":
     "This browser is too old for a safe chat. Please use a newer browser, or call one of the numbers under “I'm in danger now”.",
+  "circle.invited": "You are invited to a peer support circle",
+  "circle.topic": (topic: string) => `Topic: ${topic}`,
+  "circle.private":
+    "In this circle you get a new, separate anonymous identity. Nothing links it to your other chats or circles. Members see only the name you choose here.",
+  "circle.name": "The name others in this circle will see",
+  "circle.nameHint": "Better not your real name.",
+  "circle.join": "Ask to join",
+  "circle.waiting": "Waiting for a moderator to let you in…",
+  "circle.history": "You see only messages sent after you joined, not the ones before.",
+  "circle.joined": "You joined the circle.",
+  "circle.leave": "Leave the circle",
+  "circle.left": "You left the circle. Nothing more will reach this page.",
+  "circle.ended": "This circle has ended.",
+  "circle.muted": "A moderator has muted you. Your message was not sent.",
+  "circle.unknown": "This invitation code does not exist. Check it with the person who gave it to you.",
+  "circle.expired": "This invitation has expired. Ask the person who gave it to you for a new one.",
+  "circle.usedUp": "This invitation has been used too many times. Ask for a new one.",
+  "circle.revoked": "This invitation was withdrawn. Ask the person who gave it to you for a new one.",
+  "circle.error": "Joining did not work. Please try again later.",
 };

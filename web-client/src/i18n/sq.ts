@@ -121,4 +121,23 @@ export const sq: Catalogue = {
   "error.reconnecting": "Lidhja u ndërpre. Po lidhemi përsëri… Biseda është ende këtu.",
   "error.unsupported":
     "Ky shfletues është shumë i vjetër për një bisedë të sigurt. Përdor një shfletues më të ri ose telefono një nga numrat te «Jam në rrezik tani».",
+  "circle.invited": "Je ftuar në një rreth mbështetjeje mes bashkëmoshatarëve",
+  "circle.topic": (topic: string) => `Tema: ${topic}`,
+  "circle.private":
+    "Në këtë rreth merr një identitet të ri anonim, më vete. Asgjë nuk e lidh me bisedat ose rrethet e tua të tjera. Anëtarët shohin vetëm emrin që zgjedh këtu.",
+  "circle.name": "Emri që do të shohin të tjerët në këtë rreth",
+  "circle.nameHint": "Më mirë jo emri yt i vërtetë.",
+  "circle.join": "Kërko të bashkohesh",
+  "circle.waiting": "Në pritje që një moderator të të lejojë të hysh…",
+  "circle.history": "Sheh vetëm mesazhet e dërguara pasi u bashkove, jo ato më parë.",
+  "circle.joined": "U bashkove me rrethin.",
+  "circle.leave": "Dil nga rrethi",
+  "circle.left": "Dole nga rrethi. Asgjë më nuk do të vijë në këtë faqe.",
+  "circle.ended": "Ky rreth mbaroi.",
+  "circle.muted": "Një moderator të ka heshtur. Mesazhi yt nuk u dërgua.",
+  "circle.unknown": "Ky kod ftese nuk ekziston. Kontrolloje me personin që ta dha.",
+  "circle.expired": "Kjo ftesë ka skaduar. Kërkoji një të re personit që ta dha.",
+  "circle.usedUp": "Kjo ftesë është përdorur shumë herë. Kërko një të re.",
+  "circle.revoked": "Kjo ftesë u tërhoq. Kërkoji një të re personit që ta dha.",
+  "circle.error": "Bashkimi nuk funksionoi. Provo përsëri më vonë.",
 };

@@ -21,7 +21,11 @@ export type SystemEvent =
   /** Escalation: nobody accepted in time; the line carries the fallback numbers. */
   | "crisis_fallback"
   | "unverified_member"
-  | "ended";
+  | "ended"
+  /** Peer support circles. */
+  | "circle_joined"
+  | "circle_muted"
+  | "circle_ended";
 
 export type ChatLine =
   | { kind: "mine"; id: number; text: string; delivery: Delivery }
