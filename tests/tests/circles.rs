@@ -106,6 +106,10 @@ async fn a_ten_member_circle_built_from_an_invitation_with_removal_mute_and_leav
         v.join_circle(&typed, &format!("Rosa {i}")).await.expect("join");
         members.push(v);
     }
+    // Something said before anyone joined stays unreadable to them (MLS:
+    // a Welcome gives only the current epoch's keys; the server replays
+    // nothing to new members).
+    vesna.send_text(&group, "before anyone came").await.expect("alone");
     // The moderator is told of each request and approves them in one commit.
     let requests = wait_requests(&mut vesna, &circle, 9).await;
     assert!(requests.iter().any(|r| r.display_name == "Rosa 3"));
@@ -120,7 +124,8 @@ async fn a_ten_member_circle_built_from_an_invitation_with_removal_mute_and_leav
         .expect("requests")
         .is_empty());
 
-    // Everyone hears everyone.
+    // Everyone hears everyone, and the first thing a new member reads is
+    // what was said after they joined.
     let hello = format!("hello circle {}", marker());
     members[0].send_text(&group, &hello).await.expect("send");
     let from = members[0].client_id();

@@ -662,8 +662,24 @@ try {
       for (const v of visitors) await line(v.page, ".line.theirs", "Welcome, both of you");
       await shot(visitors[1].page, "e2e-circle-chat.png");
       await shot(mod.page, "e2e-circle-console.png");
+      // An auto-approve circle: the moderator's console lets people in by itself.
+      await mod.page.getByLabel("Circle name").fill("Open circle");
+      await mod.page.getByLabel("Topic").fill("Peer support");
+      await mod.page.getByLabel("Let people in without asking me").check();
+      await mod.page.getByRole("button", { name: "Create circle" }).click();
+      const open = mod.page.getByRole("article", { name: "Circle Open circle" });
+      await open.getByRole("button", { name: "New invitation" }).click();
+      const openLink = (await open.locator(".invitation-link").first().textContent()).trim();
+      const lena = await newContext({ width: 360, height: 740 }, srv.origin);
+      await lena.page.goto(openLink);
+      await lena.page.getByLabel("The name others in this circle will see").fill("Lena");
+      await lena.page.getByRole("button", { name: "Ask to join" }).click();
+      await lena.page.getByText("You see only messages sent after you joined").waitFor({ timeout: STEP_MS });
+      await open.getByRole("button", { name: "Mute Lena" }).waitFor({ timeout: STEP_MS });
+      visitors.push(lena);
       await visitors[1].page.getByRole("button", { name: "Leave the circle" }).click();
       await visitors[1].page.getByText("You left the circle.").waitFor({ timeout: STEP_MS });
+      await mod.page.getByRole("button", { name: "Circle · Evening circle" }).click();
       await line(mod.page, ".line.system", "Mira left the circle.");
       for (const ctx of [mod, ...visitors]) {
         assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(srv.origin)), []);
