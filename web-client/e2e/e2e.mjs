@@ -681,8 +681,15 @@ try {
       await visitors[1].page.getByText("You left the circle.").waitFor({ timeout: STEP_MS });
       await mod.page.getByRole("button", { name: "Circle · Evening circle" }).click();
       await line(mod.page, ".line.system", "Mira left the circle.");
+      // Quick exit works in a circle as everywhere: a neutral page, nothing stored.
+      await lena.page.keyboard.press("Escape");
+      await lena.page.keyboard.press("Escape");
+      await lena.page.waitForURL(EXIT_URL);
+      const stored = await lena.context.storageState();
+      assert.deepEqual(stored.cookies, []);
+      assert.ok(stored.origins.every((o) => o.localStorage.length === 0));
       for (const ctx of [mod, ...visitors]) {
-        assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(srv.origin)), []);
+        assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(srv.origin) && u !== EXIT_URL), []);
         assert.deepEqual(ctx.log.problems, []);
       }
       for (const ctx of [mod, ...visitors]) await ctx.context.close();
