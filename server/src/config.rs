@@ -62,6 +62,8 @@ pub struct CirclesConfig {
     pub max_invitation_secs: u32,
     /// The most uses one invitation may have.
     pub max_invitation_uses: u32,
+    /// A join request nobody decided is dropped after this long.
+    pub join_request_ttl_secs: u64,
 }
 
 impl Default for CirclesConfig {
@@ -73,6 +75,7 @@ impl Default for CirclesConfig {
             max_pending_joins_per_circle: 100,
             max_invitation_secs: 30 * 24 * 3600,
             max_invitation_uses: 1_000,
+            join_request_ttl_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -632,6 +635,7 @@ impl Config {
             || c.max_pending_joins_per_circle == 0
             || c.max_invitation_secs == 0
             || c.max_invitation_uses == 0
+            || c.join_request_ttl_secs == 0
         {
             return bad("circles bounds must be positive, and max_members at least 2");
         }

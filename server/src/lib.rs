@@ -156,6 +156,7 @@ pub async fn run_with(
         config.intake.languages.clone(),
         &storage,
         delivery.clone(),
+        directory.clone(),
         intake.clone(),
         audit.clone(),
     )?;
@@ -328,6 +329,13 @@ async fn purge_loop(services: Arc<Services>) {
         .await;
         let key_packages = services.directory.purge_expired();
         let groups = services.delivery.expire_idle_groups().await;
+        let circle_records = match services.circles.purge(time::now_secs()).await {
+            Ok(n) => n,
+            Err(_) => {
+                tracing::error!("circles purge failed");
+                0
+            }
+        };
         services.directory.forget_idle_claim_counters();
         services.mailboxes.evict_empty();
         let now = time::now_secs();
@@ -343,6 +351,7 @@ async fn purge_loop(services: Arc<Services>) {
                 storage_keys_destroyed = keys,
                 key_packages = k,
                 groups,
+                circle_records,
                 "retention purge"
             ),
             _ => tracing::error!("retention purge failed"),

@@ -355,6 +355,14 @@ async fn a_visitor_in_two_circles_is_two_unlinkable_keys() {
     wait_joined(&mut in_first, &first.group_id.0).await;
     wait_joined(&mut in_second, &second.group_id.0).await;
 
+    // A client that reused its key for a second circle is refused: that
+    // would link the memberships.
+    let reused = in_first
+        .join_circle(&code_2, "Rosa")
+        .await
+        .expect_err("one key, one circle");
+    assert_eq!(code_of(&reused), Some(ErrorCode::InvalidState), "{reused}");
+    assert!(reused.to_string().contains("fresh identity"), "{reused}");
     // Different credentials and signature keys (the credential is the key).
     let (k1, k2) = (in_first.client_id(), in_second.client_id());
     assert_ne!(k1, k2);
@@ -452,4 +460,56 @@ async fn expired_used_up_revoked_and_unknown_invitations_are_refused_clearly() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn undecided_join_requests_are_purged_and_revoked_invitations_free_their_place() {
+    let server = ServerProcess::start_with_config(
+        "purge_interval_secs = 1\n[circles]\njoin_request_ttl_secs = 2\nmax_invitations_per_circle = 2\n",
+    );
+    let url = server.url();
+    let mut vesna = moderator(&server, "vesna").await;
+    let circle = vesna
+        .create_circle("Circle", "en", "Peer support", false)
+        .await
+        .expect("circle");
+    let code = vesna
+        .create_invitation(circle.circle_id, 3600, 5)
+        .await
+        .expect("invitation")
+        .code
+        .expect("code");
+    // Revoked invitations do not count against the circle's bound.
+    let second = vesna
+        .create_invitation(circle.circle_id, 3600, 5)
+        .await
+        .expect("second");
+    let full = vesna
+        .create_invitation(circle.circle_id, 3600, 5)
+        .await
+        .expect_err("bound");
+    assert_eq!(code_of(&full), Some(ErrorCode::LimitExceeded));
+    vesna
+        .revoke_invitation(circle.circle_id, second.invitation_id)
+        .await
+        .expect("revoke");
+    vesna
+        .create_invitation(circle.circle_id, 3600, 5)
+        .await
+        .expect("room again");
+
+    let mut v = Client::connect_ephemeral(&url).await.expect("visitor");
+    v.join_circle(&code, "Rosa").await.expect("join");
+    assert_eq!(vesna.join_requests(circle.circle_id).await.expect("requests").len(), 1);
+    // Nobody decides: within the time-to-live plus a purge or two it is gone.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !vesna
+        .join_requests(circle.circle_id)
+        .await
+        .expect("requests")
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the undecided request was never dropped");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::config::CirclesConfig;
 use crate::delivery::Delivery;
+use crate::directory::Directory;
 use crate::error::{ServiceError, ServiceResult};
 use crate::intake::abuse::SourceKey;
 use crate::intake::{Intake, Notifier, StaffSession};
@@ -87,6 +88,7 @@ pub struct Circles {
     languages: Vec<String>,
     store: CircleStore,
     delivery: Arc<Delivery>,
+    directory: Arc<Directory>,
     intake: Arc<Intake>,
     audit: Arc<Audit>,
     state: Mutex<State>,
@@ -98,6 +100,7 @@ impl Circles {
         languages: Vec<String>,
         storage: &crate::storage::Storage,
         delivery: Arc<Delivery>,
+        directory: Arc<Directory>,
         intake: Arc<Intake>,
         audit: Arc<Audit>,
     ) -> Result<Arc<Self>, StorageError> {
@@ -122,6 +125,7 @@ impl Circles {
             languages,
             store,
             delivery: delivery.clone(),
+            directory,
             intake,
             audit,
             state: Mutex::new(state),
@@ -355,11 +359,17 @@ impl Circles {
             let mut state = self.state.lock();
             let circle = self.moderated(&state, client, circle_id)?;
             self.forget_expired_invitations(&mut state, now);
-            let live = state.invitations.values().filter(|i| i.circle_id == circle.id).count();
+            // Revoked and expired ones do not count (they are kept a day so
+            // their code still says why it stopped working).
+            let live = state
+                .invitations
+                .values()
+                .filter(|i| i.circle_id == circle.id && !i.revoked && i.expires_at > now)
+                .count();
             if live >= self.config.max_invitations_per_circle {
                 return Err(err(
                     ErrorCode::LimitExceeded,
-                    "this circle has as many invitations as it may; revoke one first",
+                    "this circle has as many live invitations as it may; revoke one or wait for one to expire",
                 ));
             }
             let id = state.next_id();
@@ -422,6 +432,8 @@ impl Circles {
                 .filter(|i| i.circle_id == circle_id)
                 .ok_or_else(|| err(ErrorCode::UnknownInvitation, "no such invitation in this circle"))?;
             i.revoked = true;
+            // Forgotten a day from now, not a day after its planned expiry.
+            i.expires_at = i.expires_at.min(now_secs());
             i.clone()
         };
         self.store.put_invitation(&record)?;
@@ -495,12 +507,9 @@ impl Circles {
     ) -> ServiceResult<(u64, u64)> {
         self.intake.check_source_budget(source)?;
         let display_name = Self::check_text("a display name", display_name, MAX_DISPLAY_NAME_CHARS)?;
-        if key_package.is_empty() || key_package.len() > self.delivery_key_package_limit() {
-            return Err(err(
-                ErrorCode::InvalidKeyPackage,
-                "the key package is missing or too large",
-            ));
-        }
+        // A package a moderator's client can add: this key's, current, one-time.
+        self.directory.validate_one_time(&client, &key_package)?;
+        let staff = self.intake.staff_account_of(&client).is_some();
         let now = now_secs();
         let (invitation, join, circle) = {
             let mut state = self.state.lock();
@@ -508,6 +517,23 @@ impl Circles {
             let circle = state.circles[&invitation.circle_id].clone();
             if self.is_member(&circle, &client) || circle.moderators.contains(&client) {
                 return Err(err(ErrorCode::InvalidState, "you are already in this circle"));
+            }
+            // One anonymous key, one circle: a client that reused its key
+            // would link the memberships (RFC 9750 §8.4.3.1).
+            let elsewhere = state
+                .joins
+                .values()
+                .any(|j| j.client == client && j.circle_id != circle.id)
+                || self
+                    .delivery
+                    .group_ids_of(&client)
+                    .iter()
+                    .any(|g| state.by_group.get(g).is_some_and(|id| *id != circle.id));
+            if elsewhere && !staff {
+                return Err(err(
+                    ErrorCode::InvalidState,
+                    "this key is already in another circle; use a fresh identity for every circle",
+                ));
             }
             let pending: Vec<&JoinRecord> = state.joins.values().filter(|j| j.circle_id == circle.id).collect();
             if pending.iter().any(|j| j.client == client) {
@@ -546,11 +572,6 @@ impl Circles {
             },
         );
         Ok((circle.id, join.id))
-    }
-
-    fn delivery_key_package_limit(&self) -> usize {
-        // Key packages are bounded like every MLS payload a client uploads.
-        64 * 1024
     }
 
     pub fn join_requests(&self, client: &ClientId, circle_id: u64) -> ServiceResult<Vec<JoinRequest>> {
@@ -596,7 +617,7 @@ impl Circles {
         let (record, action) = {
             let mut state = self.state.lock();
             let mut circle = self.moderated(&state, client, circle_id)?;
-            if !self.is_member(&circle, &target) {
+            if !self.is_member(&circle, &target) || circle.departed.contains(&target) {
                 return Err(err(ErrorCode::NotAMember, "that key is not a member of this circle"));
             }
             let action = change(&mut circle, target)?;
@@ -736,6 +757,66 @@ impl Circles {
         self.flush().await?;
         self.audit(self.actor_of(client), AuditAction::CircleClosed, circle_id);
         Ok(())
+    }
+
+    /// Retention: drop join requests nobody decided within
+    /// `join_request_ttl_secs`, invitations a day past their expiry, and
+    /// circles whose group is gone (idle expiry). Returns what was dropped.
+    pub async fn purge(&self, now: u64) -> ServiceResult<usize> {
+        let groups: Vec<(u64, Vec<u8>)> = {
+            let state = self.state.lock();
+            state.circles.values().map(|c| (c.id, c.group_id.clone())).collect()
+        };
+        let mut gone = Vec::new();
+        for (id, group) in groups {
+            if self.delivery.members(&group).await.is_none() {
+                gone.push(id);
+            }
+        }
+        let (joins, invitations, circles) = {
+            let mut state = self.state.lock();
+            let ttl = self.config.join_request_ttl_secs;
+            let joins: Vec<u64> = state
+                .joins
+                .values()
+                .filter(|j| j.requested_at + ttl <= now || gone.contains(&j.circle_id))
+                .map(|j| j.id)
+                .collect();
+            for id in &joins {
+                state.joins.remove(id);
+            }
+            let invitations: Vec<u64> = state
+                .invitations
+                .values()
+                .filter(|i| i.expires_at + 86_400 <= now || gone.contains(&i.circle_id))
+                .map(|i| i.id)
+                .collect();
+            for id in &invitations {
+                if let Some(i) = state.invitations.remove(id) {
+                    state.by_code.remove(&i.code_hash);
+                }
+            }
+            for id in &gone {
+                if let Some(c) = state.circles.remove(id) {
+                    state.by_group.remove(&c.group_id);
+                }
+            }
+            (joins, invitations, gone)
+        };
+        for id in &joins {
+            self.store.delete_join(*id)?;
+        }
+        for id in &invitations {
+            self.store.delete_invitation(*id)?;
+        }
+        for id in &circles {
+            self.store.delete_circle(*id)?;
+        }
+        let dropped = joins.len() + invitations.len() + circles.len();
+        if dropped > 0 {
+            self.flush().await?;
+        }
+        Ok(dropped)
     }
 
     // ------------------------------------------------------- the group policy

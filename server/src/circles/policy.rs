@@ -27,6 +27,9 @@ impl GroupPolicy for CirclePolicy {
         let Some(circle) = circles.circle_of_group(group_id) else {
             return Ok(()); // not a circle
         };
+        if circle.departed.contains(sender) {
+            return Err(ServiceError::new(ErrorCode::Forbidden, "you have left this circle"));
+        }
         if (!added.is_empty() || !removed.is_empty()) && !circle.moderators.contains(sender) {
             return Err(ServiceError::new(
                 ErrorCode::Forbidden,

@@ -513,6 +513,19 @@ impl Delivery {
             }
         }
 
+        // Membership changes only: other proposals (group context
+        // extensions, pre-shared keys, re-init) would change a group behind
+        // the back of the rules the policies hold.
+        if staged
+            .queued_proposals()
+            .any(|p| !matches!(p.proposal(), Proposal::Add(_) | Proposal::Remove(_)))
+        {
+            return Err(invalid(
+                ErrorCode::InvalidCommit,
+                "a commit may carry only add and remove proposals (and the committer's update path)",
+            ));
+        }
+
         // Who the commit adds (by key package reference) and removes.
         let mut added = Vec::new();
         let mut added_refs = HashSet::new();

@@ -136,3 +136,39 @@ async fn message_activity_is_stored_so_a_restart_does_not_expire_a_chatting_grou
     assert_eq!(stored[0].1.last_activity, now_hour(), "the message's hour is on disk");
     assert_eq!(f.delivery.expire_idle_groups().await, 0);
 }
+
+/// Commits carry membership changes only: a group-context-extensions
+/// proposal would change a chat or circle behind the rules the server holds.
+#[tokio::test]
+async fn commits_with_proposals_other_than_add_and_remove_are_refused() {
+    let f = open(tempfile::tempdir().unwrap(), Limits::default());
+    let identity = Identity::generate();
+    let creator = identity.client_id();
+    let provider = openmls_rust_crypto::OpenMlsRustCrypto::default();
+    let signer = identity.mls_signer();
+    let mut group = MlsGroup::new_with_group_id(
+        &provider,
+        &signer,
+        &parasol_client::mls::create_config(),
+        GroupId::from_slice(&[7; 16]),
+        identity.credential_with_key(),
+    )
+    .unwrap();
+    let group_info = group
+        .export_group_info(provider.crypto(), &signer, false)
+        .unwrap()
+        .tls_serialize_detached()
+        .unwrap();
+    let tree = group.export_ratchet_tree().tls_serialize_detached().unwrap();
+    let accepted = f.delivery.create_group(creator, &group_info, &tree).await.unwrap();
+    f.delivery.finish(accepted).await.unwrap();
+
+    let (commit, _, _) = group
+        .update_group_context_extensions(&provider, Extensions::empty(), &signer)
+        .unwrap();
+    let commit = commit.tls_serialize_detached().unwrap();
+    let refused = f.delivery.commit(creator, &commit, None, None, None).await;
+    let e = refused.err().expect("refused");
+    assert_eq!(e.code, ErrorCode::InvalidCommit, "{}", e.message);
+    assert!(e.message.contains("only add and remove"), "{}", e.message);
+}
