@@ -821,6 +821,24 @@ impl Circles {
 
     // ------------------------------------------------------- the group policy
 
+    /// On every message of every group: (muted, departed) for `sender`,
+    /// without copying the circle.
+    fn sender_standing(&self, group_id: &[u8], sender: &ClientId) -> Option<(bool, bool)> {
+        let state = self.state.lock();
+        let c = state.by_group.get(group_id).and_then(|id| state.circles.get(id))?;
+        Some((c.muted.contains(sender), c.departed.contains(sender)))
+    }
+
+    /// On every message of every group: who left and is not removed yet.
+    fn departed_of(&self, group_id: &[u8]) -> Vec<ClientId> {
+        let state = self.state.lock();
+        state
+            .by_group
+            .get(group_id)
+            .and_then(|id| state.circles.get(id))
+            .map_or_else(Vec::new, |c| c.departed.clone())
+    }
+
     fn circle_of_group(&self, group_id: &[u8]) -> Option<CircleRecord> {
         let state = self.state.lock();
         state

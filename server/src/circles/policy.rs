@@ -63,16 +63,16 @@ impl GroupPolicy for CirclePolicy {
 
     fn check_message(&self, group_id: &[u8], sender: &ClientId) -> ServiceResult<()> {
         let Some(circles) = self.0.upgrade() else { return Ok(()) };
-        let Some(circle) = circles.circle_of_group(group_id) else {
+        let Some((muted, departed)) = circles.sender_standing(group_id, sender) else {
             return Ok(());
         };
-        if circle.muted.contains(sender) {
+        if muted {
             return Err(ServiceError::new(
                 ErrorCode::Muted,
                 "a moderator has muted you in this circle; your message was not sent",
             ));
         }
-        if circle.departed.contains(sender) {
+        if departed {
             return Err(ServiceError::new(ErrorCode::Forbidden, "you have left this circle"));
         }
         Ok(())
@@ -82,6 +82,6 @@ impl GroupPolicy for CirclePolicy {
         let Some(circles) = self.0.upgrade() else {
             return Vec::new();
         };
-        circles.circle_of_group(group_id).map_or_else(Vec::new, |c| c.departed)
+        circles.departed_of(group_id)
     }
 }
