@@ -18,6 +18,7 @@
 //! - [`http`]: the routes; [`tls`]: HTTPS/WSS and certificate reload;
 //!   [`config`]: every setting and bound.
 
+pub mod accept;
 pub mod admin;
 pub mod audit;
 pub mod circles;
@@ -254,7 +255,7 @@ async fn serve_http(
     services: &Arc<Services>,
 ) -> std::io::Result<()> {
     let handshake = Duration::from_secs(services.config.connections.handshake_timeout_secs);
-    let handle = axum_server::Handle::new();
+    let handle = axum_server::Handle::<accept::QueuedAddr>::new();
     let stop = services.shutdown.clone();
     let stopping = handle.clone();
     tokio::spawn(async move {
@@ -264,7 +265,9 @@ async fn serve_http(
         stopping.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     let app = http::router(services.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let mut server = axum_server::from_tcp(listener.into_std()?)?
+    let queue = services.config.connections.listen_backlog as usize;
+    let listener = accept::spawn(listener.into_std()?, queue)?;
+    let mut server = axum_server::Server::from_listener(listener)
         .handle(handle)
         .first_request_timeout(handshake);
     server.http_builder().http1().header_read_timeout(handshake);

@@ -30,6 +30,31 @@ pub fn source_ip(n: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, host))
 }
 
+/// Let the kernel choose the source port at `connect`, by the whole
+/// address pair, not at `bind`: binding thousands of sockets to one address
+/// with port 0 makes the kernel search its port table on every bind (with
+/// the previous run's TIME_WAIT ports in it), which cost the generator most
+/// of both cores at the start of a reconnect storm.
+fn bind_address_no_port(socket: &TcpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option of its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Open a WebSocket to `url` from `source` (port chosen by the kernel).
 pub async fn connect(url: &str, source: Option<IpAddr>, forwarded_for: Option<IpAddr>) -> anyhow::Result<Ws> {
     connect_with(url, source, forwarded_for, None).await
@@ -63,6 +88,7 @@ pub async fn connect_with(
         socket.set_recv_buffer_size(bytes)?;
     }
     if let Some(ip) = source {
+        bind_address_no_port(&socket)?;
         socket.bind(SocketAddr::new(ip, 0))?;
     }
     let stream = socket.connect(addr).await?;
