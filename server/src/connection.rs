@@ -89,7 +89,9 @@ fn response(id: u64, result: Response) -> Message {
 /// both in frames and in bytes.
 #[derive(Clone)]
 struct Outbox {
-    tx: mpsc::Sender<Message>,
+    /// Boxed: a tokio channel allocates its first block of 32 slots at
+    /// creation, and an idle connection should not pay 32 whole messages.
+    tx: mpsc::Sender<Box<Message>>,
     /// Bytes queued and not yet written to the socket.
     queued_bytes: Arc<AtomicUsize>,
     /// Past this many queued bytes the client is not reading: close it.
@@ -104,7 +106,7 @@ impl Outbox {
     fn send(&self, msg: Message) {
         let len = queued_len(&msg);
         let queued = self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
-        if queued > self.max_bytes || self.tx.try_send(msg).is_err() {
+        if queued > self.max_bytes || self.tx.try_send(Box::new(msg)).is_err() {
             self.overflow.notify_one();
         }
     }
@@ -174,7 +176,7 @@ pub async fn serve(
     let inflight_limit = config.connections.max_inflight_requests;
     let (mut sink, mut stream) = socket.split();
     let queue = window as usize + inflight_limit + 64;
-    let (tx, mut rx) = mpsc::channel::<Message>(queue);
+    let (tx, mut rx) = mpsc::channel::<Box<Message>>(queue);
     let outbox = Outbox {
         tx,
         queued_bytes: Arc::new(AtomicUsize::new(0)),
@@ -200,7 +202,7 @@ pub async fn serve(
                     break;
                 }
                 msg = rx.recv() => match msg {
-                    Some(msg) => msg,
+                    Some(msg) => *msg,
                     None => break,
                 },
             };
@@ -270,8 +272,8 @@ pub async fn serve(
     if closing.0 == close::SLOW_CONSUMER {
         services.metrics.slow_consumers_closed_total.inc();
         let _ = close_now.send(close);
-    } else if let Err(e) = outbox.tx.try_send(close) {
-        let _ = close_now.send(e.into_inner());
+    } else if let Err(e) = outbox.tx.try_send(Box::new(close)) {
+        let _ = close_now.send(*e.into_inner());
     }
     drop(outbox);
     // The closing handshake: until the close is out and the client's close
@@ -423,7 +425,7 @@ async fn run(
     };
 
     // Phase 2: authenticated.
-    let (live_tx, mut live_rx) = mpsc::channel::<LiveEnvelope>(256);
+    let (live_tx, mut live_rx) = mpsc::channel::<Box<LiveEnvelope>>(256);
     let wake = Arc::new(Notify::new());
     let replaced = CancellationToken::new();
     let stock = services
@@ -494,7 +496,7 @@ async fn run(
                 if let Err(c) = pump(services, &mut session, outbox) { break c; }
             }
             Some(live) = live_rx.recv() => {
-                if let Err(c) = on_live(services, &mut session, outbox, live) { break c; }
+                if let Err(c) = on_live(services, &mut session, outbox, *live) { break c; }
             }
             _ = wake.notified() => {
                 if let Some((one_time, last_resort)) = stock.lock().take() {

@@ -181,7 +181,9 @@ async fn a_ten_member_circle_built_from_an_invitation_with_removal_mute_and_leav
     // and removes the leaf.
     let mut leaver = members.pop().expect("eighth");
     let leaver_id = leaver.client_id();
-    // What was pushed before leaving is read first.
+    // What was sent before leaving is read first: up to "back again",
+    // which may still be on its way when the others have it.
+    while next_text(&mut leaver, &group).await.1 != "back again" {}
     leaver.drain_available().await.expect("drain");
     leaver.leave_circle(circle.circle_id, &group).await.expect("leave");
     let right_after = format!("right after leaving {}", marker());

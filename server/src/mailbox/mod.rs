@@ -27,7 +27,9 @@ pub struct LiveEnvelope {
 /// The one connection currently authenticated as a client.
 struct Subscriber {
     connection_id: u64,
-    live: mpsc::Sender<LiveEnvelope>,
+    /// Boxed, like every per-connection channel's items: the channel's
+    /// first block of 32 slots is allocated up front for every connection.
+    live: mpsc::Sender<Box<LiveEnvelope>>,
     /// Woken when a live envelope could not be queued, or the key-package
     /// stock changed: the connection then reads from storage.
     wake: Arc<Notify>,
@@ -131,7 +133,7 @@ impl Mailboxes {
             let Some(seq) = seq else { continue }; // skipped: mailbox full
             if let Some(sub) = subscribers.get(&client) {
                 // A full channel only means the connection reads from storage.
-                if sub.live.try_send(LiveEnvelope { seq, record }).is_err() {
+                if sub.live.try_send(Box::new(LiveEnvelope { seq, record })).is_err() {
                     sub.wake.notify_one();
                 }
             }
@@ -145,7 +147,7 @@ impl Mailboxes {
         &self,
         client: ClientId,
         connection_id: u64,
-        live: mpsc::Sender<LiveEnvelope>,
+        live: mpsc::Sender<Box<LiveEnvelope>>,
         wake: Arc<Notify>,
         replaced: CancellationToken,
     ) -> Arc<Mutex<Option<(u32, bool)>>> {
