@@ -862,11 +862,12 @@ async fn dispatch(
             Ok(Some(Response::Backlog { envelopes, more }))
         }
         Request::Ack { up_to } => {
-            services.mailboxes.ack(&client, up_to).map_err(|e| match e {
+            services.mailboxes.ack(&client, up_to).await.map_err(|e| match e {
                 crate::mailbox::AckError::BeyondHead { .. } => {
                     ServiceError::new(ErrorCode::UnknownEnvelope, e.to_string())
                 }
                 crate::mailbox::AckError::Storage(e) => e.into(),
+                crate::mailbox::AckError::Write(e) => e.into(),
             })?;
             if let Some(push) = session.push.as_mut() {
                 push.acked = push.acked.max(up_to.min(push.next - 1));

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::storage::writer::{self, MailboxIndex, WriteError, WriteJob, WriterTask};
+use crate::storage::writer::{self, AckJob, MailboxIndex, WriteError, WriteJob, WriterTask};
 use crate::storage::{ClientId, EnvelopeRecord, Storage, StorageError};
 
 /// A new envelope for a connected recipient.
@@ -45,6 +45,8 @@ pub enum AckError {
     BeyondHead { up_to: u64, head: u64 },
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 pub struct Mailboxes {
@@ -208,16 +210,24 @@ impl Mailboxes {
     }
 
     /// Delete everything up to `up_to`. Acking an already deleted range is
-    /// fine (acks are idempotent); acking past the head is an error.
-    pub fn ack(&self, client: &ClientId, up_to: u64) -> Result<(), AckError> {
+    /// fine (acks are idempotent); acking past the head is an error. The
+    /// storage writer deletes, batched with other acks; this returns once
+    /// it has.
+    pub async fn ack(&self, client: &ClientId, up_to: u64) -> Result<(), AckError> {
         let head = self.head(client)?;
         if up_to > head {
             return Err(AckError::BeyondHead { up_to, head });
         }
-        let removed = self.storage.ack_mailbox(client, up_to)? as u64;
-        if let Some(meta) = self.index.lock().get_mut(client) {
-            meta.len = meta.len.saturating_sub(removed);
-        }
+        let (done, deleted) = oneshot::channel();
+        self.writer
+            .send(WriterTask::Ack(AckJob {
+                client: *client,
+                up_to,
+                done,
+            }))
+            .await
+            .map_err(|_| StorageError::WriterStopped)?;
+        deleted.await.map_err(|_| StorageError::WriterStopped)??;
         Ok(())
     }
 
@@ -333,7 +343,7 @@ mod tests {
                 .unwrap();
             mailboxes.complete(pending).await.unwrap();
         }
-        mailboxes.ack(&busy, 1).unwrap();
+        mailboxes.ack(&busy, 1).await.unwrap();
         assert_eq!(mailboxes.index_len(), 2);
 
         mailboxes.evict_empty();
@@ -349,7 +359,7 @@ mod tests {
         assert_eq!(mailboxes.head(&busy).unwrap(), 2);
         assert_eq!(mailboxes.read(&busy, 0, 10, usize::MAX).unwrap().len(), 1);
         assert_eq!(mailboxes.head(&idle).unwrap(), 0);
-        mailboxes.ack(&busy, 2).unwrap();
+        mailboxes.ack(&busy, 2).await.unwrap();
         mailboxes.evict_empty();
         let pending = mailboxes
             .enqueue_bounded(None, vec![(busy, Arc::new(record()))])

@@ -374,18 +374,23 @@ impl Storage {
         Ok(n)
     }
 
-    /// Delete `client`'s envelopes with seq ≤ `up_to`; returns how many.
-    pub fn ack_mailbox(&self, client: &ClientId, up_to: u64) -> Result<usize, StorageError> {
-        let start = mailbox_key(client, 0);
-        let end = mailbox_key(client, up_to);
+    /// Delete, for each `(client, up_to)`, the client's envelopes with seq
+    /// ≤ `up_to`, in one batch; returns how many per entry.
+    pub fn ack_mailboxes(&self, acks: &[(ClientId, u64)]) -> Result<Vec<usize>, StorageError> {
         let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for item in self.mailboxes.range(start..=end) {
-            batch.remove(item?.0);
-            n += 1;
+        let mut removed = Vec::with_capacity(acks.len());
+        for (client, up_to) in acks {
+            let start = mailbox_key(client, 0);
+            let end = mailbox_key(client, *up_to);
+            let mut n = 0;
+            for item in self.mailboxes.range(start..=end) {
+                batch.remove(item?.0);
+                n += 1;
+            }
+            removed.push(n);
         }
         self.mailboxes.apply_batch(batch)?;
-        Ok(n)
+        Ok(removed)
     }
 
     /// The database, for rooms that own trees of their own.

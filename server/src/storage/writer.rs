@@ -31,6 +31,11 @@ pub type MailboxIndex = Arc<Mutex<HashMap<ClientId, MailboxMeta>>>;
 /// What the writer thread is asked to do.
 pub enum WriterTask {
     Write(WriteJob),
+    /// Delete acknowledged envelopes. Done by the writer, batched with the
+    /// other acks of its round: thousands of small deletes a second made on
+    /// the async workers, each its own sled batch, raised the delivery
+    /// latency of everyone (BENCHMARKS.md, "Acknowledgements").
+    Ack(AckJob),
     /// Forget index entries of empty mailboxes, so the index grows with the
     /// mailboxes that hold mail, not with every identity ever seen. Done by
     /// the writer between rounds: it alone advances heads, so no round can
@@ -62,6 +67,14 @@ impl WriteJob {
             .sum();
         group + envelopes
     }
+}
+
+/// Delete `client`'s envelopes up to `up_to` (the caller checked that
+/// `up_to` is not past the head).
+pub struct AckJob {
+    pub client: ClientId,
+    pub up_to: u64,
+    pub done: oneshot::Sender<Result<(), WriteError>>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -107,36 +120,76 @@ pub fn spawn(
 
 fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc::Receiver<WriterTask>) {
     while let Some(task) = rx.blocking_recv() {
-        let first = match task {
-            WriterTask::Write(job) => job,
+        let mut jobs = Vec::new();
+        let mut acks = Vec::new();
+        let mut bytes = 0;
+        let mut evict_after = false;
+        match task {
+            WriterTask::Write(job) => {
+                if !config.group_commit_delay.is_zero() {
+                    std::thread::sleep(config.group_commit_delay);
+                }
+                bytes += job.weight();
+                jobs.push(job);
+            }
+            WriterTask::Ack(ack) => acks.push(ack),
             WriterTask::EvictEmpty => {
                 evict_empty(&index);
                 continue;
             }
-        };
-        if !config.group_commit_delay.is_zero() {
-            std::thread::sleep(config.group_commit_delay);
         }
-        let mut bytes = first.weight();
-        let mut jobs = vec![first];
-        let mut evict_after = false;
-        while jobs.len() < config.max_jobs_per_round && bytes < config.max_round_bytes {
+        while jobs.len() + acks.len() < config.max_jobs_per_round && bytes < config.max_round_bytes {
             match rx.try_recv() {
                 Ok(WriterTask::Write(job)) => {
                     bytes += job.weight();
                     jobs.push(job);
                 }
+                Ok(WriterTask::Ack(ack)) => acks.push(ack),
                 Ok(WriterTask::EvictEmpty) => evict_after = true,
                 Err(_) => break,
             }
         }
-        write_round(&storage, &index, &config, jobs);
+        if !jobs.is_empty() {
+            write_round(&storage, &index, &config, jobs);
+        }
+        // After the round: an ack in it may cover envelopes the round wrote.
+        if !acks.is_empty() {
+            apply_acks(&storage, &index, acks);
+        }
         if evict_after {
             evict_empty(&index);
         }
     }
     if let Err(e) = storage.flush_blocking() {
         tracing::error!(error = %e, "final flush failed");
+    }
+}
+
+/// Delete what the round's acks cover, in one batch. Not flushed: a
+/// deletion a crash takes back only means a client gets an envelope again
+/// that it already has (its cursor is past it).
+fn apply_acks(storage: &Storage, index: &MailboxIndex, acks: Vec<AckJob>) {
+    let wanted: Vec<(ClientId, u64)> = acks.iter().map(|a| (a.client, a.up_to)).collect();
+    match storage.ack_mailboxes(&wanted) {
+        Ok(removed) => {
+            {
+                let mut idx = index.lock();
+                for ((client, _), n) in wanted.iter().zip(removed) {
+                    if let Some(meta) = idx.get_mut(client) {
+                        meta.len = meta.len.saturating_sub(n as u64);
+                    }
+                }
+            }
+            for ack in acks {
+                let _ = ack.done.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            let error = WriteError::Storage(e.to_string());
+            for ack in acks {
+                let _ = ack.done.send(Err(error.clone()));
+            }
+        }
     }
 }
 
