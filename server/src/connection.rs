@@ -867,7 +867,6 @@ async fn dispatch(
                     ServiceError::new(ErrorCode::UnknownEnvelope, e.to_string())
                 }
                 crate::mailbox::AckError::Storage(e) => e.into(),
-                crate::mailbox::AckError::Write(e) => e.into(),
             })?;
             if let Some(push) = session.push.as_mut() {
                 push.acked = push.acked.max(up_to.min(push.next - 1));

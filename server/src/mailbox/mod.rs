@@ -45,8 +45,6 @@ pub enum AckError {
     BeyondHead { up_to: u64, head: u64 },
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error(transparent)]
-    Write(#[from] WriteError),
 }
 
 pub struct Mailboxes {
@@ -211,23 +209,17 @@ impl Mailboxes {
 
     /// Delete everything up to `up_to`. Acking an already deleted range is
     /// fine (acks are idempotent); acking past the head is an error. The
-    /// storage writer deletes, batched with other acks; this returns once
-    /// it has.
+    /// storage writer deletes soon after, between its rounds; reads by a
+    /// cursor never return what is at or below it, deleted or not.
     pub async fn ack(&self, client: &ClientId, up_to: u64) -> Result<(), AckError> {
         let head = self.head(client)?;
         if up_to > head {
             return Err(AckError::BeyondHead { up_to, head });
         }
-        let (done, deleted) = oneshot::channel();
         self.writer
-            .send(WriterTask::Ack(AckJob {
-                client: *client,
-                up_to,
-                done,
-            }))
+            .send(WriterTask::Ack(AckJob { client: *client, up_to }))
             .await
             .map_err(|_| StorageError::WriterStopped)?;
-        deleted.await.map_err(|_| StorageError::WriterStopped)??;
         Ok(())
     }
 

@@ -31,10 +31,10 @@ pub type MailboxIndex = Arc<Mutex<HashMap<ClientId, MailboxMeta>>>;
 /// What the writer thread is asked to do.
 pub enum WriterTask {
     Write(WriteJob),
-    /// Delete acknowledged envelopes. Done by the writer, batched with the
-    /// other acks of its round: thousands of small deletes a second made on
-    /// the async workers, each its own sled batch, raised the delivery
-    /// latency of everyone (BENCHMARKS.md, "Acknowledgements").
+    /// Delete acknowledged envelopes. Done by the writer, between rounds
+    /// and a bounded number at a time: thousands of small deletes a second
+    /// made on the async workers, each its own sled batch, raised everyone's
+    /// delivery latency (BENCHMARKS.md, "Acknowledgements").
     Ack(AckJob),
     /// Forget index entries of empty mailboxes, so the index grows with the
     /// mailboxes that hold mail, not with every identity ever seen. Done by
@@ -74,8 +74,11 @@ impl WriteJob {
 pub struct AckJob {
     pub client: ClientId,
     pub up_to: u64,
-    pub done: oneshot::Sender<Result<(), WriteError>>,
 }
+
+/// Most acknowledged mailboxes cleared between two rounds, so a wave of
+/// acks does not hold up the writes queued behind it.
+const ACKS_PER_ROUND: usize = 64;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
@@ -119,77 +122,84 @@ pub fn spawn(
 }
 
 fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc::Receiver<WriterTask>) {
-    while let Some(task) = rx.blocking_recv() {
+    // Acks not yet applied, one entry per mailbox (a later ack of the same
+    // mailbox covers an earlier one): at most one per connected client.
+    let mut acks: HashMap<ClientId, u64> = HashMap::new();
+    loop {
+        // Wait for work only when no acks are left to apply.
+        let first = if acks.is_empty() {
+            match rx.blocking_recv() {
+                Some(task) => Some(task),
+                None => break,
+            }
+        } else {
+            rx.try_recv().ok()
+        };
         let mut jobs = Vec::new();
-        let mut acks = Vec::new();
         let mut bytes = 0;
         let mut evict_after = false;
-        match task {
-            WriterTask::Write(job) => {
-                if !config.group_commit_delay.is_zero() {
-                    std::thread::sleep(config.group_commit_delay);
-                }
-                bytes += job.weight();
-                jobs.push(job);
-            }
-            WriterTask::Ack(ack) => acks.push(ack),
-            WriterTask::EvictEmpty => {
-                evict_empty(&index);
-                continue;
-            }
-        }
-        while jobs.len() + acks.len() < config.max_jobs_per_round && bytes < config.max_round_bytes {
-            match rx.try_recv() {
-                Ok(WriterTask::Write(job)) => {
+        // Acks and evictions count too, so a stream of them cannot keep a
+        // round from starting.
+        let mut taken = 0;
+        let mut next = first;
+        while let Some(task) = next.take() {
+            taken += 1;
+            match task {
+                WriterTask::Write(job) => {
+                    if jobs.is_empty() && !config.group_commit_delay.is_zero() {
+                        std::thread::sleep(config.group_commit_delay);
+                    }
                     bytes += job.weight();
                     jobs.push(job);
                 }
-                Ok(WriterTask::Ack(ack)) => acks.push(ack),
-                Ok(WriterTask::EvictEmpty) => evict_after = true,
-                Err(_) => break,
+                WriterTask::Ack(ack) => {
+                    let up_to = acks.entry(ack.client).or_insert(0);
+                    *up_to = (*up_to).max(ack.up_to);
+                }
+                WriterTask::EvictEmpty => evict_after = true,
+            }
+            if taken < config.max_jobs_per_round && bytes < config.max_round_bytes {
+                next = rx.try_recv().ok();
             }
         }
         if !jobs.is_empty() {
             write_round(&storage, &index, &config, jobs);
         }
-        // After the round: an ack in it may cover envelopes the round wrote.
-        if !acks.is_empty() {
-            apply_acks(&storage, &index, acks);
-        }
+        // After the round: an ack may cover envelopes the round wrote.
+        apply_acks(&storage, &index, &mut acks, ACKS_PER_ROUND);
         if evict_after {
             evict_empty(&index);
         }
     }
+    apply_acks(&storage, &index, &mut acks, usize::MAX);
     if let Err(e) = storage.flush_blocking() {
         tracing::error!(error = %e, "final flush failed");
     }
 }
 
-/// Delete what the round's acks cover, in one batch. Not flushed: a
-/// deletion a crash takes back only means a client gets an envelope again
-/// that it already has (its cursor is past it).
-fn apply_acks(storage: &Storage, index: &MailboxIndex, acks: Vec<AckJob>) {
-    let wanted: Vec<(ClientId, u64)> = acks.iter().map(|a| (a.client, a.up_to)).collect();
-    match storage.ack_mailboxes(&wanted) {
+/// Delete what up to `most` pending acks cover, in one batch. Not flushed
+/// on its own: a deletion a crash takes back only means a client is offered
+/// an envelope again that it already has (its cursor is past it).
+fn apply_acks(storage: &Storage, index: &MailboxIndex, acks: &mut HashMap<ClientId, u64>, most: usize) {
+    if acks.is_empty() {
+        return;
+    }
+    let clients: Vec<ClientId> = acks.keys().take(most).copied().collect();
+    let chosen: Vec<(ClientId, u64)> = clients
+        .iter()
+        .filter_map(|c| acks.remove(c).map(|up_to| (*c, up_to)))
+        .collect();
+    match storage.ack_mailboxes(&chosen) {
         Ok(removed) => {
-            {
-                let mut idx = index.lock();
-                for ((client, _), n) in wanted.iter().zip(removed) {
-                    if let Some(meta) = idx.get_mut(client) {
-                        meta.len = meta.len.saturating_sub(n as u64);
-                    }
+            let mut idx = index.lock();
+            for ((client, _), n) in chosen.iter().zip(removed) {
+                if let Some(meta) = idx.get_mut(client) {
+                    meta.len = meta.len.saturating_sub(n as u64);
                 }
             }
-            for ack in acks {
-                let _ = ack.done.send(Ok(()));
-            }
         }
-        Err(e) => {
-            let error = WriteError::Storage(e.to_string());
-            for ack in acks {
-                let _ = ack.done.send(Err(error.clone()));
-            }
-        }
+        // The envelopes stay until the next ack or the retention purge.
+        Err(e) => tracing::error!(error = %e, "deleting acknowledged envelopes failed"),
     }
 }
 
