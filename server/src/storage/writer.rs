@@ -34,7 +34,8 @@ pub enum WriterTask {
     /// Delete acknowledged envelopes. Done by the writer, between rounds
     /// and a bounded number at a time: thousands of small deletes a second
     /// made on the async workers, each its own sled batch, raised everyone's
-    /// delivery latency (BENCHMARKS.md, "Acknowledgements").
+    /// delivery latency (BENCHMARKS.md, "What changed since the previous
+    /// committed run").
     Ack(AckJob),
     /// Forget index entries of empty mailboxes, so the index grows with the
     /// mailboxes that hold mail, not with every identity ever seen. Done by
