@@ -66,6 +66,11 @@ impl State {
         self.next_id
     }
 
+    /// The circle whose MLS group this is.
+    fn circle_of_group(&self, group_id: &[u8]) -> Option<&CircleRecord> {
+        self.by_group.get(group_id).and_then(|id| self.circles.get(id))
+    }
+
     fn moderates(&self, client: &ClientId) -> bool {
         self.circles.values().any(|c| c.moderators.contains(client))
     }
@@ -825,7 +830,7 @@ impl Circles {
     /// without copying the circle.
     fn sender_standing(&self, group_id: &[u8], sender: &ClientId) -> Option<(bool, bool)> {
         let state = self.state.lock();
-        let c = state.by_group.get(group_id).and_then(|id| state.circles.get(id))?;
+        let c = state.circle_of_group(group_id)?;
         Some((c.muted.contains(sender), c.departed.contains(sender)))
     }
 
@@ -833,19 +838,12 @@ impl Circles {
     fn departed_of(&self, group_id: &[u8]) -> Vec<ClientId> {
         let state = self.state.lock();
         state
-            .by_group
-            .get(group_id)
-            .and_then(|id| state.circles.get(id))
+            .circle_of_group(group_id)
             .map_or_else(Vec::new, |c| c.departed.clone())
     }
 
     fn circle_of_group(&self, group_id: &[u8]) -> Option<CircleRecord> {
-        let state = self.state.lock();
-        state
-            .by_group
-            .get(group_id)
-            .and_then(|id| state.circles.get(id))
-            .cloned()
+        self.state.lock().circle_of_group(group_id).cloned()
     }
 
     /// After a merged commit: requests whose key was added are done, and

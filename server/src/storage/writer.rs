@@ -129,10 +129,8 @@ fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc
     loop {
         // Wait for work only when no acks are left to apply.
         let first = if acks.is_empty() {
-            match rx.blocking_recv() {
-                Some(task) => Some(task),
-                None => break,
-            }
+            let Some(task) = rx.blocking_recv() else { break };
+            Some(task)
         } else {
             rx.try_recv().ok()
         };
@@ -185,11 +183,10 @@ fn apply_acks(storage: &Storage, index: &MailboxIndex, acks: &mut HashMap<Client
     if acks.is_empty() {
         return;
     }
-    let clients: Vec<ClientId> = acks.keys().take(most).copied().collect();
-    let chosen: Vec<(ClientId, u64)> = clients
-        .iter()
-        .filter_map(|c| acks.remove(c).map(|up_to| (*c, up_to)))
-        .collect();
+    let chosen: Vec<(ClientId, u64)> = acks.iter().take(most).map(|(c, up_to)| (*c, *up_to)).collect();
+    for (client, _) in &chosen {
+        acks.remove(client);
+    }
     match storage.ack_mailboxes(&chosen) {
         Ok(removed) => {
             let mut idx = index.lock();
