@@ -174,7 +174,11 @@ try {
   await check("after consent, the start screen offers the topics and urgent", async () => {
     await page.getByRole("button", { name: "I understand, continue" }).click();
     await page.getByRole("heading", { level: 1, name: "What would you like to talk about?" }).waitFor();
-    // The heading took focus, so screen readers announce the new screen.
+    // The heading takes focus, so screen readers announce the new screen.
+    // React focuses it in an effect, just after the heading appears.
+    await page
+      .waitForFunction(() => document.activeElement?.tagName === "H1", null, { timeout: 5000 })
+      .catch(() => {});
     assert.equal(await page.evaluate(() => document.activeElement?.tagName), "H1");
     assert.equal(await page.getByRole("radio").count(), 5);
     await page.getByRole("radio", { name: "Health and HIV" }).check();
