@@ -14,7 +14,8 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::storage::writer::{self, AckJob, MailboxIndex, WriteError, WriteJob, WriterTask};
+use crate::storage::reaper::{self, AckJob};
+use crate::storage::writer::{self, MailboxIndex, WriteError, WriteJob, WriterTask};
 use crate::storage::{ClientId, EnvelopeRecord, Storage, StorageError};
 
 /// A new envelope for a connected recipient.
@@ -52,7 +53,13 @@ pub struct Mailboxes {
     index: MailboxIndex,
     subscribers: Mutex<HashMap<ClientId, Subscriber>>,
     writer: mpsc::Sender<WriterTask>,
+    /// Deletes acknowledged envelopes; its thread stops with this service.
+    reaper: mpsc::Sender<AckJob>,
 }
+
+/// Acks queued for the reaper before `ack` waits: a connection's acks come
+/// one per push window, so this covers a few thousand acking clients.
+const REAPER_QUEUE: usize = 4096;
 
 /// A durable write in progress; await it outside any lock.
 pub struct PendingWrite {
@@ -62,11 +69,13 @@ pub struct PendingWrite {
 
 impl Mailboxes {
     pub fn new(storage: Storage, index: MailboxIndex, writer: mpsc::Sender<WriterTask>) -> Self {
+        let (reaper, _thread) = reaper::spawn(storage.clone(), index.clone(), REAPER_QUEUE);
         Mailboxes {
             storage,
             index,
             subscribers: Mutex::new(HashMap::new()),
             writer,
+            reaper,
         }
     }
 
@@ -209,15 +218,15 @@ impl Mailboxes {
 
     /// Delete everything up to `up_to`. Acking an already deleted range is
     /// fine (acks are idempotent); acking past the head is an error. The
-    /// storage writer deletes soon after, between its rounds; reads by a
-    /// cursor never return what is at or below it, deleted or not.
+    /// reaper deletes soon after, beside the writer; reads by a cursor
+    /// never return what is at or below it, deleted or not.
     pub async fn ack(&self, client: &ClientId, up_to: u64) -> Result<(), AckError> {
         let head = self.head(client)?;
         if up_to > head {
             return Err(AckError::BeyondHead { up_to, head });
         }
-        self.writer
-            .send(WriterTask::Ack(AckJob { client: *client, up_to }))
+        self.reaper
+            .send(AckJob { client: *client, up_to })
             .await
             .map_err(|_| StorageError::WriterStopped)?;
         Ok(())
@@ -359,5 +368,51 @@ mod tests {
             .unwrap();
         mailboxes.complete(pending).await.unwrap();
         assert_eq!(mailboxes.head(&busy).unwrap(), 3, "seqs continue after an eviction");
+    }
+
+    /// An ack covering more envelopes than the reaper deletes in one step
+    /// is finished over the following steps, and the mailbox still takes
+    /// new envelopes meanwhile.
+    #[tokio::test]
+    async fn a_large_ack_is_deleted_over_several_rounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
+        let index: MailboxIndex = Default::default();
+        let config = writer::WriterConfig {
+            group_commit_delay: std::time::Duration::ZERO,
+            max_jobs_per_round: 16,
+            max_round_bytes: 1 << 20,
+            max_mailbox_envelopes: 10_000,
+        };
+        let (tx, _thread) = writer::spawn(storage.clone(), index.clone(), config, 16);
+        let mailboxes = Mailboxes::new(storage.clone(), index, tx);
+        let client = [3u8; 32];
+        // Three times what the reaper deletes in one step.
+        for _ in 0..12 {
+            let pending = mailboxes
+                .enqueue_bounded(None, vec![(client, Arc::new(record())); 64])
+                .await
+                .unwrap();
+            mailboxes.complete(pending).await.unwrap();
+        }
+        assert_eq!(mailboxes.head(&client).unwrap(), 768);
+        mailboxes.ack(&client, 768).await.unwrap();
+        let pending = mailboxes
+            .enqueue_bounded(None, vec![(client, Arc::new(record()))])
+            .await
+            .unwrap();
+        mailboxes.complete(pending).await.unwrap();
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while storage.mailbox_len(&client).unwrap() != 1 {
+            assert!(std::time::Instant::now() < deadline, "the ack was never finished");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let left = mailboxes.read(&client, 0, 10, usize::MAX).unwrap();
+        assert_eq!(left.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), vec![769]);
+        assert!(
+            !mailboxes.is_full(&client, 2).unwrap(),
+            "the count follows the deletions"
+        );
     }
 }

@@ -13,13 +13,15 @@
 //! into one round and one flush (group commit). A round that changes a
 //! group is one transaction; a round of envelopes only is two single-tree
 //! batches, heads then entries, and a mailbox's head is never read below
-//! its last entry.
+//! its last entry. Acknowledged envelopes are deleted by the [`reaper`],
+//! beside the writer and never in front of it.
 //!
 //! Every value of these trees is sealed by the [`vault`]: envelopes under
 //! the key of their retention period (destroyed once the period is past
 //! retention), group state and key packages under the state key. Sled keys
 //! stay plaintext (see PROTOCOL.md).
 
+pub mod reaper;
 pub mod records;
 pub mod vault;
 pub mod writer;
@@ -53,6 +55,14 @@ pub enum StorageError {
     WriterStopped,
     #[error("{0}")]
     Vault(String),
+}
+
+/// What [`Storage::delete_acked`] did for one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckOutcome {
+    pub deleted: usize,
+    /// Nothing at or below the acked seq is left.
+    pub finished: bool,
 }
 
 /// Handles to the sled database and its trees.
@@ -385,23 +395,27 @@ impl Storage {
         Ok(n)
     }
 
-    /// Delete, for each `(client, up_to)`, the client's envelopes with seq
-    /// ≤ `up_to`, in one batch; returns how many per entry.
-    pub fn ack_mailboxes(&self, acks: &[(ClientId, u64)]) -> Result<Vec<usize>, StorageError> {
-        let mut batch = sled::Batch::default();
-        let mut removed = Vec::with_capacity(acks.len());
-        for (client, up_to) in acks {
-            let start = mailbox_key(client, 0);
-            let end = mailbox_key(client, *up_to);
-            let mut n = 0;
-            for item in self.mailboxes.range(start..=end) {
-                batch.remove(item?.0);
-                n += 1;
+    /// Delete `client`'s envelopes with seq ≤ `up_to`, lowest first, at
+    /// most `budget` of them. Single-key removes, not a batch: sled runs a
+    /// batch under a lock that stops every other write, and these need no
+    /// atomicity (a deletion is only ever redone).
+    pub fn delete_acked(&self, client: &ClientId, up_to: u64, budget: usize) -> Result<AckOutcome, StorageError> {
+        let start = mailbox_key(client, 0);
+        let end = mailbox_key(client, up_to);
+        let keys = self
+            .mailboxes
+            .range(start..=end)
+            .keys()
+            .take(budget.saturating_add(1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let finished = keys.len() <= budget;
+        let mut deleted = 0;
+        for key in keys.iter().take(budget) {
+            if self.mailboxes.remove(key)?.is_some() {
+                deleted += 1;
             }
-            removed.push(n);
         }
-        self.mailboxes.apply_batch(batch)?;
-        Ok(removed)
+        Ok(AckOutcome { deleted, finished })
     }
 
     /// The database, for rooms that own trees of their own.
@@ -579,9 +593,56 @@ pub(crate) mod tests {
         assert_eq!(storage.mailbox_head(&client).unwrap(), 3);
         // Everything acked: the stored head alone says where seqs stand.
         storage.mailbox_heads.insert(client, &3u64.to_be_bytes()).unwrap();
-        storage.ack_mailboxes(&[(client, 3)]).unwrap();
+        storage.delete_acked(&client, 3, usize::MAX).unwrap();
         assert_eq!(storage.mailbox_head(&client).unwrap(), 3);
         assert_eq!(storage.mailbox_len(&client).unwrap(), 0);
+    }
+
+    /// Acks are deleted within a budget, lowest seqs first; a mailbox the
+    /// budget does not finish says so and is finished by a later call.
+    #[test]
+    fn ack_deletions_stop_at_the_budget_and_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+        let record = EnvelopeRecord {
+            group_id: vec![1],
+            kind: parasol_protocol::EnvelopeKind::Application,
+            epoch: 0,
+            message: vec![2; 10],
+            ratchet_tree: Vec::new(),
+            received_at: 0,
+        };
+        let (first, second) = ([1u8; 32], [2u8; 32]);
+        let mut round = writer::Round::default();
+        for (client, count) in [(first, 5), (second, 3)] {
+            for seq in 1..=count {
+                round
+                    .entries
+                    .push((client, seq, storage.seal_envelope(&client, seq, &record).unwrap()));
+            }
+            round.heads.push((client, count));
+        }
+        storage.apply_round(&round).unwrap();
+
+        let done = |deleted| AckOutcome {
+            deleted,
+            finished: true,
+        };
+        assert_eq!(storage.delete_acked(&first, 5, 6).unwrap(), done(5));
+        assert_eq!(
+            storage.delete_acked(&second, 3, 1).unwrap(),
+            AckOutcome {
+                deleted: 1,
+                finished: false
+            }
+        );
+        assert_eq!(storage.read_mailbox(&second, 0, 3, 10, usize::MAX).unwrap()[0].0, 2);
+        assert_eq!(storage.delete_acked(&second, 3, 2).unwrap(), done(2));
+        assert_eq!(
+            storage.mailbox_len(&first).unwrap() + storage.mailbox_len(&second).unwrap(),
+            0
+        );
+        assert_eq!(storage.delete_acked(&second, 3, 0).unwrap(), done(0));
     }
 
     #[test]

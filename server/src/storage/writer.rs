@@ -31,12 +31,6 @@ pub type MailboxIndex = Arc<Mutex<HashMap<ClientId, MailboxMeta>>>;
 /// What the writer thread is asked to do.
 pub enum WriterTask {
     Write(WriteJob),
-    /// Delete acknowledged envelopes. Done by the writer, between rounds
-    /// and a bounded number at a time: thousands of small deletes a second
-    /// made on the async workers, each its own sled batch, raised everyone's
-    /// delivery latency (BENCHMARKS.md, "What changed since the previous
-    /// committed run").
-    Ack(AckJob),
     /// Forget index entries of empty mailboxes, so the index grows with the
     /// mailboxes that hold mail, not with every identity ever seen. Done by
     /// the writer between rounds: it alone advances heads, so no round can
@@ -69,17 +63,6 @@ impl WriteJob {
         group + envelopes
     }
 }
-
-/// Delete `client`'s envelopes up to `up_to` (the caller checked that
-/// `up_to` is not past the head).
-pub struct AckJob {
-    pub client: ClientId,
-    pub up_to: u64,
-}
-
-/// Most acknowledged mailboxes cleared between two rounds, so a wave of
-/// acks does not hold up the writes queued behind it.
-const ACKS_PER_ROUND: usize = 64;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
@@ -123,24 +106,14 @@ pub fn spawn(
 }
 
 fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc::Receiver<WriterTask>) {
-    // Acks not yet applied, one entry per mailbox (a later ack of the same
-    // mailbox covers an earlier one): at most one per connected client.
-    let mut acks: HashMap<ClientId, u64> = HashMap::new();
-    loop {
-        // Wait for work only when no acks are left to apply.
-        let first = if acks.is_empty() {
-            let Some(task) = rx.blocking_recv() else { break };
-            Some(task)
-        } else {
-            rx.try_recv().ok()
-        };
+    while let Some(first) = rx.blocking_recv() {
         let mut jobs = Vec::new();
         let mut bytes = 0;
         let mut evict_after = false;
-        // Acks and evictions count too, so a stream of them cannot keep a
-        // round from starting.
+        // Evictions count too, so a stream of them cannot keep a round from
+        // starting.
         let mut taken = 0;
-        let mut next = first;
+        let mut next = Some(first);
         while let Some(task) = next.take() {
             taken += 1;
             match task {
@@ -151,10 +124,6 @@ fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc
                     bytes += job.weight();
                     jobs.push(job);
                 }
-                WriterTask::Ack(ack) => {
-                    let up_to = acks.entry(ack.client).or_insert(0);
-                    *up_to = (*up_to).max(ack.up_to);
-                }
                 WriterTask::EvictEmpty => evict_after = true,
             }
             if taken < config.max_jobs_per_round && bytes < config.max_round_bytes {
@@ -164,40 +133,12 @@ fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc
         if !jobs.is_empty() {
             write_round(&storage, &index, &config, jobs);
         }
-        // After the round: an ack may cover envelopes the round wrote.
-        apply_acks(&storage, &index, &mut acks, ACKS_PER_ROUND);
         if evict_after {
             evict_empty(&index);
         }
     }
-    apply_acks(&storage, &index, &mut acks, usize::MAX);
     if let Err(e) = storage.flush_blocking() {
         tracing::error!(error = %e, "final flush failed");
-    }
-}
-
-/// Delete what up to `most` pending acks cover, in one batch. Not flushed
-/// on its own: a deletion a crash takes back only means a client is offered
-/// an envelope again that it already has (its cursor is past it).
-fn apply_acks(storage: &Storage, index: &MailboxIndex, acks: &mut HashMap<ClientId, u64>, most: usize) {
-    if acks.is_empty() {
-        return;
-    }
-    let chosen: Vec<(ClientId, u64)> = acks.iter().take(most).map(|(c, up_to)| (*c, *up_to)).collect();
-    for (client, _) in &chosen {
-        acks.remove(client);
-    }
-    match storage.ack_mailboxes(&chosen) {
-        Ok(removed) => {
-            let mut idx = index.lock();
-            for ((client, _), n) in chosen.iter().zip(removed) {
-                if let Some(meta) = idx.get_mut(client) {
-                    meta.len = meta.len.saturating_sub(n as u64);
-                }
-            }
-        }
-        // The envelopes stay until the next ack or the retention purge.
-        Err(e) => tracing::error!(error = %e, "deleting acknowledged envelopes failed"),
     }
 }
 
