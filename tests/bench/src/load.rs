@@ -256,6 +256,16 @@ impl Acker {
     }
 }
 
+/// Each client's acknowledgement timer, started at a random phase: real
+/// clients connect at different moments, so their timers never tick
+/// together. Started together, 2,000 clients acked within a millisecond
+/// every 250 ms, and each wave showed as a 30-40 ms stall in the delivery
+/// latency (BENCHMARKS.md).
+fn ack_timer(shared: &Shared) -> tokio::time::Interval {
+    let phase = ACK_INTERVAL.mul_f64(rand::random::<f64>());
+    tokio::time::interval_at(shared.start + phase, ACK_INTERVAL)
+}
+
 async fn sender(
     mut ws: Ws,
     target: Target,
@@ -285,7 +295,7 @@ async fn sender(
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         t
     });
-    let mut acks = tokio::time::interval(ACK_INTERVAL);
+    let mut acks = ack_timer(&shared);
     let mut acker = Acker::default();
     let (mut sent, mut in_flight, mut accepted) = (0u64, 0u64, 0u64);
     tokio::time::sleep_until(shared.start).await;
@@ -371,7 +381,7 @@ async fn drain_echoes(ws: &mut Ws, target: Target, acker: &mut Acker) {
 }
 
 async fn receiver(mut ws: Ws, target: Target, group: usize, shared: Arc<Shared>) -> anyhow::Result<()> {
-    let mut acks = tokio::time::interval(ACK_INTERVAL);
+    let mut acks = ack_timer(&shared);
     let mut acker = Acker::default();
     let mut received = 0u64;
     let mut check = tokio::time::interval(Duration::from_millis(50));
