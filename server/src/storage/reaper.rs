@@ -31,6 +31,10 @@ pub struct AckJob {
 /// mailbox with a long acknowledged backlog does not keep others waiting.
 const DELETES_PER_STEP: usize = 256;
 
+/// Most mailboxes with acks waiting: beyond it the reaper stops taking
+/// acks in, its channel fills, and `ack` waits (on that connection only).
+const MAX_PENDING_MAILBOXES: usize = 65_536;
+
 /// Acks not yet applied, one entry per mailbox (a later ack of the same
 /// mailbox covers an earlier one), applied oldest first: at most one per
 /// client that acked.
@@ -77,10 +81,18 @@ fn run(storage: Storage, index: MailboxIndex, mut rx: mpsc::Receiver<AckJob>) {
                 None => break,
             }
         }
-        while let Ok(job) = rx.try_recv() {
-            pending.add(job);
-        }
+        take_in(&mut pending, &mut rx, MAX_PENDING_MAILBOXES);
         step(&storage, &index, &mut pending, DELETES_PER_STEP);
+    }
+}
+
+/// Take the acks already queued while fewer than `max` mailboxes wait.
+fn take_in(pending: &mut PendingAcks, rx: &mut mpsc::Receiver<AckJob>, max: usize) {
+    while pending.order.len() < max {
+        match rx.try_recv() {
+            Ok(job) => pending.add(job),
+            Err(_) => return,
+        }
     }
 }
 
@@ -117,6 +129,29 @@ fn step(storage: &Storage, index: &MailboxIndex, pending: &mut PendingAcks, mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pending map stops growing at its bound; the rest waits in the
+    /// channel, and a later ack of a waiting mailbox still joins its entry.
+    #[test]
+    fn pending_acks_stop_at_their_bound() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for n in 0..5u8 {
+            tx.try_send(AckJob {
+                client: [n; 32],
+                up_to: 1,
+            })
+            .unwrap();
+        }
+        let mut pending = PendingAcks::default();
+        take_in(&mut pending, &mut rx, 3);
+        assert_eq!(pending.order.len(), 3);
+        assert_eq!(rx.len(), 2, "the rest stays queued");
+        pending.add(AckJob {
+            client: [0; 32],
+            up_to: 9,
+        });
+        assert_eq!((pending.order.len(), pending.up_to[&[0; 32]]), (3, 9));
+    }
     use crate::storage::writer::Round;
     use crate::storage::EnvelopeRecord;
 
