@@ -3,7 +3,7 @@
 //!
 //! Deleting was first done on the async workers (thousands of small sled
 //! batches a second), then by the writer between its rounds. Both put
-//! deletions in front of new messages: a wave of acks after a busy minute
+//! deletions in front of new messages: the acks that followed a busy phase
 //! held the writer for 170-250 ms (BENCHMARKS.md). Here deletions are
 //! single-key removes, which sled runs beside the writer's batches, a
 //! bounded number per step, oldest acks first.
@@ -102,7 +102,9 @@ fn step(storage: &Storage, index: &MailboxIndex, pending: &mut PendingAcks, mut 
         let Some(client) = pending.order.pop_front() else {
             return;
         };
-        let up_to = pending.up_to[&client];
+        let Some(&up_to) = pending.up_to.get(&client) else {
+            continue; // not reached: `order` and `up_to` change together
+        };
         match storage.delete_acked(&client, up_to, budget) {
             Ok(outcome) => {
                 if let Some(meta) = index.lock().get_mut(&client) {
