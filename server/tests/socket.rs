@@ -586,3 +586,66 @@ async fn a_client_that_stops_reading_is_dropped_after_the_write_stall_deadline()
     }
     flood.abort();
 }
+
+/// The order in which a pipelining client gets its answers: three messages
+/// that each wait for a slow storage round, then a ping.
+async fn answer_order_with_inflight_bound(max_inflight: usize) -> Vec<&'static str> {
+    let mut config = Config {
+        // Every round waits this long, so the sends stay in flight.
+        group_commit_delay_ms: 1000,
+        ..Config::default()
+    };
+    config.connections.max_inflight_requests = max_inflight;
+    let server = start(config).await;
+    let identity = parasol_client::Identity::from_bytes(&[14; 32]).unwrap();
+    let mut engine = parasol_client::mls::MlsEngine::new(identity);
+    let group = engine.create_group().unwrap();
+    let messages: Vec<Vec<u8>> = (0..3)
+        .map(|i| engine.encrypt(&group.group_id, &format!("message {i}")).unwrap())
+        .collect();
+
+    let mut raw = Raw::authed(server.addr, &key(14)).await;
+    let created = raw
+        .call(Request::CreateGroup {
+            group_info: group.group_info.into(),
+            ratchet_tree: group.ratchet_tree.into(),
+        })
+        .await;
+    assert!(matches!(created, Ok(Response::GroupCreated { .. })), "{created:?}");
+
+    let mut ids = Vec::new();
+    for message in messages {
+        ids.push(
+            raw.request(Request::SendMessage {
+                message: message.into(),
+            })
+            .await,
+        );
+    }
+    ids.push(raw.request(Request::Ping).await);
+    let mut order = Vec::new();
+    while order.len() < ids.len() {
+        match raw.recv().await {
+            ServerMessage::Response { id, result } if ids.contains(&id) => order.push(match result {
+                Response::Pong => "pong",
+                Response::MessageAccepted { .. } => "accepted",
+                other => panic!("unexpected answer {other:?}"),
+            }),
+            ServerMessage::Error { id, code, .. } => panic!("request {id:?} refused: {code}"),
+            _ => continue, // the pushed envelopes of my own messages
+        }
+    }
+    order
+}
+
+/// With two requests in flight, the server stops reading the socket: the
+/// third send, and the ping behind it, are read only once a send is
+/// durable, so the ping is answered after it. With room for all four, the
+/// ping is answered at once, before any send.
+#[tokio::test]
+async fn a_connection_with_its_requests_in_flight_is_not_read_until_one_finishes() {
+    let bounded = answer_order_with_inflight_bound(2).await;
+    assert_eq!(bounded[0], "accepted", "the ping was read past the bound: {bounded:?}");
+    let roomy = answer_order_with_inflight_bound(8).await;
+    assert_eq!(roomy, ["pong", "accepted", "accepted", "accepted"]);
+}
