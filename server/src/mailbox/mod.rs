@@ -281,17 +281,23 @@ impl Mailboxes {
 mod tests {
     use super::*;
     use crate::storage::writer::Round;
-    use parasol_protocol::EnvelopeKind;
 
     fn record() -> EnvelopeRecord {
-        EnvelopeRecord {
-            group_id: vec![1],
-            kind: EnvelopeKind::Application,
-            epoch: 0,
-            message: vec![2; 10],
-            ratchet_tree: Vec::new(),
-            received_at: 0,
-        }
+        crate::storage::tests::test_record()
+    }
+
+    /// Mailboxes over a fresh store in `dir`, with a writer and a reaper.
+    fn with_writer(dir: &std::path::Path, max_mailbox_envelopes: u64) -> (Storage, Mailboxes) {
+        let storage = Storage::open(dir, crate::storage::tests::test_keys(dir)).unwrap();
+        let index: MailboxIndex = Default::default();
+        let config = writer::WriterConfig {
+            group_commit_delay: std::time::Duration::ZERO,
+            max_jobs_per_round: 16,
+            max_round_bytes: 1 << 20,
+            max_mailbox_envelopes,
+        };
+        let (tx, _thread) = writer::spawn(storage.clone(), index.clone(), config, 16);
+        (storage.clone(), Mailboxes::new(storage, index, tx))
     }
 
     /// Entries a round applied but has not yet flushed are invisible: after
@@ -325,16 +331,7 @@ mod tests {
     #[tokio::test]
     async fn empty_mailboxes_leave_the_index_and_come_back_intact() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
-        let index: MailboxIndex = Default::default();
-        let config = writer::WriterConfig {
-            group_commit_delay: std::time::Duration::ZERO,
-            max_jobs_per_round: 16,
-            max_round_bytes: 1 << 20,
-            max_mailbox_envelopes: 100,
-        };
-        let (tx, _thread) = writer::spawn(storage.clone(), index.clone(), config, 16);
-        let mailboxes = Mailboxes::new(storage, index, tx);
+        let (_, mailboxes) = with_writer(dir.path(), 100);
         let (idle, busy) = ([1u8; 32], [2u8; 32]);
         mailboxes.head(&idle).unwrap();
         for _ in 0..2 {
@@ -376,16 +373,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_ack_is_deleted_over_several_rounds() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
-        let index: MailboxIndex = Default::default();
-        let config = writer::WriterConfig {
-            group_commit_delay: std::time::Duration::ZERO,
-            max_jobs_per_round: 16,
-            max_round_bytes: 1 << 20,
-            max_mailbox_envelopes: 10_000,
-        };
-        let (tx, _thread) = writer::spawn(storage.clone(), index.clone(), config, 16);
-        let mailboxes = Mailboxes::new(storage.clone(), index, tx);
+        let (storage, mailboxes) = with_writer(dir.path(), 10_000);
         let client = [3u8; 32];
         // Three times what the reaper deletes in one step.
         for _ in 0..12 {

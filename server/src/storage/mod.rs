@@ -548,6 +548,32 @@ pub(crate) mod tests {
         }
     }
 
+    /// A small application envelope, for tests.
+    pub(crate) fn test_record() -> EnvelopeRecord {
+        EnvelopeRecord {
+            group_id: vec![1],
+            kind: parasol_protocol::EnvelopeKind::Application,
+            epoch: 0,
+            message: vec![2; 10],
+            ratchet_tree: Vec::new(),
+            received_at: 0,
+        }
+    }
+
+    /// Store envelopes 1..=count in each client's mailbox, heads included,
+    /// as one writer round would.
+    pub(crate) fn store_envelopes(storage: &Storage, mailboxes: &[(ClientId, u64)]) {
+        let mut round = writer::Round::default();
+        for &(client, count) in mailboxes {
+            for seq in 1..=count {
+                let sealed = storage.seal_envelope(&client, seq, &test_record()).unwrap();
+                round.entries.push((client, seq, sealed));
+            }
+            round.heads.push((client, count));
+        }
+        storage.apply_round(&round).unwrap();
+    }
+
     #[test]
     fn data_without_its_key_file_is_refused_and_a_new_directory_gets_keys() {
         let dir = tempfile::tempdir().unwrap();
@@ -571,22 +597,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
         let client = [9u8; 32];
-        let record = EnvelopeRecord {
-            group_id: vec![1],
-            kind: parasol_protocol::EnvelopeKind::Application,
-            epoch: 0,
-            message: vec![2; 10],
-            ratchet_tree: Vec::new(),
-            received_at: 0,
-        };
-        let round = writer::Round {
-            entries: (1..=3)
-                .map(|seq| (client, seq, storage.seal_envelope(&client, seq, &record).unwrap()))
-                .collect(),
-            heads: vec![(client, 3)],
-            ..Default::default()
-        };
-        storage.apply_round(&round).unwrap();
+        store_envelopes(&storage, &[(client, 3)]);
         assert_eq!(storage.mailbox_head(&client).unwrap(), 3);
         // The head batch lost, the entries kept.
         storage.mailbox_heads.insert(client, &1u64.to_be_bytes()).unwrap();
@@ -604,25 +615,8 @@ pub(crate) mod tests {
     fn ack_deletions_stop_at_the_budget_and_resume() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
-        let record = EnvelopeRecord {
-            group_id: vec![1],
-            kind: parasol_protocol::EnvelopeKind::Application,
-            epoch: 0,
-            message: vec![2; 10],
-            ratchet_tree: Vec::new(),
-            received_at: 0,
-        };
         let (first, second) = ([1u8; 32], [2u8; 32]);
-        let mut round = writer::Round::default();
-        for (client, count) in [(first, 5), (second, 3)] {
-            for seq in 1..=count {
-                round
-                    .entries
-                    .push((client, seq, storage.seal_envelope(&client, seq, &record).unwrap()));
-            }
-            round.heads.push((client, count));
-        }
-        storage.apply_round(&round).unwrap();
+        store_envelopes(&storage, &[(first, 5), (second, 3)]);
 
         let done = |deleted| AckOutcome {
             deleted,

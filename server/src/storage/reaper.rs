@@ -154,8 +154,6 @@ mod tests {
         });
         assert_eq!((pending.order.len(), pending.up_to[&[0; 32]]), (3, 9));
     }
-    use crate::storage::writer::Round;
-    use crate::storage::EnvelopeRecord;
 
     /// A long acknowledged backlog is deleted a step at a time, taking
     /// turns with the mailboxes that acked after it.
@@ -163,24 +161,8 @@ mod tests {
     fn a_long_backlog_takes_turns_with_later_acks() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
-        let record = EnvelopeRecord {
-            group_id: vec![1],
-            kind: parasol_protocol::EnvelopeKind::Application,
-            epoch: 0,
-            message: vec![2; 10],
-            ratchet_tree: Vec::new(),
-            received_at: 0,
-        };
         let (long, short) = ([1u8; 32], [2u8; 32]);
-        let mut round = Round::default();
-        for (client, count) in [(long, 5), (short, 1)] {
-            for seq in 1..=count {
-                let sealed = storage.seal_envelope(&client, seq, &record).unwrap();
-                round.entries.push((client, seq, sealed));
-            }
-            round.heads.push((client, count));
-        }
-        storage.apply_round(&round).unwrap();
+        crate::storage::tests::store_envelopes(&storage, &[(long, 5), (short, 1)]);
         let index: MailboxIndex = Default::default();
         for client in [long, short] {
             crate::storage::writer::mailbox_meta(&storage, &index, &client).unwrap();
