@@ -331,7 +331,7 @@ mod tests {
     #[tokio::test]
     async fn empty_mailboxes_leave_the_index_and_come_back_intact() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, mailboxes) = with_writer(dir.path(), 100);
+        let (storage, mailboxes) = with_writer(dir.path(), 100);
         let (idle, busy) = ([1u8; 32], [2u8; 32]);
         mailboxes.head(&idle).unwrap();
         for _ in 0..2 {
@@ -343,9 +343,14 @@ mod tests {
         }
         mailboxes.ack(&busy, 1).await.unwrap();
         assert_eq!(mailboxes.index_len(), 2);
+        // The reaper deletes on its own thread, soon after the ack.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while storage.mailbox_len(&busy).unwrap() != 1 {
+            assert!(std::time::Instant::now() < deadline, "the ack was never applied");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
 
         mailboxes.evict_empty();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while mailboxes.index_len() != 1 {
             assert!(
                 std::time::Instant::now() < deadline,
@@ -392,7 +397,8 @@ mod tests {
         mailboxes.complete(pending).await.unwrap();
 
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while storage.mailbox_len(&client).unwrap() != 1 {
+        // The reaper lowers the count just after its removes.
+        while storage.mailbox_len(&client).unwrap() != 1 || mailboxes.is_full(&client, 2).unwrap() {
             assert!(std::time::Instant::now() < deadline, "the ack was never finished");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
