@@ -16,7 +16,9 @@ use crate::config::Limits;
 use crate::delivery::identity::client_id_of_leaf;
 use crate::delivery::CIPHERSUITE;
 use crate::error::{ServiceError, ServiceResult};
-use crate::storage::{ClientId, KeyPackageRecord, Storage, StorageError};
+use std::sync::Arc;
+
+use crate::storage::{owner, ClientId, KeyPackageRecord, Storage, StorageError};
 use crate::time::now_secs;
 
 /// A client's key-package stock.
@@ -43,14 +45,14 @@ pub struct Directory {
     /// Key packages stored in all (`max_stored_key_packages`). Kept as
     /// publishes and claims go; expired packages a claim skips make it
     /// count high until the next purge recounts.
-    stored: Mutex<usize>,
+    stored: Arc<Mutex<usize>>,
 }
 
 impl Directory {
     pub fn new(storage: Storage, limits: Limits) -> Result<Self, StorageError> {
         let per_minute = NonZeroU32::new(limits.key_package_claims_per_target_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Directory {
-            stored: Mutex::new(storage.count_all_key_packages()?),
+            stored: Arc::new(Mutex::new(storage.count_all_key_packages()?)),
             storage,
             crypto: RustCrypto::default(),
             claims_per_target: RateLimiter::keyed(Quota::per_minute(per_minute)),
@@ -58,11 +60,9 @@ impl Directory {
         })
     }
 
-    pub fn stock(&self, owner: &ClientId) -> ServiceResult<Stock> {
-        Ok(Stock {
-            one_time: self.storage.count_key_packages(owner)?,
-            last_resort: self.storage.has_last_resort(owner)?,
-        })
+    pub async fn stock(&self, owner: &ClientId) -> ServiceResult<Stock> {
+        let (storage, owner) = (self.storage.clone(), *owner);
+        owner::read(move || stock_of(&storage, &owner)).await
     }
 
     /// Validate and store key packages; all or nothing. With `replace`,
@@ -88,42 +88,47 @@ impl Directory {
                 one_time.push((kp_ref, record));
             }
         }
-        let owned = self.storage.count_key_packages(owner)? as usize;
-        let had_last_resort = self.storage.has_last_resort(owner)?;
-        let kept = if replace { 0 } else { owned };
-        if kept + one_time.len() > self.limits.max_key_packages_per_client as usize {
-            return Err(ServiceError::new(
-                ErrorCode::LimitExceeded,
-                format!(
-                    "at most {} one-time key packages may be stored per client",
-                    self.limits.max_key_packages_per_client
-                ),
-            ));
-        }
-        {
-            // Checked and stored under one lock, so concurrent publishes
-            // cannot overshoot the bound together.
-            let mut stored = self.stored.lock();
-            let withdrawn = if replace {
-                owned + usize::from(had_last_resort)
-            } else {
-                0
-            };
-            let keeps_last_resort = had_last_resort && !replace;
-            let added = one_time.len() + usize::from(last_resort.is_some() && !keeps_last_resort);
-            let after = stored.saturating_sub(withdrawn) + added;
-            if added > 0 && after > self.limits.max_stored_key_packages {
-                return Err(ServiceError::new(
-                    ErrorCode::LimitExceeded,
-                    "the server's key-package directory is full; retry later",
-                ));
-            }
-            self.storage
-                .put_key_packages(owner, &one_time, last_resort.as_ref(), replace)?;
-            *stored = after;
-        }
-        self.storage.flush().await?;
-        self.stock(owner)
+        // Counted, checked and stored in one job of the state owner, which
+        // runs the directory's writes one at a time, so concurrent publishes
+        // cannot overshoot the bounds together.
+        let (storage, stored, owner) = (self.storage.clone(), self.stored.clone(), *owner);
+        let limits = self.limits.clone();
+        self.storage
+            .owner()
+            .write(move || -> ServiceResult<()> {
+                let owned = storage.count_key_packages(&owner)? as usize;
+                let had_last_resort = storage.has_last_resort(&owner)?;
+                let kept = if replace { 0 } else { owned };
+                if kept + one_time.len() > limits.max_key_packages_per_client as usize {
+                    return Err(ServiceError::new(
+                        ErrorCode::LimitExceeded,
+                        format!(
+                            "at most {} one-time key packages may be stored per client",
+                            limits.max_key_packages_per_client
+                        ),
+                    ));
+                }
+                let mut stored = stored.lock();
+                let withdrawn = if replace {
+                    owned + usize::from(had_last_resort)
+                } else {
+                    0
+                };
+                let keeps_last_resort = had_last_resort && !replace;
+                let added = one_time.len() + usize::from(last_resort.is_some() && !keeps_last_resort);
+                let after = stored.saturating_sub(withdrawn) + added;
+                if added > 0 && after > limits.max_stored_key_packages {
+                    return Err(ServiceError::new(
+                        ErrorCode::LimitExceeded,
+                        "the server's key-package directory is full; retry later",
+                    ));
+                }
+                storage.put_key_packages(&owner, &one_time, last_resort.as_ref(), replace)?;
+                *stored = after;
+                Ok(())
+            })
+            .await?;
+        self.stock(&owner).await
     }
 
     /// Check a key package the intake keeps with a ticket (one-time only:
@@ -186,42 +191,59 @@ impl Directory {
         // (which is never used up), so nobody can be made un-addable and
         // nobody can drain a client's stock. Only clients with one-time
         // stock get a counter.
-        let one_time = if self.storage.has_key_packages(&owner)? && self.claims_per_target.check_key(&owner).is_ok() {
-            self.storage.take_key_package(&owner, now)?
+        let storage = self.storage.clone();
+        let has_one_time = owner::read(move || storage.has_key_packages(&owner)).await?;
+        let one_time = if has_one_time && self.claims_per_target.check_key(&owner).is_ok() {
+            // Taken by the state owner, which answers after its flush: a
+            // one-time package must never be handed out twice, even across
+            // a crash.
+            let (storage, stored) = (self.storage.clone(), self.stored.clone());
+            self.storage
+                .owner()
+                .write(move || -> ServiceResult<_> {
+                    let taken = storage.take_key_package(&owner, now)?;
+                    if taken.is_some() {
+                        let mut stored = stored.lock();
+                        *stored = stored.saturating_sub(1);
+                    }
+                    Ok(taken)
+                })
+                .await?
         } else {
             None
         };
         let (record, last_resort) = match one_time {
-            Some(r) => {
-                {
-                    let mut stored = self.stored.lock();
-                    *stored = stored.saturating_sub(1);
+            Some(r) => (r, false),
+            None => {
+                let storage = self.storage.clone();
+                let found = owner::read(move || -> ServiceResult<_> {
+                    Ok((
+                        storage.last_resort_key_package(&owner, now)?,
+                        storage.has_key_packages(&owner)?,
+                    ))
+                })
+                .await?;
+                match found {
+                    (Some(r), _) => (r, true),
+                    (None, true) => {
+                        return Err(ServiceError::new(
+                            ErrorCode::LimitExceeded,
+                            "this client's key packages are being claimed too fast; retry in a minute",
+                        ))
+                    }
+                    (None, false) => {
+                        return Err(ServiceError::new(
+                            ErrorCode::NoKeyPackage,
+                            "this client has no key package left",
+                        ))
+                    }
                 }
-                // A one-time package must never be handed out twice, even
-                // across a crash.
-                self.storage.flush().await?;
-                (r, false)
             }
-            None => match self.storage.last_resort_key_package(&owner, now)? {
-                Some(r) => (r, true),
-                None if self.storage.has_key_packages(&owner)? => {
-                    return Err(ServiceError::new(
-                        ErrorCode::LimitExceeded,
-                        "this client's key packages are being claimed too fast; retry in a minute",
-                    ))
-                }
-                None => {
-                    return Err(ServiceError::new(
-                        ErrorCode::NoKeyPackage,
-                        "this client has no key package left",
-                    ))
-                }
-            },
         };
         Ok(Claimed {
             key_package: record.key_package,
             last_resort,
-            owner_stock: self.stock(&owner)?,
+            owner_stock: self.stock(&owner).await?,
         })
     }
 
@@ -232,11 +254,24 @@ impl Directory {
         self.claims_per_target.shrink_to_fit();
     }
 
-    /// Delete expired packages.
-    pub fn purge_expired(&self) -> ServiceResult<usize> {
-        let purged = self.storage.purge_expired_key_packages(now_secs())?;
-        let mut stored = self.stored.lock();
-        *stored = self.storage.count_all_key_packages()?;
-        Ok(purged)
+    /// Delete expired packages (by the state owner, like every directory
+    /// write).
+    pub async fn purge_expired(&self) -> ServiceResult<usize> {
+        let (storage, stored) = (self.storage.clone(), self.stored.clone());
+        self.storage
+            .owner()
+            .write(move || -> ServiceResult<_> {
+                let purged = storage.purge_expired_key_packages(now_secs())?;
+                *stored.lock() = storage.count_all_key_packages()?;
+                Ok(purged)
+            })
+            .await
     }
+}
+
+fn stock_of(storage: &Storage, owner: &ClientId) -> ServiceResult<Stock> {
+    Ok(Stock {
+        one_time: storage.count_key_packages(owner)?,
+        last_resort: storage.has_last_resort(owner)?,
+    })
 }
