@@ -32,6 +32,10 @@ pub struct Config {
     pub purge_interval_secs: u64,
     /// Extra wait before each storage round, to batch more writes per flush.
     pub group_commit_delay_ms: u64,
+    /// After SIGTERM, exit with status 124 if the graceful shutdown has
+    /// not finished by then (storage that stalls must not keep the process
+    /// alive; every acknowledged write is already flushed).
+    pub shutdown_deadline_secs: u64,
     pub limits: Limits,
     pub connections: ConnectionLimits,
     pub intake: IntakeConfig,
@@ -479,6 +483,7 @@ impl Default for Config {
             retention_secs: 7 * 24 * 3600,
             purge_interval_secs: 600,
             group_commit_delay_ms: 0,
+            shutdown_deadline_secs: 4,
             limits: Limits::default(),
             connections: ConnectionLimits::default(),
             intake: IntakeConfig::default(),

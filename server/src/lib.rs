@@ -230,7 +230,8 @@ pub async fn run_with(
         let _ = admin_socket.await;
     }
     services.tasks.close();
-    if tokio::time::timeout(Duration::from_secs(10), services.tasks.wait())
+    // Within the shutdown deadline (`shutdown_deadline_secs`, 4 s by default).
+    if tokio::time::timeout(Duration::from_secs(2), services.tasks.wait())
         .await
         .is_err()
     {
@@ -238,7 +239,7 @@ pub async fn run_with(
     }
     drop(services); // drops the writer's queue, so the writer finishes and flushes
     let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(Duration::from_secs(10), joined).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(1), joined).await.is_err() {
         tracing::warn!("storage writer did not stop in time; flushing directly");
     }
     storage.flush_blocking()?;
@@ -262,7 +263,7 @@ async fn serve_http(
         stop.cancelled().await;
         // WebSockets are not HTTP connections any more; they close
         // themselves with 1001 and are awaited through `Services::tasks`.
-        stopping.graceful_shutdown(Some(Duration::from_secs(10)));
+        stopping.graceful_shutdown(Some(Duration::from_secs(2)));
     });
     let app = http::router(services.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let queue = services.config.connections.listen_backlog as usize;

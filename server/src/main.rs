@@ -128,9 +128,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let deadline = std::time::Duration::from_secs(config.shutdown_deadline_secs);
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(wait_for_signal(shutdown.clone()));
+        if let Err(e) = watch_signals(shutdown.clone(), deadline) {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return Err(anyhow::anyhow!("cannot install signal handlers: {e}"));
+        }
         let data_dir = config.data_dir.clone();
         let (http, ws) = if config.tls.enabled() {
             ("https", "wss")
@@ -186,25 +190,31 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn wait_for_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// SIGTERM or SIGINT starts a graceful shutdown. A thread of its own
+/// waits for them, not a task on the runtime, so a stop is heard even when
+/// every async worker is stuck; and if the graceful shutdown has not ended
+/// by `deadline`, the process exits with status 124. Nothing acknowledged
+/// is lost that way: every answer waits for its flush.
+fn watch_signals(shutdown: CancellationToken, deadline: std::time::Duration) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if signals.forever().next().is_some() {
+            tracing::info!("shutdown requested");
+            shutdown.cancel();
+            // A second signal, or the deadline, ends it at once.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = signals.forever().next();
+                let _ = tx.send(());
+            });
+            let _ = rx.recv_timeout(deadline);
+            tracing::error!(
+                deadline_secs = deadline.as_secs(),
+                "shutdown did not finish in time; exiting without waiting further"
+            );
+            std::process::exit(124);
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
+    })?;
+    Ok(())
 }
