@@ -80,7 +80,7 @@ async fn attacker(url: String, attack: Attack, stop: Arc<AtomicBool>) -> u64 {
             // path that deadlocked beside a transaction.
             Attack::KeyPackages => Request::PublishKeyPackages {
                 key_packages: batch,
-                replace: n % 2 == 0,
+                replace: n.is_multiple_of(2),
             },
             Attack::ChatRequests => request_chat(batch),
         };
