@@ -70,6 +70,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Whatever the server writes (database, keys, certificates, the admin
+    // socket) is its owner's alone, whatever umask it was started with.
+    #[cfg(unix)]
+    // SAFETY: umask(2) only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let args = Args::parse();
     let mut config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
