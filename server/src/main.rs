@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use parasol_server::admin::cli::AdminCommand;
 use parasol_server::config::{Config, LogFormat};
+
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc instead of glibc's malloc: the relay's profile spent about a
@@ -24,6 +25,10 @@ struct Args {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
     #[arg(long, env = "PARASOL_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// Address for `GET /metrics`, a listener of its own (default
+    /// 127.0.0.1:9464), or `off`.
+    #[arg(long, env = "PARASOL_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Folder for the database.
     #[arg(long, env = "PARASOL_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
@@ -88,6 +93,15 @@ fn main() -> std::process::ExitCode {
     if let Some(v) = args.listen {
         config.listen = v;
     }
+    if let Some(v) = args.metrics_listen {
+        match parasol_server::config::parse_metrics_listen(&v) {
+            Ok(v) => config.metrics_listen = v,
+            Err(e) => {
+                eprintln!("parasol-server: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    }
     if let Some(v) = args.data_dir {
         config.data_dir = v;
     }
@@ -144,7 +158,11 @@ fn main() -> std::process::ExitCode {
         } else {
             ("http", "ws")
         };
-        parasol_server::run(config, shutdown, move |addr| {
+        parasol_server::run_with(config, shutdown, move |addr, services| {
+            // Before the banner: whoever waits for the banner knows both.
+            if let Some(metrics) = services.metrics_addr {
+                println!("parasol-server metrics on http://{metrics}/metrics");
+            }
             println!(
                 "parasol-server listening on {http}://{addr} (WebSocket {ws}://{addr}/v1/ws), data in {}",
                 data_dir.display()
