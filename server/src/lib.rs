@@ -172,6 +172,11 @@ pub async fn run_with(
         None => None,
     };
     let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    if metrics_addr.is_some_and(|a| !a.ip().is_loopback()) {
+        // The operator's choice, but worth a line: the counters show
+        // traffic and staff presence, and the listener has no login.
+        tracing::warn!("metrics_listen is beyond loopback: firewall it to the scraper");
+    }
     let escalations = escalation::Escalations::load(
         config.escalation.clone(),
         &storage,

@@ -337,3 +337,24 @@ async fn every_route_refuses_a_body_over_the_limit_with_413() {
     assert_eq!(status, 200);
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_chunked_body_that_trickles_gets_408_instead_of_holding_its_buffer() {
+    let web = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.connections.handshake_timeout_secs = 1;
+    let (addr, shutdown) = start_with(web.path(), data.path(), config).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /v1/staff/login HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n")
+        .await
+        .unwrap();
+    // ...and nothing more: the server answers on its own.
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "the server kept waiting for the body");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    shutdown.cancel();
+}
