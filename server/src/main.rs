@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use parasol_server::admin::cli::AdminCommand;
 use parasol_server::config::{Config, LogFormat};
-
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc instead of glibc's malloc: the relay's profile spent about a
