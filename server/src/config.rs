@@ -17,8 +17,16 @@ pub struct Config {
     /// Serve HTTPS/WSS with this certificate (README, "TLS").
     pub tls: TlsConfig,
     /// A TLS-terminating proxy in front speaks HTTPS to browsers: plain
-    /// HTTP may listen beyond loopback, and responses carry HSTS.
+    /// HTTP may listen beyond loopback, and responses carry HSTS. Needs
+    /// `intake.trusted_proxy_header`: every visitor would otherwise share
+    /// the proxy's address and the per-source limits would be off.
     pub behind_tls_proxy: bool,
+    /// Where `GET /metrics` is served: a listener of its own, loopback by
+    /// default, so the counters (which show traffic and when staff are on
+    /// shift) are not public. `"off"` serves no metrics. The main listener
+    /// never serves them.
+    #[serde(deserialize_with = "metrics_listen")]
+    pub metrics_listen: Option<SocketAddr>,
     pub http: HttpConfig,
     /// Folder holding the sled database.
     pub data_dir: PathBuf,
@@ -139,6 +147,14 @@ pub struct HttpConfig {
     /// for a year. Off by default: a cached script on a searched phone
     /// reveals the visit (SECURITY.md, "Transport security").
     pub cache_hashed_assets: bool,
+    /// Origins, besides the server's own, whose pages may open the
+    /// WebSocket, e.g. `["https://chat.example.org"]`. A browser's upgrade
+    /// from any other origin gets HTTP 403 (cross-site WebSocket
+    /// hijacking). The own origin is the one whose host and port are the
+    /// request's `Host`; list the public origin here when a proxy in front
+    /// rewrites `Host`. Clients that send no `Origin` (native clients, not
+    /// browsers) are not affected.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Escalation to the crisis line (PROTOCOL.md, "Escalation").
@@ -303,6 +319,27 @@ impl Default for IntakeConfig {
             max_team_messages: 1_000,
         }
     }
+}
+
+/// The metrics listener's default port (`127.0.0.1:9464`, the port
+/// registered for Prometheus exporters such as OpenTelemetry's).
+pub const DEFAULT_METRICS_PORT: u16 = 9464;
+
+/// `metrics_listen`: an address, or `"off"`.
+fn metrics_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_metrics_listen(&text).map_err(serde::de::Error::custom)
+}
+
+/// An address such as `127.0.0.1:9464`, or `off` (no metrics listener).
+pub fn parse_metrics_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("metrics_listen must be an address such as 127.0.0.1:9464, or \"off\": {text:?}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -476,6 +513,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: TlsConfig::default(),
             behind_tls_proxy: false,
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
             http: HttpConfig::default(),
             data_dir: PathBuf::from("./data"),
             web_root: PathBuf::from("./web-client/dist"),
@@ -808,6 +846,30 @@ impl Config {
                 self.listen.ip()
             )));
         }
+        // Behind a proxy every connection comes from the proxy: without
+        // its header the per-source limits would count everyone as one
+        // source, or (a loopback proxy) as none at all.
+        if self.behind_tls_proxy && self.intake.trusted_proxy_header.is_none() {
+            return bad(
+                "behind_tls_proxy = true needs intake.trusted_proxy_header (e.g. \"x-forwarded-for\", \
+                 the header the proxy sets to the client's address) and intake.trusted_proxies \
+                 (the proxy's addresses, default loopback): without them every visitor arrives from \
+                 the proxy's address and the per-source limits are off",
+            );
+        }
+        if let Some(metrics) = self.metrics_listen {
+            if metrics.port() != 0 && metrics == self.listen {
+                return bad("metrics_listen must differ from listen (the main listener never serves /metrics)");
+            }
+        }
+        for origin in &self.http.allowed_origins {
+            if crate::http::origin::parse_allowed(origin).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "http.allowed_origins: {origin:?} is not an origin such as https://chat.example.org \
+                     (scheme http or https, a host, an optional port, no path)"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -872,7 +934,10 @@ mod tests {
         };
         assert!(message.contains("behind_tls_proxy"), "{message}");
         assert!(Config::parse("listen = \"[::]:8080\"").is_err());
-        assert!(Config::parse("listen = \"0.0.0.0:8080\"\nbehind_tls_proxy = true").is_ok());
+        assert!(Config::parse(
+            "listen = \"0.0.0.0:8080\"\nbehind_tls_proxy = true\n[intake]\ntrusted_proxy_header = \"x-forwarded-for\""
+        )
+        .is_ok());
         assert!(Config::parse("listen = \"0.0.0.0:8080\"\n[tls]\nself_signed = true").is_ok());
         let with_files = "listen = \"0.0.0.0:8443\"\n[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"";
         assert!(Config::parse(with_files).unwrap().tls.enabled());
@@ -948,6 +1013,55 @@ mod tests {
             "[storage]\nkey_period_secs = 0",
         ] {
             assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_without_its_client_address_header_is_refused() {
+        let Err(ConfigError::Invalid(message)) = Config::parse("behind_tls_proxy = true") else {
+            panic!("behind_tls_proxy without trusted_proxy_header accepted")
+        };
+        assert!(message.contains("intake.trusted_proxy_header"), "{message}");
+        assert!(message.contains("per-source limits are off"), "{message}");
+        let c = Config::parse("behind_tls_proxy = true\n[intake]\ntrusted_proxy_header = \"x-real-ip\"").unwrap();
+        assert_eq!(c.intake.trusted_proxy_header.as_deref(), Some("x-real-ip"));
+    }
+
+    #[test]
+    fn metrics_listen_defaults_to_loopback_and_can_be_moved_or_turned_off() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let moved = Config::parse("metrics_listen = \"[::1]:9100\"").unwrap();
+        assert_eq!(moved.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+        assert_eq!(Config::parse("metrics_listen = \"off\"").unwrap().metrics_listen, None);
+        assert!(matches!(
+            Config::parse("metrics_listen = \"nine\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            Config::parse("listen = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.1:8080\""),
+            Err(ConfigError::Invalid(_))
+        ));
+        // Port 0 on both picks two free ports.
+        assert!(Config::parse("listen = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"").is_ok());
+    }
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        let c = Config::parse("[http]\nallowed_origins = [\"https://chat.example.org\", \"http://localhost:5173\"]")
+            .unwrap();
+        assert_eq!(c.http.allowed_origins.len(), 2);
+        assert!(Config::parse("").unwrap().http.allowed_origins.is_empty());
+        for bad in [
+            "https://chat.example.org/path",
+            "chat.example.org",
+            "ftp://chat.example.org",
+            "https://user@chat.example.org",
+            "null",
+            "",
+        ] {
+            let text = format!("[http]\nallowed_origins = [{bad:?}]");
+            assert!(matches!(Config::parse(&text), Err(ConfigError::Invalid(_))), "{bad}");
         }
     }
 }

@@ -24,6 +24,10 @@ struct Args {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
     #[arg(long, env = "PARASOL_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// Address for `GET /metrics`, a listener of its own (default
+    /// 127.0.0.1:9464), or `off`.
+    #[arg(long, env = "PARASOL_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Folder for the database.
     #[arg(long, env = "PARASOL_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
@@ -70,6 +74,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Whatever the server writes (database, keys, certificates, the admin
+    // socket) is its owner's alone, whatever umask it was started with.
+    #[cfg(unix)]
+    // SAFETY: umask(2) only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let args = Args::parse();
     let mut config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
@@ -80,6 +91,15 @@ fn main() -> std::process::ExitCode {
     };
     if let Some(v) = args.listen {
         config.listen = v;
+    }
+    if let Some(v) = args.metrics_listen {
+        match parasol_server::config::parse_metrics_listen(&v) {
+            Ok(v) => config.metrics_listen = v,
+            Err(e) => {
+                eprintln!("parasol-server: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
     }
     if let Some(v) = args.data_dir {
         config.data_dir = v;
@@ -141,7 +161,11 @@ fn main() -> std::process::ExitCode {
         } else {
             ("http", "ws")
         };
-        parasol_server::run(config, shutdown, move |addr| {
+        parasol_server::run_with(config, shutdown, move |addr, services| {
+            // Before the banner: whoever waits for the banner knows both.
+            if let Some(metrics) = services.metrics_addr {
+                println!("parasol-server metrics on http://{metrics}/metrics");
+            }
             println!(
                 "parasol-server listening on {http}://{addr} (WebSocket {ws}://{addr}/v1/ws), data in {}",
                 data_dir.display()

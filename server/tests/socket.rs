@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 struct TestServer {
     addr: SocketAddr,
+    /// Where `/metrics` is served (a listener of its own).
+    metrics: SocketAddr,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -27,18 +29,21 @@ async fn start(mut config: Config) -> TestServer {
     config.listen = "127.0.0.1:0".parse().unwrap();
     // The key file (`data.keys`) lands beside it, inside the temporary dir.
     config.data_dir = dir.path().join("data");
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        parasol_server::run(config, token, move |addr| {
-            let _ = tx.send(addr);
+        parasol_server::run_with(config, token, move |addr, services| {
+            let _ = tx.send((addr, services.metrics_addr.expect("a metrics listener")));
         })
         .await
         .unwrap();
     });
+    let (addr, metrics) = rx.await.unwrap();
     TestServer {
-        addr: rx.await.unwrap(),
+        addr,
+        metrics,
         shutdown,
         task,
         _dir: dir,
@@ -261,7 +266,8 @@ async fn pings_do_not_extend_the_authentication_deadline() {
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
-/// `GET /metrics`: the value of the line starting with `name `.
+/// `GET /metrics` on the metrics listener: the value of the line starting
+/// with `name `.
 async fn metric(addr: SocketAddr, name: &str) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -534,7 +540,7 @@ async fn a_client_that_never_reads_is_disconnected_as_a_slow_consumer() {
     .expect("the server closed the connection");
     assert_eq!(code, Some(close::SLOW_CONSUMER));
     flood.abort();
-    assert_eq!(metric(server.addr, "parasol_slow_consumers_closed_total").await, 1);
+    assert_eq!(metric(server.metrics, "parasol_slow_consumers_closed_total").await, 1);
 }
 
 #[tokio::test]

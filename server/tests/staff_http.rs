@@ -36,6 +36,7 @@ async fn start(mut config: Config) -> TestServer {
     config.listen = "127.0.0.1:0".parse().unwrap();
     // The key file (`data.keys`) lands beside it, inside the temporary dir.
     config.data_dir = dir.path().join("data");
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();
@@ -183,7 +184,8 @@ async fn login_succeeds_and_every_failure_looks_the_same() {
     }
     assert_eq!(bad_password.body, unknown_user.body, "no user enumeration");
 
-    let metrics = http(server.addr, "GET", "/metrics", &[], b"").await;
+    let metrics_addr = server.services.metrics_addr.expect("a metrics listener");
+    let metrics = http(metrics_addr, "GET", "/metrics", &[], b"").await;
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("parasol_logins_total{outcome=\"success\"} 1"));
     assert!(metrics

@@ -78,6 +78,8 @@ fn workspace_binary(package: &str, bin: &str) -> PathBuf {
 pub struct ServerProcess {
     child: Option<Child>,
     addr: SocketAddr,
+    /// Where the last start serves `/metrics` (a listener of its own).
+    metrics_addr: Option<SocketAddr>,
     root: tempfile::TempDir,
     /// Extra TOML appended to the config file.
     extra_config: String,
@@ -107,6 +109,7 @@ impl ServerProcess {
         let mut server = ServerProcess {
             child: None,
             addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_addr: None,
             root,
             extra_config: extra_config.to_string(),
             starts: 0,
@@ -126,6 +129,12 @@ impl ServerProcess {
         self.addr
     }
 
+    /// The metrics listener's address (`GET /metrics`); the main listener
+    /// does not serve metrics.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr.expect("the server printed its metrics address")
+    }
+
     /// The server's data directory (what a seizure would image).
     pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")
@@ -143,8 +152,10 @@ impl ServerProcess {
     fn spawn(&mut self) {
         self.starts += 1;
         let config_path = self.root.path().join("parasol.toml");
+        // Metrics on a free port too: servers of parallel tests would
+        // otherwise all want the default 127.0.0.1:9464.
         let config = format!(
-            "listen = \"{}\"\ndata_dir = \"{}\"\n{}\n",
+            "listen = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{}\n",
             self.addr,
             self.data_dir().display(),
             self.extra_config
@@ -166,9 +177,16 @@ impl ServerProcess {
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         self.startup_output.clear();
+        self.metrics_addr = None;
         let banner = loop {
             match lines.next() {
                 Some(Ok(line)) if line.contains("listening on") => break line,
+                Some(Ok(line)) if line.starts_with("parasol-server metrics on http://") => {
+                    self.metrics_addr = line
+                        .strip_prefix("parasol-server metrics on http://")
+                        .and_then(|rest| rest.strip_suffix("/metrics"))
+                        .and_then(|a| a.parse().ok());
+                }
                 Some(Ok(line)) => self.startup_output.push(line),
                 _ => panic!("server exited before listening; log:\n{}", self.logs()),
             }
