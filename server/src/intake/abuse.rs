@@ -14,54 +14,140 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parasol_protocol::{Bytes, PowChallenge};
 use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::config::IntakeConfig;
 
 /// An opaque, in-memory-only key for a visitor's network source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SourceKey([u8; 16]);
+///
+/// Two hashes of the same address: `day` under the daily salt, which every
+/// limiter keys on (equality and hashing use it alone), and `standing`
+/// under a salt that lives as long as the process, read only to enforce a
+/// counsellor's block on the source (see
+/// [`super::admission::SourceBlocks`]): a block lasts
+/// up to `intake.max_block_secs`, longer than a daily salt. Limiters store
+/// keys with `standing` zeroed, so only a connection's own session and the
+/// block map ever hold it.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceKey {
+    day: [u8; 16],
+    standing: [u8; 16],
+}
 
-/// Salted hashing of addresses; the salt rotates daily.
+impl PartialEq for SourceKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.day == other.day
+    }
+}
+
+impl Eq for SourceKey {}
+
+impl std::hash::Hash for SourceKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.day.hash(state);
+    }
+}
+
+impl SourceKey {
+    /// The one bucket that every source past `max_tracked_sources` shares
+    /// (a real hash equals it with probability 2^-128).
+    const OVERFLOW: SourceKey = SourceKey {
+        day: [0xff; 16],
+        standing: [0; 16],
+    };
+
+    /// What a limiter may keep: the daily hash only.
+    pub fn for_limiter(self) -> SourceKey {
+        SourceKey {
+            day: self.day,
+            standing: [0; 16],
+        }
+    }
+
+    /// The key a block on this source is kept under.
+    pub fn standing(&self) -> StandingKey {
+        StandingKey(self.standing)
+    }
+}
+
+/// A source's hash under the process-lifetime salt (memory only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StandingKey([u8; 16]);
+
+/// A source's network for the cap on concurrent connections: an IPv4
+/// address, or an IPv6 /48 (a site: its /64s are all one household or
+/// office network, so counting per /64 would let one site open 65,536
+/// times the cap). Salted with the daily salt, memory only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NetworkKey([u8; 16]);
+
+/// Salted hashing of addresses; the salt rotates daily. The standing salt
+/// (for blocks) is drawn once per process and never stored either.
 pub struct SourceHasher {
     salt: Mutex<(u64, [u8; 32])>,
+    standing_salt: [u8; 32],
 }
 
 impl Default for SourceHasher {
     fn default() -> Self {
+        let mut standing_salt = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut standing_salt);
         SourceHasher {
             salt: Mutex::new((u64::MAX, [0; 32])),
+            standing_salt,
         }
     }
 }
 
+/// The part of an address that makes one source: IPv4 (also IPv4-mapped
+/// IPv6) per address, IPv6 per `v6_prefix_bytes`.
+fn source_bytes(addr: IpAddr, v6_prefix_bytes: usize) -> Vec<u8> {
+    match addr {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets()[..v6_prefix_bytes].to_vec(),
+        },
+    }
+}
+
+fn salted(domain: &[u8], salt: &[u8; 32], bytes: &[u8]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(domain);
+    h.update(bytes);
+    let digest = h.finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
 impl SourceHasher {
-    pub fn key(&self, addr: IpAddr) -> SourceKey {
+    fn daily_salt(&self) -> [u8; 32] {
         let day = crate::time::now_secs() / 86_400;
-        let salt = {
-            let mut s = self.salt.lock();
-            if s.0 != day {
-                let mut fresh = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut fresh);
-                *s = (day, fresh);
-            }
-            s.1
-        };
-        let mut h = Sha256::new();
-        h.update(salt);
-        // One IPv6 user owns a whole /64: count it as one source.
-        match addr {
-            IpAddr::V4(v4) => h.update(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => h.update(v4.octets()),
-                None => h.update(&v6.octets()[..8]),
-            },
+        let mut s = self.salt.lock();
+        if s.0 != day {
+            let mut fresh = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut fresh);
+            *s = (day, fresh);
         }
-        let digest = h.finalize();
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
-        SourceKey(key)
+        s.1
+    }
+
+    pub fn key(&self, addr: IpAddr) -> SourceKey {
+        // One IPv6 user owns a whole /64: count it as one source.
+        let bytes = source_bytes(addr, 8);
+        SourceKey {
+            day: salted(b"source", &self.daily_salt(), &bytes),
+            standing: salted(b"standing", &self.standing_salt, &bytes),
+        }
+    }
+
+    /// The key of `addr`'s network for the connection cap (IPv6 by /48).
+    pub fn network_key(&self, addr: IpAddr) -> NetworkKey {
+        NetworkKey(salted(b"network", &self.daily_salt(), &source_bytes(addr, 6)))
     }
 }
 
@@ -89,6 +175,12 @@ pub struct IntakeGuard {
     pow_difficulty: u8,
     max_sources: usize,
     issued: AtomicU64,
+    /// Requests and connections charged to the shared overflow bucket
+    /// (their source was new while the limiters were full).
+    overflowed: Counter,
+    /// When a full limiter was last trimmed (seconds): trimming scans the
+    /// whole map, so a flood may not make every request pay for it.
+    last_trim: AtomicU64,
 }
 
 impl IntakeGuard {
@@ -109,18 +201,37 @@ impl IntakeGuard {
             pow_difficulty: config.pow_difficulty_bits,
             max_sources: config.max_tracked_sources,
             issued: AtomicU64::new(0),
+            overflowed: Counter::default(),
+            last_trim: AtomicU64::new(0),
+        }
+    }
+
+    /// Count overflow charges in this (metrics) counter.
+    pub fn with_overflow_counter(mut self, counter: Counter) -> Self {
+        self.overflowed = counter;
+        self
+    }
+
+    /// The key `source` is limited under in `limiter`: its own while the
+    /// limiter has room, else the one overflow bucket. Failing closed: a
+    /// flood from more sources than the limiter tracks shares one source's
+    /// budget instead of escaping every per-source limit.
+    fn limiter_key(&self, limiter: &DefaultKeyedRateLimiter<SourceKey>, source: SourceKey) -> SourceKey {
+        if self.has_room(limiter) {
+            source.for_limiter()
+        } else {
+            self.overflowed.inc();
+            SourceKey::OVERFLOW
         }
     }
 
     /// A new WebSocket from this source: refused (HTTP 429) past its rate.
     pub fn admit_connection(&self, source: Option<SourceKey>) -> Result<(), u32> {
         let Some(source) = source else { return Ok(()) };
-        if !has_room(&self.connections_per_source, self.max_sources) {
-            return Ok(());
-        }
+        let key = self.limiter_key(&self.connections_per_source, source);
         let clock = governor::clock::DefaultClock::default();
         self.connections_per_source
-            .check_key(&source)
+            .check_key(&key)
             .map_err(|not_until| retry_secs(not_until.wait_time_from(governor::clock::Clock::now(&clock))))
     }
 
@@ -182,10 +293,11 @@ impl IntakeGuard {
         let clock = governor::clock::DefaultClock::default();
         let now = governor::clock::Clock::now(&clock);
         // Past the bound of tracked sources (a flood from very many
-        // addresses), new sources are not tracked: memory stays bounded and
-        // proof of work plus the global budget still hold.
-        if let Some(source) = source.filter(|_| has_room(&self.per_source, self.max_sources)) {
-            if let Err(not_until) = self.per_source.check_key(&source) {
+        // addresses), new sources share the overflow bucket: memory stays
+        // bounded and they stay limited.
+        if let Some(source) = source {
+            let key = self.limiter_key(&self.per_source, source);
+            if let Err(not_until) = self.per_source.check_key(&key) {
                 return Err(Refusal::RateLimited {
                     retry_after_secs: retry_secs(not_until.wait_time_from(now)),
                 });
@@ -216,12 +328,13 @@ impl IntakeGuard {
     /// A request that spends only the source's intake budget (reading or
     /// using an invitation code: it bounds guessing codes).
     pub fn check_source(&self, source: Option<SourceKey>) -> Result<(), Refusal> {
-        let Some(source) = source.filter(|_| has_room(&self.per_source, self.max_sources)) else {
+        let Some(source) = source else {
             return Ok(());
         };
+        let key = self.limiter_key(&self.per_source, source);
         let clock = governor::clock::DefaultClock::default();
         self.per_source
-            .check_key(&source)
+            .check_key(&key)
             .map_err(|not_until| Refusal::RateLimited {
                 retry_after_secs: retry_secs(not_until.wait_time_from(governor::clock::Clock::now(&clock))),
             })
@@ -233,8 +346,9 @@ impl IntakeGuard {
     pub fn check_team_key_packages(&self, source: Option<SourceKey>) -> Result<(), Refusal> {
         let clock = governor::clock::DefaultClock::default();
         let now = governor::clock::Clock::now(&clock);
-        if let Some(source) = source.filter(|_| has_room(&self.per_source, self.max_sources)) {
-            if let Err(not_until) = self.per_source.check_key(&source) {
+        if let Some(source) = source {
+            let key = self.limiter_key(&self.per_source, source);
+            if let Err(not_until) = self.per_source.check_key(&key) {
                 return Err(Refusal::RateLimited {
                     retry_after_secs: retry_secs(not_until.wait_time_from(now)),
                 });
@@ -247,20 +361,24 @@ impl IntakeGuard {
             })
     }
 
+    /// Keyed limiters keep a cell per key: when full, make room by
+    /// forgetting sources back at full budget (at most once a second), and
+    /// say whether there is room for one more.
+    fn has_room(&self, limiter: &DefaultKeyedRateLimiter<SourceKey>) -> bool {
+        if limiter.len() < self.max_sources {
+            return true;
+        }
+        let now = crate::time::now_secs();
+        if self.last_trim.swap(now, Ordering::Relaxed) != now {
+            limiter.retain_recent();
+        }
+        limiter.len() < self.max_sources
+    }
+
     /// Sources currently tracked (for the memory bound and metrics).
     pub fn tracked_sources(&self) -> usize {
         self.per_source.len() + self.connections_per_source.len()
     }
-}
-
-/// Keyed limiters keep a cell per key: make room by forgetting sources
-/// back at full budget, and say whether there is room for one more.
-fn has_room(limiter: &DefaultKeyedRateLimiter<SourceKey>, max: usize) -> bool {
-    if limiter.len() < max {
-        return true;
-    }
-    limiter.retain_recent();
-    limiter.len() < max
 }
 
 fn retry_secs(wait: Duration) -> u32 {
@@ -315,10 +433,18 @@ mod tests {
             "the limiter tracks {} sources",
             guard.connections_per_source.len()
         );
-        // Past the bound, a new source is held only by the global limits.
+        // Past the bound, new sources share one overflow bucket of one
+        // source's budget (burst 1 here), counted: they fail closed.
+        let before = guard.overflowed.get();
         let fresh = Some(hasher.key("203.0.113.200".parse().unwrap()));
-        assert!(guard.admit_connection(fresh).is_ok());
-        assert!(guard.admit_connection(fresh).is_ok());
+        let other = Some(hasher.key("203.0.113.201".parse().unwrap()));
+        let admitted = [guard.admit_connection(fresh), guard.admit_connection(other)];
+        assert!(
+            admitted.iter().filter(|a| a.is_err()).count() >= 1,
+            "two new sources past the bound got {admitted:?}"
+        );
+        assert_eq!(guard.overflowed.get(), before + 2);
+        assert!(guard.connections_per_source.len() <= 50 + 1);
     }
 
     #[test]

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 fn config() -> StaffConfig {
     StaffConfig {
@@ -330,7 +331,9 @@ async fn the_throttle_map_is_bounded() {
     for i in 0..20 {
         let _ = f.staff.login(&format!("user{i}"), PW, None).await;
     }
-    assert!(f.staff.throttle.len() <= 5, "4 names and the overflow bucket");
+    let (pairs, sources) = f.staff.throttle.len();
+    assert!(pairs <= 5, "4 names and the local tool's overflow bucket: {pairs}");
+    assert_eq!(sources, 1, "one local tool");
 }
 
 #[tokio::test]
