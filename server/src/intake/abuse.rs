@@ -178,9 +178,10 @@ pub struct IntakeGuard {
     /// Requests and connections charged to the shared overflow bucket
     /// (their source was new while the limiters were full).
     overflowed: Counter,
-    /// When a full limiter was last trimmed (seconds): trimming scans the
-    /// whole map, so a flood may not make every request pay for it.
-    last_trim: AtomicU64,
+    /// When each full limiter was last trimmed (seconds): trimming scans
+    /// the whole map, so a flood may not make every request pay for it.
+    per_source_trimmed: AtomicU64,
+    connections_trimmed: AtomicU64,
 }
 
 impl IntakeGuard {
@@ -202,7 +203,8 @@ impl IntakeGuard {
             max_sources: config.max_tracked_sources,
             issued: AtomicU64::new(0),
             overflowed: Counter::default(),
-            last_trim: AtomicU64::new(0),
+            per_source_trimmed: AtomicU64::new(0),
+            connections_trimmed: AtomicU64::new(0),
         }
     }
 
@@ -216,8 +218,13 @@ impl IntakeGuard {
     /// limiter has room, else the one overflow bucket. Failing closed: a
     /// flood from more sources than the limiter tracks shares one source's
     /// budget instead of escaping every per-source limit.
-    fn limiter_key(&self, limiter: &DefaultKeyedRateLimiter<SourceKey>, source: SourceKey) -> SourceKey {
-        if self.has_room(limiter) {
+    fn limiter_key(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<SourceKey>,
+        trimmed: &AtomicU64,
+        source: SourceKey,
+    ) -> SourceKey {
+        if self.has_room(limiter, trimmed) {
             source.for_limiter()
         } else {
             self.overflowed.inc();
@@ -228,7 +235,7 @@ impl IntakeGuard {
     /// A new WebSocket from this source: refused (HTTP 429) past its rate.
     pub fn admit_connection(&self, source: Option<SourceKey>) -> Result<(), u32> {
         let Some(source) = source else { return Ok(()) };
-        let key = self.limiter_key(&self.connections_per_source, source);
+        let key = self.limiter_key(&self.connections_per_source, &self.connections_trimmed, source);
         let clock = governor::clock::DefaultClock::default();
         self.connections_per_source
             .check_key(&key)
@@ -296,7 +303,7 @@ impl IntakeGuard {
         // addresses), new sources share the overflow bucket: memory stays
         // bounded and they stay limited.
         if let Some(source) = source {
-            let key = self.limiter_key(&self.per_source, source);
+            let key = self.limiter_key(&self.per_source, &self.per_source_trimmed, source);
             if let Err(not_until) = self.per_source.check_key(&key) {
                 return Err(Refusal::RateLimited {
                     retry_after_secs: retry_secs(not_until.wait_time_from(now)),
@@ -331,7 +338,7 @@ impl IntakeGuard {
         let Some(source) = source else {
             return Ok(());
         };
-        let key = self.limiter_key(&self.per_source, source);
+        let key = self.limiter_key(&self.per_source, &self.per_source_trimmed, source);
         let clock = governor::clock::DefaultClock::default();
         self.per_source
             .check_key(&key)
@@ -347,7 +354,7 @@ impl IntakeGuard {
         let clock = governor::clock::DefaultClock::default();
         let now = governor::clock::Clock::now(&clock);
         if let Some(source) = source {
-            let key = self.limiter_key(&self.per_source, source);
+            let key = self.limiter_key(&self.per_source, &self.per_source_trimmed, source);
             if let Err(not_until) = self.per_source.check_key(&key) {
                 return Err(Refusal::RateLimited {
                     retry_after_secs: retry_secs(not_until.wait_time_from(now)),
@@ -364,12 +371,12 @@ impl IntakeGuard {
     /// Keyed limiters keep a cell per key: when full, make room by
     /// forgetting sources back at full budget (at most once a second), and
     /// say whether there is room for one more.
-    fn has_room(&self, limiter: &DefaultKeyedRateLimiter<SourceKey>) -> bool {
+    fn has_room(&self, limiter: &DefaultKeyedRateLimiter<SourceKey>, trimmed: &AtomicU64) -> bool {
         if limiter.len() < self.max_sources {
             return true;
         }
         let now = crate::time::now_secs();
-        if self.last_trim.swap(now, Ordering::Relaxed) != now {
+        if trimmed.swap(now, Ordering::Relaxed) != now {
             limiter.retain_recent();
         }
         limiter.len() < self.max_sources
@@ -457,6 +464,25 @@ mod tests {
         assert_ne!(a, c);
         let other_day = SourceHasher::default().key("2001:db8:1:2::1".parse().unwrap());
         assert_ne!(a, other_day, "a fresh salt gives a different key");
+    }
+
+    #[test]
+    fn limiters_see_only_the_daily_hash_and_blocks_only_the_standing_one() {
+        let hasher = SourceHasher::default();
+        let a = hasher.key("203.0.113.9".parse().unwrap());
+        let again = hasher.key("203.0.113.9".parse().unwrap());
+        assert_eq!(a, again);
+        assert_eq!(a.standing(), again.standing());
+        assert_ne!(a.standing().0, [0; 16]);
+        // What a limiter stores has no standing hash, and is the same key.
+        let stored = a.for_limiter();
+        assert_eq!(stored, a);
+        assert_eq!(stored.standing().0, [0; 16]);
+        // The two hashes differ (distinct salts and domains).
+        assert_ne!(a.day, a.standing);
+        // A new process (a new standing salt) gives a new standing key.
+        let other = SourceHasher::default().key("203.0.113.9".parse().unwrap());
+        assert_ne!(a.standing(), other.standing());
     }
 
     #[test]
