@@ -11,13 +11,14 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parasol_protocol::{Bytes, PowChallenge};
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::buckets::Buckets;
 use crate::config::IntakeConfig;
 
 /// An opaque, in-memory-only key for a visitor's network source.
@@ -166,22 +167,19 @@ fn per_minute(n: u32) -> Quota {
 pub struct IntakeGuard {
     global: DefaultDirectRateLimiter,
     team_key_packages: DefaultDirectRateLimiter,
-    per_source: DefaultKeyedRateLimiter<SourceKey>,
-    connections_per_source: DefaultKeyedRateLimiter<SourceKey>,
+    /// Per-source budgets: each bounded by `max_tracked_sources` plus the
+    /// one overflow bucket.
+    per_source: Mutex<Buckets<SourceKey>>,
+    connections_per_source: Mutex<Buckets<SourceKey>>,
     /// Intake attempts (all, refused too) in the current and previous
     /// minute: the pressure that switches proof-of-work on.
     attempts: Mutex<(u64, u64, u64)>,
     pow_threshold: u64,
     pow_difficulty: u8,
-    max_sources: usize,
     issued: AtomicU64,
     /// Requests and connections charged to the shared overflow bucket
     /// (their source was new while the limiters were full).
     overflowed: Counter,
-    /// When each full limiter was last trimmed (seconds): trimming scans
-    /// the whole map, so a flood may not make every request pay for it.
-    per_source_trimmed: AtomicU64,
-    connections_trimmed: AtomicU64,
 }
 
 impl IntakeGuard {
@@ -189,22 +187,21 @@ impl IntakeGuard {
         IntakeGuard {
             global: RateLimiter::direct(per_minute(config.global_requests_per_minute)),
             team_key_packages: RateLimiter::direct(per_minute(config.team_key_packages_per_minute)),
-            per_source: RateLimiter::keyed(
-                per_minute(config.requests_per_source_per_minute)
-                    .allow_burst(NonZeroU32::new(config.source_burst).unwrap_or(NonZeroU32::MIN)),
-            ),
-            connections_per_source: RateLimiter::keyed(
-                per_minute(config.connections_per_source_per_minute)
-                    .allow_burst(NonZeroU32::new(config.connection_burst).unwrap_or(NonZeroU32::MIN)),
-            ),
+            per_source: Mutex::new(Buckets::per_minute(
+                config.requests_per_source_per_minute,
+                config.source_burst,
+                config.max_tracked_sources,
+            )),
+            connections_per_source: Mutex::new(Buckets::per_minute(
+                config.connections_per_source_per_minute,
+                config.connection_burst,
+                config.max_tracked_sources,
+            )),
             attempts: Mutex::new((0, 0, 0)),
             pow_threshold: u64::from(config.pow_threshold_per_minute),
             pow_difficulty: config.pow_difficulty_bits,
-            max_sources: config.max_tracked_sources,
             issued: AtomicU64::new(0),
             overflowed: Counter::default(),
-            per_source_trimmed: AtomicU64::new(0),
-            connections_trimmed: AtomicU64::new(0),
         }
     }
 
@@ -214,40 +211,34 @@ impl IntakeGuard {
         self
     }
 
-    /// The key `source` is limited under in `limiter`: its own while the
-    /// limiter has room, else the one overflow bucket. Failing closed: a
-    /// flood from more sources than the limiter tracks shares one source's
-    /// budget instead of escaping every per-source limit.
-    fn limiter_key(
-        &self,
-        limiter: &DefaultKeyedRateLimiter<SourceKey>,
-        trimmed: &AtomicU64,
-        source: SourceKey,
-    ) -> SourceKey {
-        if self.has_room(limiter, trimmed) {
-            source.for_limiter()
-        } else {
+    /// Spend one of `source`'s attempts in `buckets`, or say in how many
+    /// seconds it has one. A source the buckets know spends its own budget;
+    /// a new one, while they are full, the one overflow bucket. Failing
+    /// closed: a flood from more sources than the buckets track shares one
+    /// source's budget instead of escaping every per-source limit, and the
+    /// sources already tracked keep theirs.
+    fn spend(&self, buckets: &Mutex<Buckets<SourceKey>>, source: SourceKey) -> Result<(), u32> {
+        let now = std::time::Instant::now();
+        let mut buckets = buckets.lock();
+        let mut key = source.for_limiter();
+        if !buckets.knows_or_has_room(&key, now) {
             self.overflowed.inc();
-            SourceKey::OVERFLOW
+            key = SourceKey::OVERFLOW;
         }
+        buckets.spend(key, now).map_err(retry_secs)
     }
 
     /// A new WebSocket from this source: refused (HTTP 429) past its rate.
     pub fn admit_connection(&self, source: Option<SourceKey>) -> Result<(), u32> {
         let Some(source) = source else { return Ok(()) };
-        let key = self.limiter_key(&self.connections_per_source, &self.connections_trimmed, source);
-        let clock = governor::clock::DefaultClock::default();
-        self.connections_per_source
-            .check_key(&key)
-            .map_err(|not_until| retry_secs(not_until.wait_time_from(governor::clock::Clock::now(&clock))))
+        self.spend(&self.connections_per_source, source)
     }
 
     /// Forget sources that are back to a full budget.
     pub fn trim(&self) {
-        self.per_source.retain_recent();
-        self.connections_per_source.retain_recent();
-        self.per_source.shrink_to_fit();
-        self.connections_per_source.shrink_to_fit();
+        let now = std::time::Instant::now();
+        self.per_source.lock().trim(now);
+        self.connections_per_source.lock().trim(now);
     }
 
     fn count_attempt(&self) {
@@ -303,11 +294,8 @@ impl IntakeGuard {
         // addresses), new sources share the overflow bucket: memory stays
         // bounded and they stay limited.
         if let Some(source) = source {
-            let key = self.limiter_key(&self.per_source, &self.per_source_trimmed, source);
-            if let Err(not_until) = self.per_source.check_key(&key) {
-                return Err(Refusal::RateLimited {
-                    retry_after_secs: retry_secs(not_until.wait_time_from(now)),
-                });
+            if let Err(retry_after_secs) = self.spend(&self.per_source, source) {
+                return Err(Refusal::RateLimited { retry_after_secs });
             }
         }
         if self.pow_active() {
@@ -338,13 +326,8 @@ impl IntakeGuard {
         let Some(source) = source else {
             return Ok(());
         };
-        let key = self.limiter_key(&self.per_source, &self.per_source_trimmed, source);
-        let clock = governor::clock::DefaultClock::default();
-        self.per_source
-            .check_key(&key)
-            .map_err(|not_until| Refusal::RateLimited {
-                retry_after_secs: retry_secs(not_until.wait_time_from(governor::clock::Clock::now(&clock))),
-            })
+        self.spend(&self.per_source, source)
+            .map_err(|retry_after_secs| Refusal::RateLimited { retry_after_secs })
     }
 
     /// A `team_key_packages` call: the source's intake budget, then the
@@ -354,11 +337,8 @@ impl IntakeGuard {
         let clock = governor::clock::DefaultClock::default();
         let now = governor::clock::Clock::now(&clock);
         if let Some(source) = source {
-            let key = self.limiter_key(&self.per_source, &self.per_source_trimmed, source);
-            if let Err(not_until) = self.per_source.check_key(&key) {
-                return Err(Refusal::RateLimited {
-                    retry_after_secs: retry_secs(not_until.wait_time_from(now)),
-                });
+            if let Err(retry_after_secs) = self.spend(&self.per_source, source) {
+                return Err(Refusal::RateLimited { retry_after_secs });
             }
         }
         self.team_key_packages
@@ -368,23 +348,9 @@ impl IntakeGuard {
             })
     }
 
-    /// Keyed limiters keep a cell per key: when full, make room by
-    /// forgetting sources back at full budget (at most once a second), and
-    /// say whether there is room for one more.
-    fn has_room(&self, limiter: &DefaultKeyedRateLimiter<SourceKey>, trimmed: &AtomicU64) -> bool {
-        if limiter.len() < self.max_sources {
-            return true;
-        }
-        let now = crate::time::now_secs();
-        if trimmed.swap(now, Ordering::Relaxed) != now {
-            limiter.retain_recent();
-        }
-        limiter.len() < self.max_sources
-    }
-
     /// Sources currently tracked (for the memory bound and metrics).
     pub fn tracked_sources(&self) -> usize {
-        self.per_source.len() + self.connections_per_source.len()
+        self.per_source.lock().len() + self.connections_per_source.lock().len()
     }
 }
 
@@ -436,9 +402,9 @@ mod tests {
             let _ = guard.admit_connection(Some(hasher.key(address.into())));
         }
         assert!(
-            guard.connections_per_source.len() <= 50 + 1,
+            guard.connections_per_source.lock().len() <= 50 + 1,
             "the limiter tracks {} sources",
-            guard.connections_per_source.len()
+            guard.connections_per_source.lock().len()
         );
         // Past the bound, new sources share one overflow bucket of one
         // source's budget (burst 1 here), counted: they fail closed.
@@ -451,7 +417,7 @@ mod tests {
             "two new sources past the bound got {admitted:?}"
         );
         assert_eq!(guard.overflowed.get(), before + 2);
-        assert!(guard.connections_per_source.len() <= 50 + 1);
+        assert!(guard.connections_per_source.lock().len() <= 50 + 1);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod abuse;
 pub mod admission;
+pub mod buckets;
 pub mod crisis;
 pub mod hours;
 mod policy;

@@ -14,7 +14,6 @@
 //! place cannot fill the queue that everyone's logins wait in.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -22,6 +21,7 @@ use parking_lot::Mutex;
 use super::{is_valid_username, StaffError};
 use crate::config::StaffConfig;
 use crate::intake::abuse::SourceKey;
+use crate::intake::buckets::Buckets;
 
 /// Where login attempts come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,64 +43,6 @@ impl Place {
 /// the pair map is full.
 const INVALID_NAME: &str = "<invalid>";
 const OVERFLOW_NAME: &str = "<overflow>";
-
-/// Token buckets by key (GCRA: each key keeps the time its budget is full
-/// again). Ours rather than governor's keyed limiter because a full map
-/// must still tell a known key from a new one.
-struct Buckets<K> {
-    full_at: HashMap<K, Instant>,
-    interval: Duration,
-    /// `interval` × (burst − 1): how far ahead of now a key may run.
-    tolerance: Duration,
-    max: usize,
-    last_trim: Option<Instant>,
-}
-
-impl<K: Hash + Eq> Buckets<K> {
-    fn new(interval_secs: u64, burst: u32, max: usize) -> Self {
-        let interval = Duration::from_secs(interval_secs.max(1));
-        Buckets {
-            full_at: HashMap::new(),
-            interval,
-            tolerance: interval * burst.max(1).saturating_sub(1),
-            max,
-            last_trim: None,
-        }
-    }
-
-    /// Whether `key` has an entry, or there is room for one more (keys back
-    /// at full budget are forgotten to make room, at most once a second:
-    /// that scans the map).
-    fn admits_new_or_knows(&mut self, key: &K, now: Instant) -> bool {
-        if self.full_at.contains_key(key) || self.full_at.len() < self.max {
-            return true;
-        }
-        if self
-            .last_trim
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
-        {
-            self.last_trim = Some(now);
-            self.trim(now);
-        }
-        self.full_at.len() < self.max
-    }
-
-    /// Spend one attempt of `key`, or say how long until it has one.
-    fn spend(&mut self, key: K, now: Instant) -> Result<(), Duration> {
-        let full_at = self.full_at.get(&key).copied().unwrap_or(now).max(now);
-        let limit = now + self.tolerance;
-        if full_at > limit {
-            return Err(full_at.duration_since(limit));
-        }
-        self.full_at.insert(key, full_at + self.interval);
-        Ok(())
-    }
-
-    fn trim(&mut self, now: Instant) {
-        self.full_at.retain(|_, full_at| *full_at > now);
-        self.full_at.shrink_to_fit();
-    }
-}
 
 fn throttled(wait: Duration) -> StaffError {
     StaffError::Throttled {
@@ -133,12 +75,12 @@ impl LoginThrottle {
         LoginThrottle {
             buckets: Mutex::new(ThrottleMaps {
                 pairs: Buckets::new(
-                    config.login_attempt_interval_secs,
+                    Duration::from_secs(config.login_attempt_interval_secs),
                     config.login_attempts_burst,
                     config.max_throttled_usernames,
                 ),
                 places: Buckets::new(
-                    config.login_source_attempt_interval_secs,
+                    Duration::from_secs(config.login_source_attempt_interval_secs),
                     config.login_attempts_per_source_burst,
                     config.max_throttled_sources,
                 ),
@@ -158,7 +100,7 @@ impl LoginThrottle {
         let now = Instant::now();
         let mut b = self.buckets.lock();
         let mut place = Place::of(source);
-        if !b.places.admits_new_or_knows(&place, now) {
+        if !b.places.knows_or_has_room(&place, now) {
             place = Place::Overflow;
         }
         let name = if is_valid_username(username) {
@@ -167,7 +109,7 @@ impl LoginThrottle {
             INVALID_NAME
         };
         let mut pair = (name.to_string(), place);
-        if !b.pairs.admits_new_or_knows(&pair, now) {
+        if !b.pairs.knows_or_has_room(&pair, now) {
             pair = (OVERFLOW_NAME.to_string(), place);
         }
         b.places.spend(place, now).map_err(throttled)?;
@@ -198,7 +140,7 @@ impl LoginThrottle {
     /// Entries remembered: (pairs, sources).
     pub fn len(&self) -> (usize, usize) {
         let b = self.buckets.lock();
-        (b.pairs.full_at.len(), b.places.full_at.len())
+        (b.pairs.len(), b.places.len())
     }
 }
 
