@@ -252,6 +252,14 @@ pub struct IntakeConfig {
     /// New WebSockets per minute from one source (HTTP 429 past it).
     pub connections_per_source_per_minute: u32,
     pub connection_burst: u32,
+    /// WebSockets open at once from one network (an IPv4 address or an
+    /// IPv6 /48; HTTP 429 past it). It bounds what one network can hold
+    /// of `connections.max_connections`. A shelter or office behind one
+    /// NAT address shares it: each person's browser keeps one connection
+    /// (two while a reload overlaps), so 32 serves about 15 people at
+    /// once. Staff count too: they should connect from their own network,
+    /// not a visitor's (SECURITY.md, "Admission").
+    pub max_connections_per_source: u32,
     /// Frames per second one anonymous connection may send.
     pub frames_per_second: u32,
     /// Intake attempts per minute that switch proof of work on (0: never).
@@ -266,6 +274,9 @@ pub struct IntakeConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Longest block a counsellor may set (seconds).
     pub max_block_secs: u32,
+    /// Sources (salted, in memory) blocked at once; past it the block
+    /// that ends soonest gives way. The visitor's key stays blocked.
+    pub max_blocked_sources: usize,
     /// Counsellors a sealed team message reaches at most.
     pub max_team_message_recipients: usize,
     /// Sealed team messages waiting at most.
@@ -305,6 +316,7 @@ impl Default for IntakeConfig {
             source_burst: 3,
             connections_per_source_per_minute: 60,
             connection_burst: 20,
+            max_connections_per_source: 32,
             frames_per_second: 20,
             pow_threshold_per_minute: 300,
             pow_difficulty_bits: 16,
@@ -315,6 +327,7 @@ impl Default for IntakeConfig {
                 std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
             ],
             max_block_secs: 30 * 24 * 3600,
+            max_blocked_sources: 10_000,
             max_team_message_recipients: 20,
             max_team_messages: 1_000,
         }
@@ -444,12 +457,28 @@ pub struct StaffConfig {
     pub max_concurrent_password_checks: usize,
     /// Logins waiting for a password check; more are told to retry.
     pub max_waiting_logins: usize,
-    /// Login attempts one username may make at once, and the seconds that
-    /// win back one more.
+    /// Of those, the logins one source (salted address) may have waiting:
+    /// a flood of guesses from one place cannot fill the queue that
+    /// everyone's logins wait in.
+    pub max_waiting_logins_per_source: usize,
+    /// Login attempts one username may make from one source at once, and
+    /// the seconds that win back one more. Failures from another place do
+    /// not count against a login from here.
     pub login_attempts_burst: u32,
     pub login_attempt_interval_secs: u64,
-    /// Usernames the login throttle remembers at once.
+    /// Login attempts one source may make at once, whatever the usernames
+    /// (an office of staff behind one address logs in through it), and the
+    /// seconds that win back one more.
+    pub login_attempts_per_source_burst: u32,
+    pub login_source_attempt_interval_secs: u64,
+    /// (username, source) pairs the login throttle remembers at once. Past
+    /// it, a source's new pairs share one bucket of that source (of
+    /// `login_attempts_burst`), never a bucket shared with other sources.
     pub max_throttled_usernames: usize,
+    /// Sources the login throttle remembers at once. Past it, new sources
+    /// share one strict bucket (of `login_attempts_per_source_burst`);
+    /// sources already remembered are not affected.
+    pub max_throttled_sources: usize,
 }
 
 /// The audit log of staff actions.
@@ -483,9 +512,13 @@ impl Default for StaffConfig {
             argon2_parallelism: 1,
             max_concurrent_password_checks: 2,
             max_waiting_logins: 64,
+            max_waiting_logins_per_source: 4,
             login_attempts_burst: 5,
             login_attempt_interval_secs: 60,
+            login_attempts_per_source_burst: 30,
+            login_source_attempt_interval_secs: 3,
             max_throttled_usernames: 10_000,
+            max_throttled_sources: 10_000,
         }
     }
 }
@@ -758,6 +791,8 @@ impl Config {
             || i.frames_per_second == 0
             || i.max_key_packages_per_ticket == 0
             || i.max_tracked_sources == 0
+            || i.max_connections_per_source == 0
+            || i.max_blocked_sources == 0
         {
             return bad("intake timeouts, rates and bounds must be positive");
         }
@@ -776,6 +811,10 @@ impl Config {
             || st.login_attempts_burst == 0
             || st.login_attempt_interval_secs == 0
             || st.max_throttled_usernames == 0
+            || st.max_waiting_logins_per_source == 0
+            || st.login_attempts_per_source_burst == 0
+            || st.login_source_attempt_interval_secs == 0
+            || st.max_throttled_sources == 0
         {
             return bad("staff limits must be positive");
         }
@@ -977,6 +1016,11 @@ mod tests {
             "[limits]\nmax_key_package_bytes = 2000000",
             "[intake]\nmax_queue_length = 0",
             "[intake]\nmax_tracked_sources = 0",
+            "[intake]\nmax_connections_per_source = 0",
+            "[intake]\nmax_blocked_sources = 0",
+            "[staff]\nlogin_attempts_per_source_burst = 0",
+            "[staff]\nmax_waiting_logins_per_source = 0",
+            "[staff]\nmax_throttled_sources = 0",
             "[intake]\nteam_key_packages_per_minute = 0",
             "[escalation]\nmax_open_escalations = 0",
         ] {

@@ -245,7 +245,7 @@ async fn not_built() -> impl IntoResponse {
 /// for a loopback peer without a forwarded address: that is a local tool
 /// or a proxy whose header is not configured, and limiting it as one source
 /// would lock everyone behind it out together.
-fn client_address(services: &Services, peer: SocketAddr, headers: &HeaderMap) -> Option<std::net::IpAddr> {
+pub(crate) fn client_address(services: &Services, peer: SocketAddr, headers: &HeaderMap) -> Option<std::net::IpAddr> {
     let intake = &services.config.intake;
     if let Some(name) = &intake.trusted_proxy_header {
         if intake.trusted_proxies.contains(&peer.ip()) {
@@ -288,7 +288,8 @@ async fn websocket(
             return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
         }
     }
-    let source = client_address(&services, peer, &headers).map(|a| services.intake.sources.key(a));
+    let address = client_address(&services, peer, &headers);
+    let source = address.map(|a| services.intake.sources.key(a));
     if let Err(retry) = services.intake.guard.admit_connection(source) {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -297,6 +298,27 @@ async fn websocket(
         )
             .into_response();
     }
+    // One network may hold only its share of the connections open; the
+    // slot gives its place back when the connection ends.
+    let network_slot = match address {
+        Some(a) => match services
+            .intake
+            .connection_cap
+            .admit(services.intake.sources.network_key(a))
+        {
+            Some(slot) => Some(slot),
+            None => {
+                services.metrics.connections_over_source_cap_total.inc();
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "10")],
+                    "too many open connections from your network; close one or retry later\n",
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
     let Ok(permit) = services.connection_slots.clone().try_acquire_owned() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections; retry later\n").into_response();
     };
@@ -309,7 +331,12 @@ async fn websocket(
         .write_buffer_size(c.connections.write_buffer_bytes)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| tasks.track_future(crate::connection::serve(socket, for_task, permit, source)))
+        .on_upgrade(move |socket| {
+            tasks.track_future(async move {
+                crate::connection::serve(socket, for_task, permit, source).await;
+                drop(network_slot);
+            })
+        })
 }
 
 /// The metrics listener's routes: `GET /metrics` and nothing else.
