@@ -97,6 +97,13 @@ pub enum ErrorCode {
     InvitationRevoked,
     /// A moderator muted me in this circle.
     Muted,
+    /// An anonymous storage quota (of this key, of its network, or of all
+    /// anonymous keys together) is used up for now; `retry_after_secs`
+    /// says when to try again, `help` where else to turn.
+    QuotaExceeded,
+    /// The server's disk is below its free-space floor: nothing new is
+    /// stored; reading, acks and deletions go on.
+    StorageFull,
 }
 
 impl ErrorCode {
@@ -145,6 +152,8 @@ impl ErrorCode {
             ErrorCode::InvitationUsedUp => "invitation_used_up",
             ErrorCode::InvitationRevoked => "invitation_revoked",
             ErrorCode::Muted => "muted",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::StorageFull => "storage_full",
         }
     }
 }

@@ -1086,6 +1086,30 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 help: None,
             })),
         ),
+        (
+            "error_quota_exceeded",
+            Server(server(ServerMessage::Error {
+                id: Some(54),
+                code: ErrorCode::QuotaExceeded,
+                message: "this key has stored as much as it may for now; retry later".into(),
+                current_epoch: None,
+                retry_after_secs: Some(600),
+                pow: None,
+                help: None,
+            })),
+        ),
+        (
+            "error_storage_full",
+            Server(server(ServerMessage::Error {
+                id: Some(55),
+                code: ErrorCode::StorageFull,
+                message: "the server is low on disk space and stores nothing new for now".into(),
+                current_epoch: None,
+                retry_after_secs: Some(60),
+                pow: None,
+                help: None,
+            })),
+        ),
     ]
 }
 

@@ -106,6 +106,42 @@ pub struct StorageConfig {
     /// sled's page cache, an upper bound it keeps approximately (sled's own
     /// default is 1 GiB, more than a small server has to spare).
     pub cache_bytes: u64,
+    /// What anonymous keys may store, and the free-space floor.
+    pub budgets: StorageBudgets,
+}
+
+/// Byte budgets (`[storage.budgets]`, see `storage/budget.rs`). Each
+/// anonymous budget refills evenly over a day; staff draw on none of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageBudgets {
+    /// Message and key-package bytes one anonymous key may store a day
+    /// (a visitor's whole chat is far below it).
+    pub anonymous_key_bytes_per_day: u64,
+    /// The same for all anonymous keys of one source together.
+    pub anonymous_source_bytes_per_day: u64,
+    /// The same for all anonymous keys together: with `retention_secs`
+    /// of 7 days, anonymous envelopes take at most 7× this on disk.
+    pub anonymous_total_bytes_per_day: u64,
+    /// Keys and sources with a budget in memory; past it, new ones share
+    /// one budget.
+    pub max_tracked_keys: usize,
+    /// Below this many free bytes on the data directory's disk nothing new
+    /// is stored (`storage_full`); reads, acks, deletions and the purge go
+    /// on. Larger than the biggest storage round (32 MiB).
+    pub min_free_bytes: u64,
+}
+
+impl Default for StorageBudgets {
+    fn default() -> Self {
+        StorageBudgets {
+            anonymous_key_bytes_per_day: 8 * 1024 * 1024,
+            anonymous_source_bytes_per_day: 64 * 1024 * 1024,
+            anonymous_total_bytes_per_day: 1024 * 1024 * 1024,
+            max_tracked_keys: 100_000,
+            min_free_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -114,6 +150,7 @@ impl Default for StorageConfig {
             key_file: None,
             key_period_secs: None,
             cache_bytes: crate::storage::DEFAULT_CACHE_BYTES,
+            budgets: StorageBudgets::default(),
         }
     }
 }

@@ -699,6 +699,10 @@ async fn handle(
         outbox.send(error_frame(Some(id), &e));
         return Ok(());
     }
+    if let Some(e) = storage_refusal(services, session, &frame_in.req, bytes.len()) {
+        outbox.send(error_frame(Some(id), &e));
+        return Ok(());
+    }
     let result = dispatch(services, session, outbox, inflight, id, frame_in.req).await;
     match result {
         Ok(Some(r)) => outbox.send(response(id, r)),
@@ -712,6 +716,55 @@ async fn handle(
         return Err(Closing(close::GOING_AWAY, "server shutting down"));
     }
     Ok(())
+}
+
+/// Requests that store something new are charged their frame's size
+/// against the anonymous byte quotas (staff: none), and refused below the
+/// disk's free-space floor; every other request (reads, acks, leaving) goes
+/// on. See `storage/budget.rs`.
+fn storage_refusal(services: &Services, session: &Session, req: &Request, frame_bytes: usize) -> Option<ServiceError> {
+    let stores = matches!(
+        req,
+        Request::PublishKeyPackages { .. }
+            | Request::CreateGroup { .. }
+            | Request::SendCommit { .. }
+            | Request::SendMessage { .. }
+            | Request::RequestChat { .. }
+    );
+    if !stores {
+        return None;
+    }
+    let anonymous = session.staff.is_none();
+    let refusal = services
+        .budgets
+        .charge(&session.client, session.source, anonymous, frame_bytes as u64)
+        .err()?;
+    let (code, message, retry_after_secs) = match refusal {
+        crate::storage::budget::Refusal::Quota { retry_after_secs } => {
+            services.metrics.quota_refusals_total.inc();
+            (
+                ErrorCode::QuotaExceeded,
+                "you have stored as much as you may for now; retry later",
+                retry_after_secs,
+            )
+        }
+        crate::storage::budget::Refusal::DiskLow => {
+            services.metrics.storage_full_refusals_total.inc();
+            (
+                ErrorCode::StorageFull,
+                "the server is low on disk space and stores nothing new for now; retry later",
+                60,
+            )
+        }
+    };
+    Some(
+        ServiceError::new(code, message).with_details(crate::error::RefusalDetails {
+            retry_after_secs: Some(retry_after_secs),
+            pow: None,
+            // Every refusal a visitor can get says where else to turn.
+            help: Some(services.intake.help(crate::time::now_secs())),
+        }),
+    )
 }
 
 /// Answer a request now (`Some`), or arrange for it to be answered once

@@ -82,6 +82,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Where `/metrics` is served (`metrics_listen`), once bound.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Anonymous byte quotas and the free-space floor.
+    pub budgets: Arc<storage::budget::Budgets>,
 }
 
 /// Stop the process after a failure that would leave memory and disk
@@ -204,6 +206,10 @@ pub async fn run_with(
         shutdown: shutdown.clone(),
         connection_slots: Arc::new(Semaphore::new(config.connections.max_connections)),
         tasks: TaskTracker::new(),
+        budgets: Arc::new(storage::budget::Budgets::new(
+            config.storage.budgets.clone(),
+            config.data_dir.clone(),
+        )),
         config: config.clone(),
     });
 

@@ -109,6 +109,11 @@ pub struct Metrics {
     /// track (`intake.max_tracked_sources` full), charged to the one shared
     /// overflow bucket.
     pub source_overflow_total: Counter,
+    /// Anonymous writes refused by a byte quota (`quota_exceeded`).
+    pub quota_refusals_total: Counter,
+    /// Writes refused below the free-space floor (`storage_full`): the
+    /// disk needs attention.
+    pub storage_full_refusals_total: Counter,
 }
 
 impl Default for Metrics {
@@ -131,6 +136,8 @@ impl Metrics {
             logins_total: Family::default(),
             slow_consumers_closed_total: Counter::default(),
             connections_over_source_cap_total: Counter::default(),
+            quota_refusals_total: Counter::default(),
+            storage_full_refusals_total: Counter::default(),
             source_overflow_total: Counter::default(),
             registry: Registry::default(),
         };
@@ -180,6 +187,16 @@ impl Metrics {
             "source_overflow",
             "Intake requests and connections charged to the shared overflow bucket (source limiters full)",
             m.source_overflow_total.clone(),
+        );
+        registry.register(
+            "quota_refusals",
+            "Anonymous writes refused by a byte quota",
+            m.quota_refusals_total.clone(),
+        );
+        registry.register(
+            "storage_full_refusals",
+            "Writes refused below the free-space floor (the disk needs attention)",
+            m.storage_full_refusals_total.clone(),
         );
         // Every label value exists from the start, so dashboards see zeros.
         for &state in ShiftState::ALL {

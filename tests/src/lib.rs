@@ -105,7 +105,15 @@ impl ServerProcess {
     /// [`ServerProcess::start_with_config`] with another build of the
     /// server (for example [`release_server_binary`]).
     pub fn start_binary(binary: PathBuf, extra_config: &str) -> ServerProcess {
+        Self::start_prepared(binary, extra_config, |_| {})
+    }
+
+    /// Start after `prepare` was given the folder the server will own (its
+    /// data directory will be `prepare`'s argument joined with `data`), for
+    /// example to mount a small filesystem there.
+    pub fn start_prepared(binary: PathBuf, extra_config: &str, prepare: impl FnOnce(&Path)) -> ServerProcess {
         let root = tempfile::tempdir().expect("temp dir");
+        prepare(root.path());
         let mut server = ServerProcess {
             child: None,
             addr: "127.0.0.1:0".parse().unwrap(),

@@ -38,6 +38,7 @@
 //! retention), group state and key packages under the state key. Sled keys
 //! stay plaintext (see PROTOCOL.md).
 
+pub mod budget;
 pub mod durable;
 mod journal;
 pub mod owner;
@@ -167,7 +168,9 @@ impl Storage {
             .mode(sled::Mode::HighThroughput)
             // Flushing is ours to do: the writer flushes before acknowledging.
             .flush_every_ms(None);
+        startup::release_reserve(dir);
         let db = startup::open_sled(sled_config, &sled_dir)?;
+        startup::restore_reserve(dir);
         let meta = db.open_tree("meta")?;
         let found = match meta.get("schema_version")? {
             None => None,

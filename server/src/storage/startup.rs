@@ -163,6 +163,39 @@ pub(super) fn refuse_lost_database(vault: &Vault, sled_dir: &Path) -> Result<(),
     Ok(())
 }
 
+/// A file of zeros kept in the data directory as space to give back: sled
+/// zero-fills the rest of its last log segment (up to 512 KiB) whenever it
+/// opens, so on a disk filled to the last byte it could not start, and a
+/// supervisor's restart loop would never get it up again. The reserve is
+/// removed before sled opens and made again once there is room.
+const RESERVE_FILE: &str = "space-reserve";
+const RESERVE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Give the reserve back to the filesystem before sled opens.
+pub(super) fn release_reserve(dir: &Path) {
+    match std::fs::remove_file(dir.join(RESERVE_FILE)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(error = %e, "cannot remove the space reserve"),
+    }
+}
+
+/// Make the reserve again (after sled opened). On a full disk it stays
+/// missing, with a warning, until a later start finds room.
+pub(super) fn restore_reserve(dir: &Path) {
+    let path = dir.join(RESERVE_FILE);
+    let written = (|| {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&path)?;
+        file.write_all(&vec![0u8; RESERVE_BYTES])?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&path);
+        tracing::warn!(error = %e, "no room for the space reserve; the disk is full");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{Storage, StorageError, VaultConfig};

@@ -45,6 +45,8 @@ export const ERROR_CODES = [
   "invitation_used_up",
   "invitation_revoked",
   "muted",
+  "quota_exceeded",
+  "storage_full",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
