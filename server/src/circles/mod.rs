@@ -826,6 +826,12 @@ impl Circles {
 
     // ------------------------------------------------------- the group policy
 
+    /// Is this group a circle's? (Circles keep their groups from the
+    /// anonymous groups' short idle expiry.)
+    fn is_circle_group(&self, group_id: &[u8]) -> bool {
+        self.state.lock().by_group.contains_key(group_id)
+    }
+
     /// On every message of every group: (muted, departed) for `sender`,
     /// without copying the circle.
     fn sender_standing(&self, group_id: &[u8], sender: &ClientId) -> Option<(bool, bool)> {

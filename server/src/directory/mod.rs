@@ -4,6 +4,7 @@
 //! none is left, and is never consumed.
 
 use std::num::NonZeroU32;
+use std::sync::{Arc, Weak};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use openmls::prelude::tls_codec::Deserialize as _;
@@ -18,6 +19,40 @@ use crate::delivery::CIPHERSUITE;
 use crate::error::{ServiceError, ServiceResult};
 use crate::storage::{ClientId, KeyPackageRecord, Storage, StorageError};
 use crate::time::now_secs;
+use crate::validation::{Requester, ValidationPool};
+
+/// Which keys are staff keys (the intake knows: keys a staff session
+/// authenticated with). Their packages draw on the staff pool.
+pub trait StaffKeys: Send + Sync {
+    fn is_staff(&self, client: &ClientId) -> bool;
+    /// Every staff key (a few per account), to recount the staff pool.
+    fn staff_keys(&self) -> Vec<ClientId>;
+}
+
+/// Key packages stored, per pool: anonymous keys cannot take the staff
+/// consoles' share (`max_anonymous_stored_key_packages`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub staff: usize,
+    pub anonymous: usize,
+}
+
+impl Stored {
+    fn pool(&mut self, staff: bool) -> &mut usize {
+        if staff {
+            &mut self.staff
+        } else {
+            &mut self.anonymous
+        }
+    }
+}
+
+/// One validated key package.
+struct Valid {
+    kp_ref: Vec<u8>,
+    record: KeyPackageRecord,
+    last_resort: bool,
+}
 
 /// A client's key-package stock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,22 +75,66 @@ pub struct Directory {
     limits: Limits,
     /// Claims per target client, by everyone together.
     claims_per_target: DefaultKeyedRateLimiter<ClientId>,
-    /// Key packages stored in all (`max_stored_key_packages`). Kept as
+    /// Key packages stored, per pool (`max_stored_key_packages` in all,
+    /// `max_anonymous_stored_key_packages` of them anonymous). Kept as
     /// publishes and claims go; expired packages a claim skips make it
     /// count high until the next purge recounts.
-    stored: Mutex<usize>,
+    stored: Mutex<Stored>,
+    staff_keys: parking_lot::RwLock<Option<Weak<dyn StaffKeys>>>,
+    validation: Arc<ValidationPool>,
 }
 
 impl Directory {
-    pub fn new(storage: Storage, limits: Limits) -> Result<Self, StorageError> {
+    /// Until [`Directory::set_staff_keys`], every stored package counts as
+    /// anonymous.
+    pub fn new(storage: Storage, limits: Limits, validation: Arc<ValidationPool>) -> Result<Self, StorageError> {
         let per_minute = NonZeroU32::new(limits.key_package_claims_per_target_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Directory {
-            stored: Mutex::new(storage.count_all_key_packages()?),
+            stored: Mutex::new(Stored {
+                staff: 0,
+                anonymous: storage.count_all_key_packages()?,
+            }),
             storage,
             crypto: RustCrypto::default(),
             claims_per_target: RateLimiter::keyed(Quota::per_minute(per_minute)),
             limits,
+            staff_keys: parking_lot::RwLock::new(None),
+            validation,
         })
+    }
+
+    /// Tell the directory which keys are staff keys, and recount the pools.
+    pub fn set_staff_keys(&self, staff_keys: Weak<dyn StaffKeys>) -> ServiceResult<()> {
+        *self.staff_keys.write() = Some(staff_keys);
+        self.recount()
+    }
+
+    fn is_staff(&self, client: &ClientId) -> bool {
+        let keys = self.staff_keys.read().as_ref().and_then(Weak::upgrade);
+        keys.is_some_and(|k| k.is_staff(client))
+    }
+
+    /// Count both pools from storage: staff keys are few, so their
+    /// packages are counted key by key; the rest is anonymous.
+    fn recount(&self) -> ServiceResult<()> {
+        let keys = self.staff_keys.read().as_ref().and_then(Weak::upgrade);
+        let staff_keys = keys.map(|k| k.staff_keys()).unwrap_or_default();
+        let mut stored = self.stored.lock();
+        let total = self.storage.count_all_key_packages()?;
+        let mut staff = 0;
+        for key in &staff_keys {
+            staff += self.storage.count_key_packages(key)? as usize + usize::from(self.storage.has_last_resort(key)?);
+        }
+        *stored = Stored {
+            staff,
+            anonymous: total.saturating_sub(staff),
+        };
+        Ok(())
+    }
+
+    /// Key packages stored now, per pool.
+    pub fn stored(&self) -> Stored {
+        *self.stored.lock()
     }
 
     pub fn stock(&self, owner: &ClientId) -> ServiceResult<Stock> {
@@ -66,8 +145,16 @@ impl Directory {
     }
 
     /// Validate and store key packages; all or nothing. With `replace`,
-    /// the owner's earlier packages are withdrawn in the same step.
-    pub async fn publish(&self, owner: &ClientId, packages: &[Bytes], replace: bool) -> ServiceResult<Stock> {
+    /// the owner's earlier packages are withdrawn in the same step. The
+    /// caps are checked before any signature is (refused work is cheap),
+    /// and the validation runs in the bounded pool.
+    pub async fn publish(
+        &self,
+        owner: &ClientId,
+        packages: &[Bytes],
+        replace: bool,
+        who: Requester,
+    ) -> ServiceResult<Stock> {
         if packages.len() > self.limits.max_key_packages_per_publish {
             return Err(ServiceError::new(
                 ErrorCode::LimitExceeded,
@@ -77,33 +164,78 @@ impl Directory {
                 ),
             ));
         }
-        let now = now_secs();
-        let mut one_time = Vec::new();
-        let mut last_resort = None;
-        for bytes in packages {
-            let (kp_ref, record, is_last_resort) = self.validate(owner, &bytes.0, now)?;
-            if is_last_resort {
-                last_resort = Some(record);
-            } else {
-                one_time.push((kp_ref, record));
-            }
-        }
+        let staff = self.is_staff(owner);
         let owned = self.storage.count_key_packages(owner)? as usize;
         let had_last_resort = self.storage.has_last_resort(owner)?;
         let kept = if replace { 0 } else { owned };
-        if kept + one_time.len() > self.limits.max_key_packages_per_client as usize {
-            return Err(ServiceError::new(
+        // At least all but one of the packages are one-time ones.
+        let at_least_one_time = packages.len().saturating_sub(1);
+        let per_client_full = || {
+            ServiceError::new(
                 ErrorCode::LimitExceeded,
                 format!(
                     "at most {} one-time key packages may be stored per client",
                     self.limits.max_key_packages_per_client
                 ),
-            ));
+            )
+        };
+        if kept + at_least_one_time > self.limits.max_key_packages_per_client as usize {
+            return Err(per_client_full());
+        }
+        let withdrawn = if replace {
+            owned + usize::from(had_last_resort)
+        } else {
+            0
+        };
+        if at_least_one_time > 0 {
+            let pool = *self.stored.lock().pool(staff);
+            if pool.saturating_sub(withdrawn) + at_least_one_time > self.pool_cap(staff) {
+                return Err(self.directory_full(staff));
+            }
+        }
+        self.validation.charge(&who, packages.len() as u32)?;
+        let now = now_secs();
+        let (limits, owner_id) = (self.limits.clone(), *owner);
+        let bytes: Vec<Vec<u8>> = packages.iter().map(|b| b.0.clone()).collect();
+        let valid = self
+            .validation
+            .run(&who, move || {
+                let crypto = RustCrypto::default();
+                bytes
+                    .iter()
+                    .map(|b| validate(&crypto, &limits, &owner_id, b, now))
+                    .collect::<ServiceResult<Vec<Valid>>>()
+            })
+            .await??;
+        let mut one_time = Vec::new();
+        let mut last_resort = None;
+        for mut v in valid {
+            if !staff {
+                // Visitors' keys are used within minutes: whatever lifetime
+                // the package claims, the directory keeps it days, not months.
+                v.record.not_after = v
+                    .record
+                    .not_after
+                    .min(now.saturating_add(self.limits.max_anonymous_key_package_lifetime_secs));
+            }
+            if v.last_resort {
+                last_resort = Some(v.record);
+            } else {
+                one_time.push((v.kp_ref, v.record));
+            }
         }
         {
             // Checked and stored under one lock, so concurrent publishes
             // cannot overshoot the bound together.
             let mut stored = self.stored.lock();
+            // Counted again under the lock: a concurrent publish of the
+            // same owner may have stored since.
+            let owned = self.storage.count_key_packages(owner)? as usize;
+            let had_last_resort = self.storage.has_last_resort(owner)?;
+            let kept = if replace { 0 } else { owned };
+            if kept + one_time.len() > self.limits.max_key_packages_per_client as usize {
+                return Err(per_client_full());
+            }
             let withdrawn = if replace {
                 owned + usize::from(had_last_resort)
             } else {
@@ -111,67 +243,50 @@ impl Directory {
             };
             let keeps_last_resort = had_last_resort && !replace;
             let added = one_time.len() + usize::from(last_resort.is_some() && !keeps_last_resort);
-            let after = stored.saturating_sub(withdrawn) + added;
-            if added > 0 && after > self.limits.max_stored_key_packages {
-                return Err(ServiceError::new(
-                    ErrorCode::LimitExceeded,
-                    "the server's key-package directory is full; retry later",
-                ));
+            let pool_before = *stored.pool(staff);
+            let pool_after = pool_before.saturating_sub(withdrawn) + added;
+            let total_after = (stored.staff + stored.anonymous - pool_before) + pool_after;
+            if added > 0 && (pool_after > self.pool_cap(staff) || total_after > self.limits.max_stored_key_packages) {
+                return Err(self.directory_full(staff));
             }
             self.storage
                 .put_key_packages(owner, &one_time, last_resort.as_ref(), replace)?;
-            *stored = after;
+            *stored.pool(staff) = pool_after;
         }
         self.storage.flush().await?;
         self.stock(owner)
     }
 
+    /// The most packages a pool may hold: staff may use the whole
+    /// directory, anonymous keys their share of it.
+    fn pool_cap(&self, staff: bool) -> usize {
+        if staff {
+            self.limits.max_stored_key_packages
+        } else {
+            self.limits.anonymous_stored_key_packages()
+        }
+    }
+
+    fn directory_full(&self, staff: bool) -> ServiceError {
+        let message = if staff {
+            "the server's key-package directory is full; retry later"
+        } else {
+            "the key-package directory's share for visitors is full; retry later"
+        };
+        ServiceError::new(ErrorCode::LimitExceeded, message)
+    }
+
     /// Check a key package the intake keeps with a ticket (one-time only:
     /// a last-resort package could be used twice).
     pub fn validate_one_time(&self, owner: &ClientId, bytes: &[u8]) -> ServiceResult<()> {
-        let (_, _, last_resort) = self.validate(owner, bytes, now_secs())?;
-        if last_resort {
+        let valid = validate(&self.crypto, &self.limits, owner, bytes, now_secs())?;
+        if valid.last_resort {
             return Err(ServiceError::new(
                 ErrorCode::InvalidKeyPackage,
                 "a chat request carries one-time key packages",
             ));
         }
         Ok(())
-    }
-
-    fn validate(&self, owner: &ClientId, bytes: &[u8], now: u64) -> ServiceResult<(Vec<u8>, KeyPackageRecord, bool)> {
-        let bad = |m: &str| ServiceError::new(ErrorCode::InvalidKeyPackage, m);
-        if bytes.len() > self.limits.max_key_package_bytes {
-            return Err(ServiceError::new(ErrorCode::EnvelopeTooLarge, "key package too large"));
-        }
-        let message = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| bad("not a TLS-serialized MLSMessage"))?;
-        let MlsMessageBodyIn::KeyPackage(kp_in) = message.extract() else {
-            return Err(bad("not a key package"));
-        };
-        let kp = kp_in
-            .validate(&self.crypto, ProtocolVersion::Mls10)
-            .map_err(|e| bad(&format!("key package does not validate: {e}")))?;
-        if kp.ciphersuite() != CIPHERSUITE {
-            return Err(bad("unsupported ciphersuite; use 0x0001"));
-        }
-        match client_id_of_leaf(kp.leaf_node()) {
-            Ok(id) if id == *owner => {}
-            Ok(_) => return Err(bad("key package belongs to another identity")),
-            Err(e) => return Err(bad(e)),
-        }
-        let lifetime = kp.life_time();
-        if lifetime.not_after().saturating_sub(lifetime.not_before()) > self.limits.max_key_package_lifetime_secs {
-            return Err(bad("key package lifetime exceeds the maximum"));
-        }
-        if lifetime.not_after() <= now {
-            return Err(bad("key package has expired"));
-        }
-        let kp_ref = kp.hash_ref(&self.crypto).map_err(|_| ServiceError::internal())?;
-        let record = KeyPackageRecord {
-            not_after: lifetime.not_after(),
-            key_package: bytes.to_vec(),
-        };
-        Ok((kp_ref.as_slice().to_vec(), record, kp.last_resort()))
     }
 
     /// Take a key package of `owner`: a one-time one if any is left,
@@ -194,8 +309,10 @@ impl Directory {
         let (record, last_resort) = match one_time {
             Some(r) => {
                 {
+                    let staff = self.is_staff(&owner);
                     let mut stored = self.stored.lock();
-                    *stored = stored.saturating_sub(1);
+                    let pool = stored.pool(staff);
+                    *pool = pool.saturating_sub(1);
                 }
                 // A one-time package must never be handed out twice, even
                 // across a crash.
@@ -235,8 +352,49 @@ impl Directory {
     /// Delete expired packages.
     pub fn purge_expired(&self) -> ServiceResult<usize> {
         let purged = self.storage.purge_expired_key_packages(now_secs())?;
-        let mut stored = self.stored.lock();
-        *stored = self.storage.count_all_key_packages()?;
+        self.recount()?;
+        self.validation.trim();
         Ok(purged)
     }
+}
+
+/// Check one uploaded key package: its encoding, signature, ciphersuite,
+/// owner and lifetime (the expensive part is the signature).
+fn validate(crypto: &RustCrypto, limits: &Limits, owner: &ClientId, bytes: &[u8], now: u64) -> ServiceResult<Valid> {
+    let bad = |m: &str| ServiceError::new(ErrorCode::InvalidKeyPackage, m);
+    if bytes.len() > limits.max_key_package_bytes {
+        return Err(ServiceError::new(ErrorCode::EnvelopeTooLarge, "key package too large"));
+    }
+    let message = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| bad("not a TLS-serialized MLSMessage"))?;
+    let MlsMessageBodyIn::KeyPackage(kp_in) = message.extract() else {
+        return Err(bad("not a key package"));
+    };
+    let kp = kp_in
+        .validate(crypto, ProtocolVersion::Mls10)
+        .map_err(|e| bad(&format!("key package does not validate: {e}")))?;
+    if kp.ciphersuite() != CIPHERSUITE {
+        return Err(bad("unsupported ciphersuite; use 0x0001"));
+    }
+    match client_id_of_leaf(kp.leaf_node()) {
+        Ok(id) if id == *owner => {}
+        Ok(_) => return Err(bad("key package belongs to another identity")),
+        Err(e) => return Err(bad(e)),
+    }
+    let lifetime = kp.life_time();
+    if lifetime.not_after().saturating_sub(lifetime.not_before()) > limits.max_key_package_lifetime_secs {
+        return Err(bad("key package lifetime exceeds the maximum"));
+    }
+    if lifetime.not_after() <= now {
+        return Err(bad("key package has expired"));
+    }
+    let kp_ref = kp.hash_ref(crypto).map_err(|_| ServiceError::internal())?;
+    let record = KeyPackageRecord {
+        not_after: lifetime.not_after(),
+        key_package: bytes.to_vec(),
+    };
+    Ok(Valid {
+        kp_ref: kp_ref.as_slice().to_vec(),
+        record,
+        last_resort: kp.last_resort(),
+    })
 }

@@ -150,11 +150,44 @@ struct State {
     /// answer the feedback question (once). In memory only.
     feedback_due: HashMap<ClientId, u64>,
     team_messages: Vec<TeamMessageRecord>,
+    /// Visitor keys that were handed the team's key packages, for one
+    /// team-message group each (memory only; at most `max_team_messages`,
+    /// each kept [`TEAM_HANDOUT_SECS`]).
+    team_handouts: HashMap<ClientId, TeamHandout>,
+    /// Per ticket: when its `sos` was last written to the audit log and
+    /// last alerted the counsellor (memory only; one entry per open ticket).
+    sos_seen: HashMap<u64, SosSeen>,
     next_arrival: u64,
     /// Observed seconds of waiting per queue position (moving average).
     secs_per_position: f64,
     last_depth: Option<(u32, u32)>,
 }
+
+/// The team's key packages handed to one visitor key.
+struct TeamHandout {
+    /// The staff keys whose packages it got: the only keys its team
+    /// message group may add.
+    targets: Vec<ClientId>,
+    at: u64,
+    /// The group they went into (bound by its first commit that adds them).
+    group: Option<Vec<u8>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct SosSeen {
+    audited_at: Option<u64>,
+    alerted_at: Option<u64>,
+}
+
+/// How long a visitor key's team handout is remembered: one team message
+/// per key in that time, and its group stays under the team-message rules
+/// until it is left (then the waiting list holds it).
+pub const TEAM_HANDOUT_SECS: u64 = 3600;
+
+/// A counsellor is alerted at most once per this many seconds per ticket
+/// by a visitor's `sos`: a flood must not fill the console's push queue
+/// (which would drop offers). The first alert is never held back.
+pub const SOS_ALERT_INTERVAL_SECS: u64 = 30;
 
 /// The results of an action to report to the journal after the lock is
 /// released.
@@ -261,6 +294,11 @@ impl Intake {
             open_escalations: Default::default(),
         });
         delivery.add_policy(Arc::new(policy::ChatPolicy(Arc::downgrade(&intake))));
+        let staff_keys: std::sync::Weak<dyn crate::directory::StaffKeys> = Arc::downgrade(&intake) as _;
+        intake
+            .directory
+            .set_staff_keys(staff_keys)
+            .map_err(|_| StorageError::Corrupt("counting stored key packages".into()))?;
         Ok(intake)
     }
 
@@ -654,9 +692,34 @@ impl Intake {
     }
 
     /// Off hours: one key package of each counsellor, for a sealed message.
+    /// Only while closed (open: ask for a chat), and once per visitor key:
+    /// the packages may go into one group, which only the keys handed out
+    /// may join ([`policy`]).
     pub async fn team_key_packages(&self, client: ClientId, source: Option<SourceKey>) -> ServiceResult<Vec<Bytes>> {
+        let now = now_secs();
         if self.state.lock().staff_clients.contains_key(&client) {
             return Err(err(ErrorCode::Forbidden, "for visitors"));
+        }
+        if self.hours.is_open_at(now) {
+            return Err(err(
+                ErrorCode::InvalidState,
+                "we are open now: ask for a chat instead of leaving a message",
+            ));
+        }
+        {
+            let mut state = self.state.lock();
+            state
+                .team_handouts
+                .retain(|_, h| now.saturating_sub(h.at) < TEAM_HANDOUT_SECS);
+            if state.team_handouts.contains_key(&client) {
+                return Err(err(
+                    ErrorCode::LimitExceeded,
+                    "you already have the team's keys for one message",
+                ));
+            }
+            if state.team_handouts.len() >= self.config.max_team_messages {
+                return Err(self.refusal(ErrorCode::Busy, "the team's inbox is full", Some(600)));
+            }
         }
         if let Err(Refusal::RateLimited { retry_after_secs }) = self.guard.check_team_key_packages(source) {
             return Err(self.refusal(
@@ -666,7 +729,22 @@ impl Intake {
             ));
         }
         let targets: Vec<ClientId> = {
-            let state = self.state.lock();
+            let mut state = self.state.lock();
+            // Reserved now, so two requests of one key at once get one.
+            if state.team_handouts.contains_key(&client) {
+                return Err(err(
+                    ErrorCode::LimitExceeded,
+                    "you already have the team's keys for one message",
+                ));
+            }
+            state.team_handouts.insert(
+                client,
+                TeamHandout {
+                    targets: Vec::new(),
+                    at: now,
+                    group: None,
+                },
+            );
             // The newest key of each counsellor or supervisor account.
             let mut newest: HashMap<u64, ClientId> = HashMap::new();
             for (c, account) in &state.staff_clients {
@@ -686,19 +764,84 @@ impl Intake {
                 .collect()
         };
         let mut out = Vec::new();
+        let mut handed = Vec::new();
         for target in targets {
             if let Ok(claimed) = self.directory.claim(&target).await {
                 out.push(Bytes(claimed.key_package));
+                handed.push(target);
             }
         }
+        let mut state = self.state.lock();
         if out.is_empty() {
+            state.team_handouts.remove(&client);
+            drop(state);
             return Err(self.refusal(
                 ErrorCode::NoCounsellorAvailable,
                 "the team cannot receive sealed messages right now",
                 None,
             ));
         }
+        if let Some(h) = state.team_handouts.get_mut(&client) {
+            h.targets = handed;
+        }
         Ok(out)
+    }
+
+    /// A visitor's commit to a group that is not a chat: may it add and
+    /// remove these members? Staff keys join a visitor's group only as the
+    /// team handed out for one team message; a left team message takes
+    /// nobody more. Binds the handout to its group on the first add.
+    fn check_team_commit(
+        state: &mut State,
+        group_id: &[u8],
+        sender: &ClientId,
+        added: &[ClientId],
+        removed: &[ClientId],
+    ) -> ServiceResult<()> {
+        let forbidden = |m: &str| err(ErrorCode::Forbidden, m);
+        let bound = state
+            .team_handouts
+            .iter()
+            .find(|(_, h)| h.group.as_deref() == Some(group_id))
+            .map(|(visitor, _)| *visitor);
+        let left = state.team_messages.iter().any(|t| t.group_id == group_id);
+        if left || bound.is_some() {
+            if added.is_empty() && removed.is_empty() {
+                return Ok(());
+            }
+            if left || bound != Some(*sender) || !removed.is_empty() {
+                return Err(forbidden(
+                    "a team message holds only its visitor and the team keys handed out",
+                ));
+            }
+        } else if !added.iter().any(|a| state.staff_clients.contains_key(a)) {
+            return Ok(()); // an ordinary group of visitors' keys
+        }
+        let Some(handout) = state.team_handouts.get_mut(sender) else {
+            return Err(forbidden("staff keys join a visitor's group only as a team message"));
+        };
+        if handout.group.as_deref().is_some_and(|g| g != group_id) {
+            return Err(forbidden("the team's keys go into one team message group"));
+        }
+        if !added.iter().all(|a| handout.targets.contains(a)) || !removed.is_empty() {
+            return Err(forbidden(
+                "a team message holds only its visitor and the team keys handed out",
+            ));
+        }
+        handout.group = Some(group_id.to_vec());
+        Ok(())
+    }
+
+    /// Is this group one the intake keeps (a chat, a team message being
+    /// written or waiting)? Other anonymous groups expire after hours.
+    fn keeps_group(&self, group_id: &[u8]) -> bool {
+        let state = self.state.lock();
+        state.by_group.contains_key(group_id)
+            || state.team_messages.iter().any(|t| t.group_id == group_id)
+            || state
+                .team_handouts
+                .values()
+                .any(|h| h.group.as_deref() == Some(group_id))
     }
 
     pub async fn leave_team_message(&self, client: ClientId, group_id: Vec<u8>, language: String) -> ServiceResult<()> {
@@ -729,6 +872,16 @@ impl Intake {
             }
             if state.team_messages.iter().any(|t| t.group_id == group_id) {
                 return Err(err(ErrorCode::InvalidState, "already left"));
+            }
+            if state
+                .team_handouts
+                .get(&client)
+                .is_none_or(|h| h.group.as_deref() != Some(group_id.as_slice()))
+            {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "a team message is the group the team's keys (team_key_packages) went into",
+                ));
             }
             if state.team_messages.len() >= self.config.max_team_messages {
                 return Err(self.refusal(ErrorCode::Busy, "the team's inbox is full", Some(3600)));
@@ -1466,6 +1619,9 @@ impl Intake {
             }
             state.blocks.retain(|_, until| *until > now);
             state.feedback_due.retain(|_, until| *until > now);
+            // One entry per open ticket at most: ended tickets' go.
+            let State { sos_seen, tickets, .. } = &mut *state;
+            sos_seen.retain(|id, _| tickets.contains_key(id));
             let grace = self.config.resume_grace_secs;
             let abandoned = state
                 .tickets

@@ -28,9 +28,10 @@ impl GroupPolicy for ChatPolicy {
         _members_after: usize,
     ) -> ServiceResult<()> {
         let Some(intake) = self.0.upgrade() else { return Ok(()) };
-        let state = intake.state.lock();
+        let mut state = intake.state.lock();
         let Some(t) = state.by_group.get(group_id).and_then(|id| state.tickets.get(id)) else {
-            return Ok(()); // not a chat
+            // Not a chat: a team message, or a group staff keys may not join.
+            return Intake::check_team_commit(&mut state, group_id, sender, added, removed);
         };
         let r = &t.record;
         if *sender == r.visitor {
@@ -74,6 +75,10 @@ impl GroupPolicy for ChatPolicy {
 
     fn is_staff(&self, client: &ClientId) -> bool {
         self.0.upgrade().is_some_and(|intake| intake.is_staff_client(client))
+    }
+
+    fn keeps_group(&self, group_id: &[u8]) -> bool {
+        self.0.upgrade().is_some_and(|intake| intake.keeps_group(group_id))
     }
 
     fn committed(&self, group_id: &[u8], _sender: &ClientId, added: &[ClientId], removed: &[ClientId]) {
@@ -123,5 +128,15 @@ impl GroupPolicy for ChatPolicy {
         if intake.store.put_ticket(&record).is_err() {
             tracing::error!("storing a ticket after a membership change failed");
         }
+    }
+}
+
+impl crate::directory::StaffKeys for Intake {
+    fn is_staff(&self, client: &ClientId) -> bool {
+        self.is_staff_client(client)
+    }
+
+    fn staff_keys(&self) -> Vec<ClientId> {
+        self.state.lock().staff_clients.keys().copied().collect()
     }
 }
