@@ -187,6 +187,12 @@ pub trait GroupPolicy: Send + Sync {
     fn keeps_group(&self, _group_id: &[u8]) -> bool {
         false
     }
+    /// Was this group made by a visitor although staff are in it (a team
+    /// message)? Tells a restart, which does not store who created a
+    /// group, to keep it in the anonymous pool.
+    fn is_visitor_group(&self, _group_id: &[u8]) -> bool {
+        false
+    }
 }
 
 pub struct Delivery {
@@ -257,15 +263,17 @@ impl Delivery {
 
     /// Install a membership policy (the intake's, the circles'). A policy
     /// that knows staff keys reclassifies the loaded groups: those without
-    /// a staff member are anonymous.
+    /// a staff member, and visitors' team messages, are anonymous.
     pub fn add_policy(&self, policy: Arc<dyn GroupPolicy>) {
         self.policies.write().push(policy);
+        let policies = self.policies();
         let groups = self.groups.write();
         let mut anonymous = HashSet::new();
         for (id, slot) in groups.iter() {
             // Called at start-up, before any request holds a group.
             let Ok(mut group) = slot.try_write() else { continue };
-            group.anonymous = !group.members.iter().any(|m| self.is_staff(m));
+            group.anonymous =
+                !group.members.iter().any(|m| self.is_staff(m)) || policies.iter().any(|p| p.is_visitor_group(id));
             if group.anonymous {
                 anonymous.insert(id.clone());
             }

@@ -835,9 +835,13 @@ impl Intake {
     /// Is this group one the intake keeps (a chat, a team message being
     /// written or waiting)? Other anonymous groups expire after hours.
     fn keeps_group(&self, group_id: &[u8]) -> bool {
+        self.state.lock().by_group.contains_key(group_id) || self.is_team_group(group_id)
+    }
+
+    /// A team message being written or waiting to be taken.
+    fn is_team_group(&self, group_id: &[u8]) -> bool {
         let state = self.state.lock();
-        state.by_group.contains_key(group_id)
-            || state.team_messages.iter().any(|t| t.group_id == group_id)
+        state.team_messages.iter().any(|t| t.group_id == group_id)
             || state
                 .team_handouts
                 .values()

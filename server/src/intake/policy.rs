@@ -81,6 +81,10 @@ impl GroupPolicy for ChatPolicy {
         self.0.upgrade().is_some_and(|intake| intake.keeps_group(group_id))
     }
 
+    fn is_visitor_group(&self, group_id: &[u8]) -> bool {
+        self.0.upgrade().is_some_and(|intake| intake.is_team_group(group_id))
+    }
+
     fn committed(&self, group_id: &[u8], _sender: &ClientId, added: &[ClientId], removed: &[ClientId]) {
         let Some(intake) = self.0.upgrade() else { return };
         let record = {
@@ -138,5 +142,119 @@ impl crate::directory::StaffKeys for Intake {
 
     fn staff_keys(&self) -> Vec<ClientId> {
         self.state.lock().staff_clients.keys().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{State, TeamHandout, TeamMessageRecord};
+    use super::*;
+
+    const VISITOR: ClientId = [1; 32];
+    const OTHER_VISITOR: ClientId = [2; 32];
+    const ANA: ClientId = [10; 32];
+    const BORA: ClientId = [11; 32];
+    const CARA: ClientId = [12; 32];
+
+    fn state() -> State {
+        let mut state = State::default();
+        for (key, account) in [(ANA, 1), (BORA, 2), (CARA, 3)] {
+            state.staff_clients.insert(key, account);
+        }
+        state.team_handouts.insert(
+            VISITOR,
+            TeamHandout {
+                targets: vec![ANA, BORA],
+                at: 0,
+                group: None,
+            },
+        );
+        state
+    }
+
+    fn code(r: ServiceResult<()>) -> Option<ErrorCode> {
+        r.err().map(|e| e.code)
+    }
+
+    #[test]
+    fn the_team_keys_handed_out_go_into_one_group_by_their_visitor_only() {
+        let mut s = state();
+        let forbidden = Some(ErrorCode::Forbidden);
+        // Groups of visitors' keys only: no rule.
+        assert_eq!(
+            code(Intake::check_team_commit(
+                &mut s,
+                b"g0",
+                &OTHER_VISITOR,
+                &[VISITOR],
+                &[]
+            )),
+            None
+        );
+        // Staff keys nobody handed to this visitor.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &OTHER_VISITOR, &[ANA], &[])),
+            forbidden
+        );
+        // A staff key outside the handout.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[CARA], &[])),
+            forbidden
+        );
+        // The handout's keys: the group becomes the team message.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[ANA], &[])),
+            None
+        );
+        assert_eq!(s.team_handouts[&VISITOR].group.as_deref(), Some(&b"g1"[..]));
+        // The rest of the handout, into another group: refused.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g2", &VISITOR, &[BORA], &[])),
+            forbidden
+        );
+        // Into the same group: fine; anyone else, or removing: refused.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[BORA], &[])),
+            None
+        );
+        assert_eq!(
+            code(Intake::check_team_commit(
+                &mut s,
+                b"g1",
+                &VISITOR,
+                &[OTHER_VISITOR],
+                &[]
+            )),
+            forbidden
+        );
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[], &[ANA])),
+            forbidden
+        );
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &ANA, &[CARA], &[])),
+            forbidden
+        );
+        // Updates (no membership change) are always fine.
+        assert_eq!(code(Intake::check_team_commit(&mut s, b"g1", &ANA, &[], &[])), None);
+
+        // Once left, nobody more, even after a restart forgot the handout.
+        s.team_handouts.clear();
+        s.team_messages.push(TeamMessageRecord {
+            group_id: b"g1".to_vec(),
+            language: "mk".into(),
+            left_at: 0,
+        });
+        assert_eq!(
+            code(Intake::check_team_commit(
+                &mut s,
+                b"g1",
+                &VISITOR,
+                &[OTHER_VISITOR],
+                &[]
+            )),
+            forbidden
+        );
+        assert_eq!(code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[], &[])), None);
     }
 }
