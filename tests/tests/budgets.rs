@@ -9,7 +9,7 @@
 //! chats need it open: the server is restarted with opening hours that
 //! have begun, as a night passes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parasol_client::{Client, ClientId, ClientState, ErrorCode, Identity, ServerMessage};
 use parasol_protocol::{Category, Request, Severity, ShiftState};
@@ -261,6 +261,18 @@ async fn anonymous_floods_fill_their_own_budgets_and_the_helpline_still_works() 
     v.wait_for_group(&g, parasol_tests::drive::WAIT)
         .await
         .expect("the visitor joins");
+    // In the chat, a flood of sos alerts the counsellor once (a flood of
+    // alerts would fill the console's bounded push queue and drop offers).
+    for _ in 0..10 {
+        v.sos().await.expect("sos in the chat");
+    }
+    let mut alerts = 0;
+    while let Some(notice) = ana.c.next_notice(Duration::from_millis(1500)).await.expect("notice") {
+        if matches!(notice, ServerMessage::SosAlert { .. }) {
+            alerts += 1;
+        }
+    }
+    assert_eq!(alerts, 1, "one sos_alert per ticket per 30 s");
     ana.c
         .transfer_chat(&g, Some(bora.account()))
         .await
@@ -283,6 +295,7 @@ async fn anonymous_floods_fill_their_own_budgets_and_the_helpline_still_works() 
     for line in &staff_lines_before {
         assert!(last.contains(line.as_str()), "{line} was pushed out:\n{last}");
     }
+    assert_eq!(last.lines().filter(|l| l.contains("sos_raised")).count(), 4, "{last}");
     for action in ["ticket_accepted", "chat_transferred", "escalation_raised"] {
         assert!(last.contains(action), "{action} missing:\n{last}");
     }
