@@ -383,7 +383,7 @@ async fn run(
         };
         match result {
             Ok((id, (client, staff))) => {
-                let stock = match services.directory.stock(&client) {
+                let stock = match services.directory.stock(&client).await {
                     Ok(s) => s,
                     Err(e) => {
                         outbox.send(error_frame(Some(id), &e));
@@ -391,7 +391,7 @@ async fn run(
                     }
                 };
                 // A wrong head would make the client resynchronise its cursor.
-                let head = match services.mailboxes.head(&client) {
+                let head = match services.mailboxes.head(&client).await {
                     Ok(h) => h,
                     Err(_) => return Closing(close::INTERNAL_ERROR, "storage failure"),
                 };
@@ -493,16 +493,16 @@ async fn run(
             _ = outbox.overflow.notified() => break Closing(close::SLOW_CONSUMER, "not reading fast enough"),
             _ = tokio::time::sleep_until(idle_deadline) => break Closing(close::IDLE_TIMEOUT, "idle timeout"),
             _ = outbox.drained.notified() => {
-                if let Err(c) = pump(services, &mut session, outbox) { break c; }
+                if let Err(c) = pump(services, &mut session, outbox).await { break c; }
             }
             Some(live) = live_rx.recv() => {
-                if let Err(c) = on_live(services, &mut session, outbox, *live) { break c; }
+                if let Err(c) = on_live(services, &mut session, outbox, *live).await { break c; }
             }
             _ = wake.notified() => {
                 if let Some((one_time, last_resort)) = stock.lock().take() {
                     outbox.send(frame(ServerMessage::KeyPackageCount { one_time, last_resort }));
                 }
-                if let Err(c) = pump(services, &mut session, outbox) { break c; }
+                if let Err(c) = pump(services, &mut session, outbox).await { break c; }
             }
             r = next_frame(stream) => match r {
                 Err(c) => break c,
@@ -614,7 +614,12 @@ fn internal(_: impl std::fmt::Display) -> Closing {
 }
 
 /// A live envelope: push it if it is the next one, otherwise read the gap.
-fn on_live(services: &Services, session: &mut Session, outbox: &Outbox, live: LiveEnvelope) -> Result<(), Closing> {
+async fn on_live(
+    services: &Services,
+    session: &mut Session,
+    outbox: &Outbox,
+    live: LiveEnvelope,
+) -> Result<(), Closing> {
     let window = services.config.limits.push_window;
     let Some(push) = session.push.as_mut() else {
         return Ok(());
@@ -626,14 +631,14 @@ fn on_live(services: &Services, session: &mut Session, outbox: &Outbox, live: Li
         push.next += 1;
         Ok(())
     } else if live.seq > push.next {
-        pump(services, session, outbox)
+        pump(services, session, outbox).await
     } else {
         Ok(())
     }
 }
 
 /// Push stored envelopes from `next` while the window allows.
-fn pump(services: &Services, session: &mut Session, outbox: &Outbox) -> Result<(), Closing> {
+async fn pump(services: &Services, session: &mut Session, outbox: &Outbox) -> Result<(), Closing> {
     let window = services.config.limits.push_window;
     let Some(push) = session.push.as_mut() else {
         return Ok(());
@@ -649,6 +654,7 @@ fn pump(services: &Services, session: &mut Session, outbox: &Outbox) -> Result<(
         let batch = services
             .mailboxes
             .read(&session.client, push.next - 1, room.min(256) as usize, page_bytes)
+            .await
             .map_err(internal)?;
         if batch.is_empty() {
             return Ok(());
@@ -838,7 +844,7 @@ async fn dispatch(
             .await
         }
         Request::Subscribe { after } => {
-            let head = services.mailboxes.head(&client)?;
+            let head = services.mailboxes.head(&client).await?;
             if after > head {
                 return Err(ServiceError::new(
                     ErrorCode::UnknownEnvelope,
@@ -851,15 +857,15 @@ async fn dispatch(
             });
             // Answer first, so the client sees `subscribed` before the pushes.
             outbox.send(response(id, Response::Subscribed { head }));
-            push_after_answer(services, session, outbox);
+            push_after_answer(services, session, outbox).await;
             Ok(None)
         }
         Request::FetchBacklog { after, limit } => {
             let limit = limit.clamp(1, limits.max_fetch_limit) as usize;
             // A page never exceeds the frame limit; `more` says there is more.
             let page_bytes = limits.max_frame_bytes / 2;
-            let head = services.mailboxes.head(&client)?;
-            let entries = services.mailboxes.read(&client, after, limit, page_bytes)?;
+            let head = services.mailboxes.head(&client).await?;
+            let entries = services.mailboxes.read(&client, after, limit, page_bytes).await?;
             let more = entries.last().is_some_and(|(seq, _)| *seq < head);
             let envelopes = entries.iter().map(|(seq, r)| envelope_of(*seq, r)).collect();
             Ok(Some(Response::Backlog { envelopes, more }))
@@ -875,7 +881,7 @@ async fn dispatch(
                 push.acked = push.acked.max(up_to.min(push.next - 1));
             }
             outbox.send(response(id, Response::Acked { up_to }));
-            push_after_answer(services, session, outbox);
+            push_after_answer(services, session, outbox).await;
             Ok(None)
         }
         Request::ListGroups => Ok(Some(Response::Groups {
@@ -1184,8 +1190,8 @@ async fn escalation_request(services: &Arc<Services>, session: &mut Session, req
 
 /// Push after an answer was already sent: a failure must not become a
 /// second answer to the same request; the next wake-up retries.
-fn push_after_answer(services: &Services, session: &mut Session, outbox: &Outbox) {
-    if pump(services, session, outbox).is_err() {
+async fn push_after_answer(services: &Services, session: &mut Session, outbox: &Outbox) {
+    if pump(services, session, outbox).await.is_err() {
         tracing::error!("reading a mailbox failed");
     }
 }

@@ -342,7 +342,7 @@ async fn purge_loop(services: Arc<Services>) {
             Ok::<_, storage::StorageError>((envelopes, keys))
         })
         .await;
-        let key_packages = services.directory.purge_expired();
+        let key_packages = services.directory.purge_expired().await;
         let groups = services.delivery.expire_idle_groups().await;
         let circle_records = match services.circles.purge(time::now_secs()).await {
             Ok(n) => n,

@@ -214,13 +214,11 @@ impl Audit {
     }
 
     fn drop_oldest(&self, n: u64) -> Result<(), AuditError> {
-        let mut batch = sled::Batch::default();
         let mut dropped = 0;
         for k in self.tree.iter().keys().take(n as usize) {
-            batch.remove(k?);
+            self.tree.remove(k?)?;
             dropped += 1;
         }
-        self.tree.apply_batch(batch)?;
         self.count.fetch_sub(dropped, Ordering::Relaxed);
         Ok(())
     }
@@ -239,13 +237,11 @@ impl Audit {
     /// Delete entries older than the retention period; returns how many.
     pub fn purge(&self, now: u64) -> Result<usize, AuditError> {
         let cutoff = now.saturating_sub(self.config.retention_days.saturating_mul(86_400));
-        let mut batch = sled::Batch::default();
         let mut n = 0;
         for k in self.tree.range(..key(cutoff, 0)).keys() {
-            batch.remove(k?);
+            self.tree.remove(k?)?;
             n += 1;
         }
-        self.tree.apply_batch(batch)?;
         self.count.fetch_sub(n as u64, Ordering::Relaxed);
         Ok(n)
     }

@@ -797,7 +797,11 @@ impl Delivery {
         let withheld: Vec<ClientId> = policies.iter().flat_map(|p| p.withheld(&group_id)).collect();
         // Skipping the sender's copy would tell a seized disk who sent it,
         // so a sender whose own mailbox is full must read it first.
-        if self.mailboxes.is_full(&sender, self.limits.max_mailbox_envelopes)? {
+        if self
+            .mailboxes
+            .is_full(&sender, self.limits.max_mailbox_envelopes)
+            .await?
+        {
             return Err(invalid(
                 ErrorCode::LimitExceeded,
                 "your mailbox is full; read it before sending more",

@@ -17,7 +17,7 @@ use crate::config::Limits;
 use crate::delivery::identity::client_id_of_leaf;
 use crate::delivery::CIPHERSUITE;
 use crate::error::{ServiceError, ServiceResult};
-use crate::storage::{ClientId, KeyPackageRecord, Storage, StorageError};
+use crate::storage::{owner, ClientId, KeyPackageRecord, Storage, StorageError};
 use crate::time::now_secs;
 use crate::validation::{Requester, ValidationPool};
 
@@ -79,7 +79,7 @@ pub struct Directory {
     /// `max_anonymous_stored_key_packages` of them anonymous). Kept as
     /// publishes and claims go; expired packages a claim skips make it
     /// count high until the next purge recounts.
-    stored: Mutex<Stored>,
+    stored: Arc<Mutex<Stored>>,
     staff_keys: parking_lot::RwLock<Option<Weak<dyn StaffKeys>>>,
     validation: Arc<ValidationPool>,
 }
@@ -90,10 +90,10 @@ impl Directory {
     pub fn new(storage: Storage, limits: Limits, validation: Arc<ValidationPool>) -> Result<Self, StorageError> {
         let per_minute = NonZeroU32::new(limits.key_package_claims_per_target_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Directory {
-            stored: Mutex::new(Stored {
+            stored: Arc::new(Mutex::new(Stored {
                 staff: 0,
                 anonymous: storage.count_all_key_packages()?,
-            }),
+            })),
             storage,
             crypto: RustCrypto::default(),
             claims_per_target: RateLimiter::keyed(Quota::per_minute(per_minute)),
@@ -103,10 +103,18 @@ impl Directory {
         })
     }
 
-    /// Tell the directory which keys are staff keys, and recount the pools.
+    /// Tell the directory which keys are staff keys, and recount the pools
+    /// (at start-up, before any request).
     pub fn set_staff_keys(&self, staff_keys: Weak<dyn StaffKeys>) -> ServiceResult<()> {
         *self.staff_keys.write() = Some(staff_keys);
-        self.recount()
+        let counted = count_pools(&self.storage, &self.staff_key_list())?;
+        *self.stored.lock() = counted;
+        Ok(())
+    }
+
+    fn staff_key_list(&self) -> Vec<ClientId> {
+        let keys = self.staff_keys.read().as_ref().and_then(Weak::upgrade);
+        keys.map(|k| k.staff_keys()).unwrap_or_default()
     }
 
     fn is_staff(&self, client: &ClientId) -> bool {
@@ -114,34 +122,14 @@ impl Directory {
         keys.is_some_and(|k| k.is_staff(client))
     }
 
-    /// Count both pools from storage: staff keys are few, so their
-    /// packages are counted key by key; the rest is anonymous.
-    fn recount(&self) -> ServiceResult<()> {
-        let keys = self.staff_keys.read().as_ref().and_then(Weak::upgrade);
-        let staff_keys = keys.map(|k| k.staff_keys()).unwrap_or_default();
-        let mut stored = self.stored.lock();
-        let total = self.storage.count_all_key_packages()?;
-        let mut staff = 0;
-        for key in &staff_keys {
-            staff += self.storage.count_key_packages(key)? as usize + usize::from(self.storage.has_last_resort(key)?);
-        }
-        *stored = Stored {
-            staff,
-            anonymous: total.saturating_sub(staff),
-        };
-        Ok(())
-    }
-
     /// Key packages stored now, per pool.
     pub fn stored(&self) -> Stored {
         *self.stored.lock()
     }
 
-    pub fn stock(&self, owner: &ClientId) -> ServiceResult<Stock> {
-        Ok(Stock {
-            one_time: self.storage.count_key_packages(owner)?,
-            last_resort: self.storage.has_last_resort(owner)?,
-        })
+    pub async fn stock(&self, owner: &ClientId) -> ServiceResult<Stock> {
+        let (storage, owner) = (self.storage.clone(), *owner);
+        owner::read(move || stock_of(&storage, &owner)).await
     }
 
     /// Validate and store key packages; all or nothing. With `replace`,
@@ -165,8 +153,11 @@ impl Directory {
             ));
         }
         let staff = self.is_staff(owner);
-        let owned = self.storage.count_key_packages(owner)? as usize;
-        let had_last_resort = self.storage.has_last_resort(owner)?;
+        let Stock {
+            one_time: owned,
+            last_resort: had_last_resort,
+        } = self.stock(owner).await?;
+        let owned = owned as usize;
         let kept = if replace { 0 } else { owned };
         // At least all but one of the packages are one-time ones.
         let at_least_one_time = packages.len().saturating_sub(1);
@@ -224,37 +215,48 @@ impl Directory {
                 one_time.push((v.kp_ref, v.record));
             }
         }
-        {
-            // Checked and stored under one lock, so concurrent publishes
-            // cannot overshoot the bound together.
-            let mut stored = self.stored.lock();
-            // Counted again under the lock: a concurrent publish of the
-            // same owner may have stored since.
-            let owned = self.storage.count_key_packages(owner)? as usize;
-            let had_last_resort = self.storage.has_last_resort(owner)?;
-            let kept = if replace { 0 } else { owned };
-            if kept + one_time.len() > self.limits.max_key_packages_per_client as usize {
-                return Err(per_client_full());
-            }
-            let withdrawn = if replace {
-                owned + usize::from(had_last_resort)
-            } else {
-                0
-            };
-            let keeps_last_resort = had_last_resort && !replace;
-            let added = one_time.len() + usize::from(last_resort.is_some() && !keeps_last_resort);
-            let pool_before = *stored.pool(staff);
-            let pool_after = pool_before.saturating_sub(withdrawn) + added;
-            let total_after = (stored.staff + stored.anonymous - pool_before) + pool_after;
-            if added > 0 && (pool_after > self.pool_cap(staff) || total_after > self.limits.max_stored_key_packages) {
-                return Err(self.directory_full(staff));
-            }
-            self.storage
-                .put_key_packages(owner, &one_time, last_resort.as_ref(), replace)?;
-            *stored.pool(staff) = pool_after;
-        }
-        self.storage.flush().await?;
-        self.stock(owner)
+        // Counted, checked and stored in one job of the state owner, which
+        // runs the directory's writes one at a time, so concurrent publishes
+        // cannot overshoot the bounds together.
+        let (storage, stored, owner) = (self.storage.clone(), self.stored.clone(), *owner);
+        let limits = self.limits.clone();
+        let pool_cap = self.pool_cap(staff);
+        let full = self.directory_full(staff);
+        self.storage
+            .owner()
+            .write(move || -> ServiceResult<()> {
+                let owned = storage.count_key_packages(&owner)? as usize;
+                let had_last_resort = storage.has_last_resort(&owner)?;
+                let kept = if replace { 0 } else { owned };
+                if kept + one_time.len() > limits.max_key_packages_per_client as usize {
+                    return Err(ServiceError::new(
+                        ErrorCode::LimitExceeded,
+                        format!(
+                            "at most {} one-time key packages may be stored per client",
+                            limits.max_key_packages_per_client
+                        ),
+                    ));
+                }
+                let mut stored = stored.lock();
+                let withdrawn = if replace {
+                    owned + usize::from(had_last_resort)
+                } else {
+                    0
+                };
+                let keeps_last_resort = had_last_resort && !replace;
+                let added = one_time.len() + usize::from(last_resort.is_some() && !keeps_last_resort);
+                let pool_before = *stored.pool(staff);
+                let pool_after = pool_before.saturating_sub(withdrawn) + added;
+                let total_after = (stored.staff + stored.anonymous - pool_before) + pool_after;
+                if added > 0 && (pool_after > pool_cap || total_after > limits.max_stored_key_packages) {
+                    return Err(full);
+                }
+                storage.put_key_packages(&owner, &one_time, last_resort.as_ref(), replace)?;
+                *stored.pool(staff) = pool_after;
+                Ok(())
+            })
+            .await?;
+        self.stock(&owner).await
     }
 
     /// The most packages a pool may hold: staff may use the whole
@@ -301,44 +303,61 @@ impl Directory {
         // (which is never used up), so nobody can be made un-addable and
         // nobody can drain a client's stock. Only clients with one-time
         // stock get a counter.
-        let one_time = if self.storage.has_key_packages(&owner)? && self.claims_per_target.check_key(&owner).is_ok() {
-            self.storage.take_key_package(&owner, now)?
+        let storage = self.storage.clone();
+        let has_one_time = owner::read(move || storage.has_key_packages(&owner)).await?;
+        let one_time = if has_one_time && self.claims_per_target.check_key(&owner).is_ok() {
+            // Taken by the state owner, which answers after its flush: a
+            // one-time package must never be handed out twice, even across
+            // a crash.
+            let (storage, stored) = (self.storage.clone(), self.stored.clone());
+            let staff = self.is_staff(&owner);
+            self.storage
+                .owner()
+                .write(move || -> ServiceResult<_> {
+                    let taken = storage.take_key_package(&owner, now)?;
+                    if taken.is_some() {
+                        let mut stored = stored.lock();
+                        let pool = stored.pool(staff);
+                        *pool = pool.saturating_sub(1);
+                    }
+                    Ok(taken)
+                })
+                .await?
         } else {
             None
         };
         let (record, last_resort) = match one_time {
-            Some(r) => {
-                {
-                    let staff = self.is_staff(&owner);
-                    let mut stored = self.stored.lock();
-                    let pool = stored.pool(staff);
-                    *pool = pool.saturating_sub(1);
+            Some(r) => (r, false),
+            None => {
+                let storage = self.storage.clone();
+                let found = owner::read(move || -> ServiceResult<_> {
+                    Ok((
+                        storage.last_resort_key_package(&owner, now)?,
+                        storage.has_key_packages(&owner)?,
+                    ))
+                })
+                .await?;
+                match found {
+                    (Some(r), _) => (r, true),
+                    (None, true) => {
+                        return Err(ServiceError::new(
+                            ErrorCode::LimitExceeded,
+                            "this client's key packages are being claimed too fast; retry in a minute",
+                        ))
+                    }
+                    (None, false) => {
+                        return Err(ServiceError::new(
+                            ErrorCode::NoKeyPackage,
+                            "this client has no key package left",
+                        ))
+                    }
                 }
-                // A one-time package must never be handed out twice, even
-                // across a crash.
-                self.storage.flush().await?;
-                (r, false)
             }
-            None => match self.storage.last_resort_key_package(&owner, now)? {
-                Some(r) => (r, true),
-                None if self.storage.has_key_packages(&owner)? => {
-                    return Err(ServiceError::new(
-                        ErrorCode::LimitExceeded,
-                        "this client's key packages are being claimed too fast; retry in a minute",
-                    ))
-                }
-                None => {
-                    return Err(ServiceError::new(
-                        ErrorCode::NoKeyPackage,
-                        "this client has no key package left",
-                    ))
-                }
-            },
         };
         Ok(Claimed {
             key_package: record.key_package,
             last_resort,
-            owner_stock: self.stock(&owner)?,
+            owner_stock: self.stock(&owner).await?,
         })
     }
 
@@ -349,13 +368,42 @@ impl Directory {
         self.claims_per_target.shrink_to_fit();
     }
 
-    /// Delete expired packages.
-    pub fn purge_expired(&self) -> ServiceResult<usize> {
-        let purged = self.storage.purge_expired_key_packages(now_secs())?;
-        self.recount()?;
+    /// Delete expired packages and recount the pools (by the state owner,
+    /// like every directory write).
+    pub async fn purge_expired(&self) -> ServiceResult<usize> {
         self.validation.trim();
-        Ok(purged)
+        let (storage, stored) = (self.storage.clone(), self.stored.clone());
+        let staff_keys = self.staff_key_list();
+        self.storage
+            .owner()
+            .write(move || -> ServiceResult<_> {
+                let purged = storage.purge_expired_key_packages(now_secs())?;
+                *stored.lock() = count_pools(&storage, &staff_keys)?;
+                Ok(purged)
+            })
+            .await
     }
+}
+
+fn stock_of(storage: &Storage, owner: &ClientId) -> ServiceResult<Stock> {
+    Ok(Stock {
+        one_time: storage.count_key_packages(owner)?,
+        last_resort: storage.has_last_resort(owner)?,
+    })
+}
+
+/// Count both pools from storage: staff keys are few, so their packages
+/// are counted key by key; the rest is anonymous.
+fn count_pools(storage: &Storage, staff_keys: &[ClientId]) -> ServiceResult<Stored> {
+    let total = storage.count_all_key_packages()?;
+    let mut staff = 0;
+    for key in staff_keys {
+        staff += storage.count_key_packages(key)? as usize + usize::from(storage.has_last_resort(key)?);
+    }
+    Ok(Stored {
+        staff,
+        anonymous: total.saturating_sub(staff),
+    })
 }
 
 /// Check one uploaded key package: its encoding, signature, ciphersuite,
@@ -486,7 +534,7 @@ mod tests {
             .expect("staff keep their share");
         assert_eq!(f.directory.stored(), Stored { staff: 5, anonymous: 6 });
         // A purge recounts both pools from storage.
-        f.directory.purge_expired().unwrap();
+        f.directory.purge_expired().await.unwrap();
         assert_eq!(f.directory.stored(), Stored { staff: 5, anonymous: 6 });
     }
 

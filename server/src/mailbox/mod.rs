@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::storage::reaper::{self, AckJob};
 use crate::storage::writer::{self, MailboxIndex, WriteError, WriteJob, WriterTask};
-use crate::storage::{ClientId, EnvelopeRecord, Storage, StorageError};
+use crate::storage::{owner, ClientId, EnvelopeRecord, Storage, StorageError};
 
 /// A new envelope for a connected recipient.
 #[derive(Debug, Clone)]
@@ -104,8 +104,18 @@ impl Mailboxes {
     }
 
     /// Whether `client`'s mailbox holds its maximum.
-    pub fn is_full(&self, client: &ClientId, max: u64) -> Result<bool, StorageError> {
-        Ok(writer::mailbox_meta(&self.storage, &self.index, client)?.len >= max)
+    pub async fn is_full(&self, client: &ClientId, max: u64) -> Result<bool, StorageError> {
+        Ok(self.meta(client).await?.len >= max)
+    }
+
+    /// A mailbox's position: from the index, or loaded from disk on the
+    /// blocking pool the first time it is touched.
+    async fn meta(&self, client: &ClientId) -> Result<writer::MailboxMeta, StorageError> {
+        if let Some(meta) = self.index.lock().get(client) {
+            return Ok(*meta);
+        }
+        let (storage, index, client) = (self.storage.clone(), self.index.clone(), *client);
+        owner::read(move || writer::mailbox_meta(&storage, &index, &client)).await
     }
 
     async fn send_job(
@@ -198,13 +208,13 @@ impl Mailboxes {
         self.subscribers.lock().len()
     }
 
-    pub fn head(&self, client: &ClientId) -> Result<u64, StorageError> {
-        Ok(writer::mailbox_meta(&self.storage, &self.index, client)?.head)
+    pub async fn head(&self, client: &ClientId) -> Result<u64, StorageError> {
+        Ok(self.meta(client).await?.head)
     }
 
     /// Durable envelopes above `after`: at most `limit`, and at most
     /// `max_bytes` of payload (but always at least one if any is waiting).
-    pub fn read(
+    pub async fn read(
         &self,
         client: &ClientId,
         after: u64,
@@ -212,8 +222,12 @@ impl Mailboxes {
         max_bytes: usize,
     ) -> Result<Vec<(u64, EnvelopeRecord)>, StorageError> {
         // The head in the index is published only after its round's flush.
-        let durable_head = self.head(client)?;
-        self.storage.read_mailbox(client, after, durable_head, limit, max_bytes)
+        let durable_head = self.head(client).await?;
+        if after >= durable_head {
+            return Ok(Vec::new());
+        }
+        let (storage, client) = (self.storage.clone(), *client);
+        owner::read(move || storage.read_mailbox(&client, after, durable_head, limit, max_bytes)).await
     }
 
     /// Delete everything up to `up_to`. Acking an already deleted range is
@@ -221,7 +235,7 @@ impl Mailboxes {
     /// reaper deletes soon after, beside the writer; reads by a cursor
     /// never return what is at or below it, deleted or not.
     pub async fn ack(&self, client: &ClientId, up_to: u64) -> Result<(), AckError> {
-        let head = self.head(client)?;
+        let head = self.head(client).await?;
         if up_to > head {
             return Err(AckError::BeyondHead { up_to, head });
         }
@@ -302,30 +316,30 @@ mod tests {
 
     /// Entries a round applied but has not yet flushed are invisible: after
     /// a crash their seqs would be handed out again.
-    #[test]
-    fn reads_stop_at_the_durable_head() {
+    #[tokio::test]
+    async fn reads_stop_at_the_durable_head() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
         let index: MailboxIndex = Default::default();
         let (writer, _rx) = mpsc::channel(1);
         let mailboxes = Mailboxes::new(storage.clone(), index.clone(), writer);
         let client = [7u8; 32];
-        assert_eq!(mailboxes.head(&client).unwrap(), 0);
+        assert_eq!(mailboxes.head(&client).await.unwrap(), 0);
 
         let round = Round {
-            entries: vec![(client, 1, storage.seal_envelope(&client, 1, &record()).unwrap())],
+            entries: vec![(client, 1, storage.seal_envelope(&client, 1, &record()).unwrap(), false)],
             heads: vec![(client, 1)],
             ..Default::default()
         };
         storage.apply_round(&round).unwrap();
         assert!(
-            mailboxes.read(&client, 0, 10, usize::MAX).unwrap().is_empty(),
+            mailboxes.read(&client, 0, 10, usize::MAX).await.unwrap().is_empty(),
             "not yet durable"
         );
 
         // What the writer does after the flush: publish the new head.
         index.lock().get_mut(&client).unwrap().head = 1;
-        assert_eq!(mailboxes.read(&client, 0, 10, usize::MAX).unwrap().len(), 1);
+        assert_eq!(mailboxes.read(&client, 0, 10, usize::MAX).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -333,7 +347,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (storage, mailboxes) = with_writer(dir.path(), 100);
         let (idle, busy) = ([1u8; 32], [2u8; 32]);
-        mailboxes.head(&idle).unwrap();
+        mailboxes.head(&idle).await.unwrap();
         for _ in 0..2 {
             let pending = mailboxes
                 .enqueue_bounded(None, vec![(busy, Arc::new(record()))])
@@ -359,9 +373,9 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         // The mailbox with mail stays; the evicted one reloads from disk.
-        assert_eq!(mailboxes.head(&busy).unwrap(), 2);
-        assert_eq!(mailboxes.read(&busy, 0, 10, usize::MAX).unwrap().len(), 1);
-        assert_eq!(mailboxes.head(&idle).unwrap(), 0);
+        assert_eq!(mailboxes.head(&busy).await.unwrap(), 2);
+        assert_eq!(mailboxes.read(&busy, 0, 10, usize::MAX).await.unwrap().len(), 1);
+        assert_eq!(mailboxes.head(&idle).await.unwrap(), 0);
         mailboxes.ack(&busy, 2).await.unwrap();
         mailboxes.evict_empty();
         let pending = mailboxes
@@ -369,7 +383,11 @@ mod tests {
             .await
             .unwrap();
         mailboxes.complete(pending).await.unwrap();
-        assert_eq!(mailboxes.head(&busy).unwrap(), 3, "seqs continue after an eviction");
+        assert_eq!(
+            mailboxes.head(&busy).await.unwrap(),
+            3,
+            "seqs continue after an eviction"
+        );
     }
 
     /// An ack covering more envelopes than the reaper deletes in one step
@@ -388,7 +406,7 @@ mod tests {
                 .unwrap();
             mailboxes.complete(pending).await.unwrap();
         }
-        assert_eq!(mailboxes.head(&client).unwrap(), 768);
+        assert_eq!(mailboxes.head(&client).await.unwrap(), 768);
         mailboxes.ack(&client, 768).await.unwrap();
         let pending = mailboxes
             .enqueue_bounded(None, vec![(client, Arc::new(record()))])
@@ -398,14 +416,14 @@ mod tests {
 
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         // The reaper lowers the count just after its removes.
-        while storage.mailbox_len(&client).unwrap() != 1 || mailboxes.is_full(&client, 2).unwrap() {
+        while storage.mailbox_len(&client).unwrap() != 1 || mailboxes.is_full(&client, 2).await.unwrap() {
             assert!(std::time::Instant::now() < deadline, "the ack was never finished");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let left = mailboxes.read(&client, 0, 10, usize::MAX).unwrap();
+        let left = mailboxes.read(&client, 0, 10, usize::MAX).await.unwrap();
         assert_eq!(left.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), vec![769]);
         assert!(
-            !mailboxes.is_full(&client, 2).unwrap(),
+            !mailboxes.is_full(&client, 2).await.unwrap(),
             "the count follows the deletions"
         );
     }

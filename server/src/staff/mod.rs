@@ -31,8 +31,6 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parasol_protocol::StaffRole;
 use parking_lot::Mutex;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -94,13 +92,6 @@ impl From<crate::audit::AuditError> for StaffError {
 
 fn corrupt(e: impl std::fmt::Display) -> StaffError {
     StaffError::Storage(StorageError::Corrupt(e.to_string()))
-}
-
-fn tx_err(e: TransactionError<StaffError>) -> StaffError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => e.into(),
-    }
 }
 
 /// A successful login. The token is shown here once and stored nowhere.
@@ -278,39 +269,34 @@ impl Staff {
             if self.accounts.len() >= self.config.max_accounts {
                 return Err(StaffError::TooManyAccounts);
             }
-            (&self.accounts, &self.usernames, &self.meta)
-                .transaction(|(accounts, usernames, meta)| {
-                    if usernames.get(new.username.as_bytes())?.is_some() {
-                        return Err(ConflictableTransactionError::Abort(StaffError::UsernameTaken));
-                    }
-                    let id = match meta.get("next_account_id")? {
-                        Some(v) => u64::from_be_bytes(
-                            v.as_ref()
-                                .try_into()
-                                .map_err(|e| ConflictableTransactionError::Abort(corrupt(e)))?,
-                        ),
-                        None => 1,
-                    };
-                    let record = AccountRecord {
-                        account_id: id,
-                        username: new.username.clone(),
-                        display_name: new.display_name.clone(),
-                        role: new.role,
-                        languages: new.languages.clone(),
-                        max_concurrent_chats: new.max_concurrent_chats,
-                        password_hash: password_hash.clone(),
-                        totp_secret: None,
-                        totp_last_step: None,
-                        disabled: false,
-                        created_at: now_secs(),
-                    };
-                    let bytes = encode(&record).map_err(ConflictableTransactionError::Abort)?;
-                    meta.insert("next_account_id", &be(id + 1)[..])?;
-                    usernames.insert(new.username.as_bytes(), &be(id)[..])?;
-                    accounts.insert(&be(id)[..], bytes)?;
-                    Ok(record)
-                })
-                .map_err(tx_err)?
+            // Single-key steps under the write lock (see storage's rule),
+            // ordered for a crash: the id is used up first, the username,
+            // which makes the account reachable, comes last.
+            if self.usernames.get(new.username.as_bytes())?.is_some() {
+                return Err(StaffError::UsernameTaken);
+            }
+            let id = match self.meta.get("next_account_id")? {
+                Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(corrupt)?),
+                None => 1,
+            };
+            let record = AccountRecord {
+                account_id: id,
+                username: new.username.clone(),
+                display_name: new.display_name.clone(),
+                role: new.role,
+                languages: new.languages.clone(),
+                max_concurrent_chats: new.max_concurrent_chats,
+                password_hash: password_hash.clone(),
+                totp_secret: None,
+                totp_last_step: None,
+                disabled: false,
+                created_at: now_secs(),
+            };
+            let bytes = encode(&record)?;
+            self.meta.insert("next_account_id", &be(id + 1)[..])?;
+            self.accounts.insert(&be(id)[..], bytes)?;
+            self.usernames.insert(new.username.as_bytes(), &be(id)[..])?;
+            record
         };
         self.audit(by, AuditAction::AccountCreated, Some(record.account_id))
             .await?;
@@ -560,16 +546,11 @@ impl Staff {
             created_at: now,
             expires_at,
         })?;
-        (&self.sessions, &self.session_index)
-            .transaction(|(sessions, index)| {
-                sessions.insert(&hash[..], record.as_slice())?;
-                index.insert(index_key(account_id, now, &hash), &[][..])?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StaffError::from(e),
-                TransactionError::Abort(()) => corrupt("session transaction"),
-            })?;
+        // The index entry first (see storage's rule: no transaction): a
+        // crash in between leaves an index entry without a session, never
+        // a session that revoking the account's sessions cannot find.
+        self.session_index.insert(index_key(account_id, now, &hash), &[][..])?;
+        self.sessions.insert(&hash[..], record.as_slice())?;
         self.session_count.fetch_add(1, Ordering::Relaxed);
         Ok((token, expires_at))
     }

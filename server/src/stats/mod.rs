@@ -9,8 +9,6 @@ mod day;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use sled::transaction::ConflictableTransactionError;
-
 pub use day::{BadDate, Day};
 
 use crate::config::StatsConfig;
@@ -191,31 +189,44 @@ impl Stats {
         }
         let wait_key = key(day, WAIT, "");
         let bucket = bucket_of(chat.wait_secs);
-        self.tree
-            .transaction(|t| {
-                for k in &counters {
-                    let n = match t.get(k)? {
-                        Some(v) => decode_u64(&v).map_err(ConflictableTransactionError::Abort)?,
-                        None => 0,
-                    };
-                    t.insert(k.as_slice(), &(n + 1).to_be_bytes())?;
-                }
-                let mut hist: Vec<u64> = match t.get(&wait_key)? {
-                    Some(v) => rmp_serde::from_slice(&v)
-                        .map_err(|e| ConflictableTransactionError::Abort(StorageError::Corrupt(e.to_string())))?,
-                    None => Vec::new(),
+        // One atomic update per key, no transaction (see storage's rule):
+        // a crash between them can leave one chat half counted, which
+        // statistics rounded and suppressed below 5 can bear.
+        for k in &counters {
+            let mut failed = None;
+            self.tree.update_and_fetch(k, |old| {
+                let n = match old.map(decode_u64) {
+                    Some(Ok(n)) => n,
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        return old.map(<[u8]>::to_vec);
+                    }
+                    None => 0,
                 };
-                hist.resize(bucket_edges().len().max(hist.len()), 0);
-                hist[bucket] += 1;
-                let bytes = rmp_serde::to_vec(&hist)
-                    .map_err(|e| ConflictableTransactionError::Abort(StorageError::Corrupt(e.to_string())))?;
-                t.insert(wait_key.as_slice(), bytes)?;
-                Ok(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(e) => StatsError::Storage(e),
-                sled::transaction::TransactionError::Storage(e) => e.into(),
-            })
+                Some((n + 1).to_be_bytes().to_vec())
+            })?;
+            if let Some(e) = failed {
+                return Err(StatsError::Storage(e));
+            }
+        }
+        let mut failed = None;
+        self.tree.update_and_fetch(&wait_key, |old| {
+            let mut hist: Vec<u64> = match old.map(rmp_serde::from_slice::<Vec<u64>>) {
+                Some(Ok(h)) => h,
+                Some(Err(e)) => {
+                    failed = Some(StorageError::Corrupt(e.to_string()));
+                    return old.map(<[u8]>::to_vec);
+                }
+                None => Vec::new(),
+            };
+            hist.resize(bucket_edges().len().max(hist.len()), 0);
+            hist[bucket] += 1;
+            Some(rmp_serde::to_vec(&hist).expect("a list of integers always serializes"))
+        })?;
+        match failed {
+            Some(e) => Err(StatsError::Storage(e)),
+            None => Ok(()),
+        }
     }
 
     /// Count one answer to the feedback question on `day` (no link to any
@@ -331,13 +342,11 @@ impl Stats {
         let cutoff = today
             .0
             .saturating_sub(u32::try_from(self.config.retention_days).unwrap_or(u32::MAX));
-        let mut batch = sled::Batch::default();
         let mut n = 0;
         for k in self.tree.range(..cutoff.to_be_bytes().to_vec()).keys() {
-            batch.remove(k?);
+            self.tree.remove(k?)?;
             n += 1;
         }
-        self.tree.apply_batch(batch)?;
         Ok(n)
     }
 }

@@ -9,27 +9,43 @@
 //! - `mailboxes`: `client_id ‖ seq` → envelope waiting for that client.
 //! - `mailbox_heads`: `client_id` → highest seq ever assigned.
 //!
-//! Mailbox and group writes go through the [`writer`], which batches them
-//! into one round and one flush (group commit). A round that changes a
-//! group is one transaction; a round of envelopes only is two single-tree
-//! batches, heads then entries, and a mailbox's head is never read below
-//! its last entry. Acknowledged envelopes are deleted by the [`reaper`],
-//! beside the writer and never in front of it.
+//! # The rule: how Parasol uses sled
+//! 1. **No sled call that takes sled's lock.** sled 0.34 guards every
+//!    operation with one process-wide reader-writer lock once any batch
+//!    (`apply_batch`) or transaction has run; a transaction waiting for
+//!    that lock beside a running iterator or flush can deadlock (upstream
+//!    sled #1301, #1412: 20 anonymous clients froze the server). So no
+//!    batch, no transaction, no `checksum` or `export` anywhere: only
+//!    single-key operations, iterators and flushes, which never take it.
+//!    Atomicity across keys comes from write order and, for a round that
+//!    changes a group, a journal value (see [`Storage::apply_round`]).
+//!    `no_sled_call_takes_the_global_lock` checks the source for this.
+//! 2. **No sled call on an async worker.** A write can wait for sled's I/O
+//!    buffers and a read for the disk. Envelopes are written by the
+//!    [`writer`] thread and deleted by the [`reaper`] thread; every other
+//!    tree is written by the [`owner`] thread of the state trees; reads
+//!    from request handlers run on tokio's blocking pool.
+//! 3. **One owner serialises the writes of each tree**, and flushes before
+//!    it answers (group commit): mailboxes, heads and groups by the writer
+//!    (deletions by the reaper), everything else by the state owner.
+//!
+//! A mailbox's head is never read below its last entry. Acknowledged
+//! envelopes are deleted by the [`reaper`], beside the writer and never in
+//! front of it.
 //!
 //! Every value of these trees is sealed by the [`vault`]: envelopes under
 //! the key of their retention period (destroyed once the period is past
 //! retention), group state and key packages under the state key. Sled keys
 //! stay plaintext (see PROTOCOL.md).
 
+mod journal;
+pub mod owner;
 pub mod reaper;
 pub mod records;
 pub mod vault;
 pub mod writer;
 
 use std::path::Path;
-
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
 pub use records::{ClientId, EnvelopeRecord, GroupRecord, KeyPackageRecord};
 pub use vault::{Unsealed, Vault, VaultConfig};
@@ -55,6 +71,8 @@ pub enum StorageError {
     WriterStopped,
     #[error("{0}")]
     Vault(String),
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// What [`Storage::delete_acked`] did for one mailbox.
@@ -74,7 +92,11 @@ pub struct Storage {
     groups: sled::Tree,
     mailboxes: sled::Tree,
     mailbox_heads: sled::Tree,
+    /// Schema version and the journal of an unfinished group round.
+    meta: sled::Tree,
     vault: Vault,
+    /// Writes every tree but the mailboxes and groups.
+    owner: owner::StateOwner,
 }
 
 fn be_u64(bytes: &[u8]) -> Result<u64, StorageError> {
@@ -90,6 +112,9 @@ fn mailbox_key(client: &ClientId, seq: u64) -> [u8; 40] {
     key[32..].copy_from_slice(&seq.to_be_bytes());
     key
 }
+
+/// State writes queued for the owner thread before writers wait.
+const STATE_QUEUE: usize = 4096;
 
 /// sled's page cache unless configured (`storage.cache_bytes`).
 pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
@@ -134,7 +159,9 @@ impl Storage {
             meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             db.flush()?;
         }
-        Ok(Storage {
+        let storage = Storage {
+            owner: owner::StateOwner::spawn(db.clone(), STATE_QUEUE),
+            meta,
             key_packages: db.open_tree(KEY_PACKAGES)?,
             last_resort: db.open_tree(LAST_RESORT)?,
             groups: db.open_tree(GROUPS)?,
@@ -142,7 +169,11 @@ impl Storage {
             mailbox_heads: db.open_tree("mailbox_heads")?,
             db,
             vault,
-        })
+        };
+        if storage.replay_journal()? {
+            tracing::warn!("finished a group round that a crash had interrupted");
+        }
+        Ok(storage)
     }
 
     /// Open a sealed value of one of our trees. `None`: its key was
@@ -175,6 +206,11 @@ impl Storage {
             &mailbox_key(client, seq),
             &record.encode(),
         )
+    }
+
+    /// The owner thread of every tree but the mailboxes and groups.
+    pub fn owner(&self) -> &owner::StateOwner {
+        &self.owner
     }
 
     /// The vault sealing this storage's values.
@@ -252,23 +288,21 @@ impl Storage {
         let last = last_resort
             .map(|r| self.vault.seal_state(LAST_RESORT, client, &r.encode()))
             .transpose()?;
-        (&self.key_packages, &self.last_resort)
-            .transaction(|(kps, lr)| {
-                for k in &withdrawn {
-                    kps.remove(k)?;
-                }
-                if replace_all {
-                    lr.remove(client.as_slice())?;
-                }
-                for (k, v) in &encoded {
-                    kps.insert(k.as_slice(), v.as_slice())?;
-                }
-                if let Some(v) = &last {
-                    lr.insert(client.as_slice(), v.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(tx_error)?;
+        // Single-key steps (see the module's rule). The withdrawn go first:
+        // a crash in between leaves fewer packages, which the owner's
+        // client tops up, never a withdrawn package handed out.
+        for k in &withdrawn {
+            self.key_packages.remove(k)?;
+        }
+        if replace_all {
+            self.last_resort.remove(client.as_slice())?;
+        }
+        for (k, v) in &encoded {
+            self.key_packages.insert(k.as_slice(), v.as_slice())?;
+        }
+        if let Some(v) = &last {
+            self.last_resort.insert(client.as_slice(), v.as_slice())?;
+        }
         Ok(())
     }
 
@@ -425,7 +459,6 @@ impl Storage {
 
     /// Delete `client`'s envelopes of one group; returns how many.
     pub fn purge_group_envelopes(&self, client: &ClientId, group_id: &[u8]) -> Result<usize, StorageError> {
-        let mut batch = sled::Batch::default();
         let mut n = 0;
         for item in self.mailboxes.scan_prefix(client) {
             let (k, v) = item?;
@@ -434,11 +467,10 @@ impl Storage {
                 None => true, // shredded: expired anyway
             };
             if of_group {
-                batch.remove(k);
+                self.mailboxes.remove(k)?;
                 n += 1;
             }
         }
-        self.mailboxes.apply_batch(batch)?;
         Ok(n)
     }
 
@@ -447,7 +479,6 @@ impl Storage {
     /// number deleted.
     pub fn purge_mailboxes_before(&self, cutoff: u64) -> Result<Vec<(ClientId, usize)>, StorageError> {
         let mut affected: Vec<(ClientId, usize)> = Vec::new();
-        let mut batch = sled::Batch::default();
         // Periods ending by the cutoff hold only expired envelopes: no need
         // to open them.
         let expired_below = self.vault.period_of(cutoff);
@@ -467,17 +498,24 @@ impl Storage {
                     Some((c, n)) if *c == client => *n += 1,
                     _ => affected.push((client, 1)),
                 }
-                batch.remove(k);
+                self.mailboxes.remove(k)?;
             }
         }
-        self.mailboxes.apply_batch(batch)?;
         Ok(affected)
     }
 
-    /// Apply one round of the writer atomically: group state changes,
-    /// mailbox entries and the new mailbox heads.
+    /// Write one round of the writer: group state changes, mailbox entries
+    /// and the new mailbox heads, in single-key steps (see the module's
+    /// rule). Durable only after the writer's flush.
+    ///
+    /// Order matters for a crash, after which sled keeps a prefix of its
+    /// log: entries before heads, so a kept entry never lacks its head
+    /// (`mailbox_head` reads the last entry too) and no seq is skipped. A
+    /// round that changes a group must land whole or not at all (members
+    /// would miss a commit, or get one the group state does not know), so
+    /// its group writes and their envelopes are first written as one
+    /// journal value, which [`Storage::replay_journal`] applies at start.
     pub(crate) fn apply_round(&self, round: &writer::Round) -> Result<(), StorageError> {
-        // Sealed outside the transaction, which sled may run more than once.
         let sealed_groups = round
             .groups
             .iter()
@@ -486,52 +524,74 @@ impl Storage {
                     .as_ref()
                     .map(|plain| self.vault.seal_state(GROUPS, group_id, plain))
                     .transpose()?;
-                Ok((group_id, sealed))
+                Ok((
+                    serde_bytes::ByteBuf::from(group_id.clone()),
+                    sealed.map(serde_bytes::ByteBuf::from),
+                ))
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
-        if sealed_groups.is_empty() {
-            // Only envelopes: two single-tree batches instead of a
-            // three-tree transaction (which copies and compares sled's
-            // nodes: about a sixth of the writer's time). Heads first: a
-            // crash that keeps a prefix of sled's log then keeps a head at
-            // least as high as the entries kept (a gap at worst), and
-            // `mailbox_head` also looks at the last entry.
-            let mut heads = sled::Batch::default();
-            for (client, head) in &round.heads {
-                heads.insert(&client[..], &head.to_be_bytes()[..]);
-            }
-            let mut entries = sled::Batch::default();
-            for (client, seq, bytes) in &round.entries {
-                entries.insert(&mailbox_key(client, *seq)[..], bytes.as_slice());
-            }
-            self.mailbox_heads.apply_batch(heads)?;
-            self.mailboxes.apply_batch(entries)?;
-            return Ok(());
+        let journal = if sealed_groups.is_empty() {
+            None
+        } else {
+            let journal = journal::Journal {
+                groups: sealed_groups,
+                entries: round
+                    .entries
+                    .iter()
+                    .filter(|(_, _, _, journaled)| *journaled)
+                    .map(|(client, seq, bytes, _)| {
+                        (
+                            serde_bytes::ByteBuf::from(mailbox_key(client, *seq).to_vec()),
+                            serde_bytes::ByteBuf::from(bytes.clone()),
+                        )
+                    })
+                    .collect(),
+            };
+            self.meta.insert(journal::KEY, journal.encode())?;
+            Some(journal)
+        };
+        for (client, seq, bytes, _) in &round.entries {
+            self.mailboxes
+                .insert(&mailbox_key(client, *seq)[..], bytes.as_slice())?;
         }
-        (&self.groups, &self.mailboxes, &self.mailbox_heads)
-            .transaction(|(groups, mailboxes, heads)| {
-                for (group_id, record) in &sealed_groups {
-                    match record {
-                        Some(bytes) => groups.insert(group_id.as_slice(), bytes.as_slice())?,
-                        None => groups.remove(group_id.as_slice())?,
-                    };
-                }
-                for (client, seq, bytes) in &round.entries {
-                    mailboxes.insert(&mailbox_key(client, *seq)[..], bytes.as_slice())?;
-                }
-                for (client, head) in &round.heads {
-                    heads.insert(&client[..], &head.to_be_bytes()[..])?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(tx_error)
+        for (client, head) in &round.heads {
+            self.mailbox_heads.insert(&client[..], &head.to_be_bytes()[..])?;
+        }
+        if let Some(journal) = journal {
+            self.apply_group_writes(&journal.groups)?;
+            self.meta.remove(journal::KEY)?;
+        }
+        Ok(())
     }
-}
 
-fn tx_error(e: TransactionError<()>) -> StorageError {
-    match e {
-        TransactionError::Storage(e) => StorageError::Sled(e),
-        TransactionError::Abort(()) => StorageError::Corrupt("transaction aborted".into()),
+    fn apply_group_writes(
+        &self,
+        groups: &[(serde_bytes::ByteBuf, Option<serde_bytes::ByteBuf>)],
+    ) -> Result<(), StorageError> {
+        for (group_id, sealed) in groups {
+            match sealed {
+                Some(bytes) => self.groups.insert(group_id.as_slice(), bytes.as_slice())?,
+                None => self.groups.remove(group_id.as_slice())?,
+            };
+        }
+        Ok(())
+    }
+
+    /// Finish a group round that a crash interrupted: its journal is on
+    /// disk, so all of it is applied again (every step is idempotent).
+    /// Returns whether there was one.
+    pub fn replay_journal(&self) -> Result<bool, StorageError> {
+        let Some(bytes) = self.meta.get(journal::KEY)? else {
+            return Ok(false);
+        };
+        let journal = journal::Journal::decode(&bytes)?;
+        for (key, bytes) in &journal.entries {
+            self.mailboxes.insert(key.as_slice(), bytes.as_slice())?;
+        }
+        self.apply_group_writes(&journal.groups)?;
+        self.meta.remove(journal::KEY)?;
+        self.db.flush()?;
+        Ok(true)
     }
 }
 
@@ -567,11 +627,79 @@ pub(crate) mod tests {
         for &(client, count) in mailboxes {
             for seq in 1..=count {
                 let sealed = storage.seal_envelope(&client, seq, &test_record()).unwrap();
-                round.entries.push((client, seq, sealed));
+                round.entries.push((client, seq, sealed, false));
             }
             round.heads.push((client, count));
         }
         storage.apply_round(&round).unwrap();
+    }
+
+    /// The first rule of this module: no sled call that takes sled's
+    /// process-wide lock, anywhere in the server (see the module docs).
+    #[test]
+    fn no_sled_call_takes_the_global_lock() {
+        // Split so this file does not match itself.
+        let forbidden = [
+            ["apply", "_batch("].concat(),
+            [".trans", "action("].concat(),
+            ["Trans", "actional"].concat(),
+            ["sled::", "Batch"].concat(),
+            [".check", "sum()"].concat(),
+            [".exp", "ort()"].concat(),
+        ];
+        let mut found = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or("");
+                        if forbidden.iter().any(|f| code.contains(f.as_str())) {
+                            found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "sled calls that take its global lock:\n{}",
+            found.join("\n")
+        );
+    }
+
+    /// A group round interrupted after its journal was written is finished
+    /// at the next start: the group state and its envelopes together.
+    #[test]
+    fn an_interrupted_group_round_is_finished_from_its_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = [4u8; 32];
+        {
+            let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+            let sealed = storage.seal_envelope(&client, 1, &test_record()).unwrap();
+            let record = GroupRecord {
+                public_state: Vec::new(),
+                last_activity: 7,
+            };
+            let group = storage.vault.seal_state(GROUPS, b"g1", &record.encode()).unwrap();
+            let journal = journal::Journal {
+                groups: vec![(serde_bytes::ByteBuf::from(b"g1".to_vec()), Some(group.into()))],
+                entries: vec![(mailbox_key(&client, 1).to_vec().into(), sealed.into())],
+            };
+            // The crash: only the journal reached the disk.
+            storage.meta.insert(journal::KEY, journal.encode()).unwrap();
+            storage.flush_blocking().unwrap();
+        }
+        let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+        assert!(storage.meta.get(journal::KEY).unwrap().is_none(), "the journal is done");
+        let groups = storage.load_groups().unwrap();
+        assert_eq!((groups.len(), groups[0].1.last_activity), (1, 7));
+        assert_eq!(storage.mailbox_head(&client).unwrap(), 1);
+        assert_eq!(storage.read_mailbox(&client, 0, 1, 10, usize::MAX).unwrap().len(), 1);
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub enum WriteError {
 #[derive(Default)]
 pub(crate) struct Round {
     pub groups: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    pub entries: Vec<(ClientId, u64, Vec<u8>)>,
+    /// Mailbox, seq, sealed envelope, and whether it belongs to a job that
+    /// changes a group (those go into the round's journal).
+    pub entries: Vec<(ClientId, u64, Vec<u8>, bool)>,
     pub heads: Vec<(ClientId, u64)>,
 }
 
@@ -229,7 +231,7 @@ fn plan_job(
             .map_err(|e| WriteError::Storage(e.to_string()))?;
         meta.head += 1;
         meta.len += 1;
-        round.entries.push((*client, meta.head, sealed));
+        round.entries.push((*client, meta.head, sealed, job.group.is_some()));
         assigned.push(Some(meta.head));
     }
     if skipped > 0 {
