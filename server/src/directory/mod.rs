@@ -71,7 +71,6 @@ pub struct Claimed {
 
 pub struct Directory {
     storage: Storage,
-    crypto: RustCrypto,
     limits: Limits,
     /// Claims per target client, by everyone together.
     claims_per_target: DefaultKeyedRateLimiter<ClientId>,
@@ -95,7 +94,6 @@ impl Directory {
                 anonymous: storage.count_all_key_packages()?,
             })),
             storage,
-            crypto: RustCrypto::default(),
             claims_per_target: RateLimiter::keyed(Quota::per_minute(per_minute)),
             limits,
             staff_keys: parking_lot::RwLock::new(None),
@@ -278,17 +276,32 @@ impl Directory {
         ServiceError::new(ErrorCode::LimitExceeded, message)
     }
 
-    /// Check a key package the intake keeps with a ticket (one-time only:
-    /// a last-resort package could be used twice).
-    pub fn validate_one_time(&self, owner: &ClientId, bytes: &[u8]) -> ServiceResult<()> {
-        let valid = validate(&self.crypto, &self.limits, owner, bytes, now_secs())?;
-        if valid.last_resort {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidKeyPackage,
-                "a chat request carries one-time key packages",
-            ));
-        }
-        Ok(())
+    /// Check key packages the intake or a circle keeps (one-time only: a
+    /// last-resort package could be used twice), in the validation pool
+    /// and charged to the requester's source like a publish.
+    pub async fn validate_one_time_packages(
+        &self,
+        owner: &ClientId,
+        packages: &[Bytes],
+        who: Requester,
+    ) -> ServiceResult<()> {
+        self.validation.charge(&who, packages.len() as u32)?;
+        let (limits, owner) = (self.limits.clone(), *owner);
+        let bytes: Vec<Vec<u8>> = packages.iter().map(|b| b.0.clone()).collect();
+        self.validation
+            .run(&who, move || {
+                let crypto = RustCrypto::default();
+                for b in &bytes {
+                    if validate(&crypto, &limits, &owner, b, now_secs())?.last_resort {
+                        return Err(ServiceError::new(
+                            ErrorCode::InvalidKeyPackage,
+                            "a chat request carries one-time key packages",
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .await?
     }
 
     /// Take a key package of `owner`: a one-time one if any is left,

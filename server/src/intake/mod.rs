@@ -43,6 +43,7 @@ use crate::metrics::{IntakeLabels, IntakeOutcome, Metrics};
 use crate::stats::{ChatSummary, Stats};
 use crate::storage::{ClientId, StorageError};
 use crate::time::now_secs;
+use crate::validation::Requester;
 use abuse::{IntakeGuard, Refusal, SourceHasher, SourceKey};
 use hours::OpeningHours;
 use store::{IntakeStore, PendingAdd, PendingReadd, TeamMessageRecord, TicketRecord};
@@ -408,7 +409,12 @@ impl Intake {
         Ok(())
     }
 
-    fn check_key_packages(&self, client: &ClientId, key_packages: &[Bytes]) -> ServiceResult<()> {
+    async fn check_key_packages(
+        &self,
+        client: &ClientId,
+        key_packages: &[Bytes],
+        source: Option<SourceKey>,
+    ) -> ServiceResult<()> {
         if key_packages.is_empty() || key_packages.len() > self.config.max_key_packages_per_ticket {
             return Err(err(
                 ErrorCode::InvalidRequest,
@@ -418,10 +424,10 @@ impl Intake {
                 ),
             ));
         }
-        for kp in key_packages {
-            self.directory.validate_one_time(client, &kp.0)?;
-        }
-        Ok(())
+        // Signatures last, off the async workers.
+        self.directory
+            .validate_one_time_packages(client, key_packages, Requester::anonymous(source))
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -476,7 +482,7 @@ impl Intake {
             ));
         }
         self.check_choice(&language, &topic)?;
-        self.check_key_packages(&client, &key_packages)?;
+        self.check_key_packages(&client, &key_packages, source).await?;
         let secret = fresh_secret();
         let (state_out, record) = {
             let mut state = self.state.lock();
@@ -603,7 +609,8 @@ impl Intake {
         key_packages: Vec<Bytes>,
     ) -> ServiceResult<TicketState> {
         if !key_packages.is_empty() {
-            self.check_key_packages(&client, &key_packages)?;
+            // (Resuming carries no source; the pool still bounds it.)
+            self.check_key_packages(&client, &key_packages, None).await?;
         }
         let now = now_secs();
         let fresh = fresh_secret();
