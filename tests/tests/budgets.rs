@@ -300,5 +300,72 @@ async fn anonymous_floods_fill_their_own_budgets_and_the_helpline_still_works() 
         assert!(last.contains(action), "{action} missing:\n{last}");
     }
     drop(keep);
-    server.assert_logs_clean(&[]);
+    server.assert_logs_clean(&["203.0.113.7"]);
+}
+
+/// A loopback relay that adds `X-Forwarded-For: <addr>` to the WebSocket
+/// handshake (the server trusts it from loopback when configured), so the
+/// server sees the clients as coming from one network source.
+async fn relay_from(server: std::net::SocketAddr, forwarded: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("relay");
+    let addr = listener.local_addr().expect("relay address");
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // The request line, byte by byte, then the header.
+                let mut line = Vec::new();
+                let mut byte = [0u8; 1];
+                while !line.ends_with(b"\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    line.push(byte[0]);
+                }
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await else {
+                    return;
+                };
+                let mut head = line;
+                head.extend_from_slice(format!("X-Forwarded-For: {forwarded}\r\n").as_bytes());
+                if upstream.write_all(&head).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/v1/ws")
+}
+
+#[tokio::test]
+async fn heavy_validation_has_a_per_source_budget_that_staff_do_not_spend() {
+    // 12 units at once, then one a minute: one per key package, one per
+    // new group plus one per started 4 KiB of its tree.
+    let server = ServerProcess::start_with_config(
+        "[limits]\nvalidations_per_source_per_minute = 1\nvalidation_source_burst = 12\n\
+         [intake]\ntrusted_proxy_header = \"x-forwarded-for\"\n\
+         connections_per_source_per_minute = 1000\nconnection_burst = 1000\n",
+    );
+    let url = relay_from(server.addr(), "203.0.113.7").await;
+    let connect = || async { Client::connect_ephemeral(&url).await.expect("visitor via the relay") };
+    let mut a = connect().await;
+    a.publish_key_packages(10).await.expect("10 units");
+    a.create_group().await.expect("2 units: the burst is spent");
+    let refused = a.publish_key_packages(1).await.expect_err("past the source's budget");
+    assert_eq!(refused.server_code(), Some(ErrorCode::RateLimited), "{refused}");
+    assert!(refused
+        .refusal()
+        .and_then(|r| r.retry_after_secs)
+        .is_some_and(|s| s > 0));
+    // A fresh key from the same source shares the source's budget.
+    let mut b = connect().await;
+    assert_eq!(code(b.create_group().await), ErrorCode::RateLimited);
+    // Another source has its own.
+    let mut c = visitor(&server).await;
+    c.publish_key_packages(5)
+        .await
+        .expect("a local client is not that source");
+    // Staff sessions are not charged: connecting publishes 51 packages.
+    let mut ana = staff(&server, "ana").await;
+    ana.c.create_group().await.expect("staff are not charged");
+    server.assert_logs_clean(&["203.0.113.7"]);
 }
