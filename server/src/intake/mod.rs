@@ -155,6 +155,10 @@ struct State {
     /// team-message group each (memory only; at most `max_team_messages`,
     /// each kept [`TEAM_HANDOUT_SECS`]).
     team_handouts: HashMap<ClientId, TeamHandout>,
+    /// Team-message groups by id (bounded like the handouts and the
+    /// waiting list): looked up on every commit to a group that is not a
+    /// chat, and by the idle expiry.
+    team_groups: HashMap<Vec<u8>, TeamGroup>,
     /// Per ticket: when its `sos` was last written to the audit log and
     /// last alerted the counsellor (memory only; one entry per open ticket).
     sos_seen: HashMap<u64, SosSeen>,
@@ -172,6 +176,15 @@ struct TeamHandout {
     at: u64,
     /// The group they went into (bound by its first commit that adds them).
     group: Option<Vec<u8>>,
+}
+
+/// A team-message group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TeamGroup {
+    /// Its visitor is adding the team and writing.
+    Writing(ClientId),
+    /// Left for the team (in the waiting list).
+    Left,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -279,6 +292,11 @@ impl Intake {
         state.staff_clients = store.staff_clients()?.into_iter().collect();
         state.blocks = store.blocks()?.into_iter().filter(|(_, until)| *until > now).collect();
         state.team_messages = store.team_messages()?;
+        state.team_groups = state
+            .team_messages
+            .iter()
+            .map(|t| (t.group_id.clone(), TeamGroup::Left))
+            .collect();
         let intake = Arc::new(Intake {
             guard: IntakeGuard::new(&config),
             sources: SourceHasher::default(),
@@ -715,9 +733,7 @@ impl Intake {
         }
         {
             let mut state = self.state.lock();
-            state
-                .team_handouts
-                .retain(|_, h| now.saturating_sub(h.at) < TEAM_HANDOUT_SECS);
+            Self::forget_old_handouts(&mut state, now);
             if state.team_handouts.contains_key(&client) {
                 return Err(err(
                     ErrorCode::LimitExceeded,
@@ -794,6 +810,25 @@ impl Intake {
         Ok(out)
     }
 
+    /// Handouts older than [`TEAM_HANDOUT_SECS`] go; so do their groups'
+    /// team rules unless the message was left.
+    fn forget_old_handouts(state: &mut State, now: u64) {
+        let State {
+            team_handouts,
+            team_groups,
+            ..
+        } = state;
+        team_handouts.retain(|_, h| {
+            let keep = now.saturating_sub(h.at) < TEAM_HANDOUT_SECS;
+            if let (false, Some(g)) = (keep, &h.group) {
+                if matches!(team_groups.get(g), Some(TeamGroup::Writing(_))) {
+                    team_groups.remove(g);
+                }
+            }
+            keep
+        });
+    }
+
     /// A visitor's commit to a group that is not a chat: may it add and
     /// remove these members? Staff keys join a visitor's group only as the
     /// team handed out for one team message; a left team message takes
@@ -806,12 +841,11 @@ impl Intake {
         removed: &[ClientId],
     ) -> ServiceResult<()> {
         let forbidden = |m: &str| err(ErrorCode::Forbidden, m);
-        let bound = state
-            .team_handouts
-            .iter()
-            .find(|(_, h)| h.group.as_deref() == Some(group_id))
-            .map(|(visitor, _)| *visitor);
-        let left = state.team_messages.iter().any(|t| t.group_id == group_id);
+        let (bound, left) = match state.team_groups.get(group_id) {
+            Some(TeamGroup::Writing(visitor)) => (Some(*visitor), false),
+            Some(TeamGroup::Left) => (None, true),
+            None => (None, false),
+        };
         if left || bound.is_some() {
             if added.is_empty() && removed.is_empty() {
                 return Ok(());
@@ -836,6 +870,7 @@ impl Intake {
             ));
         }
         handout.group = Some(group_id.to_vec());
+        state.team_groups.insert(group_id.to_vec(), TeamGroup::Writing(*sender));
         Ok(())
     }
 
@@ -847,12 +882,7 @@ impl Intake {
 
     /// A team message being written or waiting to be taken.
     fn is_team_group(&self, group_id: &[u8]) -> bool {
-        let state = self.state.lock();
-        state.team_messages.iter().any(|t| t.group_id == group_id)
-            || state
-                .team_handouts
-                .values()
-                .any(|h| h.group.as_deref() == Some(group_id))
+        self.state.lock().team_groups.contains_key(group_id)
     }
 
     pub async fn leave_team_message(&self, client: ClientId, group_id: Vec<u8>, language: String) -> ServiceResult<()> {
@@ -881,7 +911,7 @@ impl Intake {
                     "a team message group holds only you and the team",
                 ));
             }
-            if state.team_messages.iter().any(|t| t.group_id == group_id) {
+            if state.team_groups.get(&group_id) == Some(&TeamGroup::Left) {
                 return Err(err(ErrorCode::InvalidState, "already left"));
             }
             if state
@@ -903,6 +933,7 @@ impl Intake {
                 left_at: now_secs(),
             };
             state.team_messages.push(record.clone());
+            state.team_groups.insert(record.group_id.clone(), TeamGroup::Left);
             let list = team_list(&state.team_messages);
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
                 s.push(ServerMessage::TeamMessagesWaiting { messages: list.clone() });
@@ -1575,6 +1606,7 @@ impl Intake {
             Self::require_chat_staff(&state, account)?;
             let before = state.team_messages.len();
             state.team_messages.retain(|t| t.group_id != group_id);
+            state.team_groups.remove(&group_id);
             if state.team_messages.len() == before {
                 return Err(err(
                     ErrorCode::UnknownGroup,

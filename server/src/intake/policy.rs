@@ -147,7 +147,7 @@ impl crate::directory::StaffKeys for Intake {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{State, TeamHandout, TeamMessageRecord};
+    use super::super::{State, TeamGroup, TeamHandout};
     use super::*;
 
     const VISITOR: ClientId = [1; 32];
@@ -207,6 +207,7 @@ mod tests {
             None
         );
         assert_eq!(s.team_handouts[&VISITOR].group.as_deref(), Some(&b"g1"[..]));
+        assert_eq!(s.team_groups.get(&b"g1"[..]), Some(&TeamGroup::Writing(VISITOR)));
         // The rest of the handout, into another group: refused.
         assert_eq!(
             code(Intake::check_team_commit(&mut s, b"g2", &VISITOR, &[BORA], &[])),
@@ -240,11 +241,7 @@ mod tests {
 
         // Once left, nobody more, even after a restart forgot the handout.
         s.team_handouts.clear();
-        s.team_messages.push(TeamMessageRecord {
-            group_id: b"g1".to_vec(),
-            language: "mk".into(),
-            left_at: 0,
-        });
+        s.team_groups.insert(b"g1".to_vec(), TeamGroup::Left);
         assert_eq!(
             code(Intake::check_team_commit(
                 &mut s,
