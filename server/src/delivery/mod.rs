@@ -165,6 +165,17 @@ pub trait GroupPolicy: Send + Sync {
         removed: &[ClientId],
         members_after: usize,
     ) -> ServiceResult<()>;
+    /// The same, for a group an anonymous key created (no chat or circle:
+    /// those are staff's): the intake holds team messages to their rules.
+    fn check_visitor_group_commit(
+        &self,
+        _group_id: &[u8],
+        _sender: &ClientId,
+        _added: &[ClientId],
+        _removed: &[ClientId],
+    ) -> ServiceResult<()> {
+        Ok(())
+    }
     /// The commit was merged.
     fn committed(&self, group_id: &[u8], sender: &ClientId, added: &[ClientId], removed: &[ClientId]);
     /// Is `client` a staff member's key? Staff may be in
@@ -655,6 +666,9 @@ impl Delivery {
         }
         for policy in self.policies() {
             policy.check_commit(&group_id, &sender, &added, &removed, new_size)?;
+            if group.anonymous {
+                policy.check_visitor_group_commit(&group_id, &sender, &added, &removed)?;
+            }
         }
         match (&parsed_welcome, added.is_empty()) {
             (None, false) => {

@@ -829,8 +829,8 @@ impl Intake {
         });
     }
 
-    /// A visitor's commit to a group that is not a chat: may it add and
-    /// remove these members? Staff keys join a visitor's group only as the
+    /// A commit to a group a visitor's key created (no chat, no circle):
+    /// may it add and remove these members? Staff keys join a visitor's group only as the
     /// team handed out for one team message; a left team message takes
     /// nobody more. Binds the handout to its group on the first add.
     fn check_team_commit(

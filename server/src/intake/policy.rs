@@ -28,10 +28,9 @@ impl GroupPolicy for ChatPolicy {
         _members_after: usize,
     ) -> ServiceResult<()> {
         let Some(intake) = self.0.upgrade() else { return Ok(()) };
-        let mut state = intake.state.lock();
+        let state = intake.state.lock();
         let Some(t) = state.by_group.get(group_id).and_then(|id| state.tickets.get(id)) else {
-            // Not a chat: a team message, or a group staff keys may not join.
-            return Intake::check_team_commit(&mut state, group_id, sender, added, removed);
+            return Ok(()); // not a chat
         };
         let r = &t.record;
         if *sender == r.visitor {
@@ -75,6 +74,22 @@ impl GroupPolicy for ChatPolicy {
 
     fn is_staff(&self, client: &ClientId) -> bool {
         self.0.upgrade().is_some_and(|intake| intake.is_staff_client(client))
+    }
+
+    /// A visitor's own group: a team message, or one no staff key joins.
+    fn check_visitor_group_commit(
+        &self,
+        group_id: &[u8],
+        sender: &ClientId,
+        added: &[ClientId],
+        removed: &[ClientId],
+    ) -> ServiceResult<()> {
+        let Some(intake) = self.0.upgrade() else { return Ok(()) };
+        let mut state = intake.state.lock();
+        if state.by_group.contains_key(group_id) {
+            return Ok(()); // a chat: check_commit's
+        }
+        Intake::check_team_commit(&mut state, group_id, sender, added, removed)
     }
 
     fn keeps_group(&self, group_id: &[u8]) -> bool {
