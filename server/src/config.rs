@@ -17,8 +17,16 @@ pub struct Config {
     /// Serve HTTPS/WSS with this certificate (README, "TLS").
     pub tls: TlsConfig,
     /// A TLS-terminating proxy in front speaks HTTPS to browsers: plain
-    /// HTTP may listen beyond loopback, and responses carry HSTS.
+    /// HTTP may listen beyond loopback, and responses carry HSTS. Needs
+    /// `intake.trusted_proxy_header`: every visitor would otherwise share
+    /// the proxy's address and the per-source limits would be off.
     pub behind_tls_proxy: bool,
+    /// Where `GET /metrics` is served: a listener of its own, loopback by
+    /// default, so the counters (which show traffic and when staff are on
+    /// shift) are not public. `"off"` serves no metrics. The main listener
+    /// never serves them.
+    #[serde(deserialize_with = "metrics_listen")]
+    pub metrics_listen: Option<SocketAddr>,
     pub http: HttpConfig,
     /// Folder holding the sled database.
     pub data_dir: PathBuf,
@@ -32,6 +40,10 @@ pub struct Config {
     pub purge_interval_secs: u64,
     /// Extra wait before each storage round, to batch more writes per flush.
     pub group_commit_delay_ms: u64,
+    /// After SIGTERM, exit with status 124 if the graceful shutdown has
+    /// not finished by then (storage that stalls must not keep the process
+    /// alive; every acknowledged write is already flushed).
+    pub shutdown_deadline_secs: u64,
     pub limits: Limits,
     pub connections: ConnectionLimits,
     pub intake: IntakeConfig,
@@ -135,6 +147,14 @@ pub struct HttpConfig {
     /// for a year. Off by default: a cached script on a searched phone
     /// reveals the visit (SECURITY.md, "Transport security").
     pub cache_hashed_assets: bool,
+    /// Origins, besides the server's own, whose pages may open the
+    /// WebSocket, e.g. `["https://chat.example.org"]`. A browser's upgrade
+    /// from any other origin gets HTTP 403 (cross-site WebSocket
+    /// hijacking). The own origin is the one whose host and port are the
+    /// request's `Host`; list the public origin here when a proxy in front
+    /// rewrites `Host`. Clients that send no `Origin` (native clients, not
+    /// browsers) are not affected.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Escalation to the crisis line (PROTOCOL.md, "Escalation").
@@ -232,6 +252,14 @@ pub struct IntakeConfig {
     /// New WebSockets per minute from one source (HTTP 429 past it).
     pub connections_per_source_per_minute: u32,
     pub connection_burst: u32,
+    /// WebSockets open at once from one network (an IPv4 address or an
+    /// IPv6 /48; HTTP 429 past it). It bounds what one network can hold
+    /// of `connections.max_connections`. A shelter or office behind one
+    /// NAT address shares it: each person's browser keeps one connection
+    /// (two while a reload overlaps), so 32 serves about 15 people at
+    /// once. Staff count too: they should connect from their own network,
+    /// not a visitor's (SECURITY.md, "Admission").
+    pub max_connections_per_source: u32,
     /// Frames per second one anonymous connection may send.
     pub frames_per_second: u32,
     /// Intake attempts per minute that switch proof of work on (0: never).
@@ -246,6 +274,9 @@ pub struct IntakeConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Longest block a counsellor may set (seconds).
     pub max_block_secs: u32,
+    /// Sources (salted, in memory) blocked at once; past it the block
+    /// that ends soonest gives way. The visitor's key stays blocked.
+    pub max_blocked_sources: usize,
     /// Counsellors a sealed team message reaches at most.
     pub max_team_message_recipients: usize,
     /// Sealed team messages waiting at most (also the most visitor keys
@@ -290,6 +321,7 @@ impl Default for IntakeConfig {
             source_burst: 3,
             connections_per_source_per_minute: 60,
             connection_burst: 20,
+            max_connections_per_source: 32,
             frames_per_second: 20,
             pow_threshold_per_minute: 300,
             pow_difficulty_bits: 16,
@@ -300,11 +332,33 @@ impl Default for IntakeConfig {
                 std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
             ],
             max_block_secs: 30 * 24 * 3600,
+            max_blocked_sources: 10_000,
             max_team_message_recipients: 20,
             max_team_messages: 1_000,
             sos_audit_window_secs: 600,
         }
     }
+}
+
+/// The metrics listener's default port (`127.0.0.1:9464`, the port
+/// registered for Prometheus exporters such as OpenTelemetry's).
+pub const DEFAULT_METRICS_PORT: u16 = 9464;
+
+/// `metrics_listen`: an address, or `"off"`.
+fn metrics_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_metrics_listen(&text).map_err(serde::de::Error::custom)
+}
+
+/// An address such as `127.0.0.1:9464`, or `off` (no metrics listener).
+pub fn parse_metrics_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("metrics_listen must be an address such as 127.0.0.1:9464, or \"off\": {text:?}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -442,12 +496,28 @@ pub struct StaffConfig {
     pub max_concurrent_password_checks: usize,
     /// Logins waiting for a password check; more are told to retry.
     pub max_waiting_logins: usize,
-    /// Login attempts one username may make at once, and the seconds that
-    /// win back one more.
+    /// Of those, the logins one source (salted address) may have waiting:
+    /// a flood of guesses from one place cannot fill the queue that
+    /// everyone's logins wait in.
+    pub max_waiting_logins_per_source: usize,
+    /// Login attempts one username may make from one source at once, and
+    /// the seconds that win back one more. Failures from another place do
+    /// not count against a login from here.
     pub login_attempts_burst: u32,
     pub login_attempt_interval_secs: u64,
-    /// Usernames the login throttle remembers at once.
+    /// Login attempts one source may make at once, whatever the usernames
+    /// (an office of staff behind one address logs in through it), and the
+    /// seconds that win back one more.
+    pub login_attempts_per_source_burst: u32,
+    pub login_source_attempt_interval_secs: u64,
+    /// (username, source) pairs the login throttle remembers at once. Past
+    /// it, a source's new pairs share one bucket of that source (of
+    /// `login_attempts_burst`), never a bucket shared with other sources.
     pub max_throttled_usernames: usize,
+    /// Sources the login throttle remembers at once. Past it, new sources
+    /// share one strict bucket (of `login_attempts_per_source_burst`);
+    /// sources already remembered are not affected.
+    pub max_throttled_sources: usize,
 }
 
 /// The audit log of staff actions.
@@ -481,9 +551,13 @@ impl Default for StaffConfig {
             argon2_parallelism: 1,
             max_concurrent_password_checks: 2,
             max_waiting_logins: 64,
+            max_waiting_logins_per_source: 4,
             login_attempts_burst: 5,
             login_attempt_interval_secs: 60,
+            login_attempts_per_source_burst: 30,
+            login_source_attempt_interval_secs: 3,
             max_throttled_usernames: 10_000,
+            max_throttled_sources: 10_000,
         }
     }
 }
@@ -511,6 +585,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: TlsConfig::default(),
             behind_tls_proxy: false,
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
             http: HttpConfig::default(),
             data_dir: PathBuf::from("./data"),
             web_root: PathBuf::from("./web-client/dist"),
@@ -518,6 +593,7 @@ impl Default for Config {
             retention_secs: 7 * 24 * 3600,
             purge_interval_secs: 600,
             group_commit_delay_ms: 0,
+            shutdown_deadline_secs: 4,
             limits: Limits::default(),
             connections: ConnectionLimits::default(),
             intake: IntakeConfig::default(),
@@ -796,6 +872,8 @@ impl Config {
             || i.frames_per_second == 0
             || i.max_key_packages_per_ticket == 0
             || i.max_tracked_sources == 0
+            || i.max_connections_per_source == 0
+            || i.max_blocked_sources == 0
         {
             return bad("intake timeouts, rates and bounds must be positive");
         }
@@ -814,6 +892,10 @@ impl Config {
             || st.login_attempts_burst == 0
             || st.login_attempt_interval_secs == 0
             || st.max_throttled_usernames == 0
+            || st.max_waiting_logins_per_source == 0
+            || st.login_attempts_per_source_burst == 0
+            || st.login_source_attempt_interval_secs == 0
+            || st.max_throttled_sources == 0
         {
             return bad("staff limits must be positive");
         }
@@ -884,6 +966,30 @@ impl Config {
                 self.listen.ip()
             )));
         }
+        // Behind a proxy every connection comes from the proxy: without
+        // its header the per-source limits would count everyone as one
+        // source, or (a loopback proxy) as none at all.
+        if self.behind_tls_proxy && self.intake.trusted_proxy_header.is_none() {
+            return bad(
+                "behind_tls_proxy = true needs intake.trusted_proxy_header (e.g. \"x-forwarded-for\", \
+                 the header the proxy sets to the client's address) and intake.trusted_proxies \
+                 (the proxy's addresses, default loopback): without them every visitor arrives from \
+                 the proxy's address and the per-source limits are off",
+            );
+        }
+        if let Some(metrics) = self.metrics_listen {
+            if metrics.port() != 0 && metrics == self.listen {
+                return bad("metrics_listen must differ from listen (the main listener never serves /metrics)");
+            }
+        }
+        for origin in &self.http.allowed_origins {
+            if crate::http::origin::parse_allowed(origin).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "http.allowed_origins: {origin:?} is not an origin such as https://chat.example.org \
+                     (scheme http or https, a host, an optional port, no path)"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -948,7 +1054,10 @@ mod tests {
         };
         assert!(message.contains("behind_tls_proxy"), "{message}");
         assert!(Config::parse("listen = \"[::]:8080\"").is_err());
-        assert!(Config::parse("listen = \"0.0.0.0:8080\"\nbehind_tls_proxy = true").is_ok());
+        assert!(Config::parse(
+            "listen = \"0.0.0.0:8080\"\nbehind_tls_proxy = true\n[intake]\ntrusted_proxy_header = \"x-forwarded-for\""
+        )
+        .is_ok());
         assert!(Config::parse("listen = \"0.0.0.0:8080\"\n[tls]\nself_signed = true").is_ok());
         let with_files = "listen = \"0.0.0.0:8443\"\n[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"";
         assert!(Config::parse(with_files).unwrap().tls.enabled());
@@ -994,6 +1103,11 @@ mod tests {
             "[limits]\nmax_key_package_bytes = 2000000",
             "[intake]\nmax_queue_length = 0",
             "[intake]\nmax_tracked_sources = 0",
+            "[intake]\nmax_connections_per_source = 0",
+            "[intake]\nmax_blocked_sources = 0",
+            "[staff]\nlogin_attempts_per_source_burst = 0",
+            "[staff]\nmax_waiting_logins_per_source = 0",
+            "[staff]\nmax_throttled_sources = 0",
             "[intake]\nteam_key_packages_per_minute = 0",
             "[escalation]\nmax_open_escalations = 0",
         ] {
@@ -1030,6 +1144,55 @@ mod tests {
             "[storage]\nkey_period_secs = 0",
         ] {
             assert!(matches!(Config::parse(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_without_its_client_address_header_is_refused() {
+        let Err(ConfigError::Invalid(message)) = Config::parse("behind_tls_proxy = true") else {
+            panic!("behind_tls_proxy without trusted_proxy_header accepted")
+        };
+        assert!(message.contains("intake.trusted_proxy_header"), "{message}");
+        assert!(message.contains("per-source limits are off"), "{message}");
+        let c = Config::parse("behind_tls_proxy = true\n[intake]\ntrusted_proxy_header = \"x-real-ip\"").unwrap();
+        assert_eq!(c.intake.trusted_proxy_header.as_deref(), Some("x-real-ip"));
+    }
+
+    #[test]
+    fn metrics_listen_defaults_to_loopback_and_can_be_moved_or_turned_off() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let moved = Config::parse("metrics_listen = \"[::1]:9100\"").unwrap();
+        assert_eq!(moved.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+        assert_eq!(Config::parse("metrics_listen = \"off\"").unwrap().metrics_listen, None);
+        assert!(matches!(
+            Config::parse("metrics_listen = \"nine\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            Config::parse("listen = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.1:8080\""),
+            Err(ConfigError::Invalid(_))
+        ));
+        // Port 0 on both picks two free ports.
+        assert!(Config::parse("listen = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"").is_ok());
+    }
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        let c = Config::parse("[http]\nallowed_origins = [\"https://chat.example.org\", \"http://localhost:5173\"]")
+            .unwrap();
+        assert_eq!(c.http.allowed_origins.len(), 2);
+        assert!(Config::parse("").unwrap().http.allowed_origins.is_empty());
+        for bad in [
+            "https://chat.example.org/path",
+            "chat.example.org",
+            "ftp://chat.example.org",
+            "https://user@chat.example.org",
+            "null",
+            "",
+        ] {
+            let text = format!("[http]\nallowed_origins = [{bad:?}]");
+            assert!(matches!(Config::parse(&text), Err(ConfigError::Invalid(_))), "{bad}");
         }
     }
 }

@@ -81,6 +81,8 @@ pub struct Services {
     /// Anonymous daily statistics.
     pub stats: Arc<Stats>,
     pub metrics: Arc<Metrics>,
+    /// Where `/metrics` is served (`metrics_listen`), once bound.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Stop the process after a failure that would leave memory and disk
@@ -173,6 +175,20 @@ pub async fn run_with(
         intake.clone(),
         audit.clone(),
     )?;
+    // Bound before anything is served, so a taken port stops the start.
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen for /metrics on {addr} (metrics_listen): {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    if metrics_addr.is_some_and(|a| !a.ip().is_loopback()) {
+        // The operator's choice, but worth a line: the counters show
+        // traffic and staff presence, and the listener has no login.
+        tracing::warn!("metrics_listen is beyond loopback: firewall it to the scraper");
+    }
     let escalations = escalation::Escalations::load(
         config.escalation.clone(),
         &storage,
@@ -189,6 +205,7 @@ pub async fn run_with(
         audit,
         stats,
         metrics,
+        metrics_addr,
         directory,
         delivery,
         mailboxes,
@@ -231,8 +248,12 @@ pub async fn run_with(
         config.connections.listen_backlog,
         config.connections.socket_send_buffer_bytes,
     )?;
+    let metrics_server = metrics_listener.map(|listener| tokio::spawn(serve_metrics(listener, services.clone())));
     on_listening(listener.local_addr()?, &services);
     serve_http(listener, tls, &services).await?;
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
 
     // Stop: connections close with 1001 after their in-flight writes finish.
     purge.abort();
@@ -242,7 +263,8 @@ pub async fn run_with(
         let _ = admin_socket.await;
     }
     services.tasks.close();
-    if tokio::time::timeout(Duration::from_secs(10), services.tasks.wait())
+    // Within the shutdown deadline (`shutdown_deadline_secs`, 4 s by default).
+    if tokio::time::timeout(Duration::from_secs(2), services.tasks.wait())
         .await
         .is_err()
     {
@@ -250,7 +272,7 @@ pub async fn run_with(
     }
     drop(services); // drops the writer's queue, so the writer finishes and flushes
     let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(Duration::from_secs(10), joined).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(1), joined).await.is_err() {
         tracing::warn!("storage writer did not stop in time; flushing directly");
     }
     storage.flush_blocking()?;
@@ -274,7 +296,7 @@ async fn serve_http(
         stop.cancelled().await;
         // WebSockets are not HTTP connections any more; they close
         // themselves with 1001 and are awaited through `Services::tasks`.
-        stopping.graceful_shutdown(Some(Duration::from_secs(10)));
+        stopping.graceful_shutdown(Some(Duration::from_secs(2)));
     });
     let app = http::router(services.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let queue = services.config.connections.listen_backlog as usize;
@@ -290,6 +312,30 @@ async fn serve_http(
             server.acceptor(acceptor).serve(app).await
         }
         None => server.serve(app).await,
+    }
+}
+
+/// Serve `GET /metrics` on its own listener until shutdown, plain HTTP
+/// with the main listener's header timeout.
+async fn serve_metrics(listener: std::net::TcpListener, services: Arc<Services>) {
+    let handshake = Duration::from_secs(services.config.connections.handshake_timeout_secs);
+    let handle = axum_server::Handle::<std::net::SocketAddr>::new();
+    let stopping = handle.clone();
+    let stop = services.shutdown.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        stopping.graceful_shutdown(Some(Duration::from_secs(1)));
+    });
+    let app = http::metrics_router(services.clone());
+    let served = async {
+        let mut server = axum_server::from_tcp(listener)?
+            .handle(handle)
+            .first_request_timeout(handshake);
+        server.http_builder().http1().header_read_timeout(handshake);
+        server.serve(app.into_make_service()).await
+    };
+    if let Err(e) = served.await {
+        tracing::error!(error = %e, "the metrics listener failed");
     }
 }
 

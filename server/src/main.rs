@@ -24,6 +24,10 @@ struct Args {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
     #[arg(long, env = "PARASOL_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// Address for `GET /metrics`, a listener of its own (default
+    /// 127.0.0.1:9464), or `off`.
+    #[arg(long, env = "PARASOL_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Folder for the database.
     #[arg(long, env = "PARASOL_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
@@ -70,6 +74,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Whatever the server writes (database, keys, certificates, the admin
+    // socket) is its owner's alone, whatever umask it was started with.
+    #[cfg(unix)]
+    // SAFETY: umask(2) only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let args = Args::parse();
     let mut config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
@@ -80,6 +91,15 @@ fn main() -> std::process::ExitCode {
     };
     if let Some(v) = args.listen {
         config.listen = v;
+    }
+    if let Some(v) = args.metrics_listen {
+        match parasol_server::config::parse_metrics_listen(&v) {
+            Ok(v) => config.metrics_listen = v,
+            Err(e) => {
+                eprintln!("parasol-server: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
     }
     if let Some(v) = args.data_dir {
         config.data_dir = v;
@@ -128,16 +148,24 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let deadline = std::time::Duration::from_secs(config.shutdown_deadline_secs);
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(wait_for_signal(shutdown.clone()));
+        if let Err(e) = watch_signals(shutdown.clone(), deadline) {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return Err(anyhow::anyhow!("cannot install signal handlers: {e}"));
+        }
         let data_dir = config.data_dir.clone();
         let (http, ws) = if config.tls.enabled() {
             ("https", "wss")
         } else {
             ("http", "ws")
         };
-        parasol_server::run(config, shutdown, move |addr| {
+        parasol_server::run_with(config, shutdown, move |addr, services| {
+            // Before the banner: whoever waits for the banner knows both.
+            if let Some(metrics) = services.metrics_addr {
+                println!("parasol-server metrics on http://{metrics}/metrics");
+            }
             println!(
                 "parasol-server listening on {http}://{addr} (WebSocket {ws}://{addr}/v1/ws), data in {}",
                 data_dir.display()
@@ -186,25 +214,31 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn wait_for_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// SIGTERM or SIGINT starts a graceful shutdown. A thread of its own
+/// waits for them, not a task on the runtime, so a stop is heard even when
+/// every async worker is stuck; and if the graceful shutdown has not ended
+/// by `deadline`, the process exits with status 124. Nothing acknowledged
+/// is lost that way: every answer waits for its flush.
+fn watch_signals(shutdown: CancellationToken, deadline: std::time::Duration) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if signals.forever().next().is_some() {
+            tracing::info!("shutdown requested");
+            shutdown.cancel();
+            // A second signal, or the deadline, ends it at once.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = signals.forever().next();
+                let _ = tx.send(());
+            });
+            let _ = rx.recv_timeout(deadline);
+            tracing::error!(
+                deadline_secs = deadline.as_secs(),
+                "shutdown did not finish in time; exiting without waiting further"
+            );
+            std::process::exit(124);
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
+    })?;
+    Ok(())
 }

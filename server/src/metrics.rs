@@ -102,6 +102,13 @@ pub struct Metrics {
     /// Connections closed as slow consumers (4002): their send queue
     /// filled or a write stalled past `write_stall_secs`.
     pub slow_consumers_closed_total: Counter,
+    /// WebSocket upgrades refused (HTTP 429) because their network had
+    /// `intake.max_connections_per_source` connections open.
+    pub connections_over_source_cap_total: Counter,
+    /// Intake requests and connections from sources the limiters could not
+    /// track (`intake.max_tracked_sources` full), charged to the one shared
+    /// overflow bucket.
+    pub source_overflow_total: Counter,
 }
 
 impl Default for Metrics {
@@ -123,6 +130,8 @@ impl Metrics {
             commits_accepted_total: Counter::default(),
             logins_total: Family::default(),
             slow_consumers_closed_total: Counter::default(),
+            connections_over_source_cap_total: Counter::default(),
+            source_overflow_total: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -161,6 +170,16 @@ impl Metrics {
             "slow_consumers_closed",
             "Connections closed as slow consumers (4002)",
             m.slow_consumers_closed_total.clone(),
+        );
+        registry.register(
+            "connections_over_source_cap",
+            "WebSocket upgrades refused: their network had its cap of connections open",
+            m.connections_over_source_cap_total.clone(),
+        );
+        registry.register(
+            "source_overflow",
+            "Intake requests and connections charged to the shared overflow bucket (source limiters full)",
+            m.source_overflow_total.clone(),
         );
         // Every label value exists from the start, so dashboards see zeros.
         for &state in ShiftState::ALL {
@@ -248,6 +267,8 @@ mod tests {
             "parasol_commits_accepted_total 0",
             "parasol_logins_total{outcome=\"success\"} 1",
             "parasol_slow_consumers_closed_total 0",
+            "parasol_connections_over_source_cap_total 0",
+            "parasol_source_overflow_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 struct TestServer {
     addr: SocketAddr,
+    /// Where `/metrics` is served (a listener of its own).
+    metrics: SocketAddr,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -27,18 +29,21 @@ async fn start(mut config: Config) -> TestServer {
     config.listen = "127.0.0.1:0".parse().unwrap();
     // The key file (`data.keys`) lands beside it, inside the temporary dir.
     config.data_dir = dir.path().join("data");
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        parasol_server::run(config, token, move |addr| {
-            let _ = tx.send(addr);
+        parasol_server::run_with(config, token, move |addr, services| {
+            let _ = tx.send((addr, services.metrics_addr.expect("a metrics listener")));
         })
         .await
         .unwrap();
     });
+    let (addr, metrics) = rx.await.unwrap();
     TestServer {
-        addr: rx.await.unwrap(),
+        addr,
+        metrics,
         shutdown,
         task,
         _dir: dir,
@@ -261,7 +266,8 @@ async fn pings_do_not_extend_the_authentication_deadline() {
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
-/// `GET /metrics`: the value of the line starting with `name `.
+/// `GET /metrics` on the metrics listener: the value of the line starting
+/// with `name `.
 async fn metric(addr: SocketAddr, name: &str) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -459,6 +465,80 @@ async fn too_many_connections_get_503() {
     }
 }
 
+/// A WebSocket upgrade as if from `from` (through the trusted proxy
+/// header): the HTTP status, 101 when it opened.
+async fn upgrade_from(addr: SocketAddr, from: &str) -> (u16, Option<WebSocketStream<MaybeTlsStream<TcpStream>>>) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/v1/ws").into_client_request().unwrap();
+    request.headers_mut().insert("x-forwarded-for", from.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, response)) => (response.status().as_u16(), Some(ws)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => (response.status().as_u16(), None),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Issue 17: once the source limiters are full, new sources are not let
+/// through unlimited: they share one overflow bucket of one source's
+/// budget (counted), while sources already tracked keep their own.
+#[tokio::test]
+async fn sources_past_the_limiters_memory_share_one_strict_bucket() {
+    let mut config = Config::default();
+    config.intake.trusted_proxy_header = Some("x-forwarded-for".into());
+    config.intake.max_tracked_sources = 2;
+    config.intake.connections_per_source_per_minute = 1;
+    config.intake.connection_burst = 2;
+    let server = start(config).await;
+    let mut open = Vec::new();
+    for from in ["203.0.113.1", "203.0.113.2"] {
+        let (status, ws) = upgrade_from(server.addr, from).await;
+        assert_eq!(status, 101, "{from}");
+        open.push(ws);
+    }
+    assert_eq!(metric(server.addr, "parasol_source_overflow_total").await, 0);
+    // The limiter is full: three new sources share a burst of 2.
+    let mut statuses = Vec::new();
+    for from in ["203.0.113.3", "2001:db8:3::1", "198.51.100.3"] {
+        let (status, ws) = upgrade_from(server.addr, from).await;
+        statuses.push(status);
+        open.push(ws);
+    }
+    assert_eq!(statuses, [101, 101, 429]);
+    assert_eq!(metric(server.addr, "parasol_source_overflow_total").await, 3);
+    // A tracked source still has its own budget (one more of its burst).
+    assert_eq!(upgrade_from(server.addr, "203.0.113.1").await.0, 101);
+}
+
+/// Issue 17: connections open at once per network are capped, with a
+/// typed HTTP 429 before the upgrade, and counted.
+#[tokio::test]
+async fn a_network_over_its_open_connection_cap_gets_429() {
+    let mut config = Config::default();
+    config.intake.trusted_proxy_header = Some("x-forwarded-for".into());
+    config.intake.max_connections_per_source = 2;
+    let server = start(config).await;
+    let (a, first) = upgrade_from(server.addr, "2001:db8:9:1::1").await;
+    let (b, _second) = upgrade_from(server.addr, "2001:db8:9:2::1").await;
+    assert_eq!((a, b), (101, 101));
+    assert_eq!(
+        upgrade_from(server.addr, "2001:db8:9:3::1").await.0,
+        429,
+        "a third from the /48"
+    );
+    assert_eq!(
+        metric(server.addr, "parasol_connections_over_source_cap_total").await,
+        1
+    );
+    assert_eq!(upgrade_from(server.addr, "2001:db8:a::1").await.0, 101, "another /48");
+    // Closing one gives its place back.
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while upgrade_from(server.addr, "2001:db8:9:4::1").await.0 != 101 {
+        assert!(std::time::Instant::now() < deadline, "the place never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn shutdown_closes_sockets_with_going_away() {
     let server = start(Config::default()).await;
@@ -534,7 +614,7 @@ async fn a_client_that_never_reads_is_disconnected_as_a_slow_consumer() {
     .expect("the server closed the connection");
     assert_eq!(code, Some(close::SLOW_CONSUMER));
     flood.abort();
-    assert_eq!(metric(server.addr, "parasol_slow_consumers_closed_total").await, 1);
+    assert_eq!(metric(server.metrics, "parasol_slow_consumers_closed_total").await, 1);
 }
 
 #[tokio::test]

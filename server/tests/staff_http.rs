@@ -36,6 +36,7 @@ async fn start(mut config: Config) -> TestServer {
     config.listen = "127.0.0.1:0".parse().unwrap();
     // The key file (`data.keys`) lands beside it, inside the temporary dir.
     config.data_dir = dir.path().join("data");
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();
@@ -183,7 +184,8 @@ async fn login_succeeds_and_every_failure_looks_the_same() {
     }
     assert_eq!(bad_password.body, unknown_user.body, "no user enumeration");
 
-    let metrics = http(server.addr, "GET", "/metrics", &[], b"").await;
+    let metrics_addr = server.services.metrics_addr.expect("a metrics listener");
+    let metrics = http(metrics_addr, "GET", "/metrics", &[], b"").await;
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("parasol_logins_total{outcome=\"success\"} 1"));
     assert!(metrics
@@ -278,6 +280,69 @@ async fn repeated_attempts_are_throttled_with_retry_after() {
             .status,
         429
     );
+    server.stop().await;
+}
+
+/// A login through the loopback proxy, from the client address `from`.
+async fn login_from(addr: SocketAddr, from: &str, body: Value) -> HttpResponse {
+    http(
+        addr,
+        "POST",
+        "/v1/staff/login",
+        &[("Content-Type", "application/json"), ("X-Forwarded-For", from)],
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+/// Issue 17: guesses at a username from one network do not lock its owner
+/// out at another, and one network spraying names runs out of attempts
+/// without touching anyone else.
+#[tokio::test]
+async fn failures_from_one_source_do_not_lock_the_user_out_at_another() {
+    let mut config = config();
+    config.intake.trusted_proxy_header = Some("x-forwarded-for".into());
+    config.staff.login_attempts_burst = 3;
+    config.staff.login_attempt_interval_secs = 60;
+    config.staff.login_attempts_per_source_burst = 6;
+    config.staff.login_source_attempt_interval_secs = 60;
+    let server = start(config).await;
+    server.create("ana", PW).await;
+    let attacker = "203.0.113.66";
+    let office = "198.51.100.7";
+    for _ in 0..3 {
+        let r = login_from(server.addr, attacker, json!({"username": "ana", "password": "guess"})).await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let r = login_from(server.addr, attacker, json!({"username": "ana", "password": PW})).await;
+    assert_eq!(r.status, 429, "the attacker's network is throttled for ana: {}", r.body);
+    assert_eq!(r.json()["error"], "too_many_attempts");
+    // Ana, from her office, logs in with her password at once.
+    let r = login_from(server.addr, office, json!({"username": "ana", "password": PW})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["token"].is_string());
+    // IPv6 too: another network than the attacker's.
+    let r = login_from(server.addr, "2001:db8:5::9", json!({"username": "ana", "password": PW})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The attacker's network sprays other names: its own budget (6
+    // attempts, 4 spent) runs out, whatever the name.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let body = json!({"username": format!("user{i}"), "password": "guess"});
+        statuses.push(login_from(server.addr, attacker, body).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 429, 429], "per-source budget");
+    // Nobody else is affected.
+    let r = login_from(
+        server.addr,
+        "192.0.2.44",
+        json!({"username": "user3", "password": "guess"}),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = login_from(server.addr, office, json!({"username": "ana", "password": PW})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     server.stop().await;
 }
 

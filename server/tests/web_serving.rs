@@ -27,6 +27,8 @@ async fn start_with(
     };
     let config = Config {
         listen,
+        // A free port: tests run side by side.
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: data.join("data"),
         web_root: web_root.to_path_buf(),
         ..config
@@ -128,11 +130,9 @@ async fn the_built_page_and_every_response_carry_the_security_headers() {
     assert!(body.contains("<title>Notes</title>"));
     assert_security_headers("/some/where", &headers);
 
-    for path in ["/healthz", "/metrics"] {
-        let (status, headers, _) = get(addr, path).await;
-        assert_eq!(status, 200, "{path}");
-        assert_security_headers(path, &headers);
-    }
+    let (status, headers, _) = get(addr, "/healthz").await;
+    assert_eq!(status, 200);
+    assert_security_headers("/healthz", &headers);
     shutdown.cancel();
 }
 
@@ -164,13 +164,12 @@ fn built_web_root() -> tempfile::TempDir {
 const HASHED: [&str; 2] = ["/assets/index-BkX3c9_q.js", "/assets/style-a1B2c3D4.css"];
 /// The page, the console, an asset without a hash, a hashed name that does
 /// not exist (answered with the page), the API.
-const NEVER_CACHED: [&str; 7] = [
+const NEVER_CACHED: [&str; 6] = [
     "/",
     "/console.html",
     "/assets/unhashed.js",
     "/assets/gone-ZZZZZZZZ.js",
     "/healthz",
-    "/metrics",
     "/v1/staff/login",
 ];
 
@@ -225,11 +224,12 @@ async fn hsts_is_sent_behind_a_tls_proxy_and_not_over_plain_loopback() {
     // All interfaces, allowed because a proxy speaks HTTPS to browsers;
     // the test talks to its loopback side only.
     let data = tempfile::tempdir().unwrap();
-    let config = Config {
+    let mut config = Config {
         listen: "0.0.0.0:0".parse().unwrap(),
         behind_tls_proxy: true,
         ..Config::default()
     };
+    config.intake.trusted_proxy_header = Some("x-forwarded-for".into());
     let (addr, shutdown) = start_with(web.path(), data.path(), config).await;
     for path in ["/", "/healthz", "/assets/index-BkX3c9_q.js", "/nowhere"] {
         let (_, headers, _) = get(addr, path).await;
@@ -278,8 +278,12 @@ async fn every_route_refuses_a_body_over_the_limit_with_413() {
     config.connections.max_request_body_bytes = 2048;
     let (addr, shutdown) = start_with(web.path(), data.path(), config).await;
 
-    // A declared length over the limit: 413 at once, before the body is
-    // sent, on every route, whether or not it reads bodies.
+    // Over the limit: 413, on every route, whether or not it reads bodies;
+    // a declared length at once, before the body is sent, and a chunked
+    // body (no declared length) the same once it runs past the limit.
+    let mut chunked = format!("{:x}\r\n", 8192).into_bytes();
+    chunked.extend_from_slice(&[b'a'; 8192]);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
     for (method, path) in [
         ("POST", "/v1/staff/login"),
         ("POST", "/v1/staff/logout"),
@@ -287,7 +291,6 @@ async fn every_route_refuses_a_body_over_the_limit_with_413() {
         ("GET", "/v1/attestation-key"),
         ("GET", "/v1/ws"),
         ("GET", "/healthz"),
-        ("GET", "/metrics"),
         ("POST", "/"),
         ("PUT", "/some/where"),
     ] {
@@ -295,24 +298,63 @@ async fn every_route_refuses_a_body_over_the_limit_with_413() {
         let (status, body) = send_raw(addr, &head, b"").await;
         assert_eq!(status, 413, "{method} {path}: {body}");
         assert!(body.contains("larger than 2048 bytes"), "{method} {path}: {body}");
+        let head = format!("{method} {path} HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked");
+        let (status, body) = send_raw(addr, &head, &chunked).await;
+        assert_eq!(status, 413, "chunked {method} {path}: {body}");
+        assert!(
+            body.contains("larger than 2048 bytes"),
+            "chunked {method} {path}: {body}"
+        );
     }
-
-    // A chunked body (no declared length) is cut off where it is read: the
-    // login route stops at its own, smaller limit.
-    let mut chunked = format!("{:x}\r\n", 8192).into_bytes();
-    chunked.extend_from_slice(&[b'a'; 8192]);
-    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-    let head = "POST /v1/staff/login HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked";
-    let (status, body) = send_raw(addr, head, &chunked).await;
-    assert_eq!(status, 413, "{body}");
-    assert!(body.contains("larger than 4096 bytes"), "{body}");
-    // A route that reads no body answers without waiting for it.
+    // The issue's case: 160 KiB in many small chunks, against the default
+    // limit (64 KiB), to a route that never reads a body.
+    let mut many = Vec::new();
+    for _ in 0..160 {
+        many.extend_from_slice(format!("{:x}\r\n", 1024).as_bytes());
+        many.extend_from_slice(&[b'b'; 1024]);
+        many.extend_from_slice(b"\r\n");
+    }
+    many.extend_from_slice(b"0\r\n\r\n");
+    let data_default = tempfile::tempdir().unwrap();
+    let (default_addr, default_shutdown) = start_with(web.path(), data_default.path(), Config::default()).await;
     let head = "POST /v1/escalations/1/accept HTTP/1.1\r\nTransfer-Encoding: chunked";
-    let (status, _) = send_raw(addr, head, &chunked).await;
-    assert_eq!(status, 401);
+    let (status, body) = send_raw(default_addr, head, &many).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("larger than 65536 bytes"), "{body}");
+    default_shutdown.cancel();
+
+    // A chunked body within the limit is handed on whole.
+    let mut small = format!("{:x}\r\n", 40).into_bytes();
+    small.extend_from_slice(br#"{"username":"nobody","password":"wrong"}"#);
+    small.extend_from_slice(b"\r\n0\r\n\r\n");
+    let head = "POST /v1/staff/login HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked";
+    let (status, body) = send_raw(addr, head, &small).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("invalid_credentials"), "{body}");
 
     // Within the limit, routes work as before.
     let (status, _) = send_raw(addr, "GET /healthz HTTP/1.1\r\nContent-Length: 100", &[b'x'; 100]).await;
     assert_eq!(status, 200);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_chunked_body_that_trickles_gets_408_instead_of_holding_its_buffer() {
+    let web = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.connections.handshake_timeout_secs = 1;
+    let (addr, shutdown) = start_with(web.path(), data.path(), config).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /v1/staff/login HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n")
+        .await
+        .unwrap();
+    // ...and nothing more: the server answers on its own.
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "the server kept waiting for the body");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     shutdown.cancel();
 }

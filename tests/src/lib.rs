@@ -15,6 +15,36 @@ pub fn server_binary() -> PathBuf {
     workspace_binary("parasol-server", "parasol-server")
 }
 
+/// The release build of the server, built once per test process: load
+/// tests run against what is deployed, not a debug build.
+pub fn release_server_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            // target/<profile>/deps/<test> → target/release/parasol-server
+            let target = exe.ancestors().nth(3).expect("target directory");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "-p",
+                    "parasol-server",
+                    "--bin",
+                    "parasol-server",
+                ])
+                .status()
+                .expect("running cargo build --release");
+            assert!(status.success(), "building the release server failed");
+            target
+                .join("release")
+                .join(format!("parasol-server{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
+
 /// Path of the `parasol` CLI built beside the test binary.
 pub fn cli_binary() -> PathBuf {
     workspace_binary("parasol-client", "parasol")
@@ -48,6 +78,8 @@ fn workspace_binary(package: &str, bin: &str) -> PathBuf {
 pub struct ServerProcess {
     child: Option<Child>,
     addr: SocketAddr,
+    /// Where the last start serves `/metrics` (a listener of its own).
+    metrics_addr: Option<SocketAddr>,
     root: tempfile::TempDir,
     /// Extra TOML appended to the config file.
     extra_config: String,
@@ -55,6 +87,8 @@ pub struct ServerProcess {
     /// What the last start printed to stdout before its banner (e.g. the
     /// demo counsellor's password).
     startup_output: Vec<String>,
+    /// The server binary this process runs.
+    binary: PathBuf,
 }
 
 impl ServerProcess {
@@ -65,14 +99,22 @@ impl ServerProcess {
 
     /// Start with extra TOML configuration.
     pub fn start_with_config(extra_config: &str) -> ServerProcess {
+        Self::start_binary(server_binary(), extra_config)
+    }
+
+    /// [`ServerProcess::start_with_config`] with another build of the
+    /// server (for example [`release_server_binary`]).
+    pub fn start_binary(binary: PathBuf, extra_config: &str) -> ServerProcess {
         let root = tempfile::tempdir().expect("temp dir");
         let mut server = ServerProcess {
             child: None,
             addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_addr: None,
             root,
             extra_config: extra_config.to_string(),
             starts: 0,
             startup_output: Vec::new(),
+            binary,
         };
         server.spawn();
         server
@@ -85,6 +127,12 @@ impl ServerProcess {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The metrics listener's address (`GET /metrics`); the main listener
+    /// does not serve metrics.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr.expect("the server printed its metrics address")
     }
 
     /// The server's data directory (what a seizure would image).
@@ -104,15 +152,17 @@ impl ServerProcess {
     fn spawn(&mut self) {
         self.starts += 1;
         let config_path = self.root.path().join("parasol.toml");
+        // Metrics on a free port too: servers of parallel tests would
+        // otherwise all want the default 127.0.0.1:9464.
         let config = format!(
-            "listen = \"{}\"\ndata_dir = \"{}\"\n{}\n",
+            "listen = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{}\n",
             self.addr,
             self.data_dir().display(),
             self.extra_config
         );
         std::fs::write(&config_path, config).expect("writing config");
         let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
-        let mut child = Command::new(server_binary())
+        let mut child = Command::new(&self.binary)
             .arg("--config")
             .arg(&config_path)
             // Capture everything the server would ever log, not just info.
@@ -127,9 +177,16 @@ impl ServerProcess {
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         self.startup_output.clear();
+        self.metrics_addr = None;
         let banner = loop {
             match lines.next() {
                 Some(Ok(line)) if line.contains("listening on") => break line,
+                Some(Ok(line)) if line.starts_with("parasol-server metrics on http://") => {
+                    self.metrics_addr = line
+                        .strip_prefix("parasol-server metrics on http://")
+                        .and_then(|rest| rest.strip_suffix("/metrics"))
+                        .and_then(|a| a.parse().ok());
+                }
                 Some(Ok(line)) => self.startup_output.push(line),
                 _ => panic!("server exited before listening; log:\n{}", self.logs()),
             }
@@ -156,7 +213,7 @@ impl ServerProcess {
     /// with `stdin` written to its standard input.
     pub fn admin(&self, args: &[&str], stdin: &str) -> std::process::Output {
         use std::io::Write;
-        let mut child = Command::new(server_binary())
+        let mut child = Command::new(&self.binary)
             .arg("admin")
             .arg("--config")
             .arg(self.root.path().join("parasol.toml"))
@@ -187,6 +244,22 @@ impl ServerProcess {
                 "server did not stop cleanly; log:\n{}",
                 self.logs()
             );
+        }
+    }
+
+    /// Send SIGTERM and wait at most `limit`: the exit status and how long
+    /// it took, or `None` if it was still running (it is then killed).
+    pub fn terminate_within(&mut self, limit: Duration) -> Option<(std::process::ExitStatus, Duration)> {
+        let mut child = self.child.take()?;
+        let started = Instant::now();
+        unsafe_signal(&child, libc::SIGTERM);
+        match wait_with_timeout(&mut child, limit) {
+            Some(status) => Some((status, started.elapsed())),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            }
         }
     }
 

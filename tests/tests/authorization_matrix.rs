@@ -1302,7 +1302,13 @@ async fn http(world: &mut World, row: &str, role: Role) -> Cell {
             let path = format!("/v1/escalations/{id}/accept");
             http_cell(http_request(addr, "POST", &path, &headers, "").0)
         }
-        HTTP_METRICS | HTTP_HEALTHZ | HTTP_ATTESTATION => {
+        // Not served on the main listener at all (404), whoever asks: the
+        // metrics have a loopback listener of their own (note 10).
+        HTTP_METRICS => match http_request(addr, "GET", "/metrics", &headers, "").0 {
+            404 => Cell::Deny,
+            status => http_cell(status),
+        },
+        HTTP_HEALTHZ | HTTP_ATTESTATION => {
             let path = row.split(' ').nth(1).expect("path");
             http_cell(http_request(addr, "GET", path, &headers, "").0)
         }

@@ -765,9 +765,11 @@ async fn a_client_resynchronises_with_a_server_that_lost_its_mailboxes() {
     let bob = clients.pop().expect("bob").into_state().await.expect("bob offline");
     assert!(bob.cursor() > 0);
 
-    // The operator loses the data directory and starts afresh.
+    // The operator loses the data directory and starts afresh (moving
+    // the key file away too: beside it, the server refuses to start empty).
     server.stop();
     std::fs::remove_dir_all(server.data_dir()).expect("wipe");
+    std::fs::remove_file(server.key_file()).expect("wipe the key file");
     server.start_again();
 
     let mut bob = Client::connect(&server.url(), bob)

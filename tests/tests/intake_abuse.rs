@@ -1465,3 +1465,201 @@ async fn no_ip_address_or_source_hash_reaches_disk_or_logs() {
         .collect();
     server.assert_logs_clean(&texts);
 }
+
+// ------------------------------------------------------------- admission
+
+/// The ticket `request_chat` gave, or the whole refusal.
+async fn ask(url: &str) -> Result<TicketState, ServerMessage> {
+    let mut v = Visitor::connect(url).await.expect("visitor connects");
+    let kps = v.key_packages(1);
+    let answer = v.call(request_chat("en", kps, None)).await;
+    v.conn.close().await;
+    match answer {
+        ServerMessage::Response {
+            result: Response::Ticket { ticket },
+            ..
+        } => Ok(ticket),
+        other => Err(other),
+    }
+}
+
+fn blocked_for(answer: &Result<TicketState, ServerMessage>) -> u32 {
+    match answer {
+        Err(ServerMessage::Error {
+            code: ErrorCode::Blocked,
+            retry_after_secs: Some(secs),
+            help: Some(help),
+            ..
+        }) if !help.crisis_lines.is_empty() => *secs,
+        other => panic!("expected `blocked` with a retry time and the crisis lines, got {other:?}"),
+    }
+}
+
+async fn block(staff: &Staff, ticket_id: u64, duration_secs: u32) {
+    staff
+        .conn
+        .request(Request::BlockVisitor {
+            ticket_id,
+            duration_secs,
+            reason: "abusive".into(),
+        })
+        .await
+        .expect("block");
+}
+
+/// Issue 17: a blocked visitor who reloads (a fresh key) from the same
+/// network gets no ticket for the block's duration; other networks do;
+/// the source is held only in memory (a restart forgets it, the key block
+/// stays) and no form of its address is on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_holds_on_the_source_for_its_duration_and_only_in_memory() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let mut server = ServerProcess::start_with_config(FORWARDED);
+    let relay = Relay::start(server.addr()).await;
+    let blocked: IpAddr = "203.0.113.50".parse().unwrap();
+    let neighbour: IpAddr = "203.0.113.51".parse().unwrap();
+    let blocked_v6: IpAddr = "2001:db8:50:1::5".parse().unwrap();
+    let sue_password = create_staff(&server, "sue", "supervisor", "en");
+    let sue = staff_connect(&server.url(), &token_of(&server, "sue", &sue_password)).await;
+
+    // A visitor from `blocked` asks for a chat and is blocked for a few
+    // seconds.
+    const BLOCK_SECS: u32 = 8;
+    let first = ask(&relay.url(&blocked.to_string())).await.expect("a ticket");
+    block(&sue, first.ticket_id, BLOCK_SECS).await;
+    let blocked_at = Instant::now();
+    // A reload: a fresh key from the same address. No ticket.
+    let again = ask(&relay.url(&blocked.to_string())).await;
+    assert!((1..=BLOCK_SECS).contains(&blocked_for(&again)), "{again:?}");
+    // The same IPv6 /64 is the same source, too.
+    let first_v6 = ask(&relay.url(&blocked_v6.to_string())).await.expect("a ticket");
+    block(&sue, first_v6.ticket_id, BLOCK_SECS).await;
+    blocked_for(&ask(&relay.url("2001:db8:50:1::99")).await);
+    // Other networks are not blocked: the next IPv4 address, another /64.
+    ask(&relay.url(&neighbour.to_string()))
+        .await
+        .expect("a neighbour gets a ticket");
+    ask(&relay.url("2001:db8:50:2::5"))
+        .await
+        .expect("another /64 gets a ticket");
+    // Once the block has ended (the refusals spent none of the source's
+    // request budget), a ticket again.
+    let block_ends = Duration::from_secs(u64::from(BLOCK_SECS) + 1);
+    tokio::time::sleep(block_ends.saturating_sub(blocked_at.elapsed()) + Duration::from_millis(500)).await;
+    let after = ask(&relay.url(&blocked.to_string())).await;
+    let after = after.expect("a ticket once the block has ended");
+
+    // A long block on the new ticket; its key is kept on disk, its source
+    // only in memory: after a restart the key is still blocked, the source
+    // (a fresh key from it) is not.
+    let mut v = Visitor::connect(&relay.url(&blocked.to_string()))
+        .await
+        .expect("visitor");
+    let kps = v.key_packages(1);
+    let ticket = match v.call(request_chat("en", kps, None)).await {
+        ServerMessage::Response {
+            result: Response::Ticket { ticket },
+            ..
+        } => ticket,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(ticket.ticket_id, after.ticket_id);
+    block(&sue, ticket.ticket_id, 3600).await;
+    blocked_for(&ask(&relay.url(&blocked.to_string())).await);
+    let identity = v.identity.clone();
+    v.conn.close().await;
+    drop(sue);
+    server.restart();
+    let relay = Relay::start(server.addr()).await;
+    ask(&relay.url(&blocked.to_string()))
+        .await
+        .expect("a restart forgets the source (memory only)");
+    let (mut conn, _) = Connection::connect(&relay.url(&neighbour.to_string()), &identity, WAIT)
+        .await
+        .expect("the blocked key connects");
+    let mut engine = MlsEngine::new(identity);
+    let kps = key_packages(&mut engine, 1);
+    let answer = call(&mut conn, request_chat("en", kps, None)).await;
+    assert_eq!(error_code(&answer), Some(ErrorCode::Blocked), "the key block is stored");
+    conn.close().await;
+
+    // No form of the blocked addresses is on disk (the salted key cannot
+    // be computed outside the server: see the test above).
+    server.stop();
+    let files = server.data_files();
+    assert!(!files.is_empty());
+    for f in [forms(blocked), forms(blocked_v6)] {
+        for (path, bytes) in &files {
+            for needle in f.bytes.iter().filter(|n| n.len() >= 8) {
+                assert!(
+                    !contains_bytes(bytes, needle),
+                    "{} holds a form of {}",
+                    path.display(),
+                    f.addr
+                );
+            }
+            let text = String::from_utf8_lossy(bytes);
+            for needle in &f.text {
+                assert!(!text.contains(needle.as_str()), "{} holds {needle}", path.display());
+            }
+        }
+    }
+    server.assert_logs_clean(&[&blocked.to_string(), &blocked_v6.to_string()]);
+}
+
+/// Issue 17: one network holds at most `max_connections_per_source`
+/// WebSockets at once (IPv4 per address, IPv6 per /48); past it, HTTP 429
+/// before the upgrade. Other networks are not affected, and a closed
+/// connection frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_network_holds_at_most_its_cap_of_open_connections() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let server = ServerProcess::start_with_config(&format!("{FORWARDED}max_connections_per_source = 3\n"));
+    let relay = Relay::start(server.addr()).await;
+    let open = |from: &str| {
+        let url = relay.url(from);
+        async move { Connection::open(&url, WAIT).await }
+    };
+    let refused = |r: Result<Connection, ClientError>| match r {
+        Err(ClientError::Connection(e)) => e.contains("429"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => false,
+    };
+    // IPv4: per address.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(open("203.0.113.70").await.expect("within the cap"));
+    }
+    assert!(refused(open("203.0.113.70").await), "a fourth from one address");
+    let _other = open("203.0.113.71").await.expect("the next address");
+    // IPv6: per /48, whatever the /64.
+    let mut held_v6 = Vec::new();
+    for subnet in 1..=3 {
+        held_v6.push(open(&format!("2001:db8:70:{subnet}::1")).await.expect("within the cap"));
+    }
+    assert!(refused(open("2001:db8:70:ff::1").await), "a fourth from the /48");
+    let _site = open("2001:db8:71::1").await.expect("another /48");
+    // A closed connection gives its place back.
+    held.pop().expect("held").close().await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match open("203.0.113.70").await {
+            Ok(c) => {
+                held.push(c);
+                break;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the place never came back: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    // Local tools (loopback without a forwarded address) are not capped.
+    let mut local = Vec::new();
+    for _ in 0..5 {
+        local.push(Connection::open(&server.url(), WAIT).await.expect("a local connection"));
+    }
+    let handshakes = relay.handshakes();
+    let over: Vec<_> = handshakes.iter().filter(|h| h.status == 429).collect();
+    assert!(over.len() >= 2, "{handshakes:?}");
+}

@@ -105,8 +105,10 @@ async fn statistics_suppress_small_counts_and_the_audit_log_holds_only_actions()
     let troll_key = hex::encode(troll.client_id());
     assert!(!audit.contains(&troll_key), "no visitor key in the audit log");
 
-    // Metrics: counts and gauges, no personal data.
-    let (status, metrics) = http_request(server.addr(), "GET", "/metrics", &[], "");
+    // Metrics, on their own loopback listener: counts and gauges, no
+    // personal data. The main listener does not serve them.
+    assert_eq!(http_request(server.addr(), "GET", "/metrics", &[], "").0, 404);
+    let (status, metrics) = http_request(server.metrics_addr(), "GET", "/metrics", &[], "");
     assert_eq!(status, 200);
     assert!(metrics.contains("parasol_queue_depth"), "{metrics}");
     assert!(

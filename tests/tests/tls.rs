@@ -139,7 +139,7 @@ async fn sighup_reloads_the_certificate_and_open_connections_continue() {
 fn plain_http_beyond_loopback_is_refused_at_start() {
     let data = tempfile::tempdir().unwrap();
     let out = Command::new(server_binary())
-        .args(["--listen", "0.0.0.0:0", "--data-dir"])
+        .args(["--listen", "0.0.0.0:0", "--metrics-listen", "off", "--data-dir"])
         .arg(data.path())
         .env_remove("PARASOL_CONFIG")
         .env_remove("PARASOL_LISTEN")
@@ -153,10 +153,46 @@ fn plain_http_beyond_loopback_is_refused_at_start() {
     );
     assert!(stderr.contains("behind_tls_proxy"), "{stderr}");
 
-    // Declared behind a TLS-terminating proxy, it starts.
-    let mut child = Command::new(server_binary())
-        .args(["--listen", "0.0.0.0:0", "--behind-tls-proxy", "--data-dir"])
+    // Declared behind a TLS-terminating proxy but without the proxy's
+    // client-address header: refused too (every per-source limit would be
+    // off, SECURITY.md "Safe defaults for operators").
+    let out = Command::new(server_binary())
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--metrics-listen",
+            "off",
+            "--behind-tls-proxy",
+            "--data-dir",
+        ])
         .arg(data.path())
+        .env_remove("PARASOL_CONFIG")
+        .env_remove("PARASOL_LISTEN")
+        .output()
+        .expect("running parasol-server");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("behind_tls_proxy = true needs intake.trusted_proxy_header"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("per-source limits are off"), "{stderr}");
+
+    // With the header the proxy sets, it starts.
+    let config = data.path().join("proxy.toml");
+    std::fs::write(&config, "[intake]\ntrusted_proxy_header = \"x-forwarded-for\"\n").unwrap();
+    let mut child = Command::new(server_binary())
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--metrics-listen",
+            "off",
+            "--behind-tls-proxy",
+            "--data-dir",
+        ])
+        .arg(data.path().join("data"))
+        .arg("--config")
+        .arg(&config)
         .env_remove("PARASOL_CONFIG")
         .env_remove("PARASOL_LISTEN")
         .stdout(Stdio::piped())
@@ -176,7 +212,7 @@ fn a_certificate_that_does_not_load_stops_the_start_with_exit_code_2() {
     std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
     std::fs::write(dir.path().join("key.pem"), "not a key").unwrap();
     let out = Command::new(server_binary())
-        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off", "--tls-cert"])
         .arg(dir.path().join("cert.pem"))
         .arg("--tls-key")
         .arg(dir.path().join("key.pem"))

@@ -78,7 +78,8 @@ async function startServer(extraConfig = "") {
   const config = join(root, `parasol-${n}.toml`);
   await writeFile(
     config,
-    `listen = "127.0.0.1:0"\ndata_dir = "${join(root, `data-${n}`)}"\nweb_root = "${join(WEB, "dist")}"\n${extraConfig}`,
+    // Metrics on a free port too: several servers run at once here.
+    `listen = "127.0.0.1:0"\nmetrics_listen = "127.0.0.1:0"\ndata_dir = "${join(root, `data-${n}`)}"\nweb_root = "${join(WEB, "dist")}"\n${extraConfig}`,
   );
   const log = createWriteStream(join(ARTIFACTS, `e2e-server-${n}.log`));
   const child = spawn(SERVER_BIN, ["--config", config], {

@@ -5,10 +5,12 @@
 //! shift state).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::AuditConfig;
+use crate::storage::owner::StateOwner;
 use crate::storage::StorageError;
 
 /// The sled tree this room owns.
@@ -139,6 +141,14 @@ impl From<sled::Error> for AuditError {
 
 /// The audit log.
 pub struct Audit {
+    /// Writes the log's tree, one entry after another, off the async
+    /// workers (see storage's rule).
+    owner: StateOwner,
+    log: Arc<Log>,
+}
+
+/// The tree and its bookkeeping, shared with the owner thread.
+struct Log {
     db: sled::Db,
     tree: sled::Tree,
     config: AuditConfig,
@@ -170,32 +180,69 @@ impl Audit {
         let tree = db.open_tree(TREE)?;
         let count = tree.len() as u64;
         Ok(Audit {
-            db: db.clone(),
-            tree,
-            config,
-            count: AtomicU64::new(count),
+            owner: StateOwner::spawn(db.clone(), OWNER_QUEUE),
+            log: Arc::new(Log {
+                db: db.clone(),
+                tree,
+                config,
+                count: AtomicU64::new(count),
+            }),
         })
     }
 
     /// Record `event` now, durably (flushed before returning).
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
-        self.insert(crate::time::now_secs(), event)?;
-        self.db.flush_async().await?;
+        check_subject(&event)?;
+        let (log, at) = (self.log.clone(), crate::time::now_secs());
+        self.owner.write(move || log.insert(at, event)).await
+    }
+
+    /// Record without waiting for the flush (the owner's next flush
+    /// carries it); for callers that cannot await.
+    pub fn record_nowait(&self, event: AuditEvent) -> Result<(), AuditError> {
+        check_subject(&event)?;
+        let (log, at) = (self.log.clone(), crate::time::now_secs());
+        self.owner.write_nowait(move || {
+            log.insert(at, event)
+                .map_err(|e| StorageError::Unavailable(e.to_string()))
+        })?;
         Ok(())
     }
 
-    /// Record without waiting for the flush (the next flush of the
-    /// database carries it); for callers that cannot await.
-    pub fn record_nowait(&self, event: AuditEvent) -> Result<(), AuditError> {
-        self.insert(crate::time::now_secs(), event)
+    /// Entries at or after `since` (Unix seconds), oldest first, at most
+    /// `limit` (capped at [`MAX_LIST`]).
+    pub fn list(&self, since: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
+        self.log.list(since, limit)
     }
 
+    /// Delete entries older than the retention period; returns how many.
+    pub fn purge(&self, now: u64) -> Result<usize, AuditError> {
+        self.log.purge(now)
+    }
+
+    /// Entries stored.
+    pub fn len(&self) -> u64 {
+        self.log.count.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Audit writes queued before callers wait.
+const OWNER_QUEUE: usize = 1024;
+
+fn check_subject(event: &AuditEvent) -> Result<(), AuditError> {
+    match &event.subject {
+        Some(s) if !valid_subject(s) => Err(AuditError::InvalidSubject),
+        _ => Ok(()),
+    }
+}
+
+impl Log {
     fn insert(&self, at: u64, event: AuditEvent) -> Result<(), AuditError> {
-        if let Some(s) = &event.subject {
-            if !valid_subject(s) {
-                return Err(AuditError::InvalidSubject);
-            }
-        }
+        check_subject(&event)?;
         let entry = AuditEntry {
             at,
             actor: event.actor,
@@ -245,15 +292,6 @@ impl Audit {
         self.count.fetch_sub(n as u64, Ordering::Relaxed);
         Ok(n)
     }
-
-    /// Entries stored.
-    pub fn len(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
@@ -278,12 +316,14 @@ mod tests {
     async fn records_in_time_order_and_lists_since() {
         let (_d, audit) = open(100);
         audit
+            .log
             .insert(
                 200,
                 AuditEvent::new(Actor::Staff(3), AuditAction::TicketAccepted).subject("ticket:42"),
             )
             .unwrap();
         audit
+            .log
             .insert(
                 100,
                 AuditEvent::new(Actor::System, AuditAction::AccountCreated).subject("account:3"),
@@ -309,7 +349,10 @@ mod tests {
         let (_d, audit) = open(100);
         for bad in ["", "Visitor Name", "ticket:42 ", "a@b", &"x".repeat(65)] {
             let e = AuditEvent::new(Actor::System, AuditAction::ChatClosed).subject(bad);
-            assert!(matches!(audit.insert(1, e), Err(AuditError::InvalidSubject)), "{bad:?}");
+            assert!(
+                matches!(audit.log.insert(1, e), Err(AuditError::InvalidSubject)),
+                "{bad:?}"
+            );
         }
         assert!(audit.is_empty());
     }
@@ -319,6 +362,7 @@ mod tests {
         let (_d, audit) = open(10);
         for t in 0..25u64 {
             audit
+                .log
                 .insert(t * 86_400, AuditEvent::new(Actor::System, AuditAction::Login))
                 .unwrap();
         }

@@ -5,6 +5,7 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::storage::owner::StateOwner;
 use crate::storage::{ClientId, StorageError, Vault};
 
 const CIRCLES: &str = "circles";
@@ -55,7 +56,8 @@ pub struct JoinRecord {
 }
 
 pub struct CircleStore {
-    db: sled::Db,
+    /// Writes these trees (see storage's rule); reads stay here.
+    owner: StateOwner,
     circles: sled::Tree,
     invitations: sled::Tree,
     joins: sled::Tree,
@@ -66,7 +68,7 @@ impl CircleStore {
     pub fn open(storage: &crate::storage::Storage) -> Result<Self, StorageError> {
         let db = storage.db();
         Ok(CircleStore {
-            db: db.clone(),
+            owner: storage.owner().clone(),
             circles: db.open_tree(CIRCLES)?,
             invitations: db.open_tree(INVITATIONS)?,
             joins: db.open_tree(JOINS)?,
@@ -85,7 +87,8 @@ impl CircleStore {
 
     fn put<T: Serialize>(&self, name: &str, tree: &sled::Tree, id: u64, value: &T) -> Result<(), StorageError> {
         let key = id.to_be_bytes();
-        tree.insert(key, self.vault.seal_state(name, &key, &encode(value))?)?;
+        self.owner
+            .insert(tree, key, self.vault.seal_state(name, &key, &encode(value))?)?;
         Ok(())
     }
 
@@ -114,22 +117,22 @@ impl CircleStore {
     }
 
     pub fn delete_circle(&self, id: u64) -> Result<(), StorageError> {
-        self.circles.remove(id.to_be_bytes())?;
+        self.owner.remove(&self.circles, id.to_be_bytes())?;
         Ok(())
     }
 
     pub fn delete_invitation(&self, id: u64) -> Result<(), StorageError> {
-        self.invitations.remove(id.to_be_bytes())?;
+        self.owner.remove(&self.invitations, id.to_be_bytes())?;
         Ok(())
     }
 
     pub fn delete_join(&self, id: u64) -> Result<(), StorageError> {
-        self.joins.remove(id.to_be_bytes())?;
+        self.owner.remove(&self.joins, id.to_be_bytes())?;
         Ok(())
     }
 
     pub async fn flush(&self) -> Result<(), StorageError> {
-        self.db.flush_async().await?;
+        self.owner.sync().await?;
         Ok(())
     }
 }

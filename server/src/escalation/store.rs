@@ -5,6 +5,7 @@
 use parasol_protocol::{Category, DutyState, EscalationStatus, Severity, StaffBadge};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::storage::owner::StateOwner;
 use crate::storage::{ClientId, StorageError, Vault};
 
 const ESCALATIONS: &str = "escalations";
@@ -39,7 +40,8 @@ pub struct EscalationRecord {
 
 #[derive(Clone)]
 pub struct EscalationStore {
-    db: sled::Db,
+    /// Writes these trees (see storage's rule); reads stay here.
+    owner: StateOwner,
     escalations: sled::Tree,
     duty: sled::Tree,
     /// Every value is sealed under the storage's state key.
@@ -58,7 +60,7 @@ impl EscalationStore {
     pub fn open(storage: &crate::storage::Storage) -> Result<Self, StorageError> {
         let db = storage.db();
         Ok(EscalationStore {
-            db: db.clone(),
+            owner: storage.owner().clone(),
             escalations: db.open_tree(ESCALATIONS)?,
             duty: db.open_tree(DUTY)?,
             vault: storage.vault().clone(),
@@ -77,13 +79,16 @@ impl EscalationStore {
 
     pub fn put(&self, record: &EscalationRecord) -> Result<(), StorageError> {
         let key = record.id.to_be_bytes();
-        self.escalations
-            .insert(key, self.vault.seal_state(ESCALATIONS, &key, &encode(record))?)?;
+        self.owner.insert(
+            &self.escalations,
+            key,
+            self.vault.seal_state(ESCALATIONS, &key, &encode(record))?,
+        )?;
         Ok(())
     }
 
     pub fn delete(&self, id: u64) -> Result<(), StorageError> {
-        self.escalations.remove(id.to_be_bytes())?;
+        self.owner.remove(&self.escalations, id.to_be_bytes())?;
         Ok(())
     }
 
@@ -102,13 +107,13 @@ impl EscalationStore {
 
     pub fn put_duty(&self, account: u64, state: DutyState) -> Result<(), StorageError> {
         let key = account.to_be_bytes();
-        self.duty
-            .insert(key, self.vault.seal_state(DUTY, &key, &encode(&state))?)?;
+        self.owner
+            .insert(&self.duty, key, self.vault.seal_state(DUTY, &key, &encode(&state))?)?;
         Ok(())
     }
 
     pub async fn flush(&self) -> Result<(), StorageError> {
-        self.db.flush_async().await?;
+        self.owner.sync().await?;
         Ok(())
     }
 }

@@ -15,6 +15,8 @@
 //! request that made them is answered.
 
 pub mod abuse;
+pub mod admission;
+pub mod buckets;
 pub mod crisis;
 pub mod hours;
 mod policy;
@@ -88,6 +90,10 @@ struct Ticket {
     /// When the visitor's last connection went away (None: connected).
     gone_since: Option<u64>,
     last_pushed: Option<(u32, u32)>,
+    /// Where the visitor asked from (memory only, never in the record):
+    /// a block also holds on it. `None` after a restart or for a local
+    /// client.
+    source: Option<SourceKey>,
 }
 
 impl Ticket {
@@ -210,6 +216,10 @@ pub struct Intake {
     hours: OpeningHours,
     pub guard: IntakeGuard,
     pub sources: SourceHasher,
+    /// Open connections per network (checked at the WebSocket upgrade).
+    pub connection_cap: Arc<admission::ConnectionCap>,
+    /// Sources of blocked visitors, until their block ends (memory only).
+    source_blocks: admission::SourceBlocks,
     state: Mutex<State>,
     store: IntakeStore,
     delivery: Arc<Delivery>,
@@ -285,6 +295,7 @@ impl Intake {
                     passed: HashSet::new(),
                     gone_since: Some(now),
                     last_pushed: None,
+                    source: None,
                 },
             );
         }
@@ -298,8 +309,10 @@ impl Intake {
             .map(|t| (t.group_id.clone(), TeamGroup::Left))
             .collect();
         let intake = Arc::new(Intake {
-            guard: IntakeGuard::new(&config),
+            guard: IntakeGuard::new(&config).with_overflow_counter(reporting.metrics.source_overflow_total.clone()),
             sources: SourceHasher::default(),
+            connection_cap: admission::ConnectionCap::new(config.max_connections_per_source),
+            source_blocks: admission::SourceBlocks::new(config.max_blocked_sources),
             config,
             hours,
             state: Mutex::new(state),
@@ -461,7 +474,12 @@ impl Intake {
         solution: Option<PowSolution>,
     ) -> ServiceResult<TicketState> {
         let now = now_secs();
-        if let Some(until) = self.state.lock().blocks.get(&client).copied().filter(|u| *u > now) {
+        let key_block = self.state.lock().blocks.get(&client).copied().filter(|u| *u > now);
+        // A reload makes a new key but comes from the same network: the
+        // block holds on the source too (the same answer, so a blocked
+        // visitor cannot tell which of the two caught her).
+        let source_block = source.and_then(|s| self.source_blocks.blocked_until(s.standing(), now));
+        if let Some(until) = key_block.max(source_block) {
             return Err(self.refusal(
                 ErrorCode::Blocked,
                 "this session is blocked for a while",
@@ -568,6 +586,7 @@ impl Intake {
                     passed: HashSet::new(),
                     gone_since,
                     last_pushed: None,
+                    source,
                 },
             );
             self.dispatch(&mut state, now);
@@ -1535,7 +1554,7 @@ impl Intake {
                 "give a reason of at most 200 characters",
             ));
         }
-        let (visitor, group) = {
+        let (visitor, group, source) = {
             let state = self.state.lock();
             let s = Self::staffer(&state, account)?;
             let t = state
@@ -1550,11 +1569,16 @@ impl Intake {
                     "you may block only visitors of your own chats and offers",
                 ));
             }
-            (t.record.visitor, t.record.group_id.clone())
+            (t.record.visitor, t.record.group_id.clone(), t.source)
         };
-        let until = now_secs() + u64::from(duration_secs);
+        let now = now_secs();
+        let until = now + u64::from(duration_secs);
         self.store.put_block(&visitor, until)?;
         self.state.lock().blocks.insert(visitor, until);
+        // In memory only: the source key never reaches the store.
+        if let Some(source) = source {
+            self.source_blocks.block(source.standing(), until, now);
+        }
         if let Some(g) = &group {
             self.delivery.close_group(g).await?;
         }
@@ -1661,6 +1685,7 @@ impl Intake {
                 tracing::info!("offer expired");
             }
             state.blocks.retain(|_, until| *until > now);
+            self.source_blocks.expire(now);
             state.feedback_due.retain(|_, until| *until > now);
             // One entry per open ticket at most: ended tickets' go.
             let State { sos_seen, tickets, .. } = &mut *state;

@@ -5,6 +5,7 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::storage::owner::StateOwner;
 use crate::storage::{ClientId, StorageError, Vault};
 
 const TICKETS: &str = "intake_tickets";
@@ -84,7 +85,8 @@ pub struct TeamMessageRecord {
 
 #[derive(Clone)]
 pub struct IntakeStore {
-    db: sled::Db,
+    /// Writes these trees (see storage's rule); reads stay here.
+    owner: StateOwner,
     tickets: sled::Tree,
     shifts: sled::Tree,
     staff_clients: sled::Tree,
@@ -106,7 +108,7 @@ impl IntakeStore {
     pub fn open(storage: &crate::storage::Storage) -> Result<Self, StorageError> {
         let db = storage.db();
         Ok(IntakeStore {
-            db: db.clone(),
+            owner: storage.owner().clone(),
             tickets: db.open_tree(TICKETS)?,
             shifts: db.open_tree(SHIFTS)?,
             staff_clients: db.open_tree(STAFF_CLIENTS)?,
@@ -131,7 +133,8 @@ impl IntakeStore {
     }
 
     fn put<T: Serialize>(&self, name: &str, tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), StorageError> {
-        tree.insert(key, self.vault.seal_state(name, key, &encode(value))?)?;
+        self.owner
+            .insert(tree, key, self.vault.seal_state(name, key, &encode(value))?)?;
         Ok(())
     }
 
@@ -148,7 +151,7 @@ impl IntakeStore {
     }
 
     pub fn delete_ticket(&self, id: u64) -> Result<(), StorageError> {
-        self.tickets.remove(id.to_be_bytes())?;
+        self.owner.remove(&self.tickets, id.to_be_bytes())?;
         Ok(())
     }
 
@@ -198,7 +201,7 @@ impl IntakeStore {
     }
 
     pub fn delete_block(&self, client: &ClientId) -> Result<(), StorageError> {
-        self.blocks.remove(client)?;
+        self.owner.remove(&self.blocks, client)?;
         Ok(())
     }
 
@@ -215,14 +218,14 @@ impl IntakeStore {
     }
 
     pub fn delete_team_message(&self, group_id: &[u8]) -> Result<(), StorageError> {
-        self.team_messages.remove(group_id)?;
+        self.owner.remove(&self.team_messages, group_id)?;
         Ok(())
     }
 
     /// Make everything above durable (called after each change, off the
     /// request path; sled coalesces concurrent flushes).
     pub async fn flush(&self) -> Result<(), StorageError> {
-        self.db.flush_async().await?;
+        self.owner.sync().await?;
         Ok(())
     }
 }

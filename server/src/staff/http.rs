@@ -1,7 +1,9 @@
 //! Staff HTTP routes (JSON):
 //! - `POST /v1/staff/login` `{username, password, totp?}` → 200 with the
 //!   session token and the account; 401 `invalid_credentials` for any bad
-//!   login; 429 `too_many_attempts` with `Retry-After`; 503 `busy`;
+//!   login; 429 `too_many_attempts` with `Retry-After` (per username and
+//!   source, and per source); 503 `busy` (the password checks are full, or
+//!   this source has its share of the logins waiting for them);
 //!   400 `bad_request` for malformed JSON.
 //! - `POST /v1/staff/logout` with `Authorization: Bearer <token>` → 204.
 //! - `GET /v1/attestation-key` → `{public_key: hex}`.
@@ -11,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -129,14 +131,22 @@ fn rejection_response(rejection: JsonRejection) -> Response {
     error(status, "bad_request", message)
 }
 
-async fn login(State(services): State<Arc<Services>>, body: Result<Json<LoginRequest>, JsonRejection>) -> Response {
+async fn login(
+    State(services): State<Arc<Services>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Response {
     let Json(request) = match body {
         Ok(b) => b,
         Err(rejection) => return rejection_response(rejection),
     };
+    // Throttled per (username, source) and per source: guesses from one
+    // network do not lock the person out at another.
+    let source = crate::http::client_address(&services, peer, &headers).map(|a| services.intake.sources.key(a));
     let result = services
         .staff
-        .login(&request.username, &request.password, request.totp.as_deref())
+        .login_from(&request.username, &request.password, request.totp.as_deref(), source)
         .await;
     let outcome = match &result {
         Ok(_) => LoginOutcome::Success,

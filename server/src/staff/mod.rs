@@ -10,7 +10,7 @@
 //! A login answers the same for an unknown user, a wrong password, a wrong
 //! or missing TOTP code and a disabled account, and costs the same time
 //! (an unknown user is checked against a dummy hash). Attempts are throttled
-//! per username. A disabled account's sessions end at once: every live
+//! per (username, source) and per source ([`throttle`]). A disabled account's sessions end at once: every live
 //! connection holds the account's [`CancellationToken`] (from
 //! [`SessionInfo::cut_off`] or [`Staff::watch`]).
 
@@ -19,16 +19,13 @@ pub mod attestation;
 pub mod http;
 pub mod password;
 mod session;
+pub mod throttle;
 pub mod totp;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parasol_protocol::StaffRole;
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
@@ -159,8 +156,9 @@ pub struct Staff {
     params: argon2::Params,
     /// Checked for unknown usernames so they cost as long as known ones.
     dummy_hash: String,
-    /// Login attempts per username (bounded, purged).
-    throttle: DefaultKeyedRateLimiter<String>,
+    /// Login attempts per (username, source) and per source (bounded,
+    /// purged).
+    throttle: throttle::LoginThrottle,
     /// Password checks running at once (each holds argon2 memory).
     checks: Arc<Semaphore>,
     /// Logins waiting for or in a password check.
@@ -183,9 +181,6 @@ impl Staff {
         let params = password::params(&config).map_err(|e| StaffError::InvalidInput(e.to_string()))?;
         let dummy_hash = password::hash(&params, &password::generate()).map_err(corrupt)?;
         let sessions = db.open_tree("staff_sessions")?;
-        let quota = Quota::with_period(Duration::from_secs(config.login_attempt_interval_secs))
-            .ok_or_else(|| StaffError::InvalidInput("login_attempt_interval_secs must be positive".into()))?
-            .allow_burst(NonZeroU32::new(config.login_attempts_burst).unwrap_or(NonZeroU32::MIN));
         Ok(Staff {
             db: db.clone(),
             accounts: db.open_tree("staff_accounts")?,
@@ -196,7 +191,7 @@ impl Staff {
             meta: db.open_tree("staff_meta")?,
             params,
             dummy_hash,
-            throttle: RateLimiter::keyed(quota),
+            throttle: throttle::LoginThrottle::new(&config),
             checks: Arc::new(Semaphore::new(config.max_concurrent_password_checks)),
             waiting: Arc::new(Semaphore::new(
                 config.max_waiting_logins.max(config.max_concurrent_password_checks),
@@ -420,42 +415,31 @@ impl Staff {
 
     // ---- login and sessions ----
 
-    /// Seconds until `username` may try again, if it is throttled now.
-    /// Every attempt counts, failed or not (a person logs in rarely).
-    fn throttle(&self, username: &str) -> Result<(), StaffError> {
-        let key = if !is_valid_username(username) {
-            // Names that cannot exist share one bucket.
-            "<invalid>".to_string()
-        } else if self.throttle.len() >= self.config.max_throttled_usernames {
-            self.throttle.retain_recent();
-            if self.throttle.len() >= self.config.max_throttled_usernames {
-                // Still full (a flood of names): new names share one bucket
-                // rather than grow the map.
-                "<overflow>".to_string()
-            } else {
-                username.to_string()
-            }
-        } else {
-            username.to_string()
-        };
-        self.throttle.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            StaffError::Throttled {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
-    }
-
-    /// Log in. Every failure is [`StaffError::InvalidCredentials`] (or
-    /// `Throttled` / `Busy`, which do not depend on the account).
+    /// Log in from a local tool (no source): see [`Staff::login_from`].
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         totp_code: Option<&str>,
     ) -> Result<LoginOutcome, StaffError> {
-        self.throttle(username)?;
+        self.login_from(username, password, totp_code, None).await
+    }
+
+    /// Log in from `source` (the salted key of the client's address; `None`
+    /// for a local tool). Every failure is [`StaffError::InvalidCredentials`]
+    /// (or `Throttled` / `Busy`, which do not depend on the account).
+    pub async fn login_from(
+        &self,
+        username: &str,
+        password: &str,
+        totp_code: Option<&str>,
+        source: Option<crate::intake::abuse::SourceKey>,
+    ) -> Result<LoginOutcome, StaffError> {
+        self.throttle.check(username, source)?;
         let _waiting = self.waiting.clone().try_acquire_owned().map_err(|_| StaffError::Busy)?;
+        // The password checks run one after another in arrival order: one
+        // source may have only its share of the logins waiting for them.
+        let _share = self.throttle.wait_slot(source).ok_or(StaffError::Busy)?;
         let record = if is_valid_username(username) {
             self.record_by_username(username)?
         } else {
@@ -671,8 +655,7 @@ impl Staff {
     /// Delete expired sessions and forget idle login-throttle entries; call
     /// it from the purge loop. Returns how many sessions went.
     pub fn purge_expired(&self) -> Result<usize, StaffError> {
-        self.throttle.retain_recent();
-        self.throttle.shrink_to_fit();
+        self.throttle.trim();
         let now = now_secs();
         let mut expired = Vec::new();
         for item in self.sessions.iter() {

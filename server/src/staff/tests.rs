@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 fn config() -> StaffConfig {
     StaffConfig {
@@ -330,7 +331,9 @@ async fn the_throttle_map_is_bounded() {
     for i in 0..20 {
         let _ = f.staff.login(&format!("user{i}"), PW, None).await;
     }
-    assert!(f.staff.throttle.len() <= 5, "4 names and the overflow bucket");
+    let (pairs, sources) = f.staff.throttle.len();
+    assert!(pairs <= 5, "4 names and the local tool's overflow bucket: {pairs}");
+    assert_eq!(sources, 1, "one local tool");
 }
 
 #[tokio::test]
@@ -347,4 +350,34 @@ async fn the_demo_counsellor_gets_a_fresh_password_each_start() {
     assert!(f.staff.login(DEMO_USERNAME, &first, None).await.is_err());
     f.staff.login(DEMO_USERNAME, &second, None).await.unwrap();
     assert_eq!(f.staff.list().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn one_source_has_only_its_share_of_the_logins_waiting() {
+    let f = open(StaffConfig {
+        max_concurrent_password_checks: 1,
+        max_waiting_logins_per_source: 1,
+        ..config()
+    });
+    f.staff.create(new_account("ana"), Actor::System).await.unwrap();
+    let hasher = crate::intake::abuse::SourceHasher::default();
+    let flood = Some(hasher.key("203.0.113.9".parse().unwrap()));
+    let office = Some(hasher.key("198.51.100.7".parse().unwrap()));
+    // The password checks are busy (the test holds the only one): the
+    // first guess waits for one, in its source's one waiting place, when
+    // the second arrives from the same source. Polled in order, on one task.
+    let busy = f.staff.checks.clone().acquire_owned().await.unwrap();
+    let (first, second, ana, ()) = tokio::join!(
+        biased;
+        f.staff.login_from("ana", "wrong password!", None, flood),
+        f.staff.login_from("ana", "wrong password!", None, flood),
+        f.staff.login_from("ana", PW, None, office),
+        async move {
+            tokio::task::yield_now().await;
+            drop(busy);
+        },
+    );
+    assert!(matches!(first, Err(StaffError::InvalidCredentials)), "{first:?}");
+    assert!(matches!(second, Err(StaffError::Busy)), "{second:?}");
+    ana.expect("ana logs in from her office meanwhile");
 }

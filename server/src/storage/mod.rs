@@ -42,6 +42,7 @@ mod journal;
 pub mod owner;
 pub mod reaper;
 pub mod records;
+mod startup;
 pub mod vault;
 pub mod writer;
 
@@ -73,6 +74,22 @@ pub enum StorageError {
     Vault(String),
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
+    #[error(
+        "the database {path} is damaged and cannot be opened ({detail}). Stop here: do not delete the key \
+         file. Restore the data directory from its latest backup (with the key file of that backup), \
+         or move the damaged directory away to start empty"
+    )]
+    Damaged { path: std::path::PathBuf, detail: String },
+    #[error(
+        "the key file {key_file} holds keys of stored messages, but the database {database} is missing or \
+         empty: the data directory was lost, replaced, not mounted or damaged beyond reading. Refusing to \
+         start an empty server. Restore or mount the data directory (from its latest backup if damaged); \
+         to really start empty, move the key file away as well"
+    )]
+    DatabaseMissing {
+        database: std::path::PathBuf,
+        key_file: std::path::PathBuf,
+    },
 }
 
 /// What [`Storage::delete_acked`] did for one mailbox.
@@ -128,14 +145,15 @@ impl Storage {
 
     /// [`Storage::open`] with sled's page cache bounded to `cache_bytes`.
     pub fn open_with_cache(dir: &Path, keys: VaultConfig, cache_bytes: u64) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
-        let db = sled::Config::new()
-            .path(dir.join("sled"))
+        let sled_dir = dir.join("sled");
+        startup::prepare_data_dir(dir, &sled_dir)?;
+        let sled_config = sled::Config::new()
+            .path(&sled_dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             // Flushing is ours to do: the writer flushes before acknowledging.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        let db = startup::open_sled(sled_config, &sled_dir)?;
         let meta = db.open_tree("meta")?;
         let found = match meta.get("schema_version")? {
             None => None,
@@ -156,6 +174,7 @@ impl Storage {
         // Only a data directory that never held data may get new keys.
         let vault = Vault::open(keys, found.is_none())?;
         if found.is_none() {
+            startup::refuse_lost_database(&vault, &sled_dir)?;
             meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             db.flush()?;
         }

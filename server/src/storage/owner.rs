@@ -112,6 +112,24 @@ impl StateOwner {
         })
     }
 
+    /// Queue an insert into `tree` (see [`StateOwner::write_nowait`]).
+    pub fn insert(&self, tree: &sled::Tree, key: impl AsRef<[u8]>, value: Vec<u8>) -> Result<(), StorageError> {
+        let (tree, key) = (tree.clone(), key.as_ref().to_vec());
+        self.write_nowait(move || {
+            tree.insert(key, value)?;
+            Ok(())
+        })
+    }
+
+    /// Queue a removal from `tree` (see [`StateOwner::write_nowait`]).
+    pub fn remove(&self, tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<(), StorageError> {
+        let (tree, key) = (tree.clone(), key.as_ref().to_vec());
+        self.write_nowait(move || {
+            tree.remove(key)?;
+            Ok(())
+        })
+    }
+
     /// Wait until every job queued before this call is durable.
     pub async fn sync(&self) -> Result<(), StorageError> {
         self.write(|| Ok::<_, StorageError>(())).await

@@ -299,6 +299,13 @@ impl Vault {
         Ok(cipher)
     }
 
+    /// The key file served a database that held data: it holds period
+    /// keys (envelopes were sealed), or the purge has destroyed some.
+    pub fn has_sealed_data(&self) -> bool {
+        let keys = self.keys.read();
+        !keys.periods.is_empty() || keys.destroyed_below > 0
+    }
+
     /// The key file path (for tests and operators).
     pub fn key_file(&self) -> &Path {
         &self.config.key_file

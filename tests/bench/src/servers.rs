@@ -67,6 +67,8 @@ pub struct Server {
     pub target: Target,
     child: Child,
     pub addr: SocketAddr,
+    /// parasol-server's metrics listener (`GET /metrics`); the baseline has none.
+    pub metrics_addr: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -93,7 +95,7 @@ impl Server {
                 std::fs::write(
                     &config_path,
                     format!(
-                        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nweb_root = \"{}\"\n{parasol_config}\n",
+                        "listen = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nweb_root = \"{}\"\n{parasol_config}\n",
                         data.display(),
                         dir.path().join("no-web-client").display()
                     ),
@@ -126,17 +128,21 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
+            let mut metrics = None;
             for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("parasol-server metrics on http://") {
+                    metrics = rest.strip_suffix("/metrics").and_then(|a| a.parse().ok());
+                }
                 if line.contains("listening on http://") {
-                    let _ = tx.send(line);
+                    let _ = tx.send((line, metrics));
                     break;
                 }
             }
             // Keep draining so the child never blocks on a full pipe.
             for _ in lines {}
         });
-        let banner = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => line,
+        let (banner, metrics_addr) = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(started) => started,
             Err(_) => {
                 let _ = child.kill();
                 bail!("{} did not start listening", target.name());
@@ -152,6 +158,7 @@ impl Server {
             target,
             child,
             addr,
+            metrics_addr,
             _dir: dir,
         })
     }

@@ -119,6 +119,9 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
     let plans: Vec<Arc<GroupPlan>> = plans.into_iter().map(Arc::new).collect();
     let server = Server::start(Target::Parasol, parasol_bin, &config(sizes.write_stall_secs))?;
     let url = server.url(0, false);
+    let metrics_addr = server
+        .metrics_addr
+        .context("parasol-server printed its metrics address")?;
     tokio::time::sleep(sizes.settle).await;
     let rss_empty = rss_kib(server.pid()).context("server RSS")?;
     groups::register(&url, &plans, 32).await?;
@@ -189,7 +192,7 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
     };
     tokio::time::sleep(sizes.settle).await;
     let rss_connected = rss_kib(server.pid()).context("server RSS")?;
-    let metrics_before = metrics(server.addr).await?;
+    let metrics_before = metrics(metrics_addr).await?;
     println!(
         "  {connections} connections ({slow_len} {}, {} senders, {} idle): RSS {} MiB",
         if sizes.reading { "reading" } else { "slow" },
@@ -233,7 +236,7 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
         }
         if last_metrics.elapsed() >= Duration::from_secs(1) {
             last_metrics = Instant::now();
-            let now = metrics(server.addr).await?;
+            let now = metrics(metrics_addr).await?;
             let count = now.slow_closed - metrics_before.slow_closed;
             if count > closed {
                 let at = traffic_start.elapsed().as_secs_f64();
@@ -266,10 +269,10 @@ pub async fn run(parasol_bin: &std::path::Path, sizes: &Sizes) -> anyhow::Result
     // a client that never reads lets run out (write_stall_secs, then 5 s).
     let expected_open = (connections as u64).saturating_sub(closed);
     let deadline = Instant::now() + Duration::from_secs(sizes.write_stall_secs + 15);
-    let mut end = metrics(server.addr).await?;
+    let mut end = metrics(metrics_addr).await?;
     while end.open != expected_open && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        end = metrics(server.addr).await?;
+        end = metrics(metrics_addr).await?;
     }
     tokio::time::sleep(sizes.settle).await;
     let rss_after = rss_kib(server.pid()).context("server RSS")?;
@@ -353,7 +356,8 @@ struct Metrics {
     slow_closed: u64,
 }
 
-/// `GET /metrics`: open connections and slow consumers closed so far.
+/// `GET /metrics` on the metrics listener: open connections and slow
+/// consumers closed so far.
 async fn metrics(addr: SocketAddr) -> anyhow::Result<Metrics> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream
