@@ -143,7 +143,11 @@ pub async fn run_with(
         validation.clone(),
     )?);
     tracing::info!(groups = delivery.group_count(), "storage opened");
-    let audit = Arc::new(Audit::open(storage.db(), config.audit.clone())?);
+    let audit = Arc::new(Audit::open(
+        storage.db(),
+        storage.owner().clone(),
+        config.audit.clone(),
+    )?);
     let stats = Arc::new(Stats::open(storage.db(), config.stats.clone())?);
     let metrics = Arc::new(Metrics::new());
     let staff = Arc::new(Staff::open(storage.db(), config.staff.clone(), audit.clone())?);

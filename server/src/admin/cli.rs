@@ -196,7 +196,8 @@ fn direct(config: &Config, request: AdminRequest) -> Result<AdminReply, String> 
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let db = storage.db();
-        let audit = Arc::new(Audit::open(db, config.audit.clone()).map_err(|e| e.to_string())?);
+        let audit =
+            Arc::new(Audit::open(db, storage.owner().clone(), config.audit.clone()).map_err(|e| e.to_string())?);
         let context = AdminContext {
             staff: Arc::new(Staff::open(db, config.staff.clone(), audit.clone()).map_err(|e| e.to_string())?),
             stats: Arc::new(Stats::open(db, config.stats.clone()).map_err(|e| e.to_string())?),

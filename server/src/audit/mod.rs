@@ -176,11 +176,12 @@ fn key(at: u64, id: u64) -> [u8; 16] {
 }
 
 impl Audit {
-    pub fn open(db: &sled::Db, config: AuditConfig) -> Result<Self, AuditError> {
+    /// The log in `db`, written by `owner` (the storage's state owner).
+    pub fn open(db: &sled::Db, owner: StateOwner, config: AuditConfig) -> Result<Self, AuditError> {
         let tree = db.open_tree(TREE)?;
         let count = tree.len() as u64;
         Ok(Audit {
-            owner: StateOwner::spawn(db.clone(), OWNER_QUEUE),
+            owner,
             log: Arc::new(Log {
                 db: db.clone(),
                 tree,
@@ -229,9 +230,6 @@ impl Audit {
         self.len() == 0
     }
 }
-
-/// Audit writes queued before callers wait.
-const OWNER_QUEUE: usize = 1024;
 
 fn check_subject(event: &AuditEvent) -> Result<(), AuditError> {
     match &event.subject {
@@ -303,6 +301,7 @@ mod tests {
         let db = sled::open(dir.path().join("db")).unwrap();
         let audit = Audit::open(
             &db,
+            crate::storage::owner::for_tests(&db),
             AuditConfig {
                 retention_days: 1,
                 max_entries,

@@ -314,6 +314,37 @@ mod tests {
         (storage.clone(), Mailboxes::new(storage, index, tx))
     }
 
+    /// Issue 24: an acknowledgement (an envelope write's answer, a state
+    /// write's answer) comes only after sled's files were fsynced, not just
+    /// after sled's flush (which is `sync_file_range` on Linux).
+    #[tokio::test]
+    async fn every_answer_waits_for_an_fsync_after_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, mailboxes) = with_writer(dir.path(), 10);
+        let before = storage.durable_syncs();
+        let pending = mailboxes
+            .enqueue(None, vec![([3u8; 32], Arc::new(record()))])
+            .await
+            .unwrap();
+        mailboxes.complete(pending).await.unwrap();
+        let after_envelope = storage.durable_syncs();
+        assert!(after_envelope > before, "an envelope was acknowledged without an fsync");
+
+        let tree = storage.db().open_tree("seam").unwrap();
+        storage
+            .owner()
+            .write(move || -> Result<(), StorageError> {
+                tree.insert("k", "v")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(
+            storage.durable_syncs() > after_envelope,
+            "a state write was acknowledged without an fsync"
+        );
+    }
+
     /// Entries a round applied but has not yet flushed are invisible: after
     /// a crash their seqs would be handed out again.
     #[tokio::test]

@@ -23,7 +23,14 @@ struct Fixture {
 fn open(config: StaffConfig) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::open(dir.path().join("db")).unwrap();
-    let audit = Arc::new(Audit::open(&db, crate::config::AuditConfig::default()).unwrap());
+    let audit = Arc::new(
+        Audit::open(
+            &db,
+            crate::storage::owner::for_tests(&db),
+            crate::config::AuditConfig::default(),
+        )
+        .unwrap(),
+    );
     let staff = Staff::open(&db, config, audit.clone()).unwrap();
     Fixture {
         _dir: dir,

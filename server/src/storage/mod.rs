@@ -38,6 +38,7 @@
 //! retention), group state and key packages under the state key. Sled keys
 //! stay plaintext (see PROTOCOL.md).
 
+pub mod durable;
 mod journal;
 pub mod owner;
 pub mod reaper;
@@ -47,6 +48,10 @@ pub mod vault;
 pub mod writer;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 pub use records::{ClientId, EnvelopeRecord, GroupRecord, KeyPackageRecord};
 pub use vault::{Unsealed, Vault, VaultConfig};
@@ -114,6 +119,10 @@ pub struct Storage {
     vault: Vault,
     /// Writes every tree but the mailboxes and groups.
     owner: owner::StateOwner,
+    /// fsyncs sled's files after a flush (see [`durable`]).
+    syncer: Arc<Mutex<durable::Syncer>>,
+    /// How many times [`Storage::make_durable`] synced.
+    syncs: Arc<AtomicU64>,
 }
 
 fn be_u64(bytes: &[u8]) -> Result<u64, StorageError> {
@@ -128,6 +137,11 @@ fn mailbox_key(client: &ClientId, seq: u64) -> [u8; 40] {
     key[..32].copy_from_slice(client);
     key[32..].copy_from_slice(&seq.to_be_bytes());
     key
+}
+
+fn durable_flush(db: &sled::Db, syncer: &Mutex<durable::Syncer>) -> Result<(), StorageError> {
+    db.flush()?;
+    syncer.lock().sync().map_err(|e| StorageError::Sled(sled::Error::Io(e)))
 }
 
 /// State writes queued for the owner thread before writers wait.
@@ -178,8 +192,21 @@ impl Storage {
             meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             db.flush()?;
         }
+        let syncs = Arc::new(AtomicU64::new(0));
+        let syncer = Arc::new(Mutex::new(
+            durable::Syncer::open(&sled_dir, syncs.clone()).map_err(|e| StorageError::Sled(sled::Error::Io(e)))?,
+        ));
+        let owner = {
+            let (db, syncer) = (db.clone(), syncer.clone());
+            owner::StateOwner::spawn(
+                move || durable_flush(&db, &syncer).map_err(|e| e.to_string()),
+                STATE_QUEUE,
+            )
+        };
         let storage = Storage {
-            owner: owner::StateOwner::spawn(db.clone(), STATE_QUEUE),
+            owner,
+            syncer,
+            syncs,
             meta,
             key_packages: db.open_tree(KEY_PACKAGES)?,
             last_resort: db.open_tree(LAST_RESORT)?,
@@ -251,6 +278,18 @@ impl Storage {
     pub fn flush_blocking(&self) -> Result<(), StorageError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Flush, then fsync sled's files: what every acknowledgement waits
+    /// for (see [`durable`]).
+    pub fn make_durable(&self) -> Result<(), StorageError> {
+        durable_flush(&self.db, &self.syncer)
+    }
+
+    /// How many times writes were made durable (a seam for tests that the
+    /// acknowledgement path syncs).
+    pub fn durable_syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     // ---- key packages ----

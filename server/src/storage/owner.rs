@@ -51,13 +51,14 @@ impl Drop for Stopper {
 }
 
 impl StateOwner {
-    /// Start the owner thread for `db`. It stops when every handle is
-    /// dropped, after flushing.
-    pub fn spawn(db: sled::Db, queue_len: usize) -> Self {
+    /// Start the owner thread; `make_durable` flushes and syncs what its
+    /// jobs wrote (see [`super::Storage::make_durable`]). It stops when every
+    /// handle is dropped, after a last `make_durable`.
+    pub fn spawn(make_durable: impl Fn() -> Result<(), String> + Send + 'static, queue_len: usize) -> Self {
         let (jobs, rx) = mpsc::channel(queue_len);
         let thread = std::thread::Builder::new()
             .name("state-owner".into())
-            .spawn(move || run(db, rx))
+            .spawn(move || run(make_durable, rx))
             .expect("spawning the state owner thread"); // infallible at start-up: no input reaches it
         StateOwner {
             _thread: Arc::new(Stopper {
@@ -148,7 +149,7 @@ where
         .map_err(|e| E::from(StorageError::Unavailable(format!("storage read task: {e}"))))?
 }
 
-fn run(db: sled::Db, mut rx: mpsc::Receiver<Job>) {
+fn run(make_durable: impl Fn() -> Result<(), String>, mut rx: mpsc::Receiver<Job>) {
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_JOBS_PER_FLUSH);
     while let Some(first) = rx.blocking_recv() {
         replies.push(first());
@@ -158,7 +159,7 @@ fn run(db: sled::Db, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let flushed = flush(&db);
+        let flushed = make_durable();
         if let Err(e) = &flushed {
             tracing::error!(error = %e, "flushing state writes failed");
         }
@@ -166,13 +167,17 @@ fn run(db: sled::Db, mut rx: mpsc::Receiver<Job>) {
             reply(flushed.clone());
         }
     }
-    if let Err(e) = flush(&db) {
+    if let Err(e) = make_durable() {
         tracing::error!(error = %e, "final flush of state writes failed");
     }
 }
 
-fn flush(db: &sled::Db) -> Result<(), String> {
-    db.flush().map(|_| ()).map_err(|e| e.to_string())
+/// An owner for a bare database (unit tests of rooms that open sled
+/// themselves): it flushes without syncing.
+#[cfg(test)]
+pub fn for_tests(db: &sled::Db) -> StateOwner {
+    let db = db.clone();
+    StateOwner::spawn(move || db.flush().map(|_| ()).map_err(|e| e.to_string()), 64)
 }
 
 #[cfg(test)]
@@ -188,7 +193,7 @@ mod tests {
             .open()
             .unwrap();
         let tree = db.open_tree("t").unwrap();
-        let owner = StateOwner::spawn(db.clone(), 16);
+        let owner = for_tests(&db);
         let t = tree.clone();
         owner
             .write_nowait(move || {

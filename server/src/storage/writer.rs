@@ -139,7 +139,7 @@ fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc
             evict_empty(&index);
         }
     }
-    if let Err(e) = storage.flush_blocking() {
+    if let Err(e) = storage.make_durable() {
         tracing::error!(error = %e, "final flush failed");
     }
 }
@@ -176,7 +176,8 @@ fn write_round(storage: &Storage, index: &MailboxIndex, config: &WriterConfig, j
     }
     round.heads = metas.iter().map(|(c, m)| (*c, m.head)).collect();
 
-    let result = storage.apply_round(&round).and_then(|()| storage.flush_blocking());
+    // Answered only after the fsync: see storage::durable.
+    let result = storage.apply_round(&round).and_then(|()| storage.make_durable());
     match result {
         Ok(()) => {
             let mut idx = index.lock();
