@@ -50,7 +50,13 @@ fn fixture() -> &'static Fixture {
             16,
         );
         let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, tx));
-        let delivery = Delivery::load(&storage, mailboxes, Limits::default()).expect("delivery");
+        let delivery = Delivery::load(
+            &storage,
+            mailboxes,
+            Limits::default(),
+            std::sync::Arc::new(parasol_server::validation::ValidationPool::new(&Limits::default(), 100)),
+        )
+        .expect("delivery");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -61,7 +67,12 @@ fn fixture() -> &'static Fixture {
         let new = engine.create_group().expect("group");
         let group = runtime.block_on(async {
             let accepted = delivery
-                .create_group(creator, &new.group_info, &new.ratchet_tree)
+                .create_group(
+                    creator,
+                    parasol_server::validation::Requester::STAFF,
+                    &new.group_info,
+                    &new.ratchet_tree,
+                )
                 .await
                 .expect("server accepts the group");
             delivery.finish(accepted).await.expect("stored").0
@@ -115,7 +126,9 @@ fuzz_target!(|data: &[u8]| {
             _ => {
                 let split = rest.first().map_or(0, |&b| usize::from(b) * rest.len() / 256);
                 let (info, tree) = rest.split_at(split);
-                f.delivery.create_group(f.creator, info, tree).await
+                f.delivery
+                    .create_group(f.creator, parasol_server::validation::Requester::STAFF, info, tree)
+                    .await
             }
         };
         if let Ok(accepted) = accepted {

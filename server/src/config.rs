@@ -316,8 +316,13 @@ pub struct IntakeConfig {
     pub max_blocked_sources: usize,
     /// Counsellors a sealed team message reaches at most.
     pub max_team_message_recipients: usize,
-    /// Sealed team messages waiting at most.
+    /// Sealed team messages waiting at most (also the most visitor keys
+    /// holding the team's key packages for a message not yet left).
     pub max_team_messages: usize,
+    /// A visitor's `sos` on one ticket is written to the audit log at most
+    /// once per this many seconds (the log keeps a bounded number of
+    /// entries, so a flood must not push staff actions out of it).
+    pub sos_audit_window_secs: u64,
 }
 
 impl Default for IntakeConfig {
@@ -367,6 +372,7 @@ impl Default for IntakeConfig {
             max_blocked_sources: 10_000,
             max_team_message_recipients: 20,
             max_team_messages: 1_000,
+            sos_audit_window_secs: 600,
         }
     }
 }
@@ -418,10 +424,27 @@ pub struct Limits {
     pub max_members_per_group: u32,
     /// Groups the server tracks in all.
     pub max_groups: usize,
+    /// Of `max_groups`, how many groups created by keys without a staff
+    /// session may exist at once. Anonymous keys cost nothing to make, so
+    /// without their own pool they could take every group from the chats;
+    /// the rest (`max_groups - max_anonymous_groups`) is always left to
+    /// staff, whose groups are the chats and circles. Unset: half of
+    /// `max_groups`.
+    pub max_anonymous_groups: Option<usize>,
     /// Key packages (one-time and last-resort) the directory holds in all:
     /// anonymous keys are free, so the per-client bound alone bounds
     /// nothing.
     pub max_stored_key_packages: usize,
+    /// Of `max_stored_key_packages`, how many may belong to keys without a
+    /// staff session; the rest is kept for staff consoles, whose packages
+    /// hand-overs, transfers and escalations need. Unset: half of
+    /// `max_stored_key_packages`.
+    pub max_anonymous_stored_key_packages: Option<usize>,
+    /// A key package of a key without a staff session is kept at most this
+    /// long after it is published, whatever lifetime it claims (visitors'
+    /// keys are used within minutes; staff keep the MLS lifetime, up to
+    /// `max_key_package_lifetime_secs`).
+    pub max_anonymous_key_package_lifetime_secs: u64,
     pub max_mailbox_envelopes: u64,
     pub max_fetch_limit: u32,
     pub push_window: u64,
@@ -434,6 +457,22 @@ pub struct Limits {
     pub commits_per_minute: u32,
     /// Groups left without any activity this long are deleted.
     pub group_idle_expiry_secs: u64,
+    /// Groups created by a key without a staff session that are neither an
+    /// intake chat, a team message nor a circle are deleted after this much
+    /// idle time (a visitor's own throwaway groups).
+    pub anonymous_group_idle_expiry_secs: u64,
+    /// Heavy MLS validation (key packages, a new group's ratchet tree) runs
+    /// on blocking threads, at most this many at once for staff sessions...
+    pub staff_validation_threads: usize,
+    /// ...and at most this many at once for everyone else, so a flood of
+    /// anonymous uploads never makes a staff console wait.
+    pub anonymous_validation_threads: usize,
+    /// Validation work one anonymous source may ask for per minute, in
+    /// units: one per key package, one per new group plus one per started
+    /// 4 KiB of its ratchet tree. Past it: `rate_limited`.
+    pub validations_per_source_per_minute: u32,
+    /// The burst of that budget.
+    pub validation_source_burst: u32,
 }
 
 /// Bounds on connections (PROTOCOL.md, "Connections").
@@ -606,6 +645,20 @@ impl Default for Config {
     }
 }
 
+impl Limits {
+    /// Groups keys without a staff session may hold at once (their pool).
+    pub fn anonymous_groups(&self) -> usize {
+        self.max_anonymous_groups.unwrap_or(self.max_groups / 2).max(1)
+    }
+
+    /// Key packages keys without a staff session may have stored at once.
+    pub fn anonymous_stored_key_packages(&self) -> usize {
+        self.max_anonymous_stored_key_packages
+            .unwrap_or(self.max_stored_key_packages / 2)
+            .max(1)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -620,7 +673,10 @@ impl Default for Limits {
             max_groups_per_anonymous_client: 4,
             max_members_per_group: proto::MAX_MEMBERS_PER_GROUP,
             max_groups: 100_000,
+            max_anonymous_groups: None,
             max_stored_key_packages: 200_000,
+            max_anonymous_stored_key_packages: None,
+            max_anonymous_key_package_lifetime_secs: 3 * 24 * 3600,
             max_mailbox_envelopes: proto::MAX_MAILBOX_ENVELOPES,
             max_fetch_limit: proto::MAX_FETCH_LIMIT,
             push_window: proto::PUSH_WINDOW,
@@ -628,6 +684,11 @@ impl Default for Limits {
             key_package_claims_per_target_per_minute: 30,
             commits_per_minute: 60,
             group_idle_expiry_secs: 30 * 24 * 3600,
+            anonymous_group_idle_expiry_secs: 6 * 3600,
+            staff_validation_threads: 2,
+            anonymous_validation_threads: 1,
+            validations_per_source_per_minute: 600,
+            validation_source_burst: 300,
         }
     }
 }
@@ -777,6 +838,25 @@ impl Config {
         if l.max_stored_key_packages <= l.max_key_packages_per_client as usize {
             return bad("limits.max_stored_key_packages must exceed limits.max_key_packages_per_client");
         }
+        // Each pool must hold what one client may need, and the anonymous
+        // one must leave staff a share.
+        if l.max_anonymous_groups.is_some_and(|n| n == 0 || n >= l.max_groups) {
+            return bad("limits.max_anonymous_groups must be positive and less than limits.max_groups");
+        }
+        if l.max_anonymous_stored_key_packages
+            .is_some_and(|n| n == 0 || n >= l.max_stored_key_packages)
+        {
+            return bad("limits.max_anonymous_stored_key_packages must be positive and less than limits.max_stored_key_packages");
+        }
+        if l.anonymous_group_idle_expiry_secs == 0
+            || l.max_anonymous_key_package_lifetime_secs == 0
+            || l.staff_validation_threads == 0
+            || l.anonymous_validation_threads == 0
+            || l.validations_per_source_per_minute == 0
+            || l.validation_source_burst == 0
+        {
+            return bad("limits on anonymous expiry, key-package lifetime and validation must be positive");
+        }
         let c = &self.connections;
         if c.auth_timeout_secs == 0 || c.idle_timeout_secs == 0 {
             return bad("connections.auth_timeout_secs and idle_timeout_secs must be positive");
@@ -823,6 +903,7 @@ impl Config {
             || i.resume_grace_secs == 0
             || i.global_requests_per_minute == 0
             || i.team_key_packages_per_minute == 0
+            || i.sos_audit_window_secs == 0
             || i.requests_per_source_per_minute == 0
             || i.connections_per_source_per_minute == 0
             || i.frames_per_second == 0
@@ -1049,6 +1130,12 @@ mod tests {
             "[limits]\nmax_key_packages_per_client = 0",
             "[limits]\nmax_key_packages_per_publish = 0",
             "[limits]\nmax_stored_key_packages = 100",
+            "[limits]\nmax_anonymous_groups = 0",
+            "[limits]\nmax_groups = 10\nmax_anonymous_groups = 10",
+            "[limits]\nmax_anonymous_stored_key_packages = 200000",
+            "[limits]\nanonymous_group_idle_expiry_secs = 0",
+            "[limits]\nanonymous_validation_threads = 0",
+            "[limits]\nvalidations_per_source_per_minute = 0",
             "[limits]\nmax_mailbox_envelopes = 0",
             "[limits]\nmax_key_package_bytes = 2000000",
             "[intake]\nmax_queue_length = 0",

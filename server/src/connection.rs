@@ -799,7 +799,10 @@ async fn dispatch(
         )),
         Request::Ping => Ok(Some(Response::Pong)),
         Request::PublishKeyPackages { key_packages, replace } => {
-            let stock = services.directory.publish(&client, &key_packages, replace).await?;
+            let stock = services
+                .directory
+                .publish(&client, &key_packages, replace, requester(session))
+                .await?;
             Ok(Some(Response::KeyPackagesPublished {
                 one_time: stock.one_time,
                 last_resort: stock.last_resort,
@@ -841,7 +844,7 @@ async fn dispatch(
         } => {
             let accepted = services
                 .delivery
-                .create_group(client, &group_info.0, &ratchet_tree.0)
+                .create_group(client, requester(session), &group_info.0, &ratchet_tree.0)
                 .await?;
             answer_when_durable(services, outbox, inflight, id, accepted, |(group_id, epoch)| {
                 Response::GroupCreated {
@@ -951,6 +954,14 @@ async fn dispatch(
         | Request::LeaveCircle { .. }
         | Request::CloseCircle { .. }) => circle_request(services, session, req).await.map(Some),
         req => intake_request(services, session, req).await.map(Some),
+    }
+}
+
+/// Whose pool and budget heavy validation for this session draws on.
+fn requester(session: &Session) -> crate::validation::Requester {
+    crate::validation::Requester {
+        staff: session.staff.is_some(),
+        source: session.source,
     }
 }
 

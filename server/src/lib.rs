@@ -37,6 +37,7 @@ pub mod stats;
 pub mod storage;
 pub mod time;
 pub mod tls;
+pub mod validation;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,7 +132,18 @@ pub async fn run_with(
         8192,
     );
     let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, writer_tx));
-    let delivery = Arc::new(Delivery::load(&storage, mailboxes.clone(), config.limits.clone())?);
+    // One bounded pool for heavy MLS validation, shared by delivery and
+    // the directory.
+    let validation = Arc::new(validation::ValidationPool::new(
+        &config.limits,
+        config.intake.max_tracked_sources,
+    ));
+    let delivery = Arc::new(Delivery::load(
+        &storage,
+        mailboxes.clone(),
+        config.limits.clone(),
+        validation.clone(),
+    )?);
     tracing::info!(groups = delivery.group_count(), "storage opened");
     let audit = Arc::new(Audit::open(
         storage.db(),
@@ -147,7 +159,7 @@ pub async fn run_with(
         // Printed once for the person starting the server; never logged.
         println!("demo counsellor: username {} password {password}", staff::DEMO_USERNAME);
     }
-    let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone())?);
+    let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone(), validation)?);
     let intake = intake::Intake::load(
         config.intake.clone(),
         &storage,

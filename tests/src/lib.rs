@@ -285,6 +285,14 @@ impl ServerProcess {
         self.spawn();
     }
 
+    /// Start again on the same port and data directory with other extra
+    /// configuration (e.g. opening hours that have begun).
+    pub fn restart_with_config(&mut self, extra_config: &str) {
+        self.stop();
+        self.extra_config = extra_config.to_string();
+        self.spawn();
+    }
+
     /// Start again after [`kill`](Self::kill).
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "server is still running");

@@ -159,8 +159,10 @@ async fn anonymous_keys_get_a_smaller_share_of_groups_than_staff() {
 
 #[tokio::test]
 async fn the_key_package_directory_is_bounded_in_all() {
-    let server =
-        ServerProcess::start_with_config("[limits]\nmax_key_packages_per_client = 3\nmax_stored_key_packages = 5\n");
+    // The anonymous keys' pool is 5 of the directory's 8.
+    let server = ServerProcess::start_with_config(
+        "[limits]\nmax_key_packages_per_client = 3\nmax_stored_key_packages = 8\nmax_anonymous_stored_key_packages = 5\n",
+    );
     let url = server.url();
     let mut alice = Client::connect_ephemeral(&url).await.expect("alice");
     let mut bob = Client::connect_ephemeral(&url).await.expect("bob");

@@ -513,7 +513,13 @@ impl Circles {
         self.intake.check_source_budget(source)?;
         let display_name = Self::check_text("a display name", display_name, MAX_DISPLAY_NAME_CHARS)?;
         // A package a moderator's client can add: this key's, current, one-time.
-        self.directory.validate_one_time(&client, &key_package)?;
+        self.directory
+            .validate_one_time_packages(
+                &client,
+                &[parasol_protocol::Bytes(key_package.clone())],
+                crate::validation::Requester::anonymous(source),
+            )
+            .await?;
         let staff = self.intake.staff_account_of(&client).is_some();
         let now = now_secs();
         let (invitation, join, circle) = {
@@ -825,6 +831,12 @@ impl Circles {
     }
 
     // ------------------------------------------------------- the group policy
+
+    /// Is this group a circle's? (Circles keep their groups from the
+    /// anonymous groups' short idle expiry.)
+    fn is_circle_group(&self, group_id: &[u8]) -> bool {
+        self.state.lock().by_group.contains_key(group_id)
+    }
 
     /// On every message of every group: (muted, departed) for `sender`,
     /// without copying the circle.

@@ -61,6 +61,12 @@ impl GroupPolicy for CirclePolicy {
         }
     }
 
+    fn keeps_group(&self, group_id: &[u8]) -> bool {
+        self.0
+            .upgrade()
+            .is_some_and(|circles| circles.is_circle_group(group_id))
+    }
+
     fn check_message(&self, group_id: &[u8], sender: &ClientId) -> ServiceResult<()> {
         let Some(circles) = self.0.upgrade() else { return Ok(()) };
         let Some((muted, departed)) = circles.sender_standing(group_id, sender) else {

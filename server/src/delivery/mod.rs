@@ -28,6 +28,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::mailbox::{Mailboxes, PendingWrite};
 use crate::storage::{ClientId, EnvelopeRecord, GroupRecord, Storage, StorageError};
 use crate::time::{now_hour, now_secs};
+use crate::validation::{group_units, Requester, ValidationPool};
 use identity::{client_id_of, client_id_of_leaf};
 
 /// The only ciphersuite Parasol speaks.
@@ -44,6 +45,12 @@ struct GroupState {
     members: HashSet<ClientId>,
     /// Last commit or message, rounded down to the hour: idle groups expire.
     last_activity: u64,
+    /// The same to the second, in memory only (from the hour after a
+    /// restart): anonymous groups expire after hours, not days.
+    last_activity_secs: u64,
+    /// Created by a key without a staff session (after a restart: no staff
+    /// key among its members). Counts against `max_anonymous_groups`.
+    anonymous: bool,
     /// Set by expiry under the lock: a request that was waiting for the
     /// lock must not act on (or write back) a deleted group.
     deleted: bool,
@@ -158,6 +165,17 @@ pub trait GroupPolicy: Send + Sync {
         removed: &[ClientId],
         members_after: usize,
     ) -> ServiceResult<()>;
+    /// The same, for a group an anonymous key created (no chat or circle:
+    /// those are staff's): the intake holds team messages to their rules.
+    fn check_visitor_group_commit(
+        &self,
+        _group_id: &[u8],
+        _sender: &ClientId,
+        _added: &[ClientId],
+        _removed: &[ClientId],
+    ) -> ServiceResult<()> {
+        Ok(())
+    }
     /// The commit was merged.
     fn committed(&self, group_id: &[u8], sender: &ClientId, added: &[ClientId], removed: &[ClientId]);
     /// Is `client` a staff member's key? Staff may be in
@@ -174,6 +192,18 @@ pub trait GroupPolicy: Send + Sync {
     fn withheld(&self, _group_id: &[u8]) -> Vec<ClientId> {
         Vec::new()
     }
+    /// Is this group one of the room's (a chat, a team message, a circle)?
+    /// An anonymous group no room keeps expires after
+    /// `anonymous_group_idle_expiry_secs`.
+    fn keeps_group(&self, _group_id: &[u8]) -> bool {
+        false
+    }
+    /// Was this group made by a visitor although staff are in it (a team
+    /// message)? Tells a restart, which does not store who created a
+    /// group, to keep it in the anonymous pool.
+    fn is_visitor_group(&self, _group_id: &[u8]) -> bool {
+        false
+    }
 }
 
 pub struct Delivery {
@@ -185,11 +215,23 @@ pub struct Delivery {
     memberships: Mutex<HashMap<ClientId, HashSet<Vec<u8>>>>,
     mailboxes: Arc<Mailboxes>,
     limits: Limits,
+    /// The groups with `anonymous` set (changed under `groups`' write
+    /// lock): the anonymous pool, and groups a staff key's membership of
+    /// does not count against its `max_groups_per_client` (the only such
+    /// groups staff are added to are visitors' team messages).
+    anonymous_groups: Mutex<HashSet<Vec<u8>>>,
+    validation: Arc<ValidationPool>,
 }
 
 impl Delivery {
-    /// Load every stored group.
-    pub fn load(storage: &Storage, mailboxes: Arc<Mailboxes>, limits: Limits) -> Result<Self, StorageError> {
+    /// Load every stored group. They count as staff groups until
+    /// [`Delivery::add_policy`] can tell staff keys.
+    pub fn load(
+        storage: &Storage,
+        mailboxes: Arc<Mailboxes>,
+        limits: Limits,
+        validation: Arc<ValidationPool>,
+    ) -> Result<Self, StorageError> {
         let mut groups = HashMap::new();
         let mut memberships: HashMap<ClientId, HashSet<Vec<u8>>> = HashMap::new();
         for (group_id, record) in storage.load_groups()? {
@@ -212,6 +254,8 @@ impl Delivery {
                 storage,
                 members,
                 last_activity: record.last_activity,
+                last_activity_secs: record.last_activity.saturating_mul(3600),
+                anonymous: false,
                 deleted: false,
             };
             groups.insert(group_id, Arc::new(RwLock::new(state)));
@@ -223,12 +267,47 @@ impl Delivery {
             memberships: Mutex::new(memberships),
             mailboxes,
             limits,
+            anonymous_groups: Mutex::new(HashSet::new()),
+            validation,
         })
     }
 
-    /// Install a membership policy (the intake's, the circles').
+    /// Install a membership policy (the intake's, the circles'). A policy
+    /// that knows staff keys reclassifies the loaded groups: those without
+    /// a staff member, and visitors' team messages, are anonymous.
     pub fn add_policy(&self, policy: Arc<dyn GroupPolicy>) {
         self.policies.write().push(policy);
+        let policies = self.policies();
+        let groups = self.groups.write();
+        let mut anonymous = HashSet::new();
+        for (id, slot) in groups.iter() {
+            // Called at start-up, before any request holds a group.
+            let Ok(mut group) = slot.try_write() else { continue };
+            group.anonymous =
+                !group.members.iter().any(|m| self.is_staff(m)) || policies.iter().any(|p| p.is_visitor_group(id));
+            if group.anonymous {
+                anonymous.insert(id.clone());
+            }
+        }
+        *self.anonymous_groups.lock() = anonymous;
+    }
+
+    /// Groups created by keys without a staff session, now.
+    pub fn anonymous_group_count(&self) -> usize {
+        self.anonymous_groups.lock().len()
+    }
+
+    fn is_staff(&self, client: &ClientId) -> bool {
+        self.policies.read().iter().any(|p| p.is_staff(client))
+    }
+
+    /// Take a group out of the map (its lock held by the caller, which
+    /// marks it deleted).
+    fn forget_group(&self, group_id: &[u8], group: &GroupState) {
+        let mut groups = self.groups.write();
+        if groups.remove(group_id).is_some() && group.anonymous {
+            self.anonymous_groups.lock().remove(group_id);
+        }
     }
 
     fn policies(&self) -> Vec<Arc<dyn GroupPolicy>> {
@@ -253,7 +332,7 @@ impl Delivery {
             return Ok(false);
         }
         group.deleted = true;
-        self.groups.write().remove(group_id);
+        self.forget_group(group_id, &group);
         let members: Vec<ClientId> = group.members.iter().copied().collect();
         self.update_memberships(group_id, &members, &[]);
         let pending = match self
@@ -308,15 +387,26 @@ impl Delivery {
             .map_or_else(Vec::new, |g| g.iter().cloned().collect())
     }
 
+    /// Groups of `client` that count against its limit: for a staff key,
+    /// groups visitors made (team messages) do not.
     fn groups_of(&self, client: &ClientId) -> usize {
-        self.memberships.lock().get(client).map_or(0, HashSet::len)
+        let staff = self.is_staff(client);
+        let memberships = self.memberships.lock();
+        let Some(groups) = memberships.get(client) else {
+            return 0;
+        };
+        if !staff {
+            return groups.len();
+        }
+        let anonymous = self.anonymous_groups.lock();
+        groups.iter().filter(|g| !anonymous.contains(*g)).count()
     }
 
     /// Groups `client` may be in: staff get `max_groups_per_client`, any
     /// other key the anonymous share (anonymous keys cost nothing to make).
     fn group_limit_of(&self, client: &ClientId) -> usize {
         let l = &self.limits;
-        let limit = if self.policies.read().iter().any(|p| p.is_staff(client)) {
+        let limit = if self.is_staff(client) {
             l.max_groups_per_client
         } else {
             l.max_groups_per_anonymous_client.min(l.max_groups_per_client)
@@ -340,9 +430,13 @@ impl Delivery {
     }
 
     /// Start tracking a group from its creator's GroupInfo and ratchet tree.
+    /// The cheap checks (sizes, the creator's and the pools' caps) come
+    /// first; building the `PublicGroup` (every signature of the tree)
+    /// runs in the bounded validation pool, charged to the source.
     pub async fn create_group(
         &self,
         creator: ClientId,
+        who: Requester,
         group_info: &[u8],
         ratchet_tree: &[u8],
     ) -> ServiceResult<Accepted<(Vec<u8>, u64)>> {
@@ -353,48 +447,24 @@ impl Delivery {
                 "group info or ratchet tree too large",
             ));
         }
-        let group_info = parse_group_info(group_info)?;
-        if group_info.ciphersuite() != CIPHERSUITE {
-            return Err(invalid(
-                ErrorCode::InvalidGroupInfo,
-                "unsupported ciphersuite; use 0x0001",
-            ));
-        }
-        if group_info.epoch().as_u64() != 0 {
-            return Err(invalid(ErrorCode::InvalidGroupInfo, "a new group starts at epoch 0"));
-        }
-        let group_id = group_info.group_id().as_slice().to_vec();
-        if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_BYTES {
-            return Err(invalid(
-                ErrorCode::InvalidGroupInfo,
-                format!("group id must be 1 to {MAX_GROUP_ID_BYTES} bytes"),
-            ));
-        }
-        let tree = parse_tree(ratchet_tree)?;
         if self.groups_of(&creator) >= self.group_limit_of(&creator) {
             return Err(invalid(ErrorCode::LimitExceeded, "too many groups for this client"));
         }
-        if self.groups.read().len() >= self.limits.max_groups {
-            return Err(invalid(
-                ErrorCode::LimitExceeded,
-                "the server tracks its maximum number of groups",
-            ));
-        }
-        let storage = MemoryStorage::default();
-        let (public, _) = PublicGroup::from_external(&self.crypto, &storage, tree, group_info, ProposalStore::new())
-            .map_err(|e| invalid(ErrorCode::InvalidGroupInfo, format!("cannot track group: {e}")))?;
-        let members = members_of(&public).map_err(|e| invalid(ErrorCode::InvalidGroupInfo, e))?;
-        if members.len() != 1 || !members.contains(&creator) {
-            return Err(invalid(
-                ErrorCode::InvalidGroupInfo,
-                "the creator must be the group's only member",
-            ));
-        }
+        let anonymous = !self.is_staff(&creator);
+        self.check_group_pools(anonymous)?;
+        self.validation.charge(&who, group_units(ratchet_tree.len()))?;
+        let (group_info, ratchet_tree) = (group_info.to_vec(), ratchet_tree.to_vec());
+        let (group_id, public, storage, members) = self
+            .validation
+            .run(&who, move || track_new_group(&creator, &group_info, &ratchet_tree))
+            .await??;
         let state = GroupState {
             public,
             storage,
             members,
             last_activity: now_hour(),
+            last_activity_secs: now_secs(),
+            anonymous,
             deleted: false,
         };
         let epoch = state.epoch();
@@ -408,9 +478,20 @@ impl Delivery {
             if groups.contains_key(&group_id) {
                 return Err(invalid(ErrorCode::GroupExists, "a group with this id exists"));
             }
+            // Checked again under the lock: concurrent creations cannot
+            // overshoot a pool together.
+            self.check_pools_locked(groups.len(), anonymous)?;
+            // And the creator's own cap: its other creations may have
+            // finished while this one was validated.
+            if self.groups_of(&creator) >= self.group_limit_of(&creator) {
+                return Err(invalid(ErrorCode::LimitExceeded, "too many groups for this client"));
+            }
             groups.insert(group_id.clone(), slot);
+            if anonymous {
+                self.anonymous_groups.lock().insert(group_id.clone());
+            }
+            self.update_memberships(&group_id, &[], &[creator]);
         }
-        self.update_memberships(&group_id, &[], &[creator]);
         let pending = match self
             .mailboxes
             .enqueue(Some((group_id.clone(), Some(record))), Vec::new())
@@ -425,6 +506,29 @@ impl Delivery {
             result: (group_id, epoch),
             changes_group: true,
         })
+    }
+
+    fn check_group_pools(&self, anonymous: bool) -> ServiceResult<()> {
+        let tracked = self.groups.read().len();
+        self.check_pools_locked(tracked, anonymous)
+    }
+
+    /// Staff may fill `max_groups`; anonymous keys only their share of it,
+    /// so the rest always stays for chats and circles.
+    fn check_pools_locked(&self, tracked: usize, anonymous: bool) -> ServiceResult<()> {
+        if tracked >= self.limits.max_groups {
+            return Err(invalid(
+                ErrorCode::LimitExceeded,
+                "the server tracks its maximum number of groups",
+            ));
+        }
+        if anonymous && self.anonymous_group_count() >= self.limits.anonymous_groups() {
+            return Err(invalid(
+                ErrorCode::LimitExceeded,
+                "the server tracks its maximum number of groups for visitors; retry later",
+            ));
+        }
+        Ok(())
     }
 
     /// Validate a commit against the group's current epoch; if it wins,
@@ -550,7 +654,10 @@ impl Delivery {
         }
         for id in &added {
             let rejoining = group.members.contains(id);
-            if !rejoining && self.groups_of(id) >= self.group_limit_of(id) {
+            // A visitor's group (a team message) never counts against a
+            // staff key's limit, so visitors cannot lock counsellors out.
+            let uncounted = group.anonymous && self.is_staff(id);
+            if !rejoining && !uncounted && self.groups_of(id) >= self.group_limit_of(id) {
                 return Err(invalid(
                     ErrorCode::LimitExceeded,
                     "an added client is in too many groups",
@@ -559,6 +666,9 @@ impl Delivery {
         }
         for policy in self.policies() {
             policy.check_commit(&group_id, &sender, &added, &removed, new_size)?;
+            if group.anonymous {
+                policy.check_visitor_group_commit(&group_id, &sender, &added, &removed)?;
+            }
         }
         match (&parsed_welcome, added.is_empty()) {
             (None, false) => {
@@ -598,6 +708,7 @@ impl Delivery {
             Err(e) => crate::fatal(&format!("merged group breaks the identity rule: {e}")),
         };
         state.last_activity = now_hour();
+        state.last_activity_secs = now_secs();
 
         let now = now_secs();
         let commit_record = Arc::new(EnvelopeRecord {
@@ -713,6 +824,7 @@ impl Delivery {
         // The activity hour is stored at most once an hour per group, in
         // the same write as the message.
         let hour = now_hour();
+        group.last_activity_secs = now_secs();
         let refreshed = (group.last_activity != hour).then(|| {
             group.last_activity = hour;
             (group_id.clone(), Some(group.record()))
@@ -765,9 +877,12 @@ impl Delivery {
     }
 
     /// Delete groups with no commit or message for `group_idle_expiry_secs`
-    /// (their envelopes have expired long before). Returns how many.
+    /// (their envelopes have expired long before), and anonymous groups no
+    /// room keeps after `anonymous_group_idle_expiry_secs`. Returns how many.
     pub async fn expire_idle_groups(&self) -> usize {
-        let cutoff_hour = now_secs().saturating_sub(self.limits.group_idle_expiry_secs) / 3600;
+        let now = now_secs();
+        let cutoff_hour = now.saturating_sub(self.limits.group_idle_expiry_secs) / 3600;
+        let anonymous_cutoff = now.saturating_sub(self.limits.anonymous_group_idle_expiry_secs);
         let candidates: Vec<(Vec<u8>, Arc<RwLock<GroupState>>)> = self
             .groups
             .read()
@@ -777,11 +892,18 @@ impl Delivery {
         let mut expired = 0;
         for (group_id, slot) in candidates {
             let mut group = slot.write().await;
-            if group.last_activity >= cutoff_hour || group.deleted {
+            if group.deleted {
+                continue;
+            }
+            let idle = group.last_activity < cutoff_hour
+                || (group.anonymous
+                    && group.last_activity_secs < anonymous_cutoff
+                    && !self.policies().iter().any(|p| p.keeps_group(&group_id)));
+            if !idle {
                 continue;
             }
             group.deleted = true;
-            self.groups.write().remove(&group_id);
+            self.forget_group(&group_id, &group);
             let members: Vec<ClientId> = group.members.iter().copied().collect();
             self.update_memberships(&group_id, &members, &[]);
             match self.mailboxes.enqueue(Some((group_id, None)), Vec::new()).await {
@@ -797,4 +919,45 @@ impl Delivery {
         }
         expired
     }
+}
+
+/// The heavy part of `create_group`: parse the GroupInfo and ratchet tree
+/// and build the group's `PublicGroup` (which verifies the tree), then
+/// check that the creator is its only member.
+#[allow(clippy::type_complexity)]
+fn track_new_group(
+    creator: &ClientId,
+    group_info: &[u8],
+    ratchet_tree: &[u8],
+) -> ServiceResult<(Vec<u8>, PublicGroup, MemoryStorage, HashSet<ClientId>)> {
+    let group_info = parse_group_info(group_info)?;
+    if group_info.ciphersuite() != CIPHERSUITE {
+        return Err(invalid(
+            ErrorCode::InvalidGroupInfo,
+            "unsupported ciphersuite; use 0x0001",
+        ));
+    }
+    if group_info.epoch().as_u64() != 0 {
+        return Err(invalid(ErrorCode::InvalidGroupInfo, "a new group starts at epoch 0"));
+    }
+    let group_id = group_info.group_id().as_slice().to_vec();
+    if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_BYTES {
+        return Err(invalid(
+            ErrorCode::InvalidGroupInfo,
+            format!("group id must be 1 to {MAX_GROUP_ID_BYTES} bytes"),
+        ));
+    }
+    let tree = parse_tree(ratchet_tree)?;
+    let storage = MemoryStorage::default();
+    let crypto = RustCrypto::default();
+    let (public, _) = PublicGroup::from_external(&crypto, &storage, tree, group_info, ProposalStore::new())
+        .map_err(|e| invalid(ErrorCode::InvalidGroupInfo, format!("cannot track group: {e}")))?;
+    let members = members_of(&public).map_err(|e| invalid(ErrorCode::InvalidGroupInfo, e))?;
+    if members.len() != 1 || !members.contains(creator) {
+        return Err(invalid(
+            ErrorCode::InvalidGroupInfo,
+            "the creator must be the group's only member",
+        ));
+    }
+    Ok((group_id, public, storage, members))
 }

@@ -30,7 +30,13 @@ fn open(dir: tempfile::TempDir, limits: Limits) -> Fixture {
         16,
     );
     let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, tx));
-    let delivery = Delivery::load(&storage, mailboxes, limits).unwrap();
+    let delivery = Delivery::load(
+        &storage,
+        mailboxes,
+        limits.clone(),
+        Arc::new(ValidationPool::new(&limits, 100)),
+    )
+    .unwrap();
     Fixture {
         storage,
         delivery,
@@ -44,7 +50,7 @@ async fn create(f: &Fixture) -> Vec<u8> {
     let new = MlsEngine::new(identity).create_group().unwrap();
     let accepted = f
         .delivery
-        .create_group(creator, &new.group_info, &new.ratchet_tree)
+        .create_group(creator, Requester::STAFF, &new.group_info, &new.ratchet_tree)
         .await
         .unwrap();
     f.delivery.finish(accepted).await.unwrap().0
@@ -80,7 +86,7 @@ async fn a_new_group_must_start_at_epoch_zero_with_its_creator_alone() {
     // Someone else cannot register a group whose only member is not them.
     let err = f
         .delivery
-        .create_group([9; 32], &new.group_info, &new.ratchet_tree)
+        .create_group([9; 32], Requester::STAFF, &new.group_info, &new.ratchet_tree)
         .await
         .err()
         .unwrap();
@@ -89,7 +95,7 @@ async fn a_new_group_must_start_at_epoch_zero_with_its_creator_alone() {
     let other = MlsEngine::new(Identity::generate()).create_group().unwrap();
     let err = f
         .delivery
-        .create_group([9; 32], &new.group_info, &other.ratchet_tree)
+        .create_group([9; 32], Requester::STAFF, &new.group_info, &other.ratchet_tree)
         .await
         .err()
         .unwrap();
@@ -106,7 +112,12 @@ async fn a_new_group_must_start_at_epoch_zero_with_its_creator_alone() {
         .unwrap();
     engine.merge_pending_commit(&group).unwrap();
     let (info, tree) = (bundle.group_info.unwrap(), bundle.ratchet_tree.unwrap());
-    let err = f.delivery.create_group(creator, &info, &tree).await.err().unwrap();
+    let err = f
+        .delivery
+        .create_group(creator, Requester::STAFF, &info, &tree)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.code, ErrorCode::InvalidGroupInfo);
     assert!(err.message.contains("epoch 0"), "{}", err.message);
 }
@@ -120,7 +131,7 @@ async fn message_activity_is_stored_so_a_restart_does_not_expire_a_chatting_grou
     let new = engine.create_group().unwrap();
     let accepted = f
         .delivery
-        .create_group(creator, &new.group_info, &new.ratchet_tree)
+        .create_group(creator, Requester::STAFF, &new.group_info, &new.ratchet_tree)
         .await
         .unwrap();
     let group = f.delivery.finish(accepted).await.unwrap().0;
@@ -160,7 +171,11 @@ async fn commits_with_proposals_other_than_add_and_remove_are_refused() {
         .tls_serialize_detached()
         .unwrap();
     let tree = group.export_ratchet_tree().tls_serialize_detached().unwrap();
-    let accepted = f.delivery.create_group(creator, &group_info, &tree).await.unwrap();
+    let accepted = f
+        .delivery
+        .create_group(creator, Requester::STAFF, &group_info, &tree)
+        .await
+        .unwrap();
     f.delivery.finish(accepted).await.unwrap();
 
     let (commit, _, _) = group
@@ -171,4 +186,107 @@ async fn commits_with_proposals_other_than_add_and_remove_are_refused() {
     let e = refused.err().expect("refused");
     assert_eq!(e.code, ErrorCode::InvalidCommit, "{}", e.message);
     assert!(e.message.contains("only add and remove"), "{}", e.message);
+}
+
+/// A policy that knows which keys are staff's and which groups it keeps.
+struct StaffAndKept {
+    staff: HashSet<ClientId>,
+    kept: parking_lot::Mutex<HashSet<Vec<u8>>>,
+}
+
+impl GroupPolicy for StaffAndKept {
+    fn check_commit(&self, _: &[u8], _: &ClientId, _: &[ClientId], _: &[ClientId], _: usize) -> ServiceResult<()> {
+        Ok(())
+    }
+    fn committed(&self, _: &[u8], _: &ClientId, _: &[ClientId], _: &[ClientId]) {}
+    fn is_staff(&self, client: &ClientId) -> bool {
+        self.staff.contains(client)
+    }
+    fn keeps_group(&self, group_id: &[u8]) -> bool {
+        self.kept.lock().contains(group_id)
+    }
+}
+
+async fn create_as(f: &Fixture, engine: &mut MlsEngine, creator: ClientId) -> ServiceResult<Vec<u8>> {
+    let new = engine.create_group().unwrap();
+    let accepted = f
+        .delivery
+        .create_group(creator, Requester::anonymous(None), &new.group_info, &new.ratchet_tree)
+        .await?;
+    f.delivery.finish(accepted).await.map(|(g, _)| g)
+}
+
+#[tokio::test]
+async fn anonymous_keys_fill_only_their_pool_of_groups() {
+    let limits = Limits {
+        max_groups: 5,
+        max_anonymous_groups: Some(2),
+        ..Limits::default()
+    };
+    let f = open(tempfile::tempdir().unwrap(), limits);
+    let staff_identity = Identity::generate();
+    let staff_id = staff_identity.client_id();
+    let mut staff = MlsEngine::new(staff_identity);
+    f.delivery.add_policy(Arc::new(StaffAndKept {
+        staff: HashSet::from([staff_id]),
+        kept: Default::default(),
+    }));
+    // Three throwaway keys: the third finds the visitors' pool full.
+    for n in 0..3 {
+        let identity = Identity::generate();
+        let id = identity.client_id();
+        let made = create_as(&f, &mut MlsEngine::new(identity), id).await;
+        if n < 2 {
+            made.expect("within the anonymous pool");
+        } else {
+            let e = made.expect_err("the anonymous pool is full");
+            assert_eq!(e.code, ErrorCode::LimitExceeded);
+            assert!(e.message.contains("for visitors"), "{}", e.message);
+        }
+    }
+    assert_eq!(f.delivery.anonymous_group_count(), 2);
+    // Staff still get the rest of the server's groups.
+    for _ in 0..3 {
+        create_as(&f, &mut staff, staff_id).await.expect("staff's share");
+    }
+    let e = create_as(&f, &mut staff, staff_id)
+        .await
+        .expect_err("max_groups in all");
+    assert_eq!(e.code, ErrorCode::LimitExceeded);
+    assert_eq!(f.delivery.group_count(), 5);
+}
+
+#[tokio::test]
+async fn anonymous_groups_no_room_keeps_expire_after_hours_not_days() {
+    let f = open(tempfile::tempdir().unwrap(), Limits::default());
+    let staff_identity = Identity::generate();
+    let staff_id = staff_identity.client_id();
+    let policy = Arc::new(StaffAndKept {
+        staff: HashSet::from([staff_id]),
+        kept: Default::default(),
+    });
+    f.delivery.add_policy(policy.clone());
+    let visitor_identity = Identity::generate();
+    let visitor_id = visitor_identity.client_id();
+    let mut visitor = MlsEngine::new(visitor_identity);
+    let throwaway = create_as(&f, &mut visitor, visitor_id).await.unwrap();
+    let kept = create_as(&f, &mut visitor, visitor_id).await.unwrap();
+    policy.kept.lock().insert(kept.clone());
+    let staffs = create_as(&f, &mut MlsEngine::new(staff_identity), staff_id)
+        .await
+        .unwrap();
+    assert_eq!(f.delivery.anonymous_group_count(), 2);
+
+    // Seven hours of silence everywhere (anonymous expiry: six hours).
+    for g in [&throwaway, &kept, &staffs] {
+        let slot = f.delivery.group(g).unwrap();
+        let mut group = slot.write().await;
+        group.last_activity_secs = now_secs() - 7 * 3600;
+        group.last_activity = now_hour() - 7;
+    }
+    assert_eq!(f.delivery.expire_idle_groups().await, 1, "only the throwaway group");
+    assert!(f.delivery.group(&throwaway).is_err());
+    assert!(f.delivery.group(&kept).is_ok(), "a group a room keeps stays");
+    assert!(f.delivery.group(&staffs).is_ok(), "staff groups keep the 30 days");
+    assert_eq!(f.delivery.anonymous_group_count(), 1);
 }

@@ -4,6 +4,7 @@
 //! none is left, and is never consumed.
 
 use std::num::NonZeroU32;
+use std::sync::{Arc, Weak};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use openmls::prelude::tls_codec::Deserialize as _;
@@ -16,10 +17,42 @@ use crate::config::Limits;
 use crate::delivery::identity::client_id_of_leaf;
 use crate::delivery::CIPHERSUITE;
 use crate::error::{ServiceError, ServiceResult};
-use std::sync::Arc;
-
 use crate::storage::{owner, ClientId, KeyPackageRecord, Storage, StorageError};
 use crate::time::now_secs;
+use crate::validation::{Requester, ValidationPool};
+
+/// Which keys are staff keys (the intake knows: keys a staff session
+/// authenticated with). Their packages draw on the staff pool.
+pub trait StaffKeys: Send + Sync {
+    fn is_staff(&self, client: &ClientId) -> bool;
+    /// Every staff key (a few per account), to recount the staff pool.
+    fn staff_keys(&self) -> Vec<ClientId>;
+}
+
+/// Key packages stored, per pool: anonymous keys cannot take the staff
+/// consoles' share (`max_anonymous_stored_key_packages`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub staff: usize,
+    pub anonymous: usize,
+}
+
+impl Stored {
+    fn pool(&mut self, staff: bool) -> &mut usize {
+        if staff {
+            &mut self.staff
+        } else {
+            &mut self.anonymous
+        }
+    }
+}
+
+/// One validated key package.
+struct Valid {
+    kp_ref: Vec<u8>,
+    record: KeyPackageRecord,
+    last_resort: bool,
+}
 
 /// A client's key-package stock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,26 +71,58 @@ pub struct Claimed {
 
 pub struct Directory {
     storage: Storage,
-    crypto: RustCrypto,
     limits: Limits,
     /// Claims per target client, by everyone together.
     claims_per_target: DefaultKeyedRateLimiter<ClientId>,
-    /// Key packages stored in all (`max_stored_key_packages`). Kept as
+    /// Key packages stored, per pool (`max_stored_key_packages` in all,
+    /// `max_anonymous_stored_key_packages` of them anonymous). Kept as
     /// publishes and claims go; expired packages a claim skips make it
     /// count high until the next purge recounts.
-    stored: Arc<Mutex<usize>>,
+    stored: Arc<Mutex<Stored>>,
+    staff_keys: parking_lot::RwLock<Option<Weak<dyn StaffKeys>>>,
+    validation: Arc<ValidationPool>,
 }
 
 impl Directory {
-    pub fn new(storage: Storage, limits: Limits) -> Result<Self, StorageError> {
+    /// Until [`Directory::set_staff_keys`], every stored package counts as
+    /// anonymous.
+    pub fn new(storage: Storage, limits: Limits, validation: Arc<ValidationPool>) -> Result<Self, StorageError> {
         let per_minute = NonZeroU32::new(limits.key_package_claims_per_target_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Directory {
-            stored: Arc::new(Mutex::new(storage.count_all_key_packages()?)),
+            stored: Arc::new(Mutex::new(Stored {
+                staff: 0,
+                anonymous: storage.count_all_key_packages()?,
+            })),
             storage,
-            crypto: RustCrypto::default(),
             claims_per_target: RateLimiter::keyed(Quota::per_minute(per_minute)),
             limits,
+            staff_keys: parking_lot::RwLock::new(None),
+            validation,
         })
+    }
+
+    /// Tell the directory which keys are staff keys, and recount the pools
+    /// (at start-up, before any request).
+    pub fn set_staff_keys(&self, staff_keys: Weak<dyn StaffKeys>) -> ServiceResult<()> {
+        *self.staff_keys.write() = Some(staff_keys);
+        let counted = count_pools(&self.storage, &self.staff_key_list())?;
+        *self.stored.lock() = counted;
+        Ok(())
+    }
+
+    fn staff_key_list(&self) -> Vec<ClientId> {
+        let keys = self.staff_keys.read().as_ref().and_then(Weak::upgrade);
+        keys.map(|k| k.staff_keys()).unwrap_or_default()
+    }
+
+    fn is_staff(&self, client: &ClientId) -> bool {
+        let keys = self.staff_keys.read().as_ref().and_then(Weak::upgrade);
+        keys.is_some_and(|k| k.is_staff(client))
+    }
+
+    /// Key packages stored now, per pool.
+    pub fn stored(&self) -> Stored {
+        *self.stored.lock()
     }
 
     pub async fn stock(&self, owner: &ClientId) -> ServiceResult<Stock> {
@@ -66,8 +131,16 @@ impl Directory {
     }
 
     /// Validate and store key packages; all or nothing. With `replace`,
-    /// the owner's earlier packages are withdrawn in the same step.
-    pub async fn publish(&self, owner: &ClientId, packages: &[Bytes], replace: bool) -> ServiceResult<Stock> {
+    /// the owner's earlier packages are withdrawn in the same step. The
+    /// caps are checked before any signature is (refused work is cheap),
+    /// and the validation runs in the bounded pool.
+    pub async fn publish(
+        &self,
+        owner: &ClientId,
+        packages: &[Bytes],
+        replace: bool,
+        who: Requester,
+    ) -> ServiceResult<Stock> {
         if packages.len() > self.limits.max_key_packages_per_publish {
             return Err(ServiceError::new(
                 ErrorCode::LimitExceeded,
@@ -77,15 +150,67 @@ impl Directory {
                 ),
             ));
         }
+        let staff = self.is_staff(owner);
+        let Stock {
+            one_time: owned,
+            last_resort: had_last_resort,
+        } = self.stock(owner).await?;
+        let owned = owned as usize;
+        let kept = if replace { 0 } else { owned };
+        // At least all but one of the packages are one-time ones.
+        let at_least_one_time = packages.len().saturating_sub(1);
+        let per_client_full = || {
+            ServiceError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "at most {} one-time key packages may be stored per client",
+                    self.limits.max_key_packages_per_client
+                ),
+            )
+        };
+        if kept + at_least_one_time > self.limits.max_key_packages_per_client as usize {
+            return Err(per_client_full());
+        }
+        let withdrawn = if replace {
+            owned + usize::from(had_last_resort)
+        } else {
+            0
+        };
+        if at_least_one_time > 0 {
+            let pool = *self.stored.lock().pool(staff);
+            if pool.saturating_sub(withdrawn) + at_least_one_time > self.pool_cap(staff) {
+                return Err(self.directory_full(staff));
+            }
+        }
+        self.validation.charge(&who, packages.len() as u32)?;
         let now = now_secs();
+        let (limits, owner_id) = (self.limits.clone(), *owner);
+        let bytes: Vec<Vec<u8>> = packages.iter().map(|b| b.0.clone()).collect();
+        let valid = self
+            .validation
+            .run(&who, move || {
+                let crypto = RustCrypto::default();
+                bytes
+                    .iter()
+                    .map(|b| validate(&crypto, &limits, &owner_id, b, now))
+                    .collect::<ServiceResult<Vec<Valid>>>()
+            })
+            .await??;
         let mut one_time = Vec::new();
         let mut last_resort = None;
-        for bytes in packages {
-            let (kp_ref, record, is_last_resort) = self.validate(owner, &bytes.0, now)?;
-            if is_last_resort {
-                last_resort = Some(record);
+        for mut v in valid {
+            if !staff {
+                // Visitors' keys are used within minutes: whatever lifetime
+                // the package claims, the directory keeps it days, not months.
+                v.record.not_after = v
+                    .record
+                    .not_after
+                    .min(now.saturating_add(self.limits.max_anonymous_key_package_lifetime_secs));
+            }
+            if v.last_resort {
+                last_resort = Some(v.record);
             } else {
-                one_time.push((kp_ref, record));
+                one_time.push((v.kp_ref, v.record));
             }
         }
         // Counted, checked and stored in one job of the state owner, which
@@ -93,6 +218,8 @@ impl Directory {
         // cannot overshoot the bounds together.
         let (storage, stored, owner) = (self.storage.clone(), self.stored.clone(), *owner);
         let limits = self.limits.clone();
+        let pool_cap = self.pool_cap(staff);
+        let full = self.directory_full(staff);
         self.storage
             .owner()
             .write(move || -> ServiceResult<()> {
@@ -116,67 +243,65 @@ impl Directory {
                 };
                 let keeps_last_resort = had_last_resort && !replace;
                 let added = one_time.len() + usize::from(last_resort.is_some() && !keeps_last_resort);
-                let after = stored.saturating_sub(withdrawn) + added;
-                if added > 0 && after > limits.max_stored_key_packages {
-                    return Err(ServiceError::new(
-                        ErrorCode::LimitExceeded,
-                        "the server's key-package directory is full; retry later",
-                    ));
+                let pool_before = *stored.pool(staff);
+                let pool_after = pool_before.saturating_sub(withdrawn) + added;
+                let total_after = (stored.staff + stored.anonymous - pool_before) + pool_after;
+                if added > 0 && (pool_after > pool_cap || total_after > limits.max_stored_key_packages) {
+                    return Err(full);
                 }
                 storage.put_key_packages(&owner, &one_time, last_resort.as_ref(), replace)?;
-                *stored = after;
+                *stored.pool(staff) = pool_after;
                 Ok(())
             })
             .await?;
         self.stock(&owner).await
     }
 
-    /// Check a key package the intake keeps with a ticket (one-time only:
-    /// a last-resort package could be used twice).
-    pub fn validate_one_time(&self, owner: &ClientId, bytes: &[u8]) -> ServiceResult<()> {
-        let (_, _, last_resort) = self.validate(owner, bytes, now_secs())?;
-        if last_resort {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidKeyPackage,
-                "a chat request carries one-time key packages",
-            ));
+    /// The most packages a pool may hold: staff may use the whole
+    /// directory, anonymous keys their share of it.
+    fn pool_cap(&self, staff: bool) -> usize {
+        if staff {
+            self.limits.max_stored_key_packages
+        } else {
+            self.limits.anonymous_stored_key_packages()
         }
-        Ok(())
     }
 
-    fn validate(&self, owner: &ClientId, bytes: &[u8], now: u64) -> ServiceResult<(Vec<u8>, KeyPackageRecord, bool)> {
-        let bad = |m: &str| ServiceError::new(ErrorCode::InvalidKeyPackage, m);
-        if bytes.len() > self.limits.max_key_package_bytes {
-            return Err(ServiceError::new(ErrorCode::EnvelopeTooLarge, "key package too large"));
-        }
-        let message = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| bad("not a TLS-serialized MLSMessage"))?;
-        let MlsMessageBodyIn::KeyPackage(kp_in) = message.extract() else {
-            return Err(bad("not a key package"));
+    fn directory_full(&self, staff: bool) -> ServiceError {
+        let message = if staff {
+            "the server's key-package directory is full; retry later"
+        } else {
+            "the key-package directory's share for visitors is full; retry later"
         };
-        let kp = kp_in
-            .validate(&self.crypto, ProtocolVersion::Mls10)
-            .map_err(|e| bad(&format!("key package does not validate: {e}")))?;
-        if kp.ciphersuite() != CIPHERSUITE {
-            return Err(bad("unsupported ciphersuite; use 0x0001"));
-        }
-        match client_id_of_leaf(kp.leaf_node()) {
-            Ok(id) if id == *owner => {}
-            Ok(_) => return Err(bad("key package belongs to another identity")),
-            Err(e) => return Err(bad(e)),
-        }
-        let lifetime = kp.life_time();
-        if lifetime.not_after().saturating_sub(lifetime.not_before()) > self.limits.max_key_package_lifetime_secs {
-            return Err(bad("key package lifetime exceeds the maximum"));
-        }
-        if lifetime.not_after() <= now {
-            return Err(bad("key package has expired"));
-        }
-        let kp_ref = kp.hash_ref(&self.crypto).map_err(|_| ServiceError::internal())?;
-        let record = KeyPackageRecord {
-            not_after: lifetime.not_after(),
-            key_package: bytes.to_vec(),
-        };
-        Ok((kp_ref.as_slice().to_vec(), record, kp.last_resort()))
+        ServiceError::new(ErrorCode::LimitExceeded, message)
+    }
+
+    /// Check key packages the intake or a circle keeps (one-time only: a
+    /// last-resort package could be used twice), in the validation pool
+    /// and charged to the requester's source like a publish.
+    pub async fn validate_one_time_packages(
+        &self,
+        owner: &ClientId,
+        packages: &[Bytes],
+        who: Requester,
+    ) -> ServiceResult<()> {
+        self.validation.charge(&who, packages.len() as u32)?;
+        let (limits, owner) = (self.limits.clone(), *owner);
+        let bytes: Vec<Vec<u8>> = packages.iter().map(|b| b.0.clone()).collect();
+        self.validation
+            .run(&who, move || {
+                let crypto = RustCrypto::default();
+                for b in &bytes {
+                    if validate(&crypto, &limits, &owner, b, now_secs())?.last_resort {
+                        return Err(ServiceError::new(
+                            ErrorCode::InvalidKeyPackage,
+                            "a chat request carries one-time key packages",
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .await?
     }
 
     /// Take a key package of `owner`: a one-time one if any is left,
@@ -198,13 +323,15 @@ impl Directory {
             // one-time package must never be handed out twice, even across
             // a crash.
             let (storage, stored) = (self.storage.clone(), self.stored.clone());
+            let staff = self.is_staff(&owner);
             self.storage
                 .owner()
                 .write(move || -> ServiceResult<_> {
                     let taken = storage.take_key_package(&owner, now)?;
                     if taken.is_some() {
                         let mut stored = stored.lock();
-                        *stored = stored.saturating_sub(1);
+                        let pool = stored.pool(staff);
+                        *pool = pool.saturating_sub(1);
                     }
                     Ok(taken)
                 })
@@ -254,15 +381,17 @@ impl Directory {
         self.claims_per_target.shrink_to_fit();
     }
 
-    /// Delete expired packages (by the state owner, like every directory
-    /// write).
+    /// Delete expired packages and recount the pools (by the state owner,
+    /// like every directory write).
     pub async fn purge_expired(&self) -> ServiceResult<usize> {
+        self.validation.trim();
         let (storage, stored) = (self.storage.clone(), self.stored.clone());
+        let staff_keys = self.staff_key_list();
         self.storage
             .owner()
             .write(move || -> ServiceResult<_> {
                 let purged = storage.purge_expired_key_packages(now_secs())?;
-                *stored.lock() = storage.count_all_key_packages()?;
+                *stored.lock() = count_pools(&storage, &staff_keys)?;
                 Ok(purged)
             })
             .await
@@ -274,4 +403,211 @@ fn stock_of(storage: &Storage, owner: &ClientId) -> ServiceResult<Stock> {
         one_time: storage.count_key_packages(owner)?,
         last_resort: storage.has_last_resort(owner)?,
     })
+}
+
+/// Count both pools from storage: staff keys are few, so their packages
+/// are counted key by key; the rest is anonymous.
+fn count_pools(storage: &Storage, staff_keys: &[ClientId]) -> ServiceResult<Stored> {
+    let total = storage.count_all_key_packages()?;
+    let mut staff = 0;
+    for key in staff_keys {
+        staff += storage.count_key_packages(key)? as usize + usize::from(storage.has_last_resort(key)?);
+    }
+    Ok(Stored {
+        staff,
+        anonymous: total.saturating_sub(staff),
+    })
+}
+
+/// Check one uploaded key package: its encoding, signature, ciphersuite,
+/// owner and lifetime (the expensive part is the signature).
+fn validate(crypto: &RustCrypto, limits: &Limits, owner: &ClientId, bytes: &[u8], now: u64) -> ServiceResult<Valid> {
+    let bad = |m: &str| ServiceError::new(ErrorCode::InvalidKeyPackage, m);
+    if bytes.len() > limits.max_key_package_bytes {
+        return Err(ServiceError::new(ErrorCode::EnvelopeTooLarge, "key package too large"));
+    }
+    let message = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| bad("not a TLS-serialized MLSMessage"))?;
+    let MlsMessageBodyIn::KeyPackage(kp_in) = message.extract() else {
+        return Err(bad("not a key package"));
+    };
+    let kp = kp_in
+        .validate(crypto, ProtocolVersion::Mls10)
+        .map_err(|e| bad(&format!("key package does not validate: {e}")))?;
+    if kp.ciphersuite() != CIPHERSUITE {
+        return Err(bad("unsupported ciphersuite; use 0x0001"));
+    }
+    match client_id_of_leaf(kp.leaf_node()) {
+        Ok(id) if id == *owner => {}
+        Ok(_) => return Err(bad("key package belongs to another identity")),
+        Err(e) => return Err(bad(e)),
+    }
+    let lifetime = kp.life_time();
+    if lifetime.not_after().saturating_sub(lifetime.not_before()) > limits.max_key_package_lifetime_secs {
+        return Err(bad("key package lifetime exceeds the maximum"));
+    }
+    if lifetime.not_after() <= now {
+        return Err(bad("key package has expired"));
+    }
+    let kp_ref = kp.hash_ref(crypto).map_err(|_| ServiceError::internal())?;
+    let record = KeyPackageRecord {
+        not_after: lifetime.not_after(),
+        key_package: bytes.to_vec(),
+    };
+    Ok(Valid {
+        kp_ref: kp_ref.as_slice().to_vec(),
+        record,
+        last_resort: kp.last_resort(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use parasol_client::mls::MlsEngine;
+    use parasol_client::Identity;
+
+    use super::*;
+
+    struct Keys(HashSet<ClientId>);
+
+    impl StaffKeys for Keys {
+        fn is_staff(&self, client: &ClientId) -> bool {
+            self.0.contains(client)
+        }
+        fn staff_keys(&self) -> Vec<ClientId> {
+            self.0.iter().copied().collect()
+        }
+    }
+
+    struct Fixture {
+        storage: Storage,
+        directory: Directory,
+        _keys: Arc<dyn StaffKeys>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn open(limits: Limits, staff: &[ClientId]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
+        let pool = Arc::new(ValidationPool::new(&limits, 100));
+        let directory = Directory::new(storage.clone(), limits, pool).unwrap();
+        let keys: Arc<dyn StaffKeys> = Arc::new(Keys(staff.iter().copied().collect()));
+        directory.set_staff_keys(Arc::downgrade(&keys)).unwrap();
+        Fixture {
+            storage,
+            directory,
+            _keys: keys,
+            _dir: dir,
+        }
+    }
+
+    fn packages(engine: &mut MlsEngine, n: usize) -> Vec<Bytes> {
+        engine
+            .generate_key_packages(n, false)
+            .unwrap()
+            .into_iter()
+            .map(Bytes)
+            .collect()
+    }
+
+    fn anonymous() -> Requester {
+        Requester::anonymous(None)
+    }
+
+    #[tokio::test]
+    async fn anonymous_keys_fill_only_their_share_and_staff_still_publish() {
+        let limits = Limits {
+            max_key_packages_per_client: 5,
+            max_stored_key_packages: 12,
+            max_anonymous_stored_key_packages: Some(6),
+            ..Limits::default()
+        };
+        let staff_identity = Identity::generate();
+        let staff_id = staff_identity.client_id();
+        let f = open(limits, &[staff_id]);
+        for n in 0..3 {
+            let identity = Identity::generate();
+            let id = identity.client_id();
+            let kps = packages(&mut MlsEngine::new(identity), 3);
+            let published = f.directory.publish(&id, &kps, false, anonymous()).await;
+            if n < 2 {
+                published.expect("within the visitors' share");
+            } else {
+                let e = published.expect_err("the share is full");
+                assert_eq!(e.code, ErrorCode::LimitExceeded);
+                assert!(e.message.contains("for visitors"), "{}", e.message);
+            }
+        }
+        assert_eq!(f.directory.stored(), Stored { staff: 0, anonymous: 6 });
+        let kps = packages(&mut MlsEngine::new(staff_identity), 5);
+        f.directory
+            .publish(&staff_id, &kps, false, Requester::STAFF)
+            .await
+            .expect("staff keep their share");
+        assert_eq!(f.directory.stored(), Stored { staff: 5, anonymous: 6 });
+        // A purge recounts both pools from storage.
+        f.directory.purge_expired().await.unwrap();
+        assert_eq!(f.directory.stored(), Stored { staff: 5, anonymous: 6 });
+    }
+
+    #[tokio::test]
+    async fn the_caps_are_checked_before_any_signature() {
+        let limits = Limits {
+            max_key_packages_per_client: 5,
+            max_stored_key_packages: 12,
+            max_anonymous_stored_key_packages: Some(3),
+            ..Limits::default()
+        };
+        let f = open(limits, &[]);
+        let identity = Identity::generate();
+        let id = identity.client_id();
+        let garbage: Vec<Bytes> = (0..6).map(|_| Bytes(vec![0; 64])).collect();
+        // Over the per-client cap: refused as such, not as invalid packages.
+        let e = f
+            .directory
+            .publish(&id, &garbage, false, anonymous())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::LimitExceeded, "{}", e.message);
+        // Over the pool: the same.
+        let e = f
+            .directory
+            .publish(&id, &garbage[..5], false, anonymous())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::LimitExceeded, "{}", e.message);
+        // Within them, the packages are validated.
+        let e = f
+            .directory
+            .publish(&id, &garbage[..2], false, anonymous())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::InvalidKeyPackage, "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn visitors_packages_live_days_and_staff_packages_their_lifetime() {
+        let staff_identity = Identity::generate();
+        let staff_id = staff_identity.client_id();
+        let f = open(Limits::default(), &[staff_id]);
+        let identity = Identity::generate();
+        let id = identity.client_id();
+        let kps = packages(&mut MlsEngine::new(identity), 2);
+        f.directory.publish(&id, &kps, false, anonymous()).await.unwrap();
+        let kps = packages(&mut MlsEngine::new(staff_identity), 2);
+        f.directory
+            .publish(&staff_id, &kps, false, Requester::STAFF)
+            .await
+            .unwrap();
+
+        // Three days and a minute on, the visitor's are gone, staff's stay.
+        let later = now_secs() + 3 * 24 * 3600 + 60;
+        assert_eq!(f.storage.purge_expired_key_packages(later).unwrap(), 2);
+        assert_eq!(f.storage.count_key_packages(&id).unwrap(), 0);
+        assert_eq!(f.storage.count_key_packages(&staff_id).unwrap(), 2);
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use parasol_protocol::{Bytes, ErrorCode, ServerMessage, StaffBadge, TicketState};
 
-use super::{err, s_push, Intake, Phase};
+use super::{err, s_push, Intake, Phase, SOS_ALERT_INTERVAL_SECS};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::error::ServiceResult;
 use crate::storage::ClientId;
@@ -193,10 +193,13 @@ impl Intake {
 
     /// A visitor pressed "I'm in danger now" for `ticket_id`, which must be
     /// theirs. A waiting ticket becomes urgent (served first); in a chat,
-    /// the counsellor is alerted to escalate.
+    /// the counsellor is alerted to escalate (at most once per
+    /// [`SOS_ALERT_INTERVAL_SECS`]). The audit log gets one entry per
+    /// ticket per `sos_audit_window_secs`: it keeps a bounded number of
+    /// entries, and a flood of `sos` must not push staff actions out.
     pub async fn sos(&self, client: ClientId, ticket_id: u64) -> ServiceResult<SosOutcome> {
         let now = now_secs();
-        let (ticket, alerted, record) = {
+        let (ticket, alerted, record, audit_it) = {
             let mut state = self.state.lock();
             if state.by_visitor.get(&client) != Some(&ticket_id) {
                 return Err(err(ErrorCode::UnknownTicket, "no such ticket of yours"));
@@ -212,7 +215,17 @@ impl Intake {
                 _ => None,
             };
             let record = changed.then(|| t.record.clone());
-            if let Some((account, g)) = &alerted {
+            let seen = state.sos_seen.entry(ticket_id).or_default();
+            let due = |last: Option<u64>, every: u64| last.is_none_or(|at| now.saturating_sub(at) >= every);
+            let audit_it = due(seen.audited_at, self.config.sos_audit_window_secs);
+            if audit_it {
+                seen.audited_at = Some(now);
+            }
+            let alert_it = alerted.is_some() && due(seen.alerted_at, SOS_ALERT_INTERVAL_SECS);
+            if alert_it {
+                seen.alerted_at = Some(now);
+            }
+            if let Some((account, g)) = alerted.as_ref().filter(|_| alert_it) {
                 s_push(
                     &state,
                     *account,
@@ -224,12 +237,15 @@ impl Intake {
             }
             self.dispatch(&mut state, now);
             self.refresh(&mut state, now);
-            (self.ticket_state(&state, ticket_id, None), alerted, record)
+            (self.ticket_state(&state, ticket_id, None), alerted, record, audit_it)
         };
-        let mut event = AuditEvent::new(Actor::System, AuditAction::SosRaised).subject(format!("ticket:{ticket_id}"));
-        event = event.detail(if alerted.is_some() { "in_chat" } else { "waiting" });
-        if self.audit.record_nowait(event).is_err() {
-            tracing::error!("writing the audit log failed");
+        if audit_it {
+            let mut event =
+                AuditEvent::new(Actor::System, AuditAction::SosRaised).subject(format!("ticket:{ticket_id}"));
+            event = event.detail(if alerted.is_some() { "in_chat" } else { "waiting" });
+            if self.audit.record_nowait(event).is_err() {
+                tracing::error!("writing the audit log failed");
+            }
         }
         if let Some(record) = record {
             self.store.put_ticket(&record)?;

@@ -45,6 +45,7 @@ use crate::metrics::{IntakeLabels, IntakeOutcome, Metrics};
 use crate::stats::{ChatSummary, Stats};
 use crate::storage::{ClientId, StorageError};
 use crate::time::now_secs;
+use crate::validation::Requester;
 use abuse::{IntakeGuard, Refusal, SourceHasher, SourceKey};
 use hours::OpeningHours;
 use store::{IntakeStore, PendingAdd, PendingReadd, TeamMessageRecord, TicketRecord};
@@ -156,11 +157,57 @@ struct State {
     /// answer the feedback question (once). In memory only.
     feedback_due: HashMap<ClientId, u64>,
     team_messages: Vec<TeamMessageRecord>,
+    /// Visitor keys that were handed the team's key packages, for one
+    /// team-message group each (memory only; at most `max_team_messages`,
+    /// each kept [`TEAM_HANDOUT_SECS`]).
+    team_handouts: HashMap<ClientId, TeamHandout>,
+    /// Team-message groups by id (bounded like the handouts and the
+    /// waiting list): looked up on every commit to a group that is not a
+    /// chat, and by the idle expiry.
+    team_groups: HashMap<Vec<u8>, TeamGroup>,
+    /// Per ticket: when its `sos` was last written to the audit log and
+    /// last alerted the counsellor (memory only; one entry per open ticket).
+    sos_seen: HashMap<u64, SosSeen>,
     next_arrival: u64,
     /// Observed seconds of waiting per queue position (moving average).
     secs_per_position: f64,
     last_depth: Option<(u32, u32)>,
 }
+
+/// The team's key packages handed to one visitor key.
+struct TeamHandout {
+    /// The staff keys whose packages it got: the only keys its team
+    /// message group may add.
+    targets: Vec<ClientId>,
+    at: u64,
+    /// The group they went into (bound by its first commit that adds them).
+    group: Option<Vec<u8>>,
+}
+
+/// A team-message group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TeamGroup {
+    /// Its visitor is adding the team and writing.
+    Writing(ClientId),
+    /// Left for the team (in the waiting list).
+    Left,
+}
+
+#[derive(Default, Clone, Copy)]
+struct SosSeen {
+    audited_at: Option<u64>,
+    alerted_at: Option<u64>,
+}
+
+/// How long a visitor key's team handout is remembered: one team message
+/// per key in that time, and its group stays under the team-message rules
+/// until it is left (then the waiting list holds it).
+pub const TEAM_HANDOUT_SECS: u64 = 3600;
+
+/// A counsellor is alerted at most once per this many seconds per ticket
+/// by a visitor's `sos`: a flood must not fill the console's push queue
+/// (which would drop offers). The first alert is never held back.
+pub const SOS_ALERT_INTERVAL_SECS: u64 = 30;
 
 /// The results of an action to report to the journal after the lock is
 /// released.
@@ -256,6 +303,11 @@ impl Intake {
         state.staff_clients = store.staff_clients()?.into_iter().collect();
         state.blocks = store.blocks()?.into_iter().filter(|(_, until)| *until > now).collect();
         state.team_messages = store.team_messages()?;
+        state.team_groups = state
+            .team_messages
+            .iter()
+            .map(|t| (t.group_id.clone(), TeamGroup::Left))
+            .collect();
         let intake = Arc::new(Intake {
             guard: IntakeGuard::new(&config).with_overflow_counter(reporting.metrics.source_overflow_total.clone()),
             sources: SourceHasher::default(),
@@ -274,6 +326,11 @@ impl Intake {
             open_escalations: Default::default(),
         });
         delivery.add_policy(Arc::new(policy::ChatPolicy(Arc::downgrade(&intake))));
+        let staff_keys: std::sync::Weak<dyn crate::directory::StaffKeys> = Arc::downgrade(&intake) as _;
+        intake
+            .directory
+            .set_staff_keys(staff_keys)
+            .map_err(|_| StorageError::Corrupt("counting stored key packages".into()))?;
         Ok(intake)
     }
 
@@ -383,7 +440,12 @@ impl Intake {
         Ok(())
     }
 
-    fn check_key_packages(&self, client: &ClientId, key_packages: &[Bytes]) -> ServiceResult<()> {
+    async fn check_key_packages(
+        &self,
+        client: &ClientId,
+        key_packages: &[Bytes],
+        source: Option<SourceKey>,
+    ) -> ServiceResult<()> {
         if key_packages.is_empty() || key_packages.len() > self.config.max_key_packages_per_ticket {
             return Err(err(
                 ErrorCode::InvalidRequest,
@@ -393,10 +455,10 @@ impl Intake {
                 ),
             ));
         }
-        for kp in key_packages {
-            self.directory.validate_one_time(client, &kp.0)?;
-        }
-        Ok(())
+        // Signatures last, off the async workers.
+        self.directory
+            .validate_one_time_packages(client, key_packages, Requester::anonymous(source))
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -456,7 +518,7 @@ impl Intake {
             ));
         }
         self.check_choice(&language, &topic)?;
-        self.check_key_packages(&client, &key_packages)?;
+        self.check_key_packages(&client, &key_packages, source).await?;
         let secret = fresh_secret();
         let (state_out, record) = {
             let mut state = self.state.lock();
@@ -584,7 +646,8 @@ impl Intake {
         key_packages: Vec<Bytes>,
     ) -> ServiceResult<TicketState> {
         if !key_packages.is_empty() {
-            self.check_key_packages(&client, &key_packages)?;
+            // (Resuming carries no source; the pool still bounds it.)
+            self.check_key_packages(&client, &key_packages, None).await?;
         }
         let now = now_secs();
         let fresh = fresh_secret();
@@ -673,9 +736,32 @@ impl Intake {
     }
 
     /// Off hours: one key package of each counsellor, for a sealed message.
+    /// Only while closed (open: ask for a chat), and once per visitor key:
+    /// the packages may go into one group, which only the keys handed out
+    /// may join ([`policy`]).
     pub async fn team_key_packages(&self, client: ClientId, source: Option<SourceKey>) -> ServiceResult<Vec<Bytes>> {
+        let now = now_secs();
         if self.state.lock().staff_clients.contains_key(&client) {
             return Err(err(ErrorCode::Forbidden, "for visitors"));
+        }
+        if self.hours.is_open_at(now) {
+            return Err(err(
+                ErrorCode::InvalidState,
+                "we are open now: ask for a chat instead of leaving a message",
+            ));
+        }
+        {
+            let mut state = self.state.lock();
+            Self::forget_old_handouts(&mut state, now);
+            if state.team_handouts.contains_key(&client) {
+                return Err(err(
+                    ErrorCode::LimitExceeded,
+                    "you already have the team's keys for one message",
+                ));
+            }
+            if state.team_handouts.len() >= self.config.max_team_messages {
+                return Err(self.refusal(ErrorCode::Busy, "the team's inbox is full", Some(600)));
+            }
         }
         if let Err(Refusal::RateLimited { retry_after_secs }) = self.guard.check_team_key_packages(source) {
             return Err(self.refusal(
@@ -685,7 +771,22 @@ impl Intake {
             ));
         }
         let targets: Vec<ClientId> = {
-            let state = self.state.lock();
+            let mut state = self.state.lock();
+            // Reserved now, so two requests of one key at once get one.
+            if state.team_handouts.contains_key(&client) {
+                return Err(err(
+                    ErrorCode::LimitExceeded,
+                    "you already have the team's keys for one message",
+                ));
+            }
+            state.team_handouts.insert(
+                client,
+                TeamHandout {
+                    targets: Vec::new(),
+                    at: now,
+                    group: None,
+                },
+            );
             // The newest key of each counsellor or supervisor account.
             let mut newest: HashMap<u64, ClientId> = HashMap::new();
             for (c, account) in &state.staff_clients {
@@ -705,19 +806,102 @@ impl Intake {
                 .collect()
         };
         let mut out = Vec::new();
+        let mut handed = Vec::new();
         for target in targets {
             if let Ok(claimed) = self.directory.claim(&target).await {
                 out.push(Bytes(claimed.key_package));
+                handed.push(target);
             }
         }
+        let mut state = self.state.lock();
         if out.is_empty() {
+            state.team_handouts.remove(&client);
+            drop(state);
             return Err(self.refusal(
                 ErrorCode::NoCounsellorAvailable,
                 "the team cannot receive sealed messages right now",
                 None,
             ));
         }
+        if let Some(h) = state.team_handouts.get_mut(&client) {
+            h.targets = handed;
+        }
         Ok(out)
+    }
+
+    /// Handouts older than [`TEAM_HANDOUT_SECS`] go; so do their groups'
+    /// team rules unless the message was left.
+    fn forget_old_handouts(state: &mut State, now: u64) {
+        let State {
+            team_handouts,
+            team_groups,
+            ..
+        } = state;
+        team_handouts.retain(|_, h| {
+            let keep = now.saturating_sub(h.at) < TEAM_HANDOUT_SECS;
+            if let (false, Some(g)) = (keep, &h.group) {
+                if matches!(team_groups.get(g), Some(TeamGroup::Writing(_))) {
+                    team_groups.remove(g);
+                }
+            }
+            keep
+        });
+    }
+
+    /// A commit to a group a visitor's key created (no chat, no circle):
+    /// may it add and remove these members? Staff keys join a visitor's group only as the
+    /// team handed out for one team message; a left team message takes
+    /// nobody more. Binds the handout to its group on the first add.
+    fn check_team_commit(
+        state: &mut State,
+        group_id: &[u8],
+        sender: &ClientId,
+        added: &[ClientId],
+        removed: &[ClientId],
+    ) -> ServiceResult<()> {
+        let forbidden = |m: &str| err(ErrorCode::Forbidden, m);
+        let (bound, left) = match state.team_groups.get(group_id) {
+            Some(TeamGroup::Writing(visitor)) => (Some(*visitor), false),
+            Some(TeamGroup::Left) => (None, true),
+            None => (None, false),
+        };
+        if left || bound.is_some() {
+            if added.is_empty() && removed.is_empty() {
+                return Ok(());
+            }
+            if left || bound != Some(*sender) || !removed.is_empty() {
+                return Err(forbidden(
+                    "a team message holds only its visitor and the team keys handed out",
+                ));
+            }
+        } else if !added.iter().any(|a| state.staff_clients.contains_key(a)) {
+            return Ok(()); // an ordinary group of visitors' keys
+        }
+        let Some(handout) = state.team_handouts.get_mut(sender) else {
+            return Err(forbidden("staff keys join a visitor's group only as a team message"));
+        };
+        if handout.group.as_deref().is_some_and(|g| g != group_id) {
+            return Err(forbidden("the team's keys go into one team message group"));
+        }
+        if !added.iter().all(|a| handout.targets.contains(a)) || !removed.is_empty() {
+            return Err(forbidden(
+                "a team message holds only its visitor and the team keys handed out",
+            ));
+        }
+        handout.group = Some(group_id.to_vec());
+        state.team_groups.insert(group_id.to_vec(), TeamGroup::Writing(*sender));
+        Ok(())
+    }
+
+    /// Is this group one the intake keeps (a chat, a team message being
+    /// written or waiting)? Other anonymous groups expire after hours.
+    fn keeps_group(&self, group_id: &[u8]) -> bool {
+        self.state.lock().by_group.contains_key(group_id) || self.is_team_group(group_id)
+    }
+
+    /// A team message being written or waiting to be taken.
+    fn is_team_group(&self, group_id: &[u8]) -> bool {
+        self.state.lock().team_groups.contains_key(group_id)
     }
 
     pub async fn leave_team_message(&self, client: ClientId, group_id: Vec<u8>, language: String) -> ServiceResult<()> {
@@ -746,8 +930,18 @@ impl Intake {
                     "a team message group holds only you and the team",
                 ));
             }
-            if state.team_messages.iter().any(|t| t.group_id == group_id) {
+            if state.team_groups.get(&group_id) == Some(&TeamGroup::Left) {
                 return Err(err(ErrorCode::InvalidState, "already left"));
+            }
+            if state
+                .team_handouts
+                .get(&client)
+                .is_none_or(|h| h.group.as_deref() != Some(group_id.as_slice()))
+            {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "a team message is the group the team's keys (team_key_packages) went into",
+                ));
             }
             if state.team_messages.len() >= self.config.max_team_messages {
                 return Err(self.refusal(ErrorCode::Busy, "the team's inbox is full", Some(3600)));
@@ -758,6 +952,7 @@ impl Intake {
                 left_at: now_secs(),
             };
             state.team_messages.push(record.clone());
+            state.team_groups.insert(record.group_id.clone(), TeamGroup::Left);
             let list = team_list(&state.team_messages);
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
                 s.push(ServerMessage::TeamMessagesWaiting { messages: list.clone() });
@@ -1435,6 +1630,7 @@ impl Intake {
             Self::require_chat_staff(&state, account)?;
             let before = state.team_messages.len();
             state.team_messages.retain(|t| t.group_id != group_id);
+            state.team_groups.remove(&group_id);
             if state.team_messages.len() == before {
                 return Err(err(
                     ErrorCode::UnknownGroup,
@@ -1491,6 +1687,9 @@ impl Intake {
             state.blocks.retain(|_, until| *until > now);
             self.source_blocks.expire(now);
             state.feedback_due.retain(|_, until| *until > now);
+            // One entry per open ticket at most: ended tickets' go.
+            let State { sos_seen, tickets, .. } = &mut *state;
+            sos_seen.retain(|id, _| tickets.contains_key(id));
             let grace = self.config.resume_grace_secs;
             let abandoned = state
                 .tickets

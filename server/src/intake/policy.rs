@@ -76,6 +76,30 @@ impl GroupPolicy for ChatPolicy {
         self.0.upgrade().is_some_and(|intake| intake.is_staff_client(client))
     }
 
+    /// A visitor's own group: a team message, or one no staff key joins.
+    fn check_visitor_group_commit(
+        &self,
+        group_id: &[u8],
+        sender: &ClientId,
+        added: &[ClientId],
+        removed: &[ClientId],
+    ) -> ServiceResult<()> {
+        let Some(intake) = self.0.upgrade() else { return Ok(()) };
+        let mut state = intake.state.lock();
+        if state.by_group.contains_key(group_id) {
+            return Ok(()); // a chat: check_commit's
+        }
+        Intake::check_team_commit(&mut state, group_id, sender, added, removed)
+    }
+
+    fn keeps_group(&self, group_id: &[u8]) -> bool {
+        self.0.upgrade().is_some_and(|intake| intake.keeps_group(group_id))
+    }
+
+    fn is_visitor_group(&self, group_id: &[u8]) -> bool {
+        self.0.upgrade().is_some_and(|intake| intake.is_team_group(group_id))
+    }
+
     fn committed(&self, group_id: &[u8], _sender: &ClientId, added: &[ClientId], removed: &[ClientId]) {
         let Some(intake) = self.0.upgrade() else { return };
         let record = {
@@ -123,5 +147,126 @@ impl GroupPolicy for ChatPolicy {
         if intake.store.put_ticket(&record).is_err() {
             tracing::error!("storing a ticket after a membership change failed");
         }
+    }
+}
+
+impl crate::directory::StaffKeys for Intake {
+    fn is_staff(&self, client: &ClientId) -> bool {
+        self.is_staff_client(client)
+    }
+
+    fn staff_keys(&self) -> Vec<ClientId> {
+        self.state.lock().staff_clients.keys().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{State, TeamGroup, TeamHandout};
+    use super::*;
+
+    const VISITOR: ClientId = [1; 32];
+    const OTHER_VISITOR: ClientId = [2; 32];
+    const ANA: ClientId = [10; 32];
+    const BORA: ClientId = [11; 32];
+    const CARA: ClientId = [12; 32];
+
+    fn state() -> State {
+        let mut state = State::default();
+        for (key, account) in [(ANA, 1), (BORA, 2), (CARA, 3)] {
+            state.staff_clients.insert(key, account);
+        }
+        state.team_handouts.insert(
+            VISITOR,
+            TeamHandout {
+                targets: vec![ANA, BORA],
+                at: 0,
+                group: None,
+            },
+        );
+        state
+    }
+
+    fn code(r: ServiceResult<()>) -> Option<ErrorCode> {
+        r.err().map(|e| e.code)
+    }
+
+    #[test]
+    fn the_team_keys_handed_out_go_into_one_group_by_their_visitor_only() {
+        let mut s = state();
+        let forbidden = Some(ErrorCode::Forbidden);
+        // Groups of visitors' keys only: no rule.
+        assert_eq!(
+            code(Intake::check_team_commit(
+                &mut s,
+                b"g0",
+                &OTHER_VISITOR,
+                &[VISITOR],
+                &[]
+            )),
+            None
+        );
+        // Staff keys nobody handed to this visitor.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &OTHER_VISITOR, &[ANA], &[])),
+            forbidden
+        );
+        // A staff key outside the handout.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[CARA], &[])),
+            forbidden
+        );
+        // The handout's keys: the group becomes the team message.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[ANA], &[])),
+            None
+        );
+        assert_eq!(s.team_handouts[&VISITOR].group.as_deref(), Some(&b"g1"[..]));
+        assert_eq!(s.team_groups.get(&b"g1"[..]), Some(&TeamGroup::Writing(VISITOR)));
+        // The rest of the handout, into another group: refused.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g2", &VISITOR, &[BORA], &[])),
+            forbidden
+        );
+        // Into the same group: fine; anyone else, or removing: refused.
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[BORA], &[])),
+            None
+        );
+        assert_eq!(
+            code(Intake::check_team_commit(
+                &mut s,
+                b"g1",
+                &VISITOR,
+                &[OTHER_VISITOR],
+                &[]
+            )),
+            forbidden
+        );
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[], &[ANA])),
+            forbidden
+        );
+        assert_eq!(
+            code(Intake::check_team_commit(&mut s, b"g1", &ANA, &[CARA], &[])),
+            forbidden
+        );
+        // Updates (no membership change) are always fine.
+        assert_eq!(code(Intake::check_team_commit(&mut s, b"g1", &ANA, &[], &[])), None);
+
+        // Once left, nobody more, even after a restart forgot the handout.
+        s.team_handouts.clear();
+        s.team_groups.insert(b"g1".to_vec(), TeamGroup::Left);
+        assert_eq!(
+            code(Intake::check_team_commit(
+                &mut s,
+                b"g1",
+                &VISITOR,
+                &[OTHER_VISITOR],
+                &[]
+            )),
+            forbidden
+        );
+        assert_eq!(code(Intake::check_team_commit(&mut s, b"g1", &VISITOR, &[], &[])), None);
     }
 }
