@@ -150,7 +150,11 @@ pub async fn run_with(
         storage.owner().clone(),
         config.audit.clone(),
     )?);
-    let stats = Arc::new(Stats::open(storage.db(), config.stats.clone())?);
+    let stats = Arc::new(Stats::open(
+        storage.db(),
+        storage.owner().clone(),
+        config.stats.clone(),
+    )?);
     let metrics = Arc::new(Metrics::new());
     let staff = Arc::new(Staff::open(storage.db(), config.staff.clone(), audit.clone())?);
     let attestor = Arc::new(Attestor::open(&config.data_dir)?);

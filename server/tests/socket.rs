@@ -495,7 +495,7 @@ async fn sources_past_the_limiters_memory_share_one_strict_bucket() {
         assert_eq!(status, 101, "{from}");
         open.push(ws);
     }
-    assert_eq!(metric(server.addr, "parasol_source_overflow_total").await, 0);
+    assert_eq!(metric(server.metrics, "parasol_source_overflow_total").await, 0);
     // The limiter is full: three new sources share a burst of 2.
     let mut statuses = Vec::new();
     for from in ["203.0.113.3", "2001:db8:3::1", "198.51.100.3"] {
@@ -504,7 +504,7 @@ async fn sources_past_the_limiters_memory_share_one_strict_bucket() {
         open.push(ws);
     }
     assert_eq!(statuses, [101, 101, 429]);
-    assert_eq!(metric(server.addr, "parasol_source_overflow_total").await, 3);
+    assert_eq!(metric(server.metrics, "parasol_source_overflow_total").await, 3);
     // A tracked source still has its own budget (one more of its burst).
     assert_eq!(upgrade_from(server.addr, "203.0.113.1").await.0, 101);
 }
@@ -526,7 +526,7 @@ async fn a_network_over_its_open_connection_cap_gets_429() {
         "a third from the /48"
     );
     assert_eq!(
-        metric(server.addr, "parasol_connections_over_source_cap_total").await,
+        metric(server.metrics, "parasol_connections_over_source_cap_total").await,
         1
     );
     assert_eq!(upgrade_from(server.addr, "2001:db8:a::1").await.0, 101, "another /48");

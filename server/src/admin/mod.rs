@@ -172,11 +172,14 @@ impl AdminContext {
             AdminRequest::List => AdminReply::Accounts {
                 accounts: self.staff.list()?,
             },
-            AdminRequest::Stats { from, to } => match self.stats.export_csv(from, to) {
-                Ok(csv) => AdminReply::Csv { csv },
-                Err(crate::stats::StatsError::Storage(e)) => return Err(StaffError::Storage(e)),
-                Err(e) => error(e),
-            },
+            // Counts queued on the state owner first, so the export is current.
+            AdminRequest::Stats { from, to } => {
+                match self.stats.settle().await.and_then(|()| self.stats.export_csv(from, to)) {
+                    Ok(csv) => AdminReply::Csv { csv },
+                    Err(crate::stats::StatsError::Storage(e)) => return Err(StaffError::Storage(e)),
+                    Err(e) => error(e),
+                }
+            }
             AdminRequest::Audit { since, limit } => AdminReply::Audit {
                 entries: self.audit.list(since, limit)?,
             },

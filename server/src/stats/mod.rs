@@ -8,10 +8,12 @@ mod day;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 pub use day::{BadDate, Day};
 
 use crate::config::StatsConfig;
+use crate::storage::owner::StateOwner;
 use crate::storage::StorageError;
 
 /// The sled tree this room owns.
@@ -144,19 +146,97 @@ struct DayCounts {
     histogram: Vec<u64>,
 }
 
+/// The statistics. Counting is queued on the storage's state owner, so a
+/// chat that ends in a clock tick never writes sled on an async worker.
 pub struct Stats {
+    owner: StateOwner,
+    counters: Arc<Counters>,
+}
+
+/// The counters' tree, written by the owner thread.
+struct Counters {
     tree: sled::Tree,
     config: StatsConfig,
 }
 
+/// A [`ChatSummary`] that owns its names, to be counted later.
+struct OwnedSummary {
+    day: Day,
+    topic: String,
+    language: String,
+    wait_secs: u64,
+    transferred: bool,
+    escalated: bool,
+    closing_tag: String,
+}
+
 impl Stats {
-    pub fn open(db: &sled::Db, config: StatsConfig) -> Result<Self, StatsError> {
+    pub fn open(db: &sled::Db, owner: StateOwner, config: StatsConfig) -> Result<Self, StatsError> {
         Ok(Stats {
-            tree: db.open_tree(TREE)?,
-            config,
+            owner,
+            counters: Arc::new(Counters {
+                tree: db.open_tree(TREE)?,
+                config,
+            }),
         })
     }
 
+    /// Count one finished chat (queued; durable with the owner's next flush).
+    pub fn record_chat(&self, chat: &ChatSummary<'_>) -> Result<(), StatsError> {
+        let owned = OwnedSummary {
+            day: chat.day,
+            topic: chat.topic.to_string(),
+            language: chat.language.to_string(),
+            wait_secs: chat.wait_secs,
+            transferred: chat.transferred,
+            escalated: chat.escalated,
+            closing_tag: chat.closing_tag.to_string(),
+        };
+        let counters = self.counters.clone();
+        self.owner.write_nowait(move || {
+            counters
+                .record_chat(&ChatSummary {
+                    day: owned.day,
+                    topic: &owned.topic,
+                    language: &owned.language,
+                    wait_secs: owned.wait_secs,
+                    transferred: owned.transferred,
+                    escalated: owned.escalated,
+                    closing_tag: &owned.closing_tag,
+                })
+                .map_err(|e| StorageError::Unavailable(e.to_string()))
+        })?;
+        Ok(())
+    }
+
+    /// Count one answer to the feedback question (queued like
+    /// [`Stats::record_chat`]).
+    pub fn record_feedback(&self, day: Day, answer: &str) -> Result<(), StatsError> {
+        let (counters, answer) = (self.counters.clone(), answer.to_string());
+        self.owner.write_nowait(move || {
+            counters
+                .record_feedback(day, &answer)
+                .map_err(|e| StorageError::Unavailable(e.to_string()))
+        })?;
+        Ok(())
+    }
+
+    /// Every queued count is on disk (for exports and tests).
+    pub async fn settle(&self) -> Result<(), StatsError> {
+        self.owner.sync().await?;
+        Ok(())
+    }
+
+    pub fn export_csv(&self, from: Day, to: Day) -> Result<String, StatsError> {
+        self.counters.export_csv(from, to)
+    }
+
+    pub fn purge(&self, today: Day) -> Result<usize, StatsError> {
+        self.counters.purge(today)
+    }
+}
+
+impl Counters {
     /// A dimension value to count under: itself if valid and (for the day)
     /// among the first [`MAX_VALUES_PER_DAY`], else `other`.
     fn bounded_name<'a>(&self, day: Day, kind: u8, name: &'a str) -> Result<&'a str, StatsError> {
@@ -358,7 +438,12 @@ mod tests {
     fn open() -> (tempfile::TempDir, Stats) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path().join("db")).unwrap();
-        let stats = Stats::open(&db, StatsConfig { retention_days: 30 }).unwrap();
+        let stats = Stats::open(
+            &db,
+            crate::storage::owner::for_tests(&db),
+            StatsConfig { retention_days: 30 },
+        )
+        .unwrap();
         (dir, stats)
     }
 
@@ -397,12 +482,12 @@ mod tests {
             let mut c = chat(100, "violence", "mk", 30);
             c.transferred = i < 2;
             c.escalated = i < 5;
-            stats.record_chat(&c).unwrap();
+            stats.counters.record_chat(&c).unwrap();
         }
-        stats.record_chat(&chat(100, "health", "sq", 30)).unwrap();
+        stats.counters.record_chat(&chat(100, "health", "sq", 30)).unwrap();
         // Day 101: 4 chats: everything suppressed, percentiles too.
         for _ in 0..4 {
-            stats.record_chat(&chat(101, "violence", "mk", 30)).unwrap();
+            stats.counters.record_chat(&chat(101, "violence", "mk", 30)).unwrap();
         }
         let csv = stats.export_csv(Day(100), Day(102)).unwrap();
         let r = rows(&csv);
@@ -431,7 +516,7 @@ mod tests {
     fn percentiles_follow_the_buckets() {
         let (_d, stats) = open();
         for w in [5, 15, 25, 35, 45, 55, 65, 75, 85, 1_000_000] {
-            stats.record_chat(&chat(7, "just-talk", "en", w)).unwrap();
+            stats.counters.record_chat(&chat(7, "just-talk", "en", w)).unwrap();
         }
         let r = rows(&stats.export_csv(Day(7), Day(7)).unwrap());
         assert_eq!(column(&r, "wait_p50_secs"), ["50"]);
@@ -446,10 +531,13 @@ mod tests {
     #[test]
     fn odd_names_and_too_many_values_count_as_other() {
         let (_d, stats) = open();
-        stats.record_chat(&chat(1, "Name, with comma", "mk", 1)).unwrap();
+        stats
+            .counters
+            .record_chat(&chat(1, "Name, with comma", "mk", 1))
+            .unwrap();
         for i in 0..MAX_VALUES_PER_DAY + 3 {
             let topic: &'static str = Box::leak(format!("t{i}").into_boxed_str());
-            stats.record_chat(&chat(1, topic, "mk", 1)).unwrap();
+            stats.counters.record_chat(&chat(1, topic, "mk", 1)).unwrap();
         }
         let csv = stats.export_csv(Day(1), Day(1)).unwrap();
         let header = &rows(&csv)[0];
@@ -469,10 +557,10 @@ mod tests {
             stats.export_csv(Day(0), Day(MAX_EXPORT_DAYS)),
             Err(StatsError::BadRange)
         ));
-        stats.record_chat(&chat(10, "violence", "mk", 1)).unwrap();
-        stats.record_chat(&chat(50, "violence", "mk", 1)).unwrap();
+        stats.counters.record_chat(&chat(10, "violence", "mk", 1)).unwrap();
+        stats.counters.record_chat(&chat(50, "violence", "mk", 1)).unwrap();
         assert!(stats.purge(Day(60)).unwrap() > 0);
-        assert!(stats.read_day(Day(10)).unwrap().total == 0);
-        assert_eq!(stats.read_day(Day(50)).unwrap().total, 1);
+        assert!(stats.counters.read_day(Day(10)).unwrap().total == 0);
+        assert_eq!(stats.counters.read_day(Day(50)).unwrap().total, 1);
     }
 }
