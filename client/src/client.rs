@@ -207,6 +207,10 @@ impl Client {
             // an old backup, say): what it no longer has cannot be fetched,
             // and its new envelopes must not be skipped as duplicates.
             tracing::warn!("server mailbox is behind the local cursor; resynchronising to the server");
+            self.state.push_event(Event::MailboxResynchronised {
+                cursor: self.state.cursor,
+                server_head: auth.mailbox_head,
+            });
             self.state.cursor = auth.mailbox_head;
             self.state.save()?;
         }

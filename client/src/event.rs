@@ -63,6 +63,12 @@ pub enum Event {
     Disconnected { code: Option<u16>, reconnecting: bool },
     /// The client reconnected and resubscribed from its cursor.
     Reconnected,
+    /// The server's mailbox ends below this client's cursor: it lost the
+    /// envelopes above `server_head` (a damaged or restored data directory)
+    /// and will hand their seqs out again. The client moved its cursor down
+    /// to `server_head`; whatever it read above it stays read, and nothing
+    /// the server no longer has is waited for.
+    MailboxResynchronised { cursor: u64, server_head: u64 },
 }
 
 mod hex_bytes {

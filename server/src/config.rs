@@ -38,6 +38,11 @@ pub struct Config {
     pub retention_secs: u64,
     /// How often the retention purge runs.
     pub purge_interval_secs: u64,
+    /// The retention purge is held (nothing deleted, a warning logged) when
+    /// the clock is more than this far ahead of the last purge, or behind
+    /// it at all, until the clock has run steadily this long or an operator
+    /// runs `admin purge --confirm` (see `purge_guard`). Default: one day.
+    pub clock_jump_bound_secs: u64,
     /// Extra wait before each storage round, to batch more writes per flush.
     pub group_commit_delay_ms: u64,
     /// After SIGTERM, exit with status 124 if the graceful shutdown has
@@ -629,6 +634,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             retention_secs: 7 * 24 * 3600,
             purge_interval_secs: 600,
+            clock_jump_bound_secs: 86_400,
             group_commit_delay_ms: 0,
             shutdown_deadline_secs: 4,
             limits: Limits::default(),
@@ -876,6 +882,11 @@ impl Config {
         self.validate_transport()?;
         if self.retention_secs == 0 || self.purge_interval_secs == 0 {
             return bad("retention_secs and purge_interval_secs must be positive");
+        }
+        // Smaller than the interval, every normal gap between two purges
+        // would look like a jump.
+        if self.clock_jump_bound_secs < self.purge_interval_secs {
+            return bad("clock_jump_bound_secs must be at least purge_interval_secs");
         }
         // A period longer than retention would keep its key (and so its
         // envelopes' readability in sled's log) up to twice as long.

@@ -32,6 +32,7 @@ pub mod http;
 pub mod intake;
 pub mod mailbox;
 pub mod metrics;
+pub mod purge_guard;
 pub mod staff;
 pub mod stats;
 pub mod storage;
@@ -85,6 +86,8 @@ pub struct Services {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Anonymous byte quotas and the free-space floor.
     pub budgets: Arc<storage::budget::Budgets>,
+    /// An operator's `admin purge --confirm`, to the purge loop.
+    pub purge_requests: purge_guard::PurgeRequests,
 }
 
 /// Stop the process after a failure that would leave memory and disk
@@ -206,7 +209,9 @@ pub async fn run_with(
         directory.clone(),
         audit.clone(),
     )?;
+    let (purge_requests, purge_confirmed) = tokio::sync::mpsc::channel(4);
     let services = Arc::new(Services {
+        purge_requests,
         intake,
         circles,
         escalations,
@@ -241,7 +246,7 @@ pub async fn run_with(
             None
         }
     };
-    let purge = tokio::spawn(purge_loop(services.clone()));
+    let purge = tokio::spawn(purge_loop(services.clone(), storage.clone(), purge_confirmed));
     let intake_clock = tokio::spawn(intake_clock(services.clone()));
     let webhooks = tokio::spawn(services.escalations.outbox.clone().run(shutdown.clone()));
     let tls = tls::Tls::load(&config.tls, &config.data_dir)?.map(Arc::new);
@@ -386,50 +391,131 @@ async fn intake_clock(services: Arc<Services>) {
 
 /// Retention, every `purge_interval_secs`: delete envelopes older than
 /// `retention_secs`, expired key packages and idle groups, and trim the
-/// in-memory claim counters and mailbox index.
-async fn purge_loop(services: Arc<Services>) {
+/// in-memory claim counters and mailbox index. Held while the clock looks
+/// wrong ([`purge_guard`]); an operator's confirmation runs it at once.
+async fn purge_loop(
+    services: Arc<Services>,
+    storage: Storage,
+    mut confirmed: tokio::sync::mpsc::Receiver<purge_guard::PurgeRequest>,
+) {
+    use purge_guard::{ClockJump, Decision};
+    let guard = purge_guard::PurgeGuard::new(services.config.clock_jump_bound_secs);
     let mut tick = tokio::time::interval(Duration::from_secs(services.config.purge_interval_secs));
     loop {
-        tick.tick().await;
-        let started = time::now_secs();
-        let cutoff = started.saturating_sub(services.config.retention_secs);
-        let mailboxes = services.mailboxes.clone();
-        // Envelopes first, then the keys that sealed them (crypto-shredding
-        // what sled's log may still hold).
-        let envelopes = tokio::task::spawn_blocking(move || {
-            let envelopes = mailboxes.purge_before(cutoff)?;
-            let keys = mailboxes.destroy_expired_keys(started)?;
-            Ok::<_, storage::StorageError>((envelopes, keys))
-        })
-        .await;
-        let key_packages = services.directory.purge_expired().await;
-        let groups = services.delivery.expire_idle_groups().await;
-        let circle_records = match services.circles.purge(time::now_secs()).await {
-            Ok(n) => n,
-            Err(_) => {
-                tracing::error!("circles purge failed");
-                0
-            }
+        let request = tokio::select! {
+            _ = tick.tick() => None,
+            Some(request) = confirmed.recv() => Some(request),
         };
-        services.directory.forget_idle_claim_counters();
-        services.mailboxes.evict_empty();
         let now = time::now_secs();
-        if services.staff.purge_expired().is_err()
-            || services.audit.purge(now).is_err()
-            || services.stats.purge(stats::Day::from_unix_secs(now)).is_err()
-        {
-            tracing::error!("staff, audit or stats purge failed");
+        if request.is_none() {
+            let last = {
+                let storage = storage.clone();
+                storage::owner::read(move || storage.last_purge_secs()).await
+            };
+            let last = match last {
+                Ok(last) => last,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the last purge time; purge held");
+                    continue;
+                }
+            };
+            match guard.decide(last, now, std::time::Instant::now()) {
+                Decision::Purge => {}
+                Decision::PurgeAfterHold => tracing::warn!(
+                    bound_secs = services.config.clock_jump_bound_secs,
+                    "the clock ran steadily for clock_jump_bound_secs since the purge was held: purging by it now"
+                ),
+                Decision::Hold { jump, new } => {
+                    // Logged when the hold begins, then once an hour.
+                    let hourly = services.config.purge_interval_secs.max(1);
+                    if new || now % 3600 < hourly {
+                        let (direction, secs) = match jump {
+                            ClockJump::Forward { secs } => ("forward", secs),
+                            ClockJump::Backward { secs } => ("backward", secs),
+                        };
+                        tracing::warn!(
+                            direction,
+                            secs,
+                            bound_secs = services.config.clock_jump_bound_secs,
+                            "the clock moved too far since the last retention purge: nothing is purged or destroyed \
+                             until it has run steadily for clock_jump_bound_secs or an operator runs \
+                             `parasol-server admin purge --confirm`"
+                        );
+                    }
+                    services.directory.forget_idle_claim_counters();
+                    services.mailboxes.evict_empty();
+                    continue;
+                }
+            }
+        } else {
+            guard.release();
+            tracing::warn!("retention purge confirmed by an operator");
         }
-        match (envelopes, key_packages) {
-            (Ok(Ok((e, keys))), Ok(k)) => tracing::info!(
+        let outcome = purge_once(&services, &storage, now).await;
+        if let Some(request) = request {
+            let _ = request.send(outcome);
+        }
+    }
+}
+
+/// One retention purge at `now`; its time is recorded once it is done.
+async fn purge_once(
+    services: &Arc<Services>,
+    storage: &Storage,
+    now: u64,
+) -> Result<purge_guard::PurgeSummary, String> {
+    let cutoff = now.saturating_sub(services.config.retention_secs);
+    let mailboxes = services.mailboxes.clone();
+    // Envelopes first, then the keys that sealed them (crypto-shredding
+    // what sled's log may still hold).
+    let envelopes = tokio::task::spawn_blocking(move || {
+        let envelopes = mailboxes.purge_before(cutoff)?;
+        let keys = mailboxes.destroy_expired_keys(now)?;
+        Ok::<_, storage::StorageError>((envelopes, keys))
+    })
+    .await;
+    let key_packages = services.directory.purge_expired().await;
+    let groups = services.delivery.expire_idle_groups().await;
+    let circle_records = match services.circles.purge(now).await {
+        Ok(n) => n,
+        Err(_) => {
+            tracing::error!("circles purge failed");
+            0
+        }
+    };
+    services.directory.forget_idle_claim_counters();
+    services.mailboxes.evict_empty();
+    if services.staff.purge_expired().is_err()
+        || services.audit.purge(now).is_err()
+        || services.stats.purge(stats::Day::from_unix_secs(now)).is_err()
+    {
+        tracing::error!("staff, audit or stats purge failed");
+    }
+    match (envelopes, key_packages) {
+        (Ok(Ok((e, keys))), Ok(k)) => {
+            let summary = purge_guard::PurgeSummary {
+                envelopes: e,
+                storage_keys_destroyed: keys,
+                key_packages: k,
+                groups,
+                circle_records,
+            };
+            tracing::info!(
                 envelopes = e,
                 storage_keys_destroyed = keys,
                 key_packages = k,
                 groups,
                 circle_records,
                 "retention purge"
-            ),
-            _ => tracing::error!("retention purge failed"),
+            );
+            if let Err(e) = storage.record_purge_secs(now).await {
+                tracing::error!(error = %e, "cannot record the purge time");
+            }
+            Ok(summary)
+        }
+        _ => {
+            tracing::error!("retention purge failed");
+            Err("the retention purge failed; see the server log".into())
         }
     }
 }

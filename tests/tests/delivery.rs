@@ -776,6 +776,11 @@ async fn a_client_resynchronises_with_a_server_that_lost_its_mailboxes() {
         .await
         .expect("bob connects to the fresh server");
     assert_eq!(bob.cursor(), 0, "cursor follows the server's mailbox");
+    // And bob is told, not left to wait for what the server no longer has.
+    match bob.next_event(Duration::from_secs(5)).await.expect("event") {
+        Some(Event::MailboxResynchronised { cursor, server_head: 0 }) => assert!(cursor > 0),
+        other => panic!("expected MailboxResynchronised, got {other:?}"),
+    }
     // New traffic reaches bob: a fresh group with a fresh member.
     bob.publish_key_packages(1).await.expect("publish");
     let mut carol = connect(&server).await;

@@ -74,6 +74,14 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+    /// Run the retention purge now, in the running server, even while it is
+    /// held because the clock moved too far: deletes envelopes older than
+    /// retention_secs BY THE SERVER'S CLOCK and destroys their storage keys.
+    /// Check the clock first. Needs --confirm.
+    Purge {
+        #[arg(long)]
+        confirm: bool,
+    },
 }
 
 fn read_password(from_stdin: bool) -> Result<(String, bool), String> {
@@ -148,6 +156,14 @@ fn request(command: AdminCommand) -> Result<(AdminRequest, Option<String>), Stri
             },
             None,
         ),
+        AdminCommand::Purge { confirm: false } => {
+            return Err(
+                "purge deletes envelopes and destroys storage keys by the server's clock: check the \
+                        clock, then run `admin purge --confirm`"
+                    .into(),
+            )
+        }
+        AdminCommand::Purge { confirm: true } => (AdminRequest::Purge, None),
     })
 }
 
@@ -202,6 +218,7 @@ fn direct(config: &Config, request: AdminRequest) -> Result<AdminReply, String> 
             staff: Arc::new(Staff::open(db, config.staff.clone(), audit.clone()).map_err(|e| e.to_string())?),
             stats: Arc::new(Stats::open(db, storage.owner().clone(), config.stats.clone()).map_err(|e| e.to_string())?),
             audit,
+            purge: None,
         };
         let reply = context.execute(request).await;
         storage.flush().await.map_err(|e| e.to_string())?;
@@ -270,6 +287,15 @@ pub fn run(config: &Config, command: AdminCommand) -> ExitCode {
             "{uri}\nAdd this to the staff member's authenticator app; it is not shown again."
         ),
         AdminReply::Csv { csv } => write!(out, "{csv}"),
+        AdminReply::Purged { summary } => writeln!(
+            out,
+            "purged: {} envelopes, {} storage keys destroyed, {} key packages, {} groups, {} circle records",
+            summary.envelopes,
+            summary.storage_keys_destroyed,
+            summary.key_packages,
+            summary.groups,
+            summary.circle_records
+        ),
         AdminReply::Audit { entries } => entries.iter().try_for_each(|e| {
             let actor = match e.actor {
                 Actor::Staff(id) => format!("staff:{id}"),

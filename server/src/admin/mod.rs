@@ -55,6 +55,9 @@ pub enum AdminRequest {
         since: u64,
         limit: usize,
     },
+    /// Run the retention purge now, even while the clock guard holds it
+    /// (`crate::purge_guard`). Needs a running server.
+    Purge,
 }
 
 /// The answer to one command.
@@ -78,6 +81,9 @@ pub enum AdminReply {
     Audit {
         entries: Vec<AuditEntry>,
     },
+    Purged {
+        summary: crate::purge_guard::PurgeSummary,
+    },
     Error {
         message: String,
     },
@@ -89,6 +95,9 @@ pub struct AdminContext {
     pub staff: Arc<Staff>,
     pub audit: Arc<Audit>,
     pub stats: Arc<Stats>,
+    /// The running server's purge loop (`None` when the CLI opened the
+    /// database itself: no server, no purge to confirm).
+    pub purge: Option<crate::purge_guard::PurgeRequests>,
 }
 
 fn error(e: impl std::fmt::Display) -> AdminReply {
@@ -101,6 +110,7 @@ impl AdminContext {
             staff: services.staff.clone(),
             audit: services.audit.clone(),
             stats: services.stats.clone(),
+            purge: Some(services.purge_requests.clone()),
         }
     }
 
@@ -183,6 +193,22 @@ impl AdminContext {
             AdminRequest::Audit { since, limit } => AdminReply::Audit {
                 entries: self.audit.list(since, limit)?,
             },
+            AdminRequest::Purge => self.purge().await,
         })
+    }
+
+    async fn purge(&self) -> AdminReply {
+        let Some(requests) = &self.purge else {
+            return error("no server is running: the purge runs in the server; start it, then confirm again");
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if requests.send(tx).await.is_err() {
+            return error("the server is shutting down");
+        }
+        match rx.await {
+            Ok(Ok(summary)) => AdminReply::Purged { summary },
+            Ok(Err(e)) => error(e),
+            Err(_) => error("the server is shutting down"),
+        }
     }
 }

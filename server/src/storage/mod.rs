@@ -8,6 +8,9 @@
 //! - `groups`: `group_id` → the public group state the server tracks.
 //! - `mailboxes`: `client_id ‖ seq` → envelope waiting for that client.
 //! - `mailbox_heads`: `client_id` → highest seq ever assigned.
+//! - `mailbox_floors`: `client_id` → highest seq deleted on purpose (acked,
+//!   expired or purged), written before the deletion; lets the start-up
+//!   check tell deleted entries from lost ones ([`recovery`]).
 //!
 //! # The rule: how Parasol uses sled
 //! 1. **No sled call that takes sled's lock.** sled 0.34 guards every
@@ -42,8 +45,10 @@ pub mod budget;
 pub mod durable;
 mod journal;
 pub mod owner;
+pub mod purge_clock;
 pub mod reaper;
 pub mod records;
+pub mod recovery;
 mod startup;
 pub mod vault;
 pub mod writer;
@@ -115,6 +120,8 @@ pub struct Storage {
     groups: sled::Tree,
     mailboxes: sled::Tree,
     mailbox_heads: sled::Tree,
+    /// Highest seq deleted on purpose per mailbox (see [`recovery`]).
+    mailbox_floors: sled::Tree,
     /// Schema version and the journal of an unfinished group round.
     meta: sled::Tree,
     vault: Vault,
@@ -216,11 +223,31 @@ impl Storage {
             groups: db.open_tree(GROUPS)?,
             mailboxes: db.open_tree(MAILBOXES)?,
             mailbox_heads: db.open_tree("mailbox_heads")?,
+            mailbox_floors: db.open_tree("mailbox_floors")?,
             db,
             vault,
         };
-        if storage.replay_journal()? {
-            tracing::warn!("finished a group round that a crash had interrupted");
+        let journal_replayed = storage.replay_journal()?;
+        let found = storage.check_mailboxes()?;
+        // The one line an operator reads to know what the start found.
+        if found.heads_lowered > 0 || journal_replayed {
+            tracing::warn!(
+                mailboxes_checked = found.mailboxes_checked,
+                heads_raised = found.heads_raised,
+                heads_lowered = found.heads_lowered,
+                seqs_lost = found.seqs_lost,
+                journal_replayed,
+                "storage recovery: a crash interrupted a group round or lost stored envelopes; repaired"
+            );
+        } else {
+            tracing::info!(
+                mailboxes_checked = found.mailboxes_checked,
+                heads_raised = found.heads_raised,
+                heads_lowered = 0,
+                seqs_lost = 0,
+                journal_replayed,
+                "storage recovery: every mailbox head matches its entries"
+            );
         }
         Ok(storage)
     }
@@ -433,8 +460,8 @@ impl Storage {
     // ---- mailboxes ----
 
     /// Highest seq ever assigned in `client`'s mailbox: its stored head, or
-    /// its last entry if that is higher (heads and entries are written by
-    /// separate batches; see [`Storage::apply_round`]).
+    /// its last entry or floor if higher (heads and entries are separate
+    /// writes; see [`Storage::apply_round`] and [`recovery`]).
     pub fn mailbox_head(&self, client: &ClientId) -> Result<u64, StorageError> {
         let stored = match self.mailbox_heads.get(client)? {
             Some(v) => be_u64(&v)?,
@@ -444,7 +471,7 @@ impl Storage {
             Some(key) => be_u64(&key?[32..])?,
             None => 0,
         };
-        Ok(stored.max(last))
+        Ok(stored.max(last).max(self.mailbox_floor(client)?))
     }
 
     /// Envelopes of `client` with `after < seq ≤ up_to`, in order, until
@@ -504,6 +531,9 @@ impl Storage {
             .take(budget.saturating_add(1))
             .collect::<Result<Vec<_>, _>>()?;
         let finished = keys.len() <= budget;
+        // The acked cursor first (see `recovery`): kept whenever a removal
+        // below is kept.
+        self.raise_floor(client, up_to)?;
         let mut deleted = 0;
         for key in keys.iter().take(budget) {
             if self.mailboxes.remove(key)?.is_some() {
@@ -528,6 +558,7 @@ impl Storage {
                 None => true, // shredded: expired anyway
             };
             if of_group {
+                self.raise_floor(client, be_u64(&k[32..])?)?;
                 self.mailboxes.remove(k)?;
                 n += 1;
             }
@@ -559,6 +590,7 @@ impl Storage {
                     Some((c, n)) if *c == client => *n += 1,
                     _ => affected.push((client, 1)),
                 }
+                self.raise_floor(&client, be_u64(&k[32..])?)?;
                 self.mailboxes.remove(k)?;
             }
         }

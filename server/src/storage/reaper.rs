@@ -8,6 +8,11 @@
 //! single-key removes, which sled runs beside the writer's batches, a
 //! bounded number per step, oldest acks first.
 //!
+//! Before deleting, each step raises the mailbox's floor to the acked
+//! seq (`Storage::delete_acked`, a single-key insert, no batch): the
+//! persisted acked cursor, which tells the start-up check (`recovery`)
+//! that the entries below it are gone on purpose, not lost.
+//!
 //! Deletions are not flushed on their own (the writer's next flush takes
 //! them along): a deletion a crash takes back only means a client is
 //! offered an envelope again that it already has, and its cursor skips it.

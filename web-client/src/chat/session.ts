@@ -46,10 +46,22 @@ export class MailboxSession {
 
   /**
    * The socket dropped and a new one authenticated with the same identity:
-   * carry on reading the mailbox where this session stopped.
+   * carry on reading the mailbox where this session stopped. `serverHead`
+   * is the `mailbox_head` of the new `authenticated`: if it is below what
+   * this session processed, the server lost the envelopes above it (a
+   * damaged or restored data directory) and reuses their seqs, so the
+   * session resynchronises to it (and says so) instead of dropping every
+   * new envelope as already seen.
    */
-  async reconnected(connection: Connection): Promise<void> {
+  async reconnected(connection: Connection, serverHead: number): Promise<void> {
     this.connection = connection;
+    if (serverHead < this.processedUpTo) {
+      this.onProblem(
+        `the server's mailbox ends at ${serverHead}, below the ${this.processedUpTo} already read: resynchronised to it`,
+      );
+      this.processedUpTo = serverHead;
+      this.incoming = []; // read before the loss; their seqs are handed out again
+    }
     await this.subscribe(this.processedUpTo);
   }
 

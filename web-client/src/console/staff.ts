@@ -277,8 +277,8 @@ export class StaffConsole {
       for (let wait = 500; !this.loggedOut; wait = Math.min(wait * 2, 15_000)) {
         await new Promise((r) => setTimeout(r, wait));
         try {
-          const { connection } = await this.authenticate(openSocket());
-          await this.session.reconnected(connection);
+          const { connection, authenticated } = await this.authenticate(openSocket());
+          await this.session.reconnected(connection, authenticated.mailbox_head);
           this.reconnecting = false;
           this.update({ connected: true });
           if (this.state.shift !== "clocked_out") await this.setShift(this.state.shift).catch(() => undefined);

@@ -200,7 +200,7 @@ export class VisitorIntake {
       this.session = new MailboxSession(connection, this.mls, (event) => this.mlsEvent(event));
       await this.session.subscribe(authenticated.mailbox_head);
     } else {
-      await this.session.reconnected(connection);
+      await this.session.reconnected(connection, authenticated.mailbox_head);
     }
     const info = await connection.request({ op: "intake_info" });
     if (info.kind !== "intake_info") throw new Error(`unexpected answer ${info.kind}`);
