@@ -314,7 +314,8 @@ static void sync_file(int fd, struct stat *st) {
     if (real_ftruncate(dst, st->st_size) != 0) die("size image");
     real_close(dst);
     real_close(src);
-    if (in) in->lo = in->hi = 0;
+    /* Clean again: forget the inode, so the table only holds dirty ones. */
+    if (in) in->used = 0;
 }
 
 static void on_sync(int fd, int is_fdatasync) {

@@ -361,6 +361,19 @@ async fn run(ignore_fdatasync: bool, cuts: u32, patience: Duration, stop_after_l
     }
     let logs = powered.server.logs();
     assert!(!logs.contains("panicked"), "the server panicked (seed {seed}):\n{logs}");
+    // Which of sled's files the cuts reached (blobs and snapshots are rare).
+    let sled_files: Vec<String> = std::fs::read_dir(powered.image.path().join("data/sled"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let blobs = std::fs::read_dir(powered.image.path().join("data/sled/blobs"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    println!("{label}: durable sled files at the end: {sled_files:?}, {blobs} blob files");
     println!(
         "{label}: {} cuts, {} acknowledged sends, {} cuts lost acknowledged envelopes {:?}, {:.1} s (seed {seed})",
         outcome.cuts,
