@@ -89,6 +89,8 @@ pub struct ServerProcess {
     startup_output: Vec<String>,
     /// The server binary this process runs.
     binary: PathBuf,
+    /// Extra environment variables for every start.
+    env: Vec<(String, String)>,
 }
 
 impl ServerProcess {
@@ -114,6 +116,18 @@ impl ServerProcess {
     pub fn start_prepared(binary: PathBuf, extra_config: &str, prepare: impl FnOnce(&Path)) -> ServerProcess {
         let root = tempfile::tempdir().expect("temp dir");
         prepare(root.path());
+        Self::start_in(root, binary, extra_config, Vec::new())
+    }
+
+    /// Start in `root` (the folder that will hold the data directory, the
+    /// key file and the logs) with extra environment variables for every
+    /// start, e.g. an `LD_PRELOAD` that must know `root` in advance.
+    pub fn start_in(
+        root: tempfile::TempDir,
+        binary: PathBuf,
+        extra_config: &str,
+        env: Vec<(String, String)>,
+    ) -> ServerProcess {
         let mut server = ServerProcess {
             child: None,
             addr: "127.0.0.1:0".parse().unwrap(),
@@ -123,6 +137,7 @@ impl ServerProcess {
             starts: 0,
             startup_output: Vec::new(),
             binary,
+            env,
         };
         server.spawn();
         server
@@ -177,6 +192,7 @@ impl ServerProcess {
             .env("PARASOL_LOG", "debug")
             .env_remove("PARASOL_LISTEN")
             .env_remove("PARASOL_DATA_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -210,6 +226,12 @@ impl ServerProcess {
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         self.child = Some(child);
+    }
+
+    /// Set an environment variable for the next starts.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
     }
 
     /// Lines the last start printed to stdout before it listened.

@@ -5,8 +5,9 @@
 //! the drive's write cache, and it never syncs the blob files it writes for
 //! large values. A process kill cannot show the difference; a power cut
 //! can. So every thread that acknowledges writes follows its flush with
-//! [`Syncer::sync`]: `fdatasync` on the log, `fsync` on each new blob file
-//! and on the blob folder.
+//! [`Syncer::sync`]: `fsync` on each new blob file and on the blob folder,
+//! then `fdatasync` on the log. `tests/tests/power_cut.rs` checks it under
+//! a write-cache simulator.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -40,7 +41,8 @@ impl Syncer {
     /// Make everything sled has flushed durable. Call after `flush`, before
     /// answering anyone.
     pub fn sync(&mut self) -> std::io::Result<()> {
-        self.log.sync_data()?;
+        // Blobs before the log: a log entry made durable must never point
+        // at a blob that is not.
         let mut new_blobs = false;
         let mut present = HashSet::new();
         match std::fs::read_dir(&self.blobs) {
@@ -61,6 +63,7 @@ impl Syncer {
         if new_blobs {
             File::open(&self.blobs)?.sync_all()?;
         }
+        self.log.sync_data()?;
         // Forget blobs sled has since removed, so the set stays bounded.
         self.synced_blobs = present;
         self.syncs.fetch_add(1, Ordering::Relaxed);
