@@ -34,8 +34,9 @@ impl Target {
 }
 
 /// Parasol configuration for scenarios that are not about abuse: the
-/// anonymous per-connection frame rate and per-source connection rate are
-/// lifted, so the numbers show the relay and not the limiters.
+/// anonymous per-connection frame rate, per-source connection rate and
+/// anonymous byte quotas are lifted, so the numbers show the relay and not
+/// the limiters.
 pub const UNLIMITED_CONFIG: &str = r#"
 [intake]
 frames_per_second = 1000000
@@ -48,6 +49,10 @@ auth_timeout_secs = 60
 [limits]
 commits_per_minute = 1000000
 key_package_claims_per_minute = 1000000
+[storage.budgets]
+anonymous_key_bytes_per_day = 1099511627776
+anonymous_source_bytes_per_day = 1099511627776
+anonymous_total_bytes_per_day = 1099511627776
 "#;
 
 /// Parasol configuration with the default abuse limits, and the client
