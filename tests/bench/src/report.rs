@@ -158,27 +158,37 @@ impl Results {
             }
         }
 
-        md.push_str("\n### (d) Intake flood during the 1:1 chat load\n\n");
-        md.push_str("| target | flood | chat msgs/s | chat p99 ms | visitors served / tried | visitor p50 ms | visitor p99 ms | visitor max ms | solved PoW | flood frames | flood refusals | flood tickets | flood connections refused |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        md.push_str("\n### (d) Floods during the 1:1 chat load\n\n");
+        md.push_str("Visitor latency: connect to ticket. Ratios: to the same server's arm without a flood (many_keys: to the first server's, its own server has small anonymous pools).\n\n");
+        md.push_str("| target | flood | chat msgs/s | chat p99 ms | visitors served / tried | visitor p50 ms | visitor p99 ms | p99 / no flood | visitor max ms | solved PoW | flood frames | flood carried out | flood refused, by code | flood keys | flood connections refused |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
+        let quiet_p99 = self
+            .intake_flood
+            .iter()
+            .find(|r| r.target == Target::Parasol && !r.flooded)
+            .and_then(|r| r.visitors.as_ref())
+            .map_or(0.0, |v| v.latency.p99_ms);
         for r in &self.intake_flood {
             let v = r.visitors.clone().unwrap_or_default();
             let f = r.flood.clone().unwrap_or_default();
-            let _ = writeln!(
+            let _ =
+                writeln!(
                 md,
-                "| {} | {} | {:.0} | {:.2} | {} / {} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} / {} |",
+                "| {} | {} | {:.0} | {:.2} | {} / {} | {:.1} | {:.1} | {} | {:.1} | {} | {} | {} | {} | {} | {} / {} |",
                 r.target.name(),
-                if r.flooded { "yes" } else { "no" },
+                if r.flooded { f.kind.as_str() } else { "none" },
                 r.chat.accepted_per_sec,
                 r.chat.latency.p99_ms,
                 v.served,
                 v.tried,
                 v.latency.p50_ms,
                 v.latency.p99_ms,
+                if r.visitors.is_some() { ratio(v.latency.p99_ms, quiet_p99) } else { String::new() },
                 v.latency.max_ms,
                 v.solved_pow,
                 f.frames_sent,
-                f.refusals,
-                f.tickets,
+                f.accepted,
+                if f.refused_by_code.is_empty() { "–".into() } else { f.codes() },
+                f.keys_used,
                 f.connections_refused,
                 f.connections_tried
             );

@@ -12,7 +12,7 @@ use crate::groups::{self, GroupPlan};
 use crate::load::{self, Pace, Traffic};
 use crate::machine::{raise_fd_limit, Machine};
 use crate::report::{ChatRun, FloodRun, PerTarget, Results, TargetCheck};
-use crate::servers::{parasol_binary, Server, Target, ABUSE_LIMITS_CONFIG, UNLIMITED_CONFIG};
+use crate::servers::{budget_flood_config, parasol_binary, Server, Target, ABUSE_LIMITS_CONFIG, UNLIMITED_CONFIG};
 use crate::{idle, intake, slow, storm};
 
 #[derive(clap::Args, Debug)]
@@ -65,6 +65,13 @@ struct Plan {
     pool: usize,
     visitors: usize,
     flood_connections: usize,
+    /// (d): connections of the key-package flood; the many-key flood's
+    /// connections at a time, the throwaway keys made for it, and the
+    /// groups its anonymous pool has room for beside the chats.
+    key_package_flood_connections: usize,
+    many_key_workers: usize,
+    throwaway_keys: usize,
+    budget_flood_room: usize,
     storm_clients: usize,
     storm_backlog: usize,
     /// Wait before reading the server's memory, so it has settled.
@@ -90,6 +97,10 @@ impl Plan {
             pool: 64,
             visitors: 100,
             flood_connections: 40,
+            key_package_flood_connections: 20,
+            many_key_workers: 16,
+            throwaway_keys: 400,
+            budget_flood_room: 60,
             storm_clients: 10_000,
             storm_backlog: 20,
             settle: Duration::from_millis(1500),
@@ -114,6 +125,10 @@ impl Plan {
             pool: 8,
             visitors: 5,
             flood_connections: 5,
+            key_package_flood_connections: 4,
+            many_key_workers: 4,
+            throwaway_keys: 24,
+            budget_flood_room: 8,
             storm_clients: 50,
             storm_backlog: 20,
             settle: Duration::from_millis(200),
@@ -227,8 +242,15 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
         }
     }
 
-    // (d) intake flood during (b)'s fixed-rate load, abuse limits on.
-    println!("(d) intake flood during 1:1 chats at {rate_label}");
+    // (d) floods during (b)'s fixed-rate load, abuse limits on: the
+    // request_chat flood (baseline-sled too: it has no limits to show),
+    // then, on Parasol, the key-package flood and, on a server with small
+    // anonymous pools, the many-key budget flood. Real visitors ask for a
+    // chat throughout; the unflooded arm is their baseline.
+    println!("(d) floods during 1:1 chats at {rate_label}");
+    let pace = Pace::Rate {
+        total_per_sec: plan.rate,
+    };
     for target in [Target::BaselineSled, Target::Parasol]
         .into_iter()
         .filter(|t| options.runs('d') && options.aims(*t))
@@ -237,36 +259,41 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
         if target == Target::Parasol {
             register(&server, &pairs).await?;
         }
-        let pace = Pace::Rate {
-            total_per_sec: plan.rate,
+        let kinds: &[Option<FloodKind>] = if target == Target::Parasol {
+            &[None, Some(FloodKind::RequestChat), Some(FloodKind::KeyPackages)]
+        } else {
+            &[Some(FloodKind::RequestChat)]
         };
-        for flooded in [false, true] {
-            if target != Target::Parasol && !flooded {
-                continue;
-            }
-            let visitors = async {
-                if target == Target::Parasol {
-                    let first = if flooded { 1 << 16 } else { 0 };
-                    Some(intake::visitors(&server, plan.visitors, secs, first).await).transpose()
-                } else {
-                    Ok(None)
-                }
-            };
+        for (arm, kind) in kinds.iter().enumerate() {
             let flood = async {
-                if flooded {
-                    Some(intake::flood(&server, plan.flood_connections, secs).await).transpose()
-                } else {
-                    Ok(None)
+                match kind {
+                    None => Ok(None),
+                    Some(FloodKind::RequestChat) => {
+                        intake::flood(&server, plan.flood_connections, secs).await.map(Some)
+                    }
+                    Some(_) => intake::key_package_flood(&server, plan.key_package_flood_connections, secs)
+                        .await
+                        .map(Some),
                 }
             };
-            let (chat, visitors, flood) = tokio::join!(chat(&server, &pairs, pace, secs), visitors, flood);
-            results.intake_flood.push(FloodRun {
-                target,
-                flooded,
-                chat: chat?,
-                flood: flood?,
-                visitors: visitors?,
-            });
+            let run = flood_arm(&server, &pairs, pace, secs, plan.visitors, arm as u32, flood).await?;
+            print_flood_arm(&run);
+            results.intake_flood.push(run);
+        }
+        if target == Target::Parasol {
+            drop(server);
+            let config = budget_flood_config(pairs.len(), plan.budget_flood_room);
+            let server = Server::start(target, &parasol_bin, &config)?;
+            register(&server, &pairs).await?;
+            let keys = intake::throwaway_keys(plan.throwaway_keys).await?;
+            let flood = async {
+                intake::many_key_flood(&server, plan.many_key_workers, keys, secs)
+                    .await
+                    .map(Some)
+            };
+            let run = flood_arm(&server, &pairs, pace, secs, plan.visitors, kinds.len() as u32, flood).await?;
+            print_flood_arm(&run);
+            results.intake_flood.push(run);
         }
     }
     drop(pairs);
@@ -329,6 +356,60 @@ pub async fn all(options: Options) -> anyhow::Result<()> {
         println!("smoke: every scenario ran and delivered everything");
     }
     Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum FloodKind {
+    RequestChat,
+    KeyPackages,
+}
+
+/// One arm of (d): the chat load, real visitors (Parasol only) and `flood`
+/// at once. `arm` keeps each arm's visitors on addresses of their own.
+async fn flood_arm(
+    server: &Server,
+    pairs: &[Arc<GroupPlan>],
+    pace: Pace,
+    secs: Duration,
+    visitors: usize,
+    arm: u32,
+    flood: impl std::future::Future<Output = anyhow::Result<Option<intake::Flood>>>,
+) -> anyhow::Result<FloodRun> {
+    let target = server.target;
+    let visitors = async {
+        if target == Target::Parasol {
+            Some(intake::visitors(server, visitors, secs, arm << 16).await).transpose()
+        } else {
+            Ok(None)
+        }
+    };
+    let (chat, visitors, flood) = tokio::join!(chat(server, pairs, pace, secs), visitors, flood);
+    let flood = flood?;
+    Ok(FloodRun {
+        target,
+        flooded: flood.is_some(),
+        chat: chat?,
+        flood,
+        visitors: visitors?,
+    })
+}
+
+fn print_flood_arm(r: &FloodRun) {
+    let v = r.visitors.clone().unwrap_or_default();
+    let f = r.flood.clone().unwrap_or_default();
+    println!(
+        "  {:>16} flood {}: chat p99 {:.2} ms; visitors {}/{} p50 {:.1} ms p99 {:.1} ms; flood {} frames, {} carried out, refused: {}",
+        r.target.name(),
+        if r.flooded { f.kind.as_str() } else { "none" },
+        r.chat.latency.p99_ms,
+        v.served,
+        v.tried,
+        v.latency.p50_ms,
+        v.latency.p99_ms,
+        f.frames_sent,
+        f.accepted,
+        if f.refused_by_code.is_empty() { "none".into() } else { f.codes() }
+    );
 }
 
 /// Each process (generator and server) holds one descriptor per
@@ -498,10 +579,40 @@ fn smoke_checks(r: &Results) -> anyhow::Result<()> {
         if f.chat.delivered == 0 || f.chat.missing_deliveries > 0 {
             bail!("(d) chat traffic on {} was not delivered", f.target.name());
         }
+        if let Some(flood) = &f.flood {
+            if f.target == Target::Parasol && flood.accepted + flood.refusals == 0 {
+                bail!("(d) the {} flood got no answer", flood.kind);
+            }
+        }
         if let Some(v) = &f.visitors {
             if v.served == 0 {
                 bail!("(d) no visitor was served");
             }
+        }
+    }
+    let parasol_floods: Vec<&str> = r
+        .intake_flood
+        .iter()
+        .filter(|f| f.target == Target::Parasol)
+        .filter_map(|f| f.flood.as_ref().map(|x| x.kind.as_str()))
+        .collect();
+    if !parasol_floods.is_empty() {
+        for kind in ["request_chat", "key_packages", "many_keys"] {
+            if !parasol_floods.contains(&kind) {
+                bail!("(d) the {kind} flood did not run");
+            }
+        }
+        let many = r
+            .intake_flood
+            .iter()
+            .filter_map(|f| f.flood.as_ref())
+            .find(|f| f.kind == "many_keys")
+            .expect("checked above");
+        if !many.refused_by_code.contains_key("limit_exceeded") {
+            bail!(
+                "(d) the many-key flood never met a full anonymous pool: {}",
+                many.codes()
+            );
         }
     }
     for s in &r.reconnect_storm {

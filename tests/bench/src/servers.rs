@@ -67,6 +67,36 @@ idle_timeout_secs = 3600
 commits_per_minute = 1000000
 "#;
 
+/// [`ABUSE_LIMITS_CONFIG`] with small anonymous pools and a small byte
+/// quota per anonymous key, for the many-key budget flood of (d): a flood
+/// fills them within seconds, where the defaults (50,000 anonymous groups,
+/// 100,000 anonymous key packages, 8 MiB a day per key) would take hours.
+/// The real chats' groups fit beside `room` more (1:1 chat senders store
+/// well under 128 KiB in a run).
+pub fn budget_flood_config(chat_groups: usize, room: usize) -> String {
+    let anonymous_groups = chat_groups + room;
+    let anonymous_key_packages = room * 2;
+    format!(
+        r#"
+[intake]
+trusted_proxy_header = "x-forwarded-for"
+[connections]
+idle_timeout_secs = 3600
+[limits]
+commits_per_minute = 1000000
+max_groups = {}
+max_anonymous_groups = {anonymous_groups}
+max_stored_key_packages = {}
+max_anonymous_stored_key_packages = {anonymous_key_packages}
+[storage.budgets]
+anonymous_key_bytes_per_day = 131072
+"#,
+        anonymous_groups * 4,
+        // Above the per-client cap (staff consoles hold up to 100).
+        anonymous_key_packages * 4 + 1_000
+    )
+}
+
 /// A running server process.
 pub struct Server {
     pub target: Target,
