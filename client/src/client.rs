@@ -932,6 +932,8 @@ impl Client {
                 | M::QueueChanged { .. }
                 | M::ChatAssigned { .. }
                 | M::ReaddVisitor { .. }
+                | M::RemoveRevokedMembers { .. }
+                | M::CounsellorReconnected { .. }
                 | M::ChatEnded { .. }
                 | M::TeamMessagesWaiting { .. }
                 | M::EscalationRaised { .. }

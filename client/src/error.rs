@@ -111,6 +111,10 @@ pub enum BadgeError {
     /// holder's (its credential is another key).
     #[error("the key package is not the badge holder's")]
     KeyPackageMismatch,
+    /// A reconnected counsellor's badge names someone other than my
+    /// chat's counsellor.
+    #[error("the badge is not my counsellor's")]
+    NotMyCounsellor,
     /// The chat's members do not include the badge's key.
     #[error("the badge holder is not in the chat")]
     NotInGroup,

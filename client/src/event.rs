@@ -69,6 +69,13 @@ pub enum Event {
     /// to `server_head`; whatever it read above it stays read, and nothing
     /// the server no longer has is waited for.
     MailboxResynchronised { cursor: u64, server_head: u64 },
+    /// Visitor: my counsellor lost her state and came back with a new key,
+    /// which I brought into the chat ("Your counsellor reconnected.").
+    CounsellorReconnected {
+        #[serde(rename = "group", with = "hex_bytes")]
+        group_id: Vec<u8>,
+        display_name: String,
+    },
 }
 
 mod hex_bytes {

@@ -16,7 +16,13 @@
 //! * staff: `chat_assigned { remove_previous }` — once the visitor's client
 //!   has added me, remove the colleague I replace;
 //! * staff: `readd_visitor` — the visitor came back with a new key: remove
-//!   its old leaf and add the new one in one commit.
+//!   its old leaf and add the new one in one commit;
+//! * any member: `remove_revoked_members` — a staff account in the group
+//!   was disabled or reset: remove its leaves;
+//! * visitor: `counsellor_reconnected` — my counsellor lost her state and
+//!   came back with a new key: check its badge (valid, the same name and
+//!   role as my counsellor's), then add it and remove the old leaf in one
+//!   commit.
 
 use std::time::Duration;
 
@@ -166,6 +172,15 @@ pub(crate) enum Duty {
         responder: StaffBadge,
         key_package: Vec<u8>,
     },
+    /// Any member: remove the leaves of a revoked staff account.
+    RemoveRevoked { group_id: Vec<u8>, clients: Vec<ClientId> },
+    /// Visitor: bring my counsellor's new key in, removing the old one.
+    Reconnected {
+        group_id: Vec<u8>,
+        old: ClientId,
+        key_package: Vec<u8>,
+        badge: StaffBadge,
+    },
 }
 
 impl Duty {
@@ -174,7 +189,9 @@ impl Duty {
             Duty::AddCounsellor { group_id, .. }
             | Duty::RemovePrevious { group_id, .. }
             | Duty::Readd { group_id, .. }
-            | Duty::AddResponder { group_id, .. } => group_id,
+            | Duty::AddResponder { group_id, .. }
+            | Duty::RemoveRevoked { group_id, .. }
+            | Duty::Reconnected { group_id, .. } => group_id,
         }
     }
 
@@ -274,6 +291,30 @@ impl Client {
                 responder: responder.clone(),
                 key_package: key_package.0.clone(),
             }),
+            ServerMessage::RemoveRevokedMembers { group_id, clients } => {
+                let clients: Vec<ClientId> = clients.iter().filter_map(|c| client_id_of(&c.0)).collect();
+                let me = self.client_id();
+                if !clients.is_empty() && !clients.contains(&me) {
+                    self.intake.add_duty(Duty::RemoveRevoked {
+                        group_id: group_id.0.clone(),
+                        clients,
+                    });
+                }
+            }
+            ServerMessage::CounsellorReconnected {
+                group_id,
+                old_client,
+                key_package,
+                badge,
+            } => match client_id_of(&old_client.0) {
+                Some(old) => self.intake.add_duty(Duty::Reconnected {
+                    group_id: group_id.0.clone(),
+                    old,
+                    key_package: key_package.0.clone(),
+                    badge: badge.clone(),
+                }),
+                None => tracing::warn!("counsellor_reconnected names no usable old key"),
+            },
             ServerMessage::ChatEnded { group_id, .. } | ServerMessage::CircleEnded { group_id, .. } => {
                 // The server closed the group and purged its envelopes;
                 // its keys are of no more use here.
@@ -361,6 +402,13 @@ impl Client {
                         responder,
                         key_package,
                     } => self.add_responder(group_id, responder, key_package).await,
+                    Duty::RemoveRevoked { group_id, clients } => self.remove_revoked(group_id, clients).await,
+                    Duty::Reconnected {
+                        group_id,
+                        old,
+                        key_package,
+                        badge,
+                    } => self.bring_counsellor_back(group_id, old, key_package, badge).await,
                 };
                 match result {
                     Ok(_) => done += 1,
@@ -828,6 +876,59 @@ impl Client {
         self.intake.duties.retain(
             |d| !matches!(d, Duty::RemovePrevious { group_id, previous } if *group_id == gid && *previous == prev),
         );
+        Ok(epoch)
+    }
+
+    /// Remove the leaves of a staff account the server revoked (disabled,
+    /// sessions revoked, password reset). A no-op for those already gone.
+    pub async fn remove_revoked(&mut self, group: &[u8], clients: &[ClientId]) -> Result<u64, ClientError> {
+        let epoch = self.commit(group, CommitOp::Remove(clients.to_vec())).await?;
+        let gid = group.to_vec();
+        self.intake
+            .duties
+            .retain(|d| !matches!(d, Duty::RemoveRevoked { group_id, .. } if *group_id == gid));
+        Ok(epoch)
+    }
+
+    /// My counsellor came back with a new key (her state was lost): check
+    /// the badge is valid, its key package is its holder's, and it names
+    /// the same person and role as my chat's counsellor; then add the new
+    /// key and remove `old` in one commit. Pushes
+    /// [`Event::CounsellorReconnected`].
+    pub async fn bring_counsellor_back(
+        &mut self,
+        group: &[u8],
+        old: &ClientId,
+        key_package: &[u8],
+        badge: &StaffBadge,
+    ) -> Result<u64, ClientError> {
+        let kp = self.badge_key_package(badge, key_package).await?;
+        let same_person = match self.intake.ticket.as_ref().map(|t| &t.status) {
+            Some(TicketStatus::InChat {
+                group_id, counsellor, ..
+            }) if group_id.0 == group => counsellor.display_name == badge.display_name && counsellor.role == badge.role,
+            _ => false,
+        };
+        if !same_person {
+            return Err(ClientError::InvalidBadge(BadgeError::NotMyCounsellor));
+        }
+        let epoch = self
+            .commit(
+                group,
+                CommitOp::Replace {
+                    remove: vec![*old],
+                    add: vec![kp],
+                },
+            )
+            .await?;
+        let gid = group.to_vec();
+        self.intake
+            .duties
+            .retain(|d| !matches!(d, Duty::Reconnected { group_id, .. } if *group_id == gid));
+        self.state.push_event(Event::CounsellorReconnected {
+            group_id: gid,
+            display_name: badge.display_name.clone(),
+        });
         Ok(epoch)
     }
 

@@ -445,6 +445,20 @@ pub enum ServerMessage {
     },
     /// Staff: one of my chats ended (the visitor cancelled or left).
     ChatEnded { group_id: Bytes, ticket_id: u64 },
+    /// Members of a group: these leaves are keys of a staff account that
+    /// was disabled, had its sessions revoked or its password reset. The
+    /// server no longer delivers to them or accepts anything from them;
+    /// remove them. Any member may, with a commit that removes only them.
+    RemoveRevokedMembers { group_id: Bytes, clients: Vec<Bytes> },
+    /// A visitor: her counsellor lost her state and came back with a new
+    /// key. Check the badge (valid, same name and role as the old leaf's),
+    /// then commit add(`key_package`) + remove(`old_client`) in one commit.
+    CounsellorReconnected {
+        group_id: Bytes,
+        old_client: Bytes,
+        key_package: Bytes,
+        badge: StaffBadge,
+    },
     /// Staff on shift: sealed messages waiting for the team.
     TeamMessagesWaiting { messages: Vec<TeamMessage> },
     /// On-duty crisis responders: an escalation waits for someone to
@@ -491,6 +505,8 @@ impl ServerMessage {
             ServerMessage::ChatAssigned { .. } => "chat_assigned",
             ServerMessage::ReaddVisitor { .. } => "readd_visitor",
             ServerMessage::ChatEnded { .. } => "chat_ended",
+            ServerMessage::RemoveRevokedMembers { .. } => "remove_revoked_members",
+            ServerMessage::CounsellorReconnected { .. } => "counsellor_reconnected",
             ServerMessage::TeamMessagesWaiting { .. } => "team_messages_waiting",
             ServerMessage::EscalationRaised { .. } => "escalation_raised",
             ServerMessage::EscalationChanged { .. } => "escalation_changed",

@@ -645,6 +645,22 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
             })),
         ),
         (
+            "push_remove_revoked_members",
+            Server(server(ServerMessage::RemoveRevokedMembers {
+                group_id: b(16, 0x6b),
+                clients: vec![b(32, 0xa1)],
+            })),
+        ),
+        (
+            "push_counsellor_reconnected",
+            Server(server(ServerMessage::CounsellorReconnected {
+                group_id: b(16, 0x6b),
+                old_client: b(32, 0xa1),
+                key_package: b(12, 0x01),
+                badge: badge(),
+            })),
+        ),
+        (
             "push_chat_ended",
             Server(server(ServerMessage::ChatEnded {
                 group_id: b(16, 0x6b),

@@ -451,12 +451,17 @@ async fn run(
         services
             .escalations
             .staff_connected(&s.session, connection_id, notices_tx.clone());
+        services
+            .lifecycle
+            .staff_authenticated(s.session.account_id, client, &s.session.badge)
+            .await;
     } else {
         services
             .intake
             .visitor_connected(client, connection_id, notices_tx.clone());
     }
     services.circles.connected(client, connection_id, notices_tx.clone());
+    services.lifecycle.connected(client, connection_id, notices_tx.clone());
     let frames_per_second = NonZeroU32::new(config.intake.frames_per_second).unwrap_or(NonZeroU32::MIN);
     let mut session = Session {
         client,
@@ -519,6 +524,7 @@ async fn run(
     };
     services.mailboxes.unsubscribe(&client, connection_id);
     services.circles.disconnected(&client, connection_id);
+    services.lifecycle.disconnected(&client, connection_id);
     match &session.staff {
         Some(s) => {
             services.intake.staff_disconnected(s.account_id, connection_id);
@@ -553,6 +559,14 @@ async fn authenticate(
     match proof {
         AuthProof::Ed25519Challenge { public_key, signature } => {
             let client = verify(public_key, signature, nonce)?;
+            // A staff key works only with a live staff session: a disabled
+            // or logged-out counsellor must not come back "anonymously".
+            if services.intake.is_staff_client(&client) {
+                return Err(ServiceError::new(
+                    ErrorCode::AuthenticationFailed,
+                    "this key belongs to a staff account; authenticate with a staff session",
+                ));
+            }
             Ok((client, None))
         }
         AuthProof::StaffSession {
@@ -584,6 +598,13 @@ async fn staff_login(services: &Services, token: &str, client: ClientId) -> Serv
         .staff
         .authenticate_session(token)
         .map_err(|_| ServiceError::new(ErrorCode::AuthenticationFailed, "the staff session is not valid"))?;
+    let owner = services.intake.staff_account_of(&client);
+    if owner.is_some_and(|a| a != info.account_id) || services.lifecycle.is_revoked(&client) {
+        return Err(ServiceError::new(
+            ErrorCode::AuthenticationFailed,
+            "this key cannot be used by this account",
+        ));
+    }
     let attestation = services
         .attestor
         .attest(&client, info.role, &info.display_name, info.expires_at);
@@ -803,6 +824,10 @@ async fn dispatch(
                 .directory
                 .publish(&client, &key_packages, replace, requester(session))
                 .await?;
+            if let Some(s) = &session.staff {
+                // A new key of hers may now be brought into her chats.
+                services.lifecycle.staff_published(s.account_id, client, &s.badge).await;
+            }
             Ok(Some(Response::KeyPackagesPublished {
                 one_time: stock.one_time,
                 last_resort: stock.last_resort,

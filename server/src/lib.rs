@@ -30,6 +30,7 @@ pub mod error;
 pub mod escalation;
 pub mod http;
 pub mod intake;
+pub mod lifecycle;
 pub mod mailbox;
 pub mod metrics;
 pub mod purge_guard;
@@ -66,6 +67,8 @@ pub struct Services {
     pub intake: Arc<intake::Intake>,
     pub circles: Arc<circles::Circles>,
     pub escalations: Arc<escalation::Escalations>,
+    /// The account → keys registry: current keys, revocation, safety net.
+    pub lifecycle: Arc<lifecycle::Lifecycle>,
     pub mailboxes: Arc<Mailboxes>,
     /// Cancelled when the server begins shutting down.
     pub shutdown: CancellationToken,
@@ -209,12 +212,22 @@ pub async fn run_with(
         directory.clone(),
         audit.clone(),
     )?;
+    let lifecycle = lifecycle::Lifecycle::load(
+        &storage,
+        &staff,
+        intake.clone(),
+        delivery.clone(),
+        directory.clone(),
+        mailboxes.clone(),
+        audit.clone(),
+    )?;
     let (purge_requests, purge_confirmed) = tokio::sync::mpsc::channel(4);
     let services = Arc::new(Services {
         purge_requests,
         intake,
         circles,
         escalations,
+        lifecycle,
         staff,
         attestor,
         audit,

@@ -78,6 +78,8 @@ pub enum AuditAction {
     ModeratorRemoved,
     MemberLeft,
     MemberRemoved,
+    /// Every key of a staff account was revoked (disable, revoke, reset).
+    KeysRevoked,
     #[serde(other)]
     Unknown,
 }

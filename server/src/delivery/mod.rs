@@ -176,6 +176,13 @@ pub trait GroupPolicy: Send + Sync {
     ) -> ServiceResult<()> {
         Ok(())
     }
+    /// Does this room vouch for this commit, whatever the other rooms'
+    /// rules say? (The key registry: removing revoked leaves; a visitor
+    /// bringing her reconnected counsellor in.) Then no policy's
+    /// `check_commit` runs for it.
+    fn sanctions(&self, _group_id: &[u8], _sender: &ClientId, _added: &[ClientId], _removed: &[ClientId]) -> bool {
+        false
+    }
     /// The commit was merged.
     fn committed(&self, group_id: &[u8], sender: &ClientId, added: &[ClientId], removed: &[ClientId]);
     /// Is `client` a staff member's key? Staff may be in
@@ -664,7 +671,11 @@ impl Delivery {
                 ));
             }
         }
-        for policy in self.policies() {
+        let policies = self.policies();
+        let sanctioned = policies
+            .iter()
+            .any(|p| p.sanctions(&group_id, &sender, &added, &removed));
+        for policy in policies.iter().filter(|_| !sanctioned) {
             policy.check_commit(&group_id, &sender, &added, &removed, new_size)?;
             if group.anonymous {
                 policy.check_visitor_group_commit(&group_id, &sender, &added, &removed)?;

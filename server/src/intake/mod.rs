@@ -19,6 +19,7 @@ pub mod admission;
 pub mod buckets;
 pub mod crisis;
 pub mod hours;
+pub mod keys;
 mod policy;
 pub mod queue;
 pub mod routing;
@@ -230,6 +231,8 @@ pub struct Intake {
     metrics: Arc<Metrics>,
     /// Kept current by the escalation service, for the supervisors' board.
     open_escalations: std::sync::atomic::AtomicU32,
+    /// Accounts' current keys (set once at start-up; see [`keys`]).
+    key_registry: std::sync::OnceLock<std::sync::Weak<crate::lifecycle::Lifecycle>>,
 }
 
 /// The rooms the intake reports to.
@@ -324,6 +327,7 @@ impl Intake {
             stats: reporting.stats,
             metrics: reporting.metrics,
             open_escalations: Default::default(),
+            key_registry: Default::default(),
         });
         delivery.add_policy(Arc::new(policy::ChatPolicy(Arc::downgrade(&intake))));
         let staff_keys: std::sync::Weak<dyn crate::directory::StaffKeys> = Arc::downgrade(&intake) as _;

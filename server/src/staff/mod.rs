@@ -11,8 +11,10 @@
 //! or missing TOTP code and a disabled account, and costs the same time
 //! (an unknown user is checked against a dummy hash). Attempts are throttled
 //! per (username, source) and per source ([`throttle`]). A disabled account's sessions end at once: every live
-//! connection holds the account's [`CancellationToken`] (from
-//! [`SessionInfo::cut_off`] or [`Staff::watch`]).
+//! connection holds its session's [`CancellationToken`] (from
+//! [`SessionInfo::cut_off`], a child of the account's [`Staff::watch`]), so
+//! a logout or an expired session ends that session's connections, and
+//! disabling the account ends all of them.
 
 mod account;
 pub mod attestation;
@@ -43,6 +45,13 @@ use crate::storage::StorageError;
 use crate::time::now_secs;
 use account::AccountRecord;
 use session::SessionRecord;
+
+/// Told when every key of an account must stop working: the account was
+/// disabled, its sessions revoked or its password reset. Implemented by the
+/// key registry (`crate::lifecycle`); Staff itself knows no keys.
+pub trait AccountKeysHook: Send + Sync {
+    fn revoke_keys(&self, account_id: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
 
 /// Username of the demo counsellor (`--demo`).
 pub const DEMO_USERNAME: &str = "demo";
@@ -118,8 +127,9 @@ pub struct SessionInfo {
     pub max_concurrent_chats: u8,
     /// The session ends then (Unix seconds); a connection should end too.
     pub expires_at: u64,
-    /// Cancelled when the account is disabled or its sessions revoked:
-    /// the connection that authenticated with this session must end.
+    /// Cancelled when this session ends (logout, expiry) or the account is
+    /// disabled or its sessions revoked: the connection that authenticated
+    /// with this session must end.
     pub cut_off: CancellationToken,
 }
 
@@ -168,6 +178,14 @@ pub struct Staff {
     /// Only existing, enabled accounts get an entry: bounded by
     /// `max_accounts`.
     watches: Mutex<HashMap<u64, CancellationToken>>,
+    /// One token per session with a live connection (a child of the
+    /// account's watch token), cancelled when that session ends: logout,
+    /// expiry, the per-account cap. Removed with the session, so bounded by
+    /// `max_sessions`.
+    session_cut_offs: Mutex<HashMap<[u8; 32], CancellationToken>>,
+    /// Told when an account's keys must stop working (disable, revoke,
+    /// password reset): see [`AccountKeysHook`].
+    key_hooks: parking_lot::RwLock<Vec<std::sync::Weak<dyn AccountKeysHook>>>,
     /// Serialises read-modify-write of account records.
     write_lock: Mutex<()>,
     /// Sessions stored (counted at open).
@@ -197,6 +215,8 @@ impl Staff {
                 config.max_waiting_logins.max(config.max_concurrent_password_checks),
             )),
             watches: Mutex::new(HashMap::new()),
+            session_cut_offs: Mutex::new(HashMap::new()),
+            key_hooks: parking_lot::RwLock::new(Vec::new()),
             write_lock: Mutex::new(()),
             audit,
             config,
@@ -329,6 +349,7 @@ impl Staff {
         self.end_sessions(account_id)?;
         self.db.flush_async().await?;
         self.audit(by, AuditAction::AccountDisabled, Some(account_id)).await?;
+        self.revoke_keys(account_id).await;
         tracing::info!("staff account disabled; its sessions ended");
         Ok(record.summary())
     }
@@ -356,6 +377,7 @@ impl Staff {
         self.end_sessions(account_id)?;
         self.db.flush_async().await?;
         self.audit(by, AuditAction::PasswordReset, Some(account_id)).await?;
+        self.revoke_keys(account_id).await;
         Ok(())
     }
 
@@ -545,6 +567,7 @@ impl Staff {
         if self.sessions.remove(hash)?.is_some() {
             self.session_count.fetch_sub(1, Ordering::Relaxed);
         }
+        self.cut_off_session(hash);
         Ok(())
     }
 
@@ -558,13 +581,19 @@ impl Staff {
     pub fn authenticate_session(&self, token: &str) -> Result<SessionInfo, StaffError> {
         let hash = session::hash_token(token).ok_or(StaffError::InvalidSession)?;
         let session = self.live_session(&hash)?;
-        let cut_off = self.watch(session.account_id);
-        // Read again after taking the watch token (see above).
-        let session = self.live_session(&hash)?;
-        let record = self.record(session.account_id)?.ok_or(StaffError::InvalidSession)?;
-        if record.disabled || cut_off.is_cancelled() {
-            return Err(StaffError::InvalidSession);
-        }
+        let cut_off = self.session_watch(&hash, &self.watch(session.account_id));
+        // Read again after taking the watch token (see above): a logout or
+        // expiry purge after this point cancels `cut_off`.
+        let checked = self
+            .live_session(&hash)
+            .and_then(|session| Ok((self.record(session.account_id)?, session)));
+        let (record, session) = match checked {
+            Ok((Some(record), session)) if !record.disabled && !cut_off.is_cancelled() => (record, session),
+            Ok(_) | Err(_) => {
+                self.cut_off_session(&hash);
+                return Err(StaffError::InvalidSession);
+            }
+        };
         Ok(SessionInfo {
             account_id: record.account_id,
             display_name: record.display_name,
@@ -587,8 +616,10 @@ impl Staff {
         Ok(record)
     }
 
-    /// End the session of `token`. Returns whether there was one. Other
-    /// sessions of the account, and connections already open, go on.
+    /// End the session of `token`. Returns whether there was one. Its
+    /// connections close at once (4004); other sessions of the account go
+    /// on, and its keys stay (her mailboxes keep filling for the next
+    /// login).
     pub async fn logout(&self, token: &str) -> Result<bool, StaffError> {
         let Some(hash) = session::hash_token(token) else {
             return Ok(false);
@@ -613,6 +644,7 @@ impl Staff {
         self.end_sessions(account_id)?;
         self.db.flush_async().await?;
         self.audit(by, AuditAction::SessionsRevoked, Some(account_id)).await?;
+        self.revoke_keys(account_id).await;
         Ok(())
     }
 
@@ -649,6 +681,42 @@ impl Staff {
                 t.cancel();
                 t
             }
+        }
+    }
+
+    /// The token that ends this session's connections: a child of the
+    /// account's `account_watch`, so disabling the account ends it too.
+    fn session_watch(&self, hash: &[u8; 32], account_watch: &CancellationToken) -> CancellationToken {
+        let mut cut_offs = self.session_cut_offs.lock();
+        match cut_offs.get(hash) {
+            Some(t) if !t.is_cancelled() => t.clone(),
+            _ => {
+                let t = account_watch.child_token();
+                cut_offs.insert(*hash, t.clone());
+                t
+            }
+        }
+    }
+
+    /// End the live connections of one session (it was logged out, expired
+    /// or pushed out), at once: they close with 4004.
+    fn cut_off_session(&self, hash: &[u8]) {
+        if let Some(t) = self.session_cut_offs.lock().remove(hash) {
+            t.cancel();
+        }
+    }
+
+    /// Register who learns that an account's keys must stop working.
+    pub fn add_key_hook(&self, hook: std::sync::Weak<dyn AccountKeysHook>) {
+        self.key_hooks.write().push(hook);
+    }
+
+    /// Tell the hooks (the key registry) that every key of the account is
+    /// revoked. Its sessions have ended already.
+    async fn revoke_keys(&self, account_id: u64) {
+        let hooks: Vec<_> = self.key_hooks.read().iter().filter_map(|h| h.upgrade()).collect();
+        for hook in hooks {
+            hook.revoke_keys(account_id).await;
         }
     }
 

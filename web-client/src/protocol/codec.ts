@@ -629,6 +629,13 @@ const serverMessage = tagged<ServerMessage, "type">("type", {
   },
   readd_visitor: { group_id: required(bin), old_client: required(bin), key_package: required(bin) },
   chat_ended: { group_id: required(bin), ticket_id: required(u64) },
+  remove_revoked_members: { group_id: required(bin), clients: required(list(bin)) },
+  counsellor_reconnected: {
+    group_id: required(bin),
+    old_client: required(bin),
+    key_package: required(bin),
+    badge: required(staffBadge),
+  },
   team_messages_waiting: { messages: required(list(teamMessage)) },
   escalation_raised: { escalation: required(escalationEntry) },
   escalation_changed: { escalation: required(escalationEntry) },

@@ -251,6 +251,10 @@ export type ServerMessage =
   | { type: "readd_visitor"; group_id: Bytes; old_client: Bytes; key_package: Bytes }
   /** Staff: one of my chats ended. */
   | { type: "chat_ended"; group_id: Bytes; ticket_id: number }
+  /** Members: these leaves are keys of a staff account that was disabled or reset: remove them. */
+  | { type: "remove_revoked_members"; group_id: Bytes; clients: Bytes[] }
+  /** A visitor: her counsellor came back with a new key; check the badge, then add it and remove `old_client` in one commit. */
+  | { type: "counsellor_reconnected"; group_id: Bytes; old_client: Bytes; key_package: Bytes; badge: StaffBadge }
   /** Staff on shift: sealed messages waiting for the team. */
   | { type: "team_messages_waiting"; messages: TeamMessage[] }
   /** On-duty responders: an escalation waits (again, when `renotified`). */
