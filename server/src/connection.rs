@@ -597,6 +597,7 @@ async fn staff_login(services: &Services, token: &str, client: ClientId) -> Serv
     let info = services
         .staff
         .authenticate_session(token)
+        .await
         .map_err(|_| ServiceError::new(ErrorCode::AuthenticationFailed, "the staff session is not valid"))?;
     let owner = services.intake.staff_account_of(&client);
     if owner.is_some_and(|a| a != info.account_id) || services.lifecycle.is_revoked(&client) {

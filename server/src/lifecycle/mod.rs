@@ -118,7 +118,7 @@ impl Lifecycle {
     /// Load the registry, revoke the keys of accounts disabled while the
     /// server was stopped (the admin CLI then opens the database itself),
     /// and hook into delivery, the intake and the staff service.
-    pub fn load(
+    pub async fn load(
         storage: &Storage,
         staff: &Staff,
         intake: Arc<Intake>,
@@ -156,6 +156,7 @@ impl Lifecycle {
         });
         let disabled: HashSet<u64> = staff
             .list()
+            .await
             .map_err(|e| StorageError::Corrupt(format!("listing staff accounts: {e}")))?
             .into_iter()
             .filter(|a| a.disabled)
