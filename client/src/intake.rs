@@ -27,9 +27,9 @@
 use std::time::Duration;
 
 use parasol_protocol::{
-    verify_attestation, BoardRow, Bytes, ClosedReason, CounsellorToAdd, ErrorCode, Help, OpeningWindow, PowChallenge,
-    PowSolution, QueueEntry, Request, Response, ServerMessage, ShiftState, StaffBadge, StaffRole, TicketState,
-    TicketStatus,
+    verify_tagged_attestation, BoardRow, Bytes, ClosedReason, CounsellorToAdd, ErrorCode, Help, OpeningWindow,
+    PowChallenge, PowSolution, QueueEntry, Request, Response, ServerMessage, ShiftState, StaffBadge, StaffRole,
+    TicketState, TicketStatus,
 };
 use tokio::time::Instant;
 
@@ -131,12 +131,13 @@ pub fn verify_badge(attestation_key: &[u8; 32], badge: &StaffBadge, now: u64) ->
     if badge.expires_at <= now {
         return Err(BadgeError::Expired);
     }
-    if !verify_attestation(
+    if !verify_tagged_attestation(
         attestation_key,
         &key,
         badge.role,
         &badge.display_name,
         badge.expires_at,
+        &badge.account_tag.0,
         &signature,
         now,
     ) {
@@ -903,10 +904,17 @@ impl Client {
         badge: &StaffBadge,
     ) -> Result<u64, ClientError> {
         let kp = self.badge_key_package(badge, key_package).await?;
+        // The same account: both badges carry its tag (covered by the
+        // attestations), the same role and name.
         let same_person = match self.intake.ticket.as_ref().map(|t| &t.status) {
             Some(TicketStatus::InChat {
                 group_id, counsellor, ..
-            }) if group_id.0 == group => counsellor.display_name == badge.display_name && counsellor.role == badge.role,
+            }) if group_id.0 == group => {
+                !badge.account_tag.is_empty()
+                    && counsellor.account_tag == badge.account_tag
+                    && counsellor.display_name == badge.display_name
+                    && counsellor.role == badge.role
+            }
             _ => false,
         };
         if !same_person {
@@ -1098,6 +1106,7 @@ mod tests {
             signature_key: Bytes(key.to_vec()),
             expires_at,
             attestation: Bytes(sig.to_bytes().to_vec()),
+            account_tag: Bytes::default(),
         }
     }
 

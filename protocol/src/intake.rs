@@ -106,6 +106,12 @@ pub struct StaffBadge {
     pub signature_key: Bytes,
     pub expires_at: u64,
     pub attestation: Bytes,
+    /// Opaque, the same for every key of one staff account and different
+    /// between accounts (16 bytes; empty on badges from before it
+    /// existed). Covered by the attestation
+    /// ([`crate::staff::tagged_attestation_transcript`]).
+    #[serde(default, skip_serializing_if = "Bytes::is_empty")]
+    pub account_tag: Bytes,
 }
 
 /// A ticket as staff see it: no content, no visitor identifier.

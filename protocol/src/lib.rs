@@ -23,7 +23,9 @@ pub use error::{ErrorCode, FrameError};
 pub use escalation::*;
 pub use frame::*;
 pub use intake::*;
-pub use staff::{attestation_transcript, verify_attestation, StaffRole};
+pub use staff::{
+    attestation_transcript, tagged_attestation_transcript, verify_attestation, verify_tagged_attestation, StaffRole,
+};
 
 /// The protocol version this crate speaks. Carried in every frame as `v`.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -86,12 +86,31 @@ pub fn attestation_transcript(
     display_name: &str,
     expires_at: u64,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 * 4 + ATTESTATION_LABEL.len() + 32 + 16 + display_name.len() + 8);
+    tagged_attestation_transcript(signature_key, role, display_name, expires_at, &[])
+}
+
+/// [`attestation_transcript`] with the badge's `account_tag` (an opaque
+/// per-account value, so a client can tell two keys of one account from a
+/// colleague's with the same name): when it is not empty, one more field
+/// follows, `len ‖ account_tag`. An empty tag gives the untagged
+/// transcript, byte for byte.
+pub fn tagged_attestation_transcript(
+    signature_key: &[u8; 32],
+    role: StaffRole,
+    display_name: &str,
+    expires_at: u64,
+    account_tag: &[u8],
+) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(6 * 4 + ATTESTATION_LABEL.len() + 32 + 16 + display_name.len() + 8 + account_tag.len());
     push_field(&mut out, ATTESTATION_LABEL);
     push_field(&mut out, signature_key);
     push_field(&mut out, role.as_str().as_bytes());
     push_field(&mut out, display_name.as_bytes());
     push_field(&mut out, &expires_at.to_be_bytes());
+    if !account_tag.is_empty() {
+        push_field(&mut out, account_tag);
+    }
     out
 }
 
@@ -108,13 +127,38 @@ pub fn verify_attestation(
     signature: &[u8; 64],
     now: u64,
 ) -> bool {
+    verify_tagged_attestation(
+        server_key,
+        signature_key,
+        role,
+        display_name,
+        expires_at,
+        &[],
+        signature,
+        now,
+    )
+}
+
+/// [`verify_attestation`] of a badge that carries an `account_tag`
+/// ([`tagged_attestation_transcript`]; an empty tag is the untagged case).
+#[allow(clippy::too_many_arguments)]
+pub fn verify_tagged_attestation(
+    server_key: &[u8; 32],
+    signature_key: &[u8; 32],
+    role: StaffRole,
+    display_name: &str,
+    expires_at: u64,
+    account_tag: &[u8],
+    signature: &[u8; 64],
+    now: u64,
+) -> bool {
     if expires_at <= now {
         return false;
     }
     let Ok(server) = VerifyingKey::from_bytes(server_key) else {
         return false;
     };
-    let transcript = attestation_transcript(signature_key, role, display_name, expires_at);
+    let transcript = tagged_attestation_transcript(signature_key, role, display_name, expires_at, account_tag);
     server
         .verify_strict(&transcript, &Signature::from_bytes(signature))
         .is_ok()

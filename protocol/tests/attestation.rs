@@ -7,7 +7,9 @@
 //! `PARASOL_WRITE_VECTORS=1 cargo test -p parasol-protocol --test attestation`.
 
 use ed25519_dalek::{Signer, SigningKey};
-use parasol_protocol::{attestation_transcript, verify_attestation, StaffRole};
+use parasol_protocol::{
+    attestation_transcript, tagged_attestation_transcript, verify_attestation, verify_tagged_attestation, StaffRole,
+};
 use serde_json::{json, Value};
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/attestation.json");
@@ -22,6 +24,10 @@ fn build() -> Value {
     let expires_at = 1_795_000_000u64;
     let transcript = attestation_transcript(&signature_key, role, display_name, expires_at);
     let signature = server.sign(&transcript).to_bytes();
+    // The same badge with its account tag (today's servers).
+    let account_tag = [0xa7; 16];
+    let tagged = tagged_attestation_transcript(&signature_key, role, display_name, expires_at, &account_tag);
+    let tagged_signature = server.sign(&tagged).to_bytes();
     json!({
         "description": "Server attestation of a staff MLS signature key: Ed25519 over the transcript (PROTOCOL.md, Staff attestation). The server seed is for this vector only.",
         "server_secret_seed": hex::encode(seed),
@@ -32,6 +38,9 @@ fn build() -> Value {
         "expires_at": expires_at,
         "transcript": hex::encode(&transcript),
         "signature": hex::encode(signature),
+        "account_tag": hex::encode(account_tag),
+        "tagged_transcript": hex::encode(&tagged),
+        "tagged_signature": hex::encode(tagged_signature),
     })
 }
 
@@ -73,4 +82,24 @@ fn attestation_vector_matches() {
         &signature,
         expires_at
     ));
+    let tagged_signature: [u8; 64] = hex::decode(on_disk["tagged_signature"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let tag = hex::decode(on_disk["account_tag"].as_str().unwrap()).unwrap();
+    let verify_tagged = |tag: &[u8]| {
+        verify_tagged_attestation(
+            &hex32("server_public_key"),
+            &hex32("signature_key"),
+            role,
+            name,
+            expires_at,
+            tag,
+            &tagged_signature,
+            expires_at - 1,
+        )
+    };
+    assert!(verify_tagged(&tag));
+    assert!(!verify_tagged(&[]), "the tag is covered");
+    assert!(!verify_tagged(&[0xa8; 16]));
 }

@@ -657,7 +657,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 group_id: b(16, 0x6b),
                 old_client: b(32, 0xa1),
                 key_package: b(12, 0x01),
-                badge: badge(),
+                badge: tagged_badge(),
             })),
         ),
         (
@@ -1183,6 +1183,7 @@ fn responder_badge() -> StaffBadge {
         signature_key: b(32, 0xc3),
         expires_at: 1_795_043_200,
         attestation: b(64, 0xc5),
+        account_tag: Bytes::default(),
     }
 }
 
@@ -1206,6 +1207,15 @@ fn badge() -> StaffBadge {
         signature_key: b(32, 0xa2),
         expires_at: 1_795_043_200,
         attestation: b(64, 0xa5),
+        account_tag: Bytes::default(),
+    }
+}
+
+/// A badge of today's servers, with its account tag.
+fn tagged_badge() -> StaffBadge {
+    StaffBadge {
+        account_tag: b(16, 0xa7),
+        ..badge()
     }
 }
 

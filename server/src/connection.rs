@@ -606,15 +606,17 @@ async fn staff_login(services: &Services, token: &str, client: ClientId) -> Serv
             "this key cannot be used by this account",
         ));
     }
+    let account_tag = services.attestor.account_tag(info.account_id);
     let attestation = services
         .attestor
-        .attest(&client, info.role, &info.display_name, info.expires_at);
+        .attest(&client, info.role, &info.display_name, info.expires_at, &account_tag);
     let badge = parasol_protocol::StaffBadge {
         display_name: info.display_name.clone(),
         role: info.role,
         signature_key: Bytes(client.to_vec()),
         expires_at: info.expires_at,
         attestation: Bytes(attestation.to_vec()),
+        account_tag: Bytes(account_tag.to_vec()),
     };
     Ok(StaffLogin {
         session: StaffSession {

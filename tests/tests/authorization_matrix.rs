@@ -163,9 +163,11 @@ struct World {
     sara: Staff,
     vesna: Staff,
     adam: Staff,
-    /// The disabled account: its password and its old session token.
+    /// The disabled account: its password, its old session token and the
+    /// key it used (revoked with the account).
     dora_password: String,
     dora_token: String,
+    dora_key: Identity,
     /// An anonymous client with key packages others may claim.
     donor: Client,
     /// Bora's chat (group, ticket) that stays open, and its open escalation.
@@ -235,7 +237,8 @@ impl World {
         // Dora logs in, is connected, and is disabled: her connection ends.
         let dora_password = create_staff(&server, "dora", "dora (display)", "counsellor", "mk,en", 5);
         let dora_token = staff_login(&server, "dora", &dora_password);
-        let mut dora = Client::connect_staff(&url, ClientState::in_memory(Identity::generate()), &dora_token)
+        let dora_key = Identity::generate();
+        let mut dora = Client::connect_staff(&url, ClientState::in_memory(dora_key.clone()), &dora_token)
             .await
             .expect("dora connects");
         let out = server.admin(&["disable", "dora"], "");
@@ -284,6 +287,7 @@ impl World {
             adam,
             dora_password,
             dora_token,
+            dora_key,
             donor,
             bora_chat: (Vec::new(), 0),
             bora_escalation: 0,
@@ -705,10 +709,22 @@ async fn unauthenticated(world: &World, op: &str) -> Cell {
     observe(&done(conn.request(sample(op)).await), None)
 }
 
-/// The disabled account tries `op`: its old session token first.
+/// The disabled account tries `op`: with its old session token, and with
+/// its old key "anonymously" (without a session). It counts as allowed if
+/// either way in lets it.
 async fn disabled(world: &World, op: &str) -> Cell {
-    let conn = Connection::open(&world.url, WAIT).await.expect("connects");
-    let auth = done(conn.authenticate_staff(&Identity::generate(), &world.dora_token).await);
+    let with_session = Connection::open(&world.url, WAIT).await.expect("connects");
+    let session_auth = done(
+        with_session
+            .authenticate_staff(&Identity::generate(), &world.dora_token)
+            .await,
+    );
+    let anonymous = Connection::open(&world.url, WAIT).await.expect("connects");
+    let key_auth = done(anonymous.authenticate(&world.dora_key).await);
+    let (conn, auth) = match (&session_auth, &key_auth) {
+        (Ok(_), _) | (Err(_), Err(_)) => (with_session, session_auth),
+        (Err(_), Ok(_)) => (anonymous, key_auth),
+    };
     if op == "authenticate" || auth.is_err() {
         return observe(&auth, None);
     }

@@ -7,7 +7,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey};
-use parasol_protocol::{attestation_transcript, StaffRole};
+use hmac::Mac as _;
+use parasol_protocol::{tagged_attestation_transcript, StaffRole};
+
+/// Bytes of a badge's account tag.
+pub const ACCOUNT_TAG_LEN: usize = 16;
 
 pub const KEY_FILE: &str = "attestation.key";
 
@@ -67,11 +71,38 @@ impl Attestor {
         self.key.verifying_key().to_bytes()
     }
 
-    /// Sign that `signature_key` belongs to a staff member with this role
-    /// and display name until `expires_at` (Unix seconds).
-    pub fn attest(&self, signature_key: &[u8; 32], role: StaffRole, display_name: &str, expires_at: u64) -> [u8; 64] {
+    /// The account's opaque tag on its badges: HMAC-SHA-256 under the
+    /// attestation secret of a label and the account id, truncated. The
+    /// same for every key of the account; it does not reveal the id.
+    pub fn account_tag(&self, account_id: u64) -> [u8; ACCOUNT_TAG_LEN] {
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(self.key.as_bytes()).expect("HMAC takes any key length");
+        mac.update(b"parasol/v1/account-tag");
+        mac.update(&account_id.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0; ACCOUNT_TAG_LEN];
+        tag.copy_from_slice(&full[..ACCOUNT_TAG_LEN]);
+        tag
+    }
+
+    /// Sign that `signature_key` belongs to a staff member with this role,
+    /// display name and account tag until `expires_at` (Unix seconds).
+    pub fn attest(
+        &self,
+        signature_key: &[u8; 32],
+        role: StaffRole,
+        display_name: &str,
+        expires_at: u64,
+        account_tag: &[u8],
+    ) -> [u8; 64] {
         self.key
-            .sign(&attestation_transcript(signature_key, role, display_name, expires_at))
+            .sign(&tagged_attestation_transcript(
+                signature_key,
+                role,
+                display_name,
+                expires_at,
+                account_tag,
+            ))
             .to_bytes()
     }
 }
@@ -79,7 +110,7 @@ impl Attestor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parasol_protocol::verify_attestation;
+    use parasol_protocol::{verify_attestation, verify_tagged_attestation};
 
     #[test]
     fn the_key_is_created_once_private_and_kept() {
@@ -96,7 +127,7 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let sig = a.attest(&[3; 32], StaffRole::Counsellor, "Ana", 100);
+        let sig = a.attest(&[3; 32], StaffRole::Counsellor, "Ana", 100, &[]);
         assert!(verify_attestation(
             &b.public_key(),
             &[3; 32],
@@ -106,6 +137,26 @@ mod tests {
             &sig,
             50
         ));
+        // Tagged: the tag is the account's, stable, and covered.
+        let tag = a.account_tag(7);
+        assert_eq!(tag, b.account_tag(7));
+        assert_ne!(tag, a.account_tag(8));
+        let sig = a.attest(&[3; 32], StaffRole::Counsellor, "Ana", 100, &tag);
+        let verify = |tag: &[u8]| {
+            verify_tagged_attestation(
+                &b.public_key(),
+                &[3; 32],
+                StaffRole::Counsellor,
+                "Ana",
+                100,
+                tag,
+                &sig,
+                50,
+            )
+        };
+        assert!(verify(&tag));
+        assert!(!verify(&a.account_tag(8)));
+        assert!(!verify(&[]));
         std::fs::write(dir.path().join(KEY_FILE), b"short").unwrap();
         assert!(matches!(Attestor::open(dir.path()), Err(AttestorError::Malformed(_))));
     }

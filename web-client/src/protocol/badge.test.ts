@@ -42,4 +42,24 @@ describe("staff badges", () => {
       problem: "malformed",
     });
   });
+
+  it("verifies the vector's tagged badge, and not with another or no tag", () => {
+    const tagged: StaffBadge = {
+      ...badge,
+      account_tag: fromHex(vector.account_tag as string),
+      attestation: fromHex(vector.tagged_signature as string),
+    };
+    const t = attestationTranscript(
+      tagged.signature_key,
+      tagged.role,
+      tagged.display_name,
+      tagged.expires_at,
+      tagged.account_tag,
+    );
+    expect(toHex(t)).toBe(vector.tagged_transcript);
+    const now = tagged.expires_at - 1;
+    expect(verifyBadge(serverKey, tagged, now)).toEqual({ ok: true, key: tagged.signature_key });
+    expect(verifyBadge(serverKey, { ...tagged, account_tag: undefined }, now).ok).toBe(false);
+    expect(verifyBadge(serverKey, { ...tagged, account_tag: new Uint8Array(16).fill(0xa8) }, now).ok).toBe(false);
+  });
 });

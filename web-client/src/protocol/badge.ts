@@ -21,17 +21,23 @@ function lengthPrefixed(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The bytes the server signs (staff::attestation_transcript). */
+/**
+ * The bytes the server signs (staff::tagged_attestation_transcript): with a
+ * non-empty `accountTag`, one more length-prefixed field at the end.
+ */
 export function attestationTranscript(
   signatureKey: Uint8Array,
   role: StaffRole,
   displayName: string,
   expiresAt: number,
+  accountTag?: Uint8Array,
 ): Uint8Array {
   const expires = new Uint8Array(8);
   new DataView(expires.buffer).setBigUint64(0, BigInt(expiresAt));
   const utf8 = new TextEncoder();
-  return lengthPrefixed([ATTESTATION_LABEL, signatureKey, utf8.encode(role), utf8.encode(displayName), expires]);
+  const fields = [ATTESTATION_LABEL, signatureKey, utf8.encode(role), utf8.encode(displayName), expires];
+  if (accountTag !== undefined && accountTag.length > 0) fields.push(accountTag);
+  return lengthPrefixed(fields);
 }
 
 export type BadgeProblem = "malformed" | "expired" | "bad_attestation";
@@ -51,7 +57,13 @@ export function verifyBadge(
     return { ok: false, problem: "malformed" };
   }
   if (badge.expires_at <= now) return { ok: false, problem: "expired" };
-  const transcript = attestationTranscript(badge.signature_key, badge.role, badge.display_name, badge.expires_at);
+  const transcript = attestationTranscript(
+    badge.signature_key,
+    badge.role,
+    badge.display_name,
+    badge.expires_at,
+    badge.account_tag,
+  );
   let valid = false;
   try {
     valid = ed25519.verify(badge.attestation, transcript, attestationKey, { zip215: false });

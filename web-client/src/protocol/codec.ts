@@ -329,6 +329,7 @@ const staffBadge = struct<StaffBadge>({
   signature_key: required(bin),
   expires_at: required(u64),
   attestation: required(bin),
+  account_tag: optional(bin),
 });
 
 const counsellorToAdd = struct<CounsellorToAdd>({ badge: required(staffBadge), key_package: required(bin) });

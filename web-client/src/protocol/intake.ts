@@ -63,6 +63,8 @@ export interface StaffBadge {
   signature_key: Bytes;
   expires_at: number;
   attestation: Bytes;
+  /** Opaque, the same for every key of one staff account (16 bytes; absent on old badges); covered by the attestation. */
+  account_tag?: Bytes;
 }
 
 /** A ticket as staff see it: no content, no visitor identifier. */
