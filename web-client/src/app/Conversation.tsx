@@ -36,6 +36,8 @@ function systemText(t: Translate, event: SystemEvent, name: string | undefined):
       return t("chat.newCounsellor", name ?? t("chat.counsellor"));
     case "previous_counsellor_left":
       return t("chat.previousLeft");
+    case "counsellor_reconnected":
+      return t("chat.counsellorReconnected");
     case "crisis_joined":
       return t("chat.crisisJoined");
     case "crisis_fallback":

@@ -63,6 +63,7 @@ export const en = {
   "chat.notVerified": "Not verified",
   "chat.newCounsellor": (name: string) => `${name} has joined the chat.`,
   "chat.previousLeft": "The previous counsellor has left the chat.",
+  "chat.counsellorReconnected": "Your counsellor reconnected.",
   "chat.unverifiedMember":
     "Someone we could not verify was going to join. We did not let them in. Be careful what you share.",
   "chat.leave": "End the chat",

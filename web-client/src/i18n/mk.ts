@@ -67,6 +67,7 @@ export const mk: Catalogue = {
   "chat.notVerified": "Не е потврден",
   "chat.newCounsellor": (name) => `${name} се приклучи на разговорот.`,
   "chat.previousLeft": "Претходниот советник го напушти разговорот.",
+  "chat.counsellorReconnected": "Вашиот советник повторно се поврза.",
   "chat.unverifiedMember":
     "Некој што не можевме да го потврдиме требаше да се приклучи. Не го пуштивме. Внимавај што споделуваш.",
   "chat.leave": "Заврши го разговорот",

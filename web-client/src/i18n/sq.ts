@@ -64,6 +64,7 @@ export const sq: Catalogue = {
   "chat.notVerified": "I paverifikuar",
   "chat.newCounsellor": (name) => `${name} hyri në bisedë.`,
   "chat.previousLeft": "Këshilltari i mëparshëm doli nga biseda.",
+  "chat.counsellorReconnected": "Këshilltari juaj u rilidh.",
   "chat.unverifiedMember":
     "Dikush që nuk mundëm ta verifikonim do të hynte. Nuk e lejuam. Ki kujdes çfarë ndan.",
   "chat.leave": "Mbyll bisedën",

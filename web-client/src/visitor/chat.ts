@@ -16,6 +16,8 @@ export type SystemEvent =
   | "transferred"
   | "new_counsellor_joined"
   | "previous_counsellor_left"
+  /** My counsellor lost her state and came back with a new key, which my page brought in. */
+  | "counsellor_reconnected"
   /** Escalation: a crisis responder joined (wired by the escalation flow, see `VisitorIntake.noteEscalation`). */
   | "crisis_joined"
   /** Escalation: nobody accepted in time; the line carries the fallback numbers. */

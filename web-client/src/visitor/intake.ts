@@ -65,6 +65,8 @@ export class VisitorIntake {
   private group: Uint8Array | undefined;
   /** Add-counsellor requests already done or under way, by badge key (hex). */
   private readonly addsDone = new Set<string>();
+  /** Old counsellor keys my own reconnect commit removes (no "left" line for them). */
+  private readonly replacing = new Set<string>();
   /** Crisis responders already announced in the chat, by badge key (hex). */
   private readonly respondersSeen = new Set<string>();
   info: IntakeInfo | undefined;
@@ -342,7 +344,76 @@ export class VisitorIntake {
         this.log.numbers("crisis_fallback", push.help.crisis_lines);
         this.emit();
       }
-    } else this.session?.push(push);
+    } else if (push.type === "counsellor_reconnected") void this.bringCounsellorBack(push);
+    else if (push.type === "remove_revoked_members") void this.removeRevoked(push.group_id, push.clients);
+    else this.session?.push(push);
+  }
+
+  /**
+   * My counsellor lost her state and came back with a new key (PROTOCOL.md,
+   * "Staff keys and the account lifecycle"): check the new badge (valid,
+   * the same account tag, name and role as my counsellor's, the key
+   * package is its key's), then add it and remove the old key in one
+   * commit. Refused for good otherwise.
+   */
+  private async bringCounsellorBack(push: {
+    group_id: Uint8Array;
+    old_client: Uint8Array;
+    key_package: Uint8Array;
+    badge: StaffBadge;
+  }): Promise<void> {
+    const status = this.ticket?.status;
+    const group = this.group;
+    if (status?.state !== "in_chat" || group === undefined || !equalBytes(push.group_id, group)) return;
+    const tag = `reconnect:${Array.from(push.badge.signature_key).join(",")}`;
+    if (this.addsDone.has(tag)) return;
+    this.addsDone.add(tag);
+    if (!(await this.session?.waitForGroup(group, JOIN_WAIT_MS))) {
+      this.addsDone.delete(tag);
+      return;
+    }
+    const mine = status.counsellor;
+    const sameAccount =
+      push.badge.account_tag !== undefined &&
+      push.badge.account_tag.length > 0 &&
+      mine.account_tag !== undefined &&
+      equalBytes(mine.account_tag, push.badge.account_tag) &&
+      mine.role === push.badge.role &&
+      mine.display_name === push.badge.display_name;
+    const key = sameAccount ? this.log.checkBadge(push.badge) : undefined;
+    const keyPackage = key === undefined ? undefined : await this.mls.validateKeyPackage(push.key_package, key).catch(() => undefined);
+    if (key === undefined || keyPackage === undefined) {
+      this.log.system("unverified_member");
+      this.emit();
+      return;
+    }
+    this.log.knowStaff(key, push.badge.display_name, true);
+    this.replacing.add(Array.from(push.old_client).join(","));
+    try {
+      await this.session?.commit(group, () => this.mls.commitReplace(group, [push.old_client], [keyPackage]));
+      const members = this.mls.members(group).map((m) => m.clientId);
+      this.log.setCounsellor(push.badge, members);
+      this.log.system("counsellor_reconnected");
+    } catch {
+      // Not through (connection, lost epochs): the server asks again when
+      // I reconnect.
+      this.addsDone.delete(tag);
+    }
+    this.emit();
+  }
+
+  /** A staff account in my chat was disabled or reset: remove its leaves (any member may). */
+  private async removeRevoked(groupId: Uint8Array, clients: Uint8Array[]): Promise<void> {
+    const group = this.group;
+    if (group === undefined || !equalBytes(groupId, group) || clients.some((c) => equalBytes(c, this.mls.clientId))) return;
+    if (!(await this.session?.waitForGroup(group, JOIN_WAIT_MS))) return;
+    try {
+      await this.session?.commit(group, () => this.mls.commitRemove(group, clients));
+      this.log.membersChanged(this.mls.members(group).map((m) => m.clientId));
+    } catch {
+      // Asked again when I reconnect.
+    }
+    this.emit();
   }
 
   /** A crisis responder the ticket vouches for, for this member key (badge, role and key checked). */
@@ -375,7 +446,8 @@ export class VisitorIntake {
           if (responder !== undefined) this.noteEscalation(responder);
           else if (!this.log.isKnownStaff(added)) this.log.system("unverified_member");
         }
-        if (event.removed.length > 0 && !event.removedMe) this.log.system("previous_counsellor_left");
+        const replaced = event.removed.every((r) => this.replacing.has(Array.from(r).join(",")));
+        if (event.removed.length > 0 && !event.removedMe && !replaced) this.log.system("previous_counsellor_left");
         this.log.membersChanged(members);
         this.emit();
         return;
