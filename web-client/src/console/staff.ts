@@ -188,7 +188,9 @@ export interface ConsoleEvents {
 
 type Duty =
   | { kind: "remove_previous"; groupId: Uint8Array; previous: Uint8Array }
-  | { kind: "readd"; groupId: Uint8Array; old: Uint8Array; keyPackage: Uint8Array };
+  | { kind: "readd"; groupId: Uint8Array; old: Uint8Array; keyPackage: Uint8Array }
+  /** A staff account in the group was disabled or reset: remove its leaves (any member may). */
+  | { kind: "remove_revoked"; groupId: Uint8Array; clients: Uint8Array[] };
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -857,6 +859,11 @@ export class StaffConsole {
       case "readd_visitor":
         void this.duty({ kind: "readd", groupId: push.group_id, old: push.old_client, keyPackage: push.key_package });
         return;
+      case "remove_revoked_members":
+        if (!push.clients.some((c) => equalBytes(c, this.clientId))) {
+          void this.duty({ kind: "remove_revoked", groupId: push.group_id, clients: push.clients });
+        }
+        return;
       case "chat_ended":
         this.ended(push.group_id, "The chat has ended.");
         return;
@@ -909,6 +916,9 @@ export class StaffConsole {
       if (d.kind === "remove_previous") {
         await this.session.commit(d.groupId, () => this.mls.commitRemove(d.groupId, [d.previous]));
         if (c !== undefined) this.system(c, "The previous counsellor was removed from the chat.");
+      } else if (d.kind === "remove_revoked") {
+        await this.session.commit(d.groupId, () => this.mls.commitRemove(d.groupId, d.clients));
+        if (c !== undefined) this.system(c, "A disabled staff account was removed from this conversation.");
       } else {
         const { keyPackage } = await this.mls.parseKeyPackage(d.keyPackage);
         await this.session.commit(d.groupId, async () => {
