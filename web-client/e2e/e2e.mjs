@@ -46,6 +46,8 @@ const results = [];
 const measurements = {};
 
 async function check(name, fn) {
+  // E2E_ONLY=<text>: run only the checks whose name holds it (for those that stand alone on their own server).
+  if (process.env.E2E_ONLY !== undefined && !name.includes(process.env.E2E_ONLY)) return;
   const started = Date.now();
   try {
     await fn();
@@ -732,6 +734,41 @@ try {
       await staffCtx.context.close();
     } finally {
       await closed.stop();
+    }
+  });
+
+  await check("safety net: a counsellor whose browser state is destroyed comes back; the visitor's page brings her new key in and says so", async () => {
+    const own = await startServer();
+    try {
+      const lena = await createStaff("lena", "Lena", "counsellor", own.config);
+      let staffCtx = await newContext({ width: 1200, height: 800 }, own.origin);
+      await consoleLogin(staffCtx.page, lena, own.origin);
+      await staffCtx.page.getByRole("button", { name: "Available" }).click();
+      const v = await newContext({ width: 360, height: 740 }, own.origin);
+      await v.page.goto(`${own.origin}/`);
+      await v.page.getByRole("button", { name: "English" }).click();
+      await v.page.getByRole("button", { name: "I understand, continue" }).click();
+      await v.page.getByRole("radio", { name: "Health and HIV" }).check();
+      await v.page.getByRole("button", { name: "Start the chat" }).click();
+      await staffCtx.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+      await v.page.locator(".badge.verified", { hasText: "Verified counsellor" }).waitFor({ timeout: STEP_MS });
+      // Her state is destroyed: the browser context goes, another computer logs in (a new key).
+      await staffCtx.context.close();
+      const started = Date.now();
+      staffCtx = await newContext({ width: 1200, height: 800 }, own.origin);
+      await consoleLogin(staffCtx.page, lena, own.origin);
+      await line(v.page, ".line.system", "Your counsellor reconnected.");
+      measurements.stateLostToReconnectedMs = Date.now() - started;
+      await v.page.locator(".badge.verified", { hasText: "Verified counsellor" }).waitFor({ timeout: STEP_MS });
+      await v.page.getByLabel("Write a message").fill("Are you still there?");
+      await v.page.keyboard.press("Enter");
+      await line(v.page, ".line.mine .delivery", "Sent");
+      await shot(v.page, "e2e-visitor-counsellor-reconnected.png");
+      for (const ctx of [v, staffCtx]) assert.deepEqual(ctx.log.problems, []);
+      await v.context.close();
+      await staffCtx.context.close();
+    } finally {
+      await own.stop();
     }
   });
 } finally {
