@@ -439,7 +439,14 @@ async fn disabling_through_the_admin_socket_cuts_off_at_once() {
         .collect();
     assert_eq!(
         actions,
-        ["account_created", "login", "account_disabled", "login_failed"]
+        // Disabling revokes the account's keys too (none here).
+        [
+            "account_created",
+            "login",
+            "account_disabled",
+            "keys_revoked",
+            "login_failed"
+        ]
     );
     let dir = server.stop().await;
     assert!(dir.path().join("data").join("attestation.key").exists());

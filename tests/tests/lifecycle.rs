@@ -250,3 +250,43 @@ async fn a_counsellor_who_lost_her_state_is_brought_back_by_her_visitor() {
     assert!(!v.members(&g).unwrap().contains(&old_key));
     talk(&mut v, &mut fresh, &g).await;
 }
+
+#[tokio::test]
+async fn after_her_sessions_are_revoked_her_new_key_takes_her_chat_back() {
+    let server = ServerProcess::start();
+    let mut ana = staff(&server, "ana").await;
+    let (mut v, g) = chat_with(&server, &mut ana).await;
+    talk(&mut v, &mut ana.c, &g).await;
+    let old_key = ana.c.client_id();
+
+    // Her sessions are revoked (a leak): every key of hers is revoked too.
+    let out = server.admin(&["revoke-sessions", "ana"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(closed_with(&mut ana.c).await, Some(close::SESSION_ENDED));
+
+    // She logs in again, with a new key; the visitor's client removes the
+    // revoked leaf and brings the new key in.
+    let token = staff_login(&server, "ana", &ana.password);
+    let mut fresh = Client::connect_staff(&server.url(), ClientState::in_memory(Identity::generate()), &token)
+        .await
+        .expect("staff connect");
+    fresh.publish_key_packages(5).await.expect("key packages");
+    let new_key = fresh.client_id();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match v.next_event(left).await.expect("event") {
+            Some(Event::CounsellorReconnected { group_id, .. }) => {
+                assert_eq!(group_id, g);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the visitor never brought her counsellor back"),
+        }
+    }
+    fresh.wait_for_group(&g, WAIT).await.expect("the new key joins");
+    let me = v.client_id();
+    wait_members(&mut v, &g, &[me, new_key]).await;
+    assert!(!v.members(&g).unwrap().contains(&old_key));
+    talk(&mut v, &mut fresh, &g).await;
+}

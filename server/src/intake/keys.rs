@@ -16,6 +16,8 @@ pub struct OpenChat {
     pub ticket_id: u64,
     pub group_id: Vec<u8>,
     pub visitor: ClientId,
+    /// The counsellor key the chat was last given (perhaps removed since).
+    pub counsellor_client: Option<ClientId>,
 }
 
 impl Intake {
@@ -70,6 +72,7 @@ impl Intake {
                     ticket_id: t.record.id,
                     group_id: t.record.group_id.as_ref()?.to_vec(),
                     visitor: t.record.visitor,
+                    counsellor_client: t.record.counsellor_client,
                 })
             })
             .collect()

@@ -284,13 +284,14 @@ impl Lifecycle {
             if members.contains(&new) || !members.contains(&chat.visitor) {
                 continue;
             }
-            let old = {
-                let state = self.state.lock();
-                members
-                    .iter()
-                    .find(|m| self.intake.staff_account_of(m) == Some(account) && !state.revoked.contains_key(*m))
-                    .copied()
-            };
+            // Her old key in the chat: lost with her state, or revoked by a
+            // password reset or a revocation of her sessions (then perhaps
+            // removed already: the commit then only adds).
+            let old = members
+                .iter()
+                .find(|m| self.intake.staff_account_of(m) == Some(account))
+                .copied()
+                .or(chat.counsellor_client.filter(|c| *c != new));
             let Some(old) = old else { continue };
             let claimed = match self.directory.claim(&new).await {
                 Ok(c) => c,
@@ -429,7 +430,8 @@ impl Lifecycle {
             .is_some_and(|leaves| removed.iter().all(|r| leaves.contains(r)))
     }
 
-    /// Is this commit the visitor bringing her counsellor's new key in?
+    /// Is this commit the visitor bringing her counsellor's new key in (and
+    /// removing the old one, unless it is gone already)?
     fn is_reconnect_commit(
         &self,
         group_id: &[u8],
@@ -441,7 +443,7 @@ impl Lifecycle {
         state
             .reconnects
             .get(group_id)
-            .is_some_and(|r| r.visitor == *sender && added == [r.new] && removed == [r.old])
+            .is_some_and(|r| r.visitor == *sender && added == [r.new] && (removed.is_empty() || removed == [r.old]))
     }
 
     fn withheld(&self, group_id: &[u8]) -> Vec<ClientId> {
@@ -458,12 +460,13 @@ impl Lifecycle {
                 }
             }
             match state.reconnects.get(group_id) {
-                Some(r) if r.visitor == *sender && added.contains(&r.new) && removed.contains(&r.old) => {
+                Some(r) if r.visitor == *sender && added.contains(&r.new) => {
                     state.reconnects.remove(group_id).map(|r| (r.old, r.new))
                 }
-                // Someone else changed who is in it (a transfer, a re-add):
-                // the offer is stale unless its keys are still where they were.
-                Some(r) if removed.contains(&r.old) || added.contains(&r.new) || removed.contains(&r.visitor) => {
+                // Someone else brought the new key in, or the visitor's key
+                // went (a re-add): the offer is stale. The old key going
+                // alone (a revoked leaf removed) leaves it standing.
+                Some(r) if added.contains(&r.new) || removed.contains(&r.visitor) => {
                     state.reconnects.remove(group_id);
                     None
                 }
