@@ -168,7 +168,7 @@ async fn logout_closes_that_sessions_connections_with_4004() {
 
 #[tokio::test]
 async fn a_disabled_counsellor_is_refused_and_her_chats_remove_her() {
-    let server = ServerProcess::start();
+    let mut server = ServerProcess::start();
     let mut ana = staff(&server, "ana").await;
     let (mut v, g) = chat_with(&server, &mut ana).await;
     talk(&mut v, &mut ana.c, &g).await;
@@ -197,7 +197,9 @@ async fn a_disabled_counsellor_is_refused_and_her_chats_remove_her() {
     let me = v.client_id();
     wait_members(&mut v, &g, &[me]).await;
 
-    // Even re-enabled, with a new session, the old key stays revoked.
+    // Even after a restart, re-enabled, with a new session, the old key
+    // stays revoked (the registry is persisted).
+    server.restart();
     let out = server.admin(&["enable", "ana"], "");
     assert!(out.status.success());
     let token = staff_login(&server, "ana", &ana.password);
@@ -206,6 +208,16 @@ async fn a_disabled_counsellor_is_refused_and_her_chats_remove_her() {
         code(conn.authenticate_staff(&ana.identity, &token).await),
         ErrorCode::AuthenticationFailed
     );
+    let conn = Connection::open(&server.url(), WAIT).await.expect("connects");
+    assert_eq!(
+        code(conn.authenticate(&ana.identity).await),
+        ErrorCode::AuthenticationFailed
+    );
+    // A new key of hers works.
+    let conn = Connection::open(&server.url(), WAIT).await.expect("connects");
+    conn.authenticate_staff(&Identity::generate(), &token)
+        .await
+        .expect("a new key with her new session");
 
     let out = server.admin(&["audit", "--since", "1970-01-01"], "");
     let audit = String::from_utf8_lossy(&out.stdout);
