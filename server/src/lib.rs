@@ -159,6 +159,7 @@ pub async fn run_with(
         config.stats.clone(),
     )?);
     let metrics = Arc::new(Metrics::new());
+    metrics.watch_durable_syncs(storage.sync_counter());
     let staff = Arc::new(Staff::open(storage.db(), config.staff.clone(), audit.clone())?);
     let attestor = Arc::new(Attestor::open(&config.data_dir)?);
     if config.demo {
