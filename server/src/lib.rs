@@ -159,6 +159,7 @@ pub async fn run_with(
         config.stats.clone(),
     )?);
     let metrics = Arc::new(Metrics::new());
+    metrics.watch_durable_syncs(storage.sync_counter());
     let staff = Arc::new(Staff::open(
         storage.db(),
         storage.owner().clone(),
