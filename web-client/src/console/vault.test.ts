@@ -43,7 +43,7 @@ describe("vault crypto", () => {
     expect(await unseal(key, 42, "g-01", sealed)).toBeUndefined();
     expect(await unseal(key, 43, "g-00", sealed)).toBeUndefined();
     const flipped = sealed.slice();
-    flipped[20] ^= 1;
+    flipped[20] = (flipped[20] as number) ^ 1;
     expect(await unseal(key, 42, "g-00", flipped)).toBeUndefined();
     expect(await unseal(key, 42, "g-00", sealed.subarray(0, 20))).toBeUndefined();
     const aad = itemAad(258, "ab");
