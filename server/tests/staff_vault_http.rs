@@ -235,7 +235,7 @@ async fn open_put_and_versions_round_trip() {
     let kdf = &first.json()["kdf"];
     assert_eq!(kdf["alg"], "argon2id");
     assert_eq!(kdf["m_kib"], 65536);
-    assert_eq!(kdf["t"], 3);
+    assert_eq!(kdf["t"], 2);
     assert_eq!(kdf["p"], 1);
     let salt = B64.decode(kdf["salt"].as_str().unwrap()).unwrap();
     assert_eq!(salt.len(), 16);

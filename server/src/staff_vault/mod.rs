@@ -48,10 +48,10 @@ pub const MAX_SLOT_LEN: usize = 64;
 /// Vault requests handled at once (each may hold an item in memory).
 pub const MAX_CONCURRENT_REQUESTS: usize = 16;
 
-/// argon2id cost handed to new vaults: 64 MiB, 3 passes, 1 lane
+/// argon2id cost handed to new vaults: 64 MiB, 2 passes, 1 lane
 /// (SECURITY.md, "Staff state vault", for the measurement).
 pub const KDF_MEMORY_KIB: u32 = 64 * 1024;
-pub const KDF_ITERATIONS: u32 = 3;
+pub const KDF_ITERATIONS: u32 = 2;
 pub const KDF_PARALLELISM: u32 = 1;
 pub const SALT_LEN: usize = 16;
 

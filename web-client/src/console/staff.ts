@@ -94,6 +94,8 @@ interface SavedConsole {
   v: 1;
   /** The mailbox is acked up to here. */
   cursor: number;
+  /** The shift I chose last, taken up again after a reload (as after a dropped socket). */
+  shift?: ShiftState;
 }
 
 export interface LoginAnswer {
@@ -252,6 +254,8 @@ export class StaffConsole {
   /** Groups (hex id) changed by incoming envelopes since the last save. */
   private readonly unsaved = new Set<string>();
   private identityUnsaved = false;
+  /** What the `console` item holds. */
+  private saved: SavedConsole = { v: 1, cursor: 0 };
   /** Another login took the vault: nothing is saved or acked any more. */
   private moved = false;
 
@@ -285,6 +289,7 @@ export class StaffConsole {
     if (vault !== undefined && savedIdentity !== undefined) {
       await mls.importKeyPackages(savedIdentity.key_packages).catch(() => undefined);
       cursor = console_.restoreGroups(vault);
+      console_.saved = { ...console_.saved, cursor: cursor ?? 0 };
     }
     const { connection, authenticated } = await console_.authenticate(socket);
     const me = authenticated.staff;
@@ -322,7 +327,14 @@ export class StaffConsole {
       console_.attestationKey = info.attestation_key;
       console_.state.closingTags = info.closing_tags;
     }
-    await console_.publishKeyPackages(KEY_PACKAGE_STOCK, true);
+    if (savedIdentity === undefined) {
+      await console_.publishKeyPackages(KEY_PACKAGE_STOCK, true);
+    } else {
+      // The chats are back already; the stock is topped up behind them.
+      void console_.publishKeyPackages(KEY_PACKAGE_STOCK, true).catch(() => undefined);
+      const shift = console_.saved.shift;
+      if (shift !== undefined) void console_.setShift(shift).catch(() => undefined);
+    }
     return console_;
   }
 
@@ -345,6 +357,7 @@ export class StaffConsole {
         if (slot === "console") {
           const saved = decodeItem<SavedConsole>(bytes);
           if (saved.v === 1 && Number.isSafeInteger(saved.cursor)) cursor = saved.cursor;
+          if (saved.shift === "available" || saved.shift === "on_break") this.saved.shift = saved.shift;
           continue;
         }
         if (!slot.startsWith("g-")) continue;
@@ -424,8 +437,8 @@ export class StaffConsole {
     if (this.moved) throw new Error("moved");
     for (const key of [...this.unsaved]) await this.saveGroup(key);
     if (this.identityUnsaved) await this.saveIdentity();
-    const item: SavedConsole = { v: 1, cursor: upTo };
-    await this.guard(this.vault.put("console", item));
+    this.saved = { ...this.saved, cursor: upTo };
+    await this.guard(this.vault.put("console", this.saved));
   }
 
   /** A vault write; `vault_moved` stops this console. */
@@ -537,6 +550,10 @@ export class StaffConsole {
     const answer = await this.request(req);
     if (answer.kind !== "shift") throw new Error(`unexpected answer ${answer.kind}`);
     this.update({ shift: answer.state });
+    if (this.vault !== undefined && !this.moved) {
+      this.saved = { ...this.saved, shift: answer.state };
+      void this.guard(this.vault.put("console", this.saved)).catch(() => undefined);
+    }
     if (state !== "clocked_out") await this.refreshQueue();
     return answer;
   }
