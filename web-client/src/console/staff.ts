@@ -291,6 +291,8 @@ export class StaffConsole {
       cursor = console_.restoreGroups(vault);
       console_.saved = { ...console_.saved, cursor: cursor ?? 0 };
     }
+    // The opened plaintexts are in the MLS client and the conversations now.
+    vault?.forgetItems();
     const { connection, authenticated } = await console_.authenticate(socket);
     const me = authenticated.staff;
     if (me === undefined) throw new Error("the server did not open a staff session");

@@ -241,10 +241,17 @@ export class Vault {
     this.versions.delete(slot);
   }
 
+  /**
+   * Drop the opened plaintexts (once restored). Not overwritten: the
+   * restored MLS state and key packages are views into these bytes.
+   */
+  forgetItems(): void {
+    this.items.clear();
+  }
+
   /** Forget the key and every plaintext (logout). */
   close(): void {
     this.key = undefined;
-    for (const v of this.items.values()) v.fill(0);
-    this.items.clear();
+    this.forgetItems();
   }
 }
