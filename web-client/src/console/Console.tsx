@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { equalBytes } from "../mls/identity";
+import { ServerError } from "../net/connection";
 import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState } from "../protocol";
 import { cannedFor } from "./canned";
 import { CirclesPanel } from "./Circles";
@@ -37,6 +38,8 @@ interface Props {
 export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
   const [problem, setProblem] = useState<string | undefined>(undefined);
   const [boardOpen, setBoardOpen] = useState(false);
+  /** The server refused "Clocked out" with `handover_required`: offer the hand-over. */
+  const [handoverAsked, setHandoverAsked] = useState<string | undefined>(undefined);
   const act = useAction(setProblem);
   const active = state.conversations.find((c) => hex(c.groupId) === staff.activeGroup);
   const supervisor = state.me.role === "supervisor" || state.me.role === "admin";
@@ -59,7 +62,14 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
                 act(async () => {
                   const open = state.conversations.filter((c) => c.kind === "chat" && !c.ended).length;
                   const handover = s === "clocked_out" && open > 0 && window.confirm(`Hand ${open} open chat(s) back to the queue?`);
-                  await staff.setShift(s, handover);
+                  setHandoverAsked(undefined);
+                  try {
+                    await staff.setShift(s, handover);
+                  } catch (e) {
+                    // Chats this console does not show (state lost) are still mine on the server.
+                    if (e instanceof ServerError && e.code === "handover_required") setHandoverAsked(e.frame.message);
+                    else throw e;
+                  }
                 })
               }
             >
@@ -91,6 +101,23 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
         <p class="problem" role="alert">
           {shownProblem}
         </p>
+      )}
+      {handoverAsked !== undefined && (
+        <div class="problem" role="alert">
+          <p>{handoverAsked}</p>
+          <button
+            type="button"
+            class="primary"
+            onClick={() =>
+              act(async () => {
+                await staff.setShift("clocked_out", true);
+                setHandoverAsked(undefined);
+              })
+            }
+          >
+            Hand over my open chats and clock out
+          </button>
+        </div>
       )}
       {boardOpen && supervisor && <Board staff={staff} />}
       <div class="console-body">
