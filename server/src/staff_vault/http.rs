@@ -81,8 +81,8 @@ fn vault_error(e: &VaultError) -> Response {
     }
 }
 
-/// The session of the request's bearer token and its lease name, checked
-/// on the blocking pool; or the answer to give.
+/// The session of the request's bearer token and its lease name; or the
+/// answer to give.
 async fn session(services: &Arc<Services>, headers: &HeaderMap) -> Result<(SessionInfo, [u8; 32]), Response> {
     let Some(token) = crate::staff::http::bearer_token(headers).map(str::to_owned) else {
         return Err(crate::staff::http::error_response(&StaffError::InvalidSession));
