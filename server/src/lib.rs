@@ -299,7 +299,11 @@ pub async fn run_with(
     if tokio::time::timeout(Duration::from_secs(1), joined).await.is_err() {
         tracing::warn!("storage writer did not stop in time; flushing directly");
     }
-    storage.flush_blocking()?;
+    // On the blocking pool: a stalled disk must not hold a worker (the
+    // shutdown deadline still ends the process).
+    tokio::task::spawn_blocking(move || storage.flush_blocking())
+        .await
+        .map_err(|e| anyhow::anyhow!("final flush task: {e}"))??;
     tracing::info!("stopped");
     Ok(())
 }
@@ -490,11 +494,17 @@ async fn purge_once(
     };
     services.directory.forget_idle_claim_counters();
     services.mailboxes.evict_empty();
-    if services.staff.purge_expired().await.is_err()
-        || services.audit.purge(now).is_err()
-        || services.stats.purge(stats::Day::from_unix_secs(now)).is_err()
-    {
-        tracing::error!("staff, audit or stats purge failed");
+    // Each on the state owner, and each tried even if another failed.
+    let staff_purged = services.staff.purge_expired().await.is_ok();
+    let audit_purged = services.audit.purge(now).await.is_ok();
+    let stats_purged = services.stats.purge(stats::Day::from_unix_secs(now)).await.is_ok();
+    if !(staff_purged && audit_purged && stats_purged) {
+        tracing::error!(
+            staff_purged,
+            audit_purged,
+            stats_purged,
+            "staff, audit or stats purge failed"
+        );
     }
     match (envelopes, key_packages) {
         (Ok(Ok((e, keys))), Ok(k)) => {
