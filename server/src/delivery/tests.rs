@@ -182,7 +182,10 @@ async fn commits_with_proposals_other_than_add_and_remove_are_refused() {
         .update_group_context_extensions(&provider, Extensions::empty(), &signer)
         .unwrap();
     let commit = commit.tls_serialize_detached().unwrap();
-    let refused = f.delivery.commit(creator, &commit, None, None, None).await;
+    let refused = f
+        .delivery
+        .commit(creator, Requester::STAFF, &commit, None, None, None)
+        .await;
     let e = refused.err().expect("refused");
     assert_eq!(e.code, ErrorCode::InvalidCommit, "{}", e.message);
     assert!(e.message.contains("only add and remove"), "{}", e.message);
