@@ -100,6 +100,15 @@ pub fn fatal(message: &str) -> ! {
     std::process::exit(70)
 }
 
+/// Run a start-up load on the blocking pool (see `run_with`).
+async fn at_start_up<T: Send + 'static>(
+    load: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(load)
+        .await
+        .map_err(|e| anyhow::anyhow!("start-up load task: {e}"))?
+}
+
 /// Run the server until `shutdown` is cancelled. `on_listening` is called
 /// with the bound address (useful when listening on port 0).
 pub async fn run(
@@ -121,7 +130,20 @@ pub async fn run_with(
     // The webhook client's TLS (rustls with ring); a second install in the
     // same process (tests) is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let storage = Storage::open_with_cache(&config.data_dir, config.vault(), config.storage.cache_bytes)?;
+    // Start-up loads read whole trees: on the blocking pool, so a slow disk
+    // holds no async worker (the storage rule; other servers in the same
+    // process, in tests, keep their workers).
+    let storage = {
+        let config = config.clone();
+        at_start_up(move || {
+            Ok(Storage::open_with_cache(
+                &config.data_dir,
+                config.vault(),
+                config.storage.cache_bytes,
+            )?)
+        })
+        .await?
+    };
     let index: writer::MailboxIndex = Default::default();
     let (writer_tx, writer_thread) = writer::spawn(
         storage.clone(),
@@ -141,58 +163,84 @@ pub async fn run_with(
         &config.limits,
         config.intake.max_tracked_sources,
     ));
-    let delivery = Arc::new(Delivery::load(
-        &storage,
-        mailboxes.clone(),
-        config.limits.clone(),
-        validation.clone(),
-    )?);
+    let delivery = {
+        let (storage, mailboxes, limits, validation) = (
+            storage.clone(),
+            mailboxes.clone(),
+            config.limits.clone(),
+            validation.clone(),
+        );
+        Arc::new(at_start_up(move || Ok(Delivery::load(&storage, mailboxes, limits, validation)?)).await?)
+    };
     tracing::info!(groups = delivery.group_count(), "storage opened");
-    let audit = Arc::new(Audit::open(
-        storage.db(),
-        storage.owner().clone(),
-        config.audit.clone(),
-    )?);
+    let audit = {
+        let (storage, config) = (storage.clone(), config.audit.clone());
+        Arc::new(at_start_up(move || Ok(Audit::open(storage.db(), storage.owner().clone(), config)?)).await?)
+    };
     let stats = Arc::new(Stats::open(
         storage.db(),
         storage.owner().clone(),
         config.stats.clone(),
     )?);
     let metrics = Arc::new(Metrics::new());
-    let staff = Arc::new(Staff::open(
-        storage.db(),
-        storage.owner().clone(),
-        config.staff.clone(),
-        audit.clone(),
-    )?);
+    let staff = {
+        // Also hashes the dummy password (CPU for a while).
+        let (storage, config, audit) = (storage.clone(), config.staff.clone(), audit.clone());
+        Arc::new(at_start_up(move || Ok(Staff::open(storage.db(), storage.owner().clone(), config, audit)?)).await?)
+    };
     let attestor = Arc::new(Attestor::open(&config.data_dir)?);
     if config.demo {
         let password = staff.ensure_demo().await?;
         // Printed once for the person starting the server; never logged.
         println!("demo counsellor: username {} password {password}", staff::DEMO_USERNAME);
     }
-    let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone(), validation)?);
-    let intake = intake::Intake::load(
-        config.intake.clone(),
-        &storage,
-        delivery.clone(),
-        directory.clone(),
-        attestor.public_key().to_vec(),
-        intake::Reporting {
+    let directory = {
+        let (storage, limits) = (storage.clone(), config.limits.clone());
+        Arc::new(at_start_up(move || Ok(Directory::new(storage, limits, validation)?)).await?)
+    };
+    let intake = {
+        let (config, storage, delivery, directory) =
+            (config.clone(), storage.clone(), delivery.clone(), directory.clone());
+        let attestor_key = attestor.public_key().to_vec();
+        let reporting = intake::Reporting {
             audit: audit.clone(),
             stats: stats.clone(),
             metrics: metrics.clone(),
-        },
-    )?;
-    let circles = circles::Circles::load(
-        config.circles.clone(),
-        config.intake.languages.clone(),
-        &storage,
-        delivery.clone(),
-        directory.clone(),
-        intake.clone(),
-        audit.clone(),
-    )?;
+        };
+        at_start_up(move || {
+            Ok(intake::Intake::load(
+                config.intake.clone(),
+                &storage,
+                delivery,
+                directory,
+                attestor_key,
+                reporting,
+            )?)
+        })
+        .await?
+    };
+    let circles = {
+        let (config, storage, delivery, directory, intake, audit) = (
+            config.clone(),
+            storage.clone(),
+            delivery.clone(),
+            directory.clone(),
+            intake.clone(),
+            audit.clone(),
+        );
+        at_start_up(move || {
+            Ok(circles::Circles::load(
+                config.circles.clone(),
+                config.intake.languages.clone(),
+                &storage,
+                delivery,
+                directory,
+                intake,
+                audit,
+            )?)
+        })
+        .await?
+    };
     // Bound before anything is served, so a taken port stops the start.
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(
@@ -207,13 +255,21 @@ pub async fn run_with(
         // traffic and staff presence, and the listener has no login.
         tracing::warn!("metrics_listen is beyond loopback: firewall it to the scraper");
     }
-    let escalations = escalation::Escalations::load(
-        config.escalation.clone(),
-        &storage,
-        intake.clone(),
-        directory.clone(),
-        audit.clone(),
-    )?;
+    let escalations = {
+        let (config, storage, intake, directory, audit) = (
+            config.escalation.clone(),
+            storage.clone(),
+            intake.clone(),
+            directory.clone(),
+            audit.clone(),
+        );
+        at_start_up(move || {
+            Ok(escalation::Escalations::load(
+                config, &storage, intake, directory, audit,
+            )?)
+        })
+        .await?
+    };
     let (purge_requests, purge_confirmed) = tokio::sync::mpsc::channel(4);
     let services = Arc::new(Services {
         purge_requests,
