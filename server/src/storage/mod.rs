@@ -31,8 +31,11 @@
 //!    of the state trees, which makes each job durable before answering
 //!    (so nobody else flushes: `flush_async` appears only here, checked by
 //!    `only_the_owners_flush`); reads from request handlers and the purge
-//!    run on tokio's blocking pool ([`owner::read`]). Start-up loads, before
-//!    anything is served, may read directly.
+//!    run on tokio's blocking pool ([`owner::read`]), and so do the
+//!    start-up loads (`run_with`'s `at_start_up`). Code that runs outside
+//!    the server's runtime (the offline admin CLI, tests) may call sled
+//!    directly. Heavy MLS validation runs in the bounded
+//!    [`crate::validation::ValidationPool`], never on a worker.
 //! 3. **One owner serialises the writes of each tree**, and flushes before
 //!    it answers (group commit): mailboxes, heads and groups by the writer
 //!    (deletions by the reaper), everything else by the state owner.
