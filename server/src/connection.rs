@@ -871,6 +871,7 @@ async fn dispatch(
                 .delivery
                 .commit(
                     client,
+                    requester(session),
                     &commit.0,
                     welcome.as_ref().map(|b| b.0.as_slice()),
                     group_info.as_ref().map(|b| b.0.as_slice()),

@@ -205,14 +205,18 @@ impl AdminContext {
             },
             // Counts queued on the state owner first, so the export is current.
             AdminRequest::Stats { from, to } => {
-                match self.stats.settle().await.and_then(|()| self.stats.export_csv(from, to)) {
+                let csv = match self.stats.settle().await {
+                    Ok(()) => self.stats.export_csv(from, to).await,
+                    Err(e) => Err(e),
+                };
+                match csv {
                     Ok(csv) => AdminReply::Csv { csv },
                     Err(crate::stats::StatsError::Storage(e)) => return Err(StaffError::Storage(e)),
                     Err(e) => error(e),
                 }
             }
             AdminRequest::Audit { since, limit } => AdminReply::Audit {
-                entries: self.audit.list(since, limit)?,
+                entries: self.audit.list(since, limit).await?,
             },
             AdminRequest::Purge => self.purge().await,
         })
