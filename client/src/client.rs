@@ -933,6 +933,7 @@ impl Client {
                 | M::ChatAssigned { .. }
                 | M::ReaddVisitor { .. }
                 | M::ChatEnded { .. }
+                | M::VisitorPresence { .. }
                 | M::TeamMessagesWaiting { .. }
                 | M::EscalationRaised { .. }
                 | M::EscalationChanged { .. }

@@ -170,6 +170,7 @@ pub async fn run_with(
     let intake = intake::Intake::load(
         config.intake.clone(),
         &storage,
+        staff.clone(),
         delivery.clone(),
         directory.clone(),
         attestor.public_key().to_vec(),

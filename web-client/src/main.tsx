@@ -17,7 +17,10 @@ const openSocket = () => new WebSocket(serverUrl(location));
 
 /** One chat per page load: a fresh identity, in memory only, wiped on quick exit. */
 let current: VisitorIntake | undefined;
-onQuickExit(() => current?.close());
+onQuickExit(() => {
+  current?.sayLeaving(true);
+  current?.close();
+});
 
 const intake: Intake = {
   start(request, onState) {

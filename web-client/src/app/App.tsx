@@ -9,6 +9,7 @@ import { Waiting } from "./Waiting";
 import { Welcome } from "./Welcome";
 import type { CrisisLine, FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
+import type { TeamMessageOutcome } from "../visitor/teamMessage";
 
 type Screen = "welcome" | "start" | "waiting";
 
@@ -21,7 +22,7 @@ export interface Intake {
   /** Come back to a chat with a written-down resume code. */
   resume(secret: Uint8Array, onState: (state: VisitorState) => void): void;
   /** Outside opening hours: seal a message to the team. */
-  leaveTeamMessage(text: string): Promise<void>;
+  leaveTeamMessage(text: string): Promise<TeamMessageOutcome>;
   /** "I'm in danger now": tell the server (urgent ticket, counsellor alerted); its numbers, if connected. */
   sos(): Promise<Help | undefined>;
   /** After a closed chat: the anonymous feedback answer. */

@@ -32,6 +32,8 @@ function systemText(t: Translate, event: SystemEvent, name: string | undefined):
       return t("chat.counsellorJoined");
     case "transferred":
       return t("chat.transfer");
+    case "rescued":
+      return t("chat.rescued");
     case "new_counsellor_joined":
       return t("chat.newCounsellor", name ?? t("chat.counsellor"));
     case "previous_counsellor_left":

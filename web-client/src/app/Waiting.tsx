@@ -1,6 +1,7 @@
 import type { Translate } from "../i18n";
 import type { FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
+import type { TeamMessageOutcome } from "../visitor/teamMessage";
 import { Conversation, HelpLines } from "./Conversation";
 import { Feedback } from "./Feedback";
 import { Heading } from "./Heading";
@@ -14,7 +15,7 @@ interface Props {
   onBack: () => void;
   onSend: (text: string) => void;
   onRetry: (id: number) => void;
-  onTeamMessage: (text: string) => Promise<void>;
+  onTeamMessage: (text: string) => Promise<TeamMessageOutcome>;
   onFeedback: (answer: FeedbackAnswer) => Promise<void>;
 }
 

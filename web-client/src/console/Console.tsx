@@ -1,11 +1,12 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { equalBytes } from "../mls/identity";
-import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState } from "../protocol";
+import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState, type StrandedChat } from "../protocol";
 import { cannedFor } from "./canned";
 import { CirclesPanel } from "./Circles";
 import { CATEGORY_LABELS, SEVERITY_LABELS, escalationStatusText } from "./escalations";
 import type { ConsoleState, Conversation, StaffConsole } from "./staff";
+import { presenceLabel, rescueTargets, strandedText } from "./presence";
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -114,6 +115,7 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
                       {c.ticket?.urgent && <strong class="urgent-tag">URGENT </strong>}
                       {c.title}
                       {c.ended && " (ended)"}
+                      {!c.ended && presenceLabel(c.presence) !== undefined && <em class="presence"> · {presenceLabel(c.presence)}</em>}
                     </span>
                     {c.unread > 0 && (
                       <span class="unread" aria-label={`${c.unread} unread`}>
@@ -321,6 +323,68 @@ function Board({ staff }: { staff: StaffConsole }) {
           ))}
         </tbody>
       </table>
+      <Stranded
+        staff={staff}
+        board={board}
+        onDone={() =>
+          void staff
+            .board()
+            .then(setBoard)
+            .catch(() => undefined)
+        }
+      />
+    </section>
+  );
+}
+
+/** Chats whose counsellor is away: give one to a colleague, or take it. */
+function Stranded({ staff, board, onDone }: { staff: StaffConsole; board: Awaited<ReturnType<StaffConsole["board"]>>; onDone: () => void }) {
+  const [choice, setChoice] = useState<Record<number, string>>({});
+  const [status, setStatus] = useState<string | undefined>(undefined);
+  const rescue = (chat: StrandedChat, to: number | undefined) => {
+    setStatus(undefined);
+    staff.rescueChat(chat.group_id, to).then(
+      (badge) => {
+        setStatus(`The chat is ${badge.display_name}'s now; the visitor is told and her device adds them.`);
+        if (to === undefined) staff.open(chat.group_id);
+        onDone();
+      },
+      (e: unknown) => setStatus(`Could not move the chat: ${(e as Error).message}`),
+    );
+  };
+  return (
+    <section aria-labelledby="stranded-h">
+      <h3 id="stranded-h">Stranded chats</h3>
+      {board.stranded.length === 0 && <p class="muted">None.</p>}
+      <ul class="stranded">
+        {board.stranded.map((chat) => {
+          const targets = rescueTargets(board.staff, chat);
+          const picked = choice[chat.ticket_id] ?? "";
+          return (
+            <li key={chat.ticket_id} data-ticket={chat.ticket_id}>
+              <span>{strandedText(chat)}</span>{" "}
+              <button type="button" onClick={() => rescue(chat, undefined)}>
+                Take it myself
+              </button>{" "}
+              <label>
+                Give to{" "}
+                <select value={picked} onChange={(e) => setChoice({ ...choice, [chat.ticket_id]: e.currentTarget.value })}>
+                  <option value="">choose a colleague</option>
+                  {targets.map((r) => (
+                    <option key={r.account_id} value={String(r.account_id)}>
+                      {r.display_name}
+                    </option>
+                  ))}
+                </select>
+              </label>{" "}
+              <button type="button" disabled={picked === ""} onClick={() => rescue(chat, Number(picked))}>
+                Reassign
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+      {status !== undefined && <p role="status">{status}</p>}
     </section>
   );
 }
@@ -356,6 +420,11 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
         <p class="muted">
           {c.ticket.language} · {c.ticket.topic}
           {c.ticket.urgent && " · urgent"}
+        </p>
+      )}
+      {!c.ended && presenceLabel(c.presence) !== undefined && (
+        <p class={`presence ${c.presence ?? ""}`} role="status">
+          {presenceLabel(c.presence)}
         </p>
       )}
       {c.sosAlert && !c.ended && (c.escalation === undefined || c.escalation.status === "resolved") && (

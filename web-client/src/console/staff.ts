@@ -38,12 +38,15 @@ import {
   type ShiftState,
   type StaffBadge,
   type StaffSelf,
+  type StrandedChat,
   type TeamMessage,
+  type VisitorPresence,
   verifyBadge,
 } from "../protocol";
 import { Connection, ConnectionClosed, type Push, type SocketLike } from "../net/connection";
 import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import { CATEGORY_LABELS, type EscalationCheck, checkEscalation, escalationStatusText, responderKey } from "./escalations";
+import { presenceLine } from "./presence";
 
 /** One-time key packages kept on the server (for transfers, notes, team messages and peer groups). */
 export const KEY_PACKAGE_STOCK = 10;
@@ -131,6 +134,8 @@ export interface Conversation {
   escalation?: EscalationEntry;
   /** The visitor pressed "I'm in danger now" in this chat. */
   sosAlert?: boolean;
+  /** Chats: the visitor's connection as the server last told it (absent: here). */
+  presence?: VisitorPresence;
 }
 
 /** An escalation in a crisis responder's queue, with what the console made of its signature. */
@@ -336,15 +341,27 @@ export class StaffConsole {
     if (answer.kind === "queue") this.update({ queue: answer.tickets, queueDepth: answer.tickets.length });
   }
 
-  async board(): Promise<{ queueDepth: number; longestWaitSecs: number; staff: BoardRow[]; openEscalations: number }> {
+  async board(): Promise<{ queueDepth: number; longestWaitSecs: number; staff: BoardRow[]; stranded: StrandedChat[]; openEscalations: number }> {
     const answer = await this.request({ op: "board" });
     if (answer.kind !== "board") throw new Error(`unexpected answer ${answer.kind}`);
     return {
       queueDepth: answer.queue_depth,
       longestWaitSecs: answer.longest_wait_secs,
       staff: answer.staff,
+      stranded: answer.stranded ?? [],
       openEscalations: answer.open_escalations,
     };
+  }
+
+  /**
+   * Supervisors: move a stranded chat to colleague `to`, or to me. The
+   * visitor's device adds the new counsellor (`chat_assigned` follows for
+   * them); answers their badge.
+   */
+  async rescueChat(groupId: Uint8Array, to?: number): Promise<StaffBadge> {
+    const answer = await this.request(to === undefined ? { op: "rescue_chat", group_id: groupId } : { op: "rescue_chat", group_id: groupId, to });
+    if (answer.kind !== "chat_rescued") throw new Error(`unexpected answer ${answer.kind}`);
+    return answer.to;
   }
 
   async declineOffer(ticketId: number): Promise<void> {
@@ -622,6 +639,21 @@ export class StaffConsole {
 
   // --- peer support circles ------------------------------------------------------
 
+  /** Learn the names the server bound to a circle's members' keys. */
+  private async refreshRoster(groupId: Uint8Array): Promise<void> {
+    const view = this.state.circles.find((v) => equalBytes(v.info.group_id, groupId));
+    const c = this.conversations.get(hex(groupId));
+    if (view === undefined || c === undefined) return;
+    try {
+      const answer = await this.request({ op: "circle_roster", circle_id: view.info.circle_id });
+      if (answer.kind !== "circle_roster") return;
+      for (const m of answer.members) if (m.display_name !== "") c.names.set(hex(m.client_id), m.display_name);
+      this.update({});
+    } catch {
+      // Names stay as they were.
+    }
+  }
+
   private circleView(circleId: number): CircleView | undefined {
     return this.state.circles.find((c) => c.info.circle_id === circleId);
   }
@@ -860,6 +892,13 @@ export class StaffConsole {
       case "chat_ended":
         this.ended(push.group_id, "The chat has ended.");
         return;
+      case "visitor_presence": {
+        const c = this.conversations.get(hex(push.group_id));
+        if (c === undefined || c.presence === push.presence || (c.presence === undefined && push.presence === "here")) return;
+        c.presence = push.presence;
+        this.system(c, presenceLine(push.presence));
+        return;
+      }
       case "team_messages_waiting":
         this.update({ teamMessages: push.messages });
         return;
@@ -939,7 +978,10 @@ export class StaffConsole {
         if (plain === undefined) return;
         const circleText = c.kind === "circle" ? decodeCircleText(plain) : undefined;
         const text = circleText?.text ?? plain;
-        const name = c.names.get(hex(event.sender)) ?? circleText?.name;
+        // In a circle, only the name the server bound to the sender's key
+        // counts, never the one the message claims.
+        const name = c.names.get(hex(event.sender)) ?? (c.kind === "circle" ? "(name not confirmed)" : undefined);
+        if (c.kind === "circle" && !c.names.has(hex(event.sender))) void this.refreshRoster(event.groupId);
         this.addLine(c, {
           kind: "theirs",
           id: this.nextLine++,
@@ -955,6 +997,7 @@ export class StaffConsole {
       }
       case "commit": {
         const c = this.conversations.get(key);
+        if (c?.kind === "circle" && !event.removedMe) void this.refreshRoster(event.groupId);
         if (c !== undefined && event.removedMe) this.ended(event.groupId, "You are no longer in this chat.");
         else if (c !== undefined && !event.mine && (event.added.length > 0 || event.removed.length > 0)) {
           this.system(c, `Members changed: ${event.added.length} added, ${event.removed.length} removed.`);
