@@ -583,6 +583,7 @@ async fn staff_login(services: &Services, token: &str, client: ClientId) -> Serv
     let info = services
         .staff
         .authenticate_session(token)
+        .await
         .map_err(|_| ServiceError::new(ErrorCode::AuthenticationFailed, "the staff session is not valid"))?;
     let attestation = services
         .attestor

@@ -159,7 +159,12 @@ pub async fn run_with(
         config.stats.clone(),
     )?);
     let metrics = Arc::new(Metrics::new());
-    let staff = Arc::new(Staff::open(storage.db(), config.staff.clone(), audit.clone())?);
+    let staff = Arc::new(Staff::open(
+        storage.db(),
+        storage.owner().clone(),
+        config.staff.clone(),
+        audit.clone(),
+    )?);
     let attestor = Arc::new(Attestor::open(&config.data_dir)?);
     if config.demo {
         let password = staff.ensure_demo().await?;
@@ -486,7 +491,7 @@ async fn purge_once(
     };
     services.directory.forget_idle_claim_counters();
     services.mailboxes.evict_empty();
-    if services.staff.purge_expired().is_err()
+    if services.staff.purge_expired().await.is_err()
         || services.audit.purge(now).is_err()
         || services.stats.purge(stats::Day::from_unix_secs(now)).is_err()
     {

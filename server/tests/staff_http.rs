@@ -173,7 +173,7 @@ async fn login_succeeds_and_every_failure_looks_the_same() {
     assert_eq!(body["max_concurrent_chats"], 4);
     assert!(body["expires_at"].as_u64().unwrap() > parasol_server::time::now_secs() + 11 * 3600);
     let token = body["token"].as_str().unwrap();
-    let info = server.services.staff.authenticate_session(token).unwrap();
+    let info = server.services.staff.authenticate_session(token).await.unwrap();
     assert_eq!(info.account_id, id);
 
     let bad_password = login(server.addr, json!({"username": "ana", "password": "wrong"})).await;
@@ -358,7 +358,7 @@ async fn logout_ends_the_session() {
         .await
         .json();
     let other = other["token"].as_str().unwrap();
-    assert!(server.services.staff.authenticate_session(token).is_ok());
+    assert!(server.services.staff.authenticate_session(token).await.is_ok());
     let bearer = format!("Bearer {token}");
     let r = http(
         server.addr,
@@ -369,9 +369,9 @@ async fn logout_ends_the_session() {
     )
     .await;
     assert_eq!(r.status, 204);
-    assert!(server.services.staff.authenticate_session(token).is_err());
+    assert!(server.services.staff.authenticate_session(token).await.is_err());
     assert!(
-        server.services.staff.authenticate_session(other).is_ok(),
+        server.services.staff.authenticate_session(other).await.is_ok(),
         "other sessions go on"
     );
     let again = http(
@@ -405,8 +405,8 @@ async fn disabling_through_the_admin_socket_cuts_off_at_once() {
         .await
         .json();
     let token = body["token"].as_str().unwrap();
-    let session = server.services.staff.authenticate_session(token).unwrap();
-    let watched = server.services.staff.watch(id);
+    let session = server.services.staff.authenticate_session(token).await.unwrap();
+    let watched = server.services.staff.watch(id).await;
     assert!(!watched.is_cancelled() && !session.cut_off.is_cancelled());
 
     #[cfg(unix)]
@@ -421,7 +421,7 @@ async fn disabling_through_the_admin_socket_cuts_off_at_once() {
     // Cut off by the time the command answered.
     assert!(watched.is_cancelled());
     assert!(session.cut_off.is_cancelled());
-    assert!(server.services.staff.authenticate_session(token).is_err());
+    assert!(server.services.staff.authenticate_session(token).await.is_err());
     let r = login(server.addr, json!({"username": "ana", "password": PW})).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"], "invalid_credentials");

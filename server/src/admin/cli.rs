@@ -215,7 +215,10 @@ fn direct(config: &Config, request: AdminRequest) -> Result<AdminReply, String> 
         let audit =
             Arc::new(Audit::open(db, storage.owner().clone(), config.audit.clone()).map_err(|e| e.to_string())?);
         let context = AdminContext {
-            staff: Arc::new(Staff::open(db, config.staff.clone(), audit.clone()).map_err(|e| e.to_string())?),
+            staff: Arc::new(
+                Staff::open(db, storage.owner().clone(), config.staff.clone(), audit.clone())
+                    .map_err(|e| e.to_string())?,
+            ),
             stats: Arc::new(Stats::open(db, storage.owner().clone(), config.stats.clone()).map_err(|e| e.to_string())?),
             audit,
             purge: None,

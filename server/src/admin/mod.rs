@@ -114,8 +114,8 @@ impl AdminContext {
         }
     }
 
-    fn id_of(&self, username: &str) -> Result<u64, StaffError> {
-        Ok(self.staff.get_by_username(username)?.account_id)
+    async fn id_of(&self, username: &str) -> Result<u64, StaffError> {
+        Ok(self.staff.get_by_username(username).await?.account_id)
     }
 
     /// Run one command. Everything is recorded in the audit log as done by
@@ -159,28 +159,30 @@ impl AdminContext {
                 AdminReply::Account { account }
             }
             AdminRequest::Disable { username } => AdminReply::Account {
-                account: self.staff.disable(self.id_of(&username)?, by).await?,
+                account: self.staff.disable(self.id_of(&username).await?, by).await?,
             },
             AdminRequest::Enable { username } => AdminReply::Account {
-                account: self.staff.enable(self.id_of(&username)?, by).await?,
+                account: self.staff.enable(self.id_of(&username).await?, by).await?,
             },
             AdminRequest::ResetPassword { username, password } => {
-                self.staff.reset_password(self.id_of(&username)?, &password, by).await?;
+                self.staff
+                    .reset_password(self.id_of(&username).await?, &password, by)
+                    .await?;
                 AdminReply::Done
             }
             AdminRequest::EnableTotp { username } => AdminReply::TotpUri {
-                uri: self.staff.enable_totp(self.id_of(&username)?, by).await?,
+                uri: self.staff.enable_totp(self.id_of(&username).await?, by).await?,
             },
             AdminRequest::DisableTotp { username } => {
-                self.staff.disable_totp(self.id_of(&username)?, by).await?;
+                self.staff.disable_totp(self.id_of(&username).await?, by).await?;
                 AdminReply::Done
             }
             AdminRequest::RevokeSessions { username } => {
-                self.staff.revoke_all(self.id_of(&username)?, by).await?;
+                self.staff.revoke_all(self.id_of(&username).await?, by).await?;
                 AdminReply::Done
             }
             AdminRequest::List => AdminReply::Accounts {
-                accounts: self.staff.list()?,
+                accounts: self.staff.list().await?,
             },
             // Counts queued on the state owner first, so the export is current.
             AdminRequest::Stats { from, to } => {

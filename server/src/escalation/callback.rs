@@ -59,7 +59,11 @@ async fn accept(State(services): State<Arc<Services>>, Path(id): Path<String>, h
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(session) = token.and_then(|t| services.staff.authenticate_session(t).ok()) else {
+    let session = match token {
+        Some(t) => services.staff.authenticate_session(t).await.ok(),
+        None => None,
+    };
+    let Some(session) = session else {
         return answer(
             StatusCode::UNAUTHORIZED,
             ErrorBody {

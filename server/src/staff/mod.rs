@@ -39,6 +39,7 @@ pub use attestation::Attestor;
 
 use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::config::StaffConfig;
+use crate::storage::owner::{self, StateOwner};
 use crate::storage::StorageError;
 use crate::time::now_secs;
 use account::AccountRecord;
@@ -144,12 +145,11 @@ fn decode<T: serde::de::DeserializeOwned>(v: &[u8]) -> Result<T, StaffError> {
 }
 
 pub struct Staff {
-    db: sled::Db,
-    accounts: sled::Tree,
-    usernames: sled::Tree,
-    sessions: sled::Tree,
-    session_index: sled::Tree,
-    meta: sled::Tree,
+    /// Writes the staff trees, one job after another, off the async
+    /// workers, and flushes before answering (see storage's rule). Running
+    /// every write there also serialises read-modify-write of records.
+    owner: StateOwner,
+    trees: Arc<Trees>,
     config: StaffConfig,
     audit: Arc<Audit>,
     /// argon2id cost of new hashes.
@@ -168,27 +168,41 @@ pub struct Staff {
     /// Only existing, enabled accounts get an entry: bounded by
     /// `max_accounts`.
     watches: Mutex<HashMap<u64, CancellationToken>>,
-    /// Serialises read-modify-write of account records.
-    write_lock: Mutex<()>,
+}
+
+/// The staff trees. Their methods call sled, so they run only on the state
+/// owner thread (writes) or tokio's blocking pool (reads), never on an
+/// async worker.
+struct Trees {
+    accounts: sled::Tree,
+    usernames: sled::Tree,
+    sessions: sled::Tree,
+    session_index: sled::Tree,
+    meta: sled::Tree,
+    config: StaffConfig,
     /// Sessions stored (counted at open).
     session_count: AtomicUsize,
 }
 
 impl Staff {
-    /// Open the staff trees. Hashes a dummy password once (for timing), so
-    /// it takes as long as one login.
-    pub fn open(db: &sled::Db, config: StaffConfig, audit: Arc<Audit>) -> Result<Self, StaffError> {
+    /// Open the staff trees, written by `owner` (the storage's state
+    /// owner). Hashes a dummy password once (for timing), so it takes as
+    /// long as one login; call it at start-up.
+    pub fn open(db: &sled::Db, owner: StateOwner, config: StaffConfig, audit: Arc<Audit>) -> Result<Self, StaffError> {
         let params = password::params(&config).map_err(|e| StaffError::InvalidInput(e.to_string()))?;
         let dummy_hash = password::hash(&params, &password::generate()).map_err(corrupt)?;
         let sessions = db.open_tree("staff_sessions")?;
         Ok(Staff {
-            db: db.clone(),
-            accounts: db.open_tree("staff_accounts")?,
-            usernames: db.open_tree("staff_usernames")?,
-            session_count: AtomicUsize::new(sessions.len()),
-            sessions,
-            session_index: db.open_tree("staff_session_index")?,
-            meta: db.open_tree("staff_meta")?,
+            owner,
+            trees: Arc::new(Trees {
+                accounts: db.open_tree("staff_accounts")?,
+                usernames: db.open_tree("staff_usernames")?,
+                session_count: AtomicUsize::new(sessions.len()),
+                sessions,
+                session_index: db.open_tree("staff_session_index")?,
+                meta: db.open_tree("staff_meta")?,
+                config: config.clone(),
+            }),
             params,
             dummy_hash,
             throttle: throttle::LoginThrottle::new(&config),
@@ -197,44 +211,38 @@ impl Staff {
                 config.max_waiting_logins.max(config.max_concurrent_password_checks),
             )),
             watches: Mutex::new(HashMap::new()),
-            write_lock: Mutex::new(()),
             audit,
             config,
         })
     }
 
+    /// Run `f` on the trees on the blocking pool.
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Trees) -> Result<R, StaffError> + Send + 'static,
+    ) -> Result<R, StaffError> {
+        let trees = self.trees.clone();
+        owner::read(move || f(&trees)).await
+    }
+
+    /// Run `f` on the trees on the state owner; answers once it is durable.
+    async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Trees) -> Result<R, StaffError> + Send + 'static,
+    ) -> Result<R, StaffError> {
+        let trees = self.trees.clone();
+        self.owner.write(move || f(&trees)).await
+    }
+
     // ---- accounts ----
 
-    fn record(&self, account_id: u64) -> Result<Option<AccountRecord>, StaffError> {
-        self.accounts.get(be(account_id))?.map(|v| decode(&v)).transpose()
-    }
-
-    fn record_by_username(&self, username: &str) -> Result<Option<AccountRecord>, StaffError> {
-        match self.usernames.get(username)? {
-            Some(id) => {
-                let id = u64::from_be_bytes(id.as_ref().try_into().map_err(corrupt)?);
-                self.record(id)
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn put(&self, record: &AccountRecord) -> Result<(), StaffError> {
-        self.accounts.insert(be(record.account_id), encode(record)?)?;
-        Ok(())
-    }
-
-    /// Apply `change` to an account under the write lock.
-    fn modify(
+    /// Apply `change` to an account on the state owner.
+    async fn modify(
         &self,
         account_id: u64,
-        change: impl FnOnce(&mut AccountRecord) -> Result<(), StaffError>,
+        change: impl FnOnce(&mut AccountRecord) -> Result<(), StaffError> + Send + 'static,
     ) -> Result<AccountRecord, StaffError> {
-        let _guard = self.write_lock.lock();
-        let mut record = self.record(account_id)?.ok_or(StaffError::NotFound)?;
-        change(&mut record)?;
-        self.put(&record)?;
-        Ok(record)
+        self.write(move |t| t.modify(account_id, change)).await
     }
 
     async fn hash_password(&self, password: &str) -> Result<String, StaffError> {
@@ -259,86 +267,65 @@ impl Staff {
     pub async fn create(&self, new: NewAccount, by: Actor) -> Result<AccountSummary, StaffError> {
         account::check_new_account(&new)?;
         let password_hash = self.hash_password(&new.password).await?;
-        let record = {
-            let _guard = self.write_lock.lock();
-            if self.accounts.len() >= self.config.max_accounts {
-                return Err(StaffError::TooManyAccounts);
-            }
-            // Single-key steps under the write lock (see storage's rule),
-            // ordered for a crash: the id is used up first, the username,
-            // which makes the account reachable, comes last.
-            if self.usernames.get(new.username.as_bytes())?.is_some() {
-                return Err(StaffError::UsernameTaken);
-            }
-            let id = match self.meta.get("next_account_id")? {
-                Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(corrupt)?),
-                None => 1,
-            };
-            let record = AccountRecord {
-                account_id: id,
-                username: new.username.clone(),
-                display_name: new.display_name.clone(),
-                role: new.role,
-                languages: new.languages.clone(),
-                max_concurrent_chats: new.max_concurrent_chats,
-                password_hash: password_hash.clone(),
-                totp_secret: None,
-                totp_last_step: None,
-                disabled: false,
-                created_at: now_secs(),
-            };
-            let bytes = encode(&record)?;
-            self.meta.insert("next_account_id", &be(id + 1)[..])?;
-            self.accounts.insert(&be(id)[..], bytes)?;
-            self.usernames.insert(new.username.as_bytes(), &be(id)[..])?;
-            record
-        };
+        let record = self.write(move |t| t.create(new, password_hash)).await?;
         self.audit(by, AuditAction::AccountCreated, Some(record.account_id))
             .await?;
         tracing::info!(role = %record.role, "staff account created");
         Ok(record.summary())
     }
 
-    pub fn get(&self, account_id: u64) -> Result<AccountSummary, StaffError> {
-        Ok(self.record(account_id)?.ok_or(StaffError::NotFound)?.summary())
-    }
-
-    pub fn get_by_username(&self, username: &str) -> Result<AccountSummary, StaffError> {
+    pub async fn get(&self, account_id: u64) -> Result<AccountSummary, StaffError> {
         Ok(self
-            .record_by_username(username)?
+            .read(move |t| t.record(account_id))
+            .await?
             .ok_or(StaffError::NotFound)?
             .summary())
     }
 
+    pub async fn get_by_username(&self, username: &str) -> Result<AccountSummary, StaffError> {
+        Ok(self
+            .record_by_username(username)
+            .await?
+            .ok_or(StaffError::NotFound)?
+            .summary())
+    }
+
+    async fn record_by_username(&self, username: &str) -> Result<Option<AccountRecord>, StaffError> {
+        let username = username.to_owned();
+        self.read(move |t| t.record_by_username(&username)).await
+    }
+
     /// Every account, by id.
-    pub fn list(&self) -> Result<Vec<AccountSummary>, StaffError> {
-        self.accounts
-            .iter()
-            .values()
-            .map(|v| Ok(decode::<AccountRecord>(&v?)?.summary()))
-            .collect()
+    pub async fn list(&self) -> Result<Vec<AccountSummary>, StaffError> {
+        self.read(|t| t.list()).await
     }
 
     /// Disable an account: it cannot log in, its sessions are deleted and
     /// its live connections are cut off at once.
     pub async fn disable(&self, account_id: u64, by: Actor) -> Result<AccountSummary, StaffError> {
-        let record = self.modify(account_id, |r| {
-            r.disabled = true;
-            Ok(())
-        })?;
-        self.end_sessions(account_id)?;
-        self.db.flush_async().await?;
+        let record = self
+            .write(move |t| {
+                let record = t.modify(account_id, |r| {
+                    r.disabled = true;
+                    Ok(())
+                })?;
+                t.delete_sessions(account_id)?;
+                Ok(record)
+            })
+            .await?;
+        self.cut_off(account_id);
         self.audit(by, AuditAction::AccountDisabled, Some(account_id)).await?;
         tracing::info!("staff account disabled; its sessions ended");
         Ok(record.summary())
     }
 
     pub async fn enable(&self, account_id: u64, by: Actor) -> Result<AccountSummary, StaffError> {
-        let record = self.modify(account_id, |r| {
-            r.disabled = false;
-            Ok(())
-        })?;
-        self.db.flush_async().await?;
+        let record = self
+            .modify(account_id, |r| {
+                r.disabled = false;
+                Ok(())
+            })
+            .await?;
         self.audit(by, AuditAction::AccountEnabled, Some(account_id)).await?;
         Ok(record.summary())
     }
@@ -347,14 +334,19 @@ impl Staff {
     /// does after a leak).
     pub async fn reset_password(&self, account_id: u64, password: &str, by: Actor) -> Result<(), StaffError> {
         account::check_new_password(password)?;
-        self.record(account_id)?.ok_or(StaffError::NotFound)?;
+        self.read(move |t| t.record(account_id))
+            .await?
+            .ok_or(StaffError::NotFound)?;
         let hash = self.hash_password(password).await?;
-        self.modify(account_id, |r| {
-            r.password_hash = hash;
-            Ok(())
-        })?;
-        self.end_sessions(account_id)?;
-        self.db.flush_async().await?;
+        self.write(move |t| {
+            t.modify(account_id, |r| {
+                r.password_hash = hash;
+                Ok(())
+            })?;
+            t.delete_sessions(account_id)
+        })
+        .await?;
+        self.cut_off(account_id);
         self.audit(by, AuditAction::PasswordReset, Some(account_id)).await?;
         Ok(())
     }
@@ -363,12 +355,14 @@ impl Staff {
     /// returns the `otpauth://` URI to give the staff member (once).
     pub async fn enable_totp(&self, account_id: u64, by: Actor) -> Result<String, StaffError> {
         let secret = totp::new_secret();
-        let record = self.modify(account_id, |r| {
-            r.totp_secret = Some(secret.clone());
-            r.totp_last_step = None;
-            Ok(())
-        })?;
-        self.db.flush_async().await?;
+        let stored = secret.clone();
+        let record = self
+            .modify(account_id, move |r| {
+                r.totp_secret = Some(stored);
+                r.totp_last_step = None;
+                Ok(())
+            })
+            .await?;
         self.audit(by, AuditAction::TotpEnabled, Some(account_id)).await?;
         totp::otpauth_uri(&secret, &record.username).ok_or_else(|| corrupt("totp secret"))
     }
@@ -378,8 +372,8 @@ impl Staff {
             r.totp_secret = None;
             r.totp_last_step = None;
             Ok(())
-        })?;
-        self.db.flush_async().await?;
+        })
+        .await?;
         self.audit(by, AuditAction::TotpDisabled, Some(account_id)).await?;
         Ok(())
     }
@@ -388,7 +382,7 @@ impl Staff {
     /// password, which is returned (print it once; never log it).
     pub async fn ensure_demo(&self) -> Result<String, StaffError> {
         let password = password::generate();
-        match self.record_by_username(DEMO_USERNAME)? {
+        match self.record_by_username(DEMO_USERNAME).await? {
             Some(r) => {
                 self.reset_password(r.account_id, &password, Actor::System).await?;
                 if r.disabled {
@@ -441,7 +435,7 @@ impl Staff {
         // source may have only its share of the logins waiting for them.
         let _share = self.throttle.wait_slot(source).ok_or(StaffError::Busy)?;
         let record = if is_valid_username(username) {
-            self.record_by_username(username)?
+            self.record_by_username(username).await?
         } else {
             None
         };
@@ -470,12 +464,11 @@ impl Staff {
             return Err(StaffError::InvalidCredentials);
         };
         let id = record.account_id;
-        if !ok || record.disabled || !self.second_factor(id, totp_code)? {
+        if !ok || record.disabled || !self.second_factor(id, totp_code).await? {
             self.audit(Actor::System, AuditAction::LoginFailed, Some(id)).await?;
             return Err(StaffError::InvalidCredentials);
         }
-        let (token, expires_at) = self.new_session(id)?;
-        self.db.flush_async().await?;
+        let (token, expires_at) = self.new_session(id).await?;
         self.audit(Actor::Staff(id), AuditAction::Login, Some(id)).await?;
         Ok(LoginOutcome {
             token,
@@ -486,8 +479,200 @@ impl Staff {
 
     /// Check the TOTP code if the account has a second factor, and record
     /// its step so it cannot be used again.
+    async fn second_factor(&self, account_id: u64, code: Option<&str>) -> Result<bool, StaffError> {
+        let code = code.map(str::to_owned);
+        self.write(move |t| t.second_factor(account_id, code.as_deref())).await
+    }
+
+    async fn new_session(&self, account_id: u64) -> Result<(String, u64), StaffError> {
+        if self.session_count() >= self.config.max_sessions {
+            self.throttle.trim();
+        }
+        self.write(move |t| t.new_session(account_id)).await
+    }
+
+    /// Who `token` belongs to, if it is a live session of an enabled
+    /// account. The returned `cut_off` token is taken before the final
+    /// check, so a disable racing with this call still cuts it off.
+    pub async fn authenticate_session(&self, token: &str) -> Result<SessionInfo, StaffError> {
+        let hash = session::hash_token(token).ok_or(StaffError::InvalidSession)?;
+        let session = self.read(move |t| t.live_session(&hash)).await?;
+        let cut_off = self.watch(session.account_id).await;
+        // Read again after taking the watch token (see above).
+        let (session, record) = self
+            .read(move |t| {
+                let session = t.live_session(&hash)?;
+                let record = t.record(session.account_id)?.ok_or(StaffError::InvalidSession)?;
+                Ok((session, record))
+            })
+            .await?;
+        if record.disabled || cut_off.is_cancelled() {
+            return Err(StaffError::InvalidSession);
+        }
+        Ok(SessionInfo {
+            account_id: record.account_id,
+            display_name: record.display_name,
+            role: record.role,
+            languages: record.languages,
+            max_concurrent_chats: record.max_concurrent_chats,
+            expires_at: session.expires_at,
+            cut_off,
+        })
+    }
+
+    /// End the session of `token`. Returns whether there was one. Other
+    /// sessions of the account, and connections already open, go on.
+    pub async fn logout(&self, token: &str) -> Result<bool, StaffError> {
+        let Some(hash) = session::hash_token(token) else {
+            return Ok(false);
+        };
+        let ended = self
+            .write(move |t| {
+                let Some(v) = t.sessions.get(hash)? else {
+                    return Ok(None);
+                };
+                let record: SessionRecord = decode(&v)?;
+                t.remove_session(&hash, &record)?;
+                Ok(Some(record))
+            })
+            .await?;
+        let Some(record) = ended else {
+            return Ok(false);
+        };
+        self.audit(
+            Actor::Staff(record.account_id),
+            AuditAction::Logout,
+            Some(record.account_id),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// End every session of the account and cut off its live connections.
+    pub async fn revoke_all(&self, account_id: u64, by: Actor) -> Result<(), StaffError> {
+        self.write(move |t| t.delete_sessions(account_id)).await?;
+        self.cut_off(account_id);
+        self.audit(by, AuditAction::SessionsRevoked, Some(account_id)).await?;
+        Ok(())
+    }
+
+    /// Cancel the account's watch token, after its sessions are deleted (in
+    /// this order: see [`Staff::authenticate_session`]).
+    fn cut_off(&self, account_id: u64) {
+        if let Some(token) = self.watches.lock().remove(&account_id) {
+            token.cancel();
+        }
+    }
+
+    /// The token a live connection of this account holds: cancelled when
+    /// the account is disabled or its sessions are revoked (later calls get
+    /// a fresh one). For an unknown or disabled account it is cancelled
+    /// already.
+    pub async fn watch(&self, account_id: u64) -> CancellationToken {
+        if let Some(t) = self.watches.lock().get(&account_id) {
+            return t.clone();
+        }
+        // A disable that lands between this read and the entry below
+        // leaves a live token for a disabled account: callers check the
+        // account after taking the token (see `authenticate_session`).
+        match self.read(move |t| t.record(account_id)).await {
+            Ok(Some(r)) if !r.disabled => self.watches.lock().entry(account_id).or_default().clone(),
+            _ => {
+                let t = CancellationToken::new();
+                t.cancel();
+                t
+            }
+        }
+    }
+
+    /// Delete expired sessions and forget idle login-throttle entries; call
+    /// it from the purge loop. Returns how many sessions went.
+    pub async fn purge_expired(&self) -> Result<usize, StaffError> {
+        self.throttle.trim();
+        self.write(|t| t.purge_expired()).await
+    }
+
+    /// Sessions stored.
+    pub fn session_count(&self) -> usize {
+        self.trees.session_count.load(Ordering::Relaxed)
+    }
+}
+
+impl Trees {
+    fn record(&self, account_id: u64) -> Result<Option<AccountRecord>, StaffError> {
+        self.accounts.get(be(account_id))?.map(|v| decode(&v)).transpose()
+    }
+
+    fn record_by_username(&self, username: &str) -> Result<Option<AccountRecord>, StaffError> {
+        match self.usernames.get(username)? {
+            Some(id) => {
+                let id = u64::from_be_bytes(id.as_ref().try_into().map_err(corrupt)?);
+                self.record(id)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn put(&self, record: &AccountRecord) -> Result<(), StaffError> {
+        self.accounts.insert(be(record.account_id), encode(record)?)?;
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<AccountSummary>, StaffError> {
+        self.accounts
+            .iter()
+            .values()
+            .map(|v| Ok(decode::<AccountRecord>(&v?)?.summary()))
+            .collect()
+    }
+
+    /// Apply `change` to an account (owner thread: serialised).
+    fn modify(
+        &self,
+        account_id: u64,
+        change: impl FnOnce(&mut AccountRecord) -> Result<(), StaffError>,
+    ) -> Result<AccountRecord, StaffError> {
+        let mut record = self.record(account_id)?.ok_or(StaffError::NotFound)?;
+        change(&mut record)?;
+        self.put(&record)?;
+        Ok(record)
+    }
+
+    fn create(&self, new: NewAccount, password_hash: String) -> Result<AccountRecord, StaffError> {
+        if self.accounts.len() >= self.config.max_accounts {
+            return Err(StaffError::TooManyAccounts);
+        }
+        // Single-key steps on the owner thread (see storage's rule),
+        // ordered for a crash: the id is used up first, the username,
+        // which makes the account reachable, comes last.
+        if self.usernames.get(new.username.as_bytes())?.is_some() {
+            return Err(StaffError::UsernameTaken);
+        }
+        let id = match self.meta.get("next_account_id")? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(corrupt)?),
+            None => 1,
+        };
+        let record = AccountRecord {
+            account_id: id,
+            username: new.username.clone(),
+            display_name: new.display_name,
+            role: new.role,
+            languages: new.languages,
+            max_concurrent_chats: new.max_concurrent_chats,
+            password_hash,
+            totp_secret: None,
+            totp_last_step: None,
+            disabled: false,
+            created_at: now_secs(),
+        };
+        let bytes = encode(&record)?;
+        self.meta.insert("next_account_id", &be(id + 1)[..])?;
+        self.accounts.insert(&be(id)[..], bytes)?;
+        self.usernames.insert(new.username.as_bytes(), &be(id)[..])?;
+        Ok(record)
+    }
+
     fn second_factor(&self, account_id: u64, code: Option<&str>) -> Result<bool, StaffError> {
-        let _guard = self.write_lock.lock();
         let Some(mut record) = self.record(account_id)? else {
             return Ok(false);
         };
@@ -552,30 +737,6 @@ impl Staff {
         self.remove_session_by_index_key(&index_key(record.account_id, record.created_at, hash))
     }
 
-    /// Who `token` belongs to, if it is a live session of an enabled
-    /// account. The returned `cut_off` token is taken before the final
-    /// check, so a disable racing with this call still cuts it off.
-    pub fn authenticate_session(&self, token: &str) -> Result<SessionInfo, StaffError> {
-        let hash = session::hash_token(token).ok_or(StaffError::InvalidSession)?;
-        let session = self.live_session(&hash)?;
-        let cut_off = self.watch(session.account_id);
-        // Read again after taking the watch token (see above).
-        let session = self.live_session(&hash)?;
-        let record = self.record(session.account_id)?.ok_or(StaffError::InvalidSession)?;
-        if record.disabled || cut_off.is_cancelled() {
-            return Err(StaffError::InvalidSession);
-        }
-        Ok(SessionInfo {
-            account_id: record.account_id,
-            display_name: record.display_name,
-            role: record.role,
-            languages: record.languages,
-            max_concurrent_chats: record.max_concurrent_chats,
-            expires_at: session.expires_at,
-            cut_off,
-        })
-    }
-
     fn live_session(&self, hash: &[u8; 32]) -> Result<SessionRecord, StaffError> {
         let record: SessionRecord = match self.sessions.get(hash)? {
             Some(v) => decode(&v)?,
@@ -587,38 +748,9 @@ impl Staff {
         Ok(record)
     }
 
-    /// End the session of `token`. Returns whether there was one. Other
-    /// sessions of the account, and connections already open, go on.
-    pub async fn logout(&self, token: &str) -> Result<bool, StaffError> {
-        let Some(hash) = session::hash_token(token) else {
-            return Ok(false);
-        };
-        let Some(v) = self.sessions.get(hash)? else {
-            return Ok(false);
-        };
-        let record: SessionRecord = decode(&v)?;
-        self.remove_session(&hash, &record)?;
-        self.db.flush_async().await?;
-        self.audit(
-            Actor::Staff(record.account_id),
-            AuditAction::Logout,
-            Some(record.account_id),
-        )
-        .await?;
-        Ok(true)
-    }
-
-    /// End every session of the account and cut off its live connections.
-    pub async fn revoke_all(&self, account_id: u64, by: Actor) -> Result<(), StaffError> {
-        self.end_sessions(account_id)?;
-        self.db.flush_async().await?;
-        self.audit(by, AuditAction::SessionsRevoked, Some(account_id)).await?;
-        Ok(())
-    }
-
-    /// Delete the account's sessions, then cancel its watch token (in this
-    /// order: see [`Staff::authenticate_session`]).
-    fn end_sessions(&self, account_id: u64) -> Result<(), StaffError> {
+    /// Delete the account's sessions (the caller then cancels its watch
+    /// token: [`Staff::cut_off`]).
+    fn delete_sessions(&self, account_id: u64) -> Result<(), StaffError> {
         let keys: Vec<sled::IVec> = self
             .session_index
             .scan_prefix(be(account_id))
@@ -627,35 +759,10 @@ impl Staff {
         for k in &keys {
             self.remove_session_by_index_key(k)?;
         }
-        if let Some(token) = self.watches.lock().remove(&account_id) {
-            token.cancel();
-        }
         Ok(())
     }
 
-    /// The token a live connection of this account holds: cancelled when
-    /// the account is disabled or its sessions are revoked (later calls get
-    /// a fresh one). For an unknown or disabled account it is cancelled
-    /// already.
-    pub fn watch(&self, account_id: u64) -> CancellationToken {
-        let mut watches = self.watches.lock();
-        if let Some(t) = watches.get(&account_id) {
-            return t.clone();
-        }
-        match self.record(account_id) {
-            Ok(Some(r)) if !r.disabled => watches.entry(account_id).or_default().clone(),
-            _ => {
-                let t = CancellationToken::new();
-                t.cancel();
-                t
-            }
-        }
-    }
-
-    /// Delete expired sessions and forget idle login-throttle entries; call
-    /// it from the purge loop. Returns how many sessions went.
-    pub fn purge_expired(&self) -> Result<usize, StaffError> {
-        self.throttle.trim();
+    fn purge_expired(&self) -> Result<usize, StaffError> {
         let now = now_secs();
         let mut expired = Vec::new();
         for item in self.sessions.iter() {
@@ -670,11 +777,6 @@ impl Staff {
             self.remove_session(hash, record)?;
         }
         Ok(expired.len())
-    }
-
-    /// Sessions stored.
-    pub fn session_count(&self) -> usize {
-        self.session_count.load(Ordering::Relaxed)
     }
 }
 

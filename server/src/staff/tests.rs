@@ -21,6 +21,11 @@ struct Fixture {
 }
 
 fn open(config: StaffConfig) -> Fixture {
+    open_with(config, crate::storage::owner::for_tests)
+}
+
+/// A fixture whose staff trees are written by the owner `owner` makes.
+fn open_with(config: StaffConfig, owner: impl FnOnce(&sled::Db) -> StateOwner) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::open(dir.path().join("db")).unwrap();
     let audit = Arc::new(
@@ -31,7 +36,7 @@ fn open(config: StaffConfig) -> Fixture {
         )
         .unwrap(),
     );
-    let staff = Staff::open(&db, config, audit.clone()).unwrap();
+    let staff = Staff::open(&db, owner(&db), config, audit.clone()).unwrap();
     Fixture {
         _dir: dir,
         staff,
@@ -85,13 +90,13 @@ async fn accounts_are_created_validated_unique_and_bounded() {
         f.staff.create(new_account("dee"), Actor::System).await,
         Err(StaffError::TooManyAccounts)
     ));
-    let list = f.staff.list().unwrap();
+    let list = f.staff.list().await.unwrap();
     assert_eq!(
         list.iter().map(|a| a.username.as_str()).collect::<Vec<_>>(),
         ["ana", "bob", "cy"]
     );
-    assert_eq!(f.staff.get_by_username("bob").unwrap().account_id, 2);
-    assert!(matches!(f.staff.get(9), Err(StaffError::NotFound)));
+    assert_eq!(f.staff.get_by_username("bob").await.unwrap().account_id, 2);
+    assert!(matches!(f.staff.get(9).await, Err(StaffError::NotFound)));
     assert_eq!(actions(&f.audit), [AuditAction::AccountCreated; 3]);
 }
 
@@ -145,7 +150,7 @@ async fn totp_is_required_checked_and_not_replayable() {
         .account_id;
     let uri = f.staff.enable_totp(id, Actor::System).await.unwrap();
     assert!(uri.starts_with("otpauth://totp/Parasol:ana?secret="), "{uri}");
-    assert!(f.staff.get(id).unwrap().totp_enabled);
+    assert!(f.staff.get(id).await.unwrap().totp_enabled);
     let secret_b32 = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
     let secret = totp_rs::Secret::Encoded(secret_b32.to_string()).to_bytes().unwrap();
     let generator = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret).unwrap();
@@ -185,24 +190,24 @@ async fn sessions_authenticate_until_logout_and_are_stored_hashed() {
         .unwrap()
         .account_id;
     let login = f.staff.login("ana", PW, None).await.unwrap();
-    let info = f.staff.authenticate_session(&login.token).unwrap();
+    let info = f.staff.authenticate_session(&login.token).await.unwrap();
     assert_eq!(info.account_id, id);
     assert_eq!(info.role, StaffRole::Counsellor);
     assert_eq!(info.languages, ["mk", "en"]);
     assert_eq!(info.max_concurrent_chats, 3);
     assert_eq!(info.expires_at, login.expires_at);
     assert!(!info.cut_off.is_cancelled());
-    assert!(!f.staff.sessions.contains_key(login.token.as_bytes()).unwrap());
+    assert!(!f.staff.trees.sessions.contains_key(login.token.as_bytes()).unwrap());
     for bad in ["", "x", &login.token[1..], &"A".repeat(43)] {
         assert!(matches!(
-            f.staff.authenticate_session(bad),
+            f.staff.authenticate_session(bad).await,
             Err(StaffError::InvalidSession)
         ));
     }
     assert!(f.staff.logout(&login.token).await.unwrap());
     assert!(!f.staff.logout(&login.token).await.unwrap());
     assert!(matches!(
-        f.staff.authenticate_session(&login.token),
+        f.staff.authenticate_session(&login.token).await,
         Err(StaffError::InvalidSession)
     ));
     assert_eq!(f.staff.session_count(), 0);
@@ -221,20 +226,20 @@ async fn an_account_keeps_its_newest_sessions_and_expired_ones_are_purged() {
     assert_eq!(f.staff.session_count(), 2, "max_sessions_per_account");
     // Same-second sessions are ordered by hash; at least one of the first
     // two gave way, and the newest always lives.
-    assert!(f.staff.authenticate_session(&third.token).is_ok());
-    let alive = [&first, &second]
-        .iter()
-        .filter(|s| f.staff.authenticate_session(&s.token).is_ok())
-        .count();
+    assert!(f.staff.authenticate_session(&third.token).await.is_ok());
+    let mut alive = 0;
+    for s in [&first, &second] {
+        alive += usize::from(f.staff.authenticate_session(&s.token).await.is_ok());
+    }
     assert_eq!(alive, 1);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(matches!(
-        f.staff.authenticate_session(&third.token),
+        f.staff.authenticate_session(&third.token).await,
         Err(StaffError::InvalidSession)
     ));
-    assert_eq!(f.staff.purge_expired().unwrap(), 2);
+    assert_eq!(f.staff.purge_expired().await.unwrap(), 2);
     assert_eq!(f.staff.session_count(), 0);
-    assert_eq!(f.staff.session_index.len(), 0);
+    assert_eq!(f.staff.trees.session_index.len(), 0);
 }
 
 #[tokio::test]
@@ -247,34 +252,37 @@ async fn disabling_cuts_off_live_sessions_at_once() {
         .unwrap()
         .account_id;
     let login = f.staff.login("ana", PW, None).await.unwrap();
-    let info = f.staff.authenticate_session(&login.token).unwrap();
-    let watched = f.staff.watch(id);
+    let info = f.staff.authenticate_session(&login.token).await.unwrap();
+    let watched = f.staff.watch(id).await;
     assert!(!watched.is_cancelled());
     f.staff.disable(id, Actor::System).await.unwrap();
     assert!(info.cut_off.is_cancelled());
     assert!(watched.is_cancelled());
     assert!(
-        f.staff.watch(id).is_cancelled(),
+        f.staff.watch(id).await.is_cancelled(),
         "a disabled account gets a cancelled token"
     );
     assert!(matches!(
-        f.staff.authenticate_session(&login.token),
+        f.staff.authenticate_session(&login.token).await,
         Err(StaffError::InvalidSession)
     ));
     f.staff.enable(id, Actor::System).await.unwrap();
     assert!(
         matches!(
-            f.staff.authenticate_session(&login.token),
+            f.staff.authenticate_session(&login.token).await,
             Err(StaffError::InvalidSession)
         ),
         "enabling does not bring old sessions back"
     );
     let again = f.staff.login("ana", PW, None).await.unwrap();
-    let info = f.staff.authenticate_session(&again.token).unwrap();
+    let info = f.staff.authenticate_session(&again.token).await.unwrap();
     assert!(!info.cut_off.is_cancelled(), "later sessions get a fresh token");
     f.staff.revoke_all(id, Actor::System).await.unwrap();
     assert!(info.cut_off.is_cancelled());
-    assert!(f.staff.watch(999).is_cancelled(), "unknown accounts are never watched");
+    assert!(
+        f.staff.watch(999).await.is_cancelled(),
+        "unknown accounts are never watched"
+    );
     assert!(f.staff.watches.lock().len() <= 1);
 }
 
@@ -288,7 +296,7 @@ async fn a_password_reset_ends_sessions() {
         .unwrap()
         .account_id;
     let login = f.staff.login("ana", PW, None).await.unwrap();
-    let cut_off = f.staff.authenticate_session(&login.token).unwrap().cut_off;
+    let cut_off = f.staff.authenticate_session(&login.token).await.unwrap().cut_off;
     assert!(matches!(
         f.staff.reset_password(id, "short", Actor::System).await,
         Err(StaffError::InvalidInput(_))
@@ -298,7 +306,7 @@ async fn a_password_reset_ends_sessions() {
         .await
         .unwrap();
     assert!(cut_off.is_cancelled());
-    assert!(f.staff.authenticate_session(&login.token).is_err());
+    assert!(f.staff.authenticate_session(&login.token).await.is_err());
     assert!(f.staff.login("ana", PW, None).await.is_err());
     f.staff.login("ana", "another long password", None).await.unwrap();
 }
@@ -347,7 +355,7 @@ async fn the_throttle_map_is_bounded() {
 async fn the_demo_counsellor_gets_a_fresh_password_each_start() {
     let f = open(config());
     let first = f.staff.ensure_demo().await.unwrap();
-    let demo = f.staff.get_by_username(DEMO_USERNAME).unwrap();
+    let demo = f.staff.get_by_username(DEMO_USERNAME).await.unwrap();
     assert_eq!(demo.role, StaffRole::Counsellor);
     assert_eq!(demo.languages, ["mk", "sq", "en"]);
     assert_eq!(demo.max_concurrent_chats, 3);
@@ -356,7 +364,7 @@ async fn the_demo_counsellor_gets_a_fresh_password_each_start() {
     assert_ne!(first, second);
     assert!(f.staff.login(DEMO_USERNAME, &first, None).await.is_err());
     f.staff.login(DEMO_USERNAME, &second, None).await.unwrap();
-    assert_eq!(f.staff.list().unwrap().len(), 1);
+    assert_eq!(f.staff.list().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -387,4 +395,64 @@ async fn one_source_has_only_its_share_of_the_logins_waiting() {
     assert!(matches!(first, Err(StaffError::InvalidCredentials)), "{first:?}");
     assert!(matches!(second, Err(StaffError::Busy)), "{second:?}");
     ana.expect("ana logs in from her office meanwhile");
+}
+
+#[tokio::test]
+async fn staff_writes_answer_only_after_the_state_owners_flush() {
+    use std::sync::atomic::AtomicBool;
+    // An owner whose flush waits while the gate is shut: a staff write
+    // that answered anyway would not have gone through it.
+    let open_gate = Arc::new(AtomicBool::new(true));
+    let flushes = Arc::new(AtomicUsize::new(0));
+    let (gate, count) = (open_gate.clone(), flushes.clone());
+    let f = open_with(config(), move |db| {
+        let db = db.clone();
+        StateOwner::spawn(
+            move || {
+                while !gate.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                db.flush().map(|_| ()).map_err(|e| e.to_string())
+            },
+            64,
+        )
+    });
+    let id = f
+        .staff
+        .create(new_account("ana"), Actor::System)
+        .await
+        .unwrap()
+        .account_id;
+    assert!(
+        flushes.load(Ordering::SeqCst) >= 1,
+        "the account was written by the owner"
+    );
+
+    open_gate.store(false, Ordering::SeqCst);
+    let before = flushes.load(Ordering::SeqCst);
+    let login = f.staff.login("ana", PW, None);
+    tokio::pin!(login);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut login)
+            .await
+            .is_err(),
+        "a login answers only once its session is flushed"
+    );
+    open_gate.store(true, Ordering::SeqCst);
+    let login = login.await.unwrap();
+    assert!(flushes.load(Ordering::SeqCst) > before);
+
+    // The same for a revocation, a logout and the purge.
+    open_gate.store(false, Ordering::SeqCst);
+    let revoke = f.staff.revoke_all(id, Actor::System);
+    tokio::pin!(revoke);
+    assert!(tokio::time::timeout(Duration::from_millis(200), &mut revoke)
+        .await
+        .is_err());
+    open_gate.store(true, Ordering::SeqCst);
+    revoke.await.unwrap();
+    assert!(!f.staff.logout(&login.token).await.unwrap(), "revoked already");
+    assert_eq!(f.staff.purge_expired().await.unwrap(), 0);
+    assert_eq!(f.staff.session_count(), 0);
 }
