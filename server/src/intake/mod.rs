@@ -162,10 +162,6 @@ struct State {
     staff: HashMap<u64, Staffer>,
     /// Every client key a staff session has used, and whose it is.
     staff_clients: HashMap<ClientId, u64>,
-    /// Each account's current key: the one its last live session
-    /// authenticated with (persisted). Read only through
-    /// [`Intake::current_staff_key`].
-    current_keys: HashMap<u64, ClientId>,
     /// Shift states of staff not connected since the last restart.
     saved_shifts: HashMap<u64, ShiftState>,
     visitors: HashMap<ClientId, (u64, Notifier)>,
@@ -242,6 +238,12 @@ pub struct Intake {
     /// The staff accounts: their stored roles decide who a team message
     /// is sealed to, whether or not they have logged in since a restart.
     accounts: Arc<crate::staff::Staff>,
+    /// Each account's current key: the one its last live session
+    /// authenticated with (persisted in `intake_staff_current`). Read only
+    /// through [`Intake::current_staff_key`] and
+    /// [`Intake::is_current_staff_key`], never while `state` is locked, so
+    /// the account → key registry (issue 18 B.1) can replace the pair.
+    current_keys: Mutex<HashMap<u64, ClientId>>,
     delivery: Arc<Delivery>,
     directory: Arc<Directory>,
     attestation_key: Vec<u8>,
@@ -325,7 +327,7 @@ impl Intake {
         }
         state.saved_shifts = store.shifts()?.into_iter().collect();
         state.staff_clients = store.staff_clients()?.into_iter().collect();
-        state.current_keys = store.staff_current()?.into_iter().collect();
+        let current_keys = store.staff_current()?.into_iter().collect();
         state.blocks = store.blocks()?.into_iter().filter(|(_, until)| *until > now).collect();
         state.team_messages = store.team_messages()?;
         state.team_groups = state
@@ -343,6 +345,7 @@ impl Intake {
             state: Mutex::new(state),
             store,
             accounts,
+            current_keys: Mutex::new(current_keys),
             delivery: delivery.clone(),
             directory,
             attestation_key,
@@ -872,7 +875,16 @@ impl Intake {
                 Some(retry_after_secs),
             ));
         }
-        let takers = self.chat_taking_accounts().await?;
+        // The current key of each enabled counsellor or supervisor account,
+        // by stored role (never a stale key, never an admin's or a crisis
+        // responder's).
+        let current: Vec<ClientId> = self
+            .chat_taking_accounts()
+            .await?
+            .into_iter()
+            .filter_map(|account| self.current_staff_key(account))
+            .take(self.config.max_team_message_recipients)
+            .collect();
         let targets: Vec<ClientId> = {
             let mut state = self.state.lock();
             // Reserved now, so two requests of one key at once get one.
@@ -890,14 +902,7 @@ impl Intake {
                     group: None,
                 },
             );
-            // The current key of each enabled counsellor or supervisor
-            // account, by stored role (never a stale key, never an admin's
-            // or a crisis responder's).
-            takers
-                .iter()
-                .filter_map(|account| Self::current_staff_key(&state, *account))
-                .take(self.config.max_team_message_recipients)
-                .collect()
+            current
         };
         let mut out = Vec::new();
         let mut handed = Vec::new();
@@ -923,32 +928,30 @@ impl Intake {
         Ok(out)
     }
 
+    // The current-key pair below is a stand-in until the account → key
+    // registry (branch h/lifecycle, `intake/keys.rs`) lands with the same
+    // two functions: its merge deletes these two, the `current_keys` field
+    // and the `intake_staff_current` tree, and `staff_connected`'s update.
+
     /// The key an account uses now, if it ever logged in: the one its last
-    /// live session authenticated with. The one place that answers it, so
-    /// a fuller account → key registry can take its place.
-    fn current_staff_key(state: &State, account: u64) -> Option<ClientId> {
-        state.current_keys.get(&account).copied()
+    /// live session authenticated with.
+    pub fn current_staff_key(&self, account: u64) -> Option<ClientId> {
+        self.current_keys.lock().get(&account).copied()
     }
 
-    /// Whether `client` is the current key of the account it belongs to.
-    fn is_current_staff_key(state: &State, client: &ClientId) -> bool {
-        state
-            .staff_clients
-            .get(client)
-            .is_some_and(|account| Self::current_staff_key(state, *account) == Some(*client))
+    /// Whether `client` is the current key of its account.
+    pub fn is_current_staff_key(&self, client: &ClientId) -> bool {
+        self.current_keys.lock().values().any(|c| c == client)
     }
 
-    /// Enabled accounts whose stored role takes chats, by id (read off the
-    /// async workers: the staff trees are sled).
+    /// Enabled accounts whose stored role takes chats, by id (`Staff`
+    /// reads on the blocking pool).
     async fn chat_taking_accounts(&self) -> ServiceResult<Vec<u64>> {
-        let accounts = self.accounts.clone();
-        let list = crate::storage::owner::read(move || {
-            accounts
-                .list()
-                .map_err(|_| StorageError::Unavailable("reading staff accounts".into()))
-        })
-        .await
-        .map_err(ServiceError::from)?;
+        let list = self
+            .accounts
+            .list()
+            .await
+            .map_err(|_| ServiceError::from(StorageError::Unavailable("reading staff accounts".into())))?;
         let mut ids: Vec<u64> = list
             .into_iter()
             .filter(|a| !a.disabled && matches!(a.role, StaffRole::Counsellor | StaffRole::Supervisor))
@@ -1050,6 +1053,10 @@ impl Intake {
             .members(&group_id)
             .await
             .ok_or_else(|| err(ErrorCode::UnknownGroup, "no such group"))?;
+        let delivered_to = members
+            .iter()
+            .filter(|m| **m != client && self.is_current_staff_key(m))
+            .count() as u32;
         let record = {
             let mut state = self.state.lock();
             if !members.contains(&client) || state.staff_clients.contains_key(&client) {
@@ -1080,10 +1087,6 @@ impl Intake {
                     "a team message is the group the team's keys (team_key_packages) went into",
                 ));
             }
-            let delivered_to = members
-                .iter()
-                .filter(|m| **m != client && Self::is_current_staff_key(&state, m))
-                .count() as u32;
             if delivered_to == 0 {
                 return Ok(0);
             }
@@ -1126,7 +1129,7 @@ impl Intake {
                 return Err(err(ErrorCode::Forbidden, "this key is a visitor's"));
             }
             let new_key = state.staff_clients.insert(client, account).is_none();
-            let new_current = state.current_keys.insert(account, client) != Some(client);
+            let new_current = self.current_keys.lock().insert(account, client) != Some(client);
             let saved = state.saved_shifts.remove(&account).unwrap_or(ShiftState::ClockedOut);
             let chats: HashSet<u64> = state
                 .tickets
