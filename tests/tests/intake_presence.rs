@@ -365,3 +365,47 @@ async fn a_supervisor_rescues_a_chat_whose_counsellor_went_away() {
     let audit = server.admin(&["audit", "--since", "1970-01-01"], "");
     assert!(String::from_utf8_lossy(&audit.stdout).contains("rescue"));
 }
+
+/// Typing both ways inside MLS: the other side gets a `Typing` event with
+/// the sender's authenticated key, never a message, and the next text
+/// arrives as the next message (the signal took no place in the history).
+#[tokio::test]
+async fn typing_signals_travel_inside_mls_and_are_never_messages() {
+    let server = ServerProcess::start();
+    let password = create_staff(&server, "ana", "Ana", "counsellor", "mk", 2);
+    let mut ana = login(&server, "ana", &password, ClientState::in_memory(Identity::generate())).await;
+    ana.set_shift(ShiftState::Available, false).await.expect("available");
+    let mut v = visitor(&server).await;
+    let ticket = v.request_chat("mk", "health", false).await.expect("ticket").ticket_id;
+    assert_eq!(wait_offer(&mut ana).await, ticket);
+    let group = ana.accept_ticket(ticket).await.expect("accept").group_id;
+    v.wait_for_group(&group, WAIT).await.expect("joined");
+
+    async fn next_typing(c: &mut Client, group: &[u8]) -> (parasol_client::ClientId, bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match c.next_event(left).await.expect("event") {
+                Some(Event::Typing {
+                    group_id,
+                    sender,
+                    typing,
+                    ..
+                }) if group_id == group => return (sender, typing),
+                Some(Event::Message { text, .. }) => panic!("a typing signal became a message: {text:?}"),
+                Some(_) => {}
+                None => panic!("no typing signal arrived"),
+            }
+        }
+    }
+
+    v.send_typing(&group, true).await.expect("visitor typing");
+    assert_eq!(next_typing(&mut ana, &group).await, (v.client_id(), true));
+    v.send_typing(&group, false).await.expect("visitor stopped");
+    assert_eq!(next_typing(&mut ana, &group).await, (v.client_id(), false));
+    ana.send_typing(&group, true).await.expect("counsellor typing");
+    assert_eq!(next_typing(&mut v, &group).await, (ana.client_id(), true));
+    let text = format!("after typing {}", marker());
+    ana.send_text(&group, &text).await.expect("send");
+    assert_eq!(next_text(&mut v, &group).await, text);
+}

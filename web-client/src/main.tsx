@@ -40,6 +40,9 @@ const intake: Intake = {
   send(text) {
     current?.send(text);
   },
+  typing() {
+    current?.typing();
+  },
   retry(id) {
     current?.retry(id);
   },

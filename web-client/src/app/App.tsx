@@ -18,6 +18,8 @@ export interface Intake {
   start(request: ChatRequest & { language: Language }, onState: (state: VisitorState) => void): void;
   cancel(): void;
   send(text: string): void;
+  /** The visitor is writing (the counsellor sees "typing"). */
+  typing?(): void;
   retry(id: number): void;
   /** Come back to a chat with a written-down resume code. */
   resume(secret: Uint8Array, onState: (state: VisitorState) => void): void;
@@ -106,6 +108,7 @@ export function App({ initialLanguage, onExit, intake }: Props) {
             onCancel={() => intake?.cancel()}
             onBack={() => setScreen("start")}
             onSend={(text) => intake?.send(text)}
+            onTyping={() => intake?.typing?.()}
             onRetry={(id) => intake?.retry(id)}
             onTeamMessage={(text) => intake?.leaveTeamMessage(text) ?? Promise.reject(new Error("no intake"))}
             onFeedback={(answer) => intake?.feedback(answer) ?? Promise.reject(new Error("no intake"))}

@@ -24,6 +24,12 @@ export function typingSignal(plaintext: Uint8Array): "start" | "stop" | undefine
   return undefined;
 }
 
+type Handle = ReturnType<typeof setTimeout>;
+interface Timers {
+  set: (f: () => void, ms: number) => Handle;
+  clear: (h: Handle) => void;
+}
+
 /**
  * The sending side: call `input()` on every keystroke and `sent()` when the
  * message goes; `send` gets the signals to encrypt, throttled so a fast
@@ -33,12 +39,14 @@ export function typingSignal(plaintext: Uint8Array): "start" | "stop" | undefine
 export class TypingSender {
   private lastStart = -Infinity;
   private typing = false;
-  private idle: ReturnType<typeof setTimeout> | undefined;
+  private idle: Handle | undefined;
 
   constructor(
     private readonly send: (signal: Uint8Array) => void,
     private readonly now: () => number = Date.now,
-    private readonly timers: { set: typeof setTimeout; clear: typeof clearTimeout } = { set: setTimeout, clear: clearTimeout },
+    // Wrapped: a browser's setTimeout called as a method of another object
+    // throws "Illegal invocation".
+    private readonly timers: Timers = { set: (f, ms) => setTimeout(f, ms), clear: (h) => clearTimeout(h) },
   ) {}
 
   input(): void {

@@ -457,6 +457,11 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
         )}
         <li ref={end} aria-hidden="true" class="end" />
       </ol>
+      {!c.ended && c.visitorTyping === true && (
+        <p class="typing muted" aria-live="polite">
+          The visitor is typing…
+        </p>
+      )}
       {!c.ended && c.joined && (
         <form
           class="composer"
@@ -474,7 +479,10 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
             id="console-draft"
             rows={3}
             value={draft}
-            onInput={(e) => setDraft(e.currentTarget.value)}
+            onInput={(e) => {
+              setDraft(e.currentTarget.value);
+              if (e.currentTarget.value.trim() !== "") staff.typing(gid);
+            }}
             onKeyDown={(e) => {
               if (e.key === "Enter" && !e.shiftKey) {
                 e.preventDefault();

@@ -21,6 +21,7 @@
 // join the chat by its Welcome.
 
 import { MailboxSession, decodeText } from "../chat/session";
+import { TYPING_IDLE_MS, TypingSender, TypingWatch, typingSignal } from "../chat/typing";
 import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
 import {
   type BoardRow,
@@ -136,6 +137,8 @@ export interface Conversation {
   sosAlert?: boolean;
   /** Chats: the visitor's connection as the server last told it (absent: here). */
   presence?: VisitorPresence;
+  /** Chats: the visitor is writing now (an ephemeral signal, never a line). */
+  visitorTyping?: boolean;
 }
 
 /** An escalation in a crisis responder's queue, with what the console made of its signature. */
@@ -443,6 +446,39 @@ export class StaffConsole {
     this.update({});
   }
 
+  /** Typing signals per chat (hex group id): in memory, never saved. */
+  private readonly typingSenders = new Map<string, TypingSender>();
+  private readonly typingWatches = new Map<string, TypingWatch>();
+
+  /** I am writing in this chat: the visitor sees "typing" (inside MLS, never stored). */
+  typing(groupId: Uint8Array): void {
+    const key = hex(groupId);
+    if (this.conversations.get(key)?.kind !== "chat") return;
+    let sender = this.typingSenders.get(key);
+    if (sender === undefined) {
+      sender = new TypingSender((signal) => this.session.sendSignal(groupId, signal));
+      this.typingSenders.set(key, sender);
+    }
+    sender.input();
+  }
+
+  private typingSignalFrom(c: Conversation, key: string, signal: "start" | "stop"): void {
+    let watch = this.typingWatches.get(key);
+    if (watch === undefined) {
+      watch = new TypingWatch();
+      this.typingWatches.set(key, watch);
+    }
+    watch.signal(signal);
+    c.visitorTyping = watch.typing;
+    this.update({});
+    if (signal === "start") {
+      setTimeout(() => {
+        c.visitorTyping = watch.typing;
+        this.update({});
+      }, TYPING_IDLE_MS + 50);
+    }
+  }
+
   /** The conversation on screen; its unread count goes to zero. */
   open(groupId: Uint8Array | undefined): void {
     this.activeGroup = groupId === undefined ? undefined : hex(groupId);
@@ -454,6 +490,7 @@ export class StaffConsole {
   async send(groupId: Uint8Array, text: string): Promise<void> {
     const c = this.conversations.get(hex(groupId));
     if (c === undefined) return;
+    this.typingSenders.get(hex(groupId))?.sent();
     const id = this.nextLine++;
     this.addLine(c, { kind: "mine", id, text, delivery: "sending" });
     this.update({});
@@ -974,8 +1011,16 @@ export class StaffConsole {
       }
       case "message": {
         const c = this.conversations.get(key) ?? this.conversation(event.groupId, "note");
+        const signal = typingSignal(event.plaintext);
+        if (signal !== undefined) {
+          // Ephemeral: shown for a moment in chats, never a line, never kept.
+          if (c.kind === "chat") this.typingSignalFrom(c, key, signal);
+          return;
+        }
         const plain = decodeText(event.plaintext);
         if (plain === undefined) return;
+        this.typingWatches.get(key)?.message();
+        c.visitorTyping = false;
         const circleText = c.kind === "circle" ? decodeCircleText(plain) : undefined;
         const text = circleText?.text ?? plain;
         // In a circle, only the name the server bound to the sender's key

@@ -55,6 +55,7 @@ export const en = {
   "chat.failed": "Not sent. Tap to try again.",
   "chat.counsellorJoined": "A counsellor has joined the chat.",
   "chat.transfer": "A colleague will continue the chat with you.",
+  "chat.counsellorTyping": "The counsellor is writing…",
   "chat.rescued": "Your counsellor had to step away. A colleague is taking over the chat and will read what you wrote.",
   "chat.crisisJoined": "A crisis counsellor has joined the chat.",
   "chat.crisisFallback": "No crisis counsellor is free right now. Please call one of these numbers:",

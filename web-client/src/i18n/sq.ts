@@ -56,6 +56,7 @@ export const sq: Catalogue = {
   "chat.failed": "Nuk u dërgua. Prek për ta provuar përsëri.",
   "chat.counsellorJoined": "Një këshilltar hyri në bisedë.",
   "chat.transfer": "Një koleg do ta vazhdojë bisedën me ty.",
+  "chat.counsellorTyping": "Këshilltari po shkruan…",
   "chat.rescued": "Këshilltari yt u detyrua të largohej. Një koleg po e merr bisedën dhe do të lexojë çfarë shkrove.",
   "chat.crisisJoined": "Një këshilltar për kriza hyri në bisedë.",
   "chat.crisisFallback": "Tani nuk ka këshilltar për kriza të lirë. Të lutem telefono një nga këta numra:",
