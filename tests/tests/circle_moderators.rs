@@ -2,7 +2,7 @@
 //! moderator may moderate members, but may not demote, mute or remove the
 //! counsellor who runs the circle, neither through the circle operations
 //! nor by committing the removal of her leaf. Real MLS clients against the
-//! real server.
+//! real server. Members' names are bound to their leaves (`circle_roster`).
 
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,26 @@ async fn peer_moderators_cannot_demote_mute_or_remove_a_staff_moderator() {
         .await
         .expect("promote A");
     a.drain_available().await.expect("drain");
+
+    // Names are bound to leaves: the roster names each key by the name it
+    // joined under (Vesna's: her staff name), whatever a message claims,
+    // and a stranger cannot read it.
+    let roster = b.circle_roster(circle.circle_id).await.expect("roster");
+    let entry = |id: &[u8]| {
+        roster
+            .iter()
+            .find(|m| m.client_id.0 == id)
+            .map(|m| (m.display_name.clone(), m.moderator, m.staff))
+    };
+    assert_eq!(entry(&vesna.client_id()), Some(("Vesna".to_string(), true, true)));
+    assert_eq!(entry(&a.client_id()), Some(("A".to_string(), true, false)));
+    assert_eq!(entry(&b.client_id()), Some(("B".to_string(), false, false)));
+    assert_eq!(roster.len(), 3);
+    let stranger = Client::connect_ephemeral(&url).await.expect("stranger");
+    assert_eq!(
+        code(stranger.circle_roster(circle.circle_id).await),
+        ErrorCode::UnknownCircle
+    );
 
     // The peer moderator moderates members…
     a.set_muted(circle.circle_id, &b.client_id(), true)
