@@ -136,9 +136,11 @@ async fn a_visitor_who_left_is_never_offered_and_her_counsellor_sees_where_she_i
     assert_eq!(wait_message(&mut ana, &group, &hello).await, v.client_id());
     v.visitor_leaving(true).await.expect("quick exit");
     assert_eq!(wait_presence(&mut ana, ticket).await, VisitorPresence::QuickExit);
+    // The page closing says "leaving" again: still a quick exit.
+    v.visitor_leaving(false).await.expect("the page closes");
     drop(vanish(v).await);
-    // The drop that follows a quick exit does not turn it into
-    // "reconnecting", nor, after the grace, into "left".
+    // Neither that nor the drop that follows turns a quick exit into
+    // "reconnecting" or, after the grace, "left".
     let seen = notices_for(&mut ana, Duration::from_secs(5)).await;
     assert!(
         !seen.iter().any(|n| matches!(n, ServerMessage::VisitorPresence { .. })),

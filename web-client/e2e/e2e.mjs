@@ -13,7 +13,11 @@
 //   messages (interop); escalation to the crisis line: the visitor's SOS
 //   alerts the counsellor, who escalates; an on-duty crisis responder
 //   accepts, is added by the counsellor's console, talks with the visitor,
-//   and keeps the chat when the counsellor hands it off.
+//   and keeps the chat when the counsellor hands it off; typing indicators
+//   both ways (never lines); the counsellor sees her visitor drop, come
+//   back and quick-exit; a supervisor rescues a stranded chat from the
+//   board and the visitor is told; off hours with nobody able to read,
+//   the visitor is told the message could not be delivered.
 //
 // It measures the time from the visitor's page load to the counsellor
 // receiving the first message, writes it with the screenshots to

@@ -21,6 +21,11 @@ onQuickExit(() => {
   current?.sayLeaving(true);
   current?.close();
 });
+// Closing or reloading the tab ends this chat's keys (memory only): her
+// counsellor learns at once that she left, instead of after the grace.
+window.addEventListener("pagehide", (event) => {
+  if (!event.persisted) current?.sayLeaving(false);
+});
 
 const intake: Intake = {
   start(request, onState) {

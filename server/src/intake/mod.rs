@@ -503,9 +503,15 @@ impl Intake {
                 s.push(ServerMessage::OfferWithdrawn { ticket_id: id });
             }
         }
-        // "Reconnecting" never hides a "left" or "quick exit" she told us.
+        // "Reconnecting" never hides a "left" or "quick exit" she told us,
+        // nor "left" (the page closing after it) a "quick exit".
         let told = state.tickets[&id].told;
-        if presence != VisitorPresence::Reconnecting || told == VisitorPresence::Here {
+        let hidden = match presence {
+            VisitorPresence::Reconnecting => told != VisitorPresence::Here,
+            VisitorPresence::Left => told == VisitorPresence::QuickExit,
+            VisitorPresence::Here | VisitorPresence::QuickExit => false,
+        };
+        if !hidden {
             self.tell_presence(state, id, presence);
         }
     }

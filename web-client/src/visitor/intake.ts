@@ -72,6 +72,7 @@ export class VisitorIntake {
   /** Crisis responders already announced in the chat, by badge key (hex). */
   private readonly respondersSeen = new Set<string>();
   private readonly typingWatch = new TypingWatch();
+  private saidLeaving = false;
   private readonly typingSender = new TypingSender((signal) => {
     if (this.group !== undefined) this.session?.sendSignal(this.group, signal);
   });
@@ -199,7 +200,9 @@ export class VisitorIntake {
    * effort: the frame goes out before the socket closes.
    */
   sayLeaving(quickExit: boolean): void {
-    if (this.ticket === undefined || this.connection === undefined) return;
+    // Once: the tab closing after a quick exit says nothing more.
+    if (this.ticket === undefined || this.connection === undefined || this.saidLeaving) return;
+    this.saidLeaving = true;
     void this.connection.request(quickExit ? { op: "visitor_leaving", quick_exit: true } : { op: "visitor_leaving" }).catch(() => {});
   }
 
