@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { equalBytes } from "../mls/identity";
+import { handoverQuestion } from "./shift";
 import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState, type StrandedChat } from "../protocol";
 import { cannedFor } from "./canned";
 import { CirclesPanel } from "./Circles";
@@ -60,7 +61,15 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
                 act(async () => {
                   const open = state.conversations.filter((c) => c.kind === "chat" && !c.ended).length;
                   const handover = s === "clocked_out" && open > 0 && window.confirm(`Hand ${open} open chat(s) back to the queue?`);
-                  await staff.setShift(s, handover);
+                  try {
+                    await staff.setShift(s, handover);
+                  } catch (e) {
+                    // After a reload this page may not know her open chats;
+                    // the server does, and says so: offer the hand-over.
+                    const question = handoverQuestion(e, s, handover);
+                    if (question === undefined) throw e;
+                    if (window.confirm(question)) await staff.setShift(s, true);
+                  }
                 })
               }
             >
