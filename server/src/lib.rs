@@ -12,6 +12,7 @@
 //!   webhook outbox and visitors' SOS;
 //! - [`storage`]: sled, and the group-commit writer;
 //! - [`staff`]: staff accounts, logins, sessions and the attestation key;
+//! - [`staff_vault`]: the staff consoles' sealed state (identity, groups);
 //! - [`audit`]: the content-free log of staff actions;
 //! - [`stats`]: anonymous daily statistics; [`metrics`]: Prometheus;
 //! - [`admin`]: the admin CLI's commands and its Unix socket;
@@ -34,6 +35,7 @@ pub mod mailbox;
 pub mod metrics;
 pub mod purge_guard;
 pub mod staff;
+pub mod staff_vault;
 pub mod stats;
 pub mod storage;
 pub mod time;
@@ -75,6 +77,8 @@ pub struct Services {
     pub tasks: TaskTracker,
     /// Staff accounts, logins and sessions.
     pub staff: Arc<Staff>,
+    /// The staff consoles' sealed state.
+    pub staff_vault: Arc<staff_vault::StaffVault>,
     /// Signs staff members' MLS signature keys.
     pub attestor: Arc<Attestor>,
     /// The log of staff actions.
@@ -159,15 +163,21 @@ pub async fn run_with(
         config.stats.clone(),
     )?);
     let metrics = Arc::new(Metrics::new());
+    metrics.watch_durable_syncs(storage.sync_counter());
     let staff = Arc::new(Staff::open(
         storage.db(),
         storage.owner().clone(),
         config.staff.clone(),
         audit.clone(),
     )?);
+    let staff_vault = Arc::new(staff_vault::StaffVault::open(storage.db(), storage.owner().clone())?);
     let attestor = Arc::new(Attestor::open(&config.data_dir)?);
     if config.demo {
         let password = staff.ensure_demo().await?;
+        // A new password: the old vault key is gone with the old one.
+        staff_vault
+            .erase(staff.get_by_username(staff::DEMO_USERNAME).await?.account_id)
+            .await?;
         // Printed once for the person starting the server; never logged.
         println!("demo counsellor: username {} password {password}", staff::DEMO_USERNAME);
     }
@@ -222,6 +232,7 @@ pub async fn run_with(
         circles,
         escalations,
         staff,
+        staff_vault,
         attestor,
         audit,
         stats,

@@ -92,10 +92,14 @@ const HTTP_ACCEPT: &str = "POST /v1/escalations/{id}/accept";
 const HTTP_METRICS: &str = "GET /metrics";
 const HTTP_HEALTHZ: &str = "GET /healthz";
 const HTTP_ATTESTATION: &str = "GET /v1/attestation-key";
+const HTTP_VAULT_OPEN: &str = "POST /v1/staff/vault/open";
+const HTTP_VAULT_PUT: &str = "PUT /v1/staff/vault/items/{slot}";
 const ADMIN_CLI: &str = "admin CLI";
-const OTHER_ROWS: [&str; 7] = [
+const OTHER_ROWS: [&str; 9] = [
     HTTP_LOGIN,
     HTTP_LOGOUT,
+    HTTP_VAULT_OPEN,
+    HTTP_VAULT_PUT,
     HTTP_ACCEPT,
     HTTP_METRICS,
     HTTP_HEALTHZ,
@@ -1338,6 +1342,20 @@ async fn http(world: &mut World, row: &str, role: Role) -> Cell {
             404 => Cell::Deny,
             status => http_cell(status),
         },
+        HTTP_VAULT_OPEN => http_cell(http_request(addr, "POST", "/v1/staff/vault/open", &headers, "").0),
+        // After its own `open`, so a refusal is about the caller, not the lease.
+        HTTP_VAULT_PUT => {
+            http_request(addr, "POST", "/v1/staff/vault/open", &headers, "");
+            let body = r#"{"sealed":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+            let mut put_headers = headers.clone();
+            put_headers.push(("Content-Type", "application/json"));
+            let (status, answer) = http_request(addr, "PUT", "/v1/staff/vault/items/matrix", &put_headers, body);
+            assert!(
+                matches!(status, 200 | 401 | 403),
+                "{row} as {role:?}: {status} {answer}"
+            );
+            http_cell(status)
+        }
         HTTP_HEALTHZ | HTTP_ATTESTATION => {
             let path = row.split(' ').nth(1).expect("path");
             http_cell(http_request(addr, "GET", path, &headers, "").0)

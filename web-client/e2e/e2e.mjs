@@ -49,7 +49,11 @@ const STEP_MS = 30_000;
 const results = [];
 const measurements = {};
 
+/** E2E_ONLY=<regex> runs only the checks whose names match (the others are skipped, not passed). */
+const ONLY = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY) : undefined;
+
 async function check(name, fn) {
+  if (ONLY !== undefined && !ONLY.test(name)) return;
   const started = Date.now();
   try {
     await fn();
@@ -823,6 +827,120 @@ try {
       await staffCtx.context.close();
     } finally {
       await closed.stop();
+    }
+  });
+
+  await check("a counsellor in two chats reloads, then logs in on a new browser: both chats are back within 5 s with their history, and talk goes on", async () => {
+    const srv = await startServer();
+    const contexts = [];
+    try {
+      const vera = await createStaff("vera", "Vera", "counsellor", srv.config);
+      let staffCtx = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(staffCtx);
+      await consoleLogin(staffCtx.page, vera, srv.origin);
+      await staffCtx.page.getByRole("button", { name: "Available" }).click();
+      const visitors = [];
+      const titles = [];
+      for (const [i, topic] of [[1, "Health and HIV"], [2, "Violence"]]) {
+        const v = await newContext({ width: 360, height: 740 }, srv.origin);
+        contexts.push(v);
+        visitors.push(v);
+        await v.page.goto(`${srv.origin}/`);
+        await v.page.getByRole("button", { name: "English" }).click();
+        await v.page.getByRole("button", { name: "I understand, continue" }).click();
+        await v.page.getByRole("radio", { name: topic }).check();
+        await v.page.getByRole("button", { name: "Start the chat" }).click();
+        await v.page.getByLabel("Write a message").fill(`visitor ${i}: hello before the reload`);
+        await v.page.keyboard.press("Enter");
+        await staffCtx.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+        await line(staffCtx.page, ".line.theirs", `visitor ${i}: hello before the reload`);
+        await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+        titles.push(await staffCtx.page.locator("#pane-h").textContent());
+        await staffCtx.page.getByRole("textbox", { name: "Message" }).fill(`Vera to ${i}: hello`);
+        await staffCtx.page.getByRole("button", { name: "Send" }).click();
+        await line(v.page, ".line.theirs", `Vera to ${i}: hello`);
+      }
+      assert.equal(await staffCtx.page.locator(".conversations .conversation").count(), 2);
+
+      const notVerified = async () => {
+        for (const v of visitors) assert.equal(await v.page.getByText("Not verified").count(), 0, "the visitor never sees Not verified");
+      };
+      /** Log in again and time it until both chats show their history. */
+      const loginAndRestore = async (label) => {
+        staffCtx.page.on("console", (m) => {
+          const derived = m.text().match(/^vault key derived in (\d+) ms/);
+          if (derived) measurements[`vaultKeyDeriveMs_${label}`] = Number(derived[1]);
+        });
+        await staffCtx.page.goto(`${srv.origin}/console.html`);
+        await staffCtx.page.getByLabel("Username").fill(vera.username);
+        await staffCtx.page.getByLabel("Password").fill(vera.password);
+        const started = Date.now();
+        await staffCtx.page.getByRole("button", { name: "Log in" }).click();
+        for (const [i, title] of titles.entries()) {
+          await staffCtx.page.locator(".conversations .conversation", { hasText: title }).click({ timeout: 5_000 });
+          await staffCtx.page.locator(".line.theirs", { hasText: `visitor ${i + 1}: hello before the reload` }).waitFor({ timeout: 5_000 });
+          await staffCtx.page.locator(".line.mine", { hasText: `Vera to ${i + 1}: hello` }).waitFor({ timeout: 5_000 });
+        }
+        const ms = Date.now() - started;
+        measurements[`consoleRestoreMs_${label}`] = ms;
+        assert.ok(ms <= 5_000, `both chats back in ${ms} ms`);
+        // The shift chosen before is taken up again.
+        await staffCtx.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor({ timeout: STEP_MS });
+        for (const [i, v] of visitors.entries()) {
+          await staffCtx.page.locator(".conversations .conversation", { hasText: titles[i] }).click();
+          await v.page.getByLabel("Write a message").fill(`visitor ${i + 1}: still here after ${label}`);
+          await v.page.keyboard.press("Enter");
+          await line(staffCtx.page, ".line.theirs", `visitor ${i + 1}: still here after ${label}`);
+          await staffCtx.page.getByRole("textbox", { name: "Message" }).fill(`Vera to ${i + 1}: back after ${label}`);
+          await staffCtx.page.getByRole("button", { name: "Send" }).click();
+          await line(v.page, ".line.theirs", `Vera to ${i + 1}: back after ${label}`);
+          await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+        }
+        await notVerified();
+      };
+
+      // A reload mid-chat.
+      await staffCtx.page.reload();
+      await loginAndRestore("reload");
+      await shot(staffCtx.page, "e2e-console-restored-after-reload.png");
+
+      // The browser closed; another computer (a fresh context with nothing of the old one).
+      await staffCtx.context.close();
+      staffCtx = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(staffCtx);
+      await loginAndRestore("new-browser");
+      await shot(staffCtx.page, "e2e-console-restored-new-browser.png");
+      assert.deepEqual(
+        (await staffCtx.context.storageState()).origins.filter((o) => o.localStorage.length > 0),
+        [],
+        "the console keeps nothing in browser storage",
+      );
+
+      // Two consoles at once: the newer login takes over, the older one stops and says so.
+      const second = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(second);
+      await consoleLogin(second.page, vera, srv.origin);
+      await staffCtx.page.getByText("This console was opened on another computer or tab").waitFor({ timeout: STEP_MS });
+      await second.page.locator(".conversations .conversation").nth(1).waitFor({ timeout: 5_000 });
+
+      // State gone (a password reset erases the vault): "Clocked out" offers the hand-over.
+      const newPassword = `pw-${Date.now()}-reset`;
+      await admin(["reset-password", "vera", "--password-stdin"], `${newPassword}\n`, srv.config);
+      const fresh = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(fresh);
+      await consoleLogin(fresh.page, { ...vera, password: newPassword }, srv.origin);
+      assert.equal(await fresh.page.locator(".conversations .conversation").count(), 0);
+      await fresh.page.getByRole("button", { name: "Clocked out" }).click();
+      const handOver = fresh.page.getByRole("button", { name: "Hand over my open chats and clock out" });
+      await handOver.waitFor({ timeout: STEP_MS });
+      await shot(fresh.page, "e2e-console-handover-offered.png");
+      await handOver.click();
+      await fresh.page.locator('button[aria-pressed="true"]', { hasText: "Clocked out" }).waitFor({ timeout: STEP_MS });
+      await handOver.waitFor({ state: "detached", timeout: STEP_MS });
+      for (const ctx of contexts) assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(srv.origin)), []);
+    } finally {
+      for (const ctx of contexts) await ctx.context.close().catch(() => {});
+      await srv.stop();
     }
   });
 } finally {

@@ -322,6 +322,11 @@ impl Storage {
         self.syncs.load(Ordering::Relaxed)
     }
 
+    /// The count behind [`Storage::durable_syncs`], for `/metrics`.
+    pub fn sync_counter(&self) -> Arc<AtomicU64> {
+        self.syncs.clone()
+    }
+
     // ---- key packages ----
 
     /// Number of one-time key packages stored for `client`.

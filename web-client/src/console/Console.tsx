@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { equalBytes } from "../mls/identity";
-import { handoverQuestion } from "./shift";
+import { ServerError } from "../net/connection";
 import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState, type StrandedChat } from "../protocol";
 import { cannedFor } from "./canned";
 import { CirclesPanel } from "./Circles";
@@ -39,6 +39,8 @@ interface Props {
 export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
   const [problem, setProblem] = useState<string | undefined>(undefined);
   const [boardOpen, setBoardOpen] = useState(false);
+  /** The server refused "Clocked out" with `handover_required`: offer the hand-over. */
+  const [handoverAsked, setHandoverAsked] = useState<string | undefined>(undefined);
   const act = useAction(setProblem);
   const active = state.conversations.find((c) => hex(c.groupId) === staff.activeGroup);
   const supervisor = state.me.role === "supervisor" || state.me.role === "admin";
@@ -61,14 +63,13 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
                 act(async () => {
                   const open = state.conversations.filter((c) => c.kind === "chat" && !c.ended).length;
                   const handover = s === "clocked_out" && open > 0 && window.confirm(`Hand ${open} open chat(s) back to the queue?`);
+                  setHandoverAsked(undefined);
                   try {
                     await staff.setShift(s, handover);
                   } catch (e) {
-                    // After a reload this page may not know her open chats;
-                    // the server does, and says so: offer the hand-over.
-                    const question = handoverQuestion(e, s, handover);
-                    if (question === undefined) throw e;
-                    if (window.confirm(question)) await staff.setShift(s, true);
+                    // Chats this console does not show (state lost) are still mine on the server.
+                    if (e instanceof ServerError && e.code === "handover_required") setHandoverAsked(e.frame.message);
+                    else throw e;
                   }
                 })
               }
@@ -101,6 +102,23 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
         <p class="problem" role="alert">
           {shownProblem}
         </p>
+      )}
+      {handoverAsked !== undefined && (
+        <div class="problem" role="alert">
+          <p>{handoverAsked}</p>
+          <button
+            type="button"
+            class="primary"
+            onClick={() =>
+              act(async () => {
+                await staff.setShift("clocked_out", true);
+                setHandoverAsked(undefined);
+              })
+            }
+          >
+            Hand over my open chats and clock out
+          </button>
+        </div>
       )}
       {boardOpen && supervisor && <Board staff={staff} />}
       <div class="console-body">
