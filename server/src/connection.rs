@@ -954,6 +954,7 @@ async fn dispatch(
         | Request::SetMuted { .. }
         | Request::SetModerator { .. }
         | Request::LeaveCircle { .. }
+        | Request::CircleRoster { .. }
         | Request::CloseCircle { .. }) => circle_request(services, session, req).await.map(Some),
         req => intake_request(services, session, req).await.map(Some),
     }
@@ -1031,8 +1032,13 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
         }
         Request::LeaveTeamMessage { group_id, language } => {
             visitors_only(session)?;
-            intake.leave_team_message(client, group_id.0.clone(), language).await?;
-            Ok(Response::TeamMessageLeft { group_id })
+            let delivered_to = intake.leave_team_message(client, group_id.0.clone(), language).await?;
+            Ok(Response::TeamMessageLeft { group_id, delivered_to })
+        }
+        Request::VisitorLeaving { quick_exit } => {
+            visitors_only(session)?;
+            intake.visitor_leaving(&client, quick_exit)?;
+            Ok(Response::LeavingNoted)
         }
         Request::SetShift { state, handover } => intake.set_shift(staff_only(session)?, state, handover).await,
         Request::QueueView => Ok(Response::Queue {
@@ -1074,6 +1080,7 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
                 .await?;
             Ok(Response::TeamMessageTaken { group_id })
         }
+        Request::RescueChat { group_id, to } => intake.rescue(staff_only(session)?, group_id.0, to).await,
         Request::Escalate { .. }
         | Request::SetDuty { .. }
         | Request::EscalationQueue
@@ -1108,6 +1115,7 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
         | Request::SetMuted { .. }
         | Request::SetModerator { .. }
         | Request::LeaveCircle { .. }
+        | Request::CircleRoster { .. }
         | Request::CloseCircle { .. } => Err(ServiceError::internal()), // handled by dispatch
     }
 }
@@ -1202,6 +1210,10 @@ async fn circle_request(services: &Arc<Services>, session: &mut Session, req: Re
                 moderator,
             })
         }
+        Request::CircleRoster { circle_id } => Ok(Response::CircleRoster {
+            circle_id,
+            members: circles.roster(&client, circle_id).await?,
+        }),
         Request::LeaveCircle { circle_id } => {
             circles.leave(&client, circle_id).await?;
             Ok(Response::CircleLeft { circle_id })

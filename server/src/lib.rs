@@ -212,8 +212,13 @@ pub async fn run_with(
         Arc::new(at_start_up(move || Ok(Directory::new(storage, limits, validation)?)).await?)
     };
     let intake = {
-        let (config, storage, delivery, directory) =
-            (config.clone(), storage.clone(), delivery.clone(), directory.clone());
+        let (config, storage, staff, delivery, directory) = (
+            config.clone(),
+            storage.clone(),
+            staff.clone(),
+            delivery.clone(),
+            directory.clone(),
+        );
         let attestor_key = attestor.public_key().to_vec();
         let reporting = intake::Reporting {
             audit: audit.clone(),
@@ -224,6 +229,7 @@ pub async fn run_with(
             Ok(intake::Intake::load(
                 config.intake.clone(),
                 &storage,
+                staff,
                 delivery,
                 directory,
                 attestor_key,

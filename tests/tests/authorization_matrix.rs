@@ -463,7 +463,7 @@ impl World {
     }
 }
 
-const CIRCLE_OPS: [&str; 13] = [
+const CIRCLE_OPS: [&str; 14] = [
     "create_circle",
     "list_circles",
     "create_invitation",
@@ -472,6 +472,7 @@ const CIRCLE_OPS: [&str; 13] = [
     "preview_invitation",
     "join_circle",
     "join_requests",
+    "circle_roster",
     "decline_join",
     "set_muted",
     "set_moderator",
@@ -637,6 +638,8 @@ fn sample(op: &str) -> Request {
         "board" => Request::Board,
         "team_messages" => Request::TeamMessages,
         "take_team_message" => Request::TakeTeamMessage { group_id: g },
+        "rescue_chat" => Request::RescueChat { group_id: g, to: None },
+        "visitor_leaving" => Request::VisitorLeaving { quick_exit: false },
         "escalate" => Request::Escalate { escalation },
         "set_duty" => Request::SetDuty {
             state: DutyState::OnDuty,
@@ -678,6 +681,7 @@ fn sample(op: &str) -> Request {
             key_package: Bytes(vec![0]),
         },
         "join_requests" => Request::JoinRequests { circle_id: 1 },
+        "circle_roster" => Request::CircleRoster { circle_id: 1 },
         "decline_join" => Request::DeclineJoin {
             circle_id: 1,
             request_id: 1,
@@ -773,8 +777,9 @@ async fn perform_circle(world: &mut World, op: &str, role: Role) -> Cell {
         "list_circles" => (done(c.list_circles().await.map(|_| ())), None),
         "preview_invitation" => (done(c.preview_invitation(&bora_code).await.map(|_| ())), None),
         "join_circle" => (done(c.join_circle(&bora_code, "Rosa").await.map(|_| ())), None),
-        "create_invitation" | "list_invitations" | "join_requests" | "close_circle" => {
+        "create_invitation" | "list_invitations" | "join_requests" | "circle_roster" | "close_circle" => {
             let req = |s: &CircleSetup| match op {
+                "circle_roster" => Request::CircleRoster { circle_id: s.circle_id },
                 "create_invitation" => Request::CreateInvitation {
                     circle_id: s.circle_id,
                     expires_in_secs: 60,
@@ -1177,6 +1182,31 @@ async fn perform(world: &mut World, op: &str, role: Role) -> Cell {
                 },
             }
         }
+        "rescue_chat" => {
+            // Bora's chat while Bora is here: a supervisor is permitted and
+            // told it is not stranded (`invalid_state`); others are refused.
+            let a = send(
+                world,
+                role,
+                Request::RescueChat {
+                    group_id: Bytes(other_group.clone()),
+                    to: None,
+                },
+            )
+            .await;
+            observe(&a, None)
+        }
+        "visitor_leaving" => match staff {
+            Some(_) => observe(&send(world, role, sample(op)).await, None),
+            None => {
+                // Only ever about the caller's own ticket.
+                let mut v = visitor(&world.url).await;
+                v.request_chat("sq", "health", false).await.expect("request_chat");
+                let a = done(v.request(Request::VisitorLeaving { quick_exit: false }).await);
+                world.keep.push(v);
+                observe(&a, None)
+            }
+        },
         "take_team_message" => {
             let g = world.team_message().await;
             let a = send(world, role, Request::TakeTeamMessage { group_id: Bytes(g) }).await;

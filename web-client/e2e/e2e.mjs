@@ -13,7 +13,11 @@
 //   messages (interop); escalation to the crisis line: the visitor's SOS
 //   alerts the counsellor, who escalates; an on-duty crisis responder
 //   accepts, is added by the counsellor's console, talks with the visitor,
-//   and keeps the chat when the counsellor hands it off.
+//   and keeps the chat when the counsellor hands it off; typing indicators
+//   both ways (never lines); the counsellor sees her visitor drop, come
+//   back and quick-exit; a supervisor rescues a stranded chat from the
+//   board and the visitor is told; off hours with nobody able to read,
+//   the visitor is told the message could not be delivered.
 //
 // It measures the time from the visitor's page load to the counsellor
 // receiving the first message, writes it with the screenshots to
@@ -306,6 +310,21 @@ try {
     await shot(ana.page, "e2e-counsellor-console.png");
   });
 
+  await check("typing shows both ways (inside MLS) and never becomes a message", async () => {
+    const lines = async () => [await visitor.page.locator(".line").count(), await ana.page.locator(".line").count()];
+    const before = await lines();
+    await visitor.page.getByLabel("Write a message").fill("I am still wri");
+    await ana.page.locator(".typing", { hasText: "The visitor is typing" }).waitFor({ timeout: STEP_MS });
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("Take your ti");
+    await visitor.page.locator(".typing", { hasText: "The counsellor is writing" }).waitFor({ timeout: STEP_MS });
+    // A pause ends it by itself, on both sides.
+    await ana.page.locator(".typing").waitFor({ state: "detached", timeout: STEP_MS });
+    await visitor.page.locator(".typing").waitFor({ state: "detached", timeout: STEP_MS });
+    assert.deepEqual(await lines(), before, "typing signals are never lines");
+    await visitor.page.getByLabel("Write a message").fill("");
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("");
+  });
+
   await check("a dropped connection comes back by itself with the same identity, and the chat goes on", async () => {
     const { route, server } = visitor.log.routes.at(-1);
     route.close({ code: 4000, reason: "network drop" });
@@ -313,6 +332,9 @@ try {
     await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: STEP_MS });
     await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ state: "detached", timeout: STEP_MS });
     assert.equal(visitor.log.routes.length, 2, "one new socket");
+    // The counsellor saw her drop and come back (presence, never where from).
+    await line(ana.page, ".line.system", "The visitor's connection dropped");
+    await line(ana.page, ".line.system", "The visitor is connected again.");
     // The counsellor's console too.
     const staffSocket = ana.log.routes.at(-1);
     staffSocket.route.close({ code: 4000, reason: "network drop" });
@@ -700,6 +722,75 @@ try {
       for (const ctx of [mod, ...visitors]) await ctx.context.close();
     } finally {
       await srv.stop();
+    }
+  });
+
+  await check("a supervisor rescues a chat whose counsellor went away: the visitor is told and keeps talking; her quick exit shows", async () => {
+    await besa.page.getByRole("button", { name: "On break" }).click();
+    await besa.page.locator('button[aria-pressed="true"]', { hasText: "On break" }).waitFor();
+    await ana.page.getByRole("button", { name: "Available" }).click();
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
+    const v = await newContext({ width: 360, height: 740 });
+    await v.page.goto(`${ORIGIN}/`);
+    await v.page.getByRole("button", { name: "English" }).click();
+    await v.page.getByRole("button", { name: "I understand, continue" }).click();
+    await v.page.getByRole("button", { name: "Start the chat" }).click();
+    await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click({ timeout: STEP_MS });
+    await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    await v.page.getByLabel("Write a message").fill("Is anyone there tonight?");
+    await v.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "Is anyone there tonight?");
+    // Ana's browser goes away with the chat open.
+    await ana.page.goto("about:blank");
+    await besa.page.getByRole("button", { name: "Available" }).click();
+    await besa.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
+    await besa.page.getByRole("button", { name: "Supervisor board" }).click();
+    const stranded = besa.page.locator(".stranded li", { hasText: "Ana" }).first();
+    await stranded.waitFor({ timeout: STEP_MS });
+    assert.match(await stranded.textContent(), /counsellor offline/);
+    await stranded.getByRole("button", { name: "Take it myself" }).click();
+    await v.page.getByText("Your counsellor had to step away.").waitFor({ timeout: STEP_MS });
+    await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    await besa.page.getByRole("button", { name: "Supervisor board" }).click();
+    await v.page.getByLabel("Write a message").fill("Thank you for taking over.");
+    await v.page.keyboard.press("Enter");
+    await line(besa.page, ".line.theirs", "Thank you for taking over.");
+    await besa.page.getByRole("textbox", { name: "Message" }).fill("I'm Besa, I have read everything you wrote.");
+    await besa.page.getByRole("button", { name: "Send" }).click();
+    await line(v.page, ".line.theirs", "I'm Besa, I have read everything you wrote.");
+    await shot(v.page, "e2e-visitor-rescued.png");
+    await v.page.keyboard.press("Escape");
+    await v.page.keyboard.press("Escape");
+    await v.page.waitForURL(EXIT_URL);
+    await line(besa.page, ".line.system", "The visitor pressed quick exit.");
+    await shot(besa.page, "e2e-supervisor-rescued-quick-exit.png");
+    assert.deepEqual(v.log.problems, []);
+    await v.context.close();
+  });
+
+  await check("off hours with nobody on the team able to read: the visitor is told it could not be delivered, with the crisis lines", async () => {
+    const today = ((new Date().getUTCDay() + 6) % 7) + 1;
+    const otherDay = ((today + 2) % 7) + 1;
+    const closed = await startServer(`[intake]\ntime_zone = "UTC"\nopening_hours = [{ weekday = ${otherDay}, opens = 540, closes = 1020 }]\n`);
+    try {
+      // An account that never logged in has no current key; an admin is never sealed to.
+      await createStaff("dora", "Dora", "counsellor", closed.config);
+      const v = await newContext({ width: 360, height: 740 }, closed.origin);
+      await v.page.goto(`${closed.origin}/`);
+      await v.page.getByRole("button", { name: "English" }).click();
+      await v.page.getByRole("button", { name: "I understand, continue" }).click();
+      await v.page.getByRole("button", { name: "Start the chat" }).click();
+      await v.page.getByRole("heading", { level: 1, name: /We are closed right now/ }).waitFor({ timeout: STEP_MS });
+      await v.page.getByRole("textbox", { name: "Leave a message for the team" }).fill("Is someone there?");
+      await v.page.getByRole("button", { name: "Send the message" }).click();
+      const alert = v.page.getByRole("alert").filter({ hasText: "could not be delivered" });
+      await alert.waitFor({ timeout: STEP_MS });
+      assert.ok((await alert.locator("a.call").count()) > 0, "the crisis lines are in the notice");
+      assert.equal(await v.page.getByText("Your message was sent to the team").count(), 0);
+      await shot(v.page, "e2e-visitor-team-message-undelivered.png");
+      await v.context.close();
+    } finally {
+      await closed.stop();
     }
   });
 

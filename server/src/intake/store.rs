@@ -11,6 +11,8 @@ use crate::storage::{ClientId, StorageError, Vault};
 const TICKETS: &str = "intake_tickets";
 const SHIFTS: &str = "intake_shifts";
 const STAFF_CLIENTS: &str = "intake_staff_clients";
+/// Account id → the key its last live session authenticated with.
+const STAFF_CURRENT: &str = "intake_staff_current";
 const BLOCKS: &str = "intake_blocks";
 const TEAM_MESSAGES: &str = "intake_team_messages";
 
@@ -90,6 +92,7 @@ pub struct IntakeStore {
     tickets: sled::Tree,
     shifts: sled::Tree,
     staff_clients: sled::Tree,
+    staff_current: sled::Tree,
     blocks: sled::Tree,
     team_messages: sled::Tree,
     /// Every value is sealed under the storage's state key.
@@ -112,6 +115,7 @@ impl IntakeStore {
             tickets: db.open_tree(TICKETS)?,
             shifts: db.open_tree(SHIFTS)?,
             staff_clients: db.open_tree(STAFF_CLIENTS)?,
+            staff_current: db.open_tree(STAFF_CURRENT)?,
             blocks: db.open_tree(BLOCKS)?,
             team_messages: db.open_tree(TEAM_MESSAGES)?,
             vault: storage.vault().clone(),
@@ -181,6 +185,25 @@ impl IntakeStore {
 
     pub fn put_staff_client(&self, client: &ClientId, account: u64) -> Result<(), StorageError> {
         self.put(STAFF_CLIENTS, &self.staff_clients, client, &account)
+    }
+
+    /// Each account's current key (the last one a live session used).
+    pub fn staff_current(&self) -> Result<Vec<(u64, ClientId)>, StorageError> {
+        self.load_all::<serde_bytes::ByteBuf>(STAFF_CURRENT, &self.staff_current)?
+            .into_iter()
+            .map(|(k, client)| {
+                let client: ClientId = client
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("staff current key".into()))?;
+                Ok((be_u64(&k)?, client))
+            })
+            .collect()
+    }
+
+    pub fn put_staff_current(&self, account: u64, client: &ClientId) -> Result<(), StorageError> {
+        let value = serde_bytes::ByteBuf::from(client.to_vec());
+        self.put(STAFF_CURRENT, &self.staff_current, &account.to_be_bytes(), &value)
     }
 
     pub fn blocks(&self) -> Result<Vec<(ClientId, u64)>, StorageError> {

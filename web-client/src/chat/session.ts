@@ -209,7 +209,21 @@ export class MailboxSession {
 
   /** Encrypt and send a text; retried after a lost epoch. Resolves when the server has it. */
   async sendText(groupId: Uint8Array, text: string): Promise<void> {
-    const plaintext = new TextEncoder().encode(text);
+    return this.sendPlaintext(groupId, new TextEncoder().encode(text));
+  }
+
+  /**
+   * An ephemeral signal (typing), encrypted like a message: best effort,
+   * never retried, never kept by either side.
+   */
+  sendSignal(groupId: Uint8Array, signal: Uint8Array): void {
+    if (!this.mls.hasGroup(groupId)) return;
+    void this.exclusive(async () => this.mls.encrypt(groupId, signal))
+      .then((message) => this.connection.request({ op: "send_message", message }))
+      .catch(() => undefined);
+  }
+
+  private async sendPlaintext(groupId: Uint8Array, plaintext: Uint8Array): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const { message, epoch } = await this.exclusive(async () => ({
         epoch: this.mls.epoch(groupId),

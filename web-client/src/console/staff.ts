@@ -23,6 +23,7 @@
 
 import { MailboxSession, decodeText } from "../chat/session";
 import { type ExportedKeyPackage } from "../mls";
+import { TYPING_IDLE_MS, TypingSender, TypingWatch, typingSignal } from "../chat/typing";
 import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
 import {
   type BoardRow,
@@ -40,12 +41,15 @@ import {
   type ShiftState,
   type StaffBadge,
   type StaffSelf,
+  type StrandedChat,
   type TeamMessage,
+  type VisitorPresence,
   verifyBadge,
 } from "../protocol";
 import { Connection, ConnectionClosed, type Push, type SocketLike } from "../net/connection";
 import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import { CATEGORY_LABELS, type EscalationCheck, checkEscalation, escalationStatusText, responderKey } from "./escalations";
+import { presenceLine } from "./presence";
 import { type Vault, decodeItem, groupSlot, isVaultMoved } from "./vault";
 
 /** One-time key packages kept on the server (for transfers, notes, team messages and peer groups). */
@@ -175,6 +179,10 @@ export interface Conversation {
   escalation?: EscalationEntry;
   /** The visitor pressed "I'm in danger now" in this chat. */
   sosAlert?: boolean;
+  /** Chats: the visitor's connection as the server last told it (absent: here). */
+  presence?: VisitorPresence;
+  /** Chats: the visitor is writing now (an ephemeral signal, never a line). */
+  visitorTyping?: boolean;
 }
 
 /** An escalation in a crisis responder's queue, with what the console made of its signature. */
@@ -565,15 +573,27 @@ export class StaffConsole {
     if (answer.kind === "queue") this.update({ queue: answer.tickets, queueDepth: answer.tickets.length });
   }
 
-  async board(): Promise<{ queueDepth: number; longestWaitSecs: number; staff: BoardRow[]; openEscalations: number }> {
+  async board(): Promise<{ queueDepth: number; longestWaitSecs: number; staff: BoardRow[]; stranded: StrandedChat[]; openEscalations: number }> {
     const answer = await this.request({ op: "board" });
     if (answer.kind !== "board") throw new Error(`unexpected answer ${answer.kind}`);
     return {
       queueDepth: answer.queue_depth,
       longestWaitSecs: answer.longest_wait_secs,
       staff: answer.staff,
+      stranded: answer.stranded ?? [],
       openEscalations: answer.open_escalations,
     };
+  }
+
+  /**
+   * Supervisors: move a stranded chat to colleague `to`, or to me. The
+   * visitor's device adds the new counsellor (`chat_assigned` follows for
+   * them); answers their badge.
+   */
+  async rescueChat(groupId: Uint8Array, to?: number): Promise<StaffBadge> {
+    const answer = await this.request(to === undefined ? { op: "rescue_chat", group_id: groupId } : { op: "rescue_chat", group_id: groupId, to });
+    if (answer.kind !== "chat_rescued") throw new Error(`unexpected answer ${answer.kind}`);
+    return answer.to;
   }
 
   async declineOffer(ticketId: number): Promise<void> {
@@ -655,6 +675,39 @@ export class StaffConsole {
     this.update({});
   }
 
+  /** Typing signals per chat (hex group id): in memory, never saved. */
+  private readonly typingSenders = new Map<string, TypingSender>();
+  private readonly typingWatches = new Map<string, TypingWatch>();
+
+  /** I am writing in this chat: the visitor sees "typing" (inside MLS, never stored). */
+  typing(groupId: Uint8Array): void {
+    const key = hex(groupId);
+    if (this.conversations.get(key)?.kind !== "chat") return;
+    let sender = this.typingSenders.get(key);
+    if (sender === undefined) {
+      sender = new TypingSender((signal) => this.session.sendSignal(groupId, signal));
+      this.typingSenders.set(key, sender);
+    }
+    sender.input();
+  }
+
+  private typingSignalFrom(c: Conversation, key: string, signal: "start" | "stop"): void {
+    let watch = this.typingWatches.get(key);
+    if (watch === undefined) {
+      watch = new TypingWatch();
+      this.typingWatches.set(key, watch);
+    }
+    watch.signal(signal);
+    c.visitorTyping = watch.typing;
+    this.update({});
+    if (signal === "start") {
+      setTimeout(() => {
+        c.visitorTyping = watch.typing;
+        this.update({});
+      }, TYPING_IDLE_MS + 50);
+    }
+  }
+
   /** The conversation on screen; its unread count goes to zero. */
   open(groupId: Uint8Array | undefined): void {
     this.activeGroup = groupId === undefined ? undefined : hex(groupId);
@@ -666,6 +719,7 @@ export class StaffConsole {
   async send(groupId: Uint8Array, text: string): Promise<void> {
     const c = this.conversations.get(hex(groupId));
     if (c === undefined) return;
+    this.typingSenders.get(hex(groupId))?.sent();
     const id = this.nextLine++;
     this.addLine(c, { kind: "mine", id, text, delivery: "sending" });
     this.update({});
@@ -852,6 +906,21 @@ export class StaffConsole {
   }
 
   // --- peer support circles ------------------------------------------------------
+
+  /** Learn the names the server bound to a circle's members' keys. */
+  private async refreshRoster(groupId: Uint8Array): Promise<void> {
+    const view = this.state.circles.find((v) => equalBytes(v.info.group_id, groupId));
+    const c = this.conversations.get(hex(groupId));
+    if (view === undefined || c === undefined) return;
+    try {
+      const answer = await this.request({ op: "circle_roster", circle_id: view.info.circle_id });
+      if (answer.kind !== "circle_roster") return;
+      for (const m of answer.members) if (m.display_name !== "") c.names.set(hex(m.client_id), m.display_name);
+      this.update({});
+    } catch {
+      // Names stay as they were.
+    }
+  }
 
   private circleView(circleId: number): CircleView | undefined {
     return this.state.circles.find((c) => c.info.circle_id === circleId);
@@ -1093,6 +1162,13 @@ export class StaffConsole {
       case "chat_ended":
         this.ended(push.group_id, "The chat has ended.");
         return;
+      case "visitor_presence": {
+        const c = this.conversations.get(hex(push.group_id));
+        if (c === undefined || c.presence === push.presence || (c.presence === undefined && push.presence === "here")) return;
+        c.presence = push.presence;
+        this.system(c, presenceLine(push.presence));
+        return;
+      }
       case "team_messages_waiting":
         this.update({ teamMessages: push.messages });
         return;
@@ -1171,11 +1247,22 @@ export class StaffConsole {
       }
       case "message": {
         const c = this.conversations.get(key) ?? this.conversation(event.groupId, "note");
+        const signal = typingSignal(event.plaintext);
+        if (signal !== undefined) {
+          // Ephemeral: shown for a moment in chats, never a line, never kept.
+          if (c.kind === "chat") this.typingSignalFrom(c, key, signal);
+          return;
+        }
         const plain = decodeText(event.plaintext);
         if (plain === undefined) return;
+        this.typingWatches.get(key)?.message();
+        c.visitorTyping = false;
         const circleText = c.kind === "circle" ? decodeCircleText(plain) : undefined;
         const text = circleText?.text ?? plain;
-        const name = c.names.get(hex(event.sender)) ?? circleText?.name;
+        // In a circle, only the name the server bound to the sender's key
+        // counts, never the one the message claims.
+        const name = c.names.get(hex(event.sender)) ?? (c.kind === "circle" ? "(name not confirmed)" : undefined);
+        if (c.kind === "circle" && !c.names.has(hex(event.sender))) void this.refreshRoster(event.groupId);
         this.addLine(c, {
           kind: "theirs",
           id: this.nextLine++,
@@ -1191,6 +1278,7 @@ export class StaffConsole {
       }
       case "commit": {
         const c = this.conversations.get(key);
+        if (c?.kind === "circle" && !event.removedMe) void this.refreshRoster(event.groupId);
         if (c !== undefined && event.removedMe) this.ended(event.groupId, "You are no longer in this chat.");
         else if (c !== undefined && !event.mine && (event.added.length > 0 || event.removed.length > 0)) {
           this.system(c, `Members changed: ${event.added.length} added, ${event.removed.length} removed.`);

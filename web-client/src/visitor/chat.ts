@@ -14,6 +14,8 @@ export type Delivery = "queued" | "sending" | "sent" | "failed";
 export type SystemEvent =
   | "counsellor_joined"
   | "transferred"
+  /** A supervisor moved the chat because its counsellor was away. */
+  | "rescued"
   | "new_counsellor_joined"
   | "previous_counsellor_left"
   /** Escalation: a crisis responder joined (wired by the escalation flow, see `VisitorIntake.noteEscalation`). */
