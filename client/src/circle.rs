@@ -91,6 +91,15 @@ impl Client {
         self.create_invitation(circle_id, expires_in_secs, max_uses).await
     }
 
+    /// Members: who is in the circle, under the name the server bound to
+    /// each key.
+    pub async fn circle_roster(&self, circle_id: u64) -> Result<Vec<parasol_protocol::CircleMember>, ClientError> {
+        match self.request(Request::CircleRoster { circle_id }).await? {
+            Response::CircleRoster { members, .. } => Ok(members),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     pub async fn preview_invitation(&self, code: &str) -> Result<InvitationPreview, ClientError> {
         match self.request(Request::PreviewInvitation { code: code.into() }).await? {
             Response::InvitationPreview { preview } => Ok(preview),

@@ -684,6 +684,23 @@ impl Client {
         Err(ClientError::TooManyRetries(self.config.max_attempts))
     }
 
+    /// Tell the group I started (`true`) or stopped writing: an ephemeral
+    /// signal inside MLS that clients show for a moment and never keep.
+    /// Best effort: not retried after a stale epoch.
+    pub async fn send_typing(&mut self, group: &[u8], typing: bool) -> Result<(), ClientError> {
+        let message = self.state.mls.encrypt_bytes(group, &crate::typing::encode(typing))?;
+        self.state.save()?;
+        match self
+            .request(Request::SendMessage {
+                message: message.into(),
+            })
+            .await?
+        {
+            Response::MessageAccepted { .. } => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// The server's view of my groups.
     pub async fn list_server_groups(&self) -> Result<Vec<GroupSummary>, ClientError> {
         match self.request(Request::ListGroups).await? {
@@ -935,6 +952,7 @@ impl Client {
                 | M::RemoveRevokedMembers { .. }
                 | M::CounsellorReconnected { .. }
                 | M::ChatEnded { .. }
+                | M::VisitorPresence { .. }
                 | M::TeamMessagesWaiting { .. }
                 | M::EscalationRaised { .. }
                 | M::EscalationChanged { .. }

@@ -23,6 +23,16 @@ pub enum Event {
         epoch: u64,
         seq: u64,
     },
+    /// Another member started or stopped writing: an ephemeral signal
+    /// inside MLS ([`crate::typing`]), never a message and never kept.
+    Typing {
+        #[serde(rename = "group", with = "hex_bytes")]
+        group_id: Vec<u8>,
+        #[serde(rename = "from", with = "hex_id")]
+        sender: ClientId,
+        typing: bool,
+        seq: u64,
+    },
     /// This client joined a group through a Welcome.
     Joined {
         #[serde(rename = "group", with = "hex_bytes")]

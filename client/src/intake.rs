@@ -100,6 +100,8 @@ pub struct Board {
     pub queue_depth: u32,
     pub longest_wait_secs: u32,
     pub staff: Vec<BoardRow>,
+    /// Chats whose counsellor is offline or clocked out with them open.
+    pub stranded: Vec<parasol_protocol::StrandedChat>,
     pub open_escalations: u32,
 }
 
@@ -1012,13 +1014,40 @@ impl Client {
                 queue_depth,
                 longest_wait_secs,
                 staff,
+                stranded,
                 open_escalations,
             } => Ok(Board {
                 queue_depth,
                 longest_wait_secs,
                 staff,
+                stranded,
                 open_escalations,
             }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Supervisors: move a stranded chat to colleague `to`, or to me.
+    /// Answers the new counsellor's badge; the visitor's client adds them.
+    pub async fn rescue_chat(&self, group: &[u8], to: Option<u64>) -> Result<StaffBadge, ClientError> {
+        match self
+            .request(Request::RescueChat {
+                group_id: group.to_vec().into(),
+                to,
+            })
+            .await?
+        {
+            Response::ChatRescued { to, .. } => Ok(to),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Visitors: tell the server I am leaving now (`quick_exit`: the
+    /// quick-exit button), so my counsellor knows and a waiting ticket is
+    /// not offered.
+    pub async fn visitor_leaving(&self, quick_exit: bool) -> Result<(), ClientError> {
+        match self.request(Request::VisitorLeaving { quick_exit }).await? {
+            Response::LeavingNoted => Ok(()),
             other => Err(unexpected(&other)),
         }
     }
@@ -1046,6 +1075,16 @@ impl Client {
     /// The next counsellor on shift reads it; nobody else can. Returns the
     /// group id.
     pub async fn leave_team_message(&mut self, language: &str, text: &str) -> Result<Vec<u8>, ClientError> {
+        Ok(self.leave_team_message_delivered(language, text).await?.0)
+    }
+
+    /// [`Client::leave_team_message`], also answering how many current
+    /// staff keys it reached (0: nobody on the team can read it).
+    pub async fn leave_team_message_delivered(
+        &mut self,
+        language: &str,
+        text: &str,
+    ) -> Result<(Vec<u8>, u32), ClientError> {
         let key_packages = match self.request(Request::TeamKeyPackages).await? {
             Response::TeamKeyPackages { key_packages } => key_packages,
             other => return Err(unexpected(&other)),
@@ -1065,9 +1104,19 @@ impl Client {
             })
             .await?
         {
-            Response::TeamMessageLeft { .. } => Ok(group),
+            Response::TeamMessageLeft { delivered_to, .. } => Ok((group, delivered_to)),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// Add the owners of these key packages (such as the team's, from
+    /// `team_key_packages`) to a group of mine, in one commit.
+    pub async fn add_key_packages(&mut self, group: &[u8], key_packages: &[Bytes]) -> Result<u64, ClientError> {
+        let mut members = Vec::with_capacity(key_packages.len());
+        for kp in key_packages {
+            members.push(self.state.mls.parse_key_package(&kp.0)?.0);
+        }
+        self.commit(group, CommitOp::Add(members)).await
     }
 
     /// Staff: the sealed messages nobody has taken yet.

@@ -31,6 +31,7 @@ pub mod intake;
 pub mod mls;
 pub mod store;
 pub mod tls;
+pub mod typing;
 
 pub use client::{Client, ClientConfig, GroupInfoView};
 pub use connection::{Connection, Incoming};

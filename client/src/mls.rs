@@ -552,6 +552,11 @@ impl MlsEngine {
 
     /// Encrypt a text message for the group (MLSMessage(PrivateMessage)).
     pub fn encrypt(&mut self, gid: &[u8], text: &str) -> Result<Vec<u8>, ClientError> {
+        self.encrypt_bytes(gid, text.as_bytes())
+    }
+
+    /// Encrypt any application payload (a text, or a typing signal).
+    pub fn encrypt_bytes(&mut self, gid: &[u8], payload: &[u8]) -> Result<Vec<u8>, ClientError> {
         let MlsEngine {
             signer,
             provider,
@@ -560,7 +565,7 @@ impl MlsEngine {
         } = self;
         let group = Self::group_mut(groups, gid)?;
         let msg = group
-            .create_message(&*provider, &*signer, text.as_bytes())
+            .create_message(&*provider, &*signer, payload)
             .map_err(|e| ClientError::mls("encrypt message", e))?;
         let bytes = to_bytes(&msg)?;
         if self.sent.len() >= MAX_SENT_DIGESTS {
@@ -761,8 +766,17 @@ impl MlsEngine {
         };
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(app) => {
-                let text = String::from_utf8(app.into_bytes())
-                    .map_err(|_| ClientError::Mls("message is not UTF-8 text".into()))?;
+                let bytes = app.into_bytes();
+                if let Some(typing) = crate::typing::signal(&bytes) {
+                    return Ok(vec![Event::Typing {
+                        group_id: gid,
+                        sender,
+                        typing,
+                        seq: env.seq,
+                    }]);
+                }
+                let text =
+                    String::from_utf8(bytes).map_err(|_| ClientError::Mls("message is not UTF-8 text".into()))?;
                 Ok(vec![Event::Message {
                     group_id: gid,
                     sender,

@@ -47,10 +47,26 @@ pub struct InvitationState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvitationPreview {
     pub circle_id: u64,
+    /// The circle's MLS group: the page accepts a Welcome to this group
+    /// only, never one to any other group.
+    pub group_id: Bytes,
     pub name: String,
     pub language: String,
     pub topic: String,
     pub auto_approve: bool,
+}
+
+/// A member of a circle as its members see it: the name is the one she
+/// asked to join under (a counsellor's: her staff display name), bound to
+/// her key by the server, so nobody posts under another's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CircleMember {
+    pub client_id: Bytes,
+    pub display_name: String,
+    pub moderator: bool,
+    /// A staff key (a counsellor running the circle).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staff: bool,
 }
 
 /// Someone asked to join with an invitation. `display_name` is what they

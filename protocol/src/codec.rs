@@ -284,6 +284,12 @@ mod tests {
             },
             Request::LeaveCircle { circle_id: 4 },
             Request::CloseCircle { circle_id: 4 },
+            Request::VisitorLeaving { quick_exit: true },
+            Request::RescueChat {
+                group_id: vec![9; 16].into(),
+                to: Some(3),
+            },
+            Request::CircleRoster { circle_id: 4 },
         ];
         assert_eq!(requests.len(), OPERATIONS.len());
         for req in requests {

@@ -137,6 +137,12 @@ pub enum Request {
     /// The group I created and sent my sealed message in is a message for
     /// the team.
     LeaveTeamMessage { group_id: Bytes, language: String },
+    /// Visitors: I am leaving now (`quick_exit`: the quick-exit button).
+    /// My counsellor is told; a waiting ticket is no longer offered.
+    VisitorLeaving {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        quick_exit: bool,
+    },
 
     // --- Staff ---
     /// Set my shift state. Clocking out with open chats needs `handover`,
@@ -177,6 +183,14 @@ pub enum Request {
     TeamMessages,
     /// I take this sealed message; it leaves the others' list.
     TakeTeamMessage { group_id: Bytes },
+    /// Supervisors: move a stranded chat (see `board`) to colleague `to`,
+    /// or to myself without `to`. The visitor's client adds the new
+    /// counsellor, as on a transfer.
+    RescueChat {
+        group_id: Bytes,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<u64>,
+    },
 
     // --- Escalation to the crisis line ---
     /// The chat's counsellor (or a supervisor) asks for a crisis
@@ -240,6 +254,8 @@ pub enum Request {
     },
     /// Moderators: the requests waiting for a decision.
     JoinRequests { circle_id: u64 },
+    /// Members: who is in the circle, under which name.
+    CircleRoster { circle_id: u64 },
     /// Moderators: turn a request down. Approving is committing the add.
     DeclineJoin { circle_id: u64, request_id: u64 },
     /// Moderators: refuse (or allow again) a member's messages.
@@ -282,6 +298,7 @@ impl Request {
             Request::ResumeTicket { .. } => "resume_ticket",
             Request::TeamKeyPackages => "team_key_packages",
             Request::LeaveTeamMessage { .. } => "leave_team_message",
+            Request::VisitorLeaving { .. } => "visitor_leaving",
             Request::SetShift { .. } => "set_shift",
             Request::QueueView => "queue_view",
             Request::AcceptTicket { .. } => "accept_ticket",
@@ -293,6 +310,7 @@ impl Request {
             Request::Board => "board",
             Request::TeamMessages => "team_messages",
             Request::TakeTeamMessage { .. } => "take_team_message",
+            Request::RescueChat { .. } => "rescue_chat",
             Request::Escalate { .. } => "escalate",
             Request::SetDuty { .. } => "set_duty",
             Request::EscalationQueue => "escalation_queue",
@@ -308,6 +326,7 @@ impl Request {
             Request::PreviewInvitation { .. } => "preview_invitation",
             Request::JoinCircle { .. } => "join_circle",
             Request::JoinRequests { .. } => "join_requests",
+            Request::CircleRoster { .. } => "circle_roster",
             Request::DeclineJoin { .. } => "decline_join",
             Request::SetMuted { .. } => "set_muted",
             Request::SetModerator { .. } => "set_moderator",
@@ -337,6 +356,7 @@ pub const OPERATIONS: &[&str] = &[
     "resume_ticket",
     "team_key_packages",
     "leave_team_message",
+    "visitor_leaving",
     "set_shift",
     "queue_view",
     "accept_ticket",
@@ -348,6 +368,7 @@ pub const OPERATIONS: &[&str] = &[
     "board",
     "team_messages",
     "take_team_message",
+    "rescue_chat",
     "escalate",
     "set_duty",
     "escalation_queue",
@@ -363,6 +384,7 @@ pub const OPERATIONS: &[&str] = &[
     "preview_invitation",
     "join_circle",
     "join_requests",
+    "circle_roster",
     "decline_join",
     "set_muted",
     "set_moderator",
@@ -449,6 +471,12 @@ pub enum ServerMessage {
         old_client: Bytes,
         key_package: Bytes,
     },
+    /// Staff: my chat's visitor connected, dropped, left or quick-exited.
+    VisitorPresence {
+        ticket_id: u64,
+        group_id: Bytes,
+        presence: crate::intake::VisitorPresence,
+    },
     /// Staff: one of my chats ended (the visitor cancelled or left).
     ChatEnded { group_id: Bytes, ticket_id: u64 },
     /// Members of a group: these leaves are keys of a staff account that
@@ -510,6 +538,7 @@ impl ServerMessage {
             ServerMessage::QueueChanged { .. } => "queue_changed",
             ServerMessage::ChatAssigned { .. } => "chat_assigned",
             ServerMessage::ReaddVisitor { .. } => "readd_visitor",
+            ServerMessage::VisitorPresence { .. } => "visitor_presence",
             ServerMessage::ChatEnded { .. } => "chat_ended",
             ServerMessage::RemoveRevokedMembers { .. } => "remove_revoked_members",
             ServerMessage::CounsellorReconnected { .. } => "counsellor_reconnected",
@@ -601,7 +630,12 @@ pub enum Response {
     },
     TeamMessageLeft {
         group_id: Bytes,
+        /// How many current staff keys the message was sealed to. 0: nobody
+        /// on the team can read it; the client says so and shows the
+        /// crisis lines.
+        delivered_to: u32,
     },
+    LeavingNoted,
     Shift {
         state: ShiftState,
         active_chats: u32,
@@ -648,6 +682,10 @@ pub enum Response {
         queue_depth: u32,
         longest_wait_secs: u32,
         staff: Vec<BoardRow>,
+        /// Chats whose counsellor is offline, or clocked out with them
+        /// still open (`rescue_chat`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stranded: Vec<crate::intake::StrandedChat>,
         open_escalations: u32,
     },
     TeamMessages {
@@ -655,6 +693,11 @@ pub enum Response {
     },
     TeamMessageTaken {
         group_id: Bytes,
+    },
+    /// The chat is `to`'s now; the visitor's client adds them.
+    ChatRescued {
+        group_id: Bytes,
+        to: StaffBadge,
     },
     Escalated {
         escalation: EscalationEntry,
@@ -706,6 +749,10 @@ pub enum Response {
     },
     JoinRequests {
         requests: Vec<crate::circle::JoinRequest>,
+    },
+    CircleRoster {
+        circle_id: u64,
+        members: Vec<crate::circle::CircleMember>,
     },
     JoinDeclined {
         request_id: u64,

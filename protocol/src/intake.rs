@@ -46,6 +46,11 @@ pub enum TicketStatus {
         /// these keys arrives, after checking the badge.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         responders: Vec<StaffBadge>,
+        /// Set with `add_counsellor` when a supervisor moved the chat
+        /// because its counsellor was away (`rescue_chat`): the client
+        /// tells the visitor so in words.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rescued: bool,
     },
     /// The ticket ended; nothing more will happen on it.
     Closed { reason: ClosedReason },
@@ -187,12 +192,51 @@ pub struct PowSolution {
 /// One staff member on the supervisor board.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BoardRow {
+    /// For `rescue_chat`'s `to` (an opaque number).
+    pub account_id: u64,
     pub display_name: String,
     pub role: StaffRole,
     pub shift: ShiftState,
     pub connected: bool,
     pub active_chats: u32,
     pub max_chats: u32,
+}
+
+/// A chat whose counsellor cannot answer it: she is offline, or clocked
+/// out with it still open. A supervisor may `rescue_chat` it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrandedChat {
+    pub ticket_id: u64,
+    pub group_id: Bytes,
+    pub language: String,
+    /// The counsellor's display name and account.
+    pub counsellor: String,
+    pub counsellor_account: u64,
+    pub reason: StrandedReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrandedReason {
+    /// No connection of hers is open.
+    Offline,
+    /// Connected but clocked out.
+    ClockedOut,
+}
+
+/// What a chat's counsellor is told about her visitor's connection. Only
+/// the state, never where from or for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitorPresence {
+    /// Connected.
+    Here,
+    /// Her connection dropped; she may come back with her resume secret.
+    Reconnecting,
+    /// She has been gone longer than the grace period, or said she left.
+    Left,
+    /// She pressed quick exit.
+    QuickExit,
 }
 
 /// A sealed message left for the team outside opening hours.

@@ -15,7 +15,7 @@ pub mod intake;
 pub mod limits;
 pub mod staff;
 
-pub use circle::{CircleInfo, InvitationPreview, InvitationState, JoinRequest};
+pub use circle::{CircleInfo, CircleMember, InvitationPreview, InvitationState, JoinRequest};
 pub use codec::{
     decode_client_frame, decode_client_frame_default, decode_server_frame, encode_client_frame, encode_server_frame,
 };

@@ -538,6 +538,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                     queue_depth: 4,
                     longest_wait_secs: 310,
                     staff: vec![BoardRow {
+                        account_id: 7,
                         display_name: "Ana".into(),
                         role: StaffRole::Supervisor,
                         shift: ShiftState::OnBreak,
@@ -545,8 +546,75 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                         active_chats: 1,
                         max_chats: 3,
                     }],
+                    stranded: vec![StrandedChat {
+                        ticket_id: 77,
+                        group_id: b(16, 0x9a),
+                        language: "sq".into(),
+                        counsellor: "Besa".into(),
+                        counsellor_account: 9,
+                        reason: StrandedReason::Offline,
+                    }],
                     open_escalations: 0,
                 },
+            })),
+        ),
+        (
+            "rescue_chat",
+            Client(client(
+                37,
+                Request::RescueChat {
+                    group_id: b(16, 0x9a),
+                    to: Some(7),
+                },
+            )),
+        ),
+        (
+            "circle_roster",
+            Client(client(40, Request::CircleRoster { circle_id: 5 })),
+        ),
+        (
+            "response_circle_roster",
+            Server(server(ServerMessage::Response {
+                id: 40,
+                result: Response::CircleRoster {
+                    circle_id: 5,
+                    members: vec![
+                        CircleMember {
+                            client_id: b(32, 0xa1),
+                            display_name: "Vesna".into(),
+                            moderator: true,
+                            staff: true,
+                        },
+                        CircleMember {
+                            client_id: b(32, 0xa2),
+                            display_name: "Роза".into(),
+                            moderator: false,
+                            staff: false,
+                        },
+                    ],
+                },
+            })),
+        ),
+        (
+            "visitor_leaving",
+            Client(client(38, Request::VisitorLeaving { quick_exit: true })),
+        ),
+        (
+            "response_team_message_left",
+            Server(server(ServerMessage::Response {
+                id: 39,
+                result: Response::TeamMessageLeft {
+                    group_id: b(16, 0x9b),
+                    delivered_to: 2,
+                },
+            })),
+        ),
+        (
+            "push_visitor_presence",
+            Server(server(ServerMessage::VisitorPresence {
+                ticket_id: 77,
+                group_id: b(16, 0x9a),
+                presence: VisitorPresence::Reconnecting,
             })),
         ),
         (
@@ -590,6 +658,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                             key_package: b(12, 0x02),
                         }),
                         responders: vec![],
+                        rescued: true,
                     },
                     resume_secret: None,
                     resume_grace_secs: 600,
@@ -826,6 +895,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                         transferred: false,
                         add_counsellor: None,
                         responders: vec![responder_badge()],
+                        rescued: false,
                     },
                     resume_secret: None,
                     resume_grace_secs: 600,
@@ -945,6 +1015,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                 result: Response::InvitationPreview {
                     preview: InvitationPreview {
                         circle_id: 5,
+                        group_id: b(16, 0x5c),
                         name: "Вечерен круг".into(),
                         language: "mk".into(),
                         topic: "Health and safety".into(),

@@ -276,6 +276,11 @@ pub struct IntakeConfig {
     pub offer_timeout_secs: u64,
     /// Seconds a disconnected visitor has to come back to a waiting ticket.
     pub resume_grace_secs: u64,
+    /// Seconds a waiting visitor whose connections all closed keeps her
+    /// place before her ticket is dropped; she is never offered to a
+    /// counsellor meanwhile. Her chat's counsellor sees "left" after as
+    /// long. (A reload reconnects well within it.)
+    pub gone_visitor_grace_secs: u64,
     /// The first guess of seconds of wait per queue position, before any
     /// chat was accepted.
     pub initial_secs_per_position: u32,
@@ -355,6 +360,7 @@ impl Default for IntakeConfig {
             max_open_tickets: 5_000,
             offer_timeout_secs: 30,
             resume_grace_secs: 600,
+            gone_visitor_grace_secs: 60,
             initial_secs_per_position: 180,
             max_key_packages_per_ticket: 4,
             global_requests_per_minute: 600,
@@ -912,6 +918,7 @@ impl Config {
         }
         if i.offer_timeout_secs == 0
             || i.resume_grace_secs == 0
+            || i.gone_visitor_grace_secs == 0
             || i.global_requests_per_minute == 0
             || i.team_key_packages_per_minute == 0
             || i.sos_audit_window_secs == 0

@@ -440,6 +440,7 @@ async fn run(
     });
     let session_expiry = tokio::time::Instant::now() + session_expiry;
     if let Some(s) = &staff {
+        services.lifecycle.make_current(s.session.account_id, client);
         if let Err(e) = services
             .intake
             .staff_connected(s.session.clone(), connection_id, notices_tx.clone())
@@ -898,6 +899,7 @@ async fn dispatch(
                 .delivery
                 .commit(
                     client,
+                    requester(session),
                     &commit.0,
                     welcome.as_ref().map(|b| b.0.as_slice()),
                     group_info.as_ref().map(|b| b.0.as_slice()),
@@ -980,6 +982,7 @@ async fn dispatch(
         | Request::SetMuted { .. }
         | Request::SetModerator { .. }
         | Request::LeaveCircle { .. }
+        | Request::CircleRoster { .. }
         | Request::CloseCircle { .. }) => circle_request(services, session, req).await.map(Some),
         req => intake_request(services, session, req).await.map(Some),
     }
@@ -1057,8 +1060,13 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
         }
         Request::LeaveTeamMessage { group_id, language } => {
             visitors_only(session)?;
-            intake.leave_team_message(client, group_id.0.clone(), language).await?;
-            Ok(Response::TeamMessageLeft { group_id })
+            let delivered_to = intake.leave_team_message(client, group_id.0.clone(), language).await?;
+            Ok(Response::TeamMessageLeft { group_id, delivered_to })
+        }
+        Request::VisitorLeaving { quick_exit } => {
+            visitors_only(session)?;
+            intake.visitor_leaving(&client, quick_exit)?;
+            Ok(Response::LeavingNoted)
         }
         Request::SetShift { state, handover } => intake.set_shift(staff_only(session)?, state, handover).await,
         Request::QueueView => Ok(Response::Queue {
@@ -1100,6 +1108,7 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
                 .await?;
             Ok(Response::TeamMessageTaken { group_id })
         }
+        Request::RescueChat { group_id, to } => intake.rescue(staff_only(session)?, group_id.0, to).await,
         Request::Escalate { .. }
         | Request::SetDuty { .. }
         | Request::EscalationQueue
@@ -1134,6 +1143,7 @@ async fn intake_request(services: &Arc<Services>, session: &mut Session, req: Re
         | Request::SetMuted { .. }
         | Request::SetModerator { .. }
         | Request::LeaveCircle { .. }
+        | Request::CircleRoster { .. }
         | Request::CloseCircle { .. } => Err(ServiceError::internal()), // handled by dispatch
     }
 }
@@ -1228,6 +1238,10 @@ async fn circle_request(services: &Arc<Services>, session: &mut Session, req: Re
                 moderator,
             })
         }
+        Request::CircleRoster { circle_id } => Ok(Response::CircleRoster {
+            circle_id,
+            members: circles.roster(&client, circle_id).await?,
+        }),
         Request::LeaveCircle { circle_id } => {
             circles.leave(&client, circle_id).await?;
             Ok(Response::CircleLeft { circle_id })

@@ -91,13 +91,16 @@ pub fn router(services: Arc<Services>) -> Router {
             .collect::<Vec<_>>(),
     );
     let mut router = router
-        .with_state(services)
+        .with_state(services.clone())
         .layer(Extension(AllowedOrigins(allowed_origins)))
         // Extractors that read a body stop at the limit (413); a declared
         // length over it, or a chunked body that runs past it, is refused
         // before any handler runs.
         .layer(DefaultBodyLimit::max(body_limit.max))
-        .layer(middleware::from_fn_with_state(body_limit, refuse_large_bodies));
+        .layer(middleware::from_fn_with_state(body_limit, refuse_large_bodies))
+        // The staff vault's items are larger than other bodies: its routes
+        // have their own limit and read a body only for a live session.
+        .merge(crate::staff_vault::http::routes().with_state(services.clone()));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static(name),

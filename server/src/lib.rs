@@ -12,6 +12,7 @@
 //!   webhook outbox and visitors' SOS;
 //! - [`storage`]: sled, and the group-commit writer;
 //! - [`staff`]: staff accounts, logins, sessions and the attestation key;
+//! - [`staff_vault`]: the staff consoles' sealed state (identity, groups);
 //! - [`audit`]: the content-free log of staff actions;
 //! - [`stats`]: anonymous daily statistics; [`metrics`]: Prometheus;
 //! - [`admin`]: the admin CLI's commands and its Unix socket;
@@ -35,6 +36,7 @@ pub mod mailbox;
 pub mod metrics;
 pub mod purge_guard;
 pub mod staff;
+pub mod staff_vault;
 pub mod stats;
 pub mod storage;
 pub mod time;
@@ -78,6 +80,8 @@ pub struct Services {
     pub tasks: TaskTracker,
     /// Staff accounts, logins and sessions.
     pub staff: Arc<Staff>,
+    /// The staff consoles' sealed state.
+    pub staff_vault: Arc<staff_vault::StaffVault>,
     /// Signs staff members' MLS signature keys.
     pub attestor: Arc<Attestor>,
     /// The log of staff actions.
@@ -103,6 +107,15 @@ pub fn fatal(message: &str) -> ! {
     std::process::exit(70)
 }
 
+/// Run a start-up load on the blocking pool (see `run_with`).
+async fn at_start_up<T: Send + 'static>(
+    load: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(load)
+        .await
+        .map_err(|e| anyhow::anyhow!("start-up load task: {e}"))?
+}
+
 /// Run the server until `shutdown` is cancelled. `on_listening` is called
 /// with the bound address (useful when listening on port 0).
 pub async fn run(
@@ -124,7 +137,20 @@ pub async fn run_with(
     // The webhook client's TLS (rustls with ring); a second install in the
     // same process (tests) is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let storage = Storage::open_with_cache(&config.data_dir, config.vault(), config.storage.cache_bytes)?;
+    // Start-up loads read whole trees: on the blocking pool, so a slow disk
+    // holds no async worker (the storage rule; other servers in the same
+    // process, in tests, keep their workers).
+    let storage = {
+        let config = config.clone();
+        at_start_up(move || {
+            Ok(Storage::open_with_cache(
+                &config.data_dir,
+                config.vault(),
+                config.storage.cache_bytes,
+            )?)
+        })
+        .await?
+    };
     let index: writer::MailboxIndex = Default::default();
     let (writer_tx, writer_thread) = writer::spawn(
         storage.clone(),
@@ -144,58 +170,99 @@ pub async fn run_with(
         &config.limits,
         config.intake.max_tracked_sources,
     ));
-    let delivery = Arc::new(Delivery::load(
-        &storage,
-        mailboxes.clone(),
-        config.limits.clone(),
-        validation.clone(),
-    )?);
+    let delivery = {
+        let (storage, mailboxes, limits, validation) = (
+            storage.clone(),
+            mailboxes.clone(),
+            config.limits.clone(),
+            validation.clone(),
+        );
+        Arc::new(at_start_up(move || Ok(Delivery::load(&storage, mailboxes, limits, validation)?)).await?)
+    };
     tracing::info!(groups = delivery.group_count(), "storage opened");
-    let audit = Arc::new(Audit::open(
-        storage.db(),
-        storage.owner().clone(),
-        config.audit.clone(),
-    )?);
+    let audit = {
+        let (storage, config) = (storage.clone(), config.audit.clone());
+        Arc::new(at_start_up(move || Ok(Audit::open(storage.db(), storage.owner().clone(), config)?)).await?)
+    };
     let stats = Arc::new(Stats::open(
         storage.db(),
         storage.owner().clone(),
         config.stats.clone(),
     )?);
     let metrics = Arc::new(Metrics::new());
-    let staff = Arc::new(Staff::open(
-        storage.db(),
-        storage.owner().clone(),
-        config.staff.clone(),
-        audit.clone(),
-    )?);
+    metrics.watch_durable_syncs(storage.sync_counter());
+    let staff = {
+        // Also hashes the dummy password (CPU for a while).
+        let (storage, config, audit) = (storage.clone(), config.staff.clone(), audit.clone());
+        Arc::new(at_start_up(move || Ok(Staff::open(storage.db(), storage.owner().clone(), config, audit)?)).await?)
+    };
+    let staff_vault = {
+        let storage = storage.clone();
+        Arc::new(at_start_up(move || Ok(staff_vault::StaffVault::open(storage.db(), storage.owner().clone())?)).await?)
+    };
     let attestor = Arc::new(Attestor::open(&config.data_dir)?);
     if config.demo {
         let password = staff.ensure_demo().await?;
+        // A new password: the old vault key is gone with the old one.
+        staff_vault
+            .erase(staff.get_by_username(staff::DEMO_USERNAME).await?.account_id)
+            .await?;
         // Printed once for the person starting the server; never logged.
         println!("demo counsellor: username {} password {password}", staff::DEMO_USERNAME);
     }
-    let directory = Arc::new(Directory::new(storage.clone(), config.limits.clone(), validation)?);
-    let intake = intake::Intake::load(
-        config.intake.clone(),
-        &storage,
-        delivery.clone(),
-        directory.clone(),
-        attestor.public_key().to_vec(),
-        intake::Reporting {
+    let directory = {
+        let (storage, limits) = (storage.clone(), config.limits.clone());
+        Arc::new(at_start_up(move || Ok(Directory::new(storage, limits, validation)?)).await?)
+    };
+    let intake = {
+        let (config, storage, staff, delivery, directory) = (
+            config.clone(),
+            storage.clone(),
+            staff.clone(),
+            delivery.clone(),
+            directory.clone(),
+        );
+        let attestor_key = attestor.public_key().to_vec();
+        let reporting = intake::Reporting {
             audit: audit.clone(),
             stats: stats.clone(),
             metrics: metrics.clone(),
-        },
-    )?;
-    let circles = circles::Circles::load(
-        config.circles.clone(),
-        config.intake.languages.clone(),
-        &storage,
-        delivery.clone(),
-        directory.clone(),
-        intake.clone(),
-        audit.clone(),
-    )?;
+        };
+        at_start_up(move || {
+            Ok(intake::Intake::load(
+                config.intake.clone(),
+                &storage,
+                staff,
+                delivery,
+                directory,
+                attestor_key,
+                reporting,
+            )?)
+        })
+        .await?
+    };
+    let circles = {
+        let (config, storage, delivery, directory, intake, audit) = (
+            config.clone(),
+            storage.clone(),
+            delivery.clone(),
+            directory.clone(),
+            intake.clone(),
+            audit.clone(),
+        );
+        at_start_up(move || {
+            Ok(circles::Circles::load(
+                config.circles.clone(),
+                config.intake.languages.clone(),
+                &storage,
+                delivery,
+                directory,
+                intake,
+                audit,
+            )?)
+        })
+        .await?
+    };
     // Bound before anything is served, so a taken port stops the start.
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(
@@ -210,13 +277,21 @@ pub async fn run_with(
         // traffic and staff presence, and the listener has no login.
         tracing::warn!("metrics_listen is beyond loopback: firewall it to the scraper");
     }
-    let escalations = escalation::Escalations::load(
-        config.escalation.clone(),
-        &storage,
-        intake.clone(),
-        directory.clone(),
-        audit.clone(),
-    )?;
+    let escalations = {
+        let (config, storage, intake, directory, audit) = (
+            config.escalation.clone(),
+            storage.clone(),
+            intake.clone(),
+            directory.clone(),
+            audit.clone(),
+        );
+        at_start_up(move || {
+            Ok(escalation::Escalations::load(
+                config, &storage, intake, directory, audit,
+            )?)
+        })
+        .await?
+    };
     let lifecycle = lifecycle::Lifecycle::load(
         &storage,
         &staff,
@@ -235,6 +310,7 @@ pub async fn run_with(
         escalations,
         lifecycle,
         staff,
+        staff_vault,
         attestor,
         audit,
         stats,
@@ -313,7 +389,11 @@ pub async fn run_with(
     if tokio::time::timeout(Duration::from_secs(1), joined).await.is_err() {
         tracing::warn!("storage writer did not stop in time; flushing directly");
     }
-    storage.flush_blocking()?;
+    // On the blocking pool: a stalled disk must not hold a worker (the
+    // shutdown deadline still ends the process).
+    tokio::task::spawn_blocking(move || storage.flush_blocking())
+        .await
+        .map_err(|e| anyhow::anyhow!("final flush task: {e}"))??;
     tracing::info!("stopped");
     Ok(())
 }
@@ -504,11 +584,17 @@ async fn purge_once(
     };
     services.directory.forget_idle_claim_counters();
     services.mailboxes.evict_empty();
-    if services.staff.purge_expired().await.is_err()
-        || services.audit.purge(now).is_err()
-        || services.stats.purge(stats::Day::from_unix_secs(now)).is_err()
-    {
-        tracing::error!("staff, audit or stats purge failed");
+    // Each on the state owner, and each tried even if another failed.
+    let staff_purged = services.staff.purge_expired().await.is_ok();
+    let audit_purged = services.audit.purge(now).await.is_ok();
+    let stats_purged = services.stats.purge(stats::Day::from_unix_secs(now)).await.is_ok();
+    if !(staff_purged && audit_purged && stats_purged) {
+        tracing::error!(
+            staff_purged,
+            audit_purged,
+            stats_purged,
+            "staff, audit or stats purge failed"
+        );
     }
     match (envelopes, key_packages) {
         (Ok(Ok((e, keys))), Ok(k)) => {

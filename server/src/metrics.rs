@@ -114,6 +114,11 @@ pub struct Metrics {
     /// Writes refused below the free-space floor (`storage_full`): the
     /// disk needs attention.
     pub storage_full_refusals_total: Counter,
+    /// Times written data was made durable (flush, then fsync/fdatasync of
+    /// sled's files): one per group-commit round that acknowledged writes.
+    /// Copied from storage's own count at each scrape.
+    durable_syncs_total: Counter,
+    durable_syncs_source: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -139,6 +144,8 @@ impl Metrics {
             quota_refusals_total: Counter::default(),
             storage_full_refusals_total: Counter::default(),
             source_overflow_total: Counter::default(),
+            durable_syncs_total: Counter::default(),
+            durable_syncs_source: std::sync::OnceLock::new(),
             registry: Registry::default(),
         };
         registry.register(
@@ -198,6 +205,11 @@ impl Metrics {
             "Writes refused below the free-space floor (the disk needs attention)",
             m.storage_full_refusals_total.clone(),
         );
+        registry.register(
+            "durable_syncs",
+            "Times written data was made durable (flush, then fsync of sled's files) before acknowledging",
+            m.durable_syncs_total.clone(),
+        );
         // Every label value exists from the start, so dashboards see zeros.
         for &state in ShiftState::ALL {
             let _ = m.staff_on_shift.get_or_create(&ShiftLabels { state });
@@ -228,8 +240,19 @@ impl Metrics {
         self.staff_on_shift.get_or_create(&ShiftLabels { state }).set(count);
     }
 
+    /// Export storage's count of durable syncs (`Storage::sync_counter`).
+    pub fn watch_durable_syncs(&self, syncs: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        let _ = self.durable_syncs_source.set(syncs);
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
+        if let Some(syncs) = self.durable_syncs_source.get() {
+            let count = syncs.load(std::sync::atomic::Ordering::Relaxed);
+            self.durable_syncs_total
+                .inner()
+                .store(count, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -146,6 +146,11 @@ async fn metrics_are_served_on_their_own_listener_and_not_on_the_main_one() {
     let (status, text) = exchange(metrics, &get("/metrics")).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("parasol_connections_open "), "{text}");
+    let durable_syncs = text
+        .lines()
+        .find_map(|l| l.strip_prefix("parasol_durable_syncs_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(durable_syncs.is_some(), "a count of durable syncs: {text}");
     assert!(text.contains("cache-control: no-store"), "{text}");
     // The metrics listener serves nothing else.
     for path in ["/healthz", "/v1/ws", "/"] {

@@ -92,10 +92,14 @@ const HTTP_ACCEPT: &str = "POST /v1/escalations/{id}/accept";
 const HTTP_METRICS: &str = "GET /metrics";
 const HTTP_HEALTHZ: &str = "GET /healthz";
 const HTTP_ATTESTATION: &str = "GET /v1/attestation-key";
+const HTTP_VAULT_OPEN: &str = "POST /v1/staff/vault/open";
+const HTTP_VAULT_PUT: &str = "PUT /v1/staff/vault/items/{slot}";
 const ADMIN_CLI: &str = "admin CLI";
-const OTHER_ROWS: [&str; 7] = [
+const OTHER_ROWS: [&str; 9] = [
     HTTP_LOGIN,
     HTTP_LOGOUT,
+    HTTP_VAULT_OPEN,
+    HTTP_VAULT_PUT,
     HTTP_ACCEPT,
     HTTP_METRICS,
     HTTP_HEALTHZ,
@@ -463,7 +467,7 @@ impl World {
     }
 }
 
-const CIRCLE_OPS: [&str; 13] = [
+const CIRCLE_OPS: [&str; 14] = [
     "create_circle",
     "list_circles",
     "create_invitation",
@@ -472,6 +476,7 @@ const CIRCLE_OPS: [&str; 13] = [
     "preview_invitation",
     "join_circle",
     "join_requests",
+    "circle_roster",
     "decline_join",
     "set_muted",
     "set_moderator",
@@ -637,6 +642,8 @@ fn sample(op: &str) -> Request {
         "board" => Request::Board,
         "team_messages" => Request::TeamMessages,
         "take_team_message" => Request::TakeTeamMessage { group_id: g },
+        "rescue_chat" => Request::RescueChat { group_id: g, to: None },
+        "visitor_leaving" => Request::VisitorLeaving { quick_exit: false },
         "escalate" => Request::Escalate { escalation },
         "set_duty" => Request::SetDuty {
             state: DutyState::OnDuty,
@@ -678,6 +685,7 @@ fn sample(op: &str) -> Request {
             key_package: Bytes(vec![0]),
         },
         "join_requests" => Request::JoinRequests { circle_id: 1 },
+        "circle_roster" => Request::CircleRoster { circle_id: 1 },
         "decline_join" => Request::DeclineJoin {
             circle_id: 1,
             request_id: 1,
@@ -785,8 +793,9 @@ async fn perform_circle(world: &mut World, op: &str, role: Role) -> Cell {
         "list_circles" => (done(c.list_circles().await.map(|_| ())), None),
         "preview_invitation" => (done(c.preview_invitation(&bora_code).await.map(|_| ())), None),
         "join_circle" => (done(c.join_circle(&bora_code, "Rosa").await.map(|_| ())), None),
-        "create_invitation" | "list_invitations" | "join_requests" | "close_circle" => {
+        "create_invitation" | "list_invitations" | "join_requests" | "circle_roster" | "close_circle" => {
             let req = |s: &CircleSetup| match op {
+                "circle_roster" => Request::CircleRoster { circle_id: s.circle_id },
                 "create_invitation" => Request::CreateInvitation {
                     circle_id: s.circle_id,
                     expires_in_secs: 60,
@@ -1189,6 +1198,31 @@ async fn perform(world: &mut World, op: &str, role: Role) -> Cell {
                 },
             }
         }
+        "rescue_chat" => {
+            // Bora's chat while Bora is here: a supervisor is permitted and
+            // told it is not stranded (`invalid_state`); others are refused.
+            let a = send(
+                world,
+                role,
+                Request::RescueChat {
+                    group_id: Bytes(other_group.clone()),
+                    to: None,
+                },
+            )
+            .await;
+            observe(&a, None)
+        }
+        "visitor_leaving" => match staff {
+            Some(_) => observe(&send(world, role, sample(op)).await, None),
+            None => {
+                // Only ever about the caller's own ticket.
+                let mut v = visitor(&world.url).await;
+                v.request_chat("sq", "health", false).await.expect("request_chat");
+                let a = done(v.request(Request::VisitorLeaving { quick_exit: false }).await);
+                world.keep.push(v);
+                observe(&a, None)
+            }
+        },
         "take_team_message" => {
             let g = world.team_message().await;
             let a = send(world, role, Request::TakeTeamMessage { group_id: Bytes(g) }).await;
@@ -1324,6 +1358,20 @@ async fn http(world: &mut World, row: &str, role: Role) -> Cell {
             404 => Cell::Deny,
             status => http_cell(status),
         },
+        HTTP_VAULT_OPEN => http_cell(http_request(addr, "POST", "/v1/staff/vault/open", &headers, "").0),
+        // After its own `open`, so a refusal is about the caller, not the lease.
+        HTTP_VAULT_PUT => {
+            http_request(addr, "POST", "/v1/staff/vault/open", &headers, "");
+            let body = r#"{"sealed":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+            let mut put_headers = headers.clone();
+            put_headers.push(("Content-Type", "application/json"));
+            let (status, answer) = http_request(addr, "PUT", "/v1/staff/vault/items/matrix", &put_headers, body);
+            assert!(
+                matches!(status, 200 | 401 | 403),
+                "{row} as {role:?}: {status} {answer}"
+            );
+            http_cell(status)
+        }
         HTTP_HEALTHZ | HTTP_ATTESTATION => {
             let path = row.split(' ').nth(1).expect("path");
             http_cell(http_request(addr, "GET", path, &headers, "").0)

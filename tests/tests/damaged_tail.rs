@@ -9,8 +9,11 @@
 //!
 //! With the storage's write order (envelopes before heads, floors before
 //! deletions), sled keeps a consistent prefix at every cut tried (60 cuts
-//! of 4 KiB steps): no head claims a lost envelope. A head that does is
-//! lowered at start; `storage::recovery`'s unit tests cover that case.
+//! of 4 KiB steps): no head claims a lost envelope. A head that does (the
+//! "lying head" of issue 24) is made by hand in the second test: entries
+//! removed from sled while the server is stopped, their head kept. The
+//! start lowers it, and the member is served what is left and not left
+//! waiting.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,6 +24,31 @@ use parasol_tests::ServerProcess;
 
 const WAIT: Duration = Duration::from_secs(30);
 const SENT: usize = 120;
+
+/// Remove the last `count` entries of `client`'s mailbox straight from
+/// sled (the server stopped), keeping its head and floor: the damage a
+/// lost log tail did in issue 24. Returns the stored head and the seqs
+/// removed.
+fn lose_last_entries(data: &Path, client: ClientId, count: usize) -> (u64, Vec<u64>) {
+    let db = sled::open(data.join("sled")).expect("open sled");
+    let mailboxes = db.open_tree("mailboxes").expect("mailboxes tree");
+    let keys: Vec<_> = mailboxes.scan_prefix(client).keys().map(|k| k.expect("key")).collect();
+    assert!(keys.len() >= count, "only {} entries stored", keys.len());
+    let mut lost = Vec::new();
+    for key in &keys[keys.len() - count..] {
+        lost.push(u64::from_be_bytes(key[32..].try_into().expect("seq")));
+        mailboxes.remove(key).expect("remove");
+    }
+    let head = db
+        .open_tree("mailbox_heads")
+        .expect("heads tree")
+        .get(client)
+        .expect("read head")
+        .map(|v| u64::from_be_bytes(v.as_ref().try_into().expect("head")))
+        .expect("a stored head");
+    db.flush().expect("flush");
+    (head, lost)
+}
 
 async fn connect(server: &ServerProcess) -> Client {
     let mut c = Client::connect_ephemeral(&server.url()).await.expect("connect");
@@ -233,4 +261,112 @@ async fn a_member_whose_mailbox_tail_was_cut_gets_what_survived_and_is_not_left_
             }
         }
     }
+}
+
+/// The "lying head" over a real socket: an offline member's last entries
+/// are gone while his stored head still claims them. The start lowers the
+/// head and says so; he gets what survived, his cursor ends at the head
+/// the server announces (nothing to wait for), and the next message
+/// reaches him.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_that_claims_lost_entries_is_lowered_and_the_member_is_not_left_waiting() {
+    const SENT_HERE: usize = 30;
+    const LOST: usize = 7;
+    let mut server = ServerProcess::start();
+    let mut alice = connect(&server).await;
+    let mut bob = connect(&server).await;
+    let group = alice.create_group().await.expect("group");
+    alice.add_members(&group, &[bob.client_id()]).await.expect("add bob");
+    let deadline = Instant::now() + WAIT;
+    while !bob.groups().contains(&group) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(bob.next_event(left).await.expect("event").is_some(), "no Welcome");
+    }
+    // Quiet: his acks for the Welcome go out before he leaves.
+    while let Ok(Some(_)) = bob.next_event(Duration::from_millis(500)).await {}
+    let bob = bob.into_state().await.expect("bob offline");
+    let sent: Vec<String> = (0..SENT_HERE).map(|i| format!("maybe lost {i:03}")).collect();
+    for text in &sent {
+        alice.send_text(&group, text).await.expect("acknowledged send");
+    }
+    let (head_before, stored) = raw_mailbox(&server, &bob).await;
+    assert_eq!(stored, SENT_HERE, "every acknowledged send is stored for bob");
+    server.stop();
+
+    let data = server.data_dir();
+    let bob_id = bob.client_id();
+    let (stored_head, lost) = tokio::task::spawn_blocking(move || lose_last_entries(&data, bob_id, LOST))
+        .await
+        .expect("sled edit");
+    assert_eq!(stored_head, head_before);
+    assert_eq!(lost.last(), Some(&head_before), "the head claims the lost entries");
+
+    server.start_again();
+    let logs = server.logs();
+    let recovery = logs
+        .lines()
+        .rfind(|l| l.contains("storage recovery"))
+        .expect("the start logged its recovery check");
+    assert!(
+        recovery.contains("heads_lowered=1") && recovery.contains(&format!("seqs_lost={LOST}")),
+        "the start reports the lowered head: {recovery}"
+    );
+    let (head_after, applications) = raw_mailbox(&server, &bob).await;
+    assert_eq!(applications, SENT_HERE - LOST);
+    assert_eq!(
+        head_after,
+        head_before - LOST as u64,
+        "the head comes down to what is stored"
+    );
+
+    // Bob comes back: what survived, in order, once; then his cursor is at
+    // the announced head, so he waits for nothing.
+    let mut bob = Client::connect(&server.url(), bob).await.expect("bob connects");
+    assert_eq!(bob.authenticated().expect("authenticated").mailbox_head, head_after);
+    let mut texts = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while texts.len() < SENT_HERE - LOST {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "bob got {} of {} surviving messages",
+            texts.len(),
+            SENT_HERE - LOST
+        );
+        if let Some(Event::Message { text, .. }) =
+            bob.next_event(left.min(Duration::from_secs(1))).await.expect("event")
+        {
+            texts.push(text);
+        }
+    }
+    assert_eq!(texts, sent[..SENT_HERE - LOST]);
+    while let Ok(Some(_)) = bob.next_event(Duration::from_millis(500)).await {}
+    assert_eq!(
+        bob.cursor(),
+        head_after,
+        "bob's cursor is at the head: nothing left to wait for"
+    );
+
+    // The mailbox goes on: the next message takes the first lost seq and
+    // reaches him.
+    let deadline = Instant::now() + WAIT;
+    while let Err(e) = alice.reconnect().await {
+        assert!(Instant::now() < deadline, "alice cannot reconnect: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    alice
+        .send_text(&group, "after the repair")
+        .await
+        .expect("send after the repair");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the message after the repair never reached bob");
+        if let Some(Event::Message { text, .. }) = bob.next_event(left).await.expect("event") {
+            assert_eq!(text, "after the repair");
+            break;
+        }
+    }
+    assert_eq!(bob.cursor(), head_after + 1);
+    assert!(!server.logs().contains("panicked"));
 }

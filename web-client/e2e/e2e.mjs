@@ -13,7 +13,11 @@
 //   messages (interop); escalation to the crisis line: the visitor's SOS
 //   alerts the counsellor, who escalates; an on-duty crisis responder
 //   accepts, is added by the counsellor's console, talks with the visitor,
-//   and keeps the chat when the counsellor hands it off.
+//   and keeps the chat when the counsellor hands it off; typing indicators
+//   both ways (never lines); the counsellor sees her visitor drop, come
+//   back and quick-exit; a supervisor rescues a stranded chat from the
+//   board and the visitor is told; off hours with nobody able to read,
+//   the visitor is told the message could not be delivered.
 //
 // It measures the time from the visitor's page load to the counsellor
 // receiving the first message, writes it with the screenshots to
@@ -45,9 +49,11 @@ const STEP_MS = 30_000;
 const results = [];
 const measurements = {};
 
+/** E2E_ONLY=<regex> runs only the checks whose names match (the others are skipped, not passed). */
+const ONLY = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY) : undefined;
+
 async function check(name, fn) {
-  // E2E_ONLY=<text>: run only the checks whose name holds it (for those that stand alone on their own server).
-  if (process.env.E2E_ONLY !== undefined && !name.includes(process.env.E2E_ONLY)) return;
+  if (ONLY !== undefined && !ONLY.test(name)) return;
   const started = Date.now();
   try {
     await fn();
@@ -304,6 +310,21 @@ try {
     await shot(ana.page, "e2e-counsellor-console.png");
   });
 
+  await check("typing shows both ways (inside MLS) and never becomes a message", async () => {
+    const lines = async () => [await visitor.page.locator(".line").count(), await ana.page.locator(".line").count()];
+    const before = await lines();
+    await visitor.page.getByLabel("Write a message").fill("I am still wri");
+    await ana.page.locator(".typing", { hasText: "The visitor is typing" }).waitFor({ timeout: STEP_MS });
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("Take your ti");
+    await visitor.page.locator(".typing", { hasText: "The counsellor is writing" }).waitFor({ timeout: STEP_MS });
+    // A pause ends it by itself, on both sides.
+    await ana.page.locator(".typing").waitFor({ state: "detached", timeout: STEP_MS });
+    await visitor.page.locator(".typing").waitFor({ state: "detached", timeout: STEP_MS });
+    assert.deepEqual(await lines(), before, "typing signals are never lines");
+    await visitor.page.getByLabel("Write a message").fill("");
+    await ana.page.getByRole("textbox", { name: "Message" }).fill("");
+  });
+
   await check("a dropped connection comes back by itself with the same identity, and the chat goes on", async () => {
     const { route, server } = visitor.log.routes.at(-1);
     route.close({ code: 4000, reason: "network drop" });
@@ -311,6 +332,9 @@ try {
     await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: STEP_MS });
     await visitor.page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ state: "detached", timeout: STEP_MS });
     assert.equal(visitor.log.routes.length, 2, "one new socket");
+    // The counsellor saw her drop and come back (presence, never where from).
+    await line(ana.page, ".line.system", "The visitor's connection dropped");
+    await line(ana.page, ".line.system", "The visitor is connected again.");
     // The counsellor's console too.
     const staffSocket = ana.log.routes.at(-1);
     staffSocket.route.close({ code: 4000, reason: "network drop" });
@@ -701,6 +725,75 @@ try {
     }
   });
 
+  await check("a supervisor rescues a chat whose counsellor went away: the visitor is told and keeps talking; her quick exit shows", async () => {
+    await besa.page.getByRole("button", { name: "On break" }).click();
+    await besa.page.locator('button[aria-pressed="true"]', { hasText: "On break" }).waitFor();
+    await ana.page.getByRole("button", { name: "Available" }).click();
+    await ana.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
+    const v = await newContext({ width: 360, height: 740 });
+    await v.page.goto(`${ORIGIN}/`);
+    await v.page.getByRole("button", { name: "English" }).click();
+    await v.page.getByRole("button", { name: "I understand, continue" }).click();
+    await v.page.getByRole("button", { name: "Start the chat" }).click();
+    await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click({ timeout: STEP_MS });
+    await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    await v.page.getByLabel("Write a message").fill("Is anyone there tonight?");
+    await v.page.keyboard.press("Enter");
+    await line(ana.page, ".line.theirs", "Is anyone there tonight?");
+    // Ana's browser goes away with the chat open.
+    await ana.page.goto("about:blank");
+    await besa.page.getByRole("button", { name: "Available" }).click();
+    await besa.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor();
+    await besa.page.getByRole("button", { name: "Supervisor board" }).click();
+    const stranded = besa.page.locator(".stranded li", { hasText: "Ana" }).first();
+    await stranded.waitFor({ timeout: STEP_MS });
+    assert.match(await stranded.textContent(), /counsellor offline/);
+    await stranded.getByRole("button", { name: "Take it myself" }).click();
+    await v.page.getByText("Your counsellor had to step away.").waitFor({ timeout: STEP_MS });
+    await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+    await besa.page.getByRole("button", { name: "Supervisor board" }).click();
+    await v.page.getByLabel("Write a message").fill("Thank you for taking over.");
+    await v.page.keyboard.press("Enter");
+    await line(besa.page, ".line.theirs", "Thank you for taking over.");
+    await besa.page.getByRole("textbox", { name: "Message" }).fill("I'm Besa, I have read everything you wrote.");
+    await besa.page.getByRole("button", { name: "Send" }).click();
+    await line(v.page, ".line.theirs", "I'm Besa, I have read everything you wrote.");
+    await shot(v.page, "e2e-visitor-rescued.png");
+    await v.page.keyboard.press("Escape");
+    await v.page.keyboard.press("Escape");
+    await v.page.waitForURL(EXIT_URL);
+    await line(besa.page, ".line.system", "The visitor pressed quick exit.");
+    await shot(besa.page, "e2e-supervisor-rescued-quick-exit.png");
+    assert.deepEqual(v.log.problems, []);
+    await v.context.close();
+  });
+
+  await check("off hours with nobody on the team able to read: the visitor is told it could not be delivered, with the crisis lines", async () => {
+    const today = ((new Date().getUTCDay() + 6) % 7) + 1;
+    const otherDay = ((today + 2) % 7) + 1;
+    const closed = await startServer(`[intake]\ntime_zone = "UTC"\nopening_hours = [{ weekday = ${otherDay}, opens = 540, closes = 1020 }]\n`);
+    try {
+      // An account that never logged in has no current key; an admin is never sealed to.
+      await createStaff("dora", "Dora", "counsellor", closed.config);
+      const v = await newContext({ width: 360, height: 740 }, closed.origin);
+      await v.page.goto(`${closed.origin}/`);
+      await v.page.getByRole("button", { name: "English" }).click();
+      await v.page.getByRole("button", { name: "I understand, continue" }).click();
+      await v.page.getByRole("button", { name: "Start the chat" }).click();
+      await v.page.getByRole("heading", { level: 1, name: /We are closed right now/ }).waitFor({ timeout: STEP_MS });
+      await v.page.getByRole("textbox", { name: "Leave a message for the team" }).fill("Is someone there?");
+      await v.page.getByRole("button", { name: "Send the message" }).click();
+      const alert = v.page.getByRole("alert").filter({ hasText: "could not be delivered" });
+      await alert.waitFor({ timeout: STEP_MS });
+      assert.ok((await alert.locator("a.call").count()) > 0, "the crisis lines are in the notice");
+      assert.equal(await v.page.getByText("Your message was sent to the team").count(), 0);
+      await shot(v.page, "e2e-visitor-team-message-undelivered.png");
+      await v.context.close();
+    } finally {
+      await closed.stop();
+    }
+  });
+
   await check("off hours: schedule, crisis numbers, and a message sealed to the team that a counsellor reads", async () => {
     const today = ((new Date().getUTCDay() + 6) % 7) + 1;
     const otherDay = (today % 7) + 1 === today ? 1 : ((today + 2) % 7) + 1;
@@ -752,11 +845,14 @@ try {
       await v.page.getByRole("button", { name: "Start the chat" }).click();
       await staffCtx.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
       await v.page.locator(".badge.verified", { hasText: "Verified counsellor" }).waitFor({ timeout: STEP_MS });
-      // Her state is destroyed: the browser context goes, another computer logs in (a new key).
+      // Her state is destroyed: a password reset erases her vault and revokes her key; she logs in on
+      // another computer with a new key.
       await staffCtx.context.close();
+      const newPassword = `pw-${Date.now()}-reset`;
+      await admin(["reset-password", "lena", "--password-stdin"], `${newPassword}\n`, own.config);
       const started = Date.now();
       staffCtx = await newContext({ width: 1200, height: 800 }, own.origin);
-      await consoleLogin(staffCtx.page, lena, own.origin);
+      await consoleLogin(staffCtx.page, { ...lena, password: newPassword }, own.origin);
       await line(v.page, ".line.system", "Your counsellor reconnected.");
       measurements.stateLostToReconnectedMs = Date.now() - started;
       await v.page.locator(".badge.verified", { hasText: "Verified counsellor" }).waitFor({ timeout: STEP_MS });
@@ -769,6 +865,120 @@ try {
       await staffCtx.context.close();
     } finally {
       await own.stop();
+    }
+  });
+
+  await check("a counsellor in two chats reloads, then logs in on a new browser: both chats are back within 5 s with their history, and talk goes on", async () => {
+    const srv = await startServer();
+    const contexts = [];
+    try {
+      const vera = await createStaff("vera", "Vera", "counsellor", srv.config);
+      let staffCtx = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(staffCtx);
+      await consoleLogin(staffCtx.page, vera, srv.origin);
+      await staffCtx.page.getByRole("button", { name: "Available" }).click();
+      const visitors = [];
+      const titles = [];
+      for (const [i, topic] of [[1, "Health and HIV"], [2, "Violence"]]) {
+        const v = await newContext({ width: 360, height: 740 }, srv.origin);
+        contexts.push(v);
+        visitors.push(v);
+        await v.page.goto(`${srv.origin}/`);
+        await v.page.getByRole("button", { name: "English" }).click();
+        await v.page.getByRole("button", { name: "I understand, continue" }).click();
+        await v.page.getByRole("radio", { name: topic }).check();
+        await v.page.getByRole("button", { name: "Start the chat" }).click();
+        await v.page.getByLabel("Write a message").fill(`visitor ${i}: hello before the reload`);
+        await v.page.keyboard.press("Enter");
+        await staffCtx.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
+        await line(staffCtx.page, ".line.theirs", `visitor ${i}: hello before the reload`);
+        await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+        titles.push(await staffCtx.page.locator("#pane-h").textContent());
+        await staffCtx.page.getByRole("textbox", { name: "Message" }).fill(`Vera to ${i}: hello`);
+        await staffCtx.page.getByRole("button", { name: "Send" }).click();
+        await line(v.page, ".line.theirs", `Vera to ${i}: hello`);
+      }
+      assert.equal(await staffCtx.page.locator(".conversations .conversation").count(), 2);
+
+      const notVerified = async () => {
+        for (const v of visitors) assert.equal(await v.page.getByText("Not verified").count(), 0, "the visitor never sees Not verified");
+      };
+      /** Log in again and time it until both chats show their history. */
+      const loginAndRestore = async (label) => {
+        staffCtx.page.on("console", (m) => {
+          const derived = m.text().match(/^vault key derived in (\d+) ms/);
+          if (derived) measurements[`vaultKeyDeriveMs_${label}`] = Number(derived[1]);
+        });
+        await staffCtx.page.goto(`${srv.origin}/console.html`);
+        await staffCtx.page.getByLabel("Username").fill(vera.username);
+        await staffCtx.page.getByLabel("Password").fill(vera.password);
+        const started = Date.now();
+        await staffCtx.page.getByRole("button", { name: "Log in" }).click();
+        for (const [i, title] of titles.entries()) {
+          await staffCtx.page.locator(".conversations .conversation", { hasText: title }).click({ timeout: 5_000 });
+          await staffCtx.page.locator(".line.theirs", { hasText: `visitor ${i + 1}: hello before the reload` }).waitFor({ timeout: 5_000 });
+          await staffCtx.page.locator(".line.mine", { hasText: `Vera to ${i + 1}: hello` }).waitFor({ timeout: 5_000 });
+        }
+        const ms = Date.now() - started;
+        measurements[`consoleRestoreMs_${label}`] = ms;
+        assert.ok(ms <= 5_000, `both chats back in ${ms} ms`);
+        // The shift chosen before is taken up again.
+        await staffCtx.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor({ timeout: STEP_MS });
+        for (const [i, v] of visitors.entries()) {
+          await staffCtx.page.locator(".conversations .conversation", { hasText: titles[i] }).click();
+          await v.page.getByLabel("Write a message").fill(`visitor ${i + 1}: still here after ${label}`);
+          await v.page.keyboard.press("Enter");
+          await line(staffCtx.page, ".line.theirs", `visitor ${i + 1}: still here after ${label}`);
+          await staffCtx.page.getByRole("textbox", { name: "Message" }).fill(`Vera to ${i + 1}: back after ${label}`);
+          await staffCtx.page.getByRole("button", { name: "Send" }).click();
+          await line(v.page, ".line.theirs", `Vera to ${i + 1}: back after ${label}`);
+          await v.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
+        }
+        await notVerified();
+      };
+
+      // A reload mid-chat.
+      await staffCtx.page.reload();
+      await loginAndRestore("reload");
+      await shot(staffCtx.page, "e2e-console-restored-after-reload.png");
+
+      // The browser closed; another computer (a fresh context with nothing of the old one).
+      await staffCtx.context.close();
+      staffCtx = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(staffCtx);
+      await loginAndRestore("new-browser");
+      await shot(staffCtx.page, "e2e-console-restored-new-browser.png");
+      assert.deepEqual(
+        (await staffCtx.context.storageState()).origins.filter((o) => o.localStorage.length > 0),
+        [],
+        "the console keeps nothing in browser storage",
+      );
+
+      // Two consoles at once: the newer login takes over, the older one stops and says so.
+      const second = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(second);
+      await consoleLogin(second.page, vera, srv.origin);
+      await staffCtx.page.getByText("This console was opened on another computer or tab").waitFor({ timeout: STEP_MS });
+      await second.page.locator(".conversations .conversation").nth(1).waitFor({ timeout: 5_000 });
+
+      // State gone (a password reset erases the vault): "Clocked out" offers the hand-over.
+      const newPassword = `pw-${Date.now()}-reset`;
+      await admin(["reset-password", "vera", "--password-stdin"], `${newPassword}\n`, srv.config);
+      const fresh = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(fresh);
+      await consoleLogin(fresh.page, { ...vera, password: newPassword }, srv.origin);
+      assert.equal(await fresh.page.locator(".conversations .conversation").count(), 0);
+      await fresh.page.getByRole("button", { name: "Clocked out" }).click();
+      const handOver = fresh.page.getByRole("button", { name: "Hand over my open chats and clock out" });
+      await handOver.waitFor({ timeout: STEP_MS });
+      await shot(fresh.page, "e2e-console-handover-offered.png");
+      await handOver.click();
+      await fresh.page.locator('button[aria-pressed="true"]', { hasText: "Clocked out" }).waitFor({ timeout: STEP_MS });
+      await handOver.waitFor({ state: "detached", timeout: STEP_MS });
+      for (const ctx of contexts) assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(srv.origin)), []);
+    } finally {
+      for (const ctx of contexts) await ctx.context.close().catch(() => {});
+      await srv.stop();
     }
   });
 } finally {

@@ -17,7 +17,15 @@ const openSocket = () => new WebSocket(serverUrl(location));
 
 /** One chat per page load: a fresh identity, in memory only, wiped on quick exit. */
 let current: VisitorIntake | undefined;
-onQuickExit(() => current?.close());
+onQuickExit(() => {
+  current?.sayLeaving(true);
+  current?.close();
+});
+// Closing or reloading the tab ends this chat's keys (memory only): her
+// counsellor learns at once that she left, instead of after the grace.
+window.addEventListener("pagehide", (event) => {
+  if (!event.persisted) current?.sayLeaving(false);
+});
 
 const intake: Intake = {
   start(request, onState) {
@@ -36,6 +44,9 @@ const intake: Intake = {
   },
   send(text) {
     current?.send(text);
+  },
+  typing() {
+    current?.typing();
   },
   retry(id) {
     current?.retry(id);

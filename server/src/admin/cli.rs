@@ -219,6 +219,9 @@ fn direct(config: &Config, request: AdminRequest) -> Result<AdminReply, String> 
                 Staff::open(db, storage.owner().clone(), config.staff.clone(), audit.clone())
                     .map_err(|e| e.to_string())?,
             ),
+            staff_vault: Arc::new(
+                crate::staff_vault::StaffVault::open(db, storage.owner().clone()).map_err(|e| e.to_string())?,
+            ),
             stats: Arc::new(Stats::open(db, storage.owner().clone(), config.stats.clone()).map_err(|e| e.to_string())?),
             audit,
             purge: None,

@@ -93,6 +93,8 @@ pub enum AdminReply {
 #[derive(Clone)]
 pub struct AdminContext {
     pub staff: Arc<Staff>,
+    /// Erased with the account's password, sessions or access.
+    pub staff_vault: Arc<crate::staff_vault::StaffVault>,
     pub audit: Arc<Audit>,
     pub stats: Arc<Stats>,
     /// The running server's purge loop (`None` when the CLI opened the
@@ -108,10 +110,22 @@ impl AdminContext {
     pub fn of(services: &crate::Services) -> Self {
         AdminContext {
             staff: services.staff.clone(),
+            staff_vault: services.staff_vault.clone(),
             audit: services.audit.clone(),
             stats: services.stats.clone(),
             purge: Some(services.purge_requests.clone()),
         }
+    }
+
+    /// Erase the account's vault, after its sessions ended (so no console
+    /// can write it again): the sealed state is unreadable after a password
+    /// reset, and a disabled or revoked account must not get it back.
+    async fn erase_vault(&self, account_id: u64) -> Result<(), StaffError> {
+        self.staff_vault.erase(account_id).await.map_err(|e| match e {
+            crate::staff_vault::VaultError::Storage(s) => StaffError::Storage(s),
+            other => StaffError::Storage(crate::storage::StorageError::Corrupt(other.to_string())),
+        })?;
+        Ok(())
     }
 
     async fn id_of(&self, username: &str) -> Result<u64, StaffError> {
@@ -158,16 +172,19 @@ impl AdminContext {
                     .await?;
                 AdminReply::Account { account }
             }
-            AdminRequest::Disable { username } => AdminReply::Account {
-                account: self.staff.disable(self.id_of(&username).await?, by).await?,
-            },
+            AdminRequest::Disable { username } => {
+                let id = self.id_of(&username).await?;
+                let account = self.staff.disable(id, by).await?;
+                self.erase_vault(id).await?;
+                AdminReply::Account { account }
+            }
             AdminRequest::Enable { username } => AdminReply::Account {
                 account: self.staff.enable(self.id_of(&username).await?, by).await?,
             },
             AdminRequest::ResetPassword { username, password } => {
-                self.staff
-                    .reset_password(self.id_of(&username).await?, &password, by)
-                    .await?;
+                let id = self.id_of(&username).await?;
+                self.staff.reset_password(id, &password, by).await?;
+                self.erase_vault(id).await?;
                 AdminReply::Done
             }
             AdminRequest::EnableTotp { username } => AdminReply::TotpUri {
@@ -178,7 +195,9 @@ impl AdminContext {
                 AdminReply::Done
             }
             AdminRequest::RevokeSessions { username } => {
-                self.staff.revoke_all(self.id_of(&username).await?, by).await?;
+                let id = self.id_of(&username).await?;
+                self.staff.revoke_all(id, by).await?;
+                self.erase_vault(id).await?;
                 AdminReply::Done
             }
             AdminRequest::List => AdminReply::Accounts {
@@ -186,14 +205,18 @@ impl AdminContext {
             },
             // Counts queued on the state owner first, so the export is current.
             AdminRequest::Stats { from, to } => {
-                match self.stats.settle().await.and_then(|()| self.stats.export_csv(from, to)) {
+                let csv = match self.stats.settle().await {
+                    Ok(()) => self.stats.export_csv(from, to).await,
+                    Err(e) => Err(e),
+                };
+                match csv {
                     Ok(csv) => AdminReply::Csv { csv },
                     Err(crate::stats::StatsError::Storage(e)) => return Err(StaffError::Storage(e)),
                     Err(e) => error(e),
                 }
             }
             AdminRequest::Audit { since, limit } => AdminReply::Audit {
-                entries: self.audit.list(since, limit)?,
+                entries: self.audit.list(since, limit).await?,
             },
             AdminRequest::Purge => self.purge().await,
         })

@@ -214,13 +214,17 @@ impl Audit {
 
     /// Entries at or after `since` (Unix seconds), oldest first, at most
     /// `limit` (capped at [`MAX_LIST`]).
-    pub fn list(&self, since: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
-        self.log.list(since, limit)
+    /// Read on the blocking pool (see storage's rule).
+    pub async fn list(&self, since: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
+        let log = self.log.clone();
+        crate::storage::owner::read(move || log.list(since, limit)).await
     }
 
     /// Delete entries older than the retention period; returns how many.
-    pub fn purge(&self, now: u64) -> Result<usize, AuditError> {
-        self.log.purge(now)
+    /// Runs on the state owner, like every write of the log.
+    pub async fn purge(&self, now: u64) -> Result<usize, AuditError> {
+        let log = self.log.clone();
+        self.owner.write(move || log.purge(now)).await
     }
 
     /// Entries stored.
@@ -334,15 +338,15 @@ mod tests {
             .record(AuditEvent::new(Actor::Staff(3), AuditAction::VisitorBlocked).detail("threats\n".repeat(100)))
             .await
             .unwrap();
-        let all = audit.list(0, 10).unwrap();
+        let all = audit.list(0, 10).await.unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].action, AuditAction::AccountCreated);
         assert_eq!(all[1].subject.as_deref(), Some("ticket:42"));
         let detail = all[2].detail.as_deref().unwrap();
         assert_eq!(detail.chars().count(), MAX_DETAIL_CHARS);
         assert!(!detail.contains('\n'));
-        assert_eq!(audit.list(150, 10).unwrap().len(), 2);
-        assert_eq!(audit.list(0, 1).unwrap().len(), 1);
+        assert_eq!(audit.list(150, 10).await.unwrap().len(), 2);
+        assert_eq!(audit.list(0, 1).await.unwrap().len(), 1);
     }
 
     #[test]
@@ -358,8 +362,8 @@ mod tests {
         assert!(audit.is_empty());
     }
 
-    #[test]
-    fn retention_and_the_bound_drop_the_oldest() {
+    #[tokio::test]
+    async fn retention_and_the_bound_drop_the_oldest() {
         let (_d, audit) = open(10);
         for t in 0..25u64 {
             audit
@@ -368,12 +372,12 @@ mod tests {
                 .unwrap();
         }
         assert!(audit.len() <= 10);
-        let kept = audit.list(0, 100).unwrap();
+        let kept = audit.list(0, 100).await.unwrap();
         assert_eq!(kept.len() as u64, audit.len());
         assert_eq!(kept.last().unwrap().at, 24 * 86_400);
         // Retention 1 day: at day 24, everything before day 23 goes.
-        audit.purge(24 * 86_400).unwrap();
-        let kept = audit.list(0, 100).unwrap();
+        audit.purge(24 * 86_400).await.unwrap();
+        let kept = audit.list(0, 100).await.unwrap();
         assert_eq!(kept.iter().map(|e| e.at / 86_400).collect::<Vec<_>>(), vec![23, 24]);
         assert_eq!(audit.len(), 2);
     }

@@ -19,7 +19,8 @@ use parasol_protocol::circle::{
     MAX_DISPLAY_NAME_CHARS,
 };
 use parasol_protocol::{
-    Bytes, CircleInfo, ErrorCode, InvitationPreview, InvitationState, JoinRequest, ServerMessage, StaffRole,
+    Bytes, CircleInfo, CircleMember, ErrorCode, InvitationPreview, InvitationState, JoinRequest, ServerMessage,
+    StaffRole,
 };
 use parking_lot::Mutex;
 use rand::RngCore;
@@ -273,6 +274,7 @@ impl Circles {
                 moderators: vec![staff.client],
                 muted: Vec::new(),
                 departed: Vec::new(),
+                names: vec![(staff.client, staff.display_name.clone())],
             };
             state.by_group.insert(group_id, id);
             state.circles.insert(id, record.clone());
@@ -492,6 +494,7 @@ impl Circles {
         let c = &state.circles[&i.circle_id];
         Ok(InvitationPreview {
             circle_id: c.id,
+            group_id: Bytes(c.group_id.clone()),
             name: c.name.clone(),
             language: c.language.clone(),
             topic: c.topic.clone(),
@@ -641,11 +644,27 @@ impl Circles {
         Ok(())
     }
 
+    /// A peer (visitor) moderator may not demote, mute or remove a staff
+    /// moderator: a circle a counsellor runs stays hers.
+    fn check_peer_over_staff(&self, caller: &ClientId, target: &ClientId, circle: &CircleRecord) -> ServiceResult<()> {
+        let staff_moderator = circle.moderators.contains(target) && self.intake.is_staff_client(target);
+        if staff_moderator && !self.intake.is_staff_client(caller) {
+            return Err(err(
+                ErrorCode::Forbidden,
+                "peer moderators cannot demote, mute or remove a staff moderator",
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn set_muted(&self, client: &ClientId, circle_id: u64, target: &[u8], muted: bool) -> ServiceResult<()> {
         let me = *client;
         self.change_member(client, circle_id, target, |c, t| {
             if t == me {
                 return Err(err(ErrorCode::InvalidRequest, "moderators do not mute themselves"));
+            }
+            if muted {
+                self.check_peer_over_staff(&me, &t, c)?;
             }
             c.muted.retain(|m| *m != t);
             if muted {
@@ -665,7 +684,11 @@ impl Circles {
         target: &[u8],
         moderator: bool,
     ) -> ServiceResult<()> {
+        let me = *client;
         self.change_member(client, circle_id, target, |c, t| {
+            if !moderator {
+                self.check_peer_over_staff(&me, &t, c)?;
+            }
             c.moderators.retain(|m| *m != t);
             if moderator {
                 c.moderators.push(t);
@@ -677,6 +700,42 @@ impl Circles {
             }
         })
         .await
+    }
+
+    /// Who is in the circle, under which name: for its members only. A key
+    /// with no bound name (a circle from before names were kept) is shown
+    /// without one.
+    pub async fn roster(&self, client: &ClientId, circle_id: u64) -> ServiceResult<Vec<CircleMember>> {
+        let c = {
+            let state = self.state.lock();
+            state.circles.get(&circle_id).cloned().ok_or_else(unknown_circle)?
+        };
+        if !self.is_member(&c, client) || c.departed.contains(client) {
+            return Err(unknown_circle());
+        }
+        let mut members: Vec<ClientId> = self
+            .delivery
+            .members(&c.group_id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        members.sort_unstable();
+        Ok(members
+            .into_iter()
+            .filter(|m| !c.departed.contains(m))
+            .map(|m| CircleMember {
+                client_id: Bytes(m.to_vec()),
+                display_name: c
+                    .names
+                    .iter()
+                    .find(|(k, _)| *k == m)
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default(),
+                moderator: c.moderators.contains(&m),
+                staff: self.intake.is_staff_client(&m),
+            })
+            .collect())
     }
 
     /// Leave: delivery to the member stops now, what waits in their mailbox
@@ -872,14 +931,22 @@ impl Circles {
                 .filter(|j| j.circle_id == id && added.contains(&j.client))
                 .map(|j| j.id)
                 .collect();
+            let mut named = Vec::new();
             for j in &done {
-                state.joins.remove(j);
+                if let Some(j) = state.joins.remove(j) {
+                    named.push((j.client, j.display_name));
+                }
             }
             let Some(c) = state.circles.get_mut(&id) else { return };
             for r in removed {
                 c.departed.retain(|m| m != r);
                 c.muted.retain(|m| m != r);
                 c.moderators.retain(|m| m != r);
+                c.names.retain(|(k, _)| k != r);
+            }
+            for (k, name) in named {
+                c.names.retain(|(other, _)| *other != k);
+                c.names.push((k, name));
             }
             (c.clone(), done)
         };
@@ -888,7 +955,7 @@ impl Circles {
                 tracing::error!("deleting a join request failed");
             }
         }
-        if !removed.is_empty() && self.store.put_circle(&circle).is_err() {
+        if (!removed.is_empty() || !done.is_empty()) && self.store.put_circle(&circle).is_err() {
             tracing::error!("storing a circle failed");
         }
         let actor = self.actor_of(sender);

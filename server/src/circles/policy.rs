@@ -36,6 +36,9 @@ impl GroupPolicy for CirclePolicy {
                 "only the circle's moderators may add or remove members",
             ));
         }
+        for r in removed {
+            circles.check_peer_over_staff(sender, r, &circle)?;
+        }
         if !added.is_empty() {
             let state = circles.state.lock();
             let asked = |a: &ClientId| state.joins.values().any(|j| j.circle_id == circle.id && j.client == *a);

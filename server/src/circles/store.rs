@@ -29,6 +29,11 @@ pub struct CircleRecord {
     /// Left, and not yet removed from the MLS group: nothing is delivered
     /// to them.
     pub departed: Vec<ClientId>,
+    /// Each member key's name in this circle: the one it asked to join
+    /// under, or the creating counsellor's display name. Bound here so a
+    /// member cannot post under another's name (at most `max_members`).
+    #[serde(default)]
+    pub names: Vec<(ClientId, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

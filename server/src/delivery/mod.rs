@@ -540,10 +540,14 @@ impl Delivery {
 
     /// Validate a commit against the group's current epoch; if it wins,
     /// merge it, store it and fan it out (with the Welcome to the members
-    /// it adds) in one write.
+    /// it adds) in one write. The cheap checks come first; openmls's
+    /// processing (signatures, the update path) runs in the bounded
+    /// validation pool, charged to `who`'s source, under the group's lock,
+    /// so commits to one group are still validated and merged in order.
     pub async fn commit(
         &self,
         sender: ClientId,
+        who: Requester,
         commit: &[u8],
         welcome: Option<&[u8]>,
         group_info: Option<&[u8]>,
@@ -586,7 +590,9 @@ impl Delivery {
         let group_info = group_info.map(parse_group_info).transpose()?;
 
         let slot = self.group(&group_id)?;
-        let mut group = slot.write().await;
+        // Owned, so the locked group can go to the validation thread and
+        // come back: the lock is held throughout.
+        let group = slot.write_owned().await;
         let old_epoch = group.check_sender(&sender, message.epoch().as_u64())?;
         if let Some(gi) = &group_info {
             if gi.group_id().as_slice() != group_id.as_slice() || gi.epoch().as_u64() != old_epoch + 1 {
@@ -596,10 +602,15 @@ impl Delivery {
                 ));
             }
         }
-        let processed = group
-            .public
-            .process_message(&self.crypto, message)
-            .map_err(|e| invalid(ErrorCode::InvalidCommit, format!("commit rejected: {e}")))?;
+        self.validation.charge(&who, group_units(commit.len()))?;
+        let (mut group, processed) = self
+            .validation
+            .run(&who, move || {
+                let processed = group.public.process_message(&RustCrypto::default(), message);
+                (group, processed)
+            })
+            .await?;
+        let processed = processed.map_err(|e| invalid(ErrorCode::InvalidCommit, format!("commit rejected: {e}")))?;
         let Sender::Member(sender_leaf) = *processed.sender() else {
             return Err(invalid(ErrorCode::InvalidCommit, "commits must come from a member"));
         };

@@ -182,10 +182,71 @@ async fn commits_with_proposals_other_than_add_and_remove_are_refused() {
         .update_group_context_extensions(&provider, Extensions::empty(), &signer)
         .unwrap();
     let commit = commit.tls_serialize_detached().unwrap();
-    let refused = f.delivery.commit(creator, &commit, None, None, None).await;
+    let refused = f
+        .delivery
+        .commit(creator, Requester::STAFF, &commit, None, None, None)
+        .await;
     let e = refused.err().expect("refused");
     assert_eq!(e.code, ErrorCode::InvalidCommit, "{}", e.message);
     assert!(e.message.contains("only add and remove"), "{}", e.message);
+}
+
+/// Commit validation (openmls's processing) runs in the bounded validation
+/// pool, charged to an anonymous sender's source like a new group: once the
+/// source's budget is spent, a commit is refused before any MLS work, and
+/// staff are never charged.
+#[tokio::test]
+async fn commits_are_validated_in_the_pool_and_charged_to_the_source() {
+    let limits = Limits {
+        validations_per_source_per_minute: 1,
+        validation_source_burst: 1,
+        ..Limits::default()
+    };
+    let f = open(tempfile::tempdir().unwrap(), limits);
+    let identity = Identity::generate();
+    let creator = identity.client_id();
+    let provider = openmls_rust_crypto::OpenMlsRustCrypto::default();
+    let signer = identity.mls_signer();
+    let mut group = MlsGroup::new_with_group_id(
+        &provider,
+        &signer,
+        &parasol_client::mls::create_config(),
+        GroupId::from_slice(&[9; 16]),
+        identity.credential_with_key(),
+    )
+    .unwrap();
+    let group_info = group
+        .export_group_info(provider.crypto(), &signer, false)
+        .unwrap()
+        .tls_serialize_detached()
+        .unwrap();
+    let tree = group.export_ratchet_tree().tls_serialize_detached().unwrap();
+    let accepted = f
+        .delivery
+        .create_group(creator, Requester::STAFF, &group_info, &tree)
+        .await
+        .unwrap();
+    f.delivery.finish(accepted).await.unwrap();
+    // A commit openmls accepts but the rules refuse: it reaches the
+    // validation and then fails, leaving the group as it was.
+    let (commit, _, _) = group
+        .update_group_context_extensions(&provider, Extensions::empty(), &signer)
+        .unwrap();
+    let commit = commit.tls_serialize_detached().unwrap();
+    let source = crate::intake::abuse::SourceHasher::default().key(std::net::IpAddr::from([10, 0, 0, 1]));
+    let visitor = Requester::anonymous(Some(source));
+
+    let first = f.delivery.commit(creator, visitor, &commit, None, None, None).await;
+    assert_eq!(first.err().expect("refused").code, ErrorCode::InvalidCommit);
+    let second = f.delivery.commit(creator, visitor, &commit, None, None, None).await;
+    assert_eq!(second.err().expect("refused").code, ErrorCode::RateLimited);
+    for _ in 0..3 {
+        let staff = f
+            .delivery
+            .commit(creator, Requester::STAFF, &commit, None, None, None)
+            .await;
+        assert_eq!(staff.err().expect("refused").code, ErrorCode::InvalidCommit);
+    }
 }
 
 /// A policy that knows which keys are staff's and which groups it keeps.

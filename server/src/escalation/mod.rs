@@ -150,7 +150,12 @@ impl Escalations {
             );
         }
         state.saved_duty = store.duties()?.into_iter().collect();
-        let outbox = Arc::new(Outbox::open(storage.db(), target, audit.clone())?);
+        let outbox = Arc::new(Outbox::open(
+            storage.db(),
+            storage.owner().clone(),
+            target,
+            audit.clone(),
+        )?);
         let service = Arc::new(Escalations {
             config,
             state: Mutex::new(state),

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
+use crate::storage::owner::{self, StateOwner};
 use crate::storage::StorageError;
 
 pub const SIGNATURE_HEADER: &str = "x-parasol-signature";
@@ -69,6 +70,9 @@ struct Entry {
 pub struct Outbox {
     db: sled::Db,
     tree: sled::Tree,
+    /// Writes the outbox's tree and makes it durable (see storage's rule:
+    /// no sled call on an async worker); reads run on the blocking pool.
+    owner: StateOwner,
     target: Option<WebhookTarget>,
     http: reqwest::Client,
     wake: Notify,
@@ -106,7 +110,12 @@ pub fn verify_signature(secret: &[u8], timestamp: u64, body: &[u8], header: &str
 }
 
 impl Outbox {
-    pub fn open(db: &sled::Db, target: Option<WebhookTarget>, audit: Arc<Audit>) -> Result<Self, StorageError> {
+    pub fn open(
+        db: &sled::Db,
+        owner: StateOwner,
+        target: Option<WebhookTarget>,
+        audit: Arc<Audit>,
+    ) -> Result<Self, StorageError> {
         let timeout = target.as_ref().map_or(Duration::from_secs(10), |t| t.timeout);
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -117,16 +126,12 @@ impl Outbox {
         Ok(Outbox {
             db: db.clone(),
             tree: db.open_tree("escalation_outbox")?,
+            owner,
             target,
             http,
             wake: Notify::new(),
             audit,
         })
-    }
-
-    /// Notices not yet delivered.
-    pub fn pending(&self) -> usize {
-        self.tree.len()
     }
 
     /// Write a notice durably; the worker posts it. Without a configured
@@ -136,10 +141,6 @@ impl Outbox {
         let Some(target) = &self.target else {
             return Ok(true);
         };
-        if self.tree.len() >= target.max_entries {
-            tracing::error!("webhook outbox full; notice not queued");
-            return Ok(false);
-        }
         let entry = Entry {
             idempotency_key: body.idempotency_key.clone(),
             escalation_id: body.escalation_id,
@@ -147,10 +148,23 @@ impl Outbox {
             attempts: 0,
             next_attempt_ms: 0,
         };
-        let key = self.db.generate_id()?.to_be_bytes();
-        self.tree
-            .insert(key, rmp_serde::to_vec_named(&entry).expect("entries serialize"))?;
-        self.db.flush_async().await?;
+        let (db, tree, max_entries) = (self.db.clone(), self.tree.clone(), target.max_entries);
+        // Counted and written on the state owner, durable when it answers.
+        let queued = self
+            .owner
+            .write(move || {
+                if tree.len() >= max_entries {
+                    return Ok::<_, StorageError>(false);
+                }
+                let key = db.generate_id()?.to_be_bytes();
+                tree.insert(key, rmp_serde::to_vec_named(&entry).expect("entries serialize"))?;
+                Ok(true)
+            })
+            .await?;
+        if !queued {
+            tracing::error!("webhook outbox full; notice not queued");
+            return Ok(false);
+        }
         self.wake.notify_one();
         Ok(true)
     }
@@ -175,12 +189,24 @@ impl Outbox {
     /// not-yet-due notice is due.
     async fn deliver_due(&self, target: &WebhookTarget) -> Option<u64> {
         let mut next_due: Option<u64> = None;
-        let keys: Vec<sled::IVec> = self.tree.iter().keys().filter_map(Result::ok).collect();
-        for key in keys {
-            let Ok(Some(bytes)) = self.tree.get(&key) else { continue };
+        // Read on the blocking pool; the outbox is bounded (`max_entries`).
+        let tree = self.tree.clone();
+        let Ok(entries) = owner::read(move || {
+            Ok::<_, StorageError>(
+                tree.iter()
+                    .filter_map(Result::ok)
+                    .collect::<Vec<(sled::IVec, sled::IVec)>>(),
+            )
+        })
+        .await
+        else {
+            tracing::error!("reading the webhook outbox failed");
+            return Some(now_ms() + 1000);
+        };
+        for (key, bytes) in entries {
             let Ok(mut entry) = rmp_serde::from_slice::<Entry>(&bytes) else {
                 tracing::error!("dropping a corrupt webhook outbox entry");
-                let _ = self.tree.remove(&key);
+                let _ = self.owner.remove(&self.tree, &key);
                 continue;
             };
             if entry.next_attempt_ms > now_ms() {
@@ -189,7 +215,15 @@ impl Outbox {
             }
             entry.attempts += 1;
             if self.post(target, &entry).await {
-                if self.tree.remove(&key).is_err() || self.db.flush_async().await.is_err() {
+                let tree = self.tree.clone();
+                let removed = self
+                    .owner
+                    .write(move || {
+                        tree.remove(&key)?;
+                        Ok::<_, StorageError>(())
+                    })
+                    .await;
+                if removed.is_err() {
                     tracing::error!("removing a delivered webhook notice failed");
                 }
                 let event = AuditEvent::new(Actor::System, AuditAction::EscalationWebhookDelivered)
@@ -204,7 +238,7 @@ impl Outbox {
                 entry.next_attempt_ms = now_ms() + backoff.as_millis() as u64;
                 next_due = Some(next_due.map_or(entry.next_attempt_ms, |d| d.min(entry.next_attempt_ms)));
                 let stored = rmp_serde::to_vec_named(&entry).expect("entries serialize");
-                if self.tree.insert(&key, stored).is_err() {
+                if self.owner.insert(&self.tree, &key, stored).is_err() {
                     tracing::error!("rescheduling a webhook notice failed");
                 }
                 tracing::warn!(

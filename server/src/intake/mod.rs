@@ -30,7 +30,8 @@ use std::sync::Arc;
 
 use parasol_protocol::{
     BoardRow, Bytes, ClosedReason, CounsellorToAdd, ErrorCode, FeedbackAnswer, Help, PowChallenge, PowSolution,
-    QueueEntry, Response, ServerMessage, ShiftState, StaffBadge, StaffRole, TeamMessage, TicketState, TicketStatus,
+    QueueEntry, Response, ServerMessage, ShiftState, StaffBadge, StaffRole, StrandedChat, StrandedReason, TeamMessage,
+    TicketState, TicketStatus, VisitorPresence,
 };
 use parking_lot::Mutex;
 use rand::RngCore;
@@ -88,8 +89,15 @@ struct Ticket {
     phase: Phase,
     /// Counsellors who let the offer lapse or passed on it.
     passed: HashSet<u64>,
-    /// When the visitor's last connection went away (None: connected).
+    /// When the visitor's last connection went away, or she said she was
+    /// leaving (None: connected). A gone visitor is never offered.
     gone_since: Option<u64>,
+    /// What the chat's counsellor was last told of the visitor's
+    /// connection (memory only).
+    told: VisitorPresence,
+    /// A supervisor moved the chat away from an absent counsellor (the
+    /// visitor's page says so); cleared by the next transfer.
+    rescued: bool,
     last_pushed: Option<(u32, u32)>,
     /// Where the visitor asked from (memory only, never in the record):
     /// a block also holds on it. `None` after a restart or for a local
@@ -100,6 +108,11 @@ struct Ticket {
 impl Ticket {
     fn waiting(&self) -> bool {
         matches!(self.phase, Phase::Waiting | Phase::Offered { .. })
+    }
+
+    /// Waiting with its visitor here: counted, positioned and offered.
+    fn queued(&self) -> bool {
+        self.waiting() && self.gone_since.is_none()
     }
 
     fn entry(&self, now: u64) -> QueueEntry {
@@ -223,6 +236,9 @@ pub struct Intake {
     source_blocks: admission::SourceBlocks,
     state: Mutex<State>,
     store: IntakeStore,
+    /// The staff accounts: their stored roles decide who a team message
+    /// is sealed to, whether or not they have logged in since a restart.
+    accounts: Arc<crate::staff::Staff>,
     delivery: Arc<Delivery>,
     directory: Arc<Directory>,
     attestation_key: Vec<u8>,
@@ -262,9 +278,11 @@ fn fresh_secret() -> Vec<u8> {
 impl Intake {
     /// Load the stored queue and chats. Every visitor counts as gone since
     /// now: they have the grace period to come back.
+    #[allow(clippy::too_many_arguments)]
     pub fn load(
         config: IntakeConfig,
         storage: &crate::storage::Storage,
+        accounts: Arc<crate::staff::Staff>,
         delivery: Arc<Delivery>,
         directory: Arc<Directory>,
         attestation_key: Vec<u8>,
@@ -297,6 +315,8 @@ impl Intake {
                     phase,
                     passed: HashSet::new(),
                     gone_since: Some(now),
+                    told: VisitorPresence::Reconnecting,
+                    rescued: false,
                     last_pushed: None,
                     source: None,
                 },
@@ -320,6 +340,7 @@ impl Intake {
             hours,
             state: Mutex::new(state),
             store,
+            accounts,
             delivery: delivery.clone(),
             directory,
             attestation_key,
@@ -419,6 +440,10 @@ impl Intake {
                 t.last_pushed = None;
             }
             self.push_ticket(&state, id);
+            self.tell_presence(&mut state, id, VisitorPresence::Here);
+            let now = now_secs();
+            self.dispatch(&mut state, now);
+            self.refresh(&mut state, now);
         }
     }
 
@@ -427,11 +452,82 @@ impl Intake {
         if state.visitors.get(client).is_some_and(|(c, _)| *c == connection) {
             state.visitors.remove(client);
             if let Some(id) = state.by_visitor.get(client).copied() {
+                let now = now_secs();
                 if let Some(t) = state.tickets.get_mut(&id) {
-                    t.gone_since = Some(now_secs());
+                    t.gone_since.get_or_insert(now);
                 }
+                self.visitor_went(&mut state, id, VisitorPresence::Reconnecting);
+                self.dispatch(&mut state, now);
+                self.refresh(&mut state, now);
             }
         }
+    }
+
+    /// The visitor says she is leaving now (the page is closing, or quick
+    /// exit). Her ticket stays for the grace period, in case she comes
+    /// back, but is not offered meanwhile.
+    pub fn visitor_leaving(&self, client: &ClientId, quick_exit: bool) -> ServiceResult<()> {
+        let mut state = self.state.lock();
+        let id = *state
+            .by_visitor
+            .get(client)
+            .ok_or_else(|| err(ErrorCode::UnknownTicket, "no open ticket"))?;
+        let now = now_secs();
+        if let Some(t) = state.tickets.get_mut(&id) {
+            t.gone_since.get_or_insert(now);
+        }
+        let presence = if quick_exit {
+            VisitorPresence::QuickExit
+        } else {
+            VisitorPresence::Left
+        };
+        self.visitor_went(&mut state, id, presence);
+        self.dispatch(&mut state, now);
+        self.refresh(&mut state, now);
+        Ok(())
+    }
+
+    /// The visitor of ticket `id` is gone: an offer of it is withdrawn
+    /// (it goes back in line, not counted as passed), and her chat's
+    /// counsellor is told.
+    fn visitor_went(&self, state: &mut State, id: u64, presence: VisitorPresence) {
+        let Some(t) = state.tickets.get_mut(&id) else { return };
+        if let Phase::Offered { account, .. } = t.phase {
+            t.phase = Phase::Waiting;
+            if let Some(s) = state.staff.get_mut(&account) {
+                s.offers.remove(&id);
+                s.push(ServerMessage::OfferWithdrawn { ticket_id: id });
+            }
+        }
+        // "Reconnecting" never hides a "left" or "quick exit" she told us,
+        // nor "left" (the page closing after it) a "quick exit".
+        let told = state.tickets[&id].told;
+        let hidden = match presence {
+            VisitorPresence::Reconnecting => told != VisitorPresence::Here,
+            VisitorPresence::Left => told == VisitorPresence::QuickExit,
+            VisitorPresence::Here | VisitorPresence::QuickExit => false,
+        };
+        if !hidden {
+            self.tell_presence(state, id, presence);
+        }
+    }
+
+    /// Tell the chat's counsellor (if any) what changed about its visitor.
+    fn tell_presence(&self, state: &mut State, id: u64, presence: VisitorPresence) {
+        let Some(t) = state.tickets.get_mut(&id) else { return };
+        if t.told == presence {
+            return;
+        }
+        t.told = presence;
+        let (Some(account), Some(g)) = (t.record.counsellor, &t.record.group_id) else {
+            return;
+        };
+        let msg = ServerMessage::VisitorPresence {
+            ticket_id: id,
+            group_id: Bytes(g.to_vec()),
+            presence,
+        };
+        s_push(state, account, msg);
     }
 
     fn check_choice(&self, language: &str, topic: &str) -> ServiceResult<()> {
@@ -589,6 +685,8 @@ impl Intake {
                     phase: Phase::Waiting,
                     passed: HashSet::new(),
                     gone_since,
+                    told: VisitorPresence::Here,
+                    rescued: false,
                     last_pushed: None,
                     source,
                 },
@@ -712,6 +810,11 @@ impl Intake {
                 state.by_visitor.remove(&old_client);
                 state.by_visitor.insert(client, id);
                 self.push_readd(&state, id);
+                if connected {
+                    self.tell_presence(&mut state, id, VisitorPresence::Here);
+                    self.dispatch(&mut state, now);
+                    self.refresh(&mut state, now);
+                }
                 let record = state.tickets[&id].record.clone();
                 (self.ticket_state(&state, id, Some(&fresh)), record)
             };
@@ -774,6 +877,16 @@ impl Intake {
                 Some(retry_after_secs),
             ));
         }
+        // The current key of each enabled counsellor or supervisor account,
+        // by stored role (never a stale key, never an admin's or a crisis
+        // responder's).
+        let current: Vec<ClientId> = self
+            .chat_taking_accounts()
+            .await?
+            .into_iter()
+            .filter_map(|account| self.current_staff_key(account))
+            .take(self.config.max_team_message_recipients)
+            .collect();
         let targets: Vec<ClientId> = {
             let mut state = self.state.lock();
             // Reserved now, so two requests of one key at once get one.
@@ -791,23 +904,7 @@ impl Intake {
                     group: None,
                 },
             );
-            // The newest key of each counsellor or supervisor account.
-            let mut newest: HashMap<u64, ClientId> = HashMap::new();
-            for (c, account) in &state.staff_clients {
-                newest.insert(*account, *c);
-            }
-            for s in state.staff.values() {
-                newest.insert(s.session.account_id, s.session.client);
-            }
-            let mut v: Vec<(u64, ClientId)> = newest
-                .into_iter()
-                .filter(|(account, _)| state.staff.get(account).is_none_or(Staffer::takes_chats))
-                .collect();
-            v.sort();
-            v.into_iter()
-                .map(|(_, c)| c)
-                .take(self.config.max_team_message_recipients)
-                .collect()
+            current
         };
         let mut out = Vec::new();
         let mut handed = Vec::new();
@@ -831,6 +928,23 @@ impl Intake {
             h.targets = handed;
         }
         Ok(out)
+    }
+
+    /// Enabled accounts whose stored role takes chats, by id (`Staff`
+    /// reads on the blocking pool).
+    async fn chat_taking_accounts(&self) -> ServiceResult<Vec<u64>> {
+        let list = self
+            .accounts
+            .list()
+            .await
+            .map_err(|_| ServiceError::from(StorageError::Unavailable("reading staff accounts".into())))?;
+        let mut ids: Vec<u64> = list
+            .into_iter()
+            .filter(|a| !a.disabled && matches!(a.role, StaffRole::Counsellor | StaffRole::Supervisor))
+            .map(|a| a.account_id)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Handouts older than [`TEAM_HANDOUT_SECS`] go; so do their groups'
@@ -908,7 +1022,15 @@ impl Intake {
         self.state.lock().team_groups.contains_key(group_id)
     }
 
-    pub async fn leave_team_message(&self, client: ClientId, group_id: Vec<u8>, language: String) -> ServiceResult<()> {
+    /// Leave a team message: answers how many current staff keys it was
+    /// sealed to. With none (the keys handed out went stale, or none was
+    /// added) nothing is kept: nobody could read it.
+    pub async fn leave_team_message(
+        &self,
+        client: ClientId,
+        group_id: Vec<u8>,
+        language: String,
+    ) -> ServiceResult<u32> {
         if !self.config.languages.contains(&language) {
             return Err(err(ErrorCode::InvalidRequest, "unknown language; see intake_info"));
         }
@@ -917,6 +1039,10 @@ impl Intake {
             .members(&group_id)
             .await
             .ok_or_else(|| err(ErrorCode::UnknownGroup, "no such group"))?;
+        let delivered_to = members
+            .iter()
+            .filter(|m| **m != client && self.is_current_staff_key(m))
+            .count() as u32;
         let record = {
             let mut state = self.state.lock();
             if !members.contains(&client) || state.staff_clients.contains_key(&client) {
@@ -947,6 +1073,9 @@ impl Intake {
                     "a team message is the group the team's keys (team_key_packages) went into",
                 ));
             }
+            if delivered_to == 0 {
+                return Ok(0);
+            }
             if state.team_messages.len() >= self.config.max_team_messages {
                 return Err(self.refusal(ErrorCode::Busy, "the team's inbox is full", Some(3600)));
             }
@@ -961,10 +1090,12 @@ impl Intake {
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
                 s.push(ServerMessage::TeamMessagesWaiting { messages: list.clone() });
             }
-            record
+            (record, delivered_to)
         };
+        let (record, delivered_to) = record;
         self.store.put_team_message(&record)?;
-        self.flush().await
+        self.flush().await?;
+        Ok(delivered_to)
     }
 
     // ------------------------------------------------------------------- staff
@@ -1016,6 +1147,19 @@ impl Intake {
                     t.record.counsellor_badge = Some(badge.clone());
                 }
                 self.push_ticket(&state, *id);
+                // Where each of my chats' visitors is, if not here.
+                let t = &state.tickets[id];
+                if t.told != VisitorPresence::Here {
+                    s_push(
+                        &state,
+                        account,
+                        ServerMessage::VisitorPresence {
+                            ticket_id: *id,
+                            group_id: Bytes(t.record.group_id.as_ref().map(|g| g.to_vec()).unwrap_or_default()),
+                            presence: t.told,
+                        },
+                    );
+                }
             }
             // Catch up: pending re-adds, team messages, queue.
             let readds: Vec<u64> = state
@@ -1182,7 +1326,7 @@ impl Intake {
         let mut waiting: Vec<&Ticket> = state
             .tickets
             .values()
-            .filter(|t| t.waiting() && (all || s.session.languages.contains(&t.record.language)))
+            .filter(|t| t.queued() && (all || s.session.languages.contains(&t.record.language)))
             .collect();
         waiting.sort_by(|a, b| queue::serving_order(&as_waiting(a), &as_waiting(b)));
         Ok(waiting.into_iter().map(|t| t.entry(now)).collect())
@@ -1201,6 +1345,9 @@ impl Intake {
             .ok_or_else(|| err(ErrorCode::UnknownTicket, "no such ticket"))?;
         if !t.waiting() {
             return Err(err(ErrorCode::InvalidState, "someone else has this ticket"));
+        }
+        if t.gone_since.is_some() && t.record.group_id.is_none() {
+            return Err(err(ErrorCode::InvalidState, "the visitor has left"));
         }
         if !s.session.languages.contains(&t.record.language) {
             return Err(err(
@@ -1408,6 +1555,53 @@ impl Intake {
     }
 
     pub async fn transfer(&self, account: u64, group_id: Vec<u8>, to: Option<u64>) -> ServiceResult<Response> {
+        self.move_chat(account, group_id, to, false).await
+    }
+
+    /// Why a chat's counsellor cannot answer it now, if she cannot.
+    fn stranded(state: &State, t: &Ticket) -> Option<StrandedReason> {
+        t.record.group_id.as_ref()?;
+        let account = t.record.counsellor?;
+        match state.staff.get(&account) {
+            None => Some(StrandedReason::Offline),
+            Some(s) if s.connection.is_none() => Some(StrandedReason::Offline),
+            Some(s) if s.shift == ShiftState::ClockedOut => Some(StrandedReason::ClockedOut),
+            Some(_) => None,
+        }
+    }
+
+    /// A supervisor moves a stranded chat to colleague `to`, or to
+    /// herself. As on a transfer, the visitor's client adds the new
+    /// counsellor (told it is a rescue) and the new counsellor removes the
+    /// absent one's leaf.
+    pub async fn rescue(&self, account: u64, group_id: Vec<u8>, to: Option<u64>) -> ServiceResult<Response> {
+        {
+            let state = self.state.lock();
+            if Self::staffer(&state, account)?.session.role != StaffRole::Supervisor {
+                return Err(err(ErrorCode::Forbidden, "only supervisors rescue chats"));
+            }
+            let id = *state
+                .by_group
+                .get(group_id.as_slice())
+                .ok_or_else(|| err(ErrorCode::UnknownGroup, "no such chat"))?;
+            if Self::stranded(&state, &state.tickets[&id]).is_none() {
+                return Err(err(
+                    ErrorCode::InvalidState,
+                    "this chat's counsellor is here; she can transfer it",
+                ));
+            }
+        }
+        self.move_chat(account, group_id, Some(to.unwrap_or(account)), true)
+            .await
+    }
+
+    async fn move_chat(
+        &self,
+        account: u64,
+        group_id: Vec<u8>,
+        to: Option<u64>,
+        rescue: bool,
+    ) -> ServiceResult<Response> {
         let now = now_secs();
         let (target, target_client, language) = {
             let state = self.state.lock();
@@ -1467,15 +1661,29 @@ impl Intake {
             .claim(&target_client)
             .await
             .map_err(|_| err(ErrorCode::NoCounsellorAvailable, "that colleague has no key packages"))?;
-        let for_note = self
-            .directory
-            .claim(&target_client)
-            .await
-            .map_err(|_| err(ErrorCode::NoCounsellorAvailable, "that colleague has no key packages"))?;
+        // Nobody writes a hand-over note in a rescue: its counsellor is away.
+        let for_note = if rescue {
+            None
+        } else {
+            Some(
+                self.directory
+                    .claim(&target_client)
+                    .await
+                    .map_err(|_| err(ErrorCode::NoCounsellorAvailable, "that colleague has no key packages"))?,
+            )
+        };
         let (response, record) = {
             let mut state = self.state.lock();
             let id = Self::chat_of(&state, account, &group_id)?;
-            self.audit(account, AuditAction::ChatTransferred, Some(id), None);
+            if rescue && Self::stranded(&state, &state.tickets[&id]).is_none() {
+                return Err(err(ErrorCode::InvalidState, "its counsellor came back"));
+            }
+            self.audit(
+                account,
+                AuditAction::ChatTransferred,
+                Some(id),
+                rescue.then_some("rescue"),
+            );
             let previous_account = state.tickets[&id].record.counsellor;
             let badge = state
                 .staff
@@ -1497,6 +1705,7 @@ impl Intake {
                 client: target_client,
                 key_package: for_visitor.key_package,
             });
+            t.rescued = rescue;
             let entry = t.entry(now);
             let previous = t.record.previous_client.map(|c| Bytes(c.to_vec()));
             if let Some(p) = previous_account.and_then(|a| state.staff.get_mut(&a)) {
@@ -1514,14 +1723,18 @@ impl Intake {
             self.push_ticket(&state, id);
             self.dispatch(&mut state, now);
             self.refresh(&mut state, now);
-            (
-                Response::Transferred {
+            let response = match for_note {
+                Some(note) => Response::Transferred {
                     group_id: Bytes(group_id.clone()),
                     to: badge,
-                    note_key_package: Bytes(for_note.key_package),
+                    note_key_package: Bytes(note.key_package),
                 },
-                state.tickets[&id].record.clone(),
-            )
+                None => Response::ChatRescued {
+                    group_id: Bytes(group_id.clone()),
+                    to: badge,
+                },
+            };
+            (response, state.tickets[&id].record.clone())
         };
         self.store.put_ticket(&record)?;
         self.flush().await?;
@@ -1605,6 +1818,7 @@ impl Intake {
             .values()
             .filter(|s| on_shift(s.shift) || !s.chats.is_empty())
             .map(|s| BoardRow {
+                account_id: s.session.account_id,
                 display_name: s.session.display_name.clone(),
                 role: s.session.role,
                 shift: s.shift,
@@ -1614,10 +1828,34 @@ impl Intake {
             })
             .collect();
         staff.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+        let mut stranded: Vec<StrandedChat> = state
+            .tickets
+            .values()
+            .filter_map(|t| {
+                let reason = Self::stranded(&state, t)?;
+                let counsellor_account = t.record.counsellor?;
+                let counsellor = state
+                    .staff
+                    .get(&counsellor_account)
+                    .map(|s| s.session.display_name.clone())
+                    .or_else(|| t.record.counsellor_badge.as_ref().map(|b| b.display_name.clone()))
+                    .unwrap_or_default();
+                Some(StrandedChat {
+                    ticket_id: t.record.id,
+                    group_id: Bytes(t.record.group_id.as_ref()?.to_vec()),
+                    language: t.record.language.clone(),
+                    counsellor,
+                    counsellor_account,
+                    reason,
+                })
+            })
+            .collect();
+        stranded.sort_by_key(|c| c.ticket_id);
         Ok(Response::Board {
             queue_depth: depth,
             longest_wait_secs: longest,
             staff,
+            stranded,
             open_escalations: self.open_escalations.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
@@ -1694,17 +1932,23 @@ impl Intake {
             // One entry per open ticket at most: ended tickets' go.
             let State { sos_seen, tickets, .. } = &mut *state;
             sos_seen.retain(|id, _| tickets.contains_key(id));
-            let grace = self.config.resume_grace_secs;
+            let grace = self.config.gone_visitor_grace_secs;
+            let gone_too_long = |t: &Ticket| t.gone_since.is_some_and(|since| now.saturating_sub(since) >= grace);
             let abandoned = state
                 .tickets
                 .values()
-                .filter(|t| {
-                    t.waiting()
-                        && t.record.group_id.is_none()
-                        && t.gone_since.is_some_and(|since| now.saturating_sub(since) > grace)
-                })
+                .filter(|t| t.waiting() && t.record.group_id.is_none() && gone_too_long(t))
                 .map(|t| t.record.id)
                 .collect();
+            let left: Vec<u64> = state
+                .tickets
+                .values()
+                .filter(|t| t.told == VisitorPresence::Reconnecting && gone_too_long(t))
+                .map(|t| t.record.id)
+                .collect();
+            for id in left {
+                self.tell_presence(&mut state, id, VisitorPresence::Left);
+            }
             self.dispatch(&mut state, now);
             self.refresh(&mut state, now);
             abandoned
@@ -1794,7 +2038,7 @@ impl Intake {
         let mut ids: Vec<(u64, bool, bool, u64, String)> = state
             .tickets
             .values()
-            .filter(|t| t.phase == Phase::Waiting)
+            .filter(|t| t.phase == Phase::Waiting && t.gone_since.is_none())
             .map(|t| {
                 (
                     t.record.id,
@@ -1854,7 +2098,7 @@ impl Intake {
     /// Push every changed position, and the queue depth to staff on shift.
     fn refresh(&self, state: &mut State, now: u64) {
         let mut waiting: Vec<queue::Waiting<'_>> =
-            state.tickets.values().filter(|t| t.waiting()).map(as_waiting).collect();
+            state.tickets.values().filter(|t| t.queued()).map(as_waiting).collect();
         queue::sort(&mut waiting);
         let positions = queue::positions(&waiting);
         let mut counsellors: HashMap<&str, usize> = HashMap::new();
@@ -1953,6 +2197,7 @@ impl Intake {
                     })
                 }),
                 responders: t.record.responder_badges.clone(),
+                rescued: t.rescued && t.record.pending_add.is_some(),
             },
             // Accepted, the group not made yet: still waiting, as far as the
             // visitor can tell.
@@ -2058,7 +2303,7 @@ fn candidates(state: &State) -> Vec<routing::Candidate<'_>> {
 }
 
 fn depth_of(state: &State, now: u64) -> (u32, u32) {
-    let waiting = state.tickets.values().filter(|t| t.waiting());
+    let waiting = state.tickets.values().filter(|t| t.queued());
     let (mut depth, mut longest) = (0u32, 0u64);
     for t in waiting {
         depth += 1;

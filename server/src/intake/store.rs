@@ -11,6 +11,7 @@ use crate::storage::{ClientId, StorageError, Vault};
 const TICKETS: &str = "intake_tickets";
 const SHIFTS: &str = "intake_shifts";
 const STAFF_CLIENTS: &str = "intake_staff_clients";
+/// Account id → the key its last live session authenticated with.
 const BLOCKS: &str = "intake_blocks";
 const TEAM_MESSAGES: &str = "intake_team_messages";
 

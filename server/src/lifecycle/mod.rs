@@ -127,21 +127,29 @@ impl Lifecycle {
         mailboxes: Arc<Mailboxes>,
         audit: Arc<Audit>,
     ) -> Result<Arc<Self>, StorageError> {
-        let db = storage.db();
         let vault = storage.vault().clone();
-        let current_tree = db.open_tree(CURRENT)?;
-        let revoked_tree = db.open_tree(REVOKED)?;
-        let mut state = State::default();
-        for item in current_tree.iter() {
-            let (k, v) = item?;
-            let plain = vault.open_state(CURRENT, &k, &v)?;
-            state.current.insert(account_of(&k)?, client_of(&plain)?);
-        }
-        for item in revoked_tree.iter() {
-            let (k, v) = item?;
-            let plain = vault.open_state(REVOKED, &k, &v)?;
-            state.revoked.insert(client_of(&k)?, account_of(&plain)?);
-        }
+        // sled reads on the blocking pool, not on an async worker.
+        let (current_tree, revoked_tree, state) = {
+            let (db, vault) = (storage.db().clone(), vault.clone());
+            tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
+                let current_tree = db.open_tree(CURRENT)?;
+                let revoked_tree = db.open_tree(REVOKED)?;
+                let mut state = State::default();
+                for item in current_tree.iter() {
+                    let (k, v) = item?;
+                    let plain = vault.open_state(CURRENT, &k, &v)?;
+                    state.current.insert(account_of(&k)?, client_of(&plain)?);
+                }
+                for item in revoked_tree.iter() {
+                    let (k, v) = item?;
+                    let plain = vault.open_state(REVOKED, &k, &v)?;
+                    state.revoked.insert(client_of(&k)?, account_of(&plain)?);
+                }
+                Ok((current_tree, revoked_tree, state))
+            })
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("loading the key registry: {e}")))??
+        };
         let lifecycle = Arc::new(Lifecycle {
             owner: storage.owner().clone(),
             vault,
@@ -243,9 +251,9 @@ impl Lifecycle {
     }
 
     /// A staff connection authenticated with `client`: it becomes the
-    /// account's current key, and chats still holding an older key of hers
-    /// get the safety net (once the key has key packages).
-    pub async fn staff_authenticated(&self, account: u64, client: ClientId, badge: &StaffBadge) {
+    /// account's current key. Called before the intake hears of the
+    /// connection, so what it seals on connect goes to this key.
+    pub fn make_current(&self, account: u64, client: ClientId) {
         let changed = {
             let mut state = self.state.lock();
             if state.current.get(&account) == Some(&client) {
@@ -262,6 +270,12 @@ impl Lifecycle {
                 tracing::error!(error = %e, "storing a staff account's current key failed");
             }
         }
+    }
+
+    /// After [`Lifecycle::make_current`] and the intake: chats still
+    /// holding an older key of hers get the safety net (once the key has
+    /// key packages).
+    pub async fn staff_authenticated(&self, account: u64, client: ClientId, badge: &StaffBadge) {
         self.offer_reconnects(account, client, badge).await;
     }
 

@@ -57,8 +57,14 @@ fn new_account(username: &str) -> NewAccount {
 
 const PW: &str = "a long enough password";
 
-fn actions(audit: &Audit) -> Vec<AuditAction> {
-    audit.list(0, 1000).unwrap().into_iter().map(|e| e.action).collect()
+async fn actions(audit: &Audit) -> Vec<AuditAction> {
+    audit
+        .list(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
 }
 
 #[tokio::test]
@@ -97,7 +103,7 @@ async fn accounts_are_created_validated_unique_and_bounded() {
     );
     assert_eq!(f.staff.get_by_username("bob").await.unwrap().account_id, 2);
     assert!(matches!(f.staff.get(9).await, Err(StaffError::NotFound)));
-    assert_eq!(actions(&f.audit), [AuditAction::AccountCreated; 3]);
+    assert_eq!(actions(&f.audit).await, [AuditAction::AccountCreated; 3]);
 }
 
 #[tokio::test]
@@ -129,7 +135,7 @@ async fn every_bad_login_gets_the_same_answer() {
     ));
     f.staff.enable(id, Actor::System).await.unwrap();
     f.staff.login("ana", PW, None).await.unwrap();
-    let log = f.audit.list(0, 100).unwrap();
+    let log = f.audit.list(0, 100).await.unwrap();
     // Failures of an account are audited; names that are no account are not.
     assert_eq!(log.iter().filter(|e| e.action == AuditAction::LoginFailed).count(), 3);
     assert_eq!(log.iter().filter(|e| e.action == AuditAction::Login).count(), 2);

@@ -227,12 +227,16 @@ impl Stats {
         Ok(())
     }
 
-    pub fn export_csv(&self, from: Day, to: Day) -> Result<String, StatsError> {
-        self.counters.export_csv(from, to)
+    /// Read on the blocking pool (see storage's rule).
+    pub async fn export_csv(&self, from: Day, to: Day) -> Result<String, StatsError> {
+        let counters = self.counters.clone();
+        crate::storage::owner::read(move || counters.export_csv(from, to)).await
     }
 
-    pub fn purge(&self, today: Day) -> Result<usize, StatsError> {
-        self.counters.purge(today)
+    /// Delete days past retention, on the state owner like every write.
+    pub async fn purge(&self, today: Day) -> Result<usize, StatsError> {
+        let counters = self.counters.clone();
+        self.owner.write(move || counters.purge(today)).await
     }
 }
 
@@ -473,8 +477,8 @@ mod tests {
         rows[1..].iter().map(|r| r[i].clone()).collect()
     }
 
-    #[test]
-    fn counts_under_five_are_suppressed() {
+    #[tokio::test]
+    async fn counts_under_five_are_suppressed() {
         let (_d, stats) = open();
         // Day 100: 7 chats, 6 in mk about violence, 1 in sq about health;
         // 2 transfers, 5 escalations.
@@ -489,7 +493,7 @@ mod tests {
         for _ in 0..4 {
             stats.counters.record_chat(&chat(101, "violence", "mk", 30)).unwrap();
         }
-        let csv = stats.export_csv(Day(100), Day(102)).unwrap();
+        let csv = stats.export_csv(Day(100), Day(102)).await.unwrap();
         let r = rows(&csv);
         assert_eq!(r.len(), 4, "{csv}");
         assert_eq!(column(&r, "date"), ["1970-04-11", "1970-04-12", "1970-04-13"]);
@@ -512,13 +516,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn percentiles_follow_the_buckets() {
+    #[tokio::test]
+    async fn percentiles_follow_the_buckets() {
         let (_d, stats) = open();
         for w in [5, 15, 25, 35, 45, 55, 65, 75, 85, 1_000_000] {
             stats.counters.record_chat(&chat(7, "just-talk", "en", w)).unwrap();
         }
-        let r = rows(&stats.export_csv(Day(7), Day(7)).unwrap());
+        let r = rows(&stats.export_csv(Day(7), Day(7)).await.unwrap());
         assert_eq!(column(&r, "wait_p50_secs"), ["50"]);
         assert_eq!(column(&r, "wait_p90_secs"), ["90"]);
         assert_eq!(column(&r, "wait_p99_secs"), [">86400"]);
@@ -528,8 +532,8 @@ mod tests {
         assert_eq!(bucket_edges()[bucket_of(7000)], 7020);
     }
 
-    #[test]
-    fn odd_names_and_too_many_values_count_as_other() {
+    #[tokio::test]
+    async fn odd_names_and_too_many_values_count_as_other() {
         let (_d, stats) = open();
         stats
             .counters
@@ -539,7 +543,7 @@ mod tests {
             let topic: &'static str = Box::leak(format!("t{i}").into_boxed_str());
             stats.counters.record_chat(&chat(1, topic, "mk", 1)).unwrap();
         }
-        let csv = stats.export_csv(Day(1), Day(1)).unwrap();
+        let csv = stats.export_csv(Day(1), Day(1)).await.unwrap();
         let header = &rows(&csv)[0];
         assert!(header.contains(&"topic:other".to_string()));
         assert!(!csv.contains("comma"));
@@ -549,17 +553,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn ranges_are_bounded_and_old_days_purged() {
+    #[tokio::test]
+    async fn ranges_are_bounded_and_old_days_purged() {
         let (_d, stats) = open();
-        assert!(matches!(stats.export_csv(Day(5), Day(4)), Err(StatsError::BadRange)));
         assert!(matches!(
-            stats.export_csv(Day(0), Day(MAX_EXPORT_DAYS)),
+            stats.export_csv(Day(5), Day(4)).await,
+            Err(StatsError::BadRange)
+        ));
+        assert!(matches!(
+            stats.export_csv(Day(0), Day(MAX_EXPORT_DAYS)).await,
             Err(StatsError::BadRange)
         ));
         stats.counters.record_chat(&chat(10, "violence", "mk", 1)).unwrap();
         stats.counters.record_chat(&chat(50, "violence", "mk", 1)).unwrap();
-        assert!(stats.purge(Day(60)).unwrap() > 0);
+        assert!(stats.purge(Day(60)).await.unwrap() > 0);
         assert!(stats.counters.read_day(Day(10)).unwrap().total == 0);
         assert_eq!(stats.counters.read_day(Day(50)).unwrap().total, 1);
     }

@@ -51,7 +51,9 @@ impl Syncer {
                     let entry = entry?;
                     let name = entry.file_name();
                     if !self.synced_blobs.contains(&name) {
-                        File::open(entry.path())?.sync_all()?;
+                        if !sync_blob(&entry.path())? {
+                            continue;
+                        }
                         new_blobs = true;
                     }
                     present.insert(name);
@@ -68,5 +70,52 @@ impl Syncer {
         self.synced_blobs = present;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// fsync one blob file; `false` if it is gone. sled removes a blob when
+/// the value that pointed at it is replaced or removed, on threads of its
+/// own, so one listed a moment ago may be gone by the open. There is then
+/// nothing left to make durable, and a removal is no reason to stop the
+/// server (it did: a group of 50's commits replaced its blobs while a
+/// round was syncing, and the round failed with ENOENT).
+fn sync_blob(path: &Path) -> std::io::Result<bool> {
+    match File::open(path) {
+        Ok(blob) => blob.sync_all().map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_removed_before_its_sync_is_skipped_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("42");
+        std::fs::write(&blob, b"sealed value").unwrap();
+        assert!(sync_blob(&blob).unwrap(), "a present blob is synced");
+        std::fs::remove_file(&blob).unwrap();
+        assert!(!sync_blob(&blob).unwrap(), "a removed blob is skipped");
+    }
+
+    #[test]
+    fn a_sync_after_sled_removed_a_synced_blob_forgets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled_dir = dir.path();
+        std::fs::write(sled_dir.join("db"), b"log").unwrap();
+        std::fs::create_dir(sled_dir.join("blobs")).unwrap();
+        std::fs::write(sled_dir.join("blobs").join("1"), b"blob").unwrap();
+        let syncs = Arc::new(AtomicU64::new(0));
+        let mut syncer = Syncer::open(sled_dir, syncs.clone()).unwrap();
+        syncer.sync().unwrap();
+        assert!(syncer.synced_blobs.contains(&OsString::from("1")));
+        std::fs::remove_file(sled_dir.join("blobs").join("1")).unwrap();
+        std::fs::write(sled_dir.join("blobs").join("2"), b"blob").unwrap();
+        syncer.sync().unwrap();
+        assert_eq!(syncer.synced_blobs, HashSet::from([OsString::from("2")]));
+        assert_eq!(syncs.load(Ordering::Relaxed), 2);
     }
 }

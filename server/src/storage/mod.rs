@@ -26,8 +26,16 @@
 //! 2. **No sled call on an async worker.** A write can wait for sled's I/O
 //!    buffers and a read for the disk. Envelopes are written by the
 //!    [`writer`] thread and deleted by the [`reaper`] thread; every other
-//!    tree is written by the [`owner`] thread of the state trees; reads
-//!    from request handlers run on tokio's blocking pool.
+//!    tree (key packages, intake, circles, escalations, the webhook
+//!    outbox, staff, audit, statistics) is written by the [`owner`] thread
+//!    of the state trees, which makes each job durable before answering
+//!    (so nobody else flushes: `flush_async` appears only here, checked by
+//!    `only_the_owners_flush`); reads from request handlers and the purge
+//!    run on tokio's blocking pool ([`owner::read`]), and so do the
+//!    start-up loads (`run_with`'s `at_start_up`). Code that runs outside
+//!    the server's runtime (the offline admin CLI, tests) may call sled
+//!    directly. Heavy MLS validation runs in the bounded
+//!    [`crate::validation::ValidationPool`], never on a worker.
 //! 3. **One owner serialises the writes of each tree**, and flushes before
 //!    it answers (group commit): mailboxes, heads and groups by the writer
 //!    (deletions by the reaper), everything else by the state owner.
@@ -320,6 +328,11 @@ impl Storage {
     /// acknowledgement path syncs).
     pub fn durable_syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
+    }
+
+    /// The count behind [`Storage::durable_syncs`], for `/metrics`.
+    pub fn sync_counter(&self) -> Arc<AtomicU64> {
+        self.syncs.clone()
     }
 
     // ---- key packages ----
@@ -763,6 +776,35 @@ pub(crate) mod tests {
             "sled calls that take its global lock:\n{}",
             found.join("\n")
         );
+    }
+
+    /// Durable writes go through an owner (the writer, the reaper or the
+    /// state owner), which flushes and fsyncs; a `flush_async` elsewhere
+    /// would be a write path beside them (and sled's flush alone is not
+    /// durable: see [`durable`]).
+    #[test]
+    fn only_the_owners_flush() {
+        let forbidden = ["flush", "_async("].concat();
+        let src = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+        let allowed = src.join("storage").join("mod.rs");
+        let mut found = Vec::new();
+        let mut dirs = vec![src];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") && path != allowed {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        if line.split("//").next().unwrap_or("").contains(forbidden.as_str()) {
+                            found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "flushes beside the owners:\n{}", found.join("\n"));
     }
 
     /// A group round interrupted after its journal was written is finished

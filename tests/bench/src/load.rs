@@ -61,6 +61,13 @@ impl Latency {
     }
 }
 
+/// Parasol's count of durable syncs so far; `None` for the baselines,
+/// which export no metrics, and for a server too old to count them.
+async fn durable_syncs(server: &Server) -> Option<u64> {
+    let addr = server.metrics_addr?;
+    crate::servers::metric(addr, "parasol_durable_syncs_total").await.ok()
+}
+
 pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
 }
@@ -81,6 +88,12 @@ pub struct Traffic {
     pub missing_deliveries: u64,
     pub errors: u64,
     pub latency: Latency,
+    /// Messages acknowledged in the whole run, window and drain.
+    pub accepted_in_all: u64,
+    /// Parasol: times the server made its writes durable (flush and fsync,
+    /// `parasol_durable_syncs_total`) over the whole run, read from
+    /// `/metrics` before the first send and after the drain.
+    pub durable_syncs: Option<u64>,
 }
 
 struct Shared {
@@ -155,6 +168,7 @@ pub async fn run(server: &Server, plans: &[Arc<GroupPlan>], pace: Pace, duration
         errors: AtomicU64::new(0),
         latency: Mutex::new(histogram()),
     });
+    let syncs_before = durable_syncs(server).await;
     let senders = plans.len().max(1) as f64;
     let mut tasks = tokio::task::JoinSet::new();
     for (g, m, ws) in members {
@@ -186,6 +200,10 @@ pub async fn run(server: &Server, plans: &[Arc<GroupPlan>], pace: Pace, duration
     let delivered = shared.delivered.load(Ordering::Relaxed);
     let expected = shared.accepted_total.load(Ordering::Relaxed) * (group_size as u64 - 1);
     let latency = Latency::of(&shared.latency.lock());
+    let durable_syncs = match (syncs_before, durable_syncs(server).await) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
     Ok(Traffic {
         groups: plans.len(),
         group_size,
@@ -197,6 +215,8 @@ pub async fn run(server: &Server, plans: &[Arc<GroupPlan>], pace: Pace, duration
         missing_deliveries: expected.saturating_sub(shared.delivered_total.load(Ordering::Relaxed)),
         errors: shared.errors.load(Ordering::Relaxed),
         latency,
+        accepted_in_all: shared.accepted_total.load(Ordering::Relaxed),
+        durable_syncs,
     })
 }
 

@@ -206,6 +206,22 @@ impl Drop for Server {
     }
 }
 
+/// One unlabelled number from a parasol-server's `GET /metrics`.
+pub async fn metric(addr: SocketAddr, name: &str) -> anyhow::Result<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut text = String::new();
+    tokio::time::timeout(crate::wire::STEP_TIMEOUT, stream.read_to_string(&mut text))
+        .await
+        .context("/metrics answered")??;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .with_context(|| format!("{name} in /metrics"))
+}
+
 /// The parasol-server binary: given, or built now with cargo in the profile
 /// this binary was built with.
 pub fn parasol_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {

@@ -9,6 +9,7 @@ import { Waiting } from "./Waiting";
 import { Welcome } from "./Welcome";
 import type { CrisisLine, FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
+import type { TeamMessageOutcome } from "../visitor/teamMessage";
 
 type Screen = "welcome" | "start" | "waiting";
 
@@ -17,11 +18,13 @@ export interface Intake {
   start(request: ChatRequest & { language: Language }, onState: (state: VisitorState) => void): void;
   cancel(): void;
   send(text: string): void;
+  /** The visitor is writing (the counsellor sees "typing"). */
+  typing?(): void;
   retry(id: number): void;
   /** Come back to a chat with a written-down resume code. */
   resume(secret: Uint8Array, onState: (state: VisitorState) => void): void;
   /** Outside opening hours: seal a message to the team. */
-  leaveTeamMessage(text: string): Promise<void>;
+  leaveTeamMessage(text: string): Promise<TeamMessageOutcome>;
   /** "I'm in danger now": tell the server (urgent ticket, counsellor alerted); its numbers, if connected. */
   sos(): Promise<Help | undefined>;
   /** After a closed chat: the anonymous feedback answer. */
@@ -105,6 +108,7 @@ export function App({ initialLanguage, onExit, intake }: Props) {
             onCancel={() => intake?.cancel()}
             onBack={() => setScreen("start")}
             onSend={(text) => intake?.send(text)}
+            onTyping={() => intake?.typing?.()}
             onRetry={(id) => intake?.retry(id)}
             onTeamMessage={(text) => intake?.leaveTeamMessage(text) ?? Promise.reject(new Error("no intake"))}
             onFeedback={(answer) => intake?.feedback(answer) ?? Promise.reject(new Error("no intake"))}

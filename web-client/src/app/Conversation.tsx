@@ -8,7 +8,11 @@ interface Props {
   t: Translate;
   lines: ChatLine[];
   onSend: (text: string) => void;
+  /** She is writing: a typing signal goes to the counsellor. */
+  onTyping?: (() => void) | undefined;
   onRetry: (id: number) => void;
+  /** The other side is writing now. */
+  typing?: boolean;
   /** The chat is over: show the lines, no box to write in. */
   readOnly?: boolean;
 }
@@ -32,6 +36,8 @@ function systemText(t: Translate, event: SystemEvent, name: string | undefined):
       return t("chat.counsellorJoined");
     case "transferred":
       return t("chat.transfer");
+    case "rescued":
+      return t("chat.rescued");
     case "new_counsellor_joined":
       return t("chat.newCounsellor", name ?? t("chat.counsellor"));
     case "previous_counsellor_left":
@@ -74,7 +80,7 @@ export function HelpLines({ lines }: { lines: CrisisLine[] }) {
 }
 
 /** The lines of a chat (a live log for screen readers) and the box to write in. */
-export function Conversation({ t, lines, onSend, onRetry, readOnly = false }: Props) {
+export function Conversation({ t, lines, onSend, onTyping, onRetry, typing = false, readOnly = false }: Props) {
   const [draft, setDraft] = useState("");
   const end = useRef<HTMLLIElement>(null);
   useEffect(() => end.current?.scrollIntoView?.({ block: "end" }), [lines.length]);
@@ -111,6 +117,11 @@ export function Conversation({ t, lines, onSend, onRetry, readOnly = false }: Pr
         )}
         <li ref={end} aria-hidden="true" class="end" />
       </ol>
+      {!readOnly && typing && (
+        <p class="typing" aria-live="polite">
+          {t("chat.counsellorTyping")}
+        </p>
+      )}
       {!readOnly && (
         <form
           class="composer"
@@ -130,7 +141,10 @@ export function Conversation({ t, lines, onSend, onRetry, readOnly = false }: Pr
             maxLength={4000}
             placeholder={t("chat.placeholder")}
             value={draft}
-            onInput={(e) => setDraft(e.currentTarget.value)}
+            onInput={(e) => {
+              setDraft(e.currentTarget.value);
+              if (e.currentTarget.value.trim() !== "") onTyping?.();
+            }}
             onKeyDown={(e) => {
               // Enter sends; Shift+Enter is a new line.
               if (e.key === "Enter" && !e.shiftKey) {

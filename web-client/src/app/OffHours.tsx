@@ -1,7 +1,9 @@
 import { useState } from "preact/hooks";
 
 import type { Translate } from "../i18n";
-import type { OpeningWindow } from "../protocol";
+import type { CrisisLine, OpeningWindow } from "../protocol";
+import type { TeamMessageOutcome } from "../visitor/teamMessage";
+import { HelpLines } from "./Conversation";
 
 const hhmm = (minutes: number) => `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
 
@@ -10,13 +12,14 @@ interface Props {
   openingHours: OpeningWindow[];
   timeZone: string;
   nextOpenAt: number | undefined;
-  onTeamMessage: (text: string) => Promise<void>;
+  onTeamMessage: (text: string) => Promise<TeamMessageOutcome>;
 }
 
 /** Outside opening hours: when we open, and a message sealed to the team. */
 export function OffHours({ t, openingHours, timeZone, nextOpenAt, onTeamMessage }: Props) {
   const [text, setText] = useState("");
-  const [sent, setSent] = useState<"no" | "sending" | "sent" | "failed">("no");
+  const [sent, setSent] = useState<"no" | "sending" | "sent" | "undelivered" | "failed">("no");
+  const [lines, setLines] = useState<CrisisLine[]>([]);
   const weekday = (n: number) => t(`weekday.${Math.min(7, Math.max(1, n)) as 1 | 2 | 3 | 4 | 5 | 6 | 7}`);
   return (
     <>
@@ -48,6 +51,11 @@ export function OffHours({ t, openingHours, timeZone, nextOpenAt, onTeamMessage 
           <p role="status" class="notice">
             {t("closed.messageSent")}
           </p>
+        ) : sent === "undelivered" ? (
+          <div role="alert">
+            <p>{t("closed.messageUndelivered")}</p>
+            {lines.length > 0 && <HelpLines lines={lines} />}
+          </div>
         ) : (
           <form
             class="composer"
@@ -56,9 +64,15 @@ export function OffHours({ t, openingHours, timeZone, nextOpenAt, onTeamMessage 
               if (!text.trim() || sent === "sending") return;
               setSent("sending");
               onTeamMessage(text.trim()).then(
-                () => {
-                  setText("");
-                  setSent("sent");
+                (outcome) => {
+                  if (outcome.kind === "sent") {
+                    setText("");
+                    setSent("sent");
+                  } else {
+                    // Kept in the box: she may want to copy it elsewhere.
+                    setLines(outcome.crisisLines);
+                    setSent("undelivered");
+                  }
                 },
                 () => setSent("failed"),
               );

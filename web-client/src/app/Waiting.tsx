@@ -1,6 +1,7 @@
 import type { Translate } from "../i18n";
 import type { FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
+import type { TeamMessageOutcome } from "../visitor/teamMessage";
 import { Conversation, HelpLines } from "./Conversation";
 import { Feedback } from "./Feedback";
 import { Heading } from "./Heading";
@@ -13,8 +14,9 @@ interface Props {
   onCancel: () => void;
   onBack: () => void;
   onSend: (text: string) => void;
+  onTyping?: () => void;
   onRetry: (id: number) => void;
-  onTeamMessage: (text: string) => Promise<void>;
+  onTeamMessage: (text: string) => Promise<TeamMessageOutcome>;
   onFeedback: (answer: FeedbackAnswer) => Promise<void>;
 }
 
@@ -28,7 +30,7 @@ function CrisisLines({ help }: { help: Help }) {
  * counsellor with the "verified" badge, and cancel / end. Also the
  * refusals and the lost connection, each with somewhere else to turn.
  */
-export function Waiting({ t, state, onCancel, onBack, onSend, onRetry, onTeamMessage, onFeedback }: Props) {
+export function Waiting({ t, state, onCancel, onBack, onSend, onTyping, onRetry, onTeamMessage, onFeedback }: Props) {
 
   if (state.kind === "refused") {
     const text = state.code === "busy" || state.code === "rate_limited" ? t("refused.busy") : state.code === "intake_closed" ? t("refused.closed") : t("refused.other");
@@ -95,7 +97,14 @@ export function Waiting({ t, state, onCancel, onBack, onSend, onRetry, onTeamMes
         </p>
       )}
       {state.kind !== "in_chat" && <p>{t("waiting.typeWhileWaiting")}</p>}
-      <Conversation t={t} lines={lines} onSend={onSend} onRetry={onRetry} />
+      <Conversation
+        t={t}
+        lines={lines}
+        onSend={onSend}
+        onTyping={onTyping}
+        onRetry={onRetry}
+        typing={state.kind === "in_chat" && state.counsellorTyping === true}
+      />
       {(state.kind === "waiting" || state.kind === "in_chat") && (
         <ResumeOffer t={t} secret={state.ticket.resume_secret} graceSecs={state.ticket.resume_grace_secs} />
       )}

@@ -21,6 +21,19 @@ const ACK_EVERY = 16;
 
 export type SessionListener = (event: MlsEvent, envelope: Envelope) => void;
 
+/**
+ * What a session with durable state (the staff console's vault) does before
+ * the server may forget something: save before an ack, and save a group
+ * whose state moved before the message or commit that moved it goes out.
+ * A hook that throws stops the ack (or the send).
+ */
+export interface PersistHooks {
+  /** Before acking the envelopes up to `upTo`. */
+  beforeAck(upTo: number): Promise<void>;
+  /** After my state of `groupId` changed by my own doing (a message encrypted, a commit merged). */
+  groupChanged(groupId: Uint8Array): Promise<void>;
+}
+
 export class MailboxSession {
   private lock: Promise<unknown> = Promise.resolve();
   private incoming: Envelope[] = [];
@@ -29,6 +42,8 @@ export class MailboxSession {
   private ackedUpTo = 0;
   private epochWaiters: Array<() => void> = [];
   private closed = false;
+  /** Set by a caller whose state outlives the page (the console's vault). */
+  persist: PersistHooks | undefined;
 
   constructor(
     public connection: Connection,
@@ -104,9 +119,22 @@ export class MailboxSession {
     }
   }
 
+  /** The last envelope processed. */
+  get cursor(): number {
+    return this.processedUpTo;
+  }
+
   private async ack(): Promise<void> {
     const upTo = this.processedUpTo;
     if (upTo <= this.ackedUpTo) return;
+    if (this.persist !== undefined) {
+      try {
+        await this.persist.beforeAck(upTo);
+      } catch {
+        // Not saved: not acked, so the server keeps these envelopes.
+        return;
+      }
+    }
     this.ackedUpTo = upTo;
     try {
       await this.connection.request({ op: "ack", up_to: upTo });
@@ -165,7 +193,9 @@ export class MailboxSession {
         if (bundle.ratchetTree !== undefined) req.ratchet_tree = bundle.ratchetTree;
         const answer = await this.connection.request(req);
         if (answer.kind !== "commit_accepted") throw new Error(`unexpected answer ${answer.kind}`);
-        return await this.exclusive(async () => this.mls.commitAccepted(groupId));
+        const epoch = await this.exclusive(async () => this.mls.commitAccepted(groupId));
+        await this.persist?.groupChanged(groupId).catch(() => undefined);
+        return epoch;
       } catch (e) {
         await this.exclusive(async () => {
           if (this.mls.hasGroup(groupId) && this.mls.hasPendingCommit(groupId)) this.mls.commitRejected(groupId);
@@ -179,12 +209,28 @@ export class MailboxSession {
 
   /** Encrypt and send a text; retried after a lost epoch. Resolves when the server has it. */
   async sendText(groupId: Uint8Array, text: string): Promise<void> {
-    const plaintext = new TextEncoder().encode(text);
+    return this.sendPlaintext(groupId, new TextEncoder().encode(text));
+  }
+
+  /**
+   * An ephemeral signal (typing), encrypted like a message: best effort,
+   * never retried, never kept by either side.
+   */
+  sendSignal(groupId: Uint8Array, signal: Uint8Array): void {
+    if (!this.mls.hasGroup(groupId)) return;
+    void this.exclusive(async () => this.mls.encrypt(groupId, signal))
+      .then((message) => this.connection.request({ op: "send_message", message }))
+      .catch(() => undefined);
+  }
+
+  private async sendPlaintext(groupId: Uint8Array, plaintext: Uint8Array): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const { message, epoch } = await this.exclusive(async () => ({
         epoch: this.mls.epoch(groupId),
         message: await this.mls.encrypt(groupId, plaintext),
       }));
+      // Saved before it goes out: a restored state must never reuse this ratchet step.
+      if (this.persist !== undefined) await this.persist.groupChanged(groupId);
       try {
         await this.connection.request({ op: "send_message", message });
         return;

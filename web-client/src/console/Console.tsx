@@ -1,11 +1,13 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { equalBytes } from "../mls/identity";
-import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState } from "../protocol";
+import { ServerError } from "../net/connection";
+import { type BoardRow, CATEGORIES, type Category, type QueueEntry, SEVERITIES, type Severity, type ShiftState, type StrandedChat } from "../protocol";
 import { cannedFor } from "./canned";
 import { CirclesPanel } from "./Circles";
 import { CATEGORY_LABELS, SEVERITY_LABELS, escalationStatusText } from "./escalations";
 import type { ConsoleState, Conversation, StaffConsole } from "./staff";
+import { presenceLabel, rescueTargets, strandedText } from "./presence";
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -37,6 +39,8 @@ interface Props {
 export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
   const [problem, setProblem] = useState<string | undefined>(undefined);
   const [boardOpen, setBoardOpen] = useState(false);
+  /** The server refused "Clocked out" with `handover_required`: offer the hand-over. */
+  const [handoverAsked, setHandoverAsked] = useState<string | undefined>(undefined);
   const act = useAction(setProblem);
   const active = state.conversations.find((c) => hex(c.groupId) === staff.activeGroup);
   const supervisor = state.me.role === "supervisor" || state.me.role === "admin";
@@ -59,7 +63,14 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
                 act(async () => {
                   const open = state.conversations.filter((c) => c.kind === "chat" && !c.ended).length;
                   const handover = s === "clocked_out" && open > 0 && window.confirm(`Hand ${open} open chat(s) back to the queue?`);
-                  await staff.setShift(s, handover);
+                  setHandoverAsked(undefined);
+                  try {
+                    await staff.setShift(s, handover);
+                  } catch (e) {
+                    // Chats this console does not show (state lost) are still mine on the server.
+                    if (e instanceof ServerError && e.code === "handover_required") setHandoverAsked(e.frame.message);
+                    else throw e;
+                  }
                 })
               }
             >
@@ -92,6 +103,23 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
           {shownProblem}
         </p>
       )}
+      {handoverAsked !== undefined && (
+        <div class="problem" role="alert">
+          <p>{handoverAsked}</p>
+          <button
+            type="button"
+            class="primary"
+            onClick={() =>
+              act(async () => {
+                await staff.setShift("clocked_out", true);
+                setHandoverAsked(undefined);
+              })
+            }
+          >
+            Hand over my open chats and clock out
+          </button>
+        </div>
+      )}
       {boardOpen && supervisor && <Board staff={staff} />}
       <div class="console-body">
         <nav class="side" aria-label="Work">
@@ -114,6 +142,7 @@ export function ConsoleScreen({ console: staff, state, onLogout }: Props) {
                       {c.ticket?.urgent && <strong class="urgent-tag">URGENT </strong>}
                       {c.title}
                       {c.ended && " (ended)"}
+                      {!c.ended && presenceLabel(c.presence) !== undefined && <em class="presence"> · {presenceLabel(c.presence)}</em>}
                     </span>
                     {c.unread > 0 && (
                       <span class="unread" aria-label={`${c.unread} unread`}>
@@ -321,6 +350,68 @@ function Board({ staff }: { staff: StaffConsole }) {
           ))}
         </tbody>
       </table>
+      <Stranded
+        staff={staff}
+        board={board}
+        onDone={() =>
+          void staff
+            .board()
+            .then(setBoard)
+            .catch(() => undefined)
+        }
+      />
+    </section>
+  );
+}
+
+/** Chats whose counsellor is away: give one to a colleague, or take it. */
+function Stranded({ staff, board, onDone }: { staff: StaffConsole; board: Awaited<ReturnType<StaffConsole["board"]>>; onDone: () => void }) {
+  const [choice, setChoice] = useState<Record<number, string>>({});
+  const [status, setStatus] = useState<string | undefined>(undefined);
+  const rescue = (chat: StrandedChat, to: number | undefined) => {
+    setStatus(undefined);
+    staff.rescueChat(chat.group_id, to).then(
+      (badge) => {
+        setStatus(`The chat is ${badge.display_name}'s now; the visitor is told and her device adds them.`);
+        if (to === undefined) staff.open(chat.group_id);
+        onDone();
+      },
+      (e: unknown) => setStatus(`Could not move the chat: ${(e as Error).message}`),
+    );
+  };
+  return (
+    <section aria-labelledby="stranded-h">
+      <h3 id="stranded-h">Stranded chats</h3>
+      {board.stranded.length === 0 && <p class="muted">None.</p>}
+      <ul class="stranded">
+        {board.stranded.map((chat) => {
+          const targets = rescueTargets(board.staff, chat);
+          const picked = choice[chat.ticket_id] ?? "";
+          return (
+            <li key={chat.ticket_id} data-ticket={chat.ticket_id}>
+              <span>{strandedText(chat)}</span>{" "}
+              <button type="button" onClick={() => rescue(chat, undefined)}>
+                Take it myself
+              </button>{" "}
+              <label>
+                Give to{" "}
+                <select value={picked} onChange={(e) => setChoice({ ...choice, [chat.ticket_id]: e.currentTarget.value })}>
+                  <option value="">choose a colleague</option>
+                  {targets.map((r) => (
+                    <option key={r.account_id} value={String(r.account_id)}>
+                      {r.display_name}
+                    </option>
+                  ))}
+                </select>
+              </label>{" "}
+              <button type="button" disabled={picked === ""} onClick={() => rescue(chat, Number(picked))}>
+                Reassign
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+      {status !== undefined && <p role="status">{status}</p>}
     </section>
   );
 }
@@ -358,6 +449,11 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
           {c.ticket.urgent && " · urgent"}
         </p>
       )}
+      {!c.ended && presenceLabel(c.presence) !== undefined && (
+        <p class={`presence ${c.presence ?? ""}`} role="status">
+          {presenceLabel(c.presence)}
+        </p>
+      )}
       {c.sosAlert && !c.ended && (c.escalation === undefined || c.escalation.status === "resolved") && (
         <p class="sos-alert" role="alert">
           The visitor pressed “I'm in danger now” — consider escalating.
@@ -388,6 +484,11 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
         )}
         <li ref={end} aria-hidden="true" class="end" />
       </ol>
+      {!c.ended && c.visitorTyping === true && (
+        <p class="typing muted" aria-live="polite">
+          The visitor is typing…
+        </p>
+      )}
       {!c.ended && c.joined && (
         <form
           class="composer"
@@ -405,7 +506,10 @@ function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProp
             id="console-draft"
             rows={3}
             value={draft}
-            onInput={(e) => setDraft(e.currentTarget.value)}
+            onInput={(e) => {
+              setDraft(e.currentTarget.value);
+              if (e.currentTarget.value.trim() !== "") staff.typing(gid);
+            }}
             onKeyDown={(e) => {
               if (e.key === "Enter" && !e.shiftKey) {
                 e.preventDefault();

@@ -3,7 +3,8 @@ import { useEffect, useState } from "preact/hooks";
 
 import { serverUrl } from "../net/connection";
 import { ConsoleScreen } from "./Console";
-import { type ConsoleState, LoginError, StaffConsole, login } from "./staff";
+import { type ConsoleState, LoginError, MOVED_NOTICE, StaffConsole, login } from "./staff";
+import { Vault } from "./vault";
 import "../styles.css";
 import "./console.css";
 
@@ -29,7 +30,7 @@ function chime(): void {
   }
 }
 
-function LoginForm({ onLoggedIn }: { onLoggedIn: (c: StaffConsole) => void }) {
+function LoginForm({ onLoggedIn, notice }: { onLoggedIn: (c: StaffConsole) => void; notice?: string | undefined }) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [totp, setTotp] = useState("");
@@ -43,11 +44,18 @@ function LoginForm({ onLoggedIn }: { onLoggedIn: (c: StaffConsole) => void }) {
           e.preventDefault();
           setBusy(true);
           setError(undefined);
-          login(username, password, totp || undefined)
-            .then((answer) => {
+          const typed = password;
+          login(username, typed, totp || undefined)
+            .then(async (answer) => {
               setPassword("");
+              // The sealed state of this account: key, chats and their history.
+              const vault = await Vault.open(answer.token, answer.account_id, typed).catch((e: unknown) => {
+                console.warn("staff vault unavailable; chats live in this page only", (e as Error).message);
+                return undefined;
+              });
+              if (vault !== undefined) console.info(`vault key derived in ${vault.deriveMs} ms`);
               const openSocket = () => new WebSocket(serverUrl(location));
-              return StaffConsole.connect(openSocket(), answer.token, handlers, openSocket);
+              return StaffConsole.connect(openSocket(), answer.token, handlers, openSocket, vault);
             })
             .then(onLoggedIn)
             .catch((e: unknown) => {
@@ -83,6 +91,11 @@ function LoginForm({ onLoggedIn }: { onLoggedIn: (c: StaffConsole) => void }) {
           Code from your authenticator app (if you use one)
           <input name="totp" inputMode="numeric" autoComplete="one-time-code" value={totp} onInput={(e) => setTotp(e.currentTarget.value)} />
         </label>
+        {notice !== undefined && error === undefined && (
+          <p class="notice" role="status">
+            {notice}
+          </p>
+        )}
         {error !== undefined && <p role="alert">{error}</p>}
         <button type="submit" class="primary" disabled={busy}>
           Log in
@@ -121,11 +134,13 @@ const handlers = {
 function ConsoleApp() {
   const [staff, setStaff] = useState<StaffConsole | undefined>(undefined);
   const [state, setState] = useState<ConsoleState | undefined>(undefined);
+  const [notice, setNotice] = useState<string | undefined>(undefined);
   setStateFromConsole = setState;
-  sessionEnded = () => {
+  sessionEnded = (code: number) => {
     void staff?.logout();
     setStaff(undefined);
     setState(undefined);
+    if (code === 4001) setNotice(MOVED_NOTICE);
   };
 
   useEffect(() => {
@@ -137,9 +152,9 @@ function ConsoleApp() {
     };
     document.addEventListener("visibilitychange", seen);
     window.addEventListener("focus", seen);
-    // Chats live in memory only: warn before a reload or close loses them.
+    // Without the vault, chats live in memory only: warn before a reload or close loses them.
     const warn = (e: BeforeUnloadEvent) => {
-      if (staff?.state.conversations.some((c) => !c.ended)) e.preventDefault();
+      if (!staff?.state.persistent && staff?.state.conversations.some((c) => !c.ended)) e.preventDefault();
     };
     window.addEventListener("beforeunload", warn);
     return () => {
@@ -152,7 +167,9 @@ function ConsoleApp() {
   if (staff === undefined || state === undefined) {
     return (
       <LoginForm
+        notice={notice}
         onLoggedIn={(c) => {
+          setNotice(undefined);
           setStaff(c);
           setState(c.state);
         }}

@@ -6,13 +6,14 @@
 // intake's duties: remove the colleague I replace once I am in, re-add a
 // visitor who came back with a new key.
 //
-// Reload policy: everything here lives in memory for the page's life and
-// nothing is stored, so a shared office computer keeps nothing after the
-// tab closes. A reload loses the MLS state of open chats; the console
-// warns before unloading, and after a reload the counsellor hands the
-// chats back (clock out with hand-over) and takes them again, which goes
-// through the visitor's client adding the new key after checking its
-// badge. See web-client/README.md.
+// Reload policy: the console's one MLS identity, every group's state and
+// each conversation's history are sealed into the staff vault (./vault.ts,
+// SECURITY.md "Staff state vault"), never into browser storage. After a
+// reload or a login on another computer the console opens the vault,
+// restores them, authenticates with the same key and reads the mailbox on
+// from its last ack. A group is saved before the envelopes that changed it
+// are acked, and before a message that moved its ratchet goes out. Logout
+// drops the key and every plaintext with the page's memory.
 //
 // Escalation to the crisis line (PROTOCOL.md): the counsellor signs and
 // sends `escalate`, adds the responder the server names after checking the
@@ -21,6 +22,8 @@
 // join the chat by its Welcome.
 
 import { MailboxSession, decodeText } from "../chat/session";
+import { type ExportedKeyPackage } from "../mls";
+import { TYPING_IDLE_MS, TypingSender, TypingWatch, typingSignal } from "../chat/typing";
 import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
 import {
   type BoardRow,
@@ -38,12 +41,16 @@ import {
   type ShiftState,
   type StaffBadge,
   type StaffSelf,
+  type StrandedChat,
   type TeamMessage,
+  type VisitorPresence,
   verifyBadge,
 } from "../protocol";
 import { Connection, ConnectionClosed, type Push, type SocketLike } from "../net/connection";
 import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import { CATEGORY_LABELS, type EscalationCheck, checkEscalation, escalationStatusText, responderKey } from "./escalations";
+import { presenceLine } from "./presence";
+import { type Vault, decodeItem, groupSlot, isVaultMoved } from "./vault";
 
 /** One-time key packages kept on the server (for transfers, notes, team messages and peer groups). */
 export const KEY_PACKAGE_STOCK = 10;
@@ -53,6 +60,47 @@ const KEY_PACKAGE_LOW = 4;
 const MAX_LINES = 1000;
 /** How long a duty waits for the Welcome that makes me a member. */
 const JOIN_WAIT_MS = 60_000;
+/** A conversation's history in the vault: at most this many bytes of text (and MAX_LINES lines). */
+const MAX_SAVED_HISTORY_BYTES = 384 * 1024;
+/** Key packages whose private keys the vault keeps (newest), for Welcomes still on their way. */
+const MAX_SAVED_KEY_PACKAGES = 200;
+/** Shown when another login took the vault (409 vault_moved) or the socket (4001). */
+export const MOVED_NOTICE =
+  "This console was opened on another computer or tab, so it stopped here. Log in again to continue here.";
+
+/** The vault's `identity` item. */
+interface SavedIdentity {
+  v: 1;
+  secret: Uint8Array;
+  key_packages: ExportedKeyPackage[];
+}
+
+/** A conversation as the vault keeps it beside its group's state. */
+interface SavedConversation {
+  kind: Conversation["kind"];
+  ticket?: QueueEntry;
+  title: string;
+  lines: StaffLine[];
+  joined: boolean;
+  names: Array<[string, string]>;
+}
+
+/** A `g-…` item. */
+interface SavedGroup {
+  v: 1;
+  group_id: Uint8Array;
+  state: Uint8Array;
+  conversation?: SavedConversation;
+}
+
+/** The `console` item. */
+interface SavedConsole {
+  v: 1;
+  /** The mailbox is acked up to here. */
+  cursor: number;
+  /** The shift I chose last, taken up again after a reload (as after a dropped socket). */
+  shift?: ShiftState;
+}
 
 export interface LoginAnswer {
   token: string;
@@ -131,6 +179,10 @@ export interface Conversation {
   escalation?: EscalationEntry;
   /** The visitor pressed "I'm in danger now" in this chat. */
   sosAlert?: boolean;
+  /** Chats: the visitor's connection as the server last told it (absent: here). */
+  presence?: VisitorPresence;
+  /** Chats: the visitor is writing now (an ephemeral signal, never a line). */
+  visitorTyping?: boolean;
 }
 
 /** An escalation in a crisis responder's queue, with what the console made of its signature. */
@@ -171,6 +223,8 @@ export interface ConsoleState {
   escalations: QueuedEscalation[];
   /** The last thing that went wrong, in words for the counsellor (no content). */
   problem?: string;
+  /** Chats and keys are kept in the staff vault (they come back after a reload). */
+  persistent?: boolean;
 }
 
 export interface ConsoleEvents {
@@ -205,6 +259,15 @@ export class StaffConsole {
   state!: ConsoleState;
   /** The conversation on screen (its messages do not count as unread). */
   activeGroup: string | undefined;
+  /** Where this console's state is sealed; undefined without a vault (state lives in the page only). */
+  private vault: Vault | undefined;
+  /** Groups (hex id) changed by incoming envelopes since the last save. */
+  private readonly unsaved = new Set<string>();
+  private identityUnsaved = false;
+  /** What the `console` item holds. */
+  private saved: SavedConsole = { v: 1, cursor: 0 };
+  /** Another login took the vault: nothing is saved or acked any more. */
+  private moved = false;
 
   private constructor(
     readonly mls: MlsClient,
@@ -212,44 +275,208 @@ export class StaffConsole {
     private readonly events: ConsoleEvents,
   ) {}
 
-  /** Open the socket with a fresh key bound to this session, and get ready to work. */
+  /**
+   * Open the socket with this account's key bound to this session, and get
+   * ready to work. With a vault: the key, groups and conversations it holds
+   * come back, and the mailbox is read on from the last ack; an empty vault
+   * gets a new key, saved before anything is published.
+   */
   static async connect(
     socket: SocketLike,
     token: string,
     events: ConsoleEvents,
     openSocket?: () => SocketLike,
+    vault?: Vault,
   ): Promise<StaffConsole> {
-    const mls = await MlsClient.create(Identity.generate());
+    const savedIdentity = StaffConsole.savedIdentity(vault);
+    const mls = await MlsClient.create(
+      savedIdentity === undefined ? Identity.generate() : Identity.fromSecret(savedIdentity.secret),
+    );
     const console_ = new StaffConsole(mls, token, events);
     console_.openSocket = openSocket;
+    console_.vault = vault;
+    let cursor: number | undefined;
+    if (vault !== undefined && savedIdentity !== undefined) {
+      await mls.importKeyPackages(savedIdentity.key_packages).catch(() => undefined);
+      cursor = console_.restoreGroups(vault);
+      console_.saved = { ...console_.saved, cursor: cursor ?? 0 };
+    }
+    // The opened plaintexts are in the MLS client and the conversations now.
+    vault?.forgetItems();
     const { connection, authenticated } = await console_.authenticate(socket);
     const me = authenticated.staff;
     if (me === undefined) throw new Error("the server did not open a staff session");
     console_.session = new MailboxSession(connection, mls, (event) => console_.mlsEvent(event), (what) =>
       console_.update({ problem: what }),
     );
+    if (vault !== undefined) {
+      console_.session.persist = {
+        beforeAck: (upTo) => console_.saveBeforeAck(upTo),
+        groupChanged: (groupId) => console_.saveGroup(hex(groupId)),
+      };
+    }
     console_.state = {
       me,
       shift: "clocked_in",
       queue: [],
       queueDepth: 0,
       offers: [],
-      conversations: [],
+      conversations: [...console_.conversations.values()],
       teamMessages: [],
       closingTags: [],
       connected: true,
       duty: "off_duty",
       escalations: [],
       circles: [],
+      persistent: vault !== undefined,
     };
-    await console_.session.subscribe(authenticated.mailbox_head);
+    // A restored key reads on from its last ack (or everything still kept);
+    // a new key starts at the head.
+    const after = cursor === undefined ? authenticated.mailbox_head : Math.min(cursor, authenticated.mailbox_head);
+    await console_.session.subscribe(savedIdentity === undefined ? authenticated.mailbox_head : after);
     const info = await connection.request({ op: "intake_info" });
     if (info.kind === "intake_info") {
       console_.attestationKey = info.attestation_key;
       console_.state.closingTags = info.closing_tags;
     }
-    await console_.publishKeyPackages(KEY_PACKAGE_STOCK, true);
+    if (savedIdentity === undefined) {
+      await console_.publishKeyPackages(KEY_PACKAGE_STOCK, true);
+    } else {
+      // The chats are back already; the stock is topped up behind them.
+      void console_.publishKeyPackages(KEY_PACKAGE_STOCK, true).catch(() => undefined);
+      const shift = console_.saved.shift;
+      if (shift !== undefined) void console_.setShift(shift).catch(() => undefined);
+    }
     return console_;
+  }
+
+  private static savedIdentity(vault: Vault | undefined): SavedIdentity | undefined {
+    const bytes = vault?.items.get("identity");
+    if (bytes === undefined) return undefined;
+    try {
+      const saved = decodeItem<SavedIdentity>(bytes);
+      return saved.v === 1 && saved.secret instanceof Uint8Array && saved.secret.length === 32 ? saved : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Bring back every group the vault holds; returns the saved mailbox cursor. */
+  private restoreGroups(vault: Vault): number | undefined {
+    let cursor: number | undefined;
+    for (const [slot, bytes] of vault.items) {
+      try {
+        if (slot === "console") {
+          const saved = decodeItem<SavedConsole>(bytes);
+          if (saved.v === 1 && Number.isSafeInteger(saved.cursor)) cursor = saved.cursor;
+          if (saved.shift === "available" || saved.shift === "on_break") this.saved.shift = saved.shift;
+          continue;
+        }
+        if (!slot.startsWith("g-")) continue;
+        const saved = decodeItem<SavedGroup>(bytes);
+        if (saved.v !== 1) continue;
+        const groupId = this.mls.importGroup(saved.state);
+        const c = saved.conversation;
+        if (c === undefined) continue;
+        const conversation: Conversation = {
+          groupId,
+          kind: c.kind,
+          title: c.title,
+          lines: c.lines,
+          unread: 0,
+          joined: c.joined,
+          ended: false,
+          names: new Map(c.names),
+        };
+        if (c.ticket !== undefined) conversation.ticket = c.ticket;
+        this.conversations.set(hex(groupId), conversation);
+        for (const line of c.lines) this.nextLine = Math.max(this.nextLine, line.id + 1);
+      } catch {
+        // An item that does not decode is skipped; the safety net brings a lost chat back.
+      }
+    }
+    return cursor;
+  }
+
+  /** The vault's `identity` item: the key and the private parts of my newest key packages. */
+  private async saveIdentity(): Promise<void> {
+    if (this.vault === undefined) return;
+    const item: SavedIdentity = {
+      v: 1,
+      secret: this.mls.identity.exportSecret(),
+      key_packages: this.mls.exportKeyPackages().slice(-MAX_SAVED_KEY_PACKAGES),
+    };
+    this.identityUnsaved = false;
+    await this.guard(this.vault.put("identity", item));
+  }
+
+  /** Save one group's state and its conversation (bounded history). */
+  private async saveGroup(key: string): Promise<void> {
+    if (this.vault === undefined) return;
+    this.unsaved.delete(key);
+    const c = this.conversations.get(key);
+    const groupId = c?.groupId ?? this.mls.groupIds().find((g) => hex(g) === key);
+    if (groupId === undefined) return;
+    if (!this.mls.hasGroup(groupId)) {
+      await this.guard(this.vault.remove(groupSlot(groupId)));
+      return;
+    }
+    const item: SavedGroup = { v: 1, group_id: groupId, state: this.mls.exportGroup(groupId) };
+    if (c !== undefined && !c.ended) {
+      let lines = c.lines.slice(-MAX_LINES);
+      let bytes = lines.reduce((n, l) => n + l.text.length * 3 + 64, 0);
+      while (bytes > MAX_SAVED_HISTORY_BYTES && lines.length > 0) {
+        bytes -= (lines[0] as StaffLine).text.length * 3 + 64;
+        lines = lines.slice(1);
+      }
+      // A message still on its way when saved counts as sent once restored
+      // only if it went out; "sending" is kept as it is.
+      item.conversation = {
+        kind: c.kind,
+        title: c.title,
+        lines,
+        joined: c.joined,
+        names: [...c.names],
+      };
+      if (c.ticket !== undefined) item.conversation.ticket = c.ticket;
+    }
+    await this.guard(this.vault.put(groupSlot(groupId), item));
+  }
+
+  /** Before an ack: every group an envelope changed, the identity if a Welcome used a key package, and the cursor. */
+  private async saveBeforeAck(upTo: number): Promise<void> {
+    if (this.vault === undefined) return;
+    if (this.moved) throw new Error("moved");
+    for (const key of [...this.unsaved]) await this.saveGroup(key);
+    if (this.identityUnsaved) await this.saveIdentity();
+    this.saved = { ...this.saved, cursor: upTo };
+    await this.guard(this.vault.put("console", this.saved));
+  }
+
+  /** A vault write; `vault_moved` stops this console. */
+  private async guard(write: Promise<void>): Promise<void> {
+    try {
+      await write;
+    } catch (e) {
+      if (isVaultMoved(e)) this.stopMoved();
+      throw e;
+    }
+  }
+
+  /** Another login opened the vault: stop at once, save and ack nothing more, and say so. */
+  private stopMoved(): void {
+    if (this.moved) return;
+    this.moved = true;
+    this.loggedOut = true;
+    this.update({ problem: MOVED_NOTICE, connected: false });
+    this.session?.close();
+    this.events.closed?.(4001);
+  }
+
+  /** Save a conversation's history after it changed (a line added). */
+  private saveSoon(c: Conversation): void {
+    if (this.vault === undefined || this.moved) return;
+    void this.saveGroup(hex(c.groupId)).catch(() => undefined);
   }
 
   /** Authenticate a socket with this session's token and key. */
@@ -268,6 +495,10 @@ export class StaffConsole {
    */
   private dropped(code: number): void {
     if (this.state !== undefined) this.update({ connected: false });
+    if (code === 4001 && !this.loggedOut) {
+      this.stopMoved();
+      return;
+    }
     if (this.loggedOut || code === 4004 || code === 4001 || this.openSocket === undefined || this.state === undefined) {
       this.events.closed?.(code);
       return;
@@ -313,6 +544,8 @@ export class StaffConsole {
   private async publishKeyPackages(count: number, replace: boolean): Promise<void> {
     const oneTime = await this.mls.createKeyPackages(count);
     const lastResort = replace ? await this.mls.createKeyPackages(1, { lastResort: true }) : [];
+    // Their private keys are in the vault before anyone can claim them.
+    await this.saveIdentity();
     const req: { op: "publish_key_packages"; key_packages: Uint8Array[]; replace?: boolean } = {
       op: "publish_key_packages",
       key_packages: [...oneTime, ...lastResort],
@@ -329,6 +562,10 @@ export class StaffConsole {
     const answer = await this.request(req);
     if (answer.kind !== "shift") throw new Error(`unexpected answer ${answer.kind}`);
     this.update({ shift: answer.state });
+    if (this.vault !== undefined && !this.moved) {
+      this.saved = { ...this.saved, shift: answer.state };
+      void this.guard(this.vault.put("console", this.saved)).catch(() => undefined);
+    }
     if (state !== "clocked_out") await this.refreshQueue();
     return answer;
   }
@@ -338,15 +575,27 @@ export class StaffConsole {
     if (answer.kind === "queue") this.update({ queue: answer.tickets, queueDepth: answer.tickets.length });
   }
 
-  async board(): Promise<{ queueDepth: number; longestWaitSecs: number; staff: BoardRow[]; openEscalations: number }> {
+  async board(): Promise<{ queueDepth: number; longestWaitSecs: number; staff: BoardRow[]; stranded: StrandedChat[]; openEscalations: number }> {
     const answer = await this.request({ op: "board" });
     if (answer.kind !== "board") throw new Error(`unexpected answer ${answer.kind}`);
     return {
       queueDepth: answer.queue_depth,
       longestWaitSecs: answer.longest_wait_secs,
       staff: answer.staff,
+      stranded: answer.stranded ?? [],
       openEscalations: answer.open_escalations,
     };
+  }
+
+  /**
+   * Supervisors: move a stranded chat to colleague `to`, or to me. The
+   * visitor's device adds the new counsellor (`chat_assigned` follows for
+   * them); answers their badge.
+   */
+  async rescueChat(groupId: Uint8Array, to?: number): Promise<StaffBadge> {
+    const answer = await this.request(to === undefined ? { op: "rescue_chat", group_id: groupId } : { op: "rescue_chat", group_id: groupId, to });
+    if (answer.kind !== "chat_rescued") throw new Error(`unexpected answer ${answer.kind}`);
+    return answer.to;
   }
 
   async declineOffer(ticketId: number): Promise<void> {
@@ -428,6 +677,39 @@ export class StaffConsole {
     this.update({});
   }
 
+  /** Typing signals per chat (hex group id): in memory, never saved. */
+  private readonly typingSenders = new Map<string, TypingSender>();
+  private readonly typingWatches = new Map<string, TypingWatch>();
+
+  /** I am writing in this chat: the visitor sees "typing" (inside MLS, never stored). */
+  typing(groupId: Uint8Array): void {
+    const key = hex(groupId);
+    if (this.conversations.get(key)?.kind !== "chat") return;
+    let sender = this.typingSenders.get(key);
+    if (sender === undefined) {
+      sender = new TypingSender((signal) => this.session.sendSignal(groupId, signal));
+      this.typingSenders.set(key, sender);
+    }
+    sender.input();
+  }
+
+  private typingSignalFrom(c: Conversation, key: string, signal: "start" | "stop"): void {
+    let watch = this.typingWatches.get(key);
+    if (watch === undefined) {
+      watch = new TypingWatch();
+      this.typingWatches.set(key, watch);
+    }
+    watch.signal(signal);
+    c.visitorTyping = watch.typing;
+    this.update({});
+    if (signal === "start") {
+      setTimeout(() => {
+        c.visitorTyping = watch.typing;
+        this.update({});
+      }, TYPING_IDLE_MS + 50);
+    }
+  }
+
   /** The conversation on screen; its unread count goes to zero. */
   open(groupId: Uint8Array | undefined): void {
     this.activeGroup = groupId === undefined ? undefined : hex(groupId);
@@ -439,6 +721,7 @@ export class StaffConsole {
   async send(groupId: Uint8Array, text: string): Promise<void> {
     const c = this.conversations.get(hex(groupId));
     if (c === undefined) return;
+    this.typingSenders.get(hex(groupId))?.sent();
     const id = this.nextLine++;
     this.addLine(c, { kind: "mine", id, text, delivery: "sending" });
     this.update({});
@@ -451,6 +734,7 @@ export class StaffConsole {
     }
     c.lines = c.lines.map((l) => (l.id === id && l.kind === "mine" ? { ...l, delivery } : l));
     this.update({});
+    this.saveSoon(c);
   }
 
   /** Hand the chat to a colleague (or the best available), sealing `note` to them in a separate group. */
@@ -495,6 +779,7 @@ export class StaffConsole {
   private ended(groupId: Uint8Array, text: string): void {
     const c = this.conversations.get(hex(groupId));
     if (this.mls.hasGroup(groupId)) this.mls.discardGroup(groupId);
+    if (this.vault !== undefined && !this.moved) void this.guard(this.vault.remove(groupSlot(groupId))).catch(() => undefined);
     if (c === undefined || c.ended) return;
     c.ended = true;
     this.system(c, text);
@@ -623,6 +908,21 @@ export class StaffConsole {
   }
 
   // --- peer support circles ------------------------------------------------------
+
+  /** Learn the names the server bound to a circle's members' keys. */
+  private async refreshRoster(groupId: Uint8Array): Promise<void> {
+    const view = this.state.circles.find((v) => equalBytes(v.info.group_id, groupId));
+    const c = this.conversations.get(hex(groupId));
+    if (view === undefined || c === undefined) return;
+    try {
+      const answer = await this.request({ op: "circle_roster", circle_id: view.info.circle_id });
+      if (answer.kind !== "circle_roster") return;
+      for (const m of answer.members) if (m.display_name !== "") c.names.set(hex(m.client_id), m.display_name);
+      this.update({});
+    } catch {
+      // Names stay as they were.
+    }
+  }
 
   private circleView(circleId: number): CircleView | undefined {
     return this.state.circles.find((c) => c.info.circle_id === circleId);
@@ -814,6 +1114,8 @@ export class StaffConsole {
     await logout(this.token);
     this.session.close();
     this.mls.wipe();
+    this.vault?.close();
+    this.vault = undefined;
     this.conversations.clear();
   }
 
@@ -867,6 +1169,13 @@ export class StaffConsole {
       case "chat_ended":
         this.ended(push.group_id, "The chat has ended.");
         return;
+      case "visitor_presence": {
+        const c = this.conversations.get(hex(push.group_id));
+        if (c === undefined || c.presence === push.presence || (c.presence === undefined && push.presence === "here")) return;
+        c.presence = push.presence;
+        this.system(c, presenceLine(push.presence));
+        return;
+      }
       case "team_messages_waiting":
         this.update({ teamMessages: push.messages });
         return;
@@ -934,6 +1243,9 @@ export class StaffConsole {
 
   private mlsEvent(event: MlsEvent): void {
     const key = hex(event.groupId);
+    // Saved before the ack that lets the server forget this envelope.
+    if (event.kind !== "skipped") this.unsaved.add(key);
+    if (event.kind === "joined") this.identityUnsaved = true;
     switch (event.kind) {
       case "joined": {
         // A Welcome to a group I do not know as a chat is a note, a team message or a peer group.
@@ -945,11 +1257,22 @@ export class StaffConsole {
       }
       case "message": {
         const c = this.conversations.get(key) ?? this.conversation(event.groupId, "note");
+        const signal = typingSignal(event.plaintext);
+        if (signal !== undefined) {
+          // Ephemeral: shown for a moment in chats, never a line, never kept.
+          if (c.kind === "chat") this.typingSignalFrom(c, key, signal);
+          return;
+        }
         const plain = decodeText(event.plaintext);
         if (plain === undefined) return;
+        this.typingWatches.get(key)?.message();
+        c.visitorTyping = false;
         const circleText = c.kind === "circle" ? decodeCircleText(plain) : undefined;
         const text = circleText?.text ?? plain;
-        const name = c.names.get(hex(event.sender)) ?? circleText?.name;
+        // In a circle, only the name the server bound to the sender's key
+        // counts, never the one the message claims.
+        const name = c.names.get(hex(event.sender)) ?? (c.kind === "circle" ? "(name not confirmed)" : undefined);
+        if (c.kind === "circle" && !c.names.has(hex(event.sender))) void this.refreshRoster(event.groupId);
         this.addLine(c, {
           kind: "theirs",
           id: this.nextLine++,
@@ -965,6 +1288,7 @@ export class StaffConsole {
       }
       case "commit": {
         const c = this.conversations.get(key);
+        if (c?.kind === "circle" && !event.removedMe) void this.refreshRoster(event.groupId);
         if (c !== undefined && event.removedMe) this.ended(event.groupId, "You are no longer in this chat.");
         else if (c !== undefined && !event.mine && (event.added.length > 0 || event.removed.length > 0)) {
           this.system(c, `Members changed: ${event.added.length} added, ${event.removed.length} removed.`);

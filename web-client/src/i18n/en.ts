@@ -55,6 +55,8 @@ export const en = {
   "chat.failed": "Not sent. Tap to try again.",
   "chat.counsellorJoined": "A counsellor has joined the chat.",
   "chat.transfer": "A colleague will continue the chat with you.",
+  "chat.counsellorTyping": "The counsellor is writing…",
+  "chat.rescued": "Your counsellor had to step away. A colleague is taking over the chat and will read what you wrote.",
   "chat.crisisJoined": "A crisis counsellor has joined the chat.",
   "chat.crisisFallback": "No crisis counsellor is free right now. Please call one of these numbers:",
   "chat.ended": "The chat has ended.",
@@ -87,6 +89,8 @@ export const en = {
   "closed.messageSend": "Send the message",
   "closed.messageSent": "Your message was sent to the team. Thank you.",
   "closed.messageFailed": "The message could not be sent. Please call one of the numbers above.",
+  "closed.messageUndelivered":
+    "Your message could not be delivered: nobody on the team can receive it right now. It was not kept. If you need help now, please call one of these numbers:",
   "weekday.1": "Monday",
   "weekday.2": "Tuesday",
   "weekday.3": "Wednesday",

@@ -56,6 +56,8 @@ export const sq: Catalogue = {
   "chat.failed": "Nuk u dërgua. Prek për ta provuar përsëri.",
   "chat.counsellorJoined": "Një këshilltar hyri në bisedë.",
   "chat.transfer": "Një koleg do ta vazhdojë bisedën me ty.",
+  "chat.counsellorTyping": "Këshilltari po shkruan…",
+  "chat.rescued": "Këshilltari yt u detyrua të largohej. Një koleg po e merr bisedën dhe do të lexojë çfarë shkrove.",
   "chat.crisisJoined": "Një këshilltar për kriza hyri në bisedë.",
   "chat.crisisFallback": "Tani nuk ka këshilltar për kriza të lirë. Të lutem telefono një nga këta numra:",
   "chat.ended": "Biseda mbaroi.",
@@ -88,6 +90,8 @@ export const sq: Catalogue = {
   "closed.messageSend": "Dërgo mesazhin",
   "closed.messageSent": "Mesazhi u dërgua te ekipi. Faleminderit.",
   "closed.messageFailed": "Mesazhi nuk u dërgua dot. Telefono një nga numrat më lart.",
+  "closed.messageUndelivered":
+    "Mesazhi nuk arriti dot: tani askush nga ekipi nuk mund ta marrë. Nuk u ruajt. Nëse ke nevojë për ndihmë tani, telefono një nga këta numra:",
   "weekday.1": "E hënë",
   "weekday.2": "E martë",
   "weekday.3": "E mërkurë",

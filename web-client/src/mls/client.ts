@@ -29,8 +29,10 @@ import {
   createApplicationMessage,
   createCommit,
   createGroup,
+  decodeGroupState,
   decodeMlsMessage,
   emptyPskIndex,
+  encodeGroupState,
   encodeMlsMessage,
   generateKeyPackageWithKey,
   joinGroup,
@@ -199,6 +201,16 @@ const clientConfig: ClientConfig = {
   keyRetentionConfig: { ...defaultClientConfig.keyRetentionConfig, retainKeysForEpochs: MAX_PAST_EPOCHS },
 };
 
+/** A key package with its private keys, as the staff vault keeps it. */
+export interface ExportedKeyPackage {
+  /** MLSMessage(KeyPackage). */
+  keyPackage: Uint8Array;
+  initPrivateKey: Uint8Array;
+  hpkePrivateKey: Uint8Array;
+  signaturePrivateKey: Uint8Array;
+  lastResort: boolean;
+}
+
 /** All MLS state of one identity. Lives in memory only. */
 export class MlsClient {
   private readonly keyPackages = new Map<string, StoredKeyPackage>();
@@ -216,6 +228,62 @@ export class MlsClient {
 
   get clientId(): Uint8Array {
     return this.identity.clientId;
+  }
+
+  // --- export and restore (the staff console's sealed vault) ------------------
+
+  /** The key packages whose private keys I hold, for the staff vault. */
+  exportKeyPackages(): ExportedKeyPackage[] {
+    return [...this.keyPackages.values()].map((k) => ({
+      keyPackage: encodeMlsMessage({ version: "mls10", wireformat: "mls_key_package", keyPackage: k.publicPackage }),
+      initPrivateKey: k.privatePackage.initPrivateKey,
+      hpkePrivateKey: k.privatePackage.hpkePrivateKey,
+      signaturePrivateKey: k.privatePackage.signaturePrivateKey,
+      lastResort: k.lastResort,
+    }));
+  }
+
+  /** Take back key packages exported by `exportKeyPackages` (only mine: checked against my identity). */
+  async importKeyPackages(packages: ExportedKeyPackage[]): Promise<void> {
+    for (const p of packages) {
+      const msg = decodeExactly(p.keyPackage);
+      if (msg.wireformat !== "mls_key_package") throw new MlsClientError("not a key package");
+      const owner = boundClientId(msg.keyPackage.leafNode.credential, msg.keyPackage.leafNode.signaturePublicKey);
+      if (owner === undefined || !equalBytes(owner, this.clientId)) throw new MlsClientError("not my key package");
+      const ref = hex(await makeKeyPackageRef(msg.keyPackage, this.cs.hash));
+      this.keyPackages.set(ref, {
+        publicPackage: msg.keyPackage,
+        privatePackage: {
+          initPrivateKey: p.initPrivateKey,
+          hpkePrivateKey: p.hpkePrivateKey,
+          signaturePrivateKey: p.signaturePrivateKey,
+        },
+        lastResort: p.lastResort,
+      });
+    }
+  }
+
+  /**
+   * A group's merged state (ts-mls `encodeGroupState`), for the staff vault.
+   * A pending commit is not part of it: it is saved once merged.
+   */
+  exportGroup(groupId: Uint8Array): Uint8Array {
+    return encodeGroupState(this.slot(groupId).state);
+  }
+
+  /** Take back a group exported by `exportGroup`; returns its group id. */
+  importGroup(bytes: Uint8Array): Uint8Array {
+    const decoded = decodeGroupState(bytes, 0);
+    if (decoded === undefined || decoded[1] !== bytes.length) throw new MlsClientError("not a group state");
+    const state: ClientState = { ...decoded[0], clientConfig };
+    const groupId = state.groupContext.groupId;
+    this.groups.set(hex(groupId), { state, mergedOwnCommits: new Set() });
+    return groupId;
+  }
+
+  /** The ids of the groups I hold state for. */
+  groupIds(): Uint8Array[] {
+    return [...this.groups.values()].map((g) => g.state.groupContext.groupId);
   }
 
   // --- key packages ---------------------------------------------------------

@@ -32,6 +32,11 @@ export class Identity {
     return new Identity(copy, ed25519.getPublicKey(copy));
   }
 
+  /** A copy of the secret key, for the staff console's sealed vault only (never for storage in the clear). */
+  exportSecret(): Uint8Array {
+    return this.secret.slice();
+  }
+
   /** The MLS BasicCredential: identity = client id. */
   credential(): CredentialBasic {
     return { credentialType: "basic", identity: this.clientId.slice() };

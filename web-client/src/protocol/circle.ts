@@ -31,10 +31,21 @@ export interface InvitationState {
 /** What an invitation's landing page shows before anyone joins. */
 export interface InvitationPreview {
   circle_id: number;
+  /** The circle's group: the page accepts a Welcome to this group only. */
+  group_id: Bytes;
   name: string;
   language: string;
   topic: string;
   auto_approve: boolean;
+}
+
+/** A circle member under the name the server bound to her key. */
+export interface CircleMember {
+  client_id: Bytes;
+  display_name: string;
+  moderator: boolean;
+  /** A counsellor (absent: false). */
+  staff?: boolean;
 }
 
 /** Someone asked to join; a moderator's client adds `key_package`. */

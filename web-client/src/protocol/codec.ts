@@ -9,7 +9,7 @@
 
 import { encode as msgpackEncode } from "@msgpack/msgpack";
 
-import type { CircleInfo, InvitationPreview, InvitationState, JoinRequest } from "./circle";
+import type { CircleInfo, CircleMember, InvitationPreview, InvitationState, JoinRequest } from "./circle";
 import { type ErrorCode, type FrameError, ERROR_CODES } from "./error";
 import {
   type Category,
@@ -53,13 +53,18 @@ import {
   type ShiftState,
   type StaffBadge,
   type StaffRole,
+  type StrandedChat,
+  type StrandedReason,
   type TeamMessage,
   type TicketState,
   type TicketStatus,
+  type VisitorPresence,
   CLOSED_REASONS,
   FEEDBACK_ANSWERS,
   SHIFT_STATES,
   STAFF_ROLES,
+  STRANDED_REASONS,
+  VISITOR_PRESENCES,
 } from "./intake";
 import { MAX_FRAME_BYTES } from "./limits";
 import { type MsgMap, type MsgValue, BigUint, readExact, readValue } from "./msgpack";
@@ -309,6 +314,8 @@ function tagged<U extends Record<Tag, string>, Tag extends string>(tag: Tag, var
 const staffRole = oneOf<StaffRole>(STAFF_ROLES, "a staff role");
 const shiftState = oneOf<ShiftState>(SHIFT_STATES, "a shift state");
 const closedReason = oneOf<ClosedReason>(CLOSED_REASONS, "a closing reason");
+const strandedReason = oneOf<StrandedReason>(STRANDED_REASONS, "offline or clocked_out");
+const visitorPresence = oneOf<VisitorPresence>(VISITOR_PRESENCES, "a visitor presence");
 const feedbackAnswer = oneOf<FeedbackAnswer>(FEEDBACK_ANSWERS, "helped, somewhat or not_helped");
 
 const authProof = tagged<AuthProof, "method">("method", {
@@ -342,6 +349,7 @@ const ticketStatus = tagged<TicketStatus, "state">("state", {
     transferred: flag,
     add_counsellor: optional(counsellorToAdd),
     responders: nonEmptyList(staffBadge),
+    rescued: flag,
   },
   closed: { reason: required(closedReason) },
 });
@@ -364,12 +372,22 @@ const queueEntry = struct<QueueEntry>({
 });
 
 const boardRow = struct<BoardRow>({
+  account_id: required(u64),
   display_name: required(str),
   role: required(staffRole),
   shift: required(shiftState),
   connected: required(bool),
   active_chats: required(u32),
   max_chats: required(u32),
+});
+
+const strandedChat = struct<StrandedChat>({
+  ticket_id: required(u64),
+  group_id: required(bin),
+  language: required(str),
+  counsellor: required(str),
+  counsellor_account: required(u64),
+  reason: required(strandedReason),
 });
 
 const teamMessage = struct<TeamMessage>({ group_id: required(bin), language: required(str), left_at: required(u64) });
@@ -432,10 +450,18 @@ const invitationState = struct<InvitationState>({
 
 const invitationPreview = struct<InvitationPreview>({
   circle_id: required(u64),
+  group_id: required(bin),
   name: required(str),
   language: required(str),
   topic: required(str),
   auto_approve: required(bool),
+});
+
+const circleMember = struct<CircleMember>({
+  client_id: required(bin),
+  display_name: required(str),
+  moderator: required(bool),
+  staff: flag,
 });
 
 const joinRequest = struct<JoinRequest>({
@@ -476,6 +502,7 @@ const request = tagged<Request, "op">("op", {
   resume_ticket: { resume_secret: required(bin), key_packages: nonEmptyList(bin) },
   team_key_packages: {},
   leave_team_message: { group_id: required(bin), language: required(str) },
+  visitor_leaving: { quick_exit: flag },
   set_shift: { state: required(shiftState), handover: flag },
   queue_view: {},
   accept_ticket: { ticket_id: required(u64) },
@@ -487,6 +514,7 @@ const request = tagged<Request, "op">("op", {
   board: {},
   team_messages: {},
   take_team_message: { group_id: required(bin) },
+  rescue_chat: { group_id: required(bin), to: optional(u64) },
   escalate: { escalation: required(signedEscalation) },
   set_duty: { state: required(dutyState) },
   escalation_queue: {},
@@ -508,6 +536,7 @@ const request = tagged<Request, "op">("op", {
   preview_invitation: { code: required(str) },
   join_circle: { code: required(str), display_name: required(str), key_package: required(bin) },
   join_requests: { circle_id: required(u64) },
+  circle_roster: { circle_id: required(u64) },
   decline_join: { circle_id: required(u64), request_id: required(u64) },
   set_muted: { circle_id: required(u64), client_id: required(bin), muted: required(bool) },
   set_moderator: { circle_id: required(u64), client_id: required(bin), moderator: required(bool) },
@@ -563,7 +592,8 @@ const response = tagged<Response, "kind">("kind", {
   ticket: { ticket: required(ticketState) },
   ticket_cancelled: { ticket_id: required(u64) },
   team_key_packages: { key_packages: required(list(bin)) },
-  team_message_left: { group_id: required(bin) },
+  team_message_left: { group_id: required(bin), delivered_to: required(u32) },
+  leaving_noted: {},
   shift: { state: required(shiftState), active_chats: required(u32), handed_over: nonZero(u32) },
   queue: { tickets: required(list(queueEntry)) },
   ticket_accepted: { ticket: required(queueEntry), key_package: optional(bin), group_id: optional(bin) },
@@ -576,10 +606,12 @@ const response = tagged<Response, "kind">("kind", {
     queue_depth: required(u32),
     longest_wait_secs: required(u32),
     staff: required(list(boardRow)),
+    stranded: nonEmptyList(strandedChat),
     open_escalations: required(u32),
   },
   team_messages: { messages: required(list(teamMessage)) },
   team_message_taken: { group_id: required(bin) },
+  chat_rescued: { group_id: required(bin), to: required(staffBadge) },
   escalated: { escalation: required(escalationEntry) },
   duty: { state: required(dutyState), open_escalations: required(u32) },
   escalations: { escalations: required(list(escalationEntry)) },
@@ -595,6 +627,7 @@ const response = tagged<Response, "kind">("kind", {
   invitation_preview: { preview: required(invitationPreview) },
   join_requested: { circle_id: required(u64), request_id: required(u64) },
   join_requests: { requests: required(list(joinRequest)) },
+  circle_roster: { circle_id: required(u64), members: required(list(circleMember)) },
   join_declined: { request_id: required(u64) },
   member_muted: { circle_id: required(u64), client_id: required(bin), muted: required(bool) },
   moderator_set: { circle_id: required(u64), client_id: required(bin), moderator: required(bool) },
@@ -637,6 +670,7 @@ const serverMessage = tagged<ServerMessage, "type">("type", {
     key_package: required(bin),
     badge: required(staffBadge),
   },
+  visitor_presence: { ticket_id: required(u64), group_id: required(bin), presence: required(visitorPresence) },
   team_messages_waiting: { messages: required(list(teamMessage)) },
   escalation_raised: { escalation: required(escalationEntry) },
   escalation_changed: { escalation: required(escalationEntry) },

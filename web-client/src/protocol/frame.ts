@@ -5,7 +5,7 @@
 // way). Byte strings are Uint8Array. Integers are numbers: the protocol keeps
 // them below 2^53.
 
-import type { CircleInfo, InvitationPreview, InvitationState, JoinRequest } from "./circle";
+import type { CircleInfo, CircleMember, InvitationPreview, InvitationState, JoinRequest } from "./circle";
 import type { ErrorCode } from "./error";
 import type { DutyState, EscalationEntry, EscalationOutcome, SignedEscalation } from "./escalation";
 import type {
@@ -19,8 +19,10 @@ import type {
   ShiftState,
   StaffBadge,
   StaffRole,
+  StrandedChat,
   TeamMessage,
   TicketState,
+  VisitorPresence,
 } from "./intake";
 
 export type Bytes = Uint8Array;
@@ -78,6 +80,8 @@ export type Request =
   | { op: "team_key_packages" }
   /** The group I sent my sealed message in is a message for the team. */
   | { op: "leave_team_message"; group_id: Bytes; language: string }
+  /** I am leaving now (`quick_exit`: the quick-exit button); my counsellor is told. */
+  | { op: "visitor_leaving"; quick_exit?: boolean }
   // --- Staff ---
   /** Set my shift state; clocking out with open chats needs `handover`. */
   | { op: "set_shift"; state: ShiftState; handover?: boolean }
@@ -101,6 +105,8 @@ export type Request =
   | { op: "team_messages" }
   /** I take this sealed message. */
   | { op: "take_team_message"; group_id: Bytes }
+  /** Supervisors: move a stranded chat to colleague `to`, or to me. */
+  | { op: "rescue_chat"; group_id: Bytes; to?: number }
   /** The chat's counsellor (or a supervisor) asks for a crisis responder; signed, outside MLS. */
   | { op: "escalate"; escalation: SignedEscalation }
   /** Crisis responders: go on or off duty. */
@@ -131,6 +137,8 @@ export type Request =
   | { op: "join_circle"; code: string; display_name: string; key_package: Bytes }
   /** Moderators: requests waiting for a decision. */
   | { op: "join_requests"; circle_id: number }
+  /** Members: who is in the circle, under the name bound to each key. */
+  | { op: "circle_roster"; circle_id: number }
   /** Moderators: turn a request down (approving is committing the add). */
   | { op: "decline_join"; circle_id: number; request_id: number }
   /** Moderators: refuse (or allow again) a member's messages. */
@@ -163,6 +171,7 @@ export const OPERATIONS: readonly Operation[] = [
   "resume_ticket",
   "team_key_packages",
   "leave_team_message",
+  "visitor_leaving",
   "set_shift",
   "queue_view",
   "accept_ticket",
@@ -174,6 +183,7 @@ export const OPERATIONS: readonly Operation[] = [
   "board",
   "team_messages",
   "take_team_message",
+  "rescue_chat",
   "escalate",
   "set_duty",
   "escalation_queue",
@@ -189,6 +199,7 @@ export const OPERATIONS: readonly Operation[] = [
   "preview_invitation",
   "join_circle",
   "join_requests",
+  "circle_roster",
   "decline_join",
   "set_muted",
   "set_moderator",
@@ -255,6 +266,8 @@ export type ServerMessage =
   | { type: "remove_revoked_members"; group_id: Bytes; clients: Bytes[] }
   /** A visitor: her counsellor came back with a new key; check the badge, then add it and remove `old_client` in one commit. */
   | { type: "counsellor_reconnected"; group_id: Bytes; old_client: Bytes; key_package: Bytes; badge: StaffBadge }
+  /** Staff: my chat's visitor connected, dropped, left or quick-exited. */
+  | { type: "visitor_presence"; ticket_id: number; group_id: Bytes; presence: VisitorPresence }
   /** Staff on shift: sealed messages waiting for the team. */
   | { type: "team_messages_waiting"; messages: TeamMessage[] }
   /** On-duty responders: an escalation waits (again, when `renotified`). */
@@ -317,7 +330,9 @@ export type Response =
   | { kind: "ticket"; ticket: TicketState }
   | { kind: "ticket_cancelled"; ticket_id: number }
   | { kind: "team_key_packages"; key_packages: Bytes[] }
-  | { kind: "team_message_left"; group_id: Bytes }
+  /** `delivered_to`: current staff keys it was sealed to; 0 means nobody can read it. */
+  | { kind: "team_message_left"; group_id: Bytes; delivered_to: number }
+  | { kind: "leaving_noted" }
   /** `handed_over`: chats put back in the queue by this request (absent means 0). */
   | { kind: "shift"; state: ShiftState; active_chats: number; handed_over?: number }
   | { kind: "queue"; tickets: QueueEntry[] }
@@ -328,9 +343,18 @@ export type Response =
   | { kind: "transferred"; group_id: Bytes; to: StaffBadge; note_key_package: Bytes }
   | { kind: "chat_closed"; group_id: Bytes }
   | { kind: "blocked"; ticket_id: number; until: number }
-  | { kind: "board"; queue_depth: number; longest_wait_secs: number; staff: BoardRow[]; open_escalations: number }
+  | {
+      kind: "board";
+      queue_depth: number;
+      longest_wait_secs: number;
+      staff: BoardRow[];
+      /** Absent: none. */
+      stranded?: StrandedChat[];
+      open_escalations: number;
+    }
   | { kind: "team_messages"; messages: TeamMessage[] }
   | { kind: "team_message_taken"; group_id: Bytes }
+  | { kind: "chat_rescued"; group_id: Bytes; to: StaffBadge }
   | { kind: "escalated"; escalation: EscalationEntry }
   | { kind: "duty"; state: DutyState; open_escalations: number }
   | { kind: "escalations"; escalations: EscalationEntry[] }
@@ -347,6 +371,7 @@ export type Response =
   /** Waiting for a moderator's client to add me. */
   | { kind: "join_requested"; circle_id: number; request_id: number }
   | { kind: "join_requests"; requests: JoinRequest[] }
+  | { kind: "circle_roster"; circle_id: number; members: CircleMember[] }
   | { kind: "join_declined"; request_id: number }
   | { kind: "member_muted"; circle_id: number; client_id: Bytes; muted: boolean }
   | { kind: "moderator_set"; circle_id: number; client_id: Bytes; moderator: boolean }

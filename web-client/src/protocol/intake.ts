@@ -46,6 +46,8 @@ export type TicketStatus =
       add_counsellor?: CounsellorToAdd;
       /** Crisis responders brought in by an escalation (absent: none). */
       responders?: StaffBadge[];
+      /** With `add_counsellor`: a supervisor moved the chat because its counsellor was away. */
+      rescued?: boolean;
     }
   | { state: "closed"; reason: ClosedReason };
 
@@ -114,6 +116,8 @@ export interface PowSolution {
 }
 
 export interface BoardRow {
+  /** For `rescue_chat`'s `to`. */
+  account_id: number;
   display_name: string;
   role: StaffRole;
   shift: ShiftState;
@@ -121,6 +125,23 @@ export interface BoardRow {
   active_chats: number;
   max_chats: number;
 }
+
+export type StrandedReason = "offline" | "clocked_out";
+export const STRANDED_REASONS: readonly StrandedReason[] = ["offline", "clocked_out"];
+
+/** A chat whose counsellor is offline, or clocked out with it open (`rescue_chat`). */
+export interface StrandedChat {
+  ticket_id: number;
+  group_id: Bytes;
+  language: string;
+  counsellor: string;
+  counsellor_account: number;
+  reason: StrandedReason;
+}
+
+/** What a chat's counsellor is told about her visitor's connection. */
+export type VisitorPresence = "here" | "reconnecting" | "left" | "quick_exit";
+export const VISITOR_PRESENCES: readonly VisitorPresence[] = ["here", "reconnecting", "left", "quick_exit"];
 
 export interface TeamMessage {
   group_id: Bytes;

@@ -14,6 +14,8 @@ export type Delivery = "queued" | "sending" | "sent" | "failed";
 export type SystemEvent =
   | "counsellor_joined"
   | "transferred"
+  /** A supervisor moved the chat because its counsellor was away. */
+  | "rescued"
   | "new_counsellor_joined"
   | "previous_counsellor_left"
   /** My counsellor lost her state and came back with a new key, which my page brought in. */

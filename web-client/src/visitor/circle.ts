@@ -6,7 +6,7 @@
 
 import { MailboxSession, decodeText } from "../chat/session";
 import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
-import type { InvitationPreview } from "../protocol";
+import type { CircleMember, InvitationPreview } from "../protocol";
 import { Connection, type Push, ServerError, type SocketLike } from "../net/connection";
 
 /** The most lines kept on screen. */
@@ -14,7 +14,8 @@ const MAX_LINES = 1000;
 
 export type CircleLine =
   | { kind: "mine"; id: number; text: string; delivery: "sending" | "sent" | "failed" }
-  | { kind: "theirs"; id: number; text: string; from: string }
+  /** `from`: the name the server bound to the sender (`confirmed`); `staff`: a counsellor. */
+  | { kind: "theirs"; id: number; text: string; from: string; confirmed?: boolean; staff?: boolean }
   | { kind: "system"; id: number; event: "joined" | "muted" | "ended" };
 
 type NewLine = CircleLine extends infer L ? (L extends CircleLine ? Omit<L, "id"> : never) : never;
@@ -39,6 +40,27 @@ export function encodeCircleText(name: string, text: string): string {
   return JSON.stringify({ n: name, t: text });
 }
 
+/**
+ * Whether a Welcome is the one this page asked for: to the invitation's
+ * circle, after asking to join. Any other group someone adds this key to
+ * is refused (its state is thrown away).
+ */
+export function acceptsWelcome(preview: InvitationPreview | undefined, asked: boolean, groupId: Uint8Array): boolean {
+  return preview !== undefined && asked && equalBytes(preview.group_id, groupId);
+}
+
+/**
+ * Who a message is from: the name the server bound to the sender's key
+ * when she joined (a counsellor's: her display name), never the name the
+ * message itself claims. A key the roster does not know yet is shown as
+ * not confirmed.
+ */
+export function senderName(roster: readonly CircleMember[], sender: Uint8Array): { name: string; confirmed: boolean; staff: boolean } {
+  const member = roster.find((m) => equalBytes(m.client_id, sender));
+  if (member === undefined || member.display_name === "") return { name: "", confirmed: false, staff: false };
+  return { name: member.display_name, confirmed: true, staff: member.staff === true };
+}
+
 export function decodeCircleText(plaintext: string): { name: string; text: string } {
   try {
     const v: unknown = JSON.parse(plaintext);
@@ -61,6 +83,10 @@ export class VisitorCircle {
   private lines: CircleLine[] = [];
   private nextId = 1;
   private closed = false;
+  /** I sent `join_circle`: only then is a Welcome expected. */
+  private asked = false;
+  /** The names the server bound to members' keys (refreshed on every membership change). */
+  private roster: CircleMember[] = [];
 
   private constructor(
     private readonly mls: MlsClient,
@@ -112,6 +138,7 @@ export class VisitorCircle {
         key_package: keyPackage,
       });
       if (answer.kind !== "join_requested") throw new Error(`unexpected answer ${answer.kind}`);
+      this.asked = true;
       if (this.groupId === undefined) this.onState({ kind: "waiting", preview, name: this.name });
     } catch (e) {
       this.refused(e);
@@ -132,27 +159,47 @@ export class VisitorCircle {
   private mlsEvent(event: MlsEvent): void {
     switch (event.kind) {
       case "joined":
-        // The first Welcome is the circle's: we asked for nothing else.
-        if (this.groupId === undefined) {
+        // Only the Welcome to the circle we asked to join; anything else
+        // someone added this key to is dropped unread.
+        if (this.groupId === undefined && acceptsWelcome(this.preview, this.asked, event.groupId)) {
           this.groupId = event.groupId;
           this.add({ kind: "system", event: "joined" });
           this.show();
+          void this.refreshRoster();
+        } else if (this.groupId === undefined || !equalBytes(event.groupId, this.groupId)) {
+          this.mls.discardGroup(event.groupId);
         }
         break;
       case "message": {
         if (this.groupId === undefined || !equalBytes(event.groupId, this.groupId)) return;
         const plain = decodeText(event.plaintext);
         if (plain === undefined) return;
-        const { name, text } = decodeCircleText(plain);
-        this.add({ kind: "theirs", text, from: name });
+        const { text } = decodeCircleText(plain);
+        const sender = senderName(this.roster, event.sender);
+        this.add({ kind: "theirs", text, from: sender.name, confirmed: sender.confirmed, staff: sender.staff });
         this.show();
         break;
       }
       case "commit":
         if (event.removedMe) this.ended();
+        else if (this.groupId !== undefined && equalBytes(event.groupId, this.groupId)) void this.refreshRoster();
         break;
       default:
         break;
+    }
+  }
+
+  /** Fetch who is in the circle under which name, and rename lines that were waiting for it. */
+  private async refreshRoster(): Promise<void> {
+    const connection = this.connection;
+    const preview = this.preview;
+    if (connection === undefined || preview === undefined) return;
+    try {
+      const answer = await connection.request({ op: "circle_roster", circle_id: preview.circle_id });
+      if (answer.kind !== "circle_roster") return;
+      this.roster = answer.members;
+    } catch {
+      // Keep the last roster: names stay as they were.
     }
   }
 

@@ -13,6 +13,8 @@ import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
 import type { FeedbackAnswer, Help, Response, StaffBadge, TicketState } from "../protocol";
 import { solvePow } from "../protocol";
 import { Connection, type Push, ServerError, type SocketLike } from "../net/connection";
+import { type TeamMessageOutcome, outcomeOfDelivery, outcomeOfRefusal } from "./teamMessage";
+import { TYPING_IDLE_MS, TypingSender, TypingWatch, typingSignal } from "../chat/typing";
 
 /** First wait before reconnecting a dropped socket; doubles up to RECONNECT_MAX_MS. */
 const RECONNECT_FIRST_MS = 500;
@@ -45,6 +47,8 @@ export type VisitorState =
       counsellor: Counsellor | undefined;
       joined: boolean;
       reconnecting?: boolean;
+      /** The counsellor is writing (an ephemeral signal, never in `lines`). */
+      counsellorTyping?: boolean;
     }
   | { kind: "closed"; reason: string; lines: ChatLine[] }
   /** Refused (busy, rate-limited, closed hours, blocked…) with where else to turn. */
@@ -69,6 +73,11 @@ export class VisitorIntake {
   private readonly replacing = new Set<string>();
   /** Crisis responders already announced in the chat, by badge key (hex). */
   private readonly respondersSeen = new Set<string>();
+  private readonly typingWatch = new TypingWatch();
+  private saidLeaving = false;
+  private readonly typingSender = new TypingSender((signal) => {
+    if (this.group !== undefined) this.session?.sendSignal(this.group, signal);
+  });
   info: IntakeInfo | undefined;
   /** The language the chat was asked in (for a team message). */
   private language: string | undefined;
@@ -159,7 +168,17 @@ export class VisitorIntake {
    * each counsellor goes into a new group with me; the message is sent
    * there; the server keeps the group for the next counsellor on shift.
    */
-  async leaveTeamMessage(text: string): Promise<void> {
+  async leaveTeamMessage(text: string): Promise<TeamMessageOutcome> {
+    try {
+      return await this.sealForTeam(text);
+    } catch (e) {
+      const outcome = outcomeOfRefusal(e, this.info?.help);
+      if (outcome === undefined) throw e;
+      return outcome;
+    }
+  }
+
+  private async sealForTeam(text: string): Promise<TeamMessageOutcome> {
     const connection = this.connection;
     const session = this.session;
     if (connection === undefined || session === undefined) throw new Error("not connected");
@@ -174,6 +193,19 @@ export class VisitorIntake {
     const left = await connection.request({ op: "leave_team_message", group_id: group, language: this.language ?? "en" });
     if (left.kind !== "team_message_left") throw new Error(`unexpected answer ${left.kind}`);
     this.mls.discardGroup(group);
+    return outcomeOfDelivery(left.delivered_to, this.info?.help);
+  }
+
+  /**
+   * Tell the server I am leaving (quick exit, or the page closing), so my
+   * counsellor knows at once and a waiting ticket is not offered. Best
+   * effort: the frame goes out before the socket closes.
+   */
+  sayLeaving(quickExit: boolean): void {
+    // Once: the tab closing after a quick exit says nothing more.
+    if (this.ticket === undefined || this.connection === undefined || this.saidLeaving) return;
+    this.saidLeaving = true;
+    void this.connection.request(quickExit ? { op: "visitor_leaving", quick_exit: true } : { op: "visitor_leaving" }).catch(() => {});
   }
 
   private refused(e: unknown): void {
@@ -276,7 +308,13 @@ export class VisitorIntake {
   }
 
   /** Write a message: sent at once in a chat, or kept (in memory) until the counsellor has joined. */
+  /** The visitor is writing: the counsellor sees "typing" (inside MLS). */
+  typing(): void {
+    this.typingSender.input();
+  }
+
   send(text: string): void {
+    this.typingSender.sent();
     const group = this.group;
     if (group === undefined || !this.mls.hasGroup(group)) {
       this.log.mine(text, "queued");
@@ -434,8 +472,19 @@ export class VisitorIntake {
         void this.sendQueued(group);
         return;
       case "message": {
+        const signal = typingSignal(event.plaintext);
+        if (signal !== undefined) {
+          // Ephemeral: shown for a moment, never written to the log.
+          this.typingWatch.signal(signal);
+          this.emit();
+          if (signal === "start") setTimeout(() => this.emit(), TYPING_IDLE_MS + 50);
+          return;
+        }
         const text = decodeText(event.plaintext);
-        if (text !== undefined) this.log.theirs(event.sender, text);
+        if (text !== undefined) {
+          this.typingWatch.message();
+          this.log.theirs(event.sender, text);
+        }
         this.emit();
         return;
       }
@@ -523,6 +572,7 @@ export class VisitorIntake {
           counsellor: this.log.counsellor,
           joined: this.group !== undefined && this.mls.hasGroup(this.group),
           reconnecting: this.reconnecting,
+          counsellorTyping: this.typingWatch.typing,
         });
         break;
       case "closed":
@@ -545,7 +595,7 @@ export class VisitorIntake {
       if (changed) this.log.setCounsellor(status.counsellor, members);
       if (first && status.transferred !== true) this.log.system("counsellor_joined", status.counsellor.display_name);
       if (status.transferred === true && status.add_counsellor !== undefined && (before?.state !== "in_chat" || before.add_counsellor === undefined)) {
-        this.log.system("transferred");
+        this.log.system(status.rescued === true ? "rescued" : "transferred");
       }
       // The ticket may name a responder after the commit that added them arrived.
       if (members !== undefined) {
