@@ -89,7 +89,15 @@ async function startServer(extraConfig = "") {
     // Metrics on a free port too: several servers run at once here.
     `listen = "127.0.0.1:0"\nmetrics_listen = "127.0.0.1:0"\ndata_dir = "${join(root, `data-${n}`)}"\nweb_root = "${join(WEB, "dist")}"\n${extraConfig}`,
   );
-  const log = createWriteStream(join(ARTIFACTS, `e2e-server-${n}.log`));
+  return spawnServer(config, `${n}`);
+}
+
+/**
+ * Run parasol-server with `config`. `restart()` stops it and runs it again on
+ * the same data directory (on a new free port, so a new origin).
+ */
+async function spawnServer(config, label) {
+  const log = createWriteStream(join(ARTIFACTS, `e2e-server-${label}.log`));
   const child = spawn(SERVER_BIN, ["--config", config], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, PARASOL_LOG: "info" },
@@ -112,7 +120,11 @@ async function startServer(extraConfig = "") {
     child.kill("SIGTERM");
     await exited;
   };
-  return { origin, config, stop };
+  const restart = async () => {
+    await stop();
+    return spawnServer(config, `${label}r`);
+  };
+  return { origin, config, stop, restart };
 }
 
 const main = await startServer();
@@ -826,6 +838,64 @@ try {
       await v.context.close();
       await staffCtx.context.close();
     } finally {
+      await closed.stop();
+    }
+  });
+
+  await check("night message: left while the counsellor is offline, the server restarts, she logs in on a new browser and reads it", async () => {
+    const today = ((new Date().getUTCDay() + 6) % 7) + 1;
+    const otherDay = ((today + 2) % 7) + 1;
+    let closed = await startServer(`[intake]\ntime_zone = "UTC"\nopening_hours = [{ weekday = ${otherDay}, opens = 540, closes = 1020 }]\n`);
+    const contexts = [];
+    try {
+      // Nora logged in once (her key is in her vault and registered, her key packages published), then went home.
+      const nora = await createStaff("nora", "Nora", "counsellor", closed.config);
+      const before = await newContext({ width: 1200, height: 800 }, closed.origin);
+      contexts.push(before);
+      await consoleLogin(before.page, nora, closed.origin);
+      await before.page.getByRole("button", { name: "Log out" }).click();
+      await before.page.getByRole("heading", { name: "Counsellor console" }).waitFor({ timeout: STEP_MS });
+      await before.context.close();
+
+      // At night a visitor leaves a message; nobody is online.
+      const text = "I work nights. Please write to me after 11, it is safe then.";
+      const v = await newContext({ width: 360, height: 740 }, closed.origin);
+      contexts.push(v);
+      await v.page.goto(`${closed.origin}/`);
+      await v.page.getByRole("button", { name: "English" }).click();
+      await v.page.getByRole("button", { name: "I understand, continue" }).click();
+      await v.page.getByRole("button", { name: "Start the chat" }).click();
+      await v.page.getByRole("heading", { level: 1, name: /We are closed right now/ }).waitFor({ timeout: STEP_MS });
+      await v.page.getByRole("textbox", { name: "Leave a message for the team" }).fill(text);
+      await v.page.getByRole("button", { name: "Send the message" }).click();
+      await v.page.getByText("Your message was sent to the team. Thank you.").waitFor({ timeout: STEP_MS });
+      assert.equal(await v.page.getByRole("alert").filter({ hasText: "could not be delivered" }).count(), 0);
+      assert.deepEqual(v.log.problems, []);
+      await v.context.close();
+
+      // The server restarts on the same data directory.
+      let started = Date.now();
+      closed = await closed.restart();
+      measurements.nightMessageServerRestartMs = Date.now() - started;
+
+      // In the morning Nora logs in on another computer: a fresh context with nothing of the old one.
+      started = Date.now();
+      const staffCtx = await newContext({ width: 1200, height: 800 }, closed.origin);
+      contexts.push(staffCtx);
+      await consoleLogin(staffCtx.page, nora, closed.origin);
+      await staffCtx.page.getByRole("button", { name: "Available" }).click();
+      await staffCtx.page.getByRole("heading", { name: "Messages left for the team" }).waitFor({ timeout: STEP_MS });
+      assert.match(await staffCtx.page.locator("section[aria-labelledby='team-h'] li").first().textContent(), /^en · /);
+      await staffCtx.page.getByRole("button", { name: "Take" }).first().click();
+      await line(staffCtx.page, ".line.theirs", text);
+      measurements.nightMessageLoginToReadMs = Date.now() - started;
+      assert.equal(await staffCtx.page.locator(".line.theirs", { hasText: text }).count(), 1, "the message is there once");
+      await staffCtx.page.getByRole("heading", { name: "Messages left for the team" }).waitFor({ state: "detached", timeout: STEP_MS });
+      await shot(staffCtx.page, "e2e-counsellor-reads-night-message-after-restart.png");
+      assert.deepEqual(staffCtx.log.requests.filter((u) => !u.startsWith(closed.origin)), []);
+      assert.deepEqual(staffCtx.log.problems, []);
+    } finally {
+      for (const ctx of contexts) await ctx.context.close().catch(() => {});
       await closed.stop();
     }
   });

@@ -330,9 +330,11 @@ export class StaffConsole {
       circles: [],
       persistent: vault !== undefined,
     };
-    // A restored key reads on from its last ack (or everything still kept);
-    // a new key starts at the head.
-    const after = cursor === undefined ? authenticated.mailbox_head : Math.min(cursor, authenticated.mailbox_head);
+    // A restored key reads on from its last ack, or, never having acked
+    // (no saved cursor: it went offline before anything reached it), from
+    // the start of what is still kept: a Welcome left while it was away is
+    // there. A new key starts at the head.
+    const after = cursor === undefined ? 0 : Math.min(cursor, authenticated.mailbox_head);
     await console_.session.subscribe(savedIdentity === undefined ? authenticated.mailbox_head : after);
     const info = await connection.request({ op: "intake_info" });
     if (info.kind === "intake_info") {
