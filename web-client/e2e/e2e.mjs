@@ -737,6 +737,88 @@ try {
     }
   });
 
+  await check("circles after a reload: the moderator reloads her console and still lets people in, mutes and removes members", async () => {
+    // Its own server: the visitors share this machine's address and its per-source budget.
+    const srv = await startServer("[intake]\nrequests_per_source_per_minute = 1000\nsource_burst = 1000\n");
+    const contexts = [];
+    try {
+      const mona = await createStaff("mona", "Mona", "counsellor", srv.config);
+      const mod = await newContext({ width: 1200, height: 800 }, srv.origin);
+      contexts.push(mod);
+      await consoleLogin(mod.page, mona, srv.origin);
+      await mod.page.getByLabel("Circle name").fill("Late circle");
+      await mod.page.getByLabel("Topic").fill("Work and safety");
+      await mod.page.getByRole("button", { name: "Create circle" }).click();
+      const card = mod.page.getByRole("article", { name: "Circle Late circle" });
+      await card.getByRole("button", { name: "New invitation" }).click();
+      const link = (await card.locator(".invitation-link").first().textContent()).trim();
+      const joinAs = async (name) => {
+        const v = await newContext({ width: 360, height: 740 }, srv.origin);
+        contexts.push(v);
+        await v.page.goto(link);
+        await v.page.getByRole("heading", { name: "Late circle" }).waitFor({ timeout: STEP_MS });
+        await v.page.getByLabel("The name others in this circle will see").fill(name);
+        await v.page.getByRole("button", { name: "Ask to join" }).click();
+        await v.page.getByText("Waiting for a moderator to let you in").waitFor({ timeout: STEP_MS });
+        return v;
+      };
+      // Rosa is let in before the reload; Mira asks while the console is open and is still waiting.
+      const rosa = await joinAs("Rosa");
+      await card.getByRole("button", { name: "Let Rosa in" }).click();
+      await rosa.page.getByText("You see only messages sent after you joined").waitFor({ timeout: STEP_MS });
+      const mira = await joinAs("Mira");
+      await card.getByRole("button", { name: "Let Mira in" }).waitFor({ timeout: STEP_MS });
+
+      // The moderator reloads and logs in again.
+      await mod.page.reload();
+      const started = Date.now();
+      await mod.page.getByLabel("Username").fill(mona.username);
+      await mod.page.getByLabel("Password").fill(mona.password);
+      await mod.page.getByRole("button", { name: "Log in" }).click();
+      await mod.page.getByRole("group", { name: "Shift state" }).waitFor({ timeout: STEP_MS });
+
+      // Approve: the waiting request is still there, and Mira gets in.
+      await card.getByRole("button", { name: "Let Mira in" }).click({ timeout: STEP_MS });
+      measurements.circleModeratorReloadToApprovedMs = Date.now() - started;
+      await mira.page.getByText("You see only messages sent after you joined").waitFor({ timeout: STEP_MS });
+      await card.getByRole("button", { name: "Mute Mira" }).waitFor({ timeout: STEP_MS });
+      await mod.page.getByRole("button", { name: "Circle · Late circle" }).click();
+      await mod.page.getByRole("textbox", { name: "Message" }).fill("Welcome Mira, hello again Rosa");
+      await mod.page.getByRole("button", { name: "Send" }).click();
+      for (const v of [rosa, mira]) await line(v.page, ".line.theirs", "Welcome Mira, hello again Rosa");
+      await mira.page.getByRole("textbox", { name: "Write a message" }).fill("Hi all, Mira here");
+      await mira.page.getByRole("button", { name: "Send" }).click();
+      await line(rosa.page, ".line.theirs", "Hi all, Mira here");
+      await line(mod.page, ".line.theirs", "Hi all, Mira here");
+
+      // Mute: Mira's next message is refused, and she is told so.
+      await card.getByRole("button", { name: "Mute Mira" }).click();
+      await card.getByRole("button", { name: "Unmute Mira" }).waitFor({ timeout: STEP_MS });
+      await mira.page.getByRole("textbox", { name: "Write a message" }).fill("This should not go out");
+      await mira.page.getByRole("button", { name: "Send" }).click();
+      await mira.page.getByText("A moderator has muted you. Your message was not sent.").waitFor({ timeout: STEP_MS });
+
+      // Remove: Rosa is out of the circle; Mira still reads the moderator.
+      await card.getByRole("button", { name: "Remove Rosa" }).click();
+      await card.getByRole("button", { name: "Remove Rosa" }).waitFor({ state: "detached", timeout: STEP_MS });
+      await rosa.page.getByText("This circle has ended.").waitFor({ timeout: STEP_MS });
+      await mod.page.getByRole("textbox", { name: "Message" }).fill("Rosa has left us for tonight");
+      await mod.page.getByRole("button", { name: "Send" }).click();
+      await line(mira.page, ".line.theirs", "Rosa has left us for tonight");
+      assert.equal(await rosa.page.getByText("Rosa has left us for tonight").count(), 0, "a removed member reads nothing more");
+      assert.equal(await rosa.page.getByText("This should not go out").count(), 0, "a muted member's message reached nobody");
+      assert.equal(await mod.page.getByText("This should not go out").count(), 0, "a muted member's message reached nobody");
+      await shot(mod.page, "e2e-circle-console-after-reload.png");
+      for (const [who, ctx] of Object.entries({ mod, rosa, mira })) {
+        assert.deepEqual(ctx.log.requests.filter((u) => !u.startsWith(srv.origin)), [], who);
+        assert.deepEqual(ctx.log.problems, [], who);
+      }
+    } finally {
+      for (const ctx of contexts) await ctx.context.close().catch(() => {});
+      await srv.stop();
+    }
+  });
+
   await check("a supervisor rescues a chat whose counsellor went away: the visitor is told and keeps talking; her quick exit shows", async () => {
     await besa.page.getByRole("button", { name: "On break" }).click();
     await besa.page.locator('button[aria-pressed="true"]', { hasText: "On break" }).waitFor();

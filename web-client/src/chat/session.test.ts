@@ -67,3 +67,27 @@ describe("MailboxSession after a server lost envelopes", () => {
     expect(problems).toHaveLength(0);
   });
 });
+
+describe("MailboxSession closed by what it processes", () => {
+  it("sends no ack on the socket it closed (removed from a circle)", async () => {
+    const sent: unknown[] = [];
+    let closes = 0;
+    const connection = Object.assign(fakeConnection(sent), { close: () => (closes += 1) });
+    const seen: number[] = [];
+    const session: MailboxSession = new MailboxSession(
+      connection,
+      mls,
+      (_event, envelope) => {
+        seen.push(envelope.seq);
+        session.close();
+      },
+      () => {},
+    );
+    await session.subscribe(0);
+    session.push(push(1));
+    await until(() => seen.length === 1);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(closes).toBe(1);
+    expect(sent).toEqual([{ op: "subscribe", after: 0 }]);
+  });
+});

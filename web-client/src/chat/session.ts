@@ -126,7 +126,8 @@ export class MailboxSession {
 
   private async ack(): Promise<void> {
     const upTo = this.processedUpTo;
-    if (upTo <= this.ackedUpTo) return;
+    // Closed by the envelope just processed (removed from a circle): its socket is closing.
+    if (this.closed || upTo <= this.ackedUpTo) return;
     if (this.persist !== undefined) {
       try {
         await this.persist.beforeAck(upTo);

@@ -348,6 +348,7 @@ export class StaffConsole {
       void console_.publishKeyPackages(KEY_PACKAGE_STOCK, true).catch(() => undefined);
       const shift = console_.saved.shift;
       if (shift !== undefined) void console_.setShift(shift).catch(() => undefined);
+      void console_.restoreCircles().catch(() => undefined);
     }
     return console_;
   }
@@ -923,6 +924,45 @@ export class StaffConsole {
       this.update({});
     } catch {
       // Names stay as they were.
+    }
+  }
+
+  /**
+   * After a reload or a login on another computer: the circles I moderate
+   * whose group came back from the vault, with who is asking to join, who is
+   * in and the live invitations (their codes were shown once and are gone).
+   * Whether a member is muted is not in the roster: shown as not muted.
+   */
+  private async restoreCircles(): Promise<void> {
+    const answer = await this.request({ op: "list_circles" });
+    if (answer.kind !== "circles") return;
+    const me = hex(this.clientId);
+    for (const info of answer.circles) {
+      if (!info.moderator || !this.mls.hasGroup(info.group_id)) continue;
+      const circleId = info.circle_id;
+      const [requests, roster, invitations] = await Promise.all([
+        this.request({ op: "join_requests", circle_id: circleId }),
+        this.request({ op: "circle_roster", circle_id: circleId }),
+        this.request({ op: "list_invitations", circle_id: circleId }),
+      ]);
+      const c = this.conversations.get(hex(info.group_id));
+      const members: CircleView["members"] = [];
+      if (roster.kind === "circle_roster") {
+        for (const m of roster.members) {
+          const key = hex(m.client_id);
+          if (m.display_name !== "") c?.names.set(key, m.display_name);
+          if (key !== me) members.push({ key, name: m.display_name || key.slice(0, 8), muted: false });
+        }
+      }
+      // A join request pushed while these answers were on their way is kept.
+      const pushed = this.circleView(circleId)?.requests ?? [];
+      const fetched = requests.kind === "join_requests" ? requests.requests : [];
+      this.setCircle({
+        info,
+        invitations: invitations.kind === "invitations" ? invitations.invitations : [],
+        requests: [...fetched, ...pushed.filter((p) => !fetched.some((r) => r.request_id === p.request_id))],
+        members,
+      });
     }
   }
 
