@@ -17,7 +17,10 @@
 //   both ways (never lines); the counsellor sees her visitor drop, come
 //   back and quick-exit; a supervisor rescues a stranded chat from the
 //   board and the visitor is told; off hours with nobody able to read,
-//   the visitor is told the message could not be delivered.
+//   the visitor is told the message could not be delivered; a team message
+//   left at night survives a server restart and a counsellor who was
+//   offline reads it on a new browser; a circle's moderator reloads and
+//   still lets people in, mutes and removes members.
 //
 // It measures the time from the visitor's page load to the counsellor
 // receiving the first message, writes it with the screenshots to
