@@ -67,6 +67,10 @@ pub struct CircleMember {
     /// A staff key (a counsellor running the circle).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub staff: bool,
+    /// Muted by a moderator: her messages are refused. Told to moderators
+    /// only, so a moderator's console shows it again after a reload.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
 }
 
 /// Someone asked to join with an invitation. `display_name` is what they

@@ -94,6 +94,19 @@ async fn peer_moderators_cannot_demote_mute_or_remove_a_staff_moderator() {
     a.set_muted(circle.circle_id, &b.client_id(), true)
         .await
         .expect("a peer moderator mutes a member");
+    // Who is muted is told to moderators (a console shows it again after a
+    // reload), never to the members.
+    let muted_in = |roster: &[parasol_protocol::CircleMember]| {
+        roster
+            .iter()
+            .filter(|m| m.muted)
+            .map(|m| m.client_id.0.clone())
+            .collect::<Vec<_>>()
+    };
+    let as_moderator = vesna.circle_roster(circle.circle_id).await.expect("roster");
+    assert_eq!(muted_in(&as_moderator), vec![b.client_id().to_vec()]);
+    let as_member = b.circle_roster(circle.circle_id).await.expect("roster");
+    assert!(muted_in(&as_member).is_empty(), "members are not told who is muted");
     a.set_muted(circle.circle_id, &b.client_id(), false)
         .await
         .expect("unmute");

@@ -801,13 +801,24 @@ try {
       await mira.page.getByRole("button", { name: "Send" }).click();
       await mira.page.getByText("A moderator has muted you. Your message was not sent.").waitFor({ timeout: STEP_MS });
 
+      // A second reload: the console shows Mira as muted still (the roster tells moderators who is).
+      await mod.page.reload();
+      await mod.page.getByLabel("Username").fill(mona.username);
+      await mod.page.getByLabel("Password").fill(mona.password);
+      await mod.page.getByRole("button", { name: "Log in" }).click();
+      await mod.page.getByRole("group", { name: "Shift state" }).waitFor({ timeout: STEP_MS });
+      await card.getByRole("button", { name: "Unmute Mira" }).waitFor({ timeout: STEP_MS });
+      assert.equal(await card.getByRole("button", { name: "Mute Mira", exact: true }).count(), 0, "Mira shows as muted after the reload");
+
       // Remove: Rosa is out of the circle; Mira still reads the moderator.
       await card.getByRole("button", { name: "Remove Rosa" }).click();
       await card.getByRole("button", { name: "Remove Rosa" }).waitFor({ state: "detached", timeout: STEP_MS });
       await rosa.page.getByText("This circle has ended.").waitFor({ timeout: STEP_MS });
+      await mod.page.getByRole("button", { name: "Circle · Late circle" }).click();
       await mod.page.getByRole("textbox", { name: "Message" }).fill("Rosa has left us for tonight");
       await mod.page.getByRole("button", { name: "Send" }).click();
       await line(mira.page, ".line.theirs", "Rosa has left us for tonight");
+      await mod.page.getByText("Removed Rosa", { exact: true }).waitFor({ timeout: STEP_MS });
       assert.equal(await rosa.page.getByText("Rosa has left us for tonight").count(), 0, "a removed member reads nothing more");
       assert.equal(await rosa.page.getByText("This should not go out").count(), 0, "a muted member's message reached nobody");
       assert.equal(await mod.page.getByText("This should not go out").count(), 0, "a muted member's message reached nobody");

@@ -721,6 +721,8 @@ impl Circles {
             .into_iter()
             .collect();
         members.sort_unstable();
+        // Who is muted is the moderators' business only.
+        let asks_as_moderator = c.moderators.contains(client);
         Ok(members
             .into_iter()
             .filter(|m| !c.departed.contains(m))
@@ -734,6 +736,7 @@ impl Circles {
                     .unwrap_or_default(),
                 moderator: c.moderators.contains(&m),
                 staff: self.intake.is_staff_client(&m),
+                muted: asks_as_moderator && c.muted.contains(&m),
             })
             .collect())
     }

@@ -931,7 +931,6 @@ export class StaffConsole {
    * After a reload or a login on another computer: the circles I moderate
    * whose group came back from the vault, with who is asking to join, who is
    * in and the live invitations (their codes were shown once and are gone).
-   * Whether a member is muted is not in the roster: shown as not muted.
    */
   private async restoreCircles(): Promise<void> {
     const answer = await this.request({ op: "list_circles" });
@@ -951,7 +950,7 @@ export class StaffConsole {
         for (const m of roster.members) {
           const key = hex(m.client_id);
           if (m.display_name !== "") c?.names.set(key, m.display_name);
-          if (key !== me) members.push({ key, name: m.display_name || key.slice(0, 8), muted: false });
+          if (key !== me) members.push({ key, name: m.display_name || key.slice(0, 8), muted: m.muted === true });
         }
       }
       // A join request pushed while these answers were on their way is kept.
@@ -1133,7 +1132,9 @@ export class StaffConsole {
     const epoch = await this.session.commit(groupId, () => this.mls.commitRemove(groupId, [clientId]));
     if (epoch === undefined) throw new Error("that device key is not in this group");
     const c = this.conversations.get(hex(groupId));
-    if (c !== undefined) this.system(c, `Removed ${clientIdHex.slice(0, 8)}…`);
+    // A circle member by the name the server bound to her key, when known.
+    const key = hex(clientId);
+    if (c !== undefined) this.system(c, `Removed ${c.names.get(key) ?? `${key.slice(0, 8)}…`}`);
   }
 
   /**

@@ -46,6 +46,8 @@ export interface CircleMember {
   moderator: boolean;
   /** A counsellor (absent: false). */
   staff?: boolean;
+  /** Muted by a moderator (absent: false). */
+  muted?: boolean;
 }
 
 /** Someone asked to join; a moderator's client adds `key_package`. */

@@ -462,6 +462,7 @@ const circleMember = struct<CircleMember>({
   display_name: required(str),
   moderator: required(bool),
   staff: flag,
+  muted: flag,
 });
 
 const joinRequest = struct<JoinRequest>({
