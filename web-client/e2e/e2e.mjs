@@ -987,6 +987,11 @@ try {
       measurements.nightMessageLoginToReadMs = Date.now() - started;
       assert.equal(await staffCtx.page.locator(".line.theirs", { hasText: text }).count(), 1, "the message is there once");
       await staffCtx.page.getByRole("heading", { name: "Messages left for the team" }).waitFor({ state: "detached", timeout: STEP_MS });
+      assert.equal(
+        (await staffCtx.page.locator(".line.theirs", { hasText: text }).locator(".from").textContent()).trim(),
+        "Visitor",
+        "shown as from the visitor, not as a key",
+      );
       await shot(staffCtx.page, "e2e-counsellor-reads-night-message-after-restart.png");
       assert.deepEqual(staffCtx.log.requests.filter((u) => !u.startsWith(closed.origin)), []);
       assert.deepEqual(staffCtx.log.problems, []);

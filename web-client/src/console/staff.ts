@@ -902,11 +902,18 @@ export class StaffConsole {
 
   // --- team messages and peer groups -------------------------------------------
 
+  /** A chat, or a message left for the team (taken or not yet): the other side is the visitor. */
+  private fromVisitor(c: Conversation, groupId: Uint8Array): boolean {
+    return c.kind === "chat" || c.kind === "team" || this.state.teamMessages.some((m) => equalBytes(m.group_id, groupId));
+  }
+
   async takeTeamMessage(groupId: Uint8Array): Promise<void> {
     await this.request({ op: "take_team_message", group_id: groupId });
     const c = this.conversation(groupId, "team");
     c.kind = "team";
     c.title = "Message left for the team";
+    // What arrived before it was taken was shown by key: it is the visitor's.
+    c.lines = c.lines.map((l) => (l.kind === "theirs" ? { ...l, from: "Visitor" } : l));
     this.update({ teamMessages: this.state.teamMessages.filter((m) => !equalBytes(m.group_id, groupId)) });
   }
 
@@ -1320,7 +1327,7 @@ export class StaffConsole {
           kind: "theirs",
           id: this.nextLine++,
           text,
-          from: name || (c.kind === "chat" ? "Visitor" : hex(event.sender).slice(0, 8)),
+          from: name || (this.fromVisitor(c, event.groupId) ? "Visitor" : hex(event.sender).slice(0, 8)),
         });
         if (this.activeGroup !== key) {
           c.unread += 1;
