@@ -46,7 +46,7 @@ import {
   type VisitorPresence,
   verifyBadge,
 } from "../protocol";
-import { Connection, ConnectionClosed, type Push, type SocketLike } from "../net/connection";
+import { Connection, ConnectionClosed, type Push, ServerError, type SocketLike } from "../net/connection";
 import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import { CATEGORY_LABELS, type EscalationCheck, checkEscalation, escalationStatusText, responderKey } from "./escalations";
 import { presenceLine } from "./presence";
@@ -521,7 +521,12 @@ export class StaffConsole {
           if (this.state.duty === "on_duty") await this.setDuty("on_duty").catch(() => undefined);
           return;
         } catch (e) {
-          if (e instanceof ConnectionClosed && e.code === 4004) {
+          // The session is gone (ended, or it died with a --demo restart or
+          // a reset while this console was away): back to the login.
+          const sessionGone =
+            (e instanceof ConnectionClosed && e.code === 4004) ||
+            (e instanceof ServerError && e.code === "authentication_failed");
+          if (sessionGone) {
             this.reconnecting = false;
             this.events.closed?.(4004);
             return;
