@@ -20,7 +20,8 @@
 //   the visitor is told the message could not be delivered; a team message
 //   left at night survives a server restart and a counsellor who was
 //   offline reads it on a new browser; a circle's moderator reloads and
-//   still lets people in, mutes and removes members.
+//   still lets people in, mutes and removes members; a console whose
+//   session died while the server was down goes back to the login.
 //
 // It measures the time from the visitor's page load to the counsellor
 // receiving the first message, writes it with the screenshots to
@@ -28,7 +29,7 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createWriteStream, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -127,7 +128,15 @@ async function spawnServer(config, label) {
     await stop();
     return spawnServer(config, `${label}r`);
   };
-  return { origin, config, stop, restart };
+  /** The same, on the same port: open pages keep their origin and reconnect. */
+  const restartOnSamePort = async () => {
+    await stop();
+    const samePort = `${config.replace(/\.toml$/, "")}-same-port.toml`;
+    const text = await readFile(config, "utf8");
+    await writeFile(samePort, text.replace(/^listen = .*$/m, `listen = "${new URL(origin).host}"`));
+    return spawnServer(samePort, `${label}s`);
+  };
+  return { origin, config, stop, restart, restartOnSamePort };
 }
 
 const main = await startServer();
@@ -998,6 +1007,33 @@ try {
     } finally {
       for (const ctx of contexts) await ctx.context.close().catch(() => {});
       await closed.stop();
+    }
+  });
+
+  await check("a session that died while the server was down sends the console back to the login, not to a dead screen", async () => {
+    let own = await startServer();
+    let ctx;
+    try {
+      const ida = await createStaff("ida", "Ida", "counsellor", own.config);
+      ctx = await newContext({ width: 1200, height: 800 }, own.origin);
+      await consoleLogin(ctx.page, ida, own.origin);
+      // The server goes down; meanwhile her sessions are revoked (as a --demo restart or a reset does).
+      await own.stop();
+      await admin(["revoke-sessions", "ida"], "", own.config);
+      const started = Date.now();
+      own = await own.restartOnSamePort();
+      await ctx.page.getByLabel("Username").waitFor({ timeout: STEP_MS });
+      measurements.deadSessionToLoginMs = Date.now() - started;
+      assert.equal(await ctx.page.getByRole("group", { name: "Shift state" }).count(), 0, "the dead console is gone");
+      // She logs in again on the same page and is back at work.
+      await ctx.page.getByLabel("Username").fill(ida.username);
+      await ctx.page.getByLabel("Password").fill(ida.password);
+      await ctx.page.getByRole("button", { name: "Log in" }).click();
+      await ctx.page.getByRole("group", { name: "Shift state" }).waitFor({ timeout: STEP_MS });
+      assert.equal(await ctx.page.getByText("· disconnected").count(), 0, "connected again");
+    } finally {
+      await ctx?.context.close().catch(() => {});
+      await own.stop();
     }
   });
 
