@@ -1174,7 +1174,10 @@ fn forms(addr: IpAddr) -> AddressForms {
 
 /// A visitor from `forwarded`: connect, read intake_info, publish key packages,
 /// get a ticket, and cancel it if told to.
-async fn visit(relay: &Relay, forwarded: &str, cancel: bool) {
+/// A visitor who asks for a chat and, with `cancel`, cancels it and
+/// leaves; otherwise she stays (a gone visitor leaves the queue) and is
+/// returned.
+async fn visit(relay: &Relay, forwarded: &str, cancel: bool) -> Option<Visitor> {
     let mut v = Visitor::connect(&relay.url(forwarded)).await.expect("visitor");
     assert!(matches!(
         v.call(Request::IntakeInfo).await,
@@ -1199,15 +1202,17 @@ async fn visit(relay: &Relay, forwarded: &str, cancel: bool) {
         } => ticket,
         other => panic!("{forwarded}: {other:?}"),
     };
-    if cancel {
-        v.conn
-            .request(Request::CancelTicket {
-                ticket_id: ticket.ticket_id,
-            })
-            .await
-            .expect("cancel");
+    if !cancel {
+        return Some(v);
     }
+    v.conn
+        .request(Request::CancelTicket {
+            ticket_id: ticket.ticket_id,
+        })
+        .await
+        .expect("cancel");
     v.conn.close().await;
+    None
 }
 
 /// The data directory's files and contents, to compare two moments.
@@ -1274,8 +1279,9 @@ async fn no_ip_address_or_source_hash_reaches_disk_or_logs() {
     let header = |a: &IpAddr| format!("{spoofed}, {a}");
 
     // Tickets from every address; half of them cancelled.
+    let mut waiting_visitors = Vec::new();
     for (i, addr) in visitors.iter().enumerate() {
-        visit(&relay, &header(addr), i % 2 == 0).await;
+        waiting_visitors.extend(visit(&relay, &header(addr), i % 2 == 0).await);
     }
     // One source over its request limit (burst 3).
     let mut refused = 0;
@@ -1398,6 +1404,7 @@ async fn no_ip_address_or_source_hash_reaches_disk_or_logs() {
 
     // Everything on disk, after a clean stop.
     drop(ana);
+    drop(waiting_visitors);
     server.stop();
     let files = server.data_files();
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
