@@ -113,10 +113,30 @@ fuzz_target!(|data: &[u8]| {
     let f = fixture();
     f.runtime.block_on(async {
         let accepted = match mode % 5 {
-            0 => f.delivery.commit(f.creator, rest, None, None, None).await,
+            0 => {
+                f.delivery
+                    .commit(
+                        f.creator,
+                        parasol_server::validation::Requester::STAFF,
+                        rest,
+                        None,
+                        None,
+                        None,
+                    )
+                    .await
+            }
             1 => {
                 let commit = patched(&f.commit, rest);
-                f.delivery.commit(f.creator, &commit, None, None, None).await
+                f.delivery
+                    .commit(
+                        f.creator,
+                        parasol_server::validation::Requester::STAFF,
+                        &commit,
+                        None,
+                        None,
+                        None,
+                    )
+                    .await
             }
             2 => f.delivery.application_message(f.creator, rest).await,
             3 => {
