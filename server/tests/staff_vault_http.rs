@@ -3,164 +3,17 @@
 //! the erase that follows a password reset, disable or revoke.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use parasol_protocol::StaffRole;
 use parasol_server::admin::{AdminContext, AdminReply, AdminRequest};
-use parasol_server::audit::Actor;
 use parasol_server::config::Config;
-use parasol_server::staff::NewAccount;
 use parasol_server::staff_vault::{MAX_ACCOUNT_BYTES, MAX_ITEMS, MAX_ITEM_BYTES};
-use parasol_server::Services;
-use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-struct TestServer {
-    addr: SocketAddr,
-    services: Arc<Services>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    dir: tempfile::TempDir,
-}
-
-fn config() -> Config {
-    let mut config = Config::default();
-    // The smallest argon2 cost, so tests run fast.
-    config.staff.argon2_memory_kib = 8;
-    config.staff.argon2_iterations = 1;
-    config
-}
-
-async fn start(mut config: Config) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    // The key file (`data.keys`) lands beside it, inside the temporary dir.
-    config.data_dir = dir.path().join("data");
-    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let token = shutdown.clone();
-    let task = tokio::spawn(async move {
-        parasol_server::run_with(config, token, move |addr, services| {
-            let _ = tx.send((addr, services.clone()));
-        })
-        .await
-        .unwrap();
-    });
-    let (addr, services) = rx.await.unwrap();
-    TestServer {
-        addr,
-        services,
-        shutdown,
-        task,
-        dir,
-    }
-}
-
-impl TestServer {
-    /// Stop gracefully; the data directory lives on with the returned handle.
-    async fn stop(self) -> tempfile::TempDir {
-        let TestServer {
-            shutdown,
-            task,
-            services,
-            dir,
-            ..
-        } = self;
-        drop(services);
-        shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(20), task)
-            .await
-            .unwrap()
-            .unwrap();
-        dir
-    }
-
-    async fn create(&self, username: &str, password: &str) -> u64 {
-        self.services
-            .staff
-            .create(
-                NewAccount {
-                    username: username.into(),
-                    display_name: "Ana".into(),
-                    role: StaffRole::Counsellor,
-                    languages: vec!["mk".into(), "sq".into()],
-                    max_concurrent_chats: 4,
-                    password: password.into(),
-                },
-                Actor::System,
-            )
-            .await
-            .unwrap()
-            .account_id
-    }
-}
-
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl HttpResponse {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection, read to the end.
-async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
-        .await
-        .expect("response in time")
-        .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.to_string(),
-    }
-}
-
-async fn login(addr: SocketAddr, body: Value) -> HttpResponse {
-    http(
-        addr,
-        "POST",
-        "/v1/staff/login",
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-    .await
-}
-
-const PW: &str = "correct horse battery";
+mod common;
+use common::*;
 
 /// A fresh session token for `username`.
 async fn token(addr: SocketAddr, username: &str) -> String {
