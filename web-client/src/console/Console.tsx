@@ -8,8 +8,7 @@ import { CirclesPanel } from "./Circles";
 import { CATEGORY_LABELS, SEVERITY_LABELS, escalationStatusText } from "./escalations";
 import type { ConsoleState, Conversation, StaffConsole } from "./staff";
 import { presenceLabel, rescueTargets, strandedText } from "./presence";
-
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+import { hex } from "../util/hex";
 
 function minutes(secs: number): string {
   return secs < 60 ? `${secs}s` : `${Math.floor(secs / 60)} min`;

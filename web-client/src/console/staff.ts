@@ -51,6 +51,7 @@ import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import { CATEGORY_LABELS, type EscalationCheck, checkEscalation, escalationStatusText, responderKey } from "./escalations";
 import { presenceLine } from "./presence";
 import { type Vault, decodeItem, groupSlot, isVaultMoved } from "./vault";
+import { hex, hexBytes } from "../util/hex";
 
 /** One-time key packages kept on the server (for transfers, notes, team messages and peer groups). */
 export const KEY_PACKAGE_STOCK = 10;
@@ -245,8 +246,6 @@ type Duty =
   | { kind: "readd"; groupId: Uint8Array; old: Uint8Array; keyPackage: Uint8Array }
   /** A staff account in the group was disabled or reset: remove its leaves (any member may). */
   | { kind: "remove_revoked"; groupId: Uint8Array; clients: Uint8Array[] };
-
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 export class StaffConsole {
   private session!: MailboxSession;
@@ -1065,7 +1064,7 @@ export class StaffConsole {
   }
 
   async setMuted(circleId: number, key: string, muted: boolean): Promise<void> {
-    const clientId = Uint8Array.from(key.match(/../g) ?? [], (h) => parseInt(h, 16));
+    const clientId = hexBytes(key);
     await this.request({ op: "set_muted", circle_id: circleId, client_id: clientId, muted });
     const view = this.circleView(circleId);
     if (view !== undefined) {
@@ -1127,7 +1126,7 @@ export class StaffConsole {
 
   /** Invite a colleague (their device key, hex) to a peer group. */
   async invite(groupId: Uint8Array, clientIdHex: string): Promise<void> {
-    const clientId = Uint8Array.from(clientIdHex.trim().match(/../g) ?? [], (h) => parseInt(h, 16));
+    const clientId = hexBytes(clientIdHex.trim());
     if (clientId.length !== 32) throw new Error("a device key is 64 hex digits");
     const answer = await this.request({ op: "claim_key_package", client_id: clientId });
     if (answer.kind !== "key_package") throw new Error(`unexpected answer ${answer.kind}`);
@@ -1139,7 +1138,7 @@ export class StaffConsole {
 
   /** Remove a member (device key, hex) from a peer group. */
   async removeMember(groupId: Uint8Array, clientIdHex: string): Promise<void> {
-    const clientId = Uint8Array.from(clientIdHex.trim().match(/../g) ?? [], (h) => parseInt(h, 16));
+    const clientId = hexBytes(clientIdHex.trim());
     if (clientId.length !== 32) throw new Error("a device key is 64 hex digits");
     const epoch = await this.session.commit(groupId, () => this.mls.commitRemove(groupId, [clientId]));
     if (epoch === undefined) throw new Error("that device key is not in this group");

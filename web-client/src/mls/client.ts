@@ -48,6 +48,7 @@ import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import type { Envelope } from "../protocol";
 import { Identity, boundClientId, equalBytes, identityRule } from "./identity";
 import { CIPHERSUITE, loadCiphersuite } from "./suite";
+import { hex } from "../util/hex";
 
 /** Extension type of the last-resort key-package extension (RFC 9420 §17.3). */
 export const LAST_RESORT_EXTENSION = 0x000a;
@@ -142,12 +143,6 @@ interface GroupSlot {
   pending?: PendingCommit;
   /** Digests of my commits merged on `commit_accepted` that have not come back through my mailbox yet. */
   mergedOwnCommits: Set<string>;
-}
-
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
 }
 
 function digest(bytes: Uint8Array): string {

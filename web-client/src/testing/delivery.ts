@@ -10,10 +10,10 @@ import { decodeMlsMessage } from "ts-mls";
 
 import type { Envelope, EnvelopeKind } from "../protocol";
 import type { CommitBundle, NewGroup } from "../mls";
+import { hex } from "../util/hex";
 
 type Hex = string;
 
-const hex = (b: Uint8Array): Hex => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 interface Group {
   epoch: number;

@@ -7,6 +7,7 @@
 import type { CrisisLine, StaffBadge } from "../protocol";
 import { verifyBadge } from "../protocol";
 import { equalBytes } from "../mls";
+import { hex } from "../util/hex";
 
 /** Where one of my messages is. "queued": written while waiting, sent when the chat opens. */
 export type Delivery = "queued" | "sending" | "sent" | "failed";
@@ -126,10 +127,4 @@ export class ChatLog {
   isKnownStaff(key: Uint8Array): boolean {
     return this.staff.has(hex(key));
   }
-}
-
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
 }
