@@ -2,6 +2,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { serverUrl } from "../net/connection";
+import { CLOSE } from "../protocol";
 import { ConsoleScreen } from "./Console";
 import { type ConsoleState, LoginError, MOVED_NOTICE, StaffConsole, login } from "./staff";
 import { Vault } from "./vault";
@@ -121,7 +122,7 @@ const handlers = {
     document.title = `(${unseen}) ${what} · ${TITLE}`;
     chime();
   },
-  /** The socket closed for good (session ended 4004, or another tab took over 4001). */
+  /** The socket closed for good (the session ended, or another tab took over: CLOSE.REPLACED). */
   closed: (code: number) => sessionEnded(code),
   message: () => {
     if (document.hidden) {
@@ -140,7 +141,7 @@ function ConsoleApp() {
     void staff?.logout();
     setStaff(undefined);
     setState(undefined);
-    if (code === 4001) setNotice(MOVED_NOTICE);
+    if (code === CLOSE.REPLACED) setNotice(MOVED_NOTICE);
   };
 
   useEffect(() => {

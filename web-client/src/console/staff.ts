@@ -44,9 +44,11 @@ import {
   type StrandedChat,
   type TeamMessage,
   type VisitorPresence,
+  CLOSE,
   verifyBadge,
 } from "../protocol";
 import { Connection, ConnectionClosed, type Push, ServerError, type SocketLike } from "../net/connection";
+import { Reconnector, afterClose } from "../net/reconnect";
 import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import { CATEGORY_LABELS, type EscalationCheck, checkEscalation, escalationStatusText, responderKey } from "./escalations";
 import { presenceLine } from "./presence";
@@ -65,7 +67,7 @@ const JOIN_WAIT_MS = 60_000;
 const MAX_SAVED_HISTORY_BYTES = 384 * 1024;
 /** Key packages whose private keys the vault keeps (newest), for Welcomes still on their way. */
 const MAX_SAVED_KEY_PACKAGES = 200;
-/** Shown when another login took the vault (409 vault_moved) or the socket (4001). */
+/** Shown when another login took the vault (409 vault_moved) or the socket (CLOSE.REPLACED). */
 export const MOVED_NOTICE =
   "This console was opened on another computer or tab, so it stopped here. Log in again to continue here.";
 
@@ -147,7 +149,7 @@ export async function login(username: string, password: string, totp?: string): 
   return (await res.json()) as LoginAnswer;
 }
 
-/** `POST /v1/staff/logout`: ends the session (the socket closes with 4004). */
+/** `POST /v1/staff/logout`: ends the session (the socket closes with CLOSE.SESSION_ENDED). */
 export async function logout(token: string): Promise<void> {
   await fetch("/v1/staff/logout", {
     method: "POST",
@@ -237,7 +239,7 @@ export interface ConsoleEvents {
   alerted?(what: string): void;
   /** A message arrived in a conversation that is not in view. */
   message?(conversation: Conversation): void;
-  /** The socket closed; `code` 4004 means the session ended. */
+  /** The socket closed for good; `code` is a CLOSE code (SESSION_ENDED: log in again). */
   closed?(code: number): void;
 }
 
@@ -250,7 +252,7 @@ type Duty =
 export class StaffConsole {
   private session!: MailboxSession;
   private openSocket: (() => SocketLike) | undefined;
-  private reconnecting = false;
+  private readonly reconnector = new Reconnector();
   private loggedOut = false;
   private attestationKey: Uint8Array | undefined;
   private nextLine = 1;
@@ -472,7 +474,7 @@ export class StaffConsole {
     this.loggedOut = true;
     this.update({ problem: MOVED_NOTICE, connected: false });
     this.session?.close();
-    this.events.closed?.(4001);
+    this.events.closed?.(CLOSE.REPLACED);
   }
 
   /** Save a conversation's history after it changed (a line added). */
@@ -491,48 +493,44 @@ export class StaffConsole {
   }
 
   /**
-   * The socket closed. Unless the session ended (4004), another tab took
-   * over (4001) or I logged out, get it back with the same key: chats and
-   * their MLS state are still here, and the mailbox carries on.
+   * The socket closed. Unless the session ended, another tab took over, the
+   * server refused this console (net/reconnect.ts) or I logged out, get it
+   * back with the same key: chats and their MLS state are still here, and
+   * the mailbox carries on.
    */
   private dropped(code: number): void {
     if (this.state !== undefined) this.update({ connected: false });
-    if (code === 4001 && !this.loggedOut) {
+    const after = afterClose(code);
+    if (after === "replaced" && !this.loggedOut) {
       this.stopMoved();
       return;
     }
-    if (this.loggedOut || code === 4004 || code === 4001 || this.openSocket === undefined || this.state === undefined) {
+    const openSocket = this.openSocket;
+    if (this.loggedOut || after !== "reconnect" || openSocket === undefined || this.state === undefined) {
       this.events.closed?.(code);
       return;
     }
-    if (this.reconnecting) return;
-    this.reconnecting = true;
-    const openSocket = this.openSocket;
-    void (async () => {
-      for (let wait = 500; !this.loggedOut; wait = Math.min(wait * 2, 15_000)) {
-        await new Promise((r) => setTimeout(r, wait));
-        try {
-          const { connection, authenticated } = await this.authenticate(openSocket());
-          await this.session.reconnected(connection, authenticated.mailbox_head);
-          this.reconnecting = false;
-          this.update({ connected: true });
-          if (this.state.shift !== "clocked_out") await this.setShift(this.state.shift).catch(() => undefined);
-          if (this.state.duty === "on_duty") await this.setDuty("on_duty").catch(() => undefined);
-          return;
-        } catch (e) {
-          // The session is gone (ended, or it died with a --demo restart or
-          // a reset while this console was away): back to the login.
-          const sessionGone =
-            (e instanceof ConnectionClosed && e.code === 4004) ||
-            (e instanceof ServerError && e.code === "authentication_failed");
-          if (sessionGone) {
-            this.reconnecting = false;
-            this.events.closed?.(4004);
-            return;
-          }
-        }
+    const outcome = this.reconnector.run({
+      attempt: async () => {
+        const { connection, authenticated } = await this.authenticate(openSocket());
+        await this.session.reconnected(connection, authenticated.mailbox_head);
+      },
+      stopped: () => this.loggedOut,
+      // The session is gone (ended, or it died with a --demo restart or a
+      // reset while this console was away): back to the login.
+      fatal: (e) =>
+        (e instanceof ConnectionClosed && afterClose(e.code) === "session_ended") ||
+        (e instanceof ServerError && e.code === "authentication_failed"),
+    });
+    void outcome?.then(async (o) => {
+      if (o.kind === "fatal") {
+        this.events.closed?.(CLOSE.SESSION_ENDED);
+      } else if (o.kind === "connected") {
+        this.update({ connected: true });
+        if (this.state.shift !== "clocked_out") await this.setShift(this.state.shift).catch(() => undefined);
+        if (this.state.duty === "on_duty") await this.setDuty("on_duty").catch(() => undefined);
       }
-    })();
+    });
   }
 
   get clientId(): Uint8Array {

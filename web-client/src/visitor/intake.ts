@@ -13,12 +13,9 @@ import { Identity, MlsClient, type MlsEvent, equalBytes } from "../mls";
 import type { FeedbackAnswer, Help, Response, StaffBadge, TicketState } from "../protocol";
 import { solvePow } from "../protocol";
 import { Connection, type Push, ServerError, type SocketLike } from "../net/connection";
+import { Reconnector, afterClose } from "../net/reconnect";
 import { type TeamMessageOutcome, outcomeOfDelivery, outcomeOfRefusal } from "./teamMessage";
 import { TYPING_IDLE_MS, TypingSender, TypingWatch, typingSignal } from "../chat/typing";
-
-/** First wait before reconnecting a dropped socket; doubles up to RECONNECT_MAX_MS. */
-const RECONNECT_FIRST_MS = 500;
-const RECONNECT_MAX_MS = 15_000;
 
 /** How long the visitor's page waits for the Welcome before it stops waiting for a duty. */
 const JOIN_WAIT_MS = 60_000;
@@ -83,8 +80,8 @@ export class VisitorIntake {
   private language: string | undefined;
   readonly log = new ChatLog(() => this.info?.attestation_key);
 
-  /** Set while the page is getting a dropped connection back. */
-  private reconnecting = false;
+  /** Active while the page is getting a dropped connection back. */
+  private readonly reconnector = new Reconnector();
   /** The visitor (or quick exit) ended it: never reconnect. */
   private closedByMe = false;
 
@@ -258,36 +255,32 @@ export class VisitorIntake {
 
   /**
    * The socket closed. While a ticket is open and the server did not
-   * replace this connection (4001), get it back with the same identity:
-   * the server pushes the ticket again and the mailbox carries on.
+   * replace this connection or refuse it (net/reconnect.ts), get it back
+   * with the same identity: the server pushes the ticket again and the
+   * mailbox carries on.
    */
   private dropped(code: number): void {
     const open = this.ticket !== undefined && this.ticket.status.state !== "closed";
-    if (this.closedByMe || !open || code === 4001 || this.openSocket === undefined) {
+    const openSocket = this.openSocket;
+    if (this.closedByMe || !open || afterClose(code) !== "reconnect" || openSocket === undefined) {
       if (!this.closedByMe && this.ticket?.status.state !== "closed") this.onState({ kind: "offline" });
       return;
     }
-    if (this.reconnecting) return;
-    this.reconnecting = true;
+    const outcome = this.reconnector.run({
+      attempt: async () => void (await this.connect(openSocket())),
+      stopped: () => this.closedByMe,
+      deadline: Date.now() + (this.ticket?.resume_grace_secs ?? 600) * 1000,
+    });
+    if (outcome === undefined) return;
     this.emit();
-    const deadline = Date.now() + (this.ticket?.resume_grace_secs ?? 600) * 1000;
-    void (async () => {
-      for (let wait = RECONNECT_FIRST_MS; Date.now() < deadline && !this.closedByMe; wait = Math.min(wait * 2, RECONNECT_MAX_MS)) {
-        await new Promise((r) => setTimeout(r, wait));
-        if (this.closedByMe || this.openSocket === undefined) return;
-        try {
-          await this.connect(this.openSocket());
-          this.reconnecting = false;
-          this.emit();
-          void this.retryFailed();
-          return;
-        } catch {
-          // try again
-        }
+    void outcome.then((o) => {
+      if (o.kind === "connected") {
+        this.emit();
+        void this.retryFailed();
+      } else if (o.kind === "expired") {
+        this.onState({ kind: "offline" });
       }
-      this.reconnecting = false;
-      if (!this.closedByMe) this.onState({ kind: "offline" });
-    })();
+    });
   }
 
   /** After a reconnect, messages that failed while offline go again. */
@@ -561,7 +554,7 @@ export class VisitorIntake {
           position: status.position,
           estimatedWaitSecs: status.estimated_wait_secs,
           lines,
-          reconnecting: this.reconnecting,
+          reconnecting: this.reconnector.active,
         });
         break;
       case "in_chat":
@@ -571,7 +564,7 @@ export class VisitorIntake {
           lines,
           counsellor: this.log.counsellor,
           joined: this.group !== undefined && this.mls.hasGroup(this.group),
-          reconnecting: this.reconnecting,
+          reconnecting: this.reconnector.active,
           counsellorTyping: this.typingWatch.typing,
         });
         break;
