@@ -122,7 +122,16 @@ export class FakeConsole {
       commitReplace: (g: Uint8Array, remove: Uint8Array[], add: unknown[]) =>
         this.mlsCalls.push({ op: "commitReplace", group: hex(g), remove: remove.map(hex), add }),
       members: (g: Uint8Array) => (this.members.get(hex(g)) ?? []).map((m) => ({ clientId: Uint8Array.from(m.match(/../g) ?? [], (x) => parseInt(x, 16)) })),
+      // A group's "state" here is its id: importing it makes me a member again.
+      importGroup: (state: Uint8Array) => {
+        this.groups.add(hex(state));
+        return state;
+      },
+      exportGroup: (g: Uint8Array) => g,
+      groupIds: () => [...this.groups].map((g) => Uint8Array.from(g.match(/../g) ?? [], (x) => parseInt(x, 16))),
+      exportKeyPackages: () => [],
       identity: {
+        exportSecret: () => new Uint8Array(32).fill(0x5e),
         escalation: (groupId: Uint8Array, severity: string, category: string, issuedAt: number) => ({ group_id: groupId, severity, category, issued_at: issuedAt }),
       },
     };
