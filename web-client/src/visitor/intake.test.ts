@@ -175,4 +175,31 @@ describe("visitor intake", () => {
     await flush();
     expect(offline.at(-1)).toEqual({ kind: "offline" });
   });
+
+  it("a dropped socket comes back with the same identity; a replaced one does not", async () => {
+    const states: VisitorState[] = [];
+    const sockets: FakeServer[] = [];
+    const intake = await VisitorIntake.create(
+      (s) => states.push(s),
+      () => {
+        const socket = new FakeServer();
+        sockets.push(socket);
+        return socket;
+      },
+    );
+    const first = new FakeServer();
+    await intake.start(first, { language: "mk", topic: "health", urgent: false });
+    first.onclose?.({ code: 1006 } as CloseEvent);
+    expect(states.at(-1)).toMatchObject({ kind: "waiting", reconnecting: true });
+    for (let i = 0; i < 100 && sockets[0]?.clientId === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(sockets).toHaveLength(1);
+    expect(sockets[0]?.clientId).toEqual(first.clientId);
+    await flush();
+    expect(states.at(-1)).toMatchObject({ kind: "waiting", reconnecting: false });
+
+    sockets[0]?.onclose?.({ code: 4001 } as CloseEvent);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(sockets).toHaveLength(1);
+    expect(states.at(-1)).toEqual({ kind: "offline" });
+  });
 });
