@@ -72,7 +72,7 @@ export function Board({ staff }: { staff: StaffConsole }) {
 }
 
 /** Chats whose counsellor is away: give one to a colleague, or take it. */
-function Stranded({ staff, board, onDone }: { staff: StaffConsole; board: Awaited<ReturnType<StaffConsole["board"]>>; onDone: () => void }) {
+export function Stranded({ staff, board, onDone }: { staff: StaffConsole; board: Awaited<ReturnType<StaffConsole["board"]>>; onDone: () => void }) {
   const [choice, setChoice] = useState<Record<number, string>>({});
   const [status, setStatus] = useState<string | undefined>(undefined);
   const rescue = (chat: StrandedChat, to: number | undefined) => {
