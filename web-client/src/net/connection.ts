@@ -9,6 +9,7 @@ import {
   type Request,
   type Response,
   type ServerMessage,
+  CLOSE,
   PROTOCOL_VERSION,
   WEBSOCKET_PATH,
   decodeServerFrame,
@@ -90,7 +91,7 @@ export class Connection {
           challenged = true;
           if (!msg.versions.includes(PROTOCOL_VERSION)) {
             reject(new Error("the server does not speak protocol version 1"));
-            socket.close(1000);
+            socket.close(CLOSE.NORMAL);
             return;
           }
           connection
@@ -129,7 +130,7 @@ export class Connection {
   }
 
   close(): void {
-    this.socket.close(1000);
+    this.socket.close(CLOSE.NORMAL);
   }
 
   private dispatch(msg: ServerMessage): void {
