@@ -86,7 +86,7 @@ fn workspace_binary(package: &str, bin: &str, profile: Profile) -> PathBuf {
     path
 }
 
-/// The most recently changed source file of `package` and of the crates it
+/// The most recently changed Rust source of `package` and of the crates it
 /// is built from in this workspace.
 fn newest_source(package: &str) -> Option<(PathBuf, std::time::SystemTime)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
@@ -94,9 +94,10 @@ fn newest_source(package: &str) -> Option<(PathBuf, std::time::SystemTime)> {
         "parasol-server" => &["server", "protocol"],
         _ => &["client", "protocol"],
     };
-    let mut files = vec![root.join("Cargo.lock")];
+    // Only the Rust sources: cargo rebuilds when one of them is newer than
+    // the binary, so `cargo build` always clears what this finds.
+    let mut files = Vec::new();
     for name in crates {
-        files.push(root.join(name).join("Cargo.toml"));
         collect_files(&root.join(name).join("src"), &mut files);
     }
     files
@@ -112,7 +113,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             collect_files(&path, out);
-        } else {
+        } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
         }
     }
