@@ -5,7 +5,7 @@
 # and asset hashes), the browser smoke test against the built page, and the
 # end-to-end test (visitor and counsellors in Chromium against the real
 # server binary, plus a Rust CLI client for MLS interop; the binaries are
-# built with cargo when missing).
+# built with cargo unless the root test.sh built them).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,10 +44,12 @@ node smoke/smoke.mjs | tee test-artifacts/smoke.log
 smoke_status=${PIPESTATUS[0]}
 set -e
 
-# Built (or found up to date: after the root test.sh's `cargo test` this is
-# a quick check) so the test never runs a stale binary.
-step "parasol-server and the parasol CLI (cargo build)"
-(cd .. && cargo build --quiet -p parasol-server --bin parasol-server -p parasol-client --bin parasol)
+# Built so the test never runs a stale binary; the root test.sh has built
+# every binary already (and says so), so it is not built twice.
+if [ "${PARASOL_BINARIES_BUILT:-}" != 1 ]; then
+  step "parasol-server and the parasol CLI (cargo build)"
+  (cd .. && cargo build --quiet --locked -p parasol-server --bin parasol-server -p parasol-client --bin parasol)
+fi
 
 step "end-to-end test (chromium, real server, Rust CLI interop)"
 set +e

@@ -1,7 +1,7 @@
 /// <reference types="vitest/config" />
 import { defineConfig } from "vite";
 
-// The headers the Parasol server must send with the built page (README.md).
+// The headers the Parasol server must send with the built page (docs/architecture.md).
 // `vite preview` sends them too, so the browser smoke test runs the page
 // under the same strict policy it gets in production.
 export const SECURITY_HEADERS = {

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Parasol client library.
 //!
 //! Parasol is an end-to-end encrypted peer-support chat built on MLS

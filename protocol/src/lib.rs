@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Parasol wire protocol, version 1.
 //!
 //! Frames are MessagePack maps (see `PROTOCOL.md`). MLS payloads are carried

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Parasol server: the MLS delivery service (RFC 9750) over WebSocket.
 //!
 //! Rooms, one job each:

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! `parasol-server`: run the delivery service.
 
 use std::path::PathBuf;
@@ -77,10 +78,7 @@ fn main() -> std::process::ExitCode {
     // Whatever the server writes (database, keys, certificates, the admin
     // socket) is its owner's alone, whatever umask it was started with.
     #[cfg(unix)]
-    // SAFETY: umask(2) only sets the process's file mode mask; it cannot fail.
-    unsafe {
-        libc::umask(0o077);
-    }
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let args = Args::parse();
     let mut config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,

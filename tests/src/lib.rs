@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Test harness: runs the real `parasol-server` binary as a child process on
 //! a temporary data directory, on loopback, and captures its logs so tests
 //! can check what it writes to disk and to its logs.
@@ -10,68 +11,123 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of the server binary built beside the test binary.
+/// The debug build of the server (`target/debug/parasol-server`).
 pub fn server_binary() -> PathBuf {
-    workspace_binary("parasol-server", "parasol-server")
+    workspace_binary("parasol-server", "parasol-server", Profile::OfThisTest)
 }
 
-/// The release build of the server, built once per test process: load
-/// tests run against what is deployed, not a debug build.
+/// The release build of the server: load tests run against what is
+/// deployed, not a debug build.
 pub fn release_server_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test binary path");
-            // target/<profile>/deps/<test> → target/release/parasol-server
-            let target = exe.ancestors().nth(3).expect("target directory");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--release",
-                    "-p",
-                    "parasol-server",
-                    "--bin",
-                    "parasol-server",
-                ])
-                .status()
-                .expect("running cargo build --release");
-            assert!(status.success(), "building the release server failed");
-            target
-                .join("release")
-                .join(format!("parasol-server{}", std::env::consts::EXE_SUFFIX))
-        })
-        .clone()
+    workspace_binary("parasol-server", "parasol-server", Profile::Release)
 }
 
-/// Path of the `parasol` CLI built beside the test binary.
+/// The `parasol` CLI (`target/debug/parasol`).
 pub fn cli_binary() -> PathBuf {
-    workspace_binary("parasol-client", "parasol")
+    workspace_binary("parasol-client", "parasol", Profile::OfThisTest)
 }
 
-/// A binary of this workspace, built with the test binary's profile. Cargo
-/// is asked once per test process to bring it up to date: `cargo test -p
-/// parasol-tests` alone would otherwise run a stale server.
-fn workspace_binary(package: &str, bin: &str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+#[derive(Clone, Copy, PartialEq)]
+enum Profile {
+    OfThisTest,
+    Release,
+}
+
+/// Set to 1 to let the harness run `cargo build` for a binary that is
+/// missing or older than its sources (once per test process), instead of
+/// stopping with the command to run.
+pub const BUILD_ENV: &str = "PARASOL_TEST_BUILD";
+
+/// A binary of this workspace. The tests do not build it: `./test.sh`
+/// builds every binary once before any test runs. A binary that is missing,
+/// or older than the sources it is built from, stops the test with the
+/// command that builds it (or is built now when `PARASOL_TEST_BUILD=1`), so
+/// `cargo test -p parasol-tests --test <file>` never runs a stale server.
+fn workspace_binary(package: &str, bin: &str, profile: Profile) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> → target/<profile>/<bin>
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    let release = match profile {
+        Profile::Release => true,
+        Profile::OfThisTest => profile_dir.ends_with("release"),
+    };
+    let dir = profile_dir
+        .parent()
+        .expect("target")
+        .join(if release { "release" } else { "debug" });
+    let path = dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if !built.iter().any(|b| b == bin) {
+    if built.contains(&path) {
+        return path;
+    }
+    let release_flag = if release { " --release" } else { "" };
+    let command = format!("cargo build --locked{release_flag} -p {package} --bin {bin}");
+    let problem = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+        Err(_) => Some(format!("{} is missing", path.display())),
+        Ok(built_at) => newest_source(package)
+            .filter(|(_, changed)| *changed > built_at)
+            .map(|(file, _)| format!("{} is older than {}", path.display(), file.display())),
+    };
+    if let Some(problem) = problem {
+        if std::env::var(BUILD_ENV).as_deref() != Ok("1") {
+            panic!("{problem}: build it with `{command}` (./test.sh builds every binary first), or set {BUILD_ENV}=1 to let the tests build it");
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
-        if profile_dir.ends_with("release") {
+        cmd.args(["build", "--quiet", "--locked", "-p", package, "--bin", bin]);
+        if release {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("running cargo build");
-        assert!(status.success(), "building {bin} failed");
-        built.push(bin.to_string());
+        assert!(status.success(), "`{command}` failed");
     }
+    built.push(path.clone());
     path
+}
+
+/// The most recently changed Rust source of `package` and of the crates it
+/// is built from in this workspace.
+fn newest_source(package: &str) -> Option<(PathBuf, std::time::SystemTime)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let crates: &[&str] = match package {
+        "parasol-server" => &["server", "protocol"],
+        _ => &["client", "protocol"],
+    };
+    // Only the Rust sources: cargo rebuilds when one of them is newer than
+    // the binary, so `cargo build` always clears what this finds.
+    let mut files = Vec::new();
+    for name in crates {
+        collect_files(&root.join(name).join("src"), &mut files);
+    }
+    files
+        .into_iter()
+        .filter_map(|f| Some((std::fs::metadata(&f).ok()?.modified().ok()?, f)))
+        .max()
+        .map(|(time, file)| (file, time))
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// This process's user id.
+pub fn current_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+/// Send `signal` to the process `pid` (a child of this test).
+pub fn send_signal(pid: u32, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a process id is not 0");
+    rustix::process::kill_process(pid, signal).expect("sending a signal to the server");
 }
 
 /// A running server process and the folder it owns.
@@ -267,7 +323,7 @@ impl ServerProcess {
     /// Graceful stop (SIGTERM) and wait for exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            unsafe_signal(&child, libc::SIGTERM);
+            send_signal(child.id(), rustix::process::Signal::TERM);
             let status = wait_with_timeout(&mut child, Duration::from_secs(30));
             assert!(
                 status.map(|s| s.success()).unwrap_or(false),
@@ -282,7 +338,7 @@ impl ServerProcess {
     pub fn terminate_within(&mut self, limit: Duration) -> Option<(std::process::ExitStatus, Duration)> {
         let mut child = self.child.take()?;
         let started = Instant::now();
-        unsafe_signal(&child, libc::SIGTERM);
+        send_signal(child.id(), rustix::process::Signal::TERM);
         match wait_with_timeout(&mut child, limit) {
             Some(status) => Some((status, started.elapsed())),
             None => {
@@ -363,13 +419,6 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-fn unsafe_signal(child: &Child, signal: libc::c_int) {
-    // SAFETY: sending a signal to our own child process by pid.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, signal);
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `parasol` CLI against the real server, following the README.
+//! The `parasol` CLI against the real server, following docs/operations.md.
 
 use std::path::Path;
 use std::process::Command;

@@ -101,8 +101,7 @@ fn everything_below(dir: &Path) -> Vec<PathBuf> {
 async fn the_data_directory_and_what_the_server_writes_there_are_its_users_alone() {
     use std::os::unix::fs::PermissionsExt;
     // The usual umask, which leaves new files world-readable.
-    // SAFETY: umask(2) only sets this process's file mode mask.
-    unsafe { libc::umask(0o022) };
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     let mut server = ServerProcess::start_with_config("[tls]\nself_signed = true\n");
     let data = server.data_dir();
     assert_eq!(mode(&data), 0o700);

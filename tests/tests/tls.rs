@@ -65,9 +65,8 @@ fn served_leaf(addr: SocketAddr, ca: &CertificateDer<'static>) -> Vec<u8> {
 }
 
 fn hangup(server: &ServerProcess) {
-    let pid = server.pid().expect("running") as libc::pid_t;
-    // SAFETY: a signal to our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let pid = server.pid().expect("running");
+    parasol_tests::send_signal(pid, rustix::process::Signal::HUP);
 }
 
 fn until(what: &str, mut done: impl FnMut() -> bool) {

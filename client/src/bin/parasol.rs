@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! `parasol`: command-line client for Parasol, for people and for scripts.
 //!
 //! Every command loads the state file, does its work and saves it. Results go

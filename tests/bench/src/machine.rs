@@ -53,30 +53,24 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 /// Raise this process's open-file limit to `want` (or as far as allowed).
 /// Children (the servers) inherit it. Returns the soft limit now in force.
 pub fn raise_fd_limit(want: u64) -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    // `None` is "unlimited" (RLIM_INFINITY).
+    let as_number = |value: Option<u64>| value.unwrap_or(u64::MAX);
+    let limit = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: limit.current.map(|c| want.max(c)),
+        maximum: limit.maximum.map(|m| want.max(m)),
     };
-    // SAFETY: getrlimit/setrlimit on our own process with a valid pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        let raised = libc::rlimit {
-            rlim_cur: want.max(limit.rlim_cur),
-            rlim_max: want.max(limit.rlim_max),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-            return raised.rlim_cur;
-        }
-        // Not privileged: the hard limit is as far as we can go.
-        let soft = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &soft) == 0 {
-            return soft.rlim_cur;
-        }
-        limit.rlim_cur
+    if setrlimit(Resource::Nofile, raised).is_ok() {
+        return as_number(raised.current);
     }
+    // Not privileged: the hard limit is as far as we can go.
+    let soft = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if setrlimit(Resource::Nofile, soft).is_ok() {
+        return as_number(soft.current);
+    }
+    as_number(limit.current)
 }

@@ -35,6 +35,10 @@ pub fn source_ip(n: usize) -> IpAddr {
 /// with port 0 makes the kernel search its port table on every bind (with
 /// the previous run's TIME_WAIT ports in it), which cost the generator most
 /// of both cores at the start of a reconnect storm.
+///
+/// The one `unsafe` block in the workspace: neither rustix nor socket2 wraps
+/// IP_BIND_ADDRESS_NO_PORT, and this load generator is never deployed.
+#[allow(unsafe_code)]
 fn bind_address_no_port(socket: &TcpSocket) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
