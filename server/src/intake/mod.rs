@@ -14,9 +14,6 @@
 //! written to the intake's own trees ([`store`]) and flushed before a
 //! request that made them is answered.
 
-pub mod abuse;
-pub mod admission;
-pub mod buckets;
 pub mod crisis;
 pub mod hours;
 pub mod keys;
@@ -24,6 +21,10 @@ mod policy;
 pub mod queue;
 pub mod routing;
 pub mod store;
+
+// Admission moved to `crate::admission`; these paths stay for callers
+// outside the intake (connection, circles, staff, storage, validation).
+pub use crate::admission::{abuse, buckets};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::admission::abuse::{IntakeGuard, Refusal, SourceHasher, SourceKey};
 use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::config::IntakeConfig;
 use crate::delivery::Delivery;
@@ -48,7 +50,6 @@ use crate::stats::{ChatSummary, Stats};
 use crate::storage::{ClientId, StorageError};
 use crate::time::now_secs;
 use crate::validation::Requester;
-use abuse::{IntakeGuard, Refusal, SourceHasher, SourceKey};
 use hours::OpeningHours;
 use store::{IntakeStore, PendingAdd, PendingReadd, TeamMessageRecord, TicketRecord};
 
@@ -231,9 +232,9 @@ pub struct Intake {
     pub guard: IntakeGuard,
     pub sources: SourceHasher,
     /// Open connections per network (checked at the WebSocket upgrade).
-    pub connection_cap: Arc<admission::ConnectionCap>,
+    pub connection_cap: Arc<crate::admission::ConnectionCap>,
     /// Sources of blocked visitors, until their block ends (memory only).
-    source_blocks: admission::SourceBlocks,
+    source_blocks: crate::admission::SourceBlocks,
     state: Mutex<State>,
     store: IntakeStore,
     /// The staff accounts: their stored roles decide who a team message
@@ -334,8 +335,8 @@ impl Intake {
         let intake = Arc::new(Intake {
             guard: IntakeGuard::new(&config).with_overflow_counter(reporting.metrics.source_overflow_total.clone()),
             sources: SourceHasher::default(),
-            connection_cap: admission::ConnectionCap::new(config.max_connections_per_source),
-            source_blocks: admission::SourceBlocks::new(config.max_blocked_sources),
+            connection_cap: crate::admission::ConnectionCap::new(config.max_connections_per_source),
+            source_blocks: crate::admission::SourceBlocks::new(config.max_blocked_sources),
             config,
             hours,
             state: Mutex::new(state),
