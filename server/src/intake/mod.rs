@@ -16,6 +16,7 @@
 
 mod board;
 pub mod crisis;
+mod effects;
 pub mod hours;
 pub mod keys;
 mod offers;
@@ -27,6 +28,7 @@ mod staff;
 pub mod store;
 mod team;
 mod tickets;
+mod transitions;
 mod visitor;
 
 // Admission moved to `crate::admission`; these paths stay for callers
@@ -491,3 +493,6 @@ fn team_list(messages: &[TeamMessageRecord]) -> Vec<TeamMessage> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

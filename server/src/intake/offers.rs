@@ -1,6 +1,8 @@
 //! Offering waiting tickets to counsellors, one at a time with a
 //! deadline; declines, expiry, and the queue positions pushed to visitors.
 
+use super::effects::{Effect, Effects};
+use super::tickets::grace;
 use super::*;
 
 impl Intake {
@@ -85,137 +87,159 @@ impl Intake {
         }
     }
 
-    /// Offer waiting tickets, in serving order, to whoever can take them.
+    /// [`dispatch`], its pushes sent at once (`state` is locked).
     pub(super) fn dispatch(&self, state: &mut State, now: u64) {
-        let mut ids: Vec<(u64, bool, bool, u64, String)> = state
-            .tickets
-            .values()
-            .filter(|t| t.phase == Phase::Waiting && t.gone_since.is_none())
-            .map(|t| {
-                (
-                    t.record.id,
-                    t.record.handover,
-                    t.record.urgent,
-                    t.record.arrival,
-                    t.record.language.clone(),
-                )
-            })
-            .collect();
-        ids.sort_by(|a, b| {
-            queue::serving_order(
-                &queue::Waiting {
-                    ticket_id: a.0,
-                    language: &a.4,
-                    handover: a.1,
-                    urgent: a.2,
-                    arrival: a.3,
-                },
-                &queue::Waiting {
-                    ticket_id: b.0,
-                    language: &b.4,
-                    handover: b.1,
-                    urgent: b.2,
-                    arrival: b.3,
-                },
-            )
-        });
-        for (id, _, _, _, language) in ids {
-            let choice = {
-                let cs = candidates(state);
-                let passed = &state.tickets[&id].passed;
-                match routing::choose(&cs, &language, passed) {
-                    routing::Choice::AllPassed => routing::choose(&cs, &language, &HashSet::new()),
-                    c => c,
-                }
-            };
-            let routing::Choice::Offer(account) = choice else {
-                continue;
-            };
-            let deadline = now + self.config.offer_timeout_secs;
-            let t = state.tickets.get_mut(&id).expect("listed");
-            if !t.passed.is_empty() && t.passed.contains(&account) {
-                t.passed.clear(); // everyone passed: go round again
-            }
-            t.phase = Phase::Offered { account, deadline };
-            let entry = t.entry(now);
-            let s = state.staff.get_mut(&account).expect("a candidate");
-            s.offers.insert(id);
-            s.push(ServerMessage::Offer {
-                ticket: entry,
-                expires_in_secs: self.config.offer_timeout_secs.min(u64::from(u32::MAX)) as u32,
-            });
-        }
+        let mut fx = Effects::default();
+        dispatch(state, &self.config, now, &mut fx);
+        let _ = self.apply_now(state, fx);
     }
 
-    /// Push every changed position, and the queue depth to staff on shift.
+    /// [`refresh`], its pushes sent at once (`state` is locked).
     pub(super) fn refresh(&self, state: &mut State, now: u64) {
-        let mut waiting: Vec<queue::Waiting<'_>> =
-            state.tickets.values().filter(|t| t.queued()).map(as_waiting).collect();
-        queue::sort(&mut waiting);
-        let positions = queue::positions(&waiting);
-        let mut counsellors: HashMap<&str, usize> = HashMap::new();
-        for s in state
-            .staff
-            .values()
-            .filter(|s| s.takes_chats() && s.connection.is_some() && s.shift == ShiftState::Available)
-        {
-            for l in &s.session.languages {
-                *counsellors.entry(l.as_str()).or_default() += 1;
+        let mut fx = Effects::default();
+        refresh(state, &self.config, now, &mut fx);
+        let _ = self.apply_now(state, fx);
+    }
+}
+
+/// Offer waiting tickets, in serving order, to whoever can take them.
+pub(super) fn dispatch(state: &mut State, config: &IntakeConfig, now: u64, fx: &mut Effects) {
+    let mut ids: Vec<(u64, bool, bool, u64, String)> = state
+        .tickets
+        .values()
+        .filter(|t| t.phase == Phase::Waiting && t.gone_since.is_none())
+        .map(|t| {
+            (
+                t.record.id,
+                t.record.handover,
+                t.record.urgent,
+                t.record.arrival,
+                t.record.language.clone(),
+            )
+        })
+        .collect();
+    ids.sort_by(|a, b| {
+        queue::serving_order(
+            &queue::Waiting {
+                ticket_id: a.0,
+                language: &a.4,
+                handover: a.1,
+                urgent: a.2,
+                arrival: a.3,
+            },
+            &queue::Waiting {
+                ticket_id: b.0,
+                language: &b.4,
+                handover: b.1,
+                urgent: b.2,
+                arrival: b.3,
+            },
+        )
+    });
+    for (id, _, _, _, language) in ids {
+        let choice = {
+            let cs = candidates(state);
+            let passed = &state.tickets[&id].passed;
+            match routing::choose(&cs, &language, passed) {
+                routing::Choice::AllPassed => routing::choose(&cs, &language, &HashSet::new()),
+                c => c,
             }
+        };
+        let routing::Choice::Offer(account) = choice else {
+            continue;
+        };
+        let deadline = now + config.offer_timeout_secs;
+        let t = state.tickets.get_mut(&id).expect("listed");
+        if !t.passed.is_empty() && t.passed.contains(&account) {
+            t.passed.clear(); // everyone passed: go round again
         }
-        let mut changed = Vec::new();
-        for (id, position) in positions {
-            let t = &state.tickets[&id];
-            let estimate = queue::estimate_wait_secs(
-                position,
-                state.secs_per_position,
-                counsellors.get(t.record.language.as_str()).copied().unwrap_or(0),
-            );
-            if t.last_pushed != Some((position, estimate)) {
-                changed.push((id, position, estimate));
-            }
+        t.phase = Phase::Offered { account, deadline };
+        let entry = t.entry(now);
+        let s = state.staff.get_mut(&account).expect("a candidate");
+        s.offers.insert(id);
+        fx.push_staff(
+            account,
+            ServerMessage::Offer {
+                ticket: entry,
+                expires_in_secs: config.offer_timeout_secs.min(u64::from(u32::MAX)) as u32,
+            },
+        );
+    }
+}
+
+/// Push every changed position, and the queue depth to staff on shift.
+pub(super) fn refresh(state: &mut State, config: &IntakeConfig, now: u64, fx: &mut Effects) {
+    let mut waiting: Vec<queue::Waiting<'_>> = state.tickets.values().filter(|t| t.queued()).map(as_waiting).collect();
+    queue::sort(&mut waiting);
+    let positions = queue::positions(&waiting);
+    let mut counsellors: HashMap<&str, usize> = HashMap::new();
+    for s in state
+        .staff
+        .values()
+        .filter(|s| s.takes_chats() && s.connection.is_some() && s.shift == ShiftState::Available)
+    {
+        for l in &s.session.languages {
+            *counsellors.entry(l.as_str()).or_default() += 1;
         }
-        drop(counsellors);
-        for (id, position, estimate) in changed {
-            let t = state.tickets.get_mut(&id).expect("listed");
-            t.last_pushed = Some((position, estimate));
-            let visitor = t.record.visitor;
-            if let Some((_, tx)) = state.visitors.get(&visitor) {
-                let _ = tx.try_send(Box::new(ServerMessage::TicketUpdate {
-                    ticket: TicketState {
-                        ticket_id: id,
-                        status: TicketStatus::Waiting {
-                            position,
-                            estimated_wait_secs: estimate,
-                        },
-                        resume_secret: None,
-                        resume_grace_secs: self.grace(),
+    }
+    let mut changed = Vec::new();
+    for (id, position) in positions {
+        let t = &state.tickets[&id];
+        let estimate = queue::estimate_wait_secs(
+            position,
+            state.secs_per_position,
+            counsellors.get(t.record.language.as_str()).copied().unwrap_or(0),
+        );
+        if t.last_pushed != Some((position, estimate)) {
+            changed.push((id, position, estimate));
+        }
+    }
+    drop(counsellors);
+    for (id, position, estimate) in changed {
+        let t = state.tickets.get_mut(&id).expect("listed");
+        t.last_pushed = Some((position, estimate));
+        let visitor = t.record.visitor;
+        fx.push_visitor(
+            visitor,
+            ServerMessage::TicketUpdate {
+                ticket: TicketState {
+                    ticket_id: id,
+                    status: TicketStatus::Waiting {
+                        position,
+                        estimated_wait_secs: estimate,
                     },
-                }));
-            }
-        }
-        let depth = depth_of(state, now);
-        self.metrics.queue_depth.set(i64::from(depth.0));
-        for shift in crate::metrics::ShiftState::ALL {
-            let n = state
+                    resume_secret: None,
+                    resume_grace_secs: grace(config),
+                },
+            },
+        );
+    }
+    let depth = depth_of(state, now);
+    let staff_by_shift = crate::metrics::ShiftState::ALL
+        .iter()
+        .map(|shift| {
+            state
                 .staff
                 .values()
                 .filter(|s| s.connection.is_some() && shift.as_str() == shift_name(s.shift))
-                .count();
-            self.metrics
-                .staff_on_shift
-                .get_or_create(&crate::metrics::ShiftLabels { state: *shift })
-                .set(n as i64);
-        }
-        self.metrics.longest_wait_seconds.set(i64::from(depth.1));
-        if state.last_depth.map(|d| d.0) != Some(depth.0) {
-            state.last_depth = Some(depth);
-            for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
-                s.push(ServerMessage::QueueChanged {
+                .count() as i64
+        })
+        .collect();
+    fx.0.push(Effect::Gauges {
+        depth: depth.0,
+        longest_wait_secs: depth.1,
+        on_shift: staff_by_shift,
+    });
+    if state.last_depth.map(|d| d.0) != Some(depth.0) {
+        state.last_depth = Some(depth);
+        for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
+            fx.push_staff(
+                s.session.account_id,
+                ServerMessage::QueueChanged {
                     depth: depth.0,
                     longest_wait_secs: depth.1,
-                });
-            }
+                },
+            );
         }
     }
 }
