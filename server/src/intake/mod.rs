@@ -13,6 +13,18 @@
 //! change recomputes positions and pushes those that changed. Changes are
 //! written to the intake's own trees ([`store`]) and flushed before a
 //! request that made them is answered.
+//!
+//! Where things are, by who asks: `visitor.rs` (a chat, cancel, resume,
+//! leaving, feedback), `team.rs` (off-hours team messages), `staff.rs`
+//! (shifts, accept, attach, transfer, rescue, close, block), `board.rs`
+//! (queue view, supervisors' board), `offers.rs` (offering waiting
+//! tickets, declines, expiry), `presence.rs` (connections coming and
+//! going), `tickets.rs` (a ticket's state and its end), [`crisis`]
+//! (escalation hooks) and [`keys`] (staff keys). The staff transitions
+//! are pure functions in `transitions.rs` that return effects, applied by
+//! `effects.rs` once the lock is released; `tests/` runs them without a
+//! socket. Admission (source keys, limits, proof of work) lives in
+//! [`crate::admission`].
 
 mod board;
 pub mod crisis;
