@@ -8,23 +8,8 @@ use super::*;
 impl Intake {
     pub fn decline(&self, account: u64, ticket_id: u64) -> ServiceResult<()> {
         let mut state = self.state.lock();
-        Self::require_chat_staff(&state, account)?;
-        let now = now_secs();
-        let t = state
-            .tickets
-            .get_mut(&ticket_id)
-            .filter(|t| matches!(t.phase, Phase::Offered { account: a, .. } if a == account))
-            .ok_or_else(|| err(ErrorCode::UnknownTicket, "no such offer"))?;
-        t.phase = Phase::Waiting;
-        t.passed.insert(account);
-        if let Some(s) = state.staff.get_mut(&account) {
-            s.offers.remove(&ticket_id);
-        }
-        self.dispatch(&mut state, now);
-        self.refresh(&mut state, now);
-        drop(state);
-        self.audit(account, AuditAction::OfferDeclined, Some(ticket_id), None);
-        Ok(())
+        let fx = decline(&mut state, &self.config, now_secs(), account, ticket_id)?;
+        self.apply(state, fx)
     }
 
     /// Every second: expired offers move on, abandoned tickets close,
@@ -242,4 +227,31 @@ pub(super) fn refresh(state: &mut State, config: &IntakeConfig, now: u64, fx: &m
             );
         }
     }
+}
+
+/// A counsellor passes on the ticket offered to her: it goes to the next
+/// (she is asked again only once everyone has passed).
+pub(super) fn decline(
+    state: &mut State,
+    config: &IntakeConfig,
+    now: u64,
+    account: u64,
+    ticket_id: u64,
+) -> ServiceResult<Effects> {
+    Intake::require_chat_staff(state, account)?;
+    let t = state
+        .tickets
+        .get_mut(&ticket_id)
+        .filter(|t| matches!(t.phase, Phase::Offered { account: a, .. } if a == account))
+        .ok_or_else(|| err(ErrorCode::UnknownTicket, "no such offer"))?;
+    t.phase = Phase::Waiting;
+    t.passed.insert(account);
+    if let Some(s) = state.staff.get_mut(&account) {
+        s.offers.remove(&ticket_id);
+    }
+    let mut fx = Effects::default();
+    dispatch(state, config, now, &mut fx);
+    refresh(state, config, now, &mut fx);
+    fx.audit(account, AuditAction::OfferDeclined, Some(ticket_id), None);
+    Ok(fx)
 }

@@ -171,3 +171,40 @@ fn clocking_in_shows_waiting_team_messages_to_counsellors_only() {
         .iter()
         .any(|m| matches!(m, ServerMessage::TeamMessagesWaiting { .. })));
 }
+
+// `decline` (offers.rs), which the shift changes above rely on too.
+
+#[test]
+fn a_declined_offer_goes_to_the_next_counsellor() {
+    let mut s = State::default();
+    counsellor(&mut s, ANA, ShiftState::Available);
+    counsellor(&mut s, BORA, ShiftState::Available);
+    offered(&mut s, 7, ANA);
+    let fx = offers::decline(&mut s, &config(), NOW, ANA, 7).unwrap();
+    assert!(s.tickets[&7].passed.contains(&ANA));
+    assert!(s.staff[&ANA].offers.is_empty());
+    assert!(matches!(s.tickets[&7].phase, Phase::Offered { account: BORA, .. }));
+    assert_eq!(audits(&fx), vec![(AuditAction::OfferDeclined, Some(7), None)]);
+}
+
+#[test]
+fn only_the_counsellor_it_is_offered_to_declines_it() {
+    let mut s = State::default();
+    counsellor(&mut s, ANA, ShiftState::Available);
+    counsellor(&mut s, BORA, ShiftState::Available);
+    add_staff(&mut s, SUPERVISOR, StaffRole::Admin, ShiftState::ClockedIn);
+    offered(&mut s, 7, ANA);
+    assert_eq!(
+        code(offers::decline(&mut s, &config(), NOW, BORA, 7)),
+        ErrorCode::UnknownTicket
+    );
+    assert_eq!(
+        code(offers::decline(&mut s, &config(), NOW, ANA, 99)),
+        ErrorCode::UnknownTicket
+    );
+    assert_eq!(
+        code(offers::decline(&mut s, &config(), NOW, SUPERVISOR, 7)),
+        ErrorCode::Forbidden
+    );
+    assert!(matches!(s.tickets[&7].phase, Phase::Offered { account: ANA, .. }));
+}
