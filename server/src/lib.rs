@@ -22,6 +22,7 @@
 
 pub mod accept;
 pub mod admin;
+pub mod admission;
 pub mod audit;
 pub mod circles;
 pub mod config;

@@ -126,7 +126,7 @@ impl SourceBlocks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::abuse::SourceHasher;
+    use crate::admission::abuse::SourceHasher;
 
     #[test]
     fn the_cap_counts_live_connections_per_network_and_ipv6_by_48() {

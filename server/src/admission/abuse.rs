@@ -27,7 +27,7 @@ use crate::config::IntakeConfig;
 /// limiter keys on (equality and hashing use it alone), and `standing`
 /// under a salt that lives as long as the process, read only to enforce a
 /// counsellor's block on the source (see
-/// [`super::admission::SourceBlocks`]): a block lasts
+/// [`super::connections::SourceBlocks`]): a block lasts
 /// up to `intake.max_block_secs`, longer than a daily salt. Limiters store
 /// keys with `standing` zeroed, so only a connection's own session and the
 /// block map ever hold it.
