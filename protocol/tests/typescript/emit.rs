@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
+use crate::docs::{jsdoc, Docs};
 use crate::model::{Def, Field, Presence, Shape, Ty};
 
 const REGENERATE: &str = "PARASOL_WRITE_TS=1 cargo test -p parasol-protocol --test typescript";
@@ -45,7 +46,7 @@ fn quoted_list(values: impl IntoIterator<Item = impl AsRef<str>>) -> String {
 }
 
 /// `types.ts`: every type of the protocol, the name lists, the version.
-pub fn types(defs: &[Def]) -> String {
+pub fn types(defs: &[Def], docs: &Docs) -> String {
     let mut out = header("The types of protocol version 1: frames, requests, responses, notices, errors.");
     out.push_str(
         "/** A MessagePack `bin`. Integers are numbers: the protocol keeps them below 2^53. */\n\
@@ -61,11 +62,13 @@ pub fn types(defs: &[Def]) -> String {
         parasol_protocol::WEBSOCKET_PATH
     );
     for def in defs {
+        out.push_str(&jsdoc(docs.get(def.name, ""), ""));
         match &def.shape {
             Shape::Struct(fields) => {
                 let _ = writeln!(out, "export interface {} {{", def.name);
                 for f in fields {
                     let optional = if f.presence == Presence::Required { "" } else { "?" };
+                    out.push_str(&jsdoc(docs.get(def.name, f.name), "  "));
                     let _ = writeln!(out, "  {}{optional}: {};", f.name, ts_type(&f.ty));
                 }
                 out.push_str("}\n\n");
@@ -73,13 +76,25 @@ pub fn types(defs: &[Def]) -> String {
             Shape::Tagged { tag, variants } => {
                 let _ = writeln!(out, "export type {} =", def.name);
                 for (i, v) in variants.iter().enumerate() {
+                    let end = if i + 1 == variants.len() { ";" } else { "" };
+                    out.push_str(&jsdoc(docs.get(def.name, v.name), "  "));
+                    let field_doc = |f: &Field| docs.get(def.name, &format!("{}.{}", v.name, f.name));
+                    if v.fields.iter().any(|f| field_doc(f).is_some()) {
+                        let _ = writeln!(out, "  | {{\n      {tag}: \"{}\";", v.name);
+                        for f in &v.fields {
+                            let optional = if f.presence == Presence::Required { "" } else { "?" };
+                            out.push_str(&jsdoc(field_doc(f), "      "));
+                            let _ = writeln!(out, "      {}{optional}: {};", f.name, ts_type(&f.ty));
+                        }
+                        let _ = writeln!(out, "    }}{end}");
+                        continue;
+                    }
                     let fields = ts_fields(&v.fields);
                     let rest = if fields.is_empty() {
                         String::new()
                     } else {
                         format!("; {fields}")
                     };
-                    let end = if i + 1 == variants.len() { ";" } else { "" };
                     let _ = writeln!(out, "  | {{ {tag}: \"{}\"{rest} }}{end}", v.name);
                 }
                 out.push('\n');

@@ -7,6 +7,7 @@
 //! writes the files; without the variable the test fails when the checked-in
 //! files differ from what would be generated (the CI diff check).
 
+mod docs;
 mod emit;
 mod model;
 mod schema;
@@ -31,7 +32,11 @@ fn the_description_matches_the_serde_encoding() {
 #[test]
 fn generated_typescript_is_up_to_date() {
     let defs = schema::protocol();
-    let files = [("types.ts", emit::types(&defs)), ("schema.ts", emit::schema(&defs))];
+    let docs = docs::read(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let files = [
+        ("types.ts", emit::types(&defs, &docs)),
+        ("schema.ts", emit::schema(&defs)),
+    ];
     let dir = generated_dir();
     if std::env::var_os("PARASOL_WRITE_TS").is_some() {
         std::fs::create_dir_all(&dir).expect("create the generated folder");
