@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// Keyed by (type name, member): member "" is the type itself, a variant
-/// is its wire name, a field of a struct variant is `variant.field`.
+/// is its wire name, a field of a struct variant is `variant.field`; a
+/// `pub const` is ("", its name).
 pub struct Docs(HashMap<(String, String), String>);
 
 impl Docs {
@@ -71,6 +72,12 @@ pub fn read(src: &Path) -> Docs {
             let closes = line.matches('}').count() as i32;
             match &mut current {
                 None => {
+                    if let Some(name) = trimmed.strip_prefix("pub const ").and_then(member_name) {
+                        if let Some(doc) = &doc {
+                            docs.entry((String::new(), name.to_owned())).or_insert(doc.clone());
+                        }
+                        continue;
+                    }
                     let decl = trimmed
                         .strip_prefix("pub struct ")
                         .or_else(|| trimmed.strip_prefix("pub enum "));

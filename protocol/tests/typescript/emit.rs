@@ -246,3 +246,55 @@ pub fn schema(defs: &[Def]) -> String {
     out.push('\n');
     out
 }
+
+/// `constants.ts`: the limits and the WebSocket close codes, with their
+/// values read from the Rust constants.
+pub fn constants(docs: &Docs) -> String {
+    use parasol_protocol::{close, limits};
+    let limits: [(&str, u64); 13] = [
+        ("MAX_FRAME_BYTES", limits::MAX_FRAME_BYTES as u64),
+        ("TRANSPORT_SLACK_BYTES", limits::TRANSPORT_SLACK_BYTES as u64),
+        ("MAX_MLS_MESSAGE_BYTES", limits::MAX_MLS_MESSAGE_BYTES as u64),
+        ("MAX_GROUP_STATE_BYTES", limits::MAX_GROUP_STATE_BYTES as u64),
+        ("MAX_KEY_PACKAGE_BYTES", limits::MAX_KEY_PACKAGE_BYTES as u64),
+        (
+            "MAX_KEY_PACKAGES_PER_CLIENT",
+            limits::MAX_KEY_PACKAGES_PER_CLIENT.into(),
+        ),
+        (
+            "MAX_KEY_PACKAGES_PER_PUBLISH",
+            limits::MAX_KEY_PACKAGES_PER_PUBLISH as u64,
+        ),
+        ("MAX_KEY_PACKAGE_LIFETIME_SECS", limits::MAX_KEY_PACKAGE_LIFETIME_SECS),
+        ("MAX_GROUPS_PER_CLIENT", limits::MAX_GROUPS_PER_CLIENT.into()),
+        ("MAX_MEMBERS_PER_GROUP", limits::MAX_MEMBERS_PER_GROUP.into()),
+        ("MAX_MAILBOX_ENVELOPES", limits::MAX_MAILBOX_ENVELOPES),
+        ("MAX_FETCH_LIMIT", limits::MAX_FETCH_LIMIT.into()),
+        ("PUSH_WINDOW", limits::PUSH_WINDOW),
+    ];
+    let codes: [(&str, u16); 10] = [
+        ("NORMAL", close::NORMAL),
+        ("GOING_AWAY", close::GOING_AWAY),
+        ("UNSUPPORTED_DATA", close::UNSUPPORTED_DATA),
+        ("POLICY_VIOLATION", close::POLICY_VIOLATION),
+        ("MESSAGE_TOO_BIG", close::MESSAGE_TOO_BIG),
+        ("INTERNAL_ERROR", close::INTERNAL_ERROR),
+        ("REPLACED", close::REPLACED),
+        ("SLOW_CONSUMER", close::SLOW_CONSUMER),
+        ("IDLE_TIMEOUT", close::IDLE_TIMEOUT),
+        ("SESSION_ENDED", close::SESSION_ENDED),
+    ];
+    let mut out = header("The limits (the server's default configuration) and the WebSocket close codes.");
+    for (name, value) in limits {
+        out.push_str(&jsdoc(docs.get("", name), ""));
+        let _ = writeln!(out, "export const {name} = {value};");
+    }
+    out.push_str("\n/** The WebSocket close codes the server uses; PROTOCOL.md says what a client does on each. */\n");
+    out.push_str("export const CLOSE = {\n");
+    for (name, code) in codes {
+        out.push_str(&jsdoc(docs.get("", name), "  "));
+        let _ = writeln!(out, "  {name}: {code},");
+    }
+    out.push_str("} as const;\n");
+    out
+}

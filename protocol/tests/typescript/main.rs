@@ -36,6 +36,7 @@ fn generated_typescript_is_up_to_date() {
     let files = [
         ("types.ts", emit::types(&defs, &docs)),
         ("schema.ts", emit::schema(&defs)),
+        ("constants.ts", emit::constants(&docs)),
     ];
     let dir = generated_dir();
     if std::env::var_os("PARASOL_WRITE_TS").is_some() {

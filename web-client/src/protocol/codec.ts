@@ -12,9 +12,9 @@ import { encode as msgpackEncode } from "@msgpack/msgpack";
 
 import type { FrameError } from "./error";
 import { type Codec, Reject, asMap, str, truncate, u16, u64 } from "./fields";
+import { MAX_FRAME_BYTES } from "./generated/constants";
 import { clientFrame, serverFrame } from "./generated/schema";
 import { type ClientFrame, type ErrorCode, type ServerFrame, OPERATIONS, PROTOCOL_VERSION } from "./generated/types";
-import { MAX_FRAME_BYTES } from "./limits";
 import { readExact, readValue } from "./msgpack";
 
 export type Decoded<T> = { ok: true; frame: T } | { ok: false; error: FrameError };

@@ -8,7 +8,7 @@ export * from "./close";
 export * from "./codec";
 export * from "./error";
 export * from "./escalation";
+export * from "./generated/constants";
 export * from "./generated/types";
 export * from "./intake";
-export * from "./limits";
 export * from "./badge";
