@@ -4,7 +4,7 @@
 
 import { ed25519 } from "@noble/curves/ed25519.js";
 
-import type { AuthProof } from "./frame";
+import type { AuthProof } from "./generated/types";
 
 /** Domain-separation label: an auth signature is never valid anywhere else. */
 export const AUTH_LABEL = new TextEncoder().encode("parasol/v1/authenticate");

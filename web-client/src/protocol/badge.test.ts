@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 
 import { fromHex, toHex } from "../testing/hex";
 import { attestationTranscript, verifyBadge } from "./badge";
-import type { StaffBadge, StaffRole } from "./intake";
+import type { StaffBadge, StaffRole } from "./generated/types";
 
 const vector = JSON.parse(
   readFileSync(new URL("../../../protocol/tests/vectors/attestation.json", import.meta.url), "utf8"),

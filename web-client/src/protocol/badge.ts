@@ -4,7 +4,7 @@
 
 import { ed25519 } from "@noble/curves/ed25519.js";
 
-import type { StaffBadge, StaffRole } from "./intake";
+import type { StaffBadge, StaffRole } from "./generated/types";
 
 export const ATTESTATION_LABEL = new TextEncoder().encode("parasol/v1/staff-attestation");
 

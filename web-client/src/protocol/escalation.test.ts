@@ -3,7 +3,8 @@ import { resolve } from "node:path";
 
 import { describe, expect, it } from "vitest";
 
-import { type Category, type Severity, escalationTranscript, signEscalation, verifyEscalation } from "./escalation";
+import { escalationTranscript, signEscalation, verifyEscalation } from "./escalation";
+import type { Category, Severity } from "./generated/types";
 
 // The golden vector written by protocol/tests/escalation.rs.
 const vector = JSON.parse(

@@ -1,49 +1,10 @@
-// Escalation to the crisis line, mirroring protocol/src/escalation.rs:
-// severities, categories, states, responders' duty, the counsellor's
-// signed request and the escalation as staff see it. No content.
+// Escalation to the crisis line, as protocol/src/escalation.rs: the
+// transcript a counsellor signs, signing and checking it. The escalation
+// types are generated: generated/types.ts.
 
 import { ed25519 } from "@noble/curves/ed25519.js";
 
-import type { Bytes } from "./frame";
-import type { StaffBadge } from "./intake";
-
-export const SEVERITIES = ["high", "critical"] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
-export const CATEGORIES = ["violence", "trafficking", "medical", "suicide_risk", "other"] as const;
-export type Category = (typeof CATEGORIES)[number];
-
-export const ESCALATION_STATUSES = ["open", "accepted", "resolved", "handed_off"] as const;
-export type EscalationStatus = (typeof ESCALATION_STATUSES)[number];
-
-export const ESCALATION_OUTCOMES = ["resolved", "handed_off"] as const;
-export type EscalationOutcome = (typeof ESCALATION_OUTCOMES)[number];
-
-export const DUTY_STATES = ["on_duty", "off_duty"] as const;
-export type DutyState = (typeof DUTY_STATES)[number];
-
-/** The counsellor's request, relayed to responders as it was made. */
-export interface SignedEscalation {
-  group_id: Bytes;
-  severity: Severity;
-  category: Category;
-  /** Unix seconds. */
-  issued_at: number;
-  /** Ed25519 over `escalationTranscript` by the counsellor's session key. */
-  signature: Bytes;
-}
-
-export interface EscalationEntry {
-  escalation_id: number;
-  status: EscalationStatus;
-  request: SignedEscalation;
-  language: string;
-  counsellor: StaffBadge;
-  responder?: StaffBadge;
-  waited_secs: number;
-  /** Absent means 0. */
-  renotified?: number;
-}
+import type { Category, Severity, SignedEscalation } from "./generated/types";
 
 export const ESCALATION_LABEL = new TextEncoder().encode("parasol/v1/escalation");
 
