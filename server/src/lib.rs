@@ -10,7 +10,8 @@
 //!   intake's abuse limits;
 //! - [`escalation`]: escalation to the crisis line, responders' duty, the
 //!   webhook outbox and visitors' SOS;
-//! - [`storage`]: sled, and the group-commit writer;
+//! - [`storage`]: sled, and the group-commit writer; [`fatal`]: failures
+//!   that stop the server, reported up to `main`;
 //! - [`staff`]: staff accounts, logins, sessions and the attestation key;
 //! - [`staff_vault`]: the staff consoles' sealed state (identity, groups);
 //! - [`audit`]: the content-free log of staff actions;
@@ -32,6 +33,7 @@ pub mod delivery;
 pub mod directory;
 pub mod error;
 pub mod escalation;
+pub mod fatal;
 pub mod http;
 pub mod intake;
 pub mod lifecycle;
@@ -51,13 +53,3 @@ mod listeners;
 mod services;
 
 pub use services::{run, run_with, Services};
-
-/// Stop the process after a failure that would leave memory and disk
-/// disagreeing. Restarting recovers from the last durable state.
-pub fn fatal(message: &str) -> ! {
-    tracing::error!(
-        message,
-        "fatal storage failure; exiting so a restart recovers from disk"
-    );
-    std::process::exit(70)
-}

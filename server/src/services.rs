@@ -21,7 +21,9 @@ use crate::storage::Storage;
 
 use crate::background::{intake_clock, purge_loop};
 use crate::listeners::{listen, serve_http, serve_metrics};
-use crate::{admin, circles, escalation, intake, lifecycle, purge_guard, staff, staff_vault, storage, tls, validation};
+use crate::{
+    admin, circles, escalation, fatal, intake, lifecycle, purge_guard, staff, staff_vault, storage, tls, validation,
+};
 
 /// Everything a connection needs, shared.
 pub struct Services {
@@ -316,36 +318,57 @@ pub async fn run_with(
     )?;
     let metrics_server = metrics_listener.map(|listener| tokio::spawn(serve_metrics(listener, services.clone())));
     on_listening(listener.local_addr()?, &services);
-    serve_http(listener, tls, &services).await?;
-    if let Some(metrics_server) = metrics_server {
-        let _ = metrics_server.await;
-    }
+    // A fatal failure ends the server at once: no drain and no flush, since
+    // memory may be ahead of disk (see `fatal`). One handle to the storage
+    // is never dropped, so sled's own flush on drop cannot run either.
+    let kept_storage = storage.clone();
+    let serve_and_drain = async move {
+        serve_http(listener, tls, &services).await?;
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
 
-    // Stop: connections close with 1001 after their in-flight writes finish.
-    purge.abort();
-    intake_clock.abort();
-    webhooks.abort();
-    if let Some(admin_socket) = admin_socket {
-        let _ = admin_socket.await;
+        // Stop: connections close with 1001 after their in-flight writes finish.
+        purge.abort();
+        intake_clock.abort();
+        webhooks.abort();
+        if let Some(admin_socket) = admin_socket {
+            let _ = admin_socket.await;
+        }
+        services.tasks.close();
+        // Within the shutdown deadline (`shutdown_deadline_secs`, 4 s by default).
+        if tokio::time::timeout(Duration::from_secs(2), services.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+        }
+        drop(services); // drops the writer's queue, so the writer finishes and flushes
+        let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+        if tokio::time::timeout(Duration::from_secs(1), joined).await.is_err() {
+            tracing::warn!("storage writer did not stop in time; flushing directly");
+        }
+        // Never flush what a fatal failure left ahead of the disk.
+        if let Some(failure) = fatal::reported_now() {
+            return Err(failure.into());
+        }
+        // On the blocking pool: a stalled disk must not hold a worker (the
+        // shutdown deadline still ends the process).
+        tokio::task::spawn_blocking(move || storage.flush_blocking())
+            .await
+            .map_err(|e| anyhow::anyhow!("final flush task: {e}"))??;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        biased;
+        failure = fatal::reported() => {
+            std::mem::forget(kept_storage);
+            Err(failure.into())
+        }
+        served = serve_and_drain => {
+            served?;
+            tracing::info!("stopped");
+            Ok(())
+        }
     }
-    services.tasks.close();
-    // Within the shutdown deadline (`shutdown_deadline_secs`, 4 s by default).
-    if tokio::time::timeout(Duration::from_secs(2), services.tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close in time");
-    }
-    drop(services); // drops the writer's queue, so the writer finishes and flushes
-    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(Duration::from_secs(1), joined).await.is_err() {
-        tracing::warn!("storage writer did not stop in time; flushing directly");
-    }
-    // On the blocking pool: a stalled disk must not hold a worker (the
-    // shutdown deadline still ends the process).
-    tokio::task::spawn_blocking(move || storage.flush_blocking())
-        .await
-        .map_err(|e| anyhow::anyhow!("final flush task: {e}"))??;
-    tracing::info!("stopped");
-    Ok(())
 }

@@ -188,12 +188,12 @@ impl Delivery {
         let old_members = group.members.clone();
         let state = &mut *group;
         if let Err(e) = state.public.merge_commit(&state.storage, *staged) {
-            crate::fatal(&format!("merging a validated commit failed: {e:?}"));
+            crate::fatal::stop(format!("merging a validated commit failed: {e:?}"));
         }
         let new_epoch = state.epoch();
         state.members = match members_of(&state.public) {
             Ok(m) => m,
-            Err(e) => crate::fatal(&format!("merged group breaks the identity rule: {e}")),
+            Err(e) => crate::fatal::stop(format!("merged group breaks the identity rule: {e}")),
         };
         state.last_activity = now_hour();
         state.last_activity_secs = now_secs();
@@ -219,7 +219,7 @@ impl Delivery {
                 Some(t) => t.to_vec(),
                 None => match state.public.export_ratchet_tree().tls_serialize_detached() {
                     Ok(t) => t,
-                    Err(e) => crate::fatal(&format!("exporting a merged ratchet tree failed: {e}")),
+                    Err(e) => crate::fatal::stop(format!("exporting a merged ratchet tree failed: {e}")),
                 },
             };
             let welcome_record = Arc::new(EnvelopeRecord {
@@ -246,7 +246,7 @@ impl Delivery {
             .await
         {
             Ok(p) => p,
-            Err(e) => crate::fatal(&format!("could not queue a merged commit: {e}")),
+            Err(e) => crate::fatal::stop(format!("could not queue a merged commit: {e}")),
         };
         Ok(Accepted {
             pending,
@@ -260,7 +260,7 @@ impl Delivery {
         match self.mailboxes.complete(accepted.pending).await {
             Ok(()) => Ok(accepted.result),
             // Memory is ahead of disk for this group: restart from disk.
-            Err(e) if accepted.changes_group => crate::fatal(&format!("could not persist a group change: {e}")),
+            Err(e) if accepted.changes_group => crate::fatal::stop(format!("could not persist a group change: {e}")),
             Err(e) => Err(e.into()),
         }
     }

@@ -73,7 +73,7 @@ impl Delivery {
             .await
         {
             Ok(p) => p,
-            Err(e) => crate::fatal(&format!("could not queue a new group: {e}")),
+            Err(e) => crate::fatal::stop(format!("could not queue a new group: {e}")),
         };
         drop(guard);
         Ok(Accepted {
@@ -149,11 +149,11 @@ impl Delivery {
             .await
         {
             Ok(p) => p,
-            Err(e) => crate::fatal(&format!("could not queue a group's deletion: {e}")),
+            Err(e) => crate::fatal::stop(format!("could not queue a group's deletion: {e}")),
         };
         drop(group);
         if let Err(e) = self.mailboxes.complete(pending).await {
-            crate::fatal(&format!("could not delete a group: {e}"));
+            crate::fatal::stop(format!("could not delete a group: {e}"));
         }
         // The group is gone, so nothing new for it can be queued now.
         let mailboxes = self.mailboxes.clone();
@@ -209,10 +209,10 @@ impl Delivery {
                 Ok(pending) => {
                     drop(group);
                     if let Err(e) = self.mailboxes.complete(pending).await {
-                        crate::fatal(&format!("could not delete an idle group: {e}"));
+                        crate::fatal::stop(format!("could not delete an idle group: {e}"));
                     }
                 }
-                Err(e) => crate::fatal(&format!("could not queue an idle group's deletion: {e}")),
+                Err(e) => crate::fatal::stop(format!("could not queue an idle group's deletion: {e}")),
             }
             expired += 1;
         }
