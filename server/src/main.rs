@@ -173,6 +173,13 @@ fn main() -> std::process::ExitCode {
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<parasol_server::fatal::FatalError>().is_some() => {
+            eprintln!("parasol-server: {e:#}");
+            // The thread that hit the failure is parked for good: do not
+            // wait for it. 70 (EX_SOFTWARE): a restart recovers from disk.
+            runtime.shutdown_background();
+            std::process::ExitCode::from(70)
+        }
         Err(e) => {
             eprintln!("parasol-server: {e:#}");
             // A certificate that does not load is a configuration error.

@@ -192,7 +192,7 @@ fn write_round(storage: &Storage, index: &MailboxIndex, config: &WriterConfig, j
         // sled may already show the round to readers while it is not on
         // disk, and its seqs would be handed out again: stop, and let the
         // restart recover the last durable state.
-        Err(e) => crate::fatal(&format!("storage round failed: {e}")),
+        Err(e) => crate::fatal::stop(format!("storage round failed: {e}")),
     }
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.done.send(outcome);
