@@ -336,7 +336,7 @@ async fn websocket(
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
-                crate::connection::serve(socket, for_task, permit, source).await;
+                crate::net::socket::serve(socket, for_task, permit, source).await;
                 drop(network_slot);
             })
         })
