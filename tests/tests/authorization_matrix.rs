@@ -1484,17 +1484,16 @@ fn admin_cli(world: &World) -> Cell {
         0o600,
         "admin.sock is the server user's only"
     );
-    assert_eq!(meta.uid(), unsafe_getuid(), "admin.sock belongs to the server's user");
+    assert_eq!(
+        meta.uid(),
+        parasol_tests::current_uid(),
+        "admin.sock belongs to the server's user"
+    );
     // No HTTP route and no protocol operation is an admin command.
     assert!(OPERATIONS
         .iter()
         .all(|op| !op.contains("staff") && !op.contains("account")));
     Cell::Deny
-}
-
-fn unsafe_getuid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
 }
 
 // ------------------------------------------------------------------ test

@@ -1,5 +1,5 @@
 //! The storage writer: one thread that turns queued writes into durable
-//! rounds (group commit). A round is one sled transaction and one flush;
+//! rounds (group commit). A round is a set of single-key writes and one flush;
 //! only after the flush are the senders told their writes are durable.
 //!
 //! One writer also gives every mailbox a single place where sequence numbers
