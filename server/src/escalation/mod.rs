@@ -17,12 +17,16 @@
 //!
 //! Rooms: shared state and pushes here; responders' duty and queue in
 //! `duty.rs`; an escalation's life and visitors' SOS in `cases.rs`; the
-//! once-a-second clock in `clock.rs`.
+//! once-a-second clock in `clock.rs`; what escalations did to each chat
+//! (responders in it, escalated or not) in `chats.rs`, and its start-up
+//! migration out of old ticket records in `migrate.rs`.
 
 pub mod callback;
 mod cases;
+pub mod chats;
 mod clock;
 mod duty;
+pub mod migrate;
 pub mod store;
 pub mod webhook;
 

@@ -1,15 +1,19 @@
-//! The escalation service's own sled trees: escalations (no content) and
-//! responders' duty states. The webhook outbox has its own tree
+//! The escalation service's own sled trees: escalations (no content),
+//! responders' duty states and what escalations did to each open chat
+//! ([`super::chats`]). The webhook outbox has its own tree
 //! ([`super::webhook`]).
 
 use parasol_protocol::{Category, DutyState, EscalationStatus, Severity, StaffBadge};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use super::chats::ChatEscalationRecord;
 use crate::storage::owner::StateOwner;
 use crate::storage::{ClientId, StorageError, Vault};
 
 const ESCALATIONS: &str = "escalations";
 const DUTY: &str = "escalation_duty";
+/// Ticket id → [`ChatEscalationRecord`].
+const CHATS: &str = "escalation_chats";
 
 /// An escalation as stored: enough to rebuild the queue after a restart.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,6 +48,7 @@ pub struct EscalationStore {
     owner: StateOwner,
     escalations: sled::Tree,
     duty: sled::Tree,
+    chats: sled::Tree,
     /// Every value is sealed under the storage's state key.
     vault: Vault,
 }
@@ -63,6 +68,7 @@ impl EscalationStore {
             owner: storage.owner().clone(),
             escalations: db.open_tree(ESCALATIONS)?,
             duty: db.open_tree(DUTY)?,
+            chats: db.open_tree(CHATS)?,
             vault: storage.vault().clone(),
         })
     }
@@ -110,6 +116,43 @@ impl EscalationStore {
         self.owner
             .insert(&self.duty, key, self.vault.seal_state(DUTY, &key, &encode(&state))?)?;
         Ok(())
+    }
+
+    /// Every chat's escalation record (read at start-up).
+    pub fn chats(&self) -> Result<Vec<ChatEscalationRecord>, StorageError> {
+        self.chats
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&self.vault.open_state(CHATS, &k, &v)?)
+            })
+            .collect()
+    }
+
+    /// Queue the record's write through the state owner.
+    pub fn put_chat(&self, record: &ChatEscalationRecord) -> Result<(), StorageError> {
+        let key = record.ticket_id.to_be_bytes();
+        self.owner
+            .insert(&self.chats, key, self.vault.seal_state(CHATS, &key, &encode(record))?)?;
+        Ok(())
+    }
+
+    /// Write the record now: only on the state owner's thread (in a job).
+    pub fn put_chat_on_owner(&self, record: &ChatEscalationRecord) -> Result<(), StorageError> {
+        let key = record.ticket_id.to_be_bytes();
+        self.chats
+            .insert(key, self.vault.seal_state(CHATS, &key, &encode(record))?)?;
+        Ok(())
+    }
+
+    pub fn delete_chat(&self, ticket_id: u64) -> Result<(), StorageError> {
+        self.owner.remove(&self.chats, ticket_id.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// The state owner writing these trees.
+    pub fn owner(&self) -> &StateOwner {
+        &self.owner
     }
 
     pub async fn flush(&self) -> Result<(), StorageError> {

@@ -74,11 +74,12 @@ impl Intake {
     /// Whether `client` (a responder) has been added to chat `group_id`.
     pub fn responder_joined(&self, group_id: &[u8], client: &ClientId) -> bool {
         let state = self.state.lock();
-        state
-            .by_group
-            .get(group_id)
-            .and_then(|id| state.tickets.get(id))
-            .is_some_and(|t| t.record.responder_clients.contains(client) || t.record.counsellor_client == Some(*client))
+        let Some(id) = state.by_group.get(group_id).copied() else {
+            return false;
+        };
+        state.tickets.get(&id).is_some_and(|t| {
+            state.escalated_chats.has_responder(id, client) || t.record.counsellor_client == Some(*client)
+        })
     }
 
     /// Whether `group_id` is still an open chat.
@@ -102,18 +103,13 @@ impl Intake {
                 .by_group
                 .get(group_id)
                 .ok_or_else(|| err(ErrorCode::UnknownGroup, "the chat has ended"))?;
-            let t = state.tickets.get_mut(&id).expect("indexed");
-            t.record.pending_responder = Some(client);
-            t.record.escalated = true;
-            t.record
-                .responder_badges
-                .retain(|b| b.signature_key != badge.signature_key);
-            t.record.responder_badges.push(badge);
-            let record = t.record.clone();
+            let chat = state.escalated_chats.entry(id);
+            chat.expect_responder(client, badge);
+            let record = chat.clone();
             self.push_ticket(&state, id);
             record
         };
-        self.store.put_ticket(&record)?;
+        self.escalation_store.put_chat(&record)?;
         self.flush().await
     }
 
@@ -124,11 +120,11 @@ impl Intake {
             let Some(id) = state.by_group.get(group_id).copied() else {
                 return Ok(());
             };
-            let t = state.tickets.get_mut(&id).expect("indexed");
-            t.record.escalated = true;
-            t.record.clone()
+            let chat = state.escalated_chats.entry(id);
+            chat.escalated = true;
+            chat.clone()
         };
-        self.store.put_ticket(&record)?;
+        self.escalation_store.put_chat(&record)?;
         Ok(())
     }
 
@@ -137,7 +133,7 @@ impl Intake {
     /// new counsellor does after a transfer).
     pub async fn hand_to_responder(&self, group_id: &[u8], responder: u64) -> ServiceResult<()> {
         let now = now_secs();
-        let record = {
+        let (record, chat) = {
             let mut state = self.state.lock();
             let id = *state
                 .by_group
@@ -150,7 +146,7 @@ impl Intake {
                 .map(|s| (s.session.badge.clone(), s.session.client))
                 .ok_or_else(|| err(ErrorCode::InvalidState, "the responder is not connected"))?;
             let t = &state.tickets[&id];
-            if !t.record.responder_clients.contains(&client) {
+            if !state.escalated_chats.has_responder(id, &client) {
                 return Err(err(
                     ErrorCode::InvalidState,
                     "the responder has not joined the chat yet",
@@ -165,11 +161,13 @@ impl Intake {
             t.record.counsellor = Some(responder);
             t.record.counsellor_client = Some(client);
             t.record.counsellor_badge = Some(badge);
-            t.record.responder_clients.retain(|c| *c != client);
             t.phase = Phase::Assigned;
             let entry = t.entry(now);
             let previous = t.record.previous_client.map(|c| Bytes(c.to_vec()));
             let record = t.record.clone();
+            let chat = state.escalated_chats.entry(id);
+            chat.responder_took_over(&client);
+            let chat = chat.clone();
             if let Some(p) = previous_account.and_then(|a| state.staff.get_mut(&a)) {
                 p.chats.remove(&id);
             }
@@ -185,9 +183,12 @@ impl Intake {
             self.push_ticket(&state, id);
             self.dispatch(&mut state, now);
             self.refresh(&mut state, now);
-            record
+            (record, chat)
         };
+        // The ticket first: a crash before the record is written is
+        // repaired at the next start (see `escalation::migrate`).
         self.store.put_ticket(&record)?;
+        self.escalation_store.put_chat(&chat)?;
         self.flush().await
     }
 

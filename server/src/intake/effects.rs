@@ -33,6 +33,8 @@ pub(super) enum Effect {
     },
     PutTicket(TicketRecord),
     DeleteTicket(u64),
+    /// A closed chat's escalation record (after its ticket).
+    DeleteChatEscalation(u64),
     PutShift {
         account: u64,
         shift: ShiftState,
@@ -165,6 +167,7 @@ impl Intake {
             match effect {
                 Effect::PutTicket(record) => self.store.put_ticket(&record)?,
                 Effect::DeleteTicket(id) => self.store.delete_ticket(id)?,
+                Effect::DeleteChatEscalation(id) => self.escalation_store.delete_chat(id)?,
                 Effect::PutShift { account, shift } => self.store.put_shift(account, shift)?,
                 Effect::Audit {
                     account,

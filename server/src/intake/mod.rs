@@ -66,6 +66,8 @@ use crate::config::IntakeConfig;
 use crate::delivery::Delivery;
 use crate::directory::Directory;
 use crate::error::{RefusalDetails, ServiceError, ServiceResult};
+use crate::escalation::chats::ChatEscalations;
+use crate::escalation::store::EscalationStore;
 use crate::metrics::{IntakeLabels, IntakeOutcome, Metrics};
 use crate::stats::{ChatSummary, Stats};
 use crate::storage::{ClientId, StorageError};
@@ -204,6 +206,9 @@ struct State {
     /// Per ticket: when its `sos` was last written to the audit log and
     /// last alerted the counsellor (memory only; one entry per open ticket).
     sos_seen: HashMap<u64, SosSeen>,
+    /// What escalations did to each open chat (the escalation service's
+    /// records, here so the chat policy checks them with the ticket).
+    escalated_chats: ChatEscalations,
     next_arrival: u64,
     /// Observed seconds of waiting per queue position (moving average).
     secs_per_position: f64,
@@ -258,6 +263,8 @@ pub struct Intake {
     source_blocks: crate::admission::SourceBlocks,
     state: Mutex<State>,
     store: IntakeStore,
+    /// Where `State::escalated_chats` is stored.
+    escalation_store: EscalationStore,
     /// The staff accounts: their stored roles decide who a team message
     /// is sealed to, whether or not they have logged in since a restart.
     accounts: Arc<crate::staff::Staff>,
@@ -313,12 +320,15 @@ impl Intake {
         let hours = OpeningHours::new(&config.time_zone, config.opening_hours.clone())
             .map_err(|e| StorageError::Corrupt(format!("config checked at start: {e}")))?;
         let store = IntakeStore::open(storage)?;
+        let escalation_store = EscalationStore::open(storage)?;
         let now = now_secs();
+        let tickets = store.tickets()?;
         let mut state = State {
             secs_per_position: f64::from(config.initial_secs_per_position),
+            escalated_chats: crate::escalation::migrate::load_chat_escalations(&store, &escalation_store, &tickets)?,
             ..State::default()
         };
-        for record in store.tickets()? {
+        for record in tickets {
             state.next_arrival = state.next_arrival.max(record.arrival + 1);
             state.by_visitor.insert(record.visitor, record.id);
             state.by_resume.insert(record.resume_hash.clone(), record.id);
@@ -362,6 +372,7 @@ impl Intake {
             hours,
             state: Mutex::new(state),
             store,
+            escalation_store,
             accounts,
             delivery: delivery.clone(),
             directory,

@@ -56,14 +56,15 @@ impl GroupPolicy for ChatPolicy {
         // responder who accepted an escalation; they remove the counsellor
         // being replaced, the visitor's lost key, or a responder.
         let old_visitor = r.pending_readd.as_ref().map(|p| p.old_client);
-        if !added.iter().all(|a| *a == r.visitor || Some(*a) == r.pending_responder) {
+        let chats = &state.escalated_chats;
+        if !added.iter().all(|a| *a == r.visitor || chats.may_add(r.id, a)) {
             return Err(forbidden(
                 "a counsellor adds only the chat's visitor or the responder who accepted its escalation; colleagues join by transfer",
             ));
         }
         if !removed
             .iter()
-            .all(|m| Some(*m) == r.previous_client || Some(*m) == old_visitor || r.responder_clients.contains(m))
+            .all(|m| Some(*m) == r.previous_client || Some(*m) == old_visitor || chats.has_responder(r.id, m))
         {
             return Err(forbidden(
                 "a counsellor removes only the colleague they replace, the visitor's old key or a responder",
@@ -102,8 +103,9 @@ impl GroupPolicy for ChatPolicy {
 
     fn committed(&self, group_id: &[u8], _sender: &ClientId, added: &[ClientId], removed: &[ClientId]) {
         let Some(intake) = self.0.upgrade() else { return };
-        let record = {
-            let mut state = intake.state.lock();
+        let (record, chat) = {
+            let mut guard = intake.state.lock();
+            let state = &mut *guard;
             let Some(id) = state.by_group.get(group_id).copied() else {
                 return;
             };
@@ -122,30 +124,21 @@ impl GroupPolicy for ChatPolicy {
                 r.previous_client = None;
                 changed = true;
             }
-            if let Some(responder) = r.pending_responder.filter(|p| added.contains(p)) {
-                r.pending_responder = None;
-                if !r.responder_clients.contains(&responder) {
-                    r.responder_clients.push(responder);
-                }
-                changed = true;
-            }
-            if r.responder_clients.iter().any(|c| removed.contains(c)) {
-                r.responder_clients.retain(|c| !removed.contains(c));
-                r.responder_badges
-                    .retain(|b| !removed.iter().any(|m| m.as_slice() == b.signature_key.0.as_slice()));
-                changed = true;
-            }
-            if !changed {
+            let record = changed.then(|| r.clone());
+            let chat = state.escalated_chats.committed(id, added, removed);
+            if record.is_none() && chat.is_none() {
                 return;
             }
-            let record = r.clone();
-            intake.push_ticket(&state, id);
-            record
+            intake.push_ticket(state, id);
+            (record, chat)
         };
         // The group change itself is durable with the commit; this is
         // bookkeeping that a restart would redo from the pending fields.
-        if intake.store.put_ticket(&record).is_err() {
+        if record.is_some_and(|r| intake.store.put_ticket(&r).is_err()) {
             tracing::error!("storing a ticket after a membership change failed");
+        }
+        if chat.is_some_and(|c| intake.escalation_store.put_chat(&c).is_err()) {
+            tracing::error!("storing a chat's escalation record after a membership change failed");
         }
     }
 }

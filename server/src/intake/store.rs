@@ -5,6 +5,7 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::escalation::migrate::LegacyTicketEscalation;
 use crate::storage::owner::StateOwner;
 use crate::storage::{ClientId, StorageError, Vault};
 
@@ -47,18 +48,19 @@ pub struct TicketRecord {
     /// the visitor while that counsellor is not connected.
     #[serde(default)]
     pub counsellor_badge: Option<parasol_protocol::StaffBadge>,
-    /// An escalation's responder whom the counsellor is to add.
-    #[serde(default)]
-    pub pending_responder: Option<ClientId>,
-    /// Responders in the group (the counsellor may remove them again).
-    #[serde(default)]
-    pub responder_clients: Vec<ClientId>,
-    /// Their badges, shown to the visitor with the chat.
-    #[serde(default)]
-    pub responder_badges: Vec<parasol_protocol::StaffBadge>,
-    /// Whether the chat was ever escalated (for the statistics).
-    #[serde(default)]
-    pub escalated: bool,
+    // What escalations did to the chat is the escalation service's
+    // (`escalation_chats`); tickets stored before that still carry it, and
+    // are migrated at start-up ([`crate::escalation::migrate`]).
+}
+
+/// A ticket as read: the record, and the escalation fields it may still
+/// carry from before they moved.
+#[derive(Deserialize)]
+struct StoredTicket {
+    #[serde(flatten)]
+    record: TicketRecord,
+    #[serde(flatten)]
+    legacy: LegacyTicketEscalation,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,15 +142,34 @@ impl IntakeStore {
     }
 
     pub fn tickets(&self) -> Result<Vec<TicketRecord>, StorageError> {
+        Ok(self.tickets_as_stored()?.into_iter().map(|(t, _)| t).collect())
+    }
+
+    /// Every ticket with the escalation fields it was stored with, if any
+    /// (for the start-up migration).
+    pub fn tickets_as_stored(&self) -> Result<Vec<(TicketRecord, LegacyTicketEscalation)>, StorageError> {
         Ok(self
-            .load_all(TICKETS, &self.tickets)?
+            .load_all::<StoredTicket>(TICKETS, &self.tickets)?
             .into_iter()
-            .map(|(_, t)| t)
+            .map(|(_, t)| (t.record, t.legacy))
             .collect())
     }
 
     pub fn put_ticket(&self, ticket: &TicketRecord) -> Result<(), StorageError> {
         self.put(TICKETS, &self.tickets, &ticket.id.to_be_bytes(), ticket)
+    }
+
+    /// Write the ticket now: only on the state owner's thread (in a job).
+    pub fn put_ticket_on_owner(&self, ticket: &TicketRecord) -> Result<(), StorageError> {
+        let key = ticket.id.to_be_bytes();
+        self.tickets
+            .insert(key, self.vault.seal_state(TICKETS, &key, &encode(ticket))?)?;
+        Ok(())
+    }
+
+    /// The state owner writing these trees.
+    pub fn owner(&self) -> &StateOwner {
+        &self.owner
     }
 
     pub fn delete_ticket(&self, id: u64) -> Result<(), StorageError> {

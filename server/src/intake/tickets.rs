@@ -55,6 +55,7 @@ pub(super) fn end_ticket(
     let Some(t) = state.tickets.remove(&id) else {
         return fx;
     };
+    let escalation = state.escalated_chats.remove(id);
     if let (Some(tag), Some(accepted_at)) = (tag, t.record.accepted_at) {
         fx.0.push(Effect::RecordChat(ChatRecord {
             created_at: t.record.created_at,
@@ -62,7 +63,7 @@ pub(super) fn end_ticket(
             language: t.record.language.clone(),
             wait_secs: accepted_at.saturating_sub(t.record.created_at),
             transferred: t.record.transfers > 0,
-            escalated: t.record.escalated,
+            escalated: escalation.as_ref().is_some_and(|e| e.escalated),
             closing_tag: tag,
         }));
     }
@@ -107,6 +108,11 @@ pub(super) fn end_ticket(
     dispatch(state, config, now, &mut fx);
     refresh(state, config, now, &mut fx);
     fx.0.push(Effect::DeleteTicket(id));
+    // After the ticket: a crash in between leaves an orphan record, which
+    // the next start drops.
+    if escalation.is_some() {
+        fx.0.push(Effect::DeleteChatEscalation(id));
+    }
     fx
 }
 
@@ -139,7 +145,7 @@ pub(super) fn status_of(state: &State, id: u64) -> TicketStatus {
                     key_package: Bytes(p.key_package.clone()),
                 })
             }),
-            responders: t.record.responder_badges.clone(),
+            responders: state.escalated_chats.responder_badges(id),
             rescued: t.rescued && t.record.pending_add.is_some(),
         },
         // Accepted, the group not made yet: still waiting, as far as the

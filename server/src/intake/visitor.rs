@@ -188,10 +188,6 @@ impl Intake {
                 pending_readd: None,
                 previous_client: None,
                 counsellor_badge: None,
-                pending_responder: None,
-                responder_clients: Vec::new(),
-                responder_badges: Vec::new(),
-                escalated: false,
             };
             state.by_visitor.insert(client, id);
             state.by_resume.insert(record.resume_hash.clone(), id);

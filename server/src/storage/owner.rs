@@ -94,6 +94,30 @@ impl StateOwner {
         rx.await.map_err(|_| E::from(StorageError::WriterStopped))?
     }
 
+    /// [`StateOwner::write`] for start-up code on a blocking thread: it
+    /// waits on the calling thread, so never call it on a tokio worker.
+    pub fn write_blocking<R, E>(&self, f: impl FnOnce() -> Result<R, E> + Send + 'static) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::channel::<Result<R, E>>();
+        let job: Job = Box::new(move || {
+            let result = f();
+            Box::new(move |flushed: Result<(), String>| {
+                let answer = match flushed {
+                    Ok(()) => result,
+                    Err(e) => result.and(Err(E::from(StorageError::Unavailable(e)))),
+                };
+                let _ = tx.send(answer);
+            })
+        });
+        self.jobs
+            .blocking_send(job)
+            .map_err(|_| E::from(StorageError::WriterStopped))?;
+        rx.recv().map_err(|_| E::from(StorageError::WriterStopped))?
+    }
+
     /// Queue `f` without waiting for it (for callers that cannot await, such
     /// as a clock tick under a lock). It becomes durable with the owner's
     /// next flush; a full queue refuses it.

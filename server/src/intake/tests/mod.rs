@@ -98,10 +98,6 @@ fn record(id: u64, language: &str) -> TicketRecord {
         pending_readd: None,
         previous_client: None,
         counsellor_badge: None,
-        pending_responder: None,
-        responder_clients: Vec::new(),
-        responder_badges: Vec::new(),
-        escalated: false,
     }
 }
 
