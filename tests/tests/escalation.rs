@@ -625,3 +625,64 @@ async fn an_accepted_escalation_whose_responder_never_got_in_reopens_after_a_res
     .await;
     vesna.wait_for_group(&g, WAIT).await.expect("the responder joins");
 }
+
+#[tokio::test]
+async fn a_responder_in_the_chat_is_still_in_it_after_a_restart() {
+    let (_line, url) = crisis_line().await;
+    let mut setup = start_server(&url, 600);
+    let mut ana = staff(&setup.server, "ana", "counsellor").await;
+    let mut vesna = staff(&setup.server, "vesna", "crisis_responder").await;
+    let (v, g) = chat_with(&setup.server, &mut ana).await;
+    vesna.c.set_duty(DutyState::OnDuty).await.unwrap();
+    let id = ana
+        .c
+        .escalate(&g, Severity::Critical, Category::Violence)
+        .await
+        .unwrap()
+        .escalation_id;
+    vesna.c.accept_escalation(id).await.unwrap();
+    until(&mut ana.c, "the counsellor adding the responder", |c| {
+        c.members(&g).is_ok_and(|m| m.contains(&vesna.id()))
+    })
+    .await;
+    vesna.c.wait_for_group(&g, WAIT).await.expect("the responder joins");
+    // Everyone goes away; the server is killed.
+    let secret = v.resume_secret().unwrap().to_vec();
+    drop(v);
+    let (ana_id, vesna_id) = (ana.id(), vesna.id());
+    let (ana_token, ana_state) = (ana.token.clone(), ana.c.into_state().await.unwrap());
+    let (vesna_token, vesna_state) = (vesna.token.clone(), vesna.c.into_state().await.unwrap());
+    setup.server.kill();
+    setup.server.start_again();
+
+    let url = setup.server.url();
+    let mut ana = Client::connect_staff(&url, ana_state, &ana_token).await.unwrap();
+    let mut vesna = Client::connect_staff(&url, vesna_state, &vesna_token).await.unwrap();
+    // The visitor comes back with a new key: the chat still shows its
+    // responder, and the counsellor re-adds her.
+    let mut v = Client::connect_ephemeral(&url).await.unwrap();
+    let resumed = v.resume_ticket(&secret).await.unwrap();
+    match &resumed.status {
+        TicketStatus::InChat { responders, .. } => assert_eq!(
+            responders.iter().map(|b| b.signature_key.0.clone()).collect::<Vec<_>>(),
+            vec![vesna_id.to_vec()],
+            "the responder's badge is kept"
+        ),
+        other => panic!("still in the chat: {other:?}"),
+    }
+    let v_id = v.client_id();
+    until(&mut ana, "the counsellor re-adding the visitor", |c| {
+        c.members(&g).is_ok_and(|m| m.contains(&v_id))
+    })
+    .await;
+    v.wait_for_group(&g, WAIT).await.expect("the visitor is back in");
+
+    // The server still knows the responder is in the group: the escalation
+    // was not reopened, and the counsellor can leave the chat to them.
+    let ended = ana.resolve_escalation(id, EscalationOutcome::HandedOff).await.unwrap();
+    assert_eq!(ended.status, EscalationStatus::HandedOff);
+    until(&mut vesna, "the responder removing the counsellor", |c| {
+        c.members(&g).is_ok_and(|m| !m.contains(&ana_id))
+    })
+    .await;
+}
