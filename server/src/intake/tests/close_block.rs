@@ -71,6 +71,28 @@ fn closing_ends_the_ticket_counts_the_chat_and_asks_for_feedback() {
 }
 
 #[test]
+fn closing_an_escalated_chat_counts_it_so_and_deletes_its_record_after_the_ticket() {
+    let mut s = two();
+    chat(&mut s, 8, ANA);
+    s.escalated_chats.entry(7).escalated = true;
+    let fx = transitions::close(&mut s, &config(), NOW, ANA, 7, "support".into());
+    assert!(s.escalated_chats.get(7).is_none());
+    assert!(fx.0.iter().any(|e| matches!(e, Effect::RecordChat(c) if c.escalated)));
+    let deletes: Vec<&Effect> =
+        fx.0.iter()
+            .filter(|e| matches!(e, Effect::DeleteTicket(_) | Effect::DeleteChatEscalation(_)))
+            .collect();
+    assert!(
+        matches!(deletes[..], [Effect::DeleteTicket(7), Effect::DeleteChatEscalation(7)]),
+        "{deletes:?}"
+    );
+    // A chat never escalated has no record to delete.
+    let fx = transitions::close(&mut s, &config(), NOW, ANA, 8, "support".into());
+    assert!(fx.0.iter().any(|e| matches!(e, Effect::RecordChat(c) if !c.escalated)));
+    assert!(!fx.0.iter().any(|e| matches!(e, Effect::DeleteChatEscalation(_))));
+}
+
+#[test]
 fn closing_frees_her_for_the_next_ticket() {
     let mut s = two();
     chat(&mut s, 8, ANA);
