@@ -1,8 +1,9 @@
 //! Peer support circles: group chats that trained peers moderate, joined
 //! by invitation. The MLS group is an ordinary delivery group; this room
 //! adds who moderates it, invitations, join requests, mutes and departures,
-//! and enforces them through [`policy::CirclePolicy`] on every commit and
-//! message the delivery service accepts.
+//! and enforces them (`policy.rs`) on every commit and message the delivery
+//! service accepts for a group the owner record gives the circles
+//! (`delivery::owners`).
 //!
 //! Rooms: the circle's life in `lifecycle.rs`, invitations and joining in
 //! `invitations.rs`, mutes, moderators and leaving in `members.rs`, the

@@ -388,3 +388,70 @@ async fn anonymous_groups_no_room_keeps_expire_after_hours_not_days() {
     assert!(f.delivery.group(&staffs).is_ok(), "staff groups keep the 30 days");
     assert_eq!(f.delivery.anonymous_group_count(), 1);
 }
+
+/// Rules that refuse every message (a room that muted everyone).
+struct MutesEveryone;
+
+impl GroupPolicy for MutesEveryone {
+    fn check_commit(&self, _: &[u8], _: &ClientId, _: &[ClientId], _: &[ClientId], _: usize) -> ServiceResult<()> {
+        Ok(())
+    }
+    fn committed(&self, _: &[u8], _: &ClientId, _: &[ClientId], _: &[ClientId]) {}
+    fn check_message(&self, _: &[u8], _: &ClientId) -> ServiceResult<()> {
+        Err(invalid(ErrorCode::Muted, "muted"))
+    }
+}
+
+async fn send(f: &Fixture, engine: &mut MlsEngine, group: &[u8], rooms: Rooms<'_>) -> Result<(), ErrorCode> {
+    let message = engine.encrypt(group, "hello").unwrap();
+    let sender = engine.client_id();
+    f.delivery
+        .application_message(rooms, sender, &message)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.code)
+}
+
+/// Delivery asks the rules of the group's owner, and the key registry's
+/// for every group; another room's rules are not asked.
+#[tokio::test]
+async fn only_the_owners_rules_and_the_registrys_are_asked() {
+    let f = open(tempfile::tempdir().unwrap(), Limits::default());
+    let identity = Identity::generate();
+    let creator = identity.client_id();
+    let mut engine = MlsEngine::new(identity);
+    let new = engine.create_group().unwrap();
+    let accepted = f
+        .delivery
+        .create_group(
+            Rooms::none(),
+            creator,
+            Requester::STAFF,
+            &new.group_info,
+            &new.ratchet_tree,
+        )
+        .await
+        .unwrap();
+    let group = f.delivery.finish(accepted).await.unwrap().0;
+    let circles_mute = Rooms {
+        circles: &MutesEveryone,
+        ..Rooms::none()
+    };
+    let registry_mutes = Rooms {
+        every_group: &MutesEveryone,
+        ..Rooms::none()
+    };
+    // Nobody owns it: the circles' rules are not asked; the registry's are.
+    assert_eq!(send(&f, &mut engine, &group, circles_mute).await, Ok(()));
+    assert_eq!(
+        send(&f, &mut engine, &group, registry_mutes).await,
+        Err(ErrorCode::Muted)
+    );
+    // A circle's group: the circles' rules hold.
+    f.delivery.owners().claim(&group, Owner::Circle { id: 1 }).unwrap();
+    assert_eq!(send(&f, &mut engine, &group, circles_mute).await, Err(ErrorCode::Muted));
+    // A chat's group: the circles' are not asked.
+    f.delivery.owners().release(&group, Owner::Circle { id: 1 });
+    f.delivery.owners().claim(&group, Owner::Chat { ticket: 1 }).unwrap();
+    assert_eq!(send(&f, &mut engine, &group, circles_mute).await, Ok(()));
+}
