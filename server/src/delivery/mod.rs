@@ -15,12 +15,13 @@
 //!
 //! The rooms' rules: delivery is built first (the intake, the circles and
 //! the key registry use it), so it holds no handle on them. It keeps the
-//! group-owner record ([`GroupOwners`]), which the rooms fill, and each
-//! call that needs a room's rules (`create_group`, `commit`,
-//! `application_message`, `expire_idle_groups`, and the start-up
-//! [`Delivery::classify_loaded_groups`]) is handed the rooms as [`Rooms`],
-//! borrowed from the services. It asks only the group's owner, and the
-//! key registry, whose rules hold in every group.
+//! group-owner record ([`GroupOwners`]), which the rooms fill (idle expiry
+//! reads it: a group a room owns is kept), and each call that needs a
+//! room's rules (`create_group`, `commit`, `application_message`, and the
+//! start-up [`Delivery::classify_loaded_groups`]) is handed the rooms as
+//! [`Rooms`], borrowed from the services (`Services::rooms`). It asks only
+//! the group's owner, and the key registry, whose rules hold in every
+//! group. No `Weak` handle, nothing installed after construction.
 
 mod commit;
 mod groups;
