@@ -61,6 +61,17 @@ pub struct Services {
     pub purge_requests: purge_guard::PurgeRequests,
 }
 
+impl Services {
+    /// The rooms' group rules, for delivery (see `delivery::owners`).
+    pub fn rooms(&self) -> crate::delivery::Rooms<'_> {
+        crate::delivery::Rooms {
+            chats: &*self.intake,
+            circles: &*self.circles,
+            every_group: &*self.lifecycle,
+        }
+    }
+}
+
 /// Run a start-up load on the blocking pool (see `run_with`).
 async fn at_start_up<T: Send + 'static>(
     load: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
@@ -256,6 +267,12 @@ pub async fn run_with(
         audit.clone(),
     )
     .await?;
+    // The rooms have filled the owner record: tell visitors' groups apart.
+    delivery.classify_loaded_groups(&crate::delivery::Rooms {
+        chats: &*intake,
+        circles: &*circles,
+        every_group: &*lifecycle,
+    });
     let (purge_requests, purge_confirmed) = tokio::sync::mpsc::channel(4);
     let services = Arc::new(Services {
         purge_requests,

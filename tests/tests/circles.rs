@@ -515,3 +515,74 @@ async fn undecided_join_requests_are_purged_and_revoked_invitations_free_their_p
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// A group has one owner: a circle's group is not a chat to attach, and a
+/// chat's group is not a circle to create.
+#[tokio::test]
+async fn a_circles_group_is_never_attached_as_a_chat() {
+    use parasol_protocol::{Bytes, Request, Response, ShiftState};
+    use parasol_tests::drive::wait_notice;
+
+    let server = ServerProcess::start();
+    let mut vesna = moderator(&server, "vesna").await;
+    vesna.set_shift(ShiftState::Available, false).await.expect("available");
+    let circle = vesna
+        .create_circle("Circle", "en", "Peer support", false)
+        .await
+        .expect("circle");
+    let mut visitor = Client::connect_ephemeral(&server.url()).await.expect("visitor");
+    let ticket = visitor.request_chat("en", "health", false).await.expect("ticket");
+    let ticket_id = ticket.ticket_id;
+    wait_notice(&mut vesna, "offer", |n| match n {
+        ServerMessage::Offer { ticket, .. } if ticket.ticket_id == ticket_id => Some(()),
+        _ => None,
+    })
+    .await;
+    vesna
+        .request(Request::AcceptTicket { ticket_id })
+        .await
+        .expect("accept");
+
+    // The circle's group has one member, the counsellor: it looks like a
+    // fresh chat group, but it is the circle's.
+    let refused = vesna
+        .request(Request::AttachChat {
+            ticket_id,
+            group_id: circle.group_id.clone(),
+        })
+        .await
+        .expect_err("a circle's group is not a chat");
+    assert_eq!(code_of(&refused), Some(ErrorCode::InvalidState), "{refused}");
+    assert!(refused.to_string().contains("circle"), "{refused}");
+
+    // A group of her own attaches; the circle is still there.
+    let chat = vesna.create_group().await.expect("group");
+    let attached = vesna
+        .request(Request::AttachChat {
+            ticket_id,
+            group_id: Bytes(chat.clone()),
+        })
+        .await
+        .expect("attach");
+    assert!(matches!(attached, Response::ChatAttached { .. }), "{attached:?}");
+    let circles = vesna.list_circles().await.expect("list");
+    assert!(
+        circles
+            .iter()
+            .any(|c| c.circle_id == circle.circle_id && c.group_id == circle.group_id),
+        "the circle stays: {circles:?}"
+    );
+
+    // Nor does the chat's group become a circle.
+    let refused = vesna
+        .request(Request::CreateCircle {
+            group_id: Bytes(chat),
+            name: "Another".into(),
+            language: "en".into(),
+            topic: "Peer support".into(),
+            auto_approve: false,
+        })
+        .await
+        .expect_err("a chat's group is not a circle");
+    assert_eq!(code_of(&refused), Some(ErrorCode::InvalidState), "{refused}");
+}

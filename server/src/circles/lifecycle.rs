@@ -33,7 +33,7 @@ impl Circles {
         if !members.contains(&staff.client) {
             return Err(err(ErrorCode::Forbidden, "a circle starts from a group of your own"));
         }
-        if members.len() != 1 || self.intake.is_chat_group(&group_id) {
+        if members.len() != 1 || matches!(self.delivery.owners().owner_of(&group_id), Some(Owner::Chat { .. })) {
             return Err(err(
                 ErrorCode::InvalidState,
                 "a circle starts from a new group whose only member is you",
@@ -51,6 +51,12 @@ impl Circles {
                 ));
             }
             let id = state.next_id();
+            if self.delivery.owners().claim(&group_id, Owner::Circle { id }).is_err() {
+                return Err(err(
+                    ErrorCode::InvalidState,
+                    "a circle starts from a new group whose only member is you",
+                ));
+            }
             let record = CircleRecord {
                 id,
                 group_id: group_id.clone(),
@@ -112,6 +118,9 @@ impl Circles {
             let mut state = self.state.lock();
             state.circles.remove(&circle_id);
             state.by_group.remove(&circle.group_id);
+            self.delivery
+                .owners()
+                .release(&circle.group_id, Owner::Circle { id: circle_id });
             let invitations: Vec<u64> = state
                 .invitations
                 .values()
@@ -193,6 +202,7 @@ impl Circles {
             for id in &gone {
                 if let Some(c) = state.circles.remove(id) {
                     state.by_group.remove(&c.group_id);
+                    self.delivery.owners().release(&c.group_id, Owner::Circle { id: *id });
                 }
             }
             (joins, invitations, gone)

@@ -1,8 +1,9 @@
 //! Peer support circles: group chats that trained peers moderate, joined
 //! by invitation. The MLS group is an ordinary delivery group; this room
 //! adds who moderates it, invitations, join requests, mutes and departures,
-//! and enforces them through [`policy::CirclePolicy`] on every commit and
-//! message the delivery service accepts.
+//! and enforces them (`policy.rs`) on every commit and message the delivery
+//! service accepts for a group the owner record gives the circles
+//! (`delivery::owners`).
 //!
 //! Rooms: the circle's life in `lifecycle.rs`, invitations and joining in
 //! `invitations.rs`, mutes, moderators and leaving in `members.rs`, the
@@ -35,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::config::CirclesConfig;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Owner};
 use crate::directory::Directory;
 use crate::error::{ServiceError, ServiceResult};
 use crate::intake::abuse::SourceKey;
@@ -133,6 +134,11 @@ impl Circles {
             state.next_id = state.next_id.max(j.id);
             state.joins.insert(j.id, j);
         }
+        // The owner record is not stored: set it again from the circles
+        // loaded (a circle's group is no chat's).
+        for (group, id) in &state.by_group {
+            let _ = delivery.owners().claim(group, Owner::Circle { id: *id });
+        }
         let circles = Arc::new(Circles {
             config,
             languages,
@@ -143,7 +149,6 @@ impl Circles {
             audit,
             state: Mutex::new(state),
         });
-        delivery.add_policy(Arc::new(policy::CirclePolicy(Arc::downgrade(&circles))));
         Ok(circles)
     }
 
@@ -237,12 +242,6 @@ impl Circles {
     }
 
     // ------------------------------------------------------- the group policy
-
-    /// Is this group a circle's? (Circles keep their groups from the
-    /// anonymous groups' short idle expiry.)
-    fn is_circle_group(&self, group_id: &[u8]) -> bool {
-        self.state.lock().by_group.contains_key(group_id)
-    }
 
     /// On every message of every group: (muted, departed) for `sender`,
     /// without copying the circle.

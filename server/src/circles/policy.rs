@@ -1,9 +1,8 @@
 //! A circle's rules, held by the server from its public view of the group:
 //! only moderators add or remove others, and only people who asked to join
 //! with an invitation are added; a muted member's messages are refused; a
-//! member who left gets nothing more.
-
-use std::sync::Weak;
+//! member who left gets nothing more. Delivery asks these rules about the
+//! groups the owner record gives the circles.
 
 use parasol_protocol::ErrorCode;
 
@@ -12,9 +11,7 @@ use crate::delivery::GroupPolicy;
 use crate::error::{ServiceError, ServiceResult};
 use crate::storage::ClientId;
 
-pub struct CirclePolicy(pub Weak<Circles>);
-
-impl GroupPolicy for CirclePolicy {
+impl GroupPolicy for Circles {
     fn check_commit(
         &self,
         group_id: &[u8],
@@ -23,7 +20,7 @@ impl GroupPolicy for CirclePolicy {
         removed: &[ClientId],
         members_after: usize,
     ) -> ServiceResult<()> {
-        let Some(circles) = self.0.upgrade() else { return Ok(()) };
+        let circles = self;
         let Some(circle) = circles.circle_of_group(group_id) else {
             return Ok(()); // not a circle
         };
@@ -59,20 +56,11 @@ impl GroupPolicy for CirclePolicy {
     }
 
     fn committed(&self, group_id: &[u8], sender: &ClientId, added: &[ClientId], removed: &[ClientId]) {
-        if let Some(circles) = self.0.upgrade() {
-            circles.committed(group_id, sender, added, removed);
-        }
-    }
-
-    fn keeps_group(&self, group_id: &[u8]) -> bool {
-        self.0
-            .upgrade()
-            .is_some_and(|circles| circles.is_circle_group(group_id))
+        Circles::committed(self, group_id, sender, added, removed);
     }
 
     fn check_message(&self, group_id: &[u8], sender: &ClientId) -> ServiceResult<()> {
-        let Some(circles) = self.0.upgrade() else { return Ok(()) };
-        let Some((muted, departed)) = circles.sender_standing(group_id, sender) else {
+        let Some((muted, departed)) = self.sender_standing(group_id, sender) else {
             return Ok(());
         };
         if muted {
@@ -88,9 +76,6 @@ impl GroupPolicy for CirclePolicy {
     }
 
     fn withheld(&self, group_id: &[u8]) -> Vec<ClientId> {
-        let Some(circles) = self.0.upgrade() else {
-            return Vec::new();
-        };
-        circles.departed_of(group_id)
+        self.departed_of(group_id)
     }
 }

@@ -1,5 +1,5 @@
-//! Commits: validated against the group's public state and every policy,
-//! merged, persisted and fanned out in order.
+//! Commits: validated against the group's public state, its owner's rules
+//! and the key registry's, merged, persisted and fanned out in order.
 
 use super::*;
 
@@ -10,8 +10,10 @@ impl Delivery {
     /// processing (signatures, the update path) runs in the bounded
     /// validation pool, charged to `who`'s source, under the group's lock,
     /// so commits to one group are still validated and merged in order.
+    #[allow(clippy::too_many_arguments)]
     pub async fn commit(
         &self,
+        rooms: Rooms<'_>,
         sender: ClientId,
         who: Requester,
         commit: &[u8],
@@ -140,23 +142,24 @@ impl Delivery {
             let rejoining = group.members.contains(id);
             // A visitor's group (a team message) never counts against a
             // staff key's limit, so visitors cannot lock counsellors out.
-            let uncounted = group.anonymous && self.is_staff(id);
-            if !rejoining && !uncounted && self.groups_of(id) >= self.group_limit_of(id) {
+            let uncounted = group.anonymous && rooms.is_staff(id);
+            if !rejoining && !uncounted && self.groups_of(id, &rooms) >= self.group_limit_of(id, &rooms) {
                 return Err(invalid(
                     ErrorCode::LimitExceeded,
                     "an added client is in too many groups",
                 ));
             }
         }
-        let policies = self.policies();
-        let sanctioned = policies
-            .iter()
-            .any(|p| p.sanctions(&group_id, &sender, &added, &removed));
-        for policy in policies.iter().filter(|_| !sanctioned) {
-            policy.check_commit(&group_id, &sender, &added, &removed, new_size)?;
+        // The owner's rules, then the key registry's (which may vouch for
+        // the commit instead).
+        let owner_rules = rooms.of(self.owners.owner_of(&group_id));
+        let registry = rooms.every_group;
+        if !registry.sanctions(&group_id, &sender, &added, &removed) {
+            owner_rules.check_commit(&group_id, &sender, &added, &removed, new_size)?;
             if group.anonymous {
-                policy.check_visitor_group_commit(&group_id, &sender, &added, &removed)?;
+                owner_rules.check_visitor_group_commit(&group_id, &sender, &added, &removed)?;
             }
+            registry.check_commit(&group_id, &sender, &added, &removed, new_size)?;
         }
         match (&parsed_welcome, added.is_empty()) {
             (None, false) => {
@@ -234,11 +237,11 @@ impl Delivery {
         }
         let gone: Vec<ClientId> = old_members.difference(&state.members).copied().collect();
         self.update_memberships(&group_id, &gone, &added);
-        let withheld: Vec<ClientId> = self.policies().iter().flat_map(|p| p.withheld(&group_id)).collect();
+        let mut withheld = owner_rules.withheld(&group_id);
+        withheld.extend(registry.withheld(&group_id));
         deliveries.retain(|(member, _)| !withheld.contains(member));
-        for policy in self.policies() {
-            policy.committed(&group_id, &sender, &added, &removed);
-        }
+        owner_rules.committed(&group_id, &sender, &added, &removed);
+        registry.committed(&group_id, &sender, &added, &removed);
         let record = state.record();
         let pending = match self
             .mailboxes

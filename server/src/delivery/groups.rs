@@ -10,6 +10,7 @@ impl Delivery {
     /// runs in the bounded validation pool, charged to the source.
     pub async fn create_group(
         &self,
+        rooms: Rooms<'_>,
         creator: ClientId,
         who: Requester,
         group_info: &[u8],
@@ -22,10 +23,10 @@ impl Delivery {
                 "group info or ratchet tree too large",
             ));
         }
-        if self.groups_of(&creator) >= self.group_limit_of(&creator) {
+        if self.groups_of(&creator, &rooms) >= self.group_limit_of(&creator, &rooms) {
             return Err(invalid(ErrorCode::LimitExceeded, "too many groups for this client"));
         }
-        let anonymous = !self.is_staff(&creator);
+        let anonymous = !rooms.is_staff(&creator);
         self.check_group_pools(anonymous)?;
         self.validation.charge(&who, group_units(ratchet_tree.len()))?;
         let (group_info, ratchet_tree) = (group_info.to_vec(), ratchet_tree.to_vec());
@@ -58,7 +59,7 @@ impl Delivery {
             self.check_pools_locked(groups.len(), anonymous)?;
             // And the creator's own cap: its other creations may have
             // finished while this one was validated.
-            if self.groups_of(&creator) >= self.group_limit_of(&creator) {
+            if self.groups_of(&creator, &rooms) >= self.group_limit_of(&creator, &rooms) {
                 return Err(invalid(ErrorCode::LimitExceeded, "too many groups for this client"));
             }
             groups.insert(group_id.clone(), slot);
@@ -197,7 +198,7 @@ impl Delivery {
             let idle = group.last_activity < cutoff_hour
                 || (group.anonymous
                     && group.last_activity_secs < anonymous_cutoff
-                    && !self.policies().iter().any(|p| p.keeps_group(&group_id)));
+                    && self.owners.owner_of(&group_id).is_none());
             if !idle {
                 continue;
             }

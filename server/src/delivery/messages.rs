@@ -8,6 +8,7 @@ impl Delivery {
     /// its group id, epoch and content type are read.
     pub async fn application_message(
         &self,
+        rooms: Rooms<'_>,
         sender: ClientId,
         message: &[u8],
     ) -> ServiceResult<Accepted<(Vec<u8>, u64)>> {
@@ -31,11 +32,12 @@ impl Delivery {
         let slot = self.group(&group_id)?;
         let mut group = slot.write().await;
         let epoch = group.check_sender(&sender, parsed.epoch().as_u64())?;
-        let policies = self.policies();
-        for policy in &policies {
-            policy.check_message(&group_id, &sender)?;
-        }
-        let withheld: Vec<ClientId> = policies.iter().flat_map(|p| p.withheld(&group_id)).collect();
+        // The owner's rules (a circle's mutes) and the key registry's.
+        let owner_rules = rooms.of(self.owners.owner_of(&group_id));
+        owner_rules.check_message(&group_id, &sender)?;
+        rooms.every_group.check_message(&group_id, &sender)?;
+        let mut withheld = owner_rules.withheld(&group_id);
+        withheld.extend(rooms.every_group.withheld(&group_id));
         // Skipping the sender's copy would tell a seized disk who sent it,
         // so a sender whose own mailbox is full must read it first.
         if self

@@ -8,13 +8,26 @@
 //! id, epoch and content type are read.
 //!
 //! Rooms: the group's state, the policies and the shared checks here;
-//! groups' lives (create, list, close, expire) in `groups.rs`; commits in
-//! `commit.rs`; application messages in `messages.rs`.
+//! who owns a group (a chat, a circle, a team message) and the rooms'
+//! rules in `owners.rs`; groups' lives (create, list, close, expire) in
+//! `groups.rs`; commits in `commit.rs`; application messages in
+//! `messages.rs`.
+//!
+//! The rooms' rules: delivery is built first (the intake, the circles and
+//! the key registry use it), so it holds no handle on them. It keeps the
+//! group-owner record ([`GroupOwners`]), which the rooms fill (idle expiry
+//! reads it: a group a room owns is kept), and each call that needs a
+//! room's rules (`create_group`, `commit`, `application_message`, and the
+//! start-up [`Delivery::classify_loaded_groups`]) is handed the rooms as
+//! [`Rooms`], borrowed from the services (`Services::rooms`). It asks only
+//! the group's owner, and the key registry, whose rules hold in every
+//! group. No `Weak` handle, nothing installed after construction.
 
 mod commit;
 mod groups;
 pub mod identity;
 mod messages;
+pub mod owners;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +50,7 @@ use crate::storage::{ClientId, EnvelopeRecord, GroupRecord, Storage, StorageErro
 use crate::time::{now_hour, now_secs};
 use crate::validation::{group_units, Requester, ValidationPool};
 use identity::{client_id_of, client_id_of_leaf};
+pub use owners::{GroupOwners, Owner, Rooms};
 
 /// The only ciphersuite Parasol speaks.
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -157,10 +171,11 @@ pub struct Accepted<T> {
     changes_group: bool,
 }
 
-/// Rules a room outside delivery sets for some groups (the intake's chats:
+/// Rules a room outside delivery sets for its groups (the intake's chats:
 /// only their counsellor may change who is in them; circles: only their
 /// moderators). Checked under the group's lock, after the commit validated
-/// and before it is merged. Each policy answers `Ok` for groups not its own.
+/// and before it is merged. Delivery asks the group's owner (see
+/// [`Rooms::of`]) and the key registry, which answers for every group.
 pub trait GroupPolicy: Send + Sync {
     /// May `sender` commit these membership changes, leaving `members_after`
     /// members?
@@ -206,23 +221,11 @@ pub trait GroupPolicy: Send + Sync {
     fn withheld(&self, _group_id: &[u8]) -> Vec<ClientId> {
         Vec::new()
     }
-    /// Is this group one of the room's (a chat, a team message, a circle)?
-    /// An anonymous group no room keeps expires after
-    /// `anonymous_group_idle_expiry_secs`.
-    fn keeps_group(&self, _group_id: &[u8]) -> bool {
-        false
-    }
-    /// Was this group made by a visitor although staff are in it (a team
-    /// message)? Tells a restart, which does not store who created a
-    /// group, to keep it in the anonymous pool.
-    fn is_visitor_group(&self, _group_id: &[u8]) -> bool {
-        false
-    }
 }
 
 pub struct Delivery {
-    /// Set once at start-up (the intake needs delivery, so it comes later).
-    policies: parking_lot::RwLock<Vec<Arc<dyn GroupPolicy>>>,
+    /// Which room owns which group (filled by the rooms).
+    owners: GroupOwners,
     crypto: RustCrypto,
     groups: parking_lot::RwLock<HashMap<Vec<u8>, Arc<RwLock<GroupState>>>>,
     /// Which groups each client is in: for `list_groups` and the per-client cap.
@@ -239,7 +242,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Load every stored group. They count as staff groups until
-    /// [`Delivery::add_policy`] can tell staff keys.
+    /// [`Delivery::classify_loaded_groups`] can tell staff keys.
     pub fn load(
         storage: &Storage,
         mailboxes: Arc<Mailboxes>,
@@ -275,7 +278,7 @@ impl Delivery {
             groups.insert(group_id, Arc::new(RwLock::new(state)));
         }
         Ok(Delivery {
-            policies: parking_lot::RwLock::new(Vec::new()),
+            owners: GroupOwners::default(),
             crypto: RustCrypto::default(),
             groups: parking_lot::RwLock::new(groups),
             memberships: Mutex::new(memberships),
@@ -286,19 +289,17 @@ impl Delivery {
         })
     }
 
-    /// Install a membership policy (the intake's, the circles'). A policy
-    /// that knows staff keys reclassifies the loaded groups: those without
-    /// a staff member, and visitors' team messages, are anonymous.
-    pub fn add_policy(&self, policy: Arc<dyn GroupPolicy>) {
-        self.policies.write().push(policy);
-        let policies = self.policies();
+    /// Once the rooms are loaded (and have filled the owner record): the
+    /// loaded groups without a staff member, and visitors' team messages,
+    /// are anonymous.
+    pub fn classify_loaded_groups(&self, rooms: &Rooms<'_>) {
         let groups = self.groups.write();
         let mut anonymous = HashSet::new();
         for (id, slot) in groups.iter() {
             // Called at start-up, before any request holds a group.
             let Ok(mut group) = slot.try_write() else { continue };
-            group.anonymous =
-                !group.members.iter().any(|m| self.is_staff(m)) || policies.iter().any(|p| p.is_visitor_group(id));
+            group.anonymous = !group.members.iter().any(|m| rooms.is_staff(m))
+                || self.owners.owner_of(id) == Some(Owner::TeamMessage);
             if group.anonymous {
                 anonymous.insert(id.clone());
             }
@@ -306,13 +307,14 @@ impl Delivery {
         *self.anonymous_groups.lock() = anonymous;
     }
 
+    /// Which room owns which group.
+    pub fn owners(&self) -> &GroupOwners {
+        &self.owners
+    }
+
     /// Groups created by keys without a staff session, now.
     pub fn anonymous_group_count(&self) -> usize {
         self.anonymous_groups.lock().len()
-    }
-
-    fn is_staff(&self, client: &ClientId) -> bool {
-        self.policies.read().iter().any(|p| p.is_staff(client))
     }
 
     /// Take a group out of the map (its lock held by the caller, which
@@ -322,10 +324,6 @@ impl Delivery {
         if groups.remove(group_id).is_some() && group.anonymous {
             self.anonymous_groups.lock().remove(group_id);
         }
-    }
-
-    fn policies(&self) -> Vec<Arc<dyn GroupPolicy>> {
-        self.policies.read().clone()
     }
 
     /// The members of a group, if it exists.
@@ -357,8 +355,8 @@ impl Delivery {
 
     /// Groups of `client` that count against its limit: for a staff key,
     /// groups visitors made (team messages) do not.
-    fn groups_of(&self, client: &ClientId) -> usize {
-        let staff = self.is_staff(client);
+    fn groups_of(&self, client: &ClientId, rooms: &Rooms<'_>) -> usize {
+        let staff = rooms.is_staff(client);
         let memberships = self.memberships.lock();
         let Some(groups) = memberships.get(client) else {
             return 0;
@@ -372,9 +370,9 @@ impl Delivery {
 
     /// Groups `client` may be in: staff get `max_groups_per_client`, any
     /// other key the anonymous share (anonymous keys cost nothing to make).
-    fn group_limit_of(&self, client: &ClientId) -> usize {
+    fn group_limit_of(&self, client: &ClientId, rooms: &Rooms<'_>) -> usize {
         let l = &self.limits;
-        let limit = if self.is_staff(client) {
+        let limit = if rooms.is_staff(client) {
             l.max_groups_per_client
         } else {
             l.max_groups_per_anonymous_client.min(l.max_groups_per_client)

@@ -50,7 +50,13 @@ async fn create(f: &Fixture) -> Vec<u8> {
     let new = MlsEngine::new(identity).create_group().unwrap();
     let accepted = f
         .delivery
-        .create_group(creator, Requester::STAFF, &new.group_info, &new.ratchet_tree)
+        .create_group(
+            Rooms::none(),
+            creator,
+            Requester::STAFF,
+            &new.group_info,
+            &new.ratchet_tree,
+        )
         .await
         .unwrap();
     f.delivery.finish(accepted).await.unwrap().0
@@ -86,7 +92,13 @@ async fn a_new_group_must_start_at_epoch_zero_with_its_creator_alone() {
     // Someone else cannot register a group whose only member is not them.
     let err = f
         .delivery
-        .create_group([9; 32], Requester::STAFF, &new.group_info, &new.ratchet_tree)
+        .create_group(
+            Rooms::none(),
+            [9; 32],
+            Requester::STAFF,
+            &new.group_info,
+            &new.ratchet_tree,
+        )
         .await
         .err()
         .unwrap();
@@ -95,7 +107,13 @@ async fn a_new_group_must_start_at_epoch_zero_with_its_creator_alone() {
     let other = MlsEngine::new(Identity::generate()).create_group().unwrap();
     let err = f
         .delivery
-        .create_group([9; 32], Requester::STAFF, &new.group_info, &other.ratchet_tree)
+        .create_group(
+            Rooms::none(),
+            [9; 32],
+            Requester::STAFF,
+            &new.group_info,
+            &other.ratchet_tree,
+        )
         .await
         .err()
         .unwrap();
@@ -114,7 +132,7 @@ async fn a_new_group_must_start_at_epoch_zero_with_its_creator_alone() {
     let (info, tree) = (bundle.group_info.unwrap(), bundle.ratchet_tree.unwrap());
     let err = f
         .delivery
-        .create_group(creator, Requester::STAFF, &info, &tree)
+        .create_group(Rooms::none(), creator, Requester::STAFF, &info, &tree)
         .await
         .err()
         .unwrap();
@@ -131,7 +149,13 @@ async fn message_activity_is_stored_so_a_restart_does_not_expire_a_chatting_grou
     let new = engine.create_group().unwrap();
     let accepted = f
         .delivery
-        .create_group(creator, Requester::STAFF, &new.group_info, &new.ratchet_tree)
+        .create_group(
+            Rooms::none(),
+            creator,
+            Requester::STAFF,
+            &new.group_info,
+            &new.ratchet_tree,
+        )
         .await
         .unwrap();
     let group = f.delivery.finish(accepted).await.unwrap().0;
@@ -139,7 +163,11 @@ async fn message_activity_is_stored_so_a_restart_does_not_expire_a_chatting_grou
     // Last commit 31 days ago; then a message now.
     f.delivery.group(&group).unwrap().write().await.last_activity = now_hour() - 31 * 24;
     let message = engine.encrypt(&group, "still here").unwrap();
-    let accepted = f.delivery.application_message(creator, &message).await.unwrap();
+    let accepted = f
+        .delivery
+        .application_message(Rooms::none(), creator, &message)
+        .await
+        .unwrap();
     f.delivery.finish(accepted).await.unwrap();
 
     let stored = f.storage.load_groups().unwrap();
@@ -173,7 +201,7 @@ async fn commits_with_proposals_other_than_add_and_remove_are_refused() {
     let tree = group.export_ratchet_tree().tls_serialize_detached().unwrap();
     let accepted = f
         .delivery
-        .create_group(creator, Requester::STAFF, &group_info, &tree)
+        .create_group(Rooms::none(), creator, Requester::STAFF, &group_info, &tree)
         .await
         .unwrap();
     f.delivery.finish(accepted).await.unwrap();
@@ -184,7 +212,7 @@ async fn commits_with_proposals_other_than_add_and_remove_are_refused() {
     let commit = commit.tls_serialize_detached().unwrap();
     let refused = f
         .delivery
-        .commit(creator, Requester::STAFF, &commit, None, None, None)
+        .commit(Rooms::none(), creator, Requester::STAFF, &commit, None, None, None)
         .await;
     let e = refused.err().expect("refused");
     assert_eq!(e.code, ErrorCode::InvalidCommit, "{}", e.message);
@@ -223,7 +251,7 @@ async fn commits_are_validated_in_the_pool_and_charged_to_the_source() {
     let tree = group.export_ratchet_tree().tls_serialize_detached().unwrap();
     let accepted = f
         .delivery
-        .create_group(creator, Requester::STAFF, &group_info, &tree)
+        .create_group(Rooms::none(), creator, Requester::STAFF, &group_info, &tree)
         .await
         .unwrap();
     f.delivery.finish(accepted).await.unwrap();
@@ -236,43 +264,56 @@ async fn commits_are_validated_in_the_pool_and_charged_to_the_source() {
     let source = crate::intake::abuse::SourceHasher::default().key(std::net::IpAddr::from([10, 0, 0, 1]));
     let visitor = Requester::anonymous(Some(source));
 
-    let first = f.delivery.commit(creator, visitor, &commit, None, None, None).await;
+    let first = f
+        .delivery
+        .commit(Rooms::none(), creator, visitor, &commit, None, None, None)
+        .await;
     assert_eq!(first.err().expect("refused").code, ErrorCode::InvalidCommit);
-    let second = f.delivery.commit(creator, visitor, &commit, None, None, None).await;
+    let second = f
+        .delivery
+        .commit(Rooms::none(), creator, visitor, &commit, None, None, None)
+        .await;
     assert_eq!(second.err().expect("refused").code, ErrorCode::RateLimited);
     for _ in 0..3 {
         let staff = f
             .delivery
-            .commit(creator, Requester::STAFF, &commit, None, None, None)
+            .commit(Rooms::none(), creator, Requester::STAFF, &commit, None, None, None)
             .await;
         assert_eq!(staff.err().expect("refused").code, ErrorCode::InvalidCommit);
     }
 }
 
-/// A policy that knows which keys are staff's and which groups it keeps.
-struct StaffAndKept {
-    staff: HashSet<ClientId>,
-    kept: parking_lot::Mutex<HashSet<Vec<u8>>>,
-}
+/// Rules that know which keys are staff's.
+struct StaffKeys(HashSet<ClientId>);
 
-impl GroupPolicy for StaffAndKept {
+impl GroupPolicy for StaffKeys {
     fn check_commit(&self, _: &[u8], _: &ClientId, _: &[ClientId], _: &[ClientId], _: usize) -> ServiceResult<()> {
         Ok(())
     }
     fn committed(&self, _: &[u8], _: &ClientId, _: &[ClientId], _: &[ClientId]) {}
     fn is_staff(&self, client: &ClientId) -> bool {
-        self.staff.contains(client)
-    }
-    fn keeps_group(&self, group_id: &[u8]) -> bool {
-        self.kept.lock().contains(group_id)
+        self.0.contains(client)
     }
 }
 
-async fn create_as(f: &Fixture, engine: &mut MlsEngine, creator: ClientId) -> ServiceResult<Vec<u8>> {
+fn rooms_knowing(staff: &StaffKeys) -> Rooms<'_> {
+    Rooms {
+        chats: staff,
+        ..Rooms::none()
+    }
+}
+
+async fn create_as(f: &Fixture, rooms: Rooms<'_>, engine: &mut MlsEngine, creator: ClientId) -> ServiceResult<Vec<u8>> {
     let new = engine.create_group().unwrap();
     let accepted = f
         .delivery
-        .create_group(creator, Requester::anonymous(None), &new.group_info, &new.ratchet_tree)
+        .create_group(
+            rooms,
+            creator,
+            Requester::anonymous(None),
+            &new.group_info,
+            &new.ratchet_tree,
+        )
         .await?;
     f.delivery.finish(accepted).await.map(|(g, _)| g)
 }
@@ -288,15 +329,13 @@ async fn anonymous_keys_fill_only_their_pool_of_groups() {
     let staff_identity = Identity::generate();
     let staff_id = staff_identity.client_id();
     let mut staff = MlsEngine::new(staff_identity);
-    f.delivery.add_policy(Arc::new(StaffAndKept {
-        staff: HashSet::from([staff_id]),
-        kept: Default::default(),
-    }));
+    let staff_keys = StaffKeys(HashSet::from([staff_id]));
+    let rooms = rooms_knowing(&staff_keys);
     // Three throwaway keys: the third finds the visitors' pool full.
     for n in 0..3 {
         let identity = Identity::generate();
         let id = identity.client_id();
-        let made = create_as(&f, &mut MlsEngine::new(identity), id).await;
+        let made = create_as(&f, rooms, &mut MlsEngine::new(identity), id).await;
         if n < 2 {
             made.expect("within the anonymous pool");
         } else {
@@ -308,9 +347,9 @@ async fn anonymous_keys_fill_only_their_pool_of_groups() {
     assert_eq!(f.delivery.anonymous_group_count(), 2);
     // Staff still get the rest of the server's groups.
     for _ in 0..3 {
-        create_as(&f, &mut staff, staff_id).await.expect("staff's share");
+        create_as(&f, rooms, &mut staff, staff_id).await.expect("staff's share");
     }
-    let e = create_as(&f, &mut staff, staff_id)
+    let e = create_as(&f, rooms, &mut staff, staff_id)
         .await
         .expect_err("max_groups in all");
     assert_eq!(e.code, ErrorCode::LimitExceeded);
@@ -322,18 +361,16 @@ async fn anonymous_groups_no_room_keeps_expire_after_hours_not_days() {
     let f = open(tempfile::tempdir().unwrap(), Limits::default());
     let staff_identity = Identity::generate();
     let staff_id = staff_identity.client_id();
-    let policy = Arc::new(StaffAndKept {
-        staff: HashSet::from([staff_id]),
-        kept: Default::default(),
-    });
-    f.delivery.add_policy(policy.clone());
+    let staff_keys = StaffKeys(HashSet::from([staff_id]));
+    let rooms = rooms_knowing(&staff_keys);
     let visitor_identity = Identity::generate();
     let visitor_id = visitor_identity.client_id();
     let mut visitor = MlsEngine::new(visitor_identity);
-    let throwaway = create_as(&f, &mut visitor, visitor_id).await.unwrap();
-    let kept = create_as(&f, &mut visitor, visitor_id).await.unwrap();
-    policy.kept.lock().insert(kept.clone());
-    let staffs = create_as(&f, &mut MlsEngine::new(staff_identity), staff_id)
+    let throwaway = create_as(&f, rooms, &mut visitor, visitor_id).await.unwrap();
+    let kept = create_as(&f, rooms, &mut visitor, visitor_id).await.unwrap();
+    // A room owns it (a team message).
+    f.delivery.owners().claim(&kept, Owner::TeamMessage).unwrap();
+    let staffs = create_as(&f, rooms, &mut MlsEngine::new(staff_identity), staff_id)
         .await
         .unwrap();
     assert_eq!(f.delivery.anonymous_group_count(), 2);
@@ -350,4 +387,71 @@ async fn anonymous_groups_no_room_keeps_expire_after_hours_not_days() {
     assert!(f.delivery.group(&kept).is_ok(), "a group a room keeps stays");
     assert!(f.delivery.group(&staffs).is_ok(), "staff groups keep the 30 days");
     assert_eq!(f.delivery.anonymous_group_count(), 1);
+}
+
+/// Rules that refuse every message (a room that muted everyone).
+struct MutesEveryone;
+
+impl GroupPolicy for MutesEveryone {
+    fn check_commit(&self, _: &[u8], _: &ClientId, _: &[ClientId], _: &[ClientId], _: usize) -> ServiceResult<()> {
+        Ok(())
+    }
+    fn committed(&self, _: &[u8], _: &ClientId, _: &[ClientId], _: &[ClientId]) {}
+    fn check_message(&self, _: &[u8], _: &ClientId) -> ServiceResult<()> {
+        Err(invalid(ErrorCode::Muted, "muted"))
+    }
+}
+
+async fn send(f: &Fixture, engine: &mut MlsEngine, group: &[u8], rooms: Rooms<'_>) -> Result<(), ErrorCode> {
+    let message = engine.encrypt(group, "hello").unwrap();
+    let sender = engine.client_id();
+    f.delivery
+        .application_message(rooms, sender, &message)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.code)
+}
+
+/// Delivery asks the rules of the group's owner, and the key registry's
+/// for every group; another room's rules are not asked.
+#[tokio::test]
+async fn only_the_owners_rules_and_the_registrys_are_asked() {
+    let f = open(tempfile::tempdir().unwrap(), Limits::default());
+    let identity = Identity::generate();
+    let creator = identity.client_id();
+    let mut engine = MlsEngine::new(identity);
+    let new = engine.create_group().unwrap();
+    let accepted = f
+        .delivery
+        .create_group(
+            Rooms::none(),
+            creator,
+            Requester::STAFF,
+            &new.group_info,
+            &new.ratchet_tree,
+        )
+        .await
+        .unwrap();
+    let group = f.delivery.finish(accepted).await.unwrap().0;
+    let circles_mute = Rooms {
+        circles: &MutesEveryone,
+        ..Rooms::none()
+    };
+    let registry_mutes = Rooms {
+        every_group: &MutesEveryone,
+        ..Rooms::none()
+    };
+    // Nobody owns it: the circles' rules are not asked; the registry's are.
+    assert_eq!(send(&f, &mut engine, &group, circles_mute).await, Ok(()));
+    assert_eq!(
+        send(&f, &mut engine, &group, registry_mutes).await,
+        Err(ErrorCode::Muted)
+    );
+    // A circle's group: the circles' rules hold.
+    f.delivery.owners().claim(&group, Owner::Circle { id: 1 }).unwrap();
+    assert_eq!(send(&f, &mut engine, &group, circles_mute).await, Err(ErrorCode::Muted));
+    // A chat's group: the circles' are not asked.
+    f.delivery.owners().release(&group, Owner::Circle { id: 1 });
+    f.delivery.owners().claim(&group, Owner::Chat { ticket: 1 }).unwrap();
+    assert_eq!(send(&f, &mut engine, &group, circles_mute).await, Ok(()));
 }

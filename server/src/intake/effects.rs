@@ -47,6 +47,11 @@ pub(super) enum Effect {
     },
     /// A closed chat's summary for the daily statistics.
     RecordChat(ChatRecord),
+    /// A chat's group is no longer the intake's (in the group-owner record).
+    ReleaseChat {
+        group: Vec<u8>,
+        ticket: u64,
+    },
     /// The queue's gauges after a change.
     Gauges {
         depth: u32,
@@ -141,6 +146,11 @@ impl Intake {
         for effect in effects.0 {
             match effect {
                 Effect::Push { to, msg } => send(state, to, msg),
+                // Under the lock, in step with the intake's `by_group`.
+                Effect::ReleaseChat { group, ticket } => self
+                    .delivery
+                    .owners()
+                    .release(&group, crate::delivery::Owner::Chat { ticket }),
                 Effect::Gauges {
                     depth,
                     longest_wait_secs,
@@ -190,7 +200,7 @@ impl Intake {
                     }
                 }
                 // Sent by `apply_now` under the lock.
-                Effect::Push { .. } | Effect::Gauges { .. } => {}
+                Effect::Push { .. } | Effect::Gauges { .. } | Effect::ReleaseChat { .. } => {}
             }
         }
         Ok(())

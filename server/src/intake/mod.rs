@@ -63,7 +63,7 @@ use tokio::sync::mpsc;
 use crate::admission::abuse::{IntakeGuard, Refusal, SourceHasher, SourceKey};
 use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::config::IntakeConfig;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Owner};
 use crate::directory::Directory;
 use crate::error::{RefusalDetails, ServiceError, ServiceResult};
 use crate::escalation::chats::ChatEscalations;
@@ -383,7 +383,18 @@ impl Intake {
             open_escalations: Default::default(),
             key_registry: Default::default(),
         });
-        delivery.add_policy(Arc::new(policy::ChatPolicy(Arc::downgrade(&intake))));
+        // The owner record is not stored: set it again from the chats and
+        // team messages loaded.
+        let owners = delivery.owners();
+        {
+            let state = intake.state.lock();
+            for (group, ticket) in &state.by_group {
+                let _ = owners.claim(group, Owner::Chat { ticket: *ticket });
+            }
+            for group in state.team_groups.keys() {
+                let _ = owners.claim(group, Owner::TeamMessage);
+            }
+        }
         let staff_keys: std::sync::Weak<dyn crate::directory::StaffKeys> = Arc::downgrade(&intake) as _;
         intake
             .directory

@@ -1,24 +1,22 @@
 //! Who may change who is in a chat. A chat's members are its visitor and
 //! its counsellor(s); the server holds every commit to that from its
 //! public view of the group, so neither a visitor nor another staff member
-//! can bring someone in unseen.
-
-use std::sync::Weak;
+//! can bring someone in unseen. Delivery asks these rules about the groups
+//! the owner record gives the intake (chats, team messages) and about
+//! groups no room owns (a visitor's group may become a team message).
 
 use parasol_protocol::ErrorCode;
 
 use super::Intake;
-use crate::delivery::GroupPolicy;
+use crate::delivery::{GroupPolicy, Owner};
 use crate::error::{ServiceError, ServiceResult};
 use crate::storage::ClientId;
-
-pub struct ChatPolicy(pub Weak<Intake>);
 
 fn forbidden(message: &str) -> ServiceError {
     ServiceError::new(ErrorCode::Forbidden, message)
 }
 
-impl GroupPolicy for ChatPolicy {
+impl GroupPolicy for Intake {
     fn check_commit(
         &self,
         group_id: &[u8],
@@ -27,8 +25,7 @@ impl GroupPolicy for ChatPolicy {
         removed: &[ClientId],
         _members_after: usize,
     ) -> ServiceResult<()> {
-        let Some(intake) = self.0.upgrade() else { return Ok(()) };
-        let state = intake.state.lock();
+        let state = self.state.lock();
         let Some(t) = state.by_group.get(group_id).and_then(|id| state.tickets.get(id)) else {
             return Ok(()); // not a chat
         };
@@ -74,7 +71,7 @@ impl GroupPolicy for ChatPolicy {
     }
 
     fn is_staff(&self, client: &ClientId) -> bool {
-        self.0.upgrade().is_some_and(|intake| intake.is_staff_client(client))
+        self.is_staff_client(client)
     }
 
     /// A visitor's own group: a team message, or one no staff key joins.
@@ -85,26 +82,22 @@ impl GroupPolicy for ChatPolicy {
         added: &[ClientId],
         removed: &[ClientId],
     ) -> ServiceResult<()> {
-        let Some(intake) = self.0.upgrade() else { return Ok(()) };
-        let mut state = intake.state.lock();
+        let mut state = self.state.lock();
         if state.by_group.contains_key(group_id) {
             return Ok(()); // a chat: check_commit's
         }
-        Intake::check_team_commit(&mut state, group_id, sender, added, removed)
-    }
-
-    fn keeps_group(&self, group_id: &[u8]) -> bool {
-        self.0.upgrade().is_some_and(|intake| intake.keeps_group(group_id))
-    }
-
-    fn is_visitor_group(&self, group_id: &[u8]) -> bool {
-        self.0.upgrade().is_some_and(|intake| intake.is_team_group(group_id))
+        Intake::check_team_commit(&mut state, group_id, sender, added, removed)?;
+        if state.team_groups.contains_key(group_id) {
+            // Under the intake's lock, in step with `team_groups`. Delivery
+            // asks the intake only about groups no other room owns.
+            let _ = self.delivery.owners().claim(group_id, Owner::TeamMessage);
+        }
+        Ok(())
     }
 
     fn committed(&self, group_id: &[u8], _sender: &ClientId, added: &[ClientId], removed: &[ClientId]) {
-        let Some(intake) = self.0.upgrade() else { return };
         let (record, chat) = {
-            let mut guard = intake.state.lock();
+            let mut guard = self.state.lock();
             let state = &mut *guard;
             let Some(id) = state.by_group.get(group_id).copied() else {
                 return;
@@ -129,15 +122,15 @@ impl GroupPolicy for ChatPolicy {
             if record.is_none() && chat.is_none() {
                 return;
             }
-            intake.push_ticket(state, id);
+            self.push_ticket(state, id);
             (record, chat)
         };
         // The group change itself is durable with the commit; this is
         // bookkeeping that a restart would redo from the pending fields.
-        if record.is_some_and(|r| intake.store.put_ticket(&r).is_err()) {
+        if record.is_some_and(|r| self.store.put_ticket(&r).is_err()) {
             tracing::error!("storing a ticket after a membership change failed");
         }
-        if chat.is_some_and(|c| intake.escalation_store.put_chat(&c).is_err()) {
+        if chat.is_some_and(|c| self.escalation_store.put_chat(&c).is_err()) {
             tracing::error!("storing a chat's escalation record after a membership change failed");
         }
     }

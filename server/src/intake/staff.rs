@@ -140,6 +140,18 @@ impl Intake {
             if t.record.group_id.is_some() {
                 return Err(err(ErrorCode::InvalidState, "this ticket already has its chat"));
             }
+            // A circle's group (or a team message's) is not a chat's to take.
+            if let Err(owner) = self
+                .delivery
+                .owners()
+                .claim(&group_id, crate::delivery::Owner::Chat { ticket: ticket_id })
+            {
+                let what = match owner {
+                    crate::delivery::Owner::Circle { .. } => "this group is a circle",
+                    _ => "this group belongs to something else",
+                };
+                return Err(err(ErrorCode::InvalidState, what));
+            }
             t.record.group_id = Some(serde_bytes::ByteBuf::from(group_id.clone()));
             t.record.counsellor_client = Some(client);
             let record = t.record.clone();

@@ -2,6 +2,7 @@
 //! team message she leaves, and staff taking it.
 
 use super::*;
+use crate::delivery::Owner;
 
 impl Intake {
     /// Off hours: one key package of each counsellor, for a sealed message.
@@ -21,7 +22,9 @@ impl Intake {
         }
         {
             let mut state = self.state.lock();
-            Self::forget_old_handouts(&mut state, now);
+            for group in Self::forget_old_handouts(&mut state, now) {
+                self.delivery.owners().release(&group, Owner::TeamMessage);
+            }
             if state.team_handouts.contains_key(&client) {
                 return Err(err(
                     ErrorCode::LimitExceeded,
@@ -110,22 +113,25 @@ impl Intake {
     }
 
     /// Handouts older than [`TEAM_HANDOUT_SECS`] go; so do their groups'
-    /// team rules unless the message was left.
-    pub(super) fn forget_old_handouts(state: &mut State, now: u64) {
+    /// team rules unless the message was left. Returns those groups.
+    pub(super) fn forget_old_handouts(state: &mut State, now: u64) -> Vec<Vec<u8>> {
         let State {
             team_handouts,
             team_groups,
             ..
         } = state;
+        let mut forgotten = Vec::new();
         team_handouts.retain(|_, h| {
             let keep = now.saturating_sub(h.at) < TEAM_HANDOUT_SECS;
             if let (false, Some(g)) = (keep, &h.group) {
                 if matches!(team_groups.get(g), Some(TeamGroup::Writing(_))) {
                     team_groups.remove(g);
+                    forgotten.push(g.clone());
                 }
             }
             keep
         });
+        forgotten
     }
 
     /// A commit to a group a visitor's key created (no chat, no circle):
@@ -171,17 +177,6 @@ impl Intake {
         handout.group = Some(group_id.to_vec());
         state.team_groups.insert(group_id.to_vec(), TeamGroup::Writing(*sender));
         Ok(())
-    }
-
-    /// Is this group one the intake keeps (a chat, a team message being
-    /// written or waiting)? Other anonymous groups expire after hours.
-    pub(super) fn keeps_group(&self, group_id: &[u8]) -> bool {
-        self.state.lock().by_group.contains_key(group_id) || self.is_team_group(group_id)
-    }
-
-    /// A team message being written or waiting to be taken.
-    pub(super) fn is_team_group(&self, group_id: &[u8]) -> bool {
-        self.state.lock().team_groups.contains_key(group_id)
     }
 
     /// Leave a team message: answers how many current staff keys it was
@@ -248,6 +243,7 @@ impl Intake {
             };
             state.team_messages.push(record.clone());
             state.team_groups.insert(record.group_id.clone(), TeamGroup::Left);
+            let _ = self.delivery.owners().claim(&record.group_id, Owner::TeamMessage);
             let list = team_list(&state.team_messages);
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
                 s.push(ServerMessage::TeamMessagesWaiting { messages: list.clone() });
@@ -273,6 +269,7 @@ impl Intake {
             let before = state.team_messages.len();
             state.team_messages.retain(|t| t.group_id != group_id);
             state.team_groups.remove(&group_id);
+            self.delivery.owners().release(&group_id, Owner::TeamMessage);
             if state.team_messages.len() == before {
                 return Err(err(
                     ErrorCode::UnknownGroup,

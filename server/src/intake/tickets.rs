@@ -75,6 +75,10 @@ pub(super) fn end_ticket(
     state.by_resume.remove(&t.record.resume_hash);
     if let Some(g) = &t.record.group_id {
         state.by_group.remove(g.as_slice());
+        fx.0.push(Effect::ReleaseChat {
+            group: g.to_vec(),
+            ticket: id,
+        });
     }
     for s in state.staff.values_mut() {
         s.offers.remove(&id);

@@ -190,7 +190,6 @@ impl Lifecycle {
                 }
             }
         }
-        delivery.add_policy(Arc::new(policy::LifecyclePolicy(Arc::downgrade(&lifecycle))));
         intake.set_key_registry(Arc::downgrade(&lifecycle));
         let hook: Weak<dyn AccountKeysHook> = Arc::downgrade(&lifecycle) as _;
         staff.add_key_hook(hook);

@@ -12,7 +12,13 @@ pub async fn apply(ctx: &mut Ctx<'_>, group_info: Bytes, ratchet_tree: Bytes) ->
     let accepted = ctx
         .services
         .delivery
-        .create_group(ctx.client(), ctx.requester(), &group_info.0, &ratchet_tree.0)
+        .create_group(
+            ctx.services.rooms(),
+            ctx.client(),
+            ctx.requester(),
+            &group_info.0,
+            &ratchet_tree.0,
+        )
         .await?;
     ctx.answer_when_durable(accepted, |(group_id, epoch)| Response::GroupCreated {
         group_id: group_id.into(),

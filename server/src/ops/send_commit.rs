@@ -26,6 +26,7 @@ pub async fn apply(
         .services
         .delivery
         .commit(
+            ctx.services.rooms(),
             ctx.client(),
             ctx.requester(),
             &commit.0,

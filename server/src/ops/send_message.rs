@@ -12,7 +12,7 @@ pub async fn apply(ctx: &mut Ctx<'_>, message: Bytes) -> Reply {
     let accepted = ctx
         .services
         .delivery
-        .application_message(ctx.client(), &message.0)
+        .application_message(ctx.services.rooms(), ctx.client(), &message.0)
         .await?;
     ctx.services.metrics.messages_accepted_total.inc();
     ctx.answer_when_durable(accepted, |(group_id, epoch)| Response::MessageAccepted {

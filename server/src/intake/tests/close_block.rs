@@ -60,6 +60,11 @@ fn closing_ends_the_ticket_counts_the_chat_and_asks_for_feedback() {
         Effect::RecordChat(c) if c.closing_tag == "support" && c.wait_secs == 60 && !c.transferred
     )));
     assert!(fx.0.iter().any(|e| matches!(e, Effect::DeleteTicket(7))));
+    // The chat's group is no longer the intake's in the owner record.
+    assert!(fx
+        .0
+        .iter()
+        .any(|e| matches!(e, Effect::ReleaseChat { group, ticket: 7 } if *group == group_of(7))));
     assert!(pushed_to(&fx, To::Visitor(visitor_of(7))).iter().any(|m| matches!(
         m,
         ServerMessage::TicketUpdate { ticket } if ticket.status == TicketStatus::Closed { reason: ClosedReason::Closed }
