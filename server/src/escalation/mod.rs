@@ -39,7 +39,8 @@ use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::config::EscalationConfig;
 use crate::directory::Directory;
 use crate::error::{ServiceError, ServiceResult};
-use crate::intake::{Intake, Notifier, StaffSession};
+use crate::intake::{Intake, StaffSession};
+use crate::presence::Presence;
 use crate::storage::{ClientId, StorageError};
 use crate::time::now_secs;
 use store::{EscalationRecord, EscalationStore};
@@ -56,7 +57,9 @@ fn err(code: ErrorCode, message: impl Into<String>) -> ServiceError {
 struct Watcher {
     session: StaffSession,
     duty: DutyState,
-    connection: Option<(u64, Notifier)>,
+    /// The connection the watcher is online with (its notifier is in the
+    /// presence registry): the newest for the account.
+    connection: Option<u64>,
 }
 
 impl Watcher {
@@ -64,9 +67,9 @@ impl Watcher {
         self.session.role == StaffRole::CrisisResponder && self.duty == DutyState::OnDuty
     }
 
-    fn push(&self, msg: ServerMessage) {
-        if let Some((_, tx)) = &self.connection {
-            let _ = tx.try_send(Box::new(msg));
+    fn push(&self, presence: &Presence, msg: ServerMessage) {
+        if let Some(connection) = self.connection {
+            presence.notify_connection(connection, msg);
         }
     }
 }
@@ -96,6 +99,7 @@ pub struct Escalations {
     intake: Arc<Intake>,
     directory: Arc<Directory>,
     audit: Arc<Audit>,
+    presence: Arc<Presence>,
 }
 
 impl Escalations {
@@ -105,6 +109,7 @@ impl Escalations {
         intake: Arc<Intake>,
         directory: Arc<Directory>,
         audit: Arc<Audit>,
+        presence: Arc<Presence>,
     ) -> Result<Arc<Self>, StorageError> {
         let target = match (&config.webhook_url, &config.webhook_secret_file) {
             (Some(url), Some(secret_file)) => {
@@ -171,6 +176,7 @@ impl Escalations {
             intake,
             directory,
             audit,
+            presence,
         });
         service.publish_open_count(&service.state.lock());
         Ok(service)
@@ -267,7 +273,7 @@ impl Escalations {
         }
         for (account, w) in &state.watchers {
             if w.on_duty_responder() && !told.contains(account) {
-                w.push(msg.clone());
+                w.push(&self.presence, msg.clone());
             }
         }
     }
@@ -277,7 +283,7 @@ impl Escalations {
             escalation: self.entry(e, now),
         };
         for w in state.watchers.values().filter(|w| w.on_duty_responder()) {
-            w.push(msg.clone());
+            w.push(&self.presence, msg.clone());
         }
     }
 

@@ -250,7 +250,10 @@ impl Intake {
             state.team_groups.insert(record.group_id.clone(), TeamGroup::Left);
             let list = team_list(&state.team_messages);
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
-                s.push(ServerMessage::TeamMessagesWaiting { messages: list.clone() });
+                s.push(
+                    &self.presence,
+                    ServerMessage::TeamMessagesWaiting { messages: list.clone() },
+                );
             }
             (record, delivered_to)
         };
@@ -281,7 +284,10 @@ impl Intake {
             }
             let list = team_list(&state.team_messages);
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
-                s.push(ServerMessage::TeamMessagesWaiting { messages: list.clone() });
+                s.push(
+                    &self.presence,
+                    ServerMessage::TeamMessagesWaiting { messages: list.clone() },
+                );
             }
         }
         self.store.delete_team_message(&group_id)?;
