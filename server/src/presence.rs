@@ -116,7 +116,12 @@ impl Presence {
     pub fn register(self: &Arc<Self>, connection: Connection, notifier: Notifier) -> ServiceResult<PresenceGuard> {
         {
             let mut table = self.table.write();
-            if table.notifiers.len() >= self.max_connections || table.notifiers.contains_key(&connection.id) {
+            if table.notifiers.contains_key(&connection.id) {
+                // Ids come from one counter: a second registration would
+                // let the first guard's drop remove the second's entry.
+                return Err(ServiceError::new(ErrorCode::Internal, "connection registered twice"));
+            }
+            if table.notifiers.len() >= self.max_connections {
                 return Err(ServiceError::new(
                     ErrorCode::Busy,
                     "too many connections; try again later",

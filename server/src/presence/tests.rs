@@ -162,6 +162,19 @@ fn the_registry_is_bounded_by_the_connection_cap() {
 }
 
 #[test]
+fn a_connection_id_registers_once() {
+    let (presence, recorder) = with_listener(4, None);
+    let first = presence.register(connection(1, KEY), notifier().0).unwrap();
+    let again = presence.register(connection(1, OTHER), notifier().0);
+    assert_eq!(again.err().map(|e| e.code), Some(ErrorCode::Internal));
+    assert!(presence.is_connected(&KEY));
+    assert!(!presence.is_connected(&OTHER));
+    assert_eq!(*recorder.arrived.lock(), vec![1]);
+    drop(first);
+    assert!(presence.is_empty());
+}
+
+#[test]
 fn a_dropped_listener_is_skipped() {
     let presence = Presence::new(4);
     let count = Arc::new(AtomicUsize::new(0));
