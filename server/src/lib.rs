@@ -44,6 +44,7 @@ pub mod mailbox;
 pub mod metrics;
 pub mod net;
 pub mod ops;
+pub mod presence;
 pub mod purge_guard;
 pub mod staff;
 pub mod staff_vault;

@@ -22,7 +22,8 @@ use crate::storage::Storage;
 use crate::background::{intake_clock, purge_loop};
 use crate::listeners::{listen, serve_http, serve_metrics};
 use crate::{
-    admin, circles, escalation, fatal, intake, lifecycle, purge_guard, staff, staff_vault, storage, tls, validation,
+    admin, circles, escalation, fatal, intake, lifecycle, presence, purge_guard, staff, staff_vault, storage, tls,
+    validation,
 };
 
 /// Everything a connection needs, shared.
@@ -36,6 +37,9 @@ pub struct Services {
     /// The account → keys registry: current keys, revocation, safety net.
     pub lifecycle: Arc<lifecycle::Lifecycle>,
     pub mailboxes: Arc<Mailboxes>,
+    /// Who is connected: every authenticated connection, and the rooms'
+    /// way to push to it.
+    pub presence: Arc<presence::Presence>,
     /// Cancelled when the server begins shutting down.
     pub shutdown: CancellationToken,
     /// One permit per open connection (`connections.max_connections`).
@@ -179,6 +183,8 @@ pub async fn run_with(
         let (storage, limits) = (storage.clone(), config.limits.clone());
         Arc::new(at_start_up(move || Ok(Directory::new(storage, limits, validation)?)).await?)
     };
+    // One entry per open connection, so bounded by the connection cap.
+    let presence = presence::Presence::new(config.connections.max_connections);
     let intake = {
         let (config, storage, staff, delivery, directory) = (
             config.clone(),
@@ -192,6 +198,7 @@ pub async fn run_with(
             audit: audit.clone(),
             stats: stats.clone(),
             metrics: metrics.clone(),
+            presence: presence.clone(),
         };
         at_start_up(move || {
             Ok(intake::Intake::load(
@@ -207,13 +214,14 @@ pub async fn run_with(
         .await?
     };
     let circles = {
-        let (config, storage, delivery, directory, intake, audit) = (
+        let (config, storage, delivery, directory, intake, audit, presence) = (
             config.clone(),
             storage.clone(),
             delivery.clone(),
             directory.clone(),
             intake.clone(),
             audit.clone(),
+            presence.clone(),
         );
         at_start_up(move || {
             Ok(circles::Circles::load(
@@ -224,6 +232,7 @@ pub async fn run_with(
                 directory,
                 intake,
                 audit,
+                presence,
             )?)
         })
         .await?
@@ -243,16 +252,17 @@ pub async fn run_with(
         tracing::warn!("metrics_listen is beyond loopback: firewall it to the scraper");
     }
     let escalations = {
-        let (config, storage, intake, directory, audit) = (
+        let (config, storage, intake, directory, audit, presence) = (
             config.escalation.clone(),
             storage.clone(),
             intake.clone(),
             directory.clone(),
             audit.clone(),
+            presence.clone(),
         );
         at_start_up(move || {
             Ok(escalation::Escalations::load(
-                config, &storage, intake, directory, audit,
+                config, &storage, intake, directory, audit, presence,
             )?)
         })
         .await?
@@ -265,6 +275,7 @@ pub async fn run_with(
         directory.clone(),
         mailboxes.clone(),
         audit.clone(),
+        presence.clone(),
     )
     .await?;
     // The rooms have filled the owner record: tell visitors' groups apart.
@@ -273,6 +284,11 @@ pub async fn run_with(
         circles: &*circles,
         every_group: &*lifecycle,
     });
+    // The rooms told of arrivals and departures, in this order: the
+    // intake (which may refuse a staff key), escalation, the lifecycle.
+    presence.listen(Arc::downgrade(&intake) as _);
+    presence.listen(Arc::downgrade(&escalations) as _);
+    presence.listen(Arc::downgrade(&lifecycle) as _);
     let (purge_requests, purge_confirmed) = tokio::sync::mpsc::channel(4);
     let services = Arc::new(Services {
         purge_requests,
@@ -290,6 +306,7 @@ pub async fn run_with(
         directory,
         delivery,
         mailboxes,
+        presence,
         shutdown: shutdown.clone(),
         connection_slots: Arc::new(Semaphore::new(config.connections.max_connections)),
         tasks: TaskTracker::new(),

@@ -9,12 +9,17 @@
 //! - a team message is sealed to the current key of every account whose
 //!   stored role takes chats, even right after a restart, and the visitor
 //!   learns how many keys it reached;
-//! - a supervisor rescues a chat whose counsellor went away.
+//! - a supervisor rescues a chat whose counsellor went away;
+//! - a visitor's key cannot be a staff key: a staff session with it is
+//!   refused after authentication, and the connection closes with the
+//!   error.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parasol_client::{Client, ClientState, ErrorCode, Event, Identity, ServerMessage};
-use parasol_protocol::{ShiftState, StrandedReason, TicketStatus, VisitorPresence};
+use parasol_client::{
+    Client, ClientState, Connection, ErrorCode, Event, Identity, Incoming, Request, Response, ServerMessage,
+};
+use parasol_protocol::{close, AuthProof, ShiftState, StrandedReason, TicketStatus, VisitorPresence};
 use parasol_tests::drive::{code, wait_message, wait_notice, WAIT};
 use parasol_tests::{create_staff, marker, staff_login, ServerProcess};
 
@@ -410,4 +415,70 @@ async fn typing_signals_travel_inside_mls_and_are_never_messages() {
     let text = format!("after typing {}", marker());
     ana.send_text(&group, &text).await.expect("send");
     assert_eq!(next_text(&mut v, &group).await, text);
+}
+
+/// A raw staff connection authenticated with `key` (the client library
+/// would also publish key packages; this test needs only the session).
+async fn staff_with_key(url: &str, token: &str, key: &Identity) -> Connection {
+    let conn = Connection::open(url, WAIT).await.expect("open");
+    let signature = key.sign_challenge(conn.nonce());
+    let answer = conn
+        .request(Request::Authenticate {
+            proof: AuthProof::StaffSession {
+                token: token.to_string(),
+                public_key: key.client_id().to_vec().into(),
+                signature: signature.to_vec().into(),
+            },
+        })
+        .await
+        .expect("authenticated");
+    assert!(
+        matches!(answer, Response::Authenticated { staff: Some(_), .. }),
+        "{answer:?}"
+    );
+    conn
+}
+
+#[tokio::test]
+async fn a_visitors_key_is_refused_as_a_staff_key_and_the_connection_closes() {
+    let server = ServerProcess::start();
+    let password = create_staff(&server, "ana", "Ana", "counsellor", "mk", 2);
+    let mut ana = login(&server, "ana", &password, ClientState::in_memory(Identity::generate())).await;
+    ana.set_shift(ShiftState::ClockedIn, false).await.expect("clock in");
+    let token = staff_login(&server, "ana", &password);
+
+    // A visitor's key: it has a ticket.
+    let mut visitor = visitor(&server).await;
+    visitor.request_chat("mk", "health", false).await.expect("ticket");
+    let key = visitor.identity().clone();
+    assert_eq!(ana.queue_view().await.expect("queue").len(), 1);
+
+    // A staff session with that key authenticates, then the intake refuses
+    // it: its error, and the connection closes with 1008.
+    let mut refused = staff_with_key(&server.url(), &token, &key).await;
+    let mut error = None;
+    let closed = loop {
+        match refused.next_incoming(WAIT).await {
+            Some(Incoming::Message(ServerMessage::Error { id: None, code, .. })) => error = Some(code),
+            Some(Incoming::Closed { code, .. }) => break code,
+            Some(_) => {}
+            None => panic!("the refused connection did not close"),
+        }
+    };
+    assert_eq!(error, Some(ErrorCode::Forbidden));
+    assert_eq!(closed, Some(close::POLICY_VIOLATION));
+
+    // The refused connection replaced the visitor's (same key), so she is
+    // gone, as before the registry: her ticket leaves the queue view.
+    let deadline = Instant::now() + WAIT;
+    while !ana.queue_view().await.expect("queue").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the replaced visitor stays in the queue view"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(visitor);
+    // Ana's console is still served.
+    assert!(ana.queue_view().await.is_ok());
 }

@@ -188,7 +188,6 @@ impl Circles {
         &self,
         client: ClientId,
         source: Option<SourceKey>,
-        connection: Option<(u64, Notifier)>,
         code: &str,
         display_name: &str,
         key_package: Vec<u8>,
@@ -256,10 +255,8 @@ impl Circles {
         self.store.put_invitation(&invitation)?;
         self.store.put_join(&join)?;
         self.flush().await?;
-        self.listen(client, connection);
         self.audit(Actor::Member, AuditAction::JoinRequested, circle.id);
-        let state = self.state.lock();
-        state.push_moderators(
+        self.push_moderators(
             &circle,
             &ServerMessage::CircleJoinRequest {
                 request: join_request(&join),

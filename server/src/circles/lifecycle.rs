@@ -10,7 +10,6 @@ impl Circles {
     pub async fn create(
         &self,
         staff: &StaffSession,
-        connection: Option<(u64, Notifier)>,
         group_id: Vec<u8>,
         name: &str,
         language: &str,
@@ -77,7 +76,6 @@ impl Circles {
         };
         self.store.put_circle(&record)?;
         self.flush().await?;
-        self.listen(staff.client, connection);
         self.audit(Actor::Staff(staff.account_id), AuditAction::CircleCreated, record.id);
         Ok(self.info(&record, &staff.client, 1))
     }
@@ -146,7 +144,7 @@ impl Circles {
                 group_id: Bytes(circle.group_id.clone()),
             };
             for m in &members {
-                state.push(m, ended.clone());
+                self.presence.notify(m, ended.clone());
             }
             (invitations, joins)
         };

@@ -159,8 +159,7 @@ impl Circles {
         self.flush().await?;
         self.delivery.purge_member_envelopes(client, &circle.group_id).await?;
         self.audit(Actor::Member, AuditAction::MemberLeft, circle_id);
-        let state = self.state.lock();
-        state.push_moderators(
+        self.push_moderators(
             &circle,
             &ServerMessage::CircleMemberLeft {
                 circle_id,

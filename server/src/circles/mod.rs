@@ -40,7 +40,8 @@ use crate::delivery::{Delivery, Owner};
 use crate::directory::Directory;
 use crate::error::{ServiceError, ServiceResult};
 use crate::intake::abuse::SourceKey;
-use crate::intake::{Intake, Notifier, StaffSession};
+use crate::intake::{Intake, StaffSession};
+use crate::presence::Presence;
 use crate::storage::{ClientId, StorageError};
 use crate::time::now_secs;
 use store::{CircleRecord, CircleStore, InvitationRecord, JoinRecord};
@@ -64,8 +65,6 @@ struct State {
     invitations: HashMap<u64, InvitationRecord>,
     by_code: HashMap<Vec<u8>, u64>,
     joins: HashMap<u64, JoinRecord>,
-    /// Connections of moderators and members, for pushes.
-    connected: HashMap<ClientId, (u64, Notifier)>,
     next_id: u64,
 }
 
@@ -79,22 +78,6 @@ impl State {
     fn circle_of_group(&self, group_id: &[u8]) -> Option<&CircleRecord> {
         self.by_group.get(group_id).and_then(|id| self.circles.get(id))
     }
-
-    fn moderates(&self, client: &ClientId) -> bool {
-        self.circles.values().any(|c| c.moderators.contains(client))
-    }
-
-    fn push(&self, to: &ClientId, msg: ServerMessage) {
-        if let Some((_, tx)) = self.connected.get(to) {
-            let _ = tx.try_send(Box::new(msg));
-        }
-    }
-
-    fn push_moderators(&self, circle: &CircleRecord, msg: &ServerMessage) {
-        for m in &circle.moderators {
-            self.push(m, msg.clone());
-        }
-    }
 }
 
 pub struct Circles {
@@ -105,10 +88,13 @@ pub struct Circles {
     directory: Arc<Directory>,
     intake: Arc<Intake>,
     audit: Arc<Audit>,
+    /// Pushes go to a member's or moderator's connection, if she has one.
+    presence: Arc<Presence>,
     state: Mutex<State>,
 }
 
 impl Circles {
+    #[allow(clippy::too_many_arguments)]
     pub fn load(
         config: CirclesConfig,
         languages: Vec<String>,
@@ -117,6 +103,7 @@ impl Circles {
         directory: Arc<Directory>,
         intake: Arc<Intake>,
         audit: Arc<Audit>,
+        presence: Arc<Presence>,
     ) -> Result<Arc<Self>, StorageError> {
         let store = CircleStore::open(storage)?;
         let mut state = State::default();
@@ -147,6 +134,7 @@ impl Circles {
             directory,
             intake,
             audit,
+            presence,
             state: Mutex::new(state),
         });
         Ok(circles)
@@ -172,31 +160,12 @@ impl Circles {
         self.delivery.group_ids_of(client).contains(&circle.group_id)
     }
 
-    // ------------------------------------------------------------ connections
+    // ---------------------------------------------------------------- pushes
 
-    /// A connection authenticated: remember it for pushes if its key is in
-    /// a circle.
-    pub fn connected(&self, client: ClientId, connection: u64, notices: Notifier) {
-        let groups = self.delivery.group_ids_of(&client);
-        let mut state = self.state.lock();
-        let involved = state.moderates(&client)
-            || groups.iter().any(|g| state.by_group.contains_key(g))
-            || state.joins.values().any(|j| j.client == client);
-        if involved {
-            state.connected.insert(client, (connection, notices));
-        }
-    }
-
-    pub fn disconnected(&self, client: &ClientId, connection: u64) {
-        let mut state = self.state.lock();
-        if state.connected.get(client).is_some_and(|(c, _)| *c == connection) {
-            state.connected.remove(client);
-        }
-    }
-
-    fn listen(&self, client: ClientId, connection: Option<(u64, Notifier)>) {
-        if let Some(c) = connection {
-            self.state.lock().connected.insert(client, c);
+    /// To each of the circle's moderators that is connected.
+    fn push_moderators(&self, circle: &CircleRecord, msg: &ServerMessage) {
+        for m in &circle.moderators {
+            self.presence.notify(m, msg.clone());
         }
     }
 

@@ -1,19 +1,36 @@
-//! Responders on duty: staff connections watching the queue, their duty
-//! state and the queue they see.
+//! Responders on duty: staff connections watching the queue (escalation
+//! is a listener of the presence registry, [`crate::presence`]), their
+//! duty state and the queue they see.
 
 use super::*;
+use crate::presence::{Connection, PresenceListener};
+
+impl PresenceListener for Escalations {
+    fn connected(&self, connection: &Connection) -> ServiceResult<()> {
+        if let Some(session) = &connection.staff {
+            self.staff_connected(session, connection.id);
+        }
+        Ok(())
+    }
+
+    fn disconnected(&self, connection: &Connection, _was_current: bool) {
+        if let Some(account) = connection.account() {
+            self.staff_disconnected(account, connection.id);
+        }
+    }
+}
 
 impl Escalations {
     /// Any staff session connected. Responders and supervisors are tracked
     /// here; a counsellor with an accepted escalation gets its add again.
-    pub fn staff_connected(&self, session: &StaffSession, connection: u64, notifier: Notifier) {
+    fn staff_connected(&self, session: &StaffSession, connection: u64) {
         let now = now_secs();
         let mut state = self.state.lock();
         let account = session.account_id;
         for e in state.escalations.values() {
             if self.intake.chat_counsellor(&e.record.group_id) == Some(account) {
                 if let Some(push) = Self::add_responder_push(e) {
-                    let _ = notifier.try_send(Box::new(push));
+                    self.presence.notify_connection(connection, push);
                 }
             }
         }
@@ -27,23 +44,26 @@ impl Escalations {
             connection: None,
         });
         w.session = session.clone();
-        w.connection = Some((connection, notifier));
+        w.connection = Some(connection);
         if w.on_duty_responder() {
             let w = &state.watchers[&account];
             for e in state.escalations.values() {
                 if e.record.status == EscalationStatus::Open {
-                    w.push(ServerMessage::EscalationRaised {
-                        escalation: self.entry(e, now),
-                    });
+                    w.push(
+                        &self.presence,
+                        ServerMessage::EscalationRaised {
+                            escalation: self.entry(e, now),
+                        },
+                    );
                 }
             }
         }
     }
 
-    pub fn staff_disconnected(&self, account: u64, connection: u64) {
+    fn staff_disconnected(&self, account: u64, connection: u64) {
         let mut state = self.state.lock();
         if let Some(w) = state.watchers.get_mut(&account) {
-            if w.connection.as_ref().is_some_and(|(c, _)| *c == connection) {
+            if w.connection == Some(connection) {
                 w.connection = None;
             }
         }
@@ -72,9 +92,12 @@ impl Escalations {
                 .collect();
             if duty == DutyState::OnDuty {
                 for e in &open {
-                    w.push(ServerMessage::EscalationRaised {
-                        escalation: self.entry(e, now),
-                    });
+                    w.push(
+                        &self.presence,
+                        ServerMessage::EscalationRaised {
+                            escalation: self.entry(e, now),
+                        },
+                    );
                 }
             }
             open.len() as u32

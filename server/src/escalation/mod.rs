@@ -43,7 +43,8 @@ use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::config::EscalationConfig;
 use crate::directory::Directory;
 use crate::error::{ServiceError, ServiceResult};
-use crate::intake::{Intake, Notifier, StaffSession};
+use crate::intake::{Intake, StaffSession};
+use crate::presence::Presence;
 use crate::storage::{ClientId, StorageError};
 use crate::time::now_secs;
 use store::{EscalationRecord, EscalationStore};
@@ -60,7 +61,9 @@ fn err(code: ErrorCode, message: impl Into<String>) -> ServiceError {
 struct Watcher {
     session: StaffSession,
     duty: DutyState,
-    connection: Option<(u64, Notifier)>,
+    /// The connection the watcher is online with (its notifier is in the
+    /// presence registry): the newest for the account.
+    connection: Option<u64>,
 }
 
 impl Watcher {
@@ -68,9 +71,9 @@ impl Watcher {
         self.session.role == StaffRole::CrisisResponder && self.duty == DutyState::OnDuty
     }
 
-    fn push(&self, msg: ServerMessage) {
-        if let Some((_, tx)) = &self.connection {
-            let _ = tx.try_send(Box::new(msg));
+    fn push(&self, presence: &Presence, msg: ServerMessage) {
+        if let Some(connection) = self.connection {
+            presence.notify_connection(connection, msg);
         }
     }
 }
@@ -100,6 +103,7 @@ pub struct Escalations {
     intake: Arc<Intake>,
     directory: Arc<Directory>,
     audit: Arc<Audit>,
+    presence: Arc<Presence>,
 }
 
 impl Escalations {
@@ -109,6 +113,7 @@ impl Escalations {
         intake: Arc<Intake>,
         directory: Arc<Directory>,
         audit: Arc<Audit>,
+        presence: Arc<Presence>,
     ) -> Result<Arc<Self>, StorageError> {
         let target = match (&config.webhook_url, &config.webhook_secret_file) {
             (Some(url), Some(secret_file)) => {
@@ -175,6 +180,7 @@ impl Escalations {
             intake,
             directory,
             audit,
+            presence,
         });
         service.publish_open_count(&service.state.lock());
         Ok(service)
@@ -271,7 +277,7 @@ impl Escalations {
         }
         for (account, w) in &state.watchers {
             if w.on_duty_responder() && !told.contains(account) {
-                w.push(msg.clone());
+                w.push(&self.presence, msg.clone());
             }
         }
     }
@@ -281,7 +287,7 @@ impl Escalations {
             escalation: self.entry(e, now),
         };
         for w in state.watchers.values().filter(|w| w.on_duty_responder()) {
-            w.push(msg.clone());
+            w.push(&self.presence, msg.clone());
         }
     }
 

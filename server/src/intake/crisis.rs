@@ -173,12 +173,15 @@ impl Intake {
             }
             if let Some(s) = state.staff.get_mut(&responder) {
                 s.chats.insert(id);
-                s.push(ServerMessage::ChatAssigned {
-                    group_id: Bytes(group_id.to_vec()),
-                    ticket: entry,
-                    from,
-                    remove_previous: previous,
-                });
+                s.push(
+                    &self.presence,
+                    ServerMessage::ChatAssigned {
+                        group_id: Bytes(group_id.to_vec()),
+                        ticket: entry,
+                        from,
+                        remove_previous: previous,
+                    },
+                );
             }
             self.push_ticket(&state, id);
             self.dispatch(&mut state, now);
@@ -228,6 +231,7 @@ impl Intake {
             }
             if let Some((account, g)) = alerted.as_ref().filter(|_| alert_it) {
                 s_push(
+                    &self.presence,
                     &state,
                     *account,
                     ServerMessage::SosAlert {
@@ -258,7 +262,7 @@ impl Intake {
 
     /// Push to a staff member's connection, if any.
     pub fn push_to_staff(&self, account: u64, msg: ServerMessage) {
-        s_push(&self.state.lock(), account, msg);
+        s_push(&self.presence, &self.state.lock(), account, msg);
     }
 
     /// Push to the visitor of chat `group_id`, if connected.
@@ -267,9 +271,7 @@ impl Intake {
         let Some(t) = state.by_group.get(group_id).and_then(|id| state.tickets.get(id)) else {
             return;
         };
-        if let Some((_, tx)) = state.visitors.get(&t.record.visitor) {
-            let _ = tx.try_send(Box::new(msg));
-        }
+        self.presence.notify(&t.record.visitor, msg);
     }
 
     /// For the supervisors' board.

@@ -119,13 +119,10 @@ impl Effects {
 }
 
 /// Hand one push to its connection, if there is one.
-fn send(state: &State, to: To, msg: ServerMessage) {
-    let tx = match to {
-        To::Staff(account) => state.staff.get(&account).and_then(|s| s.connection.as_ref()),
-        To::Visitor(client) => state.visitors.get(&client),
-    };
-    if let Some((_, tx)) = tx {
-        let _ = tx.try_send(Box::new(msg));
+fn send(presence: &Presence, state: &State, to: To, msg: ServerMessage) {
+    match to {
+        To::Staff(account) => s_push(presence, state, account, msg),
+        To::Visitor(client) => presence.notify(&client, msg),
     }
 }
 
@@ -145,7 +142,7 @@ impl Intake {
         let mut later = Vec::new();
         for effect in effects.0 {
             match effect {
-                Effect::Push { to, msg } => send(state, to, msg),
+                Effect::Push { to, msg } => send(&self.presence, state, to, msg),
                 // Under the lock, in step with the intake's `by_group`.
                 Effect::ReleaseChat { group, ticket } => self
                     .delivery

@@ -58,7 +58,6 @@ use parasol_protocol::{
 use parking_lot::Mutex;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 
 use crate::admission::abuse::{IntakeGuard, Refusal, SourceHasher, SourceKey};
 use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
@@ -69,6 +68,7 @@ use crate::error::{RefusalDetails, ServiceError, ServiceResult};
 use crate::escalation::chats::ChatEscalations;
 use crate::escalation::store::EscalationStore;
 use crate::metrics::{IntakeLabels, IntakeOutcome, Metrics};
+use crate::presence::Presence;
 use crate::stats::{ChatSummary, Stats};
 use crate::storage::{ClientId, StorageError};
 use crate::time::now_secs;
@@ -76,13 +76,8 @@ use crate::validation::Requester;
 use hours::OpeningHours;
 use store::{IntakeStore, PendingAdd, PendingReadd, TeamMessageRecord, TicketRecord};
 
-/// Pushes to one connection. Bounded: a connection that falls behind
-/// misses pushes, never holds the intake up; every push is a full state,
-/// so the next one (or a `resume_ticket`) catches it up.
-/// Boxed: a channel allocates its first block of slots up front, and one
-/// of 280-byte messages per connection would cost every idle connection
-/// about 9 KiB.
-pub type Notifier = mpsc::Sender<Box<ServerMessage>>;
+// The notifier moved to the presence registry; the path stays for callers.
+pub use crate::presence::Notifier;
 
 /// A staff member's authenticated session, as the intake needs it.
 #[derive(Debug, Clone)]
@@ -155,7 +150,9 @@ impl Ticket {
 struct Staffer {
     session: StaffSession,
     shift: ShiftState,
-    connection: Option<(u64, Notifier)>,
+    /// The connection she is online with (its notifier is in the
+    /// presence registry): the newest that authenticated for the account.
+    connection: Option<u64>,
     /// Tickets assigned to me.
     chats: HashSet<u64>,
     offers: HashSet<u64>,
@@ -171,9 +168,9 @@ impl Staffer {
         matches!(self.session.role, StaffRole::Counsellor | StaffRole::Supervisor)
     }
 
-    fn push(&self, msg: ServerMessage) {
-        if let Some((_, tx)) = &self.connection {
-            let _ = tx.try_send(Box::new(msg));
+    fn push(&self, presence: &Presence, msg: ServerMessage) {
+        if let Some(connection) = self.connection {
+            presence.notify_connection(connection, msg);
         }
     }
 }
@@ -189,7 +186,6 @@ struct State {
     staff_clients: HashMap<ClientId, u64>,
     /// Shift states of staff not connected since the last restart.
     saved_shifts: HashMap<u64, ShiftState>,
-    visitors: HashMap<ClientId, (u64, Notifier)>,
     blocks: HashMap<ClientId, u64>,
     /// Visitor keys whose chat a counsellor closed, until when they may
     /// answer the feedback question (once). In memory only.
@@ -278,6 +274,8 @@ pub struct Intake {
     open_escalations: std::sync::atomic::AtomicU32,
     /// Accounts' current keys (set once at start-up; see [`keys`]).
     key_registry: std::sync::OnceLock<std::sync::Weak<crate::lifecycle::Lifecycle>>,
+    /// Who is connected, and how to push to them.
+    presence: Arc<Presence>,
 }
 
 /// The rooms the intake reports to.
@@ -285,6 +283,8 @@ pub struct Reporting {
     pub audit: Arc<Audit>,
     pub stats: Arc<Stats>,
     pub metrics: Arc<Metrics>,
+    /// Where pushes to visitors and staff go.
+    pub presence: Arc<Presence>,
 }
 
 /// How long after a closed chat its visitor may answer the feedback question.
@@ -380,6 +380,7 @@ impl Intake {
             audit: reporting.audit,
             stats: reporting.stats,
             metrics: reporting.metrics,
+            presence: reporting.presence,
             open_escalations: Default::default(),
             key_registry: Default::default(),
         });
@@ -462,9 +463,9 @@ fn readd_by(state: &State, t: &Ticket) -> Option<u64> {
     }
 }
 
-fn s_push(state: &State, account: u64, msg: ServerMessage) {
+fn s_push(presence: &Presence, state: &State, account: u64, msg: ServerMessage) {
     if let Some(s) = state.staff.get(&account) {
-        s.push(msg);
+        s.push(presence, msg);
     }
 }
 

@@ -33,7 +33,7 @@ impl Intake {
                 }
                 if let Some(s) = state.staff.get_mut(&account) {
                     s.offers.remove(&id);
-                    s.push(ServerMessage::OfferWithdrawn { ticket_id: id });
+                    s.push(&self.presence, ServerMessage::OfferWithdrawn { ticket_id: id });
                 }
                 self.audit(account, AuditAction::OfferExpired, Some(id), None);
                 tracing::info!("offer expired");

@@ -1,16 +1,42 @@
-//! Who is connected: visitors and staff coming and going, and what a
-//! chat's counsellor is told of her visitor.
+//! Visitors and staff coming and going (the intake is a listener of the
+//! presence registry, [`crate::presence`]), and what a chat's counsellor
+//! is told of her visitor.
 
 use super::*;
+use crate::presence::{Connection, PresenceListener};
+
+impl PresenceListener for Intake {
+    /// A refusal (a staff key that is another account's or a visitor's)
+    /// closes the connection with the error.
+    fn connected(&self, connection: &Connection) -> ServiceResult<()> {
+        match &connection.staff {
+            Some(session) => self.staff_connected(session.clone(), connection.id),
+            None => {
+                self.visitor_connected(connection.client);
+                Ok(())
+            }
+        }
+    }
+
+    fn disconnected(&self, connection: &Connection, was_current: bool) {
+        if let Some(account) = connection.account() {
+            self.staff_disconnected(account, connection.id);
+        }
+        // Any connection of a visitor's key, even one refused as staff:
+        // the visitor is gone when her key's newest connection is.
+        if was_current {
+            self.visitor_disconnected(&connection.client);
+        }
+    }
+}
 
 impl Intake {
     /// A visitor connection authenticated: if it has a ticket, it is back.
-    pub fn visitor_connected(&self, client: ClientId, connection: u64, notifier: Notifier) {
+    fn visitor_connected(&self, client: ClientId) {
         let mut state = self.state.lock();
         if state.staff_clients.contains_key(&client) {
             return;
         }
-        state.visitors.insert(client, (connection, notifier));
         if let Some(id) = state.by_visitor.get(&client).copied() {
             if let Some(t) = state.tickets.get_mut(&id) {
                 t.gone_since = None;
@@ -24,10 +50,12 @@ impl Intake {
         }
     }
 
-    pub fn visitor_disconnected(&self, client: &ClientId, connection: u64) {
+    /// The newest connection of `client` closed.
+    fn visitor_disconnected(&self, client: &ClientId) {
         let mut state = self.state.lock();
-        if state.visitors.get(client).is_some_and(|(c, _)| *c == connection) {
-            state.visitors.remove(client);
+        // Checked under the intake's lock: a newer connection that came
+        // since has told us she is back.
+        if !state.staff_clients.contains_key(client) && !self.presence.is_connected(client) {
             if let Some(id) = state.by_visitor.get(client).copied() {
                 let now = now_secs();
                 if let Some(t) = state.tickets.get_mut(&id) {
@@ -49,7 +77,7 @@ impl Intake {
             t.phase = Phase::Waiting;
             if let Some(s) = state.staff.get_mut(&account) {
                 s.offers.remove(&id);
-                s.push(ServerMessage::OfferWithdrawn { ticket_id: id });
+                s.push(&self.presence, ServerMessage::OfferWithdrawn { ticket_id: id });
             }
         }
         // "Reconnecting" never hides a "left" or "quick exit" she told us,
@@ -80,11 +108,11 @@ impl Intake {
             group_id: Bytes(g.to_vec()),
             presence,
         };
-        s_push(state, account, msg);
+        s_push(&self.presence, state, account, msg);
     }
 
     /// A staff connection authenticated.
-    pub fn staff_connected(&self, session: StaffSession, connection: u64, notifier: Notifier) -> ServiceResult<()> {
+    fn staff_connected(&self, session: StaffSession, connection: u64) -> ServiceResult<()> {
         let account = session.account_id;
         let client = session.client;
         let new_key = {
@@ -114,7 +142,7 @@ impl Intake {
                 last_assigned: 0,
             });
             staffer.session = session;
-            staffer.connection = Some((connection, notifier));
+            staffer.connection = Some(connection);
             let shift = staffer.shift;
             // My chats' visitors see my current badge (a new session signs a
             // new one).
@@ -134,6 +162,7 @@ impl Intake {
                 let t = &state.tickets[id];
                 if t.told != VisitorPresence::Here {
                     s_push(
+                        &self.presence,
                         &state,
                         account,
                         ServerMessage::VisitorPresence {
@@ -157,15 +186,21 @@ impl Intake {
             if on_shift(shift) {
                 let staffer = &state.staff[&account];
                 if !state.team_messages.is_empty() && staffer.takes_chats() {
-                    staffer.push(ServerMessage::TeamMessagesWaiting {
-                        messages: team_list(&state.team_messages),
-                    });
+                    staffer.push(
+                        &self.presence,
+                        ServerMessage::TeamMessagesWaiting {
+                            messages: team_list(&state.team_messages),
+                        },
+                    );
                 }
                 let (depth, longest) = depth_of(&state, now_secs());
-                staffer.push(ServerMessage::QueueChanged {
-                    depth,
-                    longest_wait_secs: longest,
-                });
+                staffer.push(
+                    &self.presence,
+                    ServerMessage::QueueChanged {
+                        depth,
+                        longest_wait_secs: longest,
+                    },
+                );
             }
             let now = now_secs();
             self.dispatch(&mut state, now);
@@ -178,11 +213,11 @@ impl Intake {
         Ok(())
     }
 
-    pub fn staff_disconnected(&self, account: u64, connection: u64) {
+    fn staff_disconnected(&self, account: u64, connection: u64) {
         let mut state = self.state.lock();
         let now = now_secs();
         let Some(s) = state.staff.get_mut(&account) else { return };
-        if s.connection.as_ref().is_some_and(|(c, _)| *c == connection) {
+        if s.connection == Some(connection) {
             s.connection = None;
             // Offers to someone who is gone move on at once.
             let offers: Vec<u64> = s.offers.drain().collect();

@@ -246,7 +246,10 @@ impl Intake {
             let _ = self.delivery.owners().claim(&record.group_id, Owner::TeamMessage);
             let list = team_list(&state.team_messages);
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
-                s.push(ServerMessage::TeamMessagesWaiting { messages: list.clone() });
+                s.push(
+                    &self.presence,
+                    ServerMessage::TeamMessagesWaiting { messages: list.clone() },
+                );
             }
             (record, delivered_to)
         };
@@ -278,7 +281,10 @@ impl Intake {
             }
             let list = team_list(&state.team_messages);
             for s in state.staff.values().filter(|s| on_shift(s.shift) && s.takes_chats()) {
-                s.push(ServerMessage::TeamMessagesWaiting { messages: list.clone() });
+                s.push(
+                    &self.presence,
+                    ServerMessage::TeamMessagesWaiting { messages: list.clone() },
+                );
             }
         }
         self.store.delete_team_message(&group_id)?;

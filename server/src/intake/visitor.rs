@@ -191,7 +191,7 @@ impl Intake {
             };
             state.by_visitor.insert(client, id);
             state.by_resume.insert(record.resume_hash.clone(), id);
-            let gone_since = (!state.visitors.contains_key(&client)).then_some(now);
+            let gone_since = (!self.presence.is_connected(&client)).then_some(now);
             state.tickets.insert(
                 id,
                 Ticket {
@@ -292,7 +292,7 @@ impl Intake {
                     }
                 }
                 let old_client = t.record.visitor;
-                let connected = state.visitors.contains_key(&client);
+                let connected = self.presence.is_connected(&client);
                 let t = state.tickets.get_mut(&id).expect("checked");
                 let old_hash = std::mem::replace(&mut t.record.resume_hash, resume_hash(&fresh));
                 t.gone_since = (!connected).then_some(now);

@@ -19,10 +19,11 @@
 //!   new key and its badge (again each time she connects, until done). The
 //!   visitor's commit add(new) + remove(old) is allowed by [`policy`].
 //!
-//! Memory holds one entry per live connection (to push to), per account
-//! (its current key), per revoked key, per group that still holds revoked
-//! leaves and per chat waiting for a reconnect: each bounded by the
-//! connection cap, the accounts, and the groups.
+//! Memory holds one entry per account (its current key), per revoked key,
+//! per group that still holds revoked leaves and per chat waiting for a
+//! reconnect: each bounded by the accounts and the groups. Connections
+//! are the presence registry's ([`crate::presence`]); this room listens
+//! to it for the notices a connecting key is owed.
 
 pub mod policy;
 
@@ -35,8 +36,9 @@ use parking_lot::Mutex;
 use crate::audit::{Actor, Audit, AuditAction, AuditEvent};
 use crate::delivery::Delivery;
 use crate::directory::Directory;
-use crate::intake::{Intake, Notifier};
+use crate::intake::Intake;
 use crate::mailbox::Mailboxes;
+use crate::presence::{Connection, Presence, PresenceListener};
 use crate::staff::{AccountKeysHook, Staff};
 use crate::storage::owner::StateOwner;
 use crate::storage::{ClientId, Storage, StorageError, Vault};
@@ -60,8 +62,6 @@ struct State {
     revoked: HashMap<ClientId, u64>,
     /// Groups that still hold revoked leaves, and those leaves.
     to_remove: HashMap<Vec<u8>, Vec<ClientId>>,
-    /// Live authenticated connections, to push to.
-    connections: HashMap<ClientId, (u64, Notifier)>,
     /// Chats waiting for a reconnect commit, by group.
     reconnects: HashMap<Vec<u8>, Reconnect>,
 }
@@ -77,6 +77,7 @@ pub struct Lifecycle {
     directory: Arc<Directory>,
     mailboxes: Arc<Mailboxes>,
     audit: Arc<Audit>,
+    presence: Arc<Presence>,
 }
 
 fn client_of(bytes: &[u8]) -> Result<ClientId, StorageError> {
@@ -90,12 +91,6 @@ fn account_of(bytes: &[u8]) -> Result<u64, StorageError> {
         .try_into()
         .map_err(|_| StorageError::Corrupt("expected an 8-byte account id".into()))?;
     Ok(u64::from_be_bytes(arr))
-}
-
-fn push(state: &State, client: &ClientId, msg: ServerMessage) {
-    if let Some((_, tx)) = state.connections.get(client) {
-        let _ = tx.try_send(Box::new(msg));
-    }
 }
 
 fn reconnect_notice(group_id: &[u8], r: &Reconnect) -> ServerMessage {
@@ -118,6 +113,7 @@ impl Lifecycle {
     /// Load the registry, revoke the keys of accounts disabled while the
     /// server was stopped (the admin CLI then opens the database itself),
     /// and hook into delivery, the intake and the staff service.
+    #[allow(clippy::too_many_arguments)]
     pub async fn load(
         storage: &Storage,
         staff: &Staff,
@@ -126,6 +122,7 @@ impl Lifecycle {
         directory: Arc<Directory>,
         mailboxes: Arc<Mailboxes>,
         audit: Arc<Audit>,
+        presence: Arc<Presence>,
     ) -> Result<Arc<Self>, StorageError> {
         let vault = storage.vault().clone();
         // sled reads on the blocking pool, not on an async worker.
@@ -161,6 +158,7 @@ impl Lifecycle {
             directory,
             mailboxes,
             audit,
+            presence,
         });
         let disabled: HashSet<u64> = staff
             .list()
@@ -225,27 +223,19 @@ impl Lifecycle {
     /// An authenticated connection: it gets the pushes that wait for it
     /// (leaves to remove from its groups; a visitor's reconnected
     /// counsellor).
-    pub fn connected(&self, client: ClientId, connection: u64, notifier: Notifier) {
+    fn connected(&self, client: ClientId) {
         let groups = self.delivery.group_ids_of(&client);
-        let mut state = self.state.lock();
-        state.connections.insert(client, (connection, notifier));
+        let state = self.state.lock();
         if state.revoked.contains_key(&client) {
             return;
         }
         for group in groups {
             if let Some(leaves) = state.to_remove.get(&group) {
-                push(&state, &client, removal_notice(&group, leaves));
+                self.presence.notify(&client, removal_notice(&group, leaves));
             }
             if let Some(r) = state.reconnects.get(&group).filter(|r| r.visitor == client) {
-                push(&state, &client, reconnect_notice(&group, r));
+                self.presence.notify(&client, reconnect_notice(&group, r));
             }
-        }
-    }
-
-    pub fn disconnected(&self, client: &ClientId, connection: u64) {
-        let mut state = self.state.lock();
-        if state.connections.get(client).is_some_and(|(c, _)| *c == connection) {
-            state.connections.remove(client);
         }
     }
 
@@ -320,7 +310,8 @@ impl Lifecycle {
                 badge: badge.clone(),
             };
             let mut state = self.state.lock();
-            push(&state, &chat.visitor, reconnect_notice(&chat.group_id, &reconnect));
+            self.presence
+                .notify(&chat.visitor, reconnect_notice(&chat.group_id, &reconnect));
             state.reconnects.insert(chat.group_id.clone(), reconnect);
             tracing::info!("a counsellor's chat waits for her visitor to bring her new key in");
         }
@@ -385,7 +376,7 @@ impl Lifecycle {
                 continue;
             };
             for member in members.iter().filter(|m| !state.revoked.contains_key(*m)) {
-                push(&state, member, removal_notice(group, leaves));
+                self.presence.notify(member, removal_notice(group, leaves));
             }
         }
         // What waits in the revoked keys' mailboxes for those groups goes.
@@ -501,4 +492,15 @@ impl AccountKeysHook for Lifecycle {
             }
         })
     }
+}
+
+/// Told last of a connection, after the intake and escalation: the
+/// notices it is owed follow what those rooms push on arrival.
+impl PresenceListener for Lifecycle {
+    fn connected(&self, connection: &Connection) -> crate::error::ServiceResult<()> {
+        Lifecycle::connected(self, connection.client);
+        Ok(())
+    }
+
+    fn disconnected(&self, _connection: &Connection, _was_current: bool) {}
 }

@@ -28,6 +28,7 @@ use crate::error::ServiceError;
 use crate::intake::abuse::SourceKey;
 use crate::mailbox::LiveEnvelope;
 use crate::ops::{self, Ctx, Session};
+use crate::presence::Connection;
 use crate::storage::ClientId;
 use crate::Services;
 
@@ -149,8 +150,9 @@ pub(super) async fn next_frame(stream: &mut SplitStream<WebSocket>) -> Result<In
     }
 }
 
-/// Phase 2: an authenticated connection, registered with every room that
-/// pushes to it, until it closes.
+/// Phase 2: an authenticated connection, subscribed to its mailbox and
+/// registered in the presence registry (which tells the rooms), until it
+/// closes.
 async fn run(
     services: &Arc<Services>,
     connection_id: u64,
@@ -169,7 +171,8 @@ async fn run(
         .mailboxes
         .subscribe(client, connection_id, live_tx, wake.clone(), replaced.clone());
     let claims_per_minute = NonZeroU32::new(config.limits.key_package_claims_per_minute).unwrap_or(NonZeroU32::MIN);
-    // Pushes from the intake (ticket positions, offers, …).
+    // Pushes from the rooms (ticket positions, offers, circles, …), through
+    // the presence registry.
     let (notices_tx, mut notices_rx) = mpsc::channel::<Box<ServerMessage>>(64);
     let staff_ended = staff.as_ref().map(|s| s.ended.clone()).unwrap_or_default();
     let session_expiry = staff.as_ref().map_or(Duration::from_secs(u64::from(u32::MAX)), |s| {
@@ -177,34 +180,38 @@ async fn run(
     });
     let session_expiry = tokio::time::Instant::now() + session_expiry;
     if let Some(s) = &staff {
+        // Before the rooms hear of it, so what they seal on arrival goes
+        // to this key.
         services.lifecycle.make_current(s.session.account_id, client);
-        if let Err(e) = services
-            .intake
-            .staff_connected(s.session.clone(), connection_id, notices_tx.clone())
-        {
+    }
+    let arrival = Connection {
+        id: connection_id,
+        client,
+        staff: staff.as_ref().map(|s| s.session.clone()),
+    };
+    // Unregistered (and the rooms told) when this guard drops.
+    let presence = match services.presence.register(arrival, notices_tx) {
+        Ok(guard) => guard,
+        Err(e) => {
             services.mailboxes.unsubscribe(&client, connection_id);
             outbox.send(error_frame(None, &e));
-            return Closing(close::POLICY_VIOLATION, "this key cannot be used by this account");
+            return if e.code == ErrorCode::Busy {
+                Closing(close::INTERNAL_ERROR, "too many connections")
+            } else {
+                Closing(close::POLICY_VIOLATION, "this key cannot be used by this account")
+            };
         }
-        services
-            .escalations
-            .staff_connected(&s.session, connection_id, notices_tx.clone());
+    };
+    if let Some(s) = &staff {
         services
             .lifecycle
             .staff_authenticated(s.session.account_id, client, &s.session.badge)
             .await;
-    } else {
-        services
-            .intake
-            .visitor_connected(client, connection_id, notices_tx.clone());
     }
-    services.circles.connected(client, connection_id, notices_tx.clone());
-    services.lifecycle.connected(client, connection_id, notices_tx.clone());
     let frames_per_second = NonZeroU32::new(config.intake.frames_per_second).unwrap_or(NonZeroU32::MIN);
     let mut session = Session {
         client,
         connection_id,
-        notices: notices_tx,
         staff: staff.map(|s| s.session),
         source,
         pow: None,
@@ -261,15 +268,7 @@ async fn run(
         }
     };
     services.mailboxes.unsubscribe(&client, connection_id);
-    services.circles.disconnected(&client, connection_id);
-    services.lifecycle.disconnected(&client, connection_id);
-    match &session.staff {
-        Some(s) => {
-            services.intake.staff_disconnected(s.account_id, connection_id);
-            services.escalations.staff_disconnected(s.account_id, connection_id);
-        }
-        None => services.intake.visitor_disconnected(&client, connection_id),
-    }
+    drop(presence);
     // Let durable writes still in flight answer before the socket closes.
     let _ = tokio::time::timeout(
         Duration::from_secs(5),

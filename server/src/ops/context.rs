@@ -18,9 +18,6 @@ use crate::Services;
 pub struct Session {
     pub client: ClientId,
     pub connection_id: u64,
-    /// For rooms that start pushing to this connection after it
-    /// authenticated (a circle it creates or asks to join).
-    pub notices: crate::intake::Notifier,
     /// Set for a staff session; visitors and other anonymous clients have none.
     pub staff: Option<StaffSession>,
     /// The salted hash of the client's address (memory only).

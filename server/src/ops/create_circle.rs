@@ -25,7 +25,6 @@ pub async fn apply(
     topic: String,
     auto_approve: bool,
 ) -> Reply {
-    let listen = Some((ctx.session.connection_id, ctx.session.notices.clone()));
     let staff = ctx
         .session
         .staff
@@ -34,7 +33,7 @@ pub async fn apply(
     let circle = ctx
         .services
         .circles
-        .create(staff, listen, group_id.0, &name, &language, &topic, auto_approve)
+        .create(staff, group_id.0, &name, &language, &topic, auto_approve)
         .await?;
     Ok(Some(Response::Circle { circle }))
 }

@@ -7,18 +7,10 @@ pub const OP: Operation = Operation::new("join_circle", Access::EVERYONE);
 
 pub async fn apply(ctx: &mut Ctx<'_>, code: String, display_name: String, key_package: Bytes) -> Reply {
     let session = &*ctx.session;
-    let listen = Some((session.connection_id, session.notices.clone()));
     let (circle_id, request_id) = ctx
         .services
         .circles
-        .join(
-            session.client,
-            session.source,
-            listen,
-            &code,
-            &display_name,
-            key_package.0,
-        )
+        .join(session.client, session.source, &code, &display_name, key_package.0)
         .await?;
     Ok(Some(Response::JoinRequested { circle_id, request_id }))
 }

@@ -8,7 +8,6 @@ mod shift;
 mod transfer;
 
 use serde_bytes::ByteBuf;
-use tokio::sync::mpsc;
 
 use super::effects::{Effect, Effects, To};
 use super::*;
@@ -48,7 +47,6 @@ fn badge(account: u64) -> StaffBadge {
 
 /// A connected staff member speaking English and Macedonian.
 fn add_staff(state: &mut State, account: u64, role: StaffRole, shift: ShiftState) {
-    let (tx, _rx) = mpsc::channel(8);
     let session = StaffSession {
         account_id: account,
         role,
@@ -64,7 +62,7 @@ fn add_staff(state: &mut State, account: u64, role: StaffRole, shift: ShiftState
         Staffer {
             session,
             shift,
-            connection: Some((account, tx)),
+            connection: Some(account),
             chats: HashSet::new(),
             offers: HashSet::new(),
             last_assigned: 0,
@@ -108,8 +106,6 @@ fn insert(state: &mut State, record: TicketRecord, phase: Phase) {
     if let Some(g) = &record.group_id {
         state.by_group.insert(g.to_vec(), id);
     }
-    let (tx, _rx) = mpsc::channel(8);
-    state.visitors.insert(record.visitor, (id, tx));
     state.tickets.insert(
         id,
         Ticket {

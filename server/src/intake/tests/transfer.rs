@@ -165,7 +165,7 @@ fn only_a_supervisor_rescues_and_only_a_stranded_chat() {
     );
     s.staff.get_mut(&ANA).unwrap().connection = None;
     transitions::check_rescue(&s, SUPERVISOR, &group_of(7)).unwrap();
-    s.staff.get_mut(&ANA).unwrap().connection = s.staff[&BORA].connection.clone();
+    s.staff.get_mut(&ANA).unwrap().connection = s.staff[&BORA].connection;
     s.staff.get_mut(&ANA).unwrap().shift = ShiftState::ClockedOut;
     transitions::check_rescue(&s, SUPERVISOR, &group_of(7)).unwrap();
 }
