@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use parasol_client::mls::{CommitOp, MlsEngine};
 use parasol_client::Identity;
 use parasol_server::config::Limits;
-use parasol_server::delivery::Delivery;
+use parasol_server::delivery::{Delivery, Rooms};
 use parasol_server::mailbox::Mailboxes;
 use parasol_server::storage::writer::{self, MailboxIndex, WriterConfig};
 use parasol_server::storage::{ClientId, Storage, VaultConfig};
@@ -68,6 +68,7 @@ fn fixture() -> &'static Fixture {
         let group = runtime.block_on(async {
             let accepted = delivery
                 .create_group(
+                    Rooms::none(),
                     creator,
                     parasol_server::validation::Requester::STAFF,
                     &new.group_info,
@@ -116,6 +117,7 @@ fuzz_target!(|data: &[u8]| {
             0 => {
                 f.delivery
                     .commit(
+                        Rooms::none(),
                         f.creator,
                         parasol_server::validation::Requester::STAFF,
                         rest,
@@ -129,6 +131,7 @@ fuzz_target!(|data: &[u8]| {
                 let commit = patched(&f.commit, rest);
                 f.delivery
                     .commit(
+                        Rooms::none(),
                         f.creator,
                         parasol_server::validation::Requester::STAFF,
                         &commit,
@@ -138,16 +141,22 @@ fuzz_target!(|data: &[u8]| {
                     )
                     .await
             }
-            2 => f.delivery.application_message(f.creator, rest).await,
+            2 => f.delivery.application_message(Rooms::none(), f.creator, rest).await,
             3 => {
                 let message = patched(&f.message, rest);
-                f.delivery.application_message(f.creator, &message).await
+                f.delivery.application_message(Rooms::none(), f.creator, &message).await
             }
             _ => {
                 let split = rest.first().map_or(0, |&b| usize::from(b) * rest.len() / 256);
                 let (info, tree) = rest.split_at(split);
                 f.delivery
-                    .create_group(f.creator, parasol_server::validation::Requester::STAFF, info, tree)
+                    .create_group(
+                        Rooms::none(),
+                        f.creator,
+                        parasol_server::validation::Requester::STAFF,
+                        info,
+                        tree,
+                    )
                     .await
             }
         };
