@@ -350,9 +350,4 @@ impl Intake {
             Err(Refusal::PowRequired(_)) => Err(ServiceError::internal()),
         }
     }
-
-    /// Whether `group_id` is an intake chat (or a team message).
-    pub fn is_chat_group(&self, group_id: &[u8]) -> bool {
-        self.state.lock().by_group.contains_key(group_id)
-    }
 }
