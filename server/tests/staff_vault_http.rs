@@ -10,7 +10,6 @@ use parasol_server::admin::{AdminContext, AdminReply, AdminRequest};
 use parasol_server::config::Config;
 use parasol_server::staff_vault::{MAX_ACCOUNT_BYTES, MAX_ITEMS, MAX_ITEM_BYTES};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 mod common;
 use common::*;
@@ -150,26 +149,8 @@ async fn open_put_and_versions_round_trip() {
 
 /// Start again on an existing data directory.
 async fn restart(mut config: Config, dir: tempfile::TempDir) -> TestServer {
-    config.listen = "127.0.0.1:0".parse().unwrap();
     config.metrics_listen = None;
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let token = shutdown.clone();
-    let task = tokio::spawn(async move {
-        parasol_server::run_with(config, token, move |addr, services| {
-            let _ = tx.send((addr, services.clone()));
-        })
-        .await
-        .unwrap();
-    });
-    let (addr, services) = rx.await.unwrap();
-    TestServer {
-        addr,
-        services,
-        shutdown,
-        task,
-        dir,
-    }
+    start_in(config, dir).await
 }
 
 #[tokio::test]

@@ -146,19 +146,7 @@ async fn message_activity_is_stored_so_a_restart_does_not_expire_a_chatting_grou
     let identity = Identity::generate();
     let creator = identity.client_id();
     let mut engine = MlsEngine::new(identity);
-    let new = engine.create_group().unwrap();
-    let accepted = f
-        .delivery
-        .create_group(
-            Rooms::none(),
-            creator,
-            Requester::STAFF,
-            &new.group_info,
-            &new.ratchet_tree,
-        )
-        .await
-        .unwrap();
-    let group = f.delivery.finish(accepted).await.unwrap().0;
+    let group = staff_group(&f, &mut engine, creator).await;
 
     // Last commit 31 days ago; then a message now.
     f.delivery.group(&group).unwrap().write().await.last_activity = now_hour() - 31 * 24;
@@ -303,6 +291,23 @@ fn rooms_knowing(staff: &StaffKeys) -> Rooms<'_> {
     }
 }
 
+/// A group a staff key created, with no room's rules, stored.
+async fn staff_group(f: &Fixture, engine: &mut MlsEngine, creator: ClientId) -> Vec<u8> {
+    let new = engine.create_group().unwrap();
+    let accepted = f
+        .delivery
+        .create_group(
+            Rooms::none(),
+            creator,
+            Requester::STAFF,
+            &new.group_info,
+            &new.ratchet_tree,
+        )
+        .await
+        .unwrap();
+    f.delivery.finish(accepted).await.unwrap().0
+}
+
 async fn create_as(f: &Fixture, rooms: Rooms<'_>, engine: &mut MlsEngine, creator: ClientId) -> ServiceResult<Vec<u8>> {
     let new = engine.create_group().unwrap();
     let accepted = f
@@ -420,19 +425,7 @@ async fn only_the_owners_rules_and_the_registrys_are_asked() {
     let identity = Identity::generate();
     let creator = identity.client_id();
     let mut engine = MlsEngine::new(identity);
-    let new = engine.create_group().unwrap();
-    let accepted = f
-        .delivery
-        .create_group(
-            Rooms::none(),
-            creator,
-            Requester::STAFF,
-            &new.group_info,
-            &new.ratchet_tree,
-        )
-        .await
-        .unwrap();
-    let group = f.delivery.finish(accepted).await.unwrap().0;
+    let group = staff_group(&f, &mut engine, creator).await;
     let circles_mute = Rooms {
         circles: &MutesEveryone,
         ..Rooms::none()

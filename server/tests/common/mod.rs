@@ -34,10 +34,16 @@ pub fn config() -> Config {
 
 pub async fn start(mut config: Config) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    config.listen = "127.0.0.1:0".parse().unwrap();
     // The key file (`data.keys`) lands beside it, inside the temporary dir.
     config.data_dir = dir.path().join("data");
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    start_in(config, dir).await
+}
+
+/// Start on `config.data_dir`, kept alive by `dir` (a first start, or a
+/// restart on the data a previous server left there).
+pub async fn start_in(mut config: Config, dir: tempfile::TempDir) -> TestServer {
+    config.listen = "127.0.0.1:0".parse().unwrap();
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let token = shutdown.clone();
