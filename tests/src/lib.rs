@@ -65,7 +65,7 @@ fn workspace_binary(package: &str, bin: &str, profile: Profile) -> PathBuf {
     let command = format!("cargo build --locked{release_flag} -p {package} --bin {bin}");
     let problem = match std::fs::metadata(&path).and_then(|m| m.modified()) {
         Err(_) => Some(format!("{} is missing", path.display())),
-        Ok(built_at) => newest_source(package)
+        Ok(built_at) => newest_input(&path, package)
             .filter(|(_, changed)| *changed > built_at)
             .map(|(file, _)| format!("{} is older than {}", path.display(), file.display())),
     };
@@ -84,6 +84,24 @@ fn workspace_binary(package: &str, bin: &str, profile: Profile) -> PathBuf {
     }
     built.push(path.clone());
     path
+}
+
+/// The most recently changed file the binary at `path` is built from: the
+/// list cargo writes beside it (`<bin>.d`), which leaves out test-only
+/// modules; without that list, every Rust source of the crates.
+fn newest_input(path: &Path, package: &str) -> Option<(PathBuf, std::time::SystemTime)> {
+    let Ok(dep_info) = std::fs::read_to_string(path.with_extension("d")) else {
+        return newest_source(package);
+    };
+    // `<target>: <input> <input> …`, a space inside a path written `\ `.
+    let (_, inputs) = dep_info.lines().next()?.split_once(": ")?;
+    inputs
+        .replace("\\ ", "\0")
+        .split_whitespace()
+        .map(|f| PathBuf::from(f.replace('\0', " ")))
+        .filter_map(|f| Some((std::fs::metadata(&f).ok()?.modified().ok()?, f)))
+        .max()
+        .map(|(time, file)| (file, time))
 }
 
 /// The most recently changed Rust source of `package` and of the crates it
@@ -514,15 +532,26 @@ pub fn create_staff(
 
 /// Log a staff member in over HTTP (`POST /v1/staff/login`) and return the
 /// session token for `Client::connect_staff`.
+///
+/// Like the console, it tries again on 503 `busy`: the server lets one
+/// source have only a few logins waiting for a password check, and tests
+/// log several staff in at once from one address.
 pub fn staff_login(server: &ServerProcess, username: &str, password: &str) -> String {
-    let body = serde_json::json!({"username": username, "password": password}).to_string();
-    let (status, body) = http_request(
-        server.addr(),
-        "POST",
-        "/v1/staff/login",
-        &[("Content-Type", "application/json")],
-        &body,
-    );
+    let request = serde_json::json!({"username": username, "password": password}).to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (status, body) = loop {
+        let (status, body) = http_request(
+            server.addr(),
+            "POST",
+            "/v1/staff/login",
+            &[("Content-Type", "application/json")],
+            &request,
+        );
+        if status != 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     assert_eq!(status, 200, "login of {username} failed: {body}");
     let value: serde_json::Value = serde_json::from_str(&body).expect("login answer is JSON");
     value["token"].as_str().expect("a session token").to_string()

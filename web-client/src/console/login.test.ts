@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import { LoginError, login, logout } from "./login";
+import { BUSY_RETRY_MS, LoginError, login, logout } from "./login";
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -29,6 +29,33 @@ describe("login", () => {
     const e = await login("ana", "pw").catch((e: unknown) => e);
     expect(e).toBeInstanceOf(LoginError);
     expect(e).toMatchObject({ code: "too_many_attempts", retryAfterSecs: 30 });
+  });
+
+  it("a busy server is asked again after its Retry-After, then the answer counts", async () => {
+    let calls = 0;
+    vi.stubGlobal("fetch", async () => {
+      calls += 1;
+      return calls < 3
+        ? new Response(JSON.stringify({ error: "busy" }), { status: 503, headers: { "Retry-After": "1" } })
+        : new Response(JSON.stringify({ token: "t" }), { status: 200 });
+    });
+    const waits: number[] = [];
+    const answer = await login("ana", "pw", undefined, async (ms) => {
+      waits.push(ms);
+    });
+    expect(answer.token).toBe("t");
+    expect(waits).toEqual([1000, 1000]);
+  });
+
+  it("a server that stays busy is reported as busy, not tried for ever", async () => {
+    serve(503, { error: "busy" }, { "Retry-After": "8" });
+    const waits: number[] = [];
+    const e = await login("ana", "pw", undefined, async (ms) => {
+      waits.push(ms);
+    }).catch((e: unknown) => e);
+    expect(e).toMatchObject({ code: "busy" });
+    expect(waits.length).toBeGreaterThan(0);
+    expect(waits.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(BUSY_RETRY_MS);
   });
 
   it("a refusal that is not JSON keeps the status", async () => {

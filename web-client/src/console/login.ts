@@ -22,8 +22,37 @@ export class LoginError extends Error {
   }
 }
 
-/** `POST /v1/staff/login`. Errors carry the server's code (`invalid_credentials`, `too_many_attempts`, …). */
-export async function login(username: string, password: string, totp?: string): Promise<LoginAnswer> {
+/** How long `login` keeps trying while the server answers 503 `busy`. */
+export const BUSY_RETRY_MS = 20_000;
+
+/**
+ * `POST /v1/staff/login`. Errors carry the server's code (`invalid_credentials`, `too_many_attempts`, …).
+ *
+ * A 503 `busy` is tried again after its Retry-After, for up to `BUSY_RETRY_MS`:
+ * the server checks a few passwords at a time per address, and a team behind
+ * one office router logs in together at the start of a shift.
+ */
+export async function login(
+  username: string,
+  password: string,
+  totp?: string,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<LoginAnswer> {
+  let waitedMs = 0;
+  for (;;) {
+    try {
+      return await loginOnce(username, password, totp);
+    } catch (e) {
+      if (!(e instanceof LoginError) || e.code !== "busy") throw e;
+      const waitMs = (e.retryAfterSecs ?? 1) * 1000;
+      if (waitedMs + waitMs > BUSY_RETRY_MS) throw e;
+      waitedMs += waitMs;
+      await sleep(waitMs);
+    }
+  }
+}
+
+async function loginOnce(username: string, password: string, totp?: string): Promise<LoginAnswer> {
   const body: Record<string, string> = { username, password };
   if (totp) body.totp = totp;
   const res = await fetch("/v1/staff/login", {

@@ -66,7 +66,9 @@ function LoginForm({ onLoggedIn, notice }: { onLoggedIn: (c: StaffConsole) => vo
                     ? "Wrong username, password or code."
                     : e.code === "too_many_attempts"
                       ? `Too many attempts. Try again in ${e.retryAfterSecs ?? 60} seconds.`
-                      : `Login failed (${e.code}).`
+                      : e.code === "busy"
+                        ? "The server is busy with other logins. Try again in a minute."
+                        : `Login failed (${e.code}).`
                   : "Could not connect to the server.",
               );
             })
