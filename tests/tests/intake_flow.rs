@@ -167,8 +167,10 @@ async fn an_offer_not_accepted_in_time_moves_to_the_next_counsellor() {
         s.c.set_shift(ShiftState::Available, false).await.expect("available");
     }
     let mut v = visitor(&server).await;
-    let ticket = v.request_chat("mk", "health", false).await.expect("ticket");
+    // Taken before the request: the offer is made (and its timer starts)
+    // before the answer arrives, which a loaded machine can delay.
     let offered_at = Instant::now();
+    let ticket = v.request_chat("mk", "health", false).await.expect("ticket");
 
     // Whoever gets the offer first lets it lapse.
     let (first, second) = loop {

@@ -43,6 +43,10 @@ pub async fn start(mut config: Config) -> TestServer {
 /// Start on `config.data_dir`, kept alive by `dir` (a first start, or a
 /// restart on the data a previous server left there).
 pub async fn start_in(mut config: Config, dir: tempfile::TempDir) -> TestServer {
+    // Threads of a stopped server (the blocking pool, the storage owners)
+    // can hold sled's lock a moment after `run_with` returned; a restart
+    // waits for it instead of failing.
+    wait_until_unlocked(&config.data_dir.join("sled").join("db")).await;
     config.listen = "127.0.0.1:0".parse().unwrap();
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -61,6 +65,24 @@ pub async fn start_in(mut config: Config, dir: tempfile::TempDir) -> TestServer 
         shutdown,
         task,
         dir,
+    }
+}
+
+/// Wait (up to 20 s) until no process or thread holds the file lock sled
+/// takes on `db`.
+async fn wait_until_unlocked(db: &std::path::Path) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let Ok(file) = std::fs::File::open(db) else { return };
+        if file.try_lock().is_ok() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sled's lock on {} was never released",
+            db.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
