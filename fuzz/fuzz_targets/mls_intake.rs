@@ -14,8 +14,7 @@ use parasol_client::mls::{CommitOp, MlsEngine};
 use parasol_client::Identity;
 use parasol_server::config::Limits;
 use parasol_server::delivery::{Delivery, Rooms};
-use parasol_server::mailbox::Mailboxes;
-use parasol_server::storage::writer::{self, MailboxIndex, WriterConfig};
+use parasol_server::mailbox::{Mailboxes, WriterConfig};
 use parasol_server::storage::{ClientId, Storage, VaultConfig};
 
 struct Fixture {
@@ -37,10 +36,8 @@ fn fixture() -> &'static Fixture {
             retention_secs: 7200,
         };
         let storage = Storage::open(&dir.path().join("data"), keys).expect("storage");
-        let index: MailboxIndex = Default::default();
-        let (tx, _writer) = writer::spawn(
-            storage.clone(),
-            index.clone(),
+        let (mailboxes, _writer) = Mailboxes::open(
+            &storage,
             WriterConfig {
                 group_commit_delay: std::time::Duration::ZERO,
                 max_jobs_per_round: 16,
@@ -48,8 +45,9 @@ fn fixture() -> &'static Fixture {
                 max_mailbox_envelopes: 64,
             },
             16,
-        );
-        let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, tx));
+        )
+        .expect("mailboxes");
+        let mailboxes = Arc::new(mailboxes);
         let delivery = Delivery::load(
             &storage,
             mailboxes,

@@ -60,8 +60,8 @@ impl From<crate::storage::StorageError> for ServiceError {
     }
 }
 
-impl From<crate::storage::writer::WriteError> for ServiceError {
-    fn from(e: crate::storage::writer::WriteError) -> Self {
+impl From<crate::mailbox::WriteError> for ServiceError {
+    fn from(e: crate::mailbox::WriteError) -> Self {
         tracing::error!(error = %e, "storage write failed");
         ServiceError::internal()
     }

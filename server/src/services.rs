@@ -12,11 +12,10 @@ use crate::audit::Audit;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::directory::Directory;
-use crate::mailbox::Mailboxes;
+use crate::mailbox::{Mailboxes, WriterConfig};
 use crate::metrics::Metrics;
 use crate::staff::{Attestor, Staff};
 use crate::stats::Stats;
-use crate::storage::writer::{self, WriterConfig};
 use crate::storage::Storage;
 
 use crate::background::{intake_clock, purge_loop};
@@ -120,19 +119,25 @@ pub async fn run_with(
         })
         .await?
     };
-    let index: writer::MailboxIndex = Default::default();
-    let (writer_tx, writer_thread) = writer::spawn(
-        storage.clone(),
-        index.clone(),
-        WriterConfig {
-            group_commit_delay: Duration::from_millis(config.group_commit_delay_ms),
-            max_jobs_per_round: 1024,
-            max_round_bytes: 32 * 1024 * 1024,
-            max_mailbox_envelopes: config.limits.max_mailbox_envelopes,
-        },
-        8192,
-    );
-    let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, writer_tx));
+    // Before the groups load: the mailboxes' recovery may finish a group
+    // round a crash interrupted.
+    let (mailboxes, writer_thread) = {
+        let (storage, config) = (storage.clone(), config.clone());
+        at_start_up(move || {
+            Ok(Mailboxes::open(
+                &storage,
+                WriterConfig {
+                    group_commit_delay: Duration::from_millis(config.group_commit_delay_ms),
+                    max_jobs_per_round: 1024,
+                    max_round_bytes: 32 * 1024 * 1024,
+                    max_mailbox_envelopes: config.limits.max_mailbox_envelopes,
+                },
+                8192,
+            )?)
+        })
+        .await?
+    };
+    let mailboxes = Arc::new(mailboxes);
     // One bounded pool for heavy MLS validation, shared by delivery and
     // the directory.
     let validation = Arc::new(validation::ValidationPool::new(

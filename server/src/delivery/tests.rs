@@ -7,7 +7,6 @@ use parasol_client::mls::MlsEngine;
 use parasol_client::Identity;
 
 use super::*;
-use crate::storage::writer::{self, MailboxIndex, WriterConfig};
 
 struct Fixture {
     storage: Storage,
@@ -17,19 +16,8 @@ struct Fixture {
 
 fn open(dir: tempfile::TempDir, limits: Limits) -> Fixture {
     let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
-    let index: MailboxIndex = Default::default();
-    let (tx, _thread) = writer::spawn(
-        storage.clone(),
-        index.clone(),
-        WriterConfig {
-            group_commit_delay: std::time::Duration::ZERO,
-            max_jobs_per_round: 16,
-            max_round_bytes: 1 << 20,
-            max_mailbox_envelopes: 100,
-        },
-        16,
-    );
-    let mailboxes = Arc::new(Mailboxes::new(storage.clone(), index, tx));
+    let (mailboxes, _thread) = Mailboxes::open(&storage, crate::mailbox::tests::test_writer_config(100), 16).unwrap();
+    let mailboxes = Arc::new(mailboxes);
     let delivery = Delivery::load(
         &storage,
         mailboxes,

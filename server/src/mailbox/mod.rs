@@ -1,6 +1,17 @@
 //! Mailboxes: the queueing service. Every client has one ordered mailbox;
-//! the delivery service appends to it through the storage writer, the
+//! the delivery service appends to it through the mailbox writer, the
 //! client's connection reads, pushes and acks it.
+//!
+//! This room owns its storage and its threads (`crate::storage` only opens
+//! sled and lends it the vault and the durable flush):
+//! - [`store`]: the mailbox trees, their reads, acks and retention;
+//! - [`writer`]: the thread that appends envelopes (and group states) in
+//!   durable rounds, [`rounds`] and [`journal`] its writes to sled;
+//! - [`reaper`]: the thread that deletes acknowledged envelopes;
+//! - [`recovery`]: the start-up check of every head;
+//! - [`push`]: the push window of a subscribed connection.
+//!
+//! [`Mailboxes::open`] is the one place that wires these together.
 //!
 //! Live delivery is a hint: after a write is durable, the connection of each
 //! recipient (if any) gets the new envelope on a bounded channel. When the
@@ -14,9 +25,21 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::storage::reaper::{self, AckJob};
-use crate::storage::writer::{self, MailboxIndex, WriteError, WriteJob, WriterTask};
+pub mod journal;
+pub mod push;
+pub mod reaper;
+pub mod recovery;
+pub mod rounds;
+pub mod store;
+#[cfg(test)]
+pub(crate) mod tests;
+pub mod writer;
+
 use crate::storage::{owner, ClientId, EnvelopeRecord, Storage, StorageError};
+use reaper::AckJob;
+pub use store::{AckOutcome, MailboxStore};
+pub use writer::{MailboxIndex, WriteError, WriterConfig};
+use writer::{WriteJob, WriterTask};
 
 /// A new envelope for a connected recipient.
 #[derive(Debug, Clone)]
@@ -49,7 +72,7 @@ pub enum AckError {
 }
 
 pub struct Mailboxes {
-    storage: Storage,
+    store: MailboxStore,
     index: MailboxIndex,
     subscribers: Mutex<HashMap<ClientId, Subscriber>>,
     writer: mpsc::Sender<WriterTask>,
@@ -68,10 +91,28 @@ pub struct PendingWrite {
 }
 
 impl Mailboxes {
-    pub fn new(storage: Storage, index: MailboxIndex, writer: mpsc::Sender<WriterTask>) -> Self {
-        let (reaper, _thread) = reaper::spawn(storage.clone(), index.clone(), REAPER_QUEUE);
+    /// Open the mailbox trees (with the start-up recovery, which may finish
+    /// a group round: call before loading the groups) and start the writer
+    /// and the reaper. Blocking: run at start-up, off the async workers.
+    /// The writer stops, after a last flush, once the service is dropped;
+    /// join the returned thread to wait for it.
+    pub fn open(
+        storage: &Storage,
+        config: WriterConfig,
+        queue_len: usize,
+    ) -> Result<(Self, std::thread::JoinHandle<()>), StorageError> {
+        let store = MailboxStore::open(storage)?;
+        let index: MailboxIndex = Default::default();
+        let (writer, thread) = writer::spawn(store.clone(), index.clone(), config, queue_len);
+        Ok((Self::with_writer(store, index, writer), thread))
+    }
+
+    /// The service over a writer already started (tests give it a channel
+    /// nobody reads).
+    fn with_writer(store: MailboxStore, index: MailboxIndex, writer: mpsc::Sender<WriterTask>) -> Self {
+        let (reaper, _thread) = reaper::spawn(store.clone(), index.clone(), REAPER_QUEUE);
         Mailboxes {
-            storage,
+            store,
             index,
             subscribers: Mutex::new(HashMap::new()),
             writer,
@@ -114,7 +155,7 @@ impl Mailboxes {
         if let Some(meta) = self.index.lock().get(client) {
             return Ok(*meta);
         }
-        let (storage, index, client) = (self.storage.clone(), self.index.clone(), *client);
+        let (storage, index, client) = (self.store.clone(), self.index.clone(), *client);
         owner::read(move || writer::mailbox_meta(&storage, &index, &client)).await
     }
 
@@ -226,7 +267,7 @@ impl Mailboxes {
         if after >= durable_head {
             return Ok(Vec::new());
         }
-        let (storage, client) = (self.storage.clone(), *client);
+        let (storage, client) = (self.store.clone(), *client);
         owner::read(move || storage.read_mailbox(&client, after, durable_head, limit, max_bytes)).await
     }
 
@@ -261,7 +302,7 @@ impl Mailboxes {
     pub fn purge_group(&self, clients: &[ClientId], group_id: &[u8]) -> Result<usize, StorageError> {
         let mut total = 0;
         for client in clients {
-            let n = self.storage.purge_group_envelopes(client, group_id)?;
+            let n = self.store.purge_group_envelopes(client, group_id)?;
             if let Some(meta) = self.index.lock().get_mut(client) {
                 meta.len = meta.len.saturating_sub(n as u64);
             }
@@ -272,7 +313,7 @@ impl Mailboxes {
 
     /// Delete envelopes older than `cutoff` (retention).
     pub fn purge_before(&self, cutoff: u64) -> Result<usize, StorageError> {
-        let purged = self.storage.purge_mailboxes_before(cutoff)?;
+        let purged = self.store.purge_mailboxes_before(cutoff)?;
         let mut idx = self.index.lock();
         let mut total = 0;
         for (client, n) in purged {
@@ -287,175 +328,6 @@ impl Mailboxes {
     /// Destroy the storage keys of periods past retention at `now`; call
     /// after [`Self::purge_before`] deleted their envelopes.
     pub fn destroy_expired_keys(&self, now: u64) -> Result<usize, StorageError> {
-        self.storage.destroy_expired_keys(now)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::writer::Round;
-
-    fn record() -> EnvelopeRecord {
-        crate::storage::tests::test_record()
-    }
-
-    /// Mailboxes over a fresh store in `dir`, with a writer and a reaper.
-    fn with_writer(dir: &std::path::Path, max_mailbox_envelopes: u64) -> (Storage, Mailboxes) {
-        let storage = Storage::open(dir, crate::storage::tests::test_keys(dir)).unwrap();
-        let index: MailboxIndex = Default::default();
-        let config = writer::WriterConfig {
-            group_commit_delay: std::time::Duration::ZERO,
-            max_jobs_per_round: 16,
-            max_round_bytes: 1 << 20,
-            max_mailbox_envelopes,
-        };
-        let (tx, _thread) = writer::spawn(storage.clone(), index.clone(), config, 16);
-        (storage.clone(), Mailboxes::new(storage, index, tx))
-    }
-
-    /// Issue 24: an acknowledgement (an envelope write's answer, a state
-    /// write's answer) comes only after sled's files were fsynced, not just
-    /// after sled's flush (which is `sync_file_range` on Linux).
-    #[tokio::test]
-    async fn every_answer_waits_for_an_fsync_after_the_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, mailboxes) = with_writer(dir.path(), 10);
-        let before = storage.durable_syncs();
-        let pending = mailboxes
-            .enqueue(None, vec![([3u8; 32], Arc::new(record()))])
-            .await
-            .unwrap();
-        mailboxes.complete(pending).await.unwrap();
-        let after_envelope = storage.durable_syncs();
-        assert!(after_envelope > before, "an envelope was acknowledged without an fsync");
-
-        let tree = storage.db().open_tree("seam").unwrap();
-        storage
-            .owner()
-            .write(move || -> Result<(), StorageError> {
-                tree.insert("k", "v")?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-        assert!(
-            storage.durable_syncs() > after_envelope,
-            "a state write was acknowledged without an fsync"
-        );
-    }
-
-    /// Entries a round applied but has not yet flushed are invisible: after
-    /// a crash their seqs would be handed out again.
-    #[tokio::test]
-    async fn reads_stop_at_the_durable_head() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
-        let index: MailboxIndex = Default::default();
-        let (writer, _rx) = mpsc::channel(1);
-        let mailboxes = Mailboxes::new(storage.clone(), index.clone(), writer);
-        let client = [7u8; 32];
-        assert_eq!(mailboxes.head(&client).await.unwrap(), 0);
-
-        let round = Round {
-            entries: vec![(client, 1, storage.seal_envelope(&client, 1, &record()).unwrap(), false)],
-            heads: vec![(client, 1)],
-            ..Default::default()
-        };
-        storage.apply_round(&round).unwrap();
-        assert!(
-            mailboxes.read(&client, 0, 10, usize::MAX).await.unwrap().is_empty(),
-            "not yet durable"
-        );
-
-        // What the writer does after the flush: publish the new head.
-        index.lock().get_mut(&client).unwrap().head = 1;
-        assert_eq!(mailboxes.read(&client, 0, 10, usize::MAX).await.unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn empty_mailboxes_leave_the_index_and_come_back_intact() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, mailboxes) = with_writer(dir.path(), 100);
-        let (idle, busy) = ([1u8; 32], [2u8; 32]);
-        mailboxes.head(&idle).await.unwrap();
-        for _ in 0..2 {
-            let pending = mailboxes
-                .enqueue_bounded(None, vec![(busy, Arc::new(record()))])
-                .await
-                .unwrap();
-            mailboxes.complete(pending).await.unwrap();
-        }
-        mailboxes.ack(&busy, 1).await.unwrap();
-        assert_eq!(mailboxes.index_len(), 2);
-        // The reaper deletes on its own thread, soon after the ack.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while storage.mailbox_len(&busy).unwrap() != 1 {
-            assert!(std::time::Instant::now() < deadline, "the ack was never applied");
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-
-        mailboxes.evict_empty();
-        while mailboxes.index_len() != 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the empty entry was never evicted"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        // The mailbox with mail stays; the evicted one reloads from disk.
-        assert_eq!(mailboxes.head(&busy).await.unwrap(), 2);
-        assert_eq!(mailboxes.read(&busy, 0, 10, usize::MAX).await.unwrap().len(), 1);
-        assert_eq!(mailboxes.head(&idle).await.unwrap(), 0);
-        mailboxes.ack(&busy, 2).await.unwrap();
-        mailboxes.evict_empty();
-        let pending = mailboxes
-            .enqueue_bounded(None, vec![(busy, Arc::new(record()))])
-            .await
-            .unwrap();
-        mailboxes.complete(pending).await.unwrap();
-        assert_eq!(
-            mailboxes.head(&busy).await.unwrap(),
-            3,
-            "seqs continue after an eviction"
-        );
-    }
-
-    /// An ack covering more envelopes than the reaper deletes in one step
-    /// is finished over the following steps, and the mailbox still takes
-    /// new envelopes meanwhile.
-    #[tokio::test]
-    async fn a_large_ack_is_deleted_over_several_rounds() {
-        let dir = tempfile::tempdir().unwrap();
-        let (storage, mailboxes) = with_writer(dir.path(), 10_000);
-        let client = [3u8; 32];
-        // Three times what the reaper deletes in one step.
-        for _ in 0..12 {
-            let pending = mailboxes
-                .enqueue_bounded(None, vec![(client, Arc::new(record())); 64])
-                .await
-                .unwrap();
-            mailboxes.complete(pending).await.unwrap();
-        }
-        assert_eq!(mailboxes.head(&client).await.unwrap(), 768);
-        mailboxes.ack(&client, 768).await.unwrap();
-        let pending = mailboxes
-            .enqueue_bounded(None, vec![(client, Arc::new(record()))])
-            .await
-            .unwrap();
-        mailboxes.complete(pending).await.unwrap();
-
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        // The reaper lowers the count just after its removes.
-        while storage.mailbox_len(&client).unwrap() != 1 || mailboxes.is_full(&client, 2).await.unwrap() {
-            assert!(std::time::Instant::now() < deadline, "the ack was never finished");
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        let left = mailboxes.read(&client, 0, 10, usize::MAX).await.unwrap();
-        assert_eq!(left.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), vec![769]);
-        assert!(
-            !mailboxes.is_full(&client, 2).await.unwrap(),
-            "the count follows the deletions"
-        );
+        self.store.storage().destroy_expired_keys(now)
     }
 }

@@ -7,13 +7,14 @@
 //! - [`http`]: the routes, the WebSocket upgrade and its admission;
 //! - [`socket`]: one connection's life, from challenge to close;
 //! - [`auth`]: the first request, proving a key (and a staff session);
-//! - [`outbox`]: the bounded queue to the socket, and the frames in it;
-//! - [`push`]: pushing envelopes within the client's window.
+//! - [`outbox`]: the bounded queue to the socket, and the frames in it.
+//!
+//! Pushing envelopes within the client's window is the queueing service's
+//! (`crate::mailbox::push`).
 
 pub mod accept;
 mod auth;
 pub mod http;
 pub mod outbox;
-pub mod push;
 pub mod socket;
 pub mod tls;

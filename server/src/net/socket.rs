@@ -23,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{authenticate_connection, StaffLogin};
 use super::outbox::{error_frame, frame, response, spawn_writer, Outbox};
-use super::push::{on_live, pump};
 use crate::error::ServiceError;
 use crate::intake::abuse::SourceKey;
+use crate::mailbox::push::{on_live, pump};
 use crate::mailbox::LiveEnvelope;
 use crate::ops::{self, Ctx, Session};
 use crate::presence::Connection;
@@ -35,7 +35,7 @@ use crate::Services;
 static CONNECTION_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// Why the connection loop ended: the close code and reason sent.
-pub(super) struct Closing(pub u16, pub &'static str);
+pub(crate) struct Closing(pub u16, pub &'static str);
 
 /// One clock for every connection's rate limiters: making a clock asks the
 /// CPU about its timestamp counter (`cpuid`, which traps to the hypervisor

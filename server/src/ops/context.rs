@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use crate::error::{ServiceError, ServiceResult};
 use crate::intake::abuse::SourceKey;
 use crate::intake::StaffSession;
+pub use crate::mailbox::push::Push;
 use crate::net::outbox::{error_frame, response, Outbox};
 use crate::storage::ClientId;
 use crate::Services;
@@ -31,14 +32,6 @@ pub struct Session {
     /// Commits are validated with public-key operations and reach every
     /// member: a member may not flood a group with them.
     pub commits: DefaultDirectRateLimiter,
-}
-
-/// Push state of a subscribed connection.
-pub struct Push {
-    /// Seq of the next envelope to push.
-    pub next: u64,
-    /// Everything up to here has been acked (or was skipped by `after`).
-    pub acked: u64,
 }
 
 /// One request in flight: who sent it (`session`), what it may use
@@ -85,7 +78,7 @@ impl Ctx<'_> {
     /// Push what the mailbox holds beyond the client's cursor, after the
     /// answer was sent.
     pub async fn push_pending(&mut self) {
-        crate::net::push::push_after_answer(self.services, self.session, self.outbox).await;
+        crate::mailbox::push::push_after_answer(self.services, self.session, self.outbox).await;
     }
 
     /// Spawn the wait for durability; the answer is sent when it is done.

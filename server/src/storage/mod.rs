@@ -1,16 +1,21 @@
-//! Storage: the only module that knows sled.
+//! Storage: opening sled, the schema, the state owner and the vault.
 //!
-//! Trees (every stored field is listed in PROTOCOL.md, "What the server
-//! stores"):
-//! - `meta`: schema version.
+//! sled is no longer known here alone: each room owns its trees and opens
+//! them through [`Storage::db`] (the queueing service in `crate::mailbox`:
+//! mailboxes, heads, floors and the group-round journal, with its writer
+//! and reaper threads; intake, circles, escalation, staff, the staff
+//! vault, audit and statistics their own). What stays true everywhere is
+//! the rule below, checked over the whole server's source.
+//!
+//! Trees kept here (every stored field is listed in PROTOCOL.md, "What the
+//! server stores"):
+//! - `meta`: schema version (and, owned by `crate::mailbox`, the journal
+//!   of an unfinished group round).
 //! - `key_packages`: `client_id ‖ key_package_ref` → one-time key package.
 //! - `last_resort_key_packages`: `client_id` → last-resort key package.
-//! - `groups`: `group_id` → the public group state the server tracks.
-//! - `mailboxes`: `client_id ‖ seq` → envelope waiting for that client.
-//! - `mailbox_heads`: `client_id` → highest seq ever assigned.
-//! - `mailbox_floors`: `client_id` → highest seq deleted on purpose (acked,
-//!   expired or purged), written before the deletion; lets the start-up
-//!   check tell deleted entries from lost ones ([`recovery`]).
+//! - `groups`: `group_id` → the public group state the server tracks;
+//!   written by the mailbox writer ([`Storage::write_group_states`]) in
+//!   the same round as the group's envelopes.
 //!
 //! # The rule: how Parasol uses sled
 //! 1. **No sled call that takes sled's lock.** sled 0.34 guards every
@@ -21,11 +26,12 @@
 //!    batch, no transaction, no `checksum` or `export` anywhere: only
 //!    single-key operations, iterators and flushes, which never take it.
 //!    Atomicity across keys comes from write order and, for a round that
-//!    changes a group, a journal value (see [`Storage::apply_round`]).
+//!    changes a group, a journal value (`crate::mailbox::rounds`).
 //!    `no_sled_call_takes_the_global_lock` checks the source for this.
 //! 2. **No sled call on an async worker.** A write can wait for sled's I/O
 //!    buffers and a read for the disk. Envelopes are written by the
-//!    [`writer`] thread and deleted by the [`reaper`] thread; every other
+//!    mailbox writer thread and deleted by the mailbox reaper thread
+//!    (`crate::mailbox::writer`, `crate::mailbox::reaper`); every other
 //!    tree (key packages, intake, circles, escalations, the webhook
 //!    outbox, staff, audit, statistics) is written by the [`owner`] thread
 //!    of the state trees, which makes each job durable before answering
@@ -37,12 +43,9 @@
 //!    directly. Heavy MLS validation runs in the bounded
 //!    [`crate::validation::ValidationPool`], never on a worker.
 //! 3. **One owner serialises the writes of each tree**, and flushes before
-//!    it answers (group commit): mailboxes, heads and groups by the writer
-//!    (deletions by the reaper), everything else by the state owner.
-//!
-//! A mailbox's head is never read below its last entry. Acknowledged
-//! envelopes are deleted by the [`reaper`], beside the writer and never in
-//! front of it.
+//!    it answers (group commit): mailboxes, heads and groups by the
+//!    mailbox writer (deletions by its reaper), everything else by the
+//!    state owner.
 //!
 //! Every value of these trees is sealed by the [`vault`]: envelopes under
 //! the key of their retention period (destroyed once the period is past
@@ -50,25 +53,18 @@
 //! stay plaintext (see PROTOCOL.md).
 //!
 //! Rooms: opening, sealing and flushing here; the key-package trees in
-//! `key_packages.rs`; mailbox reads, acks and retention in `mailboxes.rs`;
-//! the writer's rounds and their journal in `rounds.rs`.
+//! `key_packages.rs`.
 
 pub mod budget;
 pub mod durable;
-mod journal;
 mod key_packages;
-mod mailboxes;
 pub mod owner;
 pub mod purge_clock;
-pub mod reaper;
 pub mod records;
-pub mod recovery;
-mod rounds;
 mod startup;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod vault;
-pub mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,7 +82,6 @@ pub const SCHEMA_VERSION: u32 = 2;
 const KEY_PACKAGES: &str = "key_packages";
 const LAST_RESORT: &str = "last_resort_key_packages";
 const GROUPS: &str = "groups";
-const MAILBOXES: &str = "mailboxes";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -120,14 +115,6 @@ pub enum StorageError {
     },
 }
 
-/// What [`Storage::delete_acked`] did for one mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AckOutcome {
-    pub deleted: usize,
-    /// Nothing at or below the acked seq is left.
-    pub finished: bool,
-}
-
 /// Handles to the sled database and its trees.
 #[derive(Clone)]
 pub struct Storage {
@@ -135,11 +122,7 @@ pub struct Storage {
     key_packages: sled::Tree,
     last_resort: sled::Tree,
     groups: sled::Tree,
-    mailboxes: sled::Tree,
-    mailbox_heads: sled::Tree,
-    /// Highest seq deleted on purpose per mailbox (see [`recovery`]).
-    mailbox_floors: sled::Tree,
-    /// Schema version and the journal of an unfinished group round.
+    /// Schema version (the mailbox room keeps its round journal here too).
     meta: sled::Tree,
     vault: Vault,
     /// Writes every tree but the mailboxes and groups.
@@ -155,13 +138,6 @@ fn be_u64(bytes: &[u8]) -> Result<u64, StorageError> {
         .try_into()
         .map_err(|_| StorageError::Corrupt("expected 8 bytes".into()))?;
     Ok(u64::from_be_bytes(arr))
-}
-
-fn mailbox_key(client: &ClientId, seq: u64) -> [u8; 40] {
-    let mut key = [0u8; 40];
-    key[..32].copy_from_slice(client);
-    key[32..].copy_from_slice(&seq.to_be_bytes());
-    key
 }
 
 fn durable_flush(db: &sled::Db, syncer: &Mutex<durable::Syncer>) -> Result<(), StorageError> {
@@ -238,34 +214,9 @@ impl Storage {
             key_packages: db.open_tree(KEY_PACKAGES)?,
             last_resort: db.open_tree(LAST_RESORT)?,
             groups: db.open_tree(GROUPS)?,
-            mailboxes: db.open_tree(MAILBOXES)?,
-            mailbox_heads: db.open_tree("mailbox_heads")?,
-            mailbox_floors: db.open_tree("mailbox_floors")?,
             db,
             vault,
         };
-        let journal_replayed = storage.replay_journal()?;
-        let found = storage.check_mailboxes()?;
-        // The one line an operator reads to know what the start found.
-        if found.heads_lowered > 0 || journal_replayed {
-            tracing::warn!(
-                mailboxes_checked = found.mailboxes_checked,
-                heads_raised = found.heads_raised,
-                heads_lowered = found.heads_lowered,
-                seqs_lost = found.seqs_lost,
-                journal_replayed,
-                "storage recovery: a crash interrupted a group round or lost stored envelopes; repaired"
-            );
-        } else {
-            tracing::info!(
-                mailboxes_checked = found.mailboxes_checked,
-                heads_raised = found.heads_raised,
-                heads_lowered = 0,
-                seqs_lost = 0,
-                journal_replayed,
-                "storage recovery: every mailbox head matches its entries"
-            );
-        }
         Ok(storage)
     }
 
@@ -285,20 +236,26 @@ impl Storage {
         KeyPackageRecord::decode(&plain)
     }
 
-    /// Seal an envelope for `client`'s mailbox at `seq`, under the key of
-    /// its arrival period.
-    pub(crate) fn seal_envelope(
+    /// Seal a group's public state under the state key.
+    pub(crate) fn seal_group_state(&self, group_id: &[u8], plain: &[u8]) -> Result<Vec<u8>, StorageError> {
+        self.vault.seal_state(GROUPS, group_id, plain)
+    }
+
+    /// Replace (`Some`) or delete (`None`) sealed group states, one
+    /// single-key step each. Only the mailbox writer calls this, in the
+    /// round that carries the group's envelopes (and at start, from an
+    /// interrupted round's journal); every step is idempotent.
+    pub(crate) fn write_group_states(
         &self,
-        client: &ClientId,
-        seq: u64,
-        record: &EnvelopeRecord,
-    ) -> Result<Vec<u8>, StorageError> {
-        self.vault.seal_at(
-            record.received_at,
-            MAILBOXES,
-            &mailbox_key(client, seq),
-            &record.encode(),
-        )
+        groups: &[(serde_bytes::ByteBuf, Option<serde_bytes::ByteBuf>)],
+    ) -> Result<(), StorageError> {
+        for (group_id, sealed) in groups {
+            match sealed {
+                Some(bytes) => self.groups.insert(group_id.as_slice(), bytes.as_slice())?,
+                None => self.groups.remove(group_id.as_slice())?,
+            };
+        }
+        Ok(())
     }
 
     /// The owner thread of every tree but the mailboxes and groups.

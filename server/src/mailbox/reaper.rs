@@ -9,7 +9,7 @@
 //! bounded number per step, oldest acks first.
 //!
 //! Before deleting, each step raises the mailbox's floor to the acked
-//! seq (`Storage::delete_acked`, a single-key insert, no batch): the
+//! seq (`MailboxStore::delete_acked`, a single-key insert, no batch): the
 //! persisted acked cursor, which tells the start-up check (`recovery`)
 //! that the entries below it are gone on purpose, not lost.
 //!
@@ -22,8 +22,9 @@ use std::collections::{HashMap, VecDeque};
 
 use tokio::sync::mpsc;
 
+use super::store::MailboxStore;
 use super::writer::MailboxIndex;
-use super::{ClientId, Storage};
+use crate::storage::ClientId;
 
 /// Delete `client`'s envelopes up to `up_to` (the caller checked that
 /// `up_to` is not past the head).
@@ -63,8 +64,8 @@ impl PendingAcks {
 
 /// Start the reaper thread. It stops, after deleting what it was given,
 /// when every sender of the returned channel is dropped.
-pub fn spawn(
-    storage: Storage,
+pub(super) fn spawn(
+    storage: MailboxStore,
     index: MailboxIndex,
     queue_len: usize,
 ) -> (mpsc::Sender<AckJob>, std::thread::JoinHandle<()>) {
@@ -76,7 +77,7 @@ pub fn spawn(
     (tx, handle)
 }
 
-fn run(storage: Storage, index: MailboxIndex, mut rx: mpsc::Receiver<AckJob>) {
+fn run(storage: MailboxStore, index: MailboxIndex, mut rx: mpsc::Receiver<AckJob>) {
     let mut pending = PendingAcks::default();
     loop {
         // Block for work only when nothing is left to delete.
@@ -102,7 +103,7 @@ fn take_in(pending: &mut PendingAcks, rx: &mut mpsc::Receiver<AckJob>, max: usiz
 }
 
 /// Delete at most `budget` envelopes of the oldest pending acks.
-fn step(storage: &Storage, index: &MailboxIndex, pending: &mut PendingAcks, mut budget: usize) {
+fn step(storage: &MailboxStore, index: &MailboxIndex, pending: &mut PendingAcks, mut budget: usize) {
     while budget > 0 {
         let Some(client) = pending.order.pop_front() else {
             return;
@@ -165,12 +166,12 @@ mod tests {
     #[test]
     fn a_long_backlog_takes_turns_with_later_acks() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), crate::storage::tests::test_keys(dir.path())).unwrap();
+        let storage = crate::mailbox::tests::open_store(dir.path());
         let (long, short) = ([1u8; 32], [2u8; 32]);
-        crate::storage::tests::store_envelopes(&storage, &[(long, 5), (short, 1)]);
+        crate::mailbox::tests::store_envelopes(&storage, &[(long, 5), (short, 1)]);
         let index: MailboxIndex = Default::default();
         for client in [long, short] {
-            crate::storage::writer::mailbox_meta(&storage, &index, &client).unwrap();
+            crate::mailbox::writer::mailbox_meta(&storage, &index, &client).unwrap();
         }
         let mut pending = PendingAcks::default();
         pending.add(AckJob { client: long, up_to: 5 });

@@ -19,7 +19,8 @@
 //!   loss; a client whose cursor is above the new head resynchronises to
 //!   it (PROTOCOL.md, "Mailboxes, push and ack").
 
-use super::{be_u64, ClientId, Storage, StorageError};
+use super::store::{be_u64, MailboxStore};
+use crate::storage::{ClientId, StorageError};
 
 /// What the start-up check found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub struct RecoveryReport {
     pub seqs_lost: u64,
 }
 
-impl Storage {
+impl MailboxStore {
     /// The highest seq deleted on purpose from `client`'s mailbox (0: none).
     pub fn mailbox_floor(&self, client: &ClientId) -> Result<u64, StorageError> {
         match self.mailbox_floors.get(client)? {
@@ -86,7 +87,7 @@ impl Storage {
             }
         }
         if report.heads_raised + report.heads_lowered > 0 {
-            self.make_durable()?;
+            self.storage.make_durable()?;
         }
         Ok(report)
     }
@@ -95,9 +96,10 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests::{store_envelopes, test_keys};
+    use crate::mailbox::store::mailbox_key;
+    use crate::mailbox::tests::{open_store as open, store_envelopes};
 
-    fn report(storage: &Storage) -> RecoveryReport {
+    fn report(storage: &MailboxStore) -> RecoveryReport {
         storage.check_mailboxes().unwrap()
     }
 
@@ -106,14 +108,11 @@ mod tests {
     #[test]
     fn a_head_past_lost_entries_is_lowered_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+        let storage = open(dir.path());
         let client = [3u8; 32];
         store_envelopes(&storage, &[(client, 10)]);
         for seq in 4..=10 {
-            storage
-                .mailboxes
-                .remove(super::super::mailbox_key(&client, seq))
-                .unwrap();
+            storage.mailboxes.remove(mailbox_key(&client, seq)).unwrap();
         }
         assert_eq!(
             report(&storage),
@@ -133,7 +132,7 @@ mod tests {
     #[test]
     fn a_head_above_acked_or_purged_entries_stays() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+        let storage = open(dir.path());
         let (acked, purged, partly) = ([1u8; 32], [2u8; 32], [4u8; 32]);
         store_envelopes(&storage, &[(acked, 5), (purged, 4), (partly, 6)]);
         storage.delete_acked(&acked, 5, usize::MAX).unwrap();
@@ -150,14 +149,11 @@ mod tests {
         }
         // Acked up to 2, then 3..=6 lost: the head comes down to the ack.
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+        let storage = open(dir.path());
         store_envelopes(&storage, &[(partly, 6)]);
         storage.delete_acked(&partly, 2, usize::MAX).unwrap();
         for seq in 3..=6 {
-            storage
-                .mailboxes
-                .remove(super::super::mailbox_key(&partly, seq))
-                .unwrap();
+            storage.mailboxes.remove(mailbox_key(&partly, seq)).unwrap();
         }
         assert_eq!(report(&storage).seqs_lost, 4);
         assert_eq!(storage.mailbox_head(&partly).unwrap(), 2);
@@ -167,7 +163,7 @@ mod tests {
     #[test]
     fn a_head_below_its_last_entry_is_raised() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+        let storage = open(dir.path());
         let client = [5u8; 32];
         store_envelopes(&storage, &[(client, 4)]);
         storage.mailbox_heads.insert(client, &1u64.to_be_bytes()).unwrap();
@@ -184,12 +180,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let client = [6u8; 32];
         {
-            let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+            let storage = open(dir.path());
             store_envelopes(&storage, &[(client, 3)]);
-            storage.mailboxes.remove(super::super::mailbox_key(&client, 3)).unwrap();
-            storage.flush_blocking().unwrap();
+            storage.mailboxes.remove(mailbox_key(&client, 3)).unwrap();
+            storage.storage().flush_blocking().unwrap();
         }
-        let storage = Storage::open(dir.path(), test_keys(dir.path())).unwrap();
+        let storage = open(dir.path());
         assert_eq!(storage.mailbox_head(&client).unwrap(), 2);
     }
 }

@@ -1,4 +1,4 @@
-//! The storage writer: one thread that turns queued writes into durable
+//! The mailbox writer: one thread that turns queued writes into durable
 //! rounds (group commit). A round is a set of single-key writes and one flush;
 //! only after the flush are the senders told their writes are durable.
 //!
@@ -12,7 +12,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ClientId, EnvelopeRecord, Storage, StorageError};
+use super::store::MailboxStore;
+use crate::storage::{ClientId, EnvelopeRecord, StorageError};
 
 /// Where each mailbox stands. Shared with the mailbox service, which lowers
 /// `len` on acks and purges.
@@ -70,7 +71,7 @@ pub enum WriteError {
     Storage(String),
 }
 
-/// The data of one round, applied by [`Storage::apply_round`].
+/// The data of one round, applied by [`MailboxStore::apply_round`].
 #[derive(Default)]
 pub(crate) struct Round {
     pub groups: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -93,8 +94,8 @@ pub struct WriterConfig {
 
 /// Start the writer thread. It stops, after a last flush, when every sender
 /// of the returned channel is dropped.
-pub fn spawn(
-    storage: Storage,
+pub(super) fn spawn(
+    storage: MailboxStore,
     index: MailboxIndex,
     config: WriterConfig,
     queue_len: usize,
@@ -107,7 +108,7 @@ pub fn spawn(
     (tx, handle)
 }
 
-fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc::Receiver<WriterTask>) {
+fn run(storage: MailboxStore, index: MailboxIndex, config: WriterConfig, mut rx: mpsc::Receiver<WriterTask>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = Vec::new();
         let mut bytes = 0;
@@ -139,7 +140,7 @@ fn run(storage: Storage, index: MailboxIndex, config: WriterConfig, mut rx: mpsc
             evict_empty(&index);
         }
     }
-    if let Err(e) = storage.make_durable() {
+    if let Err(e) = storage.storage().make_durable() {
         tracing::error!(error = %e, "final flush failed");
     }
 }
@@ -153,7 +154,11 @@ fn evict_empty(index: &MailboxIndex) {
 }
 
 /// Load a mailbox's position from disk the first time it is touched.
-pub fn mailbox_meta(storage: &Storage, index: &MailboxIndex, client: &ClientId) -> Result<MailboxMeta, StorageError> {
+pub fn mailbox_meta(
+    storage: &MailboxStore,
+    index: &MailboxIndex,
+    client: &ClientId,
+) -> Result<MailboxMeta, StorageError> {
     if let Some(meta) = index.lock().get(client) {
         return Ok(*meta);
     }
@@ -165,7 +170,7 @@ pub fn mailbox_meta(storage: &Storage, index: &MailboxIndex, client: &ClientId) 
     Ok(*index.lock().entry(*client).or_insert(meta))
 }
 
-fn write_round(storage: &Storage, index: &MailboxIndex, config: &WriterConfig, jobs: Vec<WriteJob>) {
+fn write_round(storage: &MailboxStore, index: &MailboxIndex, config: &WriterConfig, jobs: Vec<WriteJob>) {
     let mut round = Round::default();
     // Positions as they will be after this round; published only on success.
     let mut metas: HashMap<ClientId, MailboxMeta> = HashMap::new();
@@ -177,7 +182,9 @@ fn write_round(storage: &Storage, index: &MailboxIndex, config: &WriterConfig, j
     round.heads = metas.iter().map(|(c, m)| (*c, m.head)).collect();
 
     // Answered only after the fsync: see storage::durable.
-    let result = storage.apply_round(&round).and_then(|()| storage.make_durable());
+    let result = storage
+        .apply_round(&round)
+        .and_then(|()| storage.storage().make_durable());
     match result {
         Ok(()) => {
             let mut idx = index.lock();
@@ -201,7 +208,7 @@ fn write_round(storage: &Storage, index: &MailboxIndex, config: &WriterConfig, j
 
 /// Add one job to the round, or refuse it whole if a mailbox is full.
 fn plan_job(
-    storage: &Storage,
+    storage: &MailboxStore,
     index: &MailboxIndex,
     config: &WriterConfig,
     job: &WriteJob,

@@ -1,9 +1,12 @@
 //! The writer's rounds applied to sled: envelopes and group states, with
 //! the journal that finishes an interrupted group round at start-up.
 
-use super::*;
+use super::journal;
+use super::store::{mailbox_key, MailboxStore};
+use super::writer;
+use crate::storage::StorageError;
 
-impl Storage {
+impl MailboxStore {
     /// Write one round of the writer: group state changes, mailbox entries
     /// and the new mailbox heads, in single-key steps (see the module's
     /// rule). Durable only after the writer's flush.
@@ -14,7 +17,7 @@ impl Storage {
     /// round that changes a group must land whole or not at all (members
     /// would miss a commit, or get one the group state does not know), so
     /// its group writes and their envelopes are first written as one
-    /// journal value, which [`Storage::replay_journal`] applies at start.
+    /// journal value, which [`MailboxStore::replay_journal`] applies at start.
     pub(crate) fn apply_round(&self, round: &writer::Round) -> Result<(), StorageError> {
         let sealed_groups = round
             .groups
@@ -22,7 +25,7 @@ impl Storage {
             .map(|(group_id, record)| {
                 let sealed = record
                     .as_ref()
-                    .map(|plain| self.vault.seal_state(GROUPS, group_id, plain))
+                    .map(|plain| self.storage.seal_group_state(group_id, plain))
                     .transpose()?;
                 Ok((
                     serde_bytes::ByteBuf::from(group_id.clone()),
@@ -58,21 +61,8 @@ impl Storage {
             self.mailbox_heads.insert(&client[..], &head.to_be_bytes()[..])?;
         }
         if let Some(journal) = journal {
-            self.apply_group_writes(&journal.groups)?;
+            self.storage.write_group_states(&journal.groups)?;
             self.meta.remove(journal::KEY)?;
-        }
-        Ok(())
-    }
-
-    pub(super) fn apply_group_writes(
-        &self,
-        groups: &[(serde_bytes::ByteBuf, Option<serde_bytes::ByteBuf>)],
-    ) -> Result<(), StorageError> {
-        for (group_id, sealed) in groups {
-            match sealed {
-                Some(bytes) => self.groups.insert(group_id.as_slice(), bytes.as_slice())?,
-                None => self.groups.remove(group_id.as_slice())?,
-            };
         }
         Ok(())
     }
@@ -80,7 +70,7 @@ impl Storage {
     /// Finish a group round that a crash interrupted: its journal is on
     /// disk, so all of it is applied again (every step is idempotent).
     /// Returns whether there was one.
-    pub fn replay_journal(&self) -> Result<bool, StorageError> {
+    pub(super) fn replay_journal(&self) -> Result<bool, StorageError> {
         let Some(bytes) = self.meta.get(journal::KEY)? else {
             return Ok(false);
         };
@@ -88,9 +78,9 @@ impl Storage {
         for (key, bytes) in &journal.entries {
             self.mailboxes.insert(key.as_slice(), bytes.as_slice())?;
         }
-        self.apply_group_writes(&journal.groups)?;
+        self.storage.write_group_states(&journal.groups)?;
         self.meta.remove(journal::KEY)?;
-        self.db.flush()?;
+        self.storage.flush_blocking()?;
         Ok(true)
     }
 }

@@ -1,21 +1,30 @@
-//! Push flow control: envelopes go out while the client's window (acks)
-//! and the push half of the outbox allow, and resume on an ack or when the
-//! outbox drains.
+//! The push window: a subscribed connection's envelopes go out while the
+//! client's window (acks) and the push half of its outbox allow, and
+//! resume on an ack or when the outbox drains. Queueing logic, not
+//! transport: the socket task (`crate::net::socket`) only calls in here.
 
 use parasol_protocol::{close, ServerMessage};
 
-use super::outbox::{envelope_of, frame, Outbox};
-use super::socket::Closing;
-use crate::mailbox::LiveEnvelope;
+use super::LiveEnvelope;
+use crate::net::outbox::{envelope_of, frame, Outbox};
+use crate::net::socket::Closing;
 use crate::ops::Session;
 use crate::Services;
+
+/// Push state of a subscribed connection.
+pub struct Push {
+    /// Seq of the next envelope to push.
+    pub next: u64,
+    /// Everything up to here has been acked (or was skipped by `after`).
+    pub acked: u64,
+}
 
 fn internal(_: impl std::fmt::Display) -> Closing {
     Closing(close::INTERNAL_ERROR, "storage failure")
 }
 
 /// A live envelope: push it if it is the next one, otherwise read the gap.
-pub(super) async fn on_live(
+pub(crate) async fn on_live(
     services: &Services,
     session: &mut Session,
     outbox: &Outbox,
@@ -39,7 +48,7 @@ pub(super) async fn on_live(
 }
 
 /// Push stored envelopes from `next` while the window allows.
-pub(super) async fn pump(services: &Services, session: &mut Session, outbox: &Outbox) -> Result<(), Closing> {
+pub(crate) async fn pump(services: &Services, session: &mut Session, outbox: &Outbox) -> Result<(), Closing> {
     let window = services.config.limits.push_window;
     let Some(push) = session.push.as_mut() else {
         return Ok(());

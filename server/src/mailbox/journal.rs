@@ -1,10 +1,10 @@
 //! The journal of a round that changes a group: its group writes and their
 //! envelopes as one value, so that one single-key insert decides whether
-//! the round happened (see `Storage::apply_round`).
+//! the round happened (see `MailboxStore::apply_round`).
 
 use serde::{Deserialize, Serialize};
 
-use super::StorageError;
+use crate::storage::StorageError;
 
 /// Where the journal lives in the `meta` tree; at most one round is
 /// unfinished at a time, since one writer thread writes them.
