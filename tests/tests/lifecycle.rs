@@ -202,6 +202,33 @@ async fn a_colleagues_key_is_refused_before_authenticated_and_she_stays_connecte
         .expect("ana's connection still answers after a second try");
 }
 
+/// A visitor's key (one holding a ticket) under a staff session: refused
+/// before `authenticated`, and the visitor's connection is not replaced.
+#[tokio::test]
+async fn a_visitors_key_is_refused_for_staff_and_she_stays_connected() {
+    let server = ServerProcess::start();
+    let bora = staff(&server, "bora").await;
+    let identity = Identity::generate();
+    let mut v = Client::connect(&server.url(), ClientState::in_memory(identity.clone()))
+        .await
+        .expect("visitor connects");
+    v.request_chat("mk", "health", false).await.expect("request_chat");
+    let conn = Connection::open(&server.url(), WAIT).await.expect("connects");
+    assert_eq!(
+        code(conn.authenticate_staff(&identity, &bora.token).await),
+        ErrorCode::AuthenticationFailed
+    );
+    let quiet_until = Instant::now() + Duration::from_millis(500);
+    while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+        match v.next_event(left).await {
+            Ok(Some(Event::Disconnected { code, .. })) => panic!("the visitor's connection closed with {code:?}"),
+            Err(e) => panic!("the visitor's connection failed: {e}"),
+            Ok(_) => {}
+        }
+    }
+    v.ping().await.expect("the visitor's connection still answers");
+}
+
 #[tokio::test]
 async fn logout_closes_that_sessions_connections_with_4004() {
     let server = ServerProcess::start();
