@@ -67,11 +67,12 @@ pub fn blocks(defs: &[Def], docs: &Docs) -> BTreeMap<String, String> {
                 .map(|v| object(Some((tag, v.name)), &v.fields, &by_name))
                 .collect::<Vec<_>>()
                 .join("\n// or\n"),
+            // One per line: these are the long lists.
             Shape::Strings { values, .. } => values
                 .iter()
                 .map(|v| format!("\"{v}\""))
                 .collect::<Vec<_>>()
-                .join(" | "),
+                .join("\n| "),
         };
         text.push_str(&fenced(&shape));
         out.insert(format!("type {}", def.name), text);
@@ -79,12 +80,26 @@ pub fn blocks(defs: &[Def], docs: &Docs) -> BTreeMap<String, String> {
     out
 }
 
-/// A doc comment as one paragraph (its lines joined), or nothing.
+/// A doc comment as one paragraph, wrapped at 76 columns like the rest
+/// of the document, or nothing.
 fn paragraph(doc: Option<&str>) -> String {
-    match doc {
-        Some(d) => format!("{}\n\n", d.lines().map(str::trim).collect::<Vec<_>>().join(" ").trim()),
-        None => String::new(),
+    let Some(doc) = doc else { return String::new() };
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in doc.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > 76 {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
     }
+    out.push_str(&line);
+    out.push_str("\n\n");
+    out
 }
 
 fn fenced(shape: &str) -> String {
