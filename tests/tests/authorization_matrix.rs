@@ -637,7 +637,24 @@ fn observe(mine: &Attempt, theirs: Option<&Attempt>) -> Cell {
 /// Some request for `op`, with arguments that name nothing in particular:
 /// what an unauthenticated connection or a disabled account tries.
 fn sample(op: &str) -> Request {
-    let g = Bytes(vec![1; 16]);
+    sample_naming(op, 1, Bytes(vec![1; 16]), Bytes(vec![2; 32]))
+}
+
+/// An id no ticket, escalation, circle, invitation or join request has
+/// (ticket ids are random below 2^53; the others count up from 1).
+const ABSENT_ID: u64 = (1 << 52) + 12_345;
+
+/// A request for `op` whose ids (numbers, group, client) name nothing
+/// that exists: a denied role must still get `forbidden`, not
+/// `unknown_ticket` and the like, or the difference would tell it which
+/// ids exist.
+fn absent(op: &str) -> Request {
+    sample_naming(op, ABSENT_ID, Bytes(vec![0xa5; 32]), Bytes(vec![0x5a; 32]))
+}
+
+/// [`sample`] with `id` for every numeric id, `g` for every group and
+/// `client` for every client id.
+fn sample_naming(op: &str, id: u64, g: Bytes, client: Bytes) -> Request {
     let escalation = SignedEscalation {
         group_id: g.clone(),
         severity: parasol_protocol::Severity::High,
@@ -657,7 +674,7 @@ fn sample(op: &str) -> Request {
             replace: false,
         },
         "claim_key_package" => Request::ClaimKeyPackage {
-            client_id: Bytes(vec![2; 32]),
+            client_id: client.clone(),
         },
         "create_group" => Request::CreateGroup {
             group_info: Bytes(vec![0]),
@@ -685,7 +702,7 @@ fn sample(op: &str) -> Request {
             key_packages: Vec::new(),
             pow: None::<PowSolution>,
         },
-        "cancel_ticket" => Request::CancelTicket { ticket_id: 1 },
+        "cancel_ticket" => Request::CancelTicket { ticket_id: id },
         "resume_ticket" => Request::ResumeTicket {
             resume_secret: Bytes(vec![3; 16]),
             key_packages: Vec::new(),
@@ -700,10 +717,10 @@ fn sample(op: &str) -> Request {
             handover: false,
         },
         "queue_view" => Request::QueueView,
-        "accept_ticket" => Request::AcceptTicket { ticket_id: 1 },
-        "decline_offer" => Request::DeclineOffer { ticket_id: 1 },
+        "accept_ticket" => Request::AcceptTicket { ticket_id: id },
+        "decline_offer" => Request::DeclineOffer { ticket_id: id },
         "attach_chat" => Request::AttachChat {
-            ticket_id: 1,
+            ticket_id: id,
             group_id: g,
         },
         "transfer_chat" => Request::TransferChat { group_id: g, to: None },
@@ -712,7 +729,7 @@ fn sample(op: &str) -> Request {
             tag: "support".into(),
         },
         "block_visitor" => Request::BlockVisitor {
-            ticket_id: 1,
+            ticket_id: id,
             duration_secs: 60,
             reason: "test".into(),
         },
@@ -726,12 +743,14 @@ fn sample(op: &str) -> Request {
             state: DutyState::OnDuty,
         },
         "escalation_queue" => Request::EscalationQueue,
-        "accept_escalation" => Request::AcceptEscalation { escalation_id: 1 },
+        "accept_escalation" => Request::AcceptEscalation { escalation_id: id },
         "resolve_escalation" => Request::ResolveEscalation {
-            escalation_id: 1,
+            escalation_id: id,
             outcome: EscalationOutcome::Resolved,
         },
-        "sos" => Request::Sos { ticket_id: None },
+        "sos" => Request::Sos {
+            ticket_id: (id != 1).then_some(id),
+        },
         "chat_feedback" => Request::ChatFeedback {
             answer: FeedbackAnswer::Helped,
         },
@@ -744,14 +763,14 @@ fn sample(op: &str) -> Request {
         },
         "list_circles" => Request::ListCircles,
         "create_invitation" => Request::CreateInvitation {
-            circle_id: 1,
+            circle_id: id,
             expires_in_secs: 60,
             max_uses: 1,
         },
-        "list_invitations" => Request::ListInvitations { circle_id: 1 },
+        "list_invitations" => Request::ListInvitations { circle_id: id },
         "revoke_invitation" => Request::RevokeInvitation {
-            circle_id: 1,
-            invitation_id: 1,
+            circle_id: id,
+            invitation_id: id,
         },
         "preview_invitation" => Request::PreviewInvitation {
             code: "ABCDEFGHJKMN".into(),
@@ -761,24 +780,24 @@ fn sample(op: &str) -> Request {
             display_name: "Rosa".into(),
             key_package: Bytes(vec![0]),
         },
-        "join_requests" => Request::JoinRequests { circle_id: 1 },
-        "circle_roster" => Request::CircleRoster { circle_id: 1 },
+        "join_requests" => Request::JoinRequests { circle_id: id },
+        "circle_roster" => Request::CircleRoster { circle_id: id },
         "decline_join" => Request::DeclineJoin {
-            circle_id: 1,
-            request_id: 1,
+            circle_id: id,
+            request_id: id,
         },
         "set_muted" => Request::SetMuted {
-            circle_id: 1,
-            client_id: Bytes(vec![2; 32]),
+            circle_id: id,
+            client_id: client.clone(),
             muted: true,
         },
         "set_moderator" => Request::SetModerator {
-            circle_id: 1,
-            client_id: Bytes(vec![2; 32]),
+            circle_id: id,
+            client_id: client.clone(),
             moderator: true,
         },
-        "leave_circle" => Request::LeaveCircle { circle_id: 1 },
-        "close_circle" => Request::CloseCircle { circle_id: 1 },
+        "leave_circle" => Request::LeaveCircle { circle_id: id },
+        "close_circle" => Request::CloseCircle { circle_id: id },
         other => panic!("the test does not know the operation {other:?}"),
     };
     assert_eq!(req.op_name(), op);
@@ -1569,12 +1588,47 @@ async fn every_cell_holds() {
 
     let mut world = World::build().await;
     eprintln!("set up in {:?}", started.elapsed());
+    let mut wrong = Vec::new();
+
+    // Every denied cell of a role that reaches dispatch, with ids that do
+    // not exist: `forbidden` and nothing else (SECURITY.md: "whatever the
+    // arguments"), or the answer would tell the caller which ids exist.
+    let denied_started = Instant::now();
+    let mut denied = 0;
+    let lone_visitor = visitor(&world.url).await;
+    for (op, access) in &rules {
+        for role in Role::ALL {
+            let Some(code_role) = role.in_code() else { continue };
+            if access.of(code_role) != Rule::Deny {
+                continue;
+            }
+            let attempt = match subject(role) {
+                Some(who) => done(world.staff(who).c.request(absent(op)).await),
+                None => done(lone_visitor.request(absent(op)).await),
+            };
+            denied += 1;
+            match &attempt {
+                Err(e) if e.server_code() == Some(ErrorCode::Forbidden) => {}
+                other => wrong.push(format!(
+                    "{op} as {} with ids that do not exist: expected `forbidden`, got {other:?}",
+                    role.header()
+                )),
+            }
+        }
+    }
+    world.keep.push(lone_visitor);
+    eprintln!(
+        "{denied} denied cells with ids that do not exist, {} not `forbidden`: {:?}",
+        wrong.len(),
+        denied_started.elapsed()
+    );
+    // 85 when this was written; fewer than half would mean the loop skips.
+    assert!(denied > 40, "only {denied} denied cells were tried");
 
     // `authenticate` last: a staff member's second connection takes over
     // their pushes.
     let mut order: Vec<&(String, BTreeMap<Role, Cell>)> = matrix.iter().collect();
     order.sort_by_key(|(n, _)| n == "authenticate");
-    let mut wrong = Vec::new();
     for (row, cells) in order {
         let row_started = Instant::now();
         for (role, expected) in cells {

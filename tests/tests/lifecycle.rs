@@ -133,6 +133,102 @@ async fn a_staff_key_needs_a_live_session_of_its_own_account() {
     drop(bora);
 }
 
+/// Issue 25: a colleague's key under one's own session is refused before
+/// `authenticated`, with one typed error and the documented close (1008);
+/// the key's holder stays connected and served. (Before, the attempt got
+/// `authenticated`, then an error without id, and the holder was closed
+/// with 4001: anyone holding a colleague's key could disconnect her.)
+#[tokio::test]
+async fn a_colleagues_key_is_refused_before_authenticated_and_she_stays_connected() {
+    let server = ServerProcess::start();
+    let mut ana = staff(&server, "ana").await;
+    let bora = staff(&server, "bora").await;
+    let mut conn = Connection::open(&server.url(), WAIT).await.expect("connects");
+    // Bora's session with Ana's key, and a request pipelined behind it.
+    let proof = parasol_protocol::AuthProof::StaffSession {
+        token: bora.token.clone(),
+        public_key: ana.identity.client_id().to_vec().into(),
+        signature: ana.identity.sign_challenge(conn.nonce()).to_vec().into(),
+    };
+    for (id, req) in [
+        (7, parasol_protocol::Request::Authenticate { proof }),
+        (8, parasol_protocol::Request::Ping),
+    ] {
+        conn.send_frame(&parasol_protocol::ClientFrame { v: 1, id, req })
+            .expect("send");
+    }
+    let mut seen = Vec::new();
+    let close_code = loop {
+        match conn.next_incoming(WAIT).await.expect("an answer before the timeout") {
+            parasol_client::Incoming::Closed { code, .. } => break code,
+            parasol_client::Incoming::Message(m) => seen.push(m),
+            other => panic!("unexpected: {other:?}"),
+        }
+    };
+    assert_eq!(
+        close_code,
+        Some(close::POLICY_VIOLATION),
+        "the documented close after a refusal"
+    );
+    assert_eq!(seen.len(), 1, "exactly one frame before the close: {seen:?}");
+    match &seen[0] {
+        ServerMessage::Error { id, code, .. } => {
+            assert_eq!(*id, Some(7), "the error answers the authenticate request");
+            assert_eq!(*code, ErrorCode::AuthenticationFailed);
+        }
+        other => panic!("expected the typed refusal, got {other:?}"),
+    }
+    // Ana's own connection with that key was not touched: nothing closes
+    // it, and it is still served.
+    let quiet_until = Instant::now() + Duration::from_millis(500);
+    while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+        match ana.c.next_event(left).await {
+            Ok(Some(Event::Disconnected { code, .. })) => panic!("ana's connection closed with {code:?}"),
+            Err(e) => panic!("ana's connection failed: {e}"),
+            Ok(_) => {}
+        }
+    }
+    ana.c.ping().await.expect("ana's connection still answers");
+    ana.c.queue_view().await.expect("with her staff powers");
+    // And her key is still hers: Bora cannot take it over by retrying.
+    let again = Connection::open(&server.url(), WAIT).await.expect("connects");
+    assert_eq!(
+        code(again.authenticate_staff(&ana.identity, &bora.token).await),
+        ErrorCode::AuthenticationFailed
+    );
+    ana.c
+        .ping()
+        .await
+        .expect("ana's connection still answers after a second try");
+}
+
+/// A visitor's key (one holding a ticket) under a staff session: refused
+/// before `authenticated`, and the visitor's connection is not replaced.
+#[tokio::test]
+async fn a_visitors_key_is_refused_for_staff_and_she_stays_connected() {
+    let server = ServerProcess::start();
+    let bora = staff(&server, "bora").await;
+    let identity = Identity::generate();
+    let mut v = Client::connect(&server.url(), ClientState::in_memory(identity.clone()))
+        .await
+        .expect("visitor connects");
+    v.request_chat("mk", "health", false).await.expect("request_chat");
+    let conn = Connection::open(&server.url(), WAIT).await.expect("connects");
+    assert_eq!(
+        code(conn.authenticate_staff(&identity, &bora.token).await),
+        ErrorCode::AuthenticationFailed
+    );
+    let quiet_until = Instant::now() + Duration::from_millis(500);
+    while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+        match v.next_event(left).await {
+            Ok(Some(Event::Disconnected { code, .. })) => panic!("the visitor's connection closed with {code:?}"),
+            Err(e) => panic!("the visitor's connection failed: {e}"),
+            Ok(_) => {}
+        }
+    }
+    v.ping().await.expect("the visitor's connection still answers");
+}
+
 #[tokio::test]
 async fn logout_closes_that_sessions_connections_with_4004() {
     let server = ServerProcess::start();

@@ -241,4 +241,35 @@ impl Intake {
     pub fn staff_account_of(&self, client: &ClientId) -> Option<u64> {
         self.state.lock().staff_clients.get(client).copied()
     }
+
+    /// Bind `client` to staff `account` while its connection authenticates,
+    /// before anything is sent or replaced: a key bound to another account,
+    /// or a visitor's key, is refused here, so the refused connection never
+    /// reaches the mailbox (whose newer connection would close the
+    /// holder's with 4001). Checked and bound under one lock, so two
+    /// accounts racing with one new key cannot both have it.
+    pub fn bind_staff_key(&self, client: &ClientId, account: u64) -> ServiceResult<()> {
+        let refused = || {
+            err(
+                ErrorCode::AuthenticationFailed,
+                "this key cannot be used by this account",
+            )
+        };
+        let new_key = {
+            let mut state = self.state.lock();
+            match state.staff_clients.get(client) {
+                Some(owner) if *owner != account => return Err(refused()),
+                Some(_) => false,
+                None if state.by_visitor.contains_key(client) => return Err(refused()),
+                None => {
+                    state.staff_clients.insert(*client, account);
+                    true
+                }
+            }
+        };
+        if new_key {
+            self.store.put_staff_client(client, account)?;
+        }
+        Ok(())
+    }
 }

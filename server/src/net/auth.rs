@@ -164,13 +164,15 @@ async fn staff_login(services: &Services, token: &str, client: ClientId) -> Serv
         .authenticate_session(token)
         .await
         .map_err(|_| ServiceError::new(ErrorCode::AuthenticationFailed, "the staff session is not valid"))?;
-    let owner = services.intake.staff_account_of(&client);
-    if owner.is_some_and(|a| a != info.account_id) || services.lifecycle.is_revoked(&client) {
+    if services.lifecycle.is_revoked(&client) {
         return Err(ServiceError::new(
             ErrorCode::AuthenticationFailed,
             "this key cannot be used by this account",
         ));
     }
+    // Before `authenticated` and before the connection takes the key's
+    // mailbox: a refusal here leaves the key's holder connected.
+    services.intake.bind_staff_key(&client, info.account_id)?;
     let account_tag = services.attestor.account_tag(info.account_id);
     let attestation = services
         .attestor

@@ -387,10 +387,21 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, req: Request, frame_bytes: usize) -> Re
 }
 
 /// What every request passes before its operation runs, in this order:
-/// the storage quotas (for operations that store), the shutdown (for
-/// writes), and the role's access rule (before any argument is looked at).
+/// the role's access rule (before anything else, so a denied role gets
+/// `forbidden` whatever the arguments, the quotas or the shutdown: which
+/// ids exist never shows, and a refused request spends no quota), the
+/// storage quotas (for operations that store), the shutdown (for writes).
 fn admit(ctx: &Ctx<'_>, op: &Operation, frame_bytes: usize) -> ServiceResult<()> {
     let services = ctx.services;
+    let role = Role::of(ctx.session.staff.as_ref().map(|s| s.role));
+    if op.access.of(role) == Rule::Deny {
+        let message = match role {
+            Role::Visitor => "staff only",
+            _ if op.access.visitor != Rule::Deny => "for visitors",
+            _ => "not for your role",
+        };
+        return Err(ServiceError::new(ErrorCode::Forbidden, message));
+    }
     if op.stores {
         if let Some(e) = storage_refusal(services, ctx, frame_bytes) {
             return Err(e);
@@ -401,15 +412,6 @@ fn admit(ctx: &Ctx<'_>, op: &Operation, frame_bytes: usize) -> ServiceResult<()>
             ErrorCode::ShuttingDown,
             "the server is shutting down; reconnect later",
         ));
-    }
-    let role = Role::of(ctx.session.staff.as_ref().map(|s| s.role));
-    if op.access.of(role) == Rule::Deny {
-        let message = match role {
-            Role::Visitor => "staff only",
-            _ if op.access.visitor != Rule::Deny => "for visitors",
-            _ => "not for your role",
-        };
-        return Err(ServiceError::new(ErrorCode::Forbidden, message));
     }
     Ok(())
 }
