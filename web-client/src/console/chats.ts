@@ -7,9 +7,11 @@ import { decodeText } from "../chat/session";
 import { TYPING_IDLE_MS, TypingSender, TypingWatch, typingSignal } from "../chat/typing";
 import { type MlsEvent, equalBytes } from "../mls";
 import type { Push } from "../net/connection";
+import { ct } from "../i18n/console";
 import { hex } from "../util/hex";
 import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import type { ConsoleCore, Conversation } from "./core";
+import { conversationTitle } from "./labels";
 import { presenceLine } from "./presence";
 
 export class Chats {
@@ -42,6 +44,7 @@ export class Chats {
     this.typingSenders.get(hex(groupId))?.sent();
     const id = core.lineId();
     core.addLine(c, { kind: "mine", id, text, delivery: "sending" });
+    c.lastMineAt = Date.now();
     core.update({});
     let delivery: "sent" | "failed" = "sent";
     try {
@@ -71,8 +74,8 @@ export class Chats {
       return;
     }
     c.sosAlert = true;
-    this.core.system(c, "The visitor pressed “I'm in danger now”. Consider escalating.");
-    this.core.events.alerted?.(`SOS in ${c.title}`);
+    this.core.system(c, ct("line.sos"));
+    this.core.events.alerted?.(ct("alert.sosIn", conversationTitle(c)), "sos");
   }
 
   mlsEvent(event: MlsEvent): void {
@@ -82,9 +85,8 @@ export class Chats {
       case "joined": {
         // A Welcome to a group I do not know as a chat is a note, a team message or a peer group.
         const c = core.conversations.get(key) ?? core.conversation(event.groupId, "note");
-        if (c.kind === "note" && c.title === "note") c.title = "Hand-over note or group";
         c.joined = true;
-        core.system(c, "You are in the conversation (end-to-end encrypted).");
+        core.system(c, ct("line.joined"));
         return;
       }
       case "message": {
@@ -109,8 +111,9 @@ export class Chats {
           kind: "theirs",
           id: core.lineId(),
           text,
-          from: name || (this.fromVisitor(c, event.groupId) ? "Visitor" : hex(event.sender).slice(0, 8)),
+          from: name || (this.fromVisitor(c, event.groupId) ? ct("pane.visitor") : ct("pane.colleagueUnknown")),
         });
+        c.lastTheirsAt = Date.now();
         if (core.activeGroup !== key) {
           c.unread += 1;
           core.events.message?.(c);
@@ -121,9 +124,9 @@ export class Chats {
       case "commit": {
         const c = core.conversations.get(key);
         if (c?.kind === "circle" && !event.removedMe) this.rosterStale(event.groupId);
-        if (c !== undefined && event.removedMe) core.ended(event.groupId, "You are no longer in this chat.");
+        if (c !== undefined && event.removedMe) core.ended(event.groupId, ct("line.removedMe"));
         else if (c !== undefined && !event.mine && (event.added.length > 0 || event.removed.length > 0)) {
-          core.system(c, `Members changed: ${event.added.length} added, ${event.removed.length} removed.`);
+          core.system(c, ct("line.membersChanged", event.added.length, event.removed.length));
         }
         return;
       }

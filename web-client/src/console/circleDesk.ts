@@ -8,6 +8,7 @@ import { equalBytes } from "../mls";
 import type { Push } from "../net/connection";
 import type { InvitationState, JoinRequest } from "../protocol";
 import { hex, hexBytes } from "../util/hex";
+import { ct } from "../i18n/console";
 import type { CircleView, ConsoleCore } from "./core";
 
 export class CircleDesk {
@@ -212,7 +213,7 @@ export class CircleDesk {
         this.core.update({ problem: `Adding someone to the circle failed: ${e.message}` }),
       );
     } else {
-      this.core.events.alerted?.(`Someone asks to join ${view.info.name}`);
+      this.core.events.alerted?.(ct("alert.joinRequest", view.info.name), "join");
     }
   }
 

@@ -56,6 +56,10 @@ export interface Conversation {
   presence?: VisitorPresence;
   /** Chats: the visitor is writing now (an ephemeral signal, never a line). */
   visitorTyping?: boolean;
+  /** When the other side last wrote (ms; page memory only): the list sorts by who waits longest. */
+  lastTheirsAt?: number;
+  /** When I last wrote (ms; page memory only): a visitor's line after it is unanswered. */
+  lastMineAt?: number;
 }
 
 /** An escalation in a crisis responder's queue, with what the console made of its signature. */
@@ -67,6 +71,8 @@ export interface QueuedEscalation {
 export interface Offer {
   ticket: QueueEntry;
   expiresAt: number;
+  /** When the offer arrived (ms): `ticket.waited_secs` counts up from here. */
+  seenAt: number;
 }
 
 /** A circle I moderate, as the console shows it. Codes live only in this page's memory. */
@@ -85,6 +91,8 @@ export interface ConsoleState {
   shift: ShiftState;
   queue: QueueEntry[];
   queueDepth: number;
+  /** When `queue` was fetched (ms): each ticket's `waited_secs` counts up from here. */
+  queueSeenAt: number;
   offers: Offer[];
   conversations: Conversation[];
   teamMessages: TeamMessage[];
@@ -106,7 +114,7 @@ export interface ConsoleEvents {
   /** A new offer arrived (title and sound). */
   offered?(offer: Offer): void;
   /** Something urgent (an SOS in a chat, an escalation waiting): title and sound. */
-  alerted?(what: string): void;
+  alerted?(what: string, kind: "sos" | "escalation" | "join"): void;
   /** A message arrived in a conversation that is not in view. */
   message?(conversation: Conversation): void;
   /** The socket closed for good; `code` is a CLOSE code (SESSION_ENDED: log in again). */
@@ -132,6 +140,7 @@ export function initialState(me: StaffSelf, persistent: boolean): ConsoleState {
     shift: "clocked_in",
     queue: [],
     queueDepth: 0,
+    queueSeenAt: 0,
     offers: [],
     conversations: [],
     teamMessages: [],
@@ -194,7 +203,8 @@ export class ConsoleCore {
       c = {
         groupId,
         kind,
-        title: ticket !== undefined ? `#${ticket.ticket_id % 10000} · ${ticket.language} · ${ticket.topic}` : kind,
+        // Chats are named on screen by topic and language (labels.ts); this is the fallback.
+        title: ticket !== undefined ? ticket.topic : kind,
         lines: [],
         unread: 0,
         joined: this.mls.hasGroup(groupId),

@@ -7,9 +7,10 @@
 import { equalBytes } from "../mls";
 import type { Push } from "../net/connection";
 import type { Category, CrisisLine, DutyState, EscalationEntry, EscalationOutcome, Severity } from "../protocol";
+import { ct, languageLabel } from "../i18n/console";
 import { hex } from "../util/hex";
 import { type ConsoleCore, type Conversation, JOIN_WAIT_MS, type QueuedEscalation } from "./core";
-import { CATEGORY_LABELS, checkEscalation, escalationStatusText, responderKey } from "./escalations";
+import { categoryLabel, checkEscalation, escalationStatusText, responderKey, severityLabel } from "./escalations";
 
 const nowSecs = () => Math.floor(Date.now() / 1000);
 
@@ -66,7 +67,7 @@ export class CrisisDesk {
     const entry = answer.escalation;
     const c = core.conversation(entry.request.group_id, "chat");
     c.kind = "chat";
-    c.title = `Crisis · ${CATEGORY_LABELS[entry.request.category]} · ${entry.language}`;
+    c.title = ct("crisis.title", categoryLabel(entry.request.category), languageLabel(entry.language));
     c.names.set(hex(entry.counsellor.signature_key), entry.counsellor.display_name);
     if (!c.joined) core.system(c, `You accepted. ${entry.counsellor.display_name} is adding you to the chat…`);
     this.changed(entry);
@@ -97,7 +98,7 @@ export class CrisisDesk {
     switch (push.type) {
       case "escalation_raised":
         this.changed(push.escalation);
-        this.core.events.alerted?.(`Escalation waiting (${push.escalation.request.severity})`);
+        this.core.events.alerted?.(`${ct("alert.escalation")} (${severityLabel(push.escalation.request.severity)})`, "escalation");
         return;
       case "escalation_changed":
         this.changed(push.escalation);

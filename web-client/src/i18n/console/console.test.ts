@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+
+import { en } from "./en";
+import {
+  CONSOLE_CATALOGUES,
+  LANGUAGE_STORAGE_KEY,
+  ct,
+  duration,
+  humanize,
+  initialConsoleLanguage,
+  pickConsoleLanguage,
+  setConsoleLanguage,
+  tagLabel,
+} from "./index";
+
+describe("the console's languages", () => {
+  it("mk and sq give every key English has, and translate (not copy) the words", () => {
+    const keys = Object.keys(en).sort();
+    for (const language of ["mk", "sq"] as const) {
+      const catalogue = CONSOLE_CATALOGUES[language] as unknown as Record<string, unknown>;
+      expect(Object.keys(catalogue).sort()).toEqual(keys);
+      // Codes and "SOS" stay the same; sentences must not.
+      const copied = keys.filter((k) => typeof en[k as keyof typeof en] === "string" && catalogue[k] === en[k as keyof typeof en] && (catalogue[k] as string).length > 12);
+      expect(copied, `${language} copies English`).toEqual([]);
+    }
+  });
+
+  it("remembers the counsellor's pick on this computer, else follows the browser", () => {
+    const store = new Map<string, string>();
+    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
+    expect(initialConsoleLanguage(storage, ["sq-MK", "en"])).toBe("sq");
+    expect(initialConsoleLanguage(storage, ["de"])).toBe("en");
+    pickConsoleLanguage("mk", storage);
+    expect(store.get(LANGUAGE_STORAGE_KEY)).toBe("mk");
+    expect(initialConsoleLanguage(storage, ["sq"])).toBe("mk");
+    expect(ct("bar.logout")).toBe("Одјави се");
+    setConsoleLanguage("en");
+    const refusing = { getItem: () => { throw new Error("denied"); } };
+    expect(initialConsoleLanguage(refusing, ["mk"])).toBe("mk");
+  });
+
+  it("labels ids, and makes words of an id it has no label for", () => {
+    expect(tagLabel("no_reply")).toBe("No reply");
+    expect(tagLabel("legal-aid")).toBe("Legal aid");
+    expect(humanize("police_legal")).toBe("Police legal");
+  });
+
+  it("says durations short, in the language", () => {
+    expect([0, 59, 60, 3599, 3900].map(duration)).toEqual(["0s", "59s", "1 min", "59 min", "1 h 5 min"]);
+    setConsoleLanguage("sq");
+    expect(duration(3900)).toBe("1 orë 5 min");
+    setConsoleLanguage("en");
+  });
+});
