@@ -212,9 +212,10 @@ export function ConsoleScreen({ console: staff, state, onLogout, onLanguage, onC
           {(state.me.role === "counsellor" || state.me.role === "supervisor") && (
             <CirclesPanel staff={staff} circles={state.circles} languages={state.me.languages} act={act} />
           )}
-          <p class="muted small">
-            {ct("deviceKey")} <code class="key">{hex(staff.clientId)}</code>
-          </p>
+          <details class="muted small device-key">
+            <summary>{ct("deviceKey")}</summary>
+            <code class="key">{hex(staff.clientId)}</code>
+          </details>
         </nav>
         <main class="pane">
           {active === undefined ? (

@@ -23,7 +23,7 @@ describe("ConversationPane", () => {
     expect(html).toMatch(/class="line theirs"><small class="from">Visitor<\/small><span class="text">hello/);
     expect(html).toContain('data-delivery="sending"');
     const text = textOf(html);
-    expect(text).toContain("Health and HIV · Macedonian · urgent");
+    expect(text).toContain("Health and HIV · Macedonian Urgent");
     expect(text).toContain("hi Sending…");
     expect(text).toContain("there Not sent");
   });

@@ -11,7 +11,7 @@ import { CATEGORIES, type Category, SEVERITIES, type Severity } from "../protoco
 import { hex } from "../util/hex";
 import { cannedFor } from "./canned";
 import { categoryLabel, escalationStatusText, severityLabel } from "./escalations";
-import { conversationTitle, ticketSummary } from "./labels";
+import { conversationTitle } from "./labels";
 import { presenceLabel } from "./presence";
 import type { Conversation, StaffConsole } from "./staff";
 import { PANE_SHORTCUT_EVENT, type Shortcut } from "./shortcuts";
@@ -70,12 +70,7 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
   return (
     <section class="conversation-pane" aria-labelledby="pane-h" data-group={hex(gid)}>
       <h2 id="pane-h">{conversationTitle(c)}</h2>
-      {c.ticket !== undefined && (
-        <p class="muted">
-          {ticketSummary(c.ticket)}
-          {c.ticket.urgent && ` · ${ct("pane.urgent")}`}
-        </p>
-      )}
+      {c.ticket?.urgent === true && !c.ended && <p class="urgent-tag">{ct("pane.urgent")}</p>}
       {!c.ended && presenceLabel(c.presence) !== undefined && (
         <p class={`presence ${c.presence ?? ""}`} role="status">
           {presenceLabel(c.presence)}

@@ -27,7 +27,7 @@ export function WorkList({ items, staff, act, queueDepth, now }: Props) {
   return (
     <section aria-labelledby="work-h" class="work">
       <h2 id="work-h">
-        {ct("work.heading")} <small class="muted">· {ct("work.waitingCount", Math.max(waiting, queueDepth))}</small>
+        {ct("work.heading")} <small class="muted">· {Math.max(waiting, queueDepth) === 0 ? ct("work.nobodyWaiting") : ct("work.waitingCount", Math.max(waiting, queueDepth))}</small>
       </h2>
       {items.length === 0 && <p class="muted">{ct("work.empty")}</p>}
       <ul class="work-list">
