@@ -6,6 +6,11 @@
 // shift: test-artifacts/console-*.png.
 
 import assert from "node:assert/strict";
+import { rm, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+/** A deployment's own labels, dropped into the web root the server serves (web-client/README.md). */
+const LABELS_FILE = fileURLToPath(new URL("../dist/console-labels.json", import.meta.url));
 
 /** Records every notification the page shows (titles and bodies), then shows it as the browser would. */
 const RECORD_NOTIFICATIONS = () => {
@@ -27,6 +32,7 @@ export async function consoleChecks({ check, startServer, createStaff, newContex
     // Its own server: three visitors share this machine's address and its per-source budget.
     const srv = await startServer("[intake]\nrequests_per_source_per_minute = 1000\nsource_burst = 1000\n");
     const contexts = [];
+    await writeFile(LABELS_FILE, JSON.stringify({ mk: { "tag.referral": "Упатена во служба" } }));
     try {
       const mila = await createStaff("mila", "Мила", "counsellor", srv.config);
       const staff = await newContext({ width: 1280, height: 800 }, srv.origin);
@@ -154,7 +160,9 @@ export async function consoleChecks({ check, startServer, createStaff, newContex
         await page.keyboard.press("Alt+KeyC");
         await page.getByLabel("Ознака на темата").waitFor();
         assert.ok(await page.getByLabel("Ознака на темата").evaluate((el) => el === document.activeElement), "the tag has the focus");
-        assert.ok((await page.getByLabel("Ознака на темата").locator("option").allTextContents()).includes("Поддршка"), "tags in words");
+        const tags = await page.getByLabel("Ознака на темата").locator("option").allTextContents();
+        assert.ok(tags.includes("Поддршка"), "tags in words");
+        assert.ok(tags.includes("Упатена во служба"), `the deployment's own label: ${tags}`);
         await page.keyboard.press("Enter");
         await page.locator(".line.system", { hasText: "Затворено (Поддршка)." }).waitFor({ timeout: STEP_MS });
         await visitors[i].page.locator("h1", { hasText: "Разговорот заврши." }).waitFor({ state: "attached", timeout: STEP_MS });
@@ -168,6 +176,7 @@ export async function consoleChecks({ check, startServer, createStaff, newContex
       }
       for (const ctx of contexts) assert.deepEqual(ctx.log.problems, [], "no page errors");
     } finally {
+      await rm(LABELS_FILE, { force: true });
       for (const ctx of contexts) await ctx.context.close().catch(() => {});
       await srv.stop();
     }

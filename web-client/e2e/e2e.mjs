@@ -401,9 +401,12 @@ try {
     await visitor.page.getByRole("heading", { level: 1, name: "Besa" }).waitFor({ timeout: STEP_MS });
     await visitor.page.locator(".badge.verified").waitFor();
     await line(ana.page, ".line.system", "You are no longer in this chat.");
-    // The sealed note reached Besa in its own group.
-    await besa.page.getByRole("button", { name: /Hand-over note or group/ }).click();
-    await line(besa.page, ".line.theirs", "Asked about HIV testing; calm, not in danger.");
+    // The note, sealed to Besa in its own group, shows inside the chat it is about, named by the server's word.
+    await besa.page.locator("button.conversation", { hasText: "health" }).click();
+    await line(besa.page, ".line.system", "Hand-over note from Ana: Asked about HIV testing; calm, not in danger.");
+    assert.equal(await besa.page.getByRole("button", { name: /Hand-over note or group/ }).count(), 0, "no separate note conversation");
+    await line(ana.page, ".line.system", "Hand-over note sealed to Besa");
+    await besa.page.locator(".back").evaluate((b) => b.click());
   });
 
   await check("the new counsellor and the visitor talk; unread counts show", async () => {
@@ -994,7 +997,7 @@ try {
       await consoleLogin(staffCtx.page, nora, closed.origin);
       await staffCtx.page.getByRole("button", { name: "Available" }).click();
       await staffCtx.page.getByRole("heading", { name: "Messages left for the team" }).waitFor({ timeout: STEP_MS });
-      assert.match(await staffCtx.page.locator("section[aria-labelledby='team-h'] li").first().textContent(), /^en · /);
+      assert.match(await staffCtx.page.locator("section[aria-labelledby='team-h'] li").first().textContent(), /^English · /);
       await staffCtx.page.getByRole("button", { name: "Take" }).first().click();
       await line(staffCtx.page, ".line.theirs", text);
       measurements.nightMessageLoginToReadMs = Date.now() - started;
@@ -1109,7 +1112,7 @@ try {
         await staffCtx.page.getByRole("button", { name: "Send" }).click();
         await line(v.page, ".line.theirs", `Vera to ${i}: hello`);
       }
-      assert.equal(await staffCtx.page.locator(".conversations .conversation").count(), 2);
+      assert.equal(await staffCtx.page.locator(".work-list button.conversation").count(), 2);
 
       const notVerified = async () => {
         for (const v of visitors) assert.equal(await v.page.getByText("Not verified").count(), 0, "the visitor never sees Not verified");
@@ -1126,7 +1129,7 @@ try {
         const started = Date.now();
         await staffCtx.page.getByRole("button", { name: "Log in" }).click();
         for (const [i, title] of titles.entries()) {
-          await staffCtx.page.locator(".conversations .conversation", { hasText: title }).click({ timeout: 5_000 });
+          await staffCtx.page.locator(".work-list button.conversation", { hasText: title }).click({ timeout: 5_000 });
           await staffCtx.page.locator(".line.theirs", { hasText: `visitor ${i + 1}: hello before the reload` }).waitFor({ timeout: 5_000 });
           await staffCtx.page.locator(".line.mine", { hasText: `Vera to ${i + 1}: hello` }).waitFor({ timeout: 5_000 });
         }
@@ -1136,7 +1139,7 @@ try {
         // The shift chosen before is taken up again.
         await staffCtx.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor({ timeout: STEP_MS });
         for (const [i, v] of visitors.entries()) {
-          await staffCtx.page.locator(".conversations .conversation", { hasText: titles[i] }).click();
+          await staffCtx.page.locator(".work-list button.conversation", { hasText: titles[i] }).click();
           await v.page.getByLabel("Write a message").fill(`visitor ${i + 1}: still here after ${label}`);
           await v.page.keyboard.press("Enter");
           await line(staffCtx.page, ".line.theirs", `visitor ${i + 1}: still here after ${label}`);
@@ -1170,7 +1173,7 @@ try {
       contexts.push(second);
       await consoleLogin(second.page, vera, srv.origin);
       await staffCtx.page.getByText("This console was opened on another computer or tab").waitFor({ timeout: STEP_MS });
-      await second.page.locator(".conversations .conversation").nth(1).waitFor({ timeout: 5_000 });
+      await second.page.locator(".work-list button.conversation").nth(1).waitFor({ timeout: 5_000 });
 
       // State gone (a password reset erases the vault and revokes her key): the visitors' pages bring
       // her new key in (the safety net), and "Clocked out" offers the hand-over.

@@ -11,6 +11,7 @@ import { ct } from "../i18n/console";
 import { hex } from "../util/hex";
 import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import type { ConsoleCore, Conversation } from "./core";
+import { decodeNote } from "./handover";
 import { conversationTitle } from "./labels";
 import { presenceLine } from "./presence";
 
@@ -99,10 +100,16 @@ export class Chats {
         }
         const plain = decodeText(event.plaintext);
         if (plain === undefined) return;
+        const note = c.kind === "note" ? decodeNote(plain) : undefined;
+        // A hand-over note: shown in its chat when its sender is the colleague the server named.
+        if (note !== undefined && core.handoverNote(note.chat, hex(event.sender), note.text)) {
+          core.dropNoteGroup(event.groupId);
+          return;
+        }
         this.typingWatches.get(key)?.message();
         c.visitorTyping = false;
         const circleText = c.kind === "circle" ? decodeCircleText(plain) : undefined;
-        const text = circleText?.text ?? plain;
+        const text = circleText?.text ?? note?.text ?? plain;
         // In a circle, only the name the server bound to the sender's key
         // counts, never the one the message claims.
         const name = c.names.get(hex(event.sender)) ?? (c.kind === "circle" ? "(name not confirmed)" : undefined);

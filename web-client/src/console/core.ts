@@ -22,7 +22,9 @@ import type {
   VisitorPresence,
 } from "../protocol";
 import { hex } from "../util/hex";
+import { ct } from "../i18n/console";
 import type { EscalationCheck } from "./escalations";
+import { PendingNotes } from "./handover";
 
 /** Lines kept per chat on screen. */
 export const MAX_LINES = 1000;
@@ -164,6 +166,8 @@ export class ConsoleCore {
   /** Logged out, or another login took over: no reconnect, no saving. */
   loggedOut = false;
   store: ConsoleStore = NO_STORE;
+  /** Hand-over notes that came before their chat (handover.ts). */
+  readonly pendingNotes = new PendingNotes();
   private nextLine = 1;
 
   constructor(
@@ -264,5 +268,40 @@ export class ConsoleCore {
     const c = this.activeGroup === undefined ? undefined : this.conversations.get(this.activeGroup);
     if (c !== undefined) c.unread = 0;
     this.update({});
+  }
+
+  /**
+   * A hand-over note from key `sender` (hex) for chat `chat` (hex): into
+   * the chat, now or when the chat is assigned to me. Only from the
+   * colleague the server named when it handed the chat over (anyone
+   * else, a visitor included, could Welcome me into a group and claim a
+   * chat): false when the sender is not that colleague.
+   */
+  handoverNote(chat: string, sender: string, text: string): boolean {
+    const c = this.conversations.get(chat);
+    if (c === undefined) {
+      this.pendingNotes.hold(chat, sender, text);
+      return true;
+    }
+    const colleague = c.names.get(sender);
+    if (c.kind !== "chat" || colleague === undefined || colleague === "") return false;
+    this.addLine(c, { kind: "system", id: this.lineId(), text: ct("line.note", colleague, text) });
+    if (this.activeGroup !== chat) c.unread += 1;
+    this.update({});
+    this.store.saveConversation(c);
+    return true;
+  }
+
+  /** The chat is mine now: a note that came first goes in (if it is from the colleague who handed it over). */
+  takePendingNote(chat: string): void {
+    const note = this.pendingNotes.take(chat);
+    if (note !== undefined) this.handoverNote(chat, note.sender, note.text);
+  }
+
+  /** A note's own group, once its text is in the chat: nothing more comes, it is not listed. */
+  dropNoteGroup(groupId: Uint8Array): void {
+    if (this.mls.hasGroup(groupId)) this.mls.discardGroup(groupId);
+    this.store.forgetGroup(groupId);
+    this.dismiss(groupId);
   }
 }

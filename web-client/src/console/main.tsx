@@ -1,7 +1,15 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import { type Language, consoleLanguage, ct, initialConsoleLanguage, pickConsoleLanguage, setConsoleLanguage } from "../i18n/console";
+import {
+  type Language,
+  consoleLanguage,
+  ct,
+  initialConsoleLanguage,
+  loadDeploymentLabels,
+  pickConsoleLanguage,
+  setConsoleLanguage,
+} from "../i18n/console";
 import { serverUrl } from "../net/connection";
 import { CLOSE } from "../protocol";
 import { ConsoleScreen, LanguagePicker } from "./Console";
@@ -219,4 +227,5 @@ function ConsoleApp() {
 }
 
 const root = document.getElementById("console");
-if (root !== null) render(<ConsoleApp />, root);
+// The deployment's labels first (same origin, small); the page shows either way.
+if (root !== null) void Promise.race([loadDeploymentLabels(), new Promise((r) => setTimeout(r, 2000))]).then(() => render(<ConsoleApp />, root));

@@ -59,7 +59,7 @@ describe("peer groups", () => {
     fake.core.conversation(G, "circle").names.set(KEY, "Drita");
     await team.removeMember(G, KEY);
     expect(fake.mlsCalls).toEqual([{ op: "commitRemove", group: hex(G), clients: [KEY] }]);
-    expect(fake.lines(G)).toEqual(["Removed Drita."]);
+    expect(fake.lines(G)).toEqual(["Removed Drita"]);
   });
 
   it("leaving drops my keys and the conversation", () => {

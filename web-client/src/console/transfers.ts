@@ -10,6 +10,7 @@ import { type StaffBadge, verifyBadge } from "../protocol";
 import { ct, tagLabel } from "../i18n/console";
 import { hex } from "../util/hex";
 import { type ConsoleCore, JOIN_WAIT_MS } from "./core";
+import { encodeNote } from "./handover";
 import { conversationTitle } from "./labels";
 
 export type Duty =
@@ -33,7 +34,10 @@ export class Transfers {
     if (answer.kind !== "transferred") throw new Error(`unexpected answer ${answer.kind}`);
     const c = this.core.find(groupId);
     if (c !== undefined) this.core.system(c, ct("line.transferred", answer.to.display_name));
-    if (note.trim() !== "") await this.sendNote(answer.to, answer.note_key_package, note.trim(), c === undefined ? "" : conversationTitle(c));
+    if (note.trim() !== "") {
+      await this.sendNote(answer.to, answer.note_key_package, encodeNote(hex(groupId), note.trim()), c === undefined ? "" : conversationTitle(c));
+      if (c !== undefined) this.core.system(c, ct("line.noteSent", answer.to.display_name, note.trim()));
+    }
     return answer.to;
   }
 
@@ -49,6 +53,8 @@ export class Transfers {
     c.joined = true;
     await core.session.commit(groupId, () => core.mls.commitAdd(groupId, [keyPackage]));
     await this.send(groupId, note);
+    // Said in the chat itself (above); the note's group has nothing more to show.
+    core.dropNoteGroup(groupId);
   }
 
   /** End a chat with a closing tag; the server purges it. */
@@ -80,6 +86,7 @@ export class Transfers {
               : ct("line.transferredToYou", push.from.display_name),
           );
         }
+        core.takePendingNote(hex(push.group_id));
         if (push.remove_previous !== undefined && !equalBytes(push.remove_previous, core.clientId)) {
           void this.duty({ kind: "remove_previous", groupId: push.group_id, previous: push.remove_previous });
         }

@@ -3,6 +3,10 @@ import { describe, expect, it } from "vitest";
 import { en } from "./en";
 import {
   CONSOLE_CATALOGUES,
+  MAX_LABEL_CHARS,
+  addDeploymentLabels,
+  loadDeploymentLabels,
+  topicLabel,
   LANGUAGE_STORAGE_KEY,
   ct,
   duration,
@@ -50,5 +54,30 @@ describe("the console's languages", () => {
     setConsoleLanguage("sq");
     expect(duration(3900)).toBe("1 orë 5 min");
     setConsoleLanguage("en");
+  });
+
+  it("takes a deployment's own labels per language, and nothing shaped otherwise", async () => {
+    expect(topicLabel("housing")).toBe("Housing");
+    const taken = addDeploymentLabels({
+      mk: { "topic.housing": "Домување", "tag.support": "Поддршка и совет", "topic.bad key": "x", "other.x": "y" },
+      sq: { "topic.housing": "Strehim", "topic.long": "x".repeat(MAX_LABEL_CHARS + 1), "topic.empty": " " },
+      de: { "topic.housing": "Wohnen" },
+    });
+    expect(taken).toBe(3);
+    setConsoleLanguage("mk");
+    expect(topicLabel("housing")).toBe("Домување");
+    expect(tagLabel("support")).toBe("Поддршка и совет");
+    setConsoleLanguage("sq");
+    expect(topicLabel("housing")).toBe("Strehim");
+    expect(topicLabel("long")).toBe("Long");
+    setConsoleLanguage("en");
+    expect(topicLabel("housing")).toBe("Housing");
+    expect(addDeploymentLabels(null)).toBe(0);
+    // The file is absent: the server answers with the page (HTML), which is ignored.
+    const html = async () => new Response("<!doctype html>", { headers: { "Content-Type": "text/html" } });
+    expect(await loadDeploymentLabels(html as unknown as typeof fetch)).toBe(0);
+    const json = async () => new Response(JSON.stringify({ en: { "tag.legal_aid": "Legal aid referral" } }), { headers: { "Content-Type": "application/json" } });
+    expect(await loadDeploymentLabels(json as unknown as typeof fetch)).toBe(1);
+    expect(tagLabel("legal_aid")).toBe("Legal aid referral");
   });
 });

@@ -15,7 +15,7 @@ export const en = {
   "login.busy": "The server is busy with other logins. Try again in a minute.",
   "login.failed": (code: string) => `Login failed (${code}).`,
   "login.noServer": "Could not connect to the server.",
-  "login.moved": "You logged in somewhere else, so this window stopped. Log in here again to continue here.",
+  "login.moved": "This console was opened on another computer or tab, so it stopped here. Log in again to continue here.",
 
   "bar.disconnected": "disconnected",
   "bar.board": "Supervisor board",
@@ -161,7 +161,7 @@ export const en = {
   "line.disabledRemoved": "A disabled staff account was removed from this conversation.",
   "line.visitorReadded": "The visitor came back on a new device key and was added again.",
   "line.invited": "A colleague was invited.",
-  "line.removed": (name: string) => `Removed ${name}.`,
+  "line.removed": (name: string) => `Removed ${name}`,
   "presence.here": "The visitor is connected again.",
   "presence.reconnecting": "The visitor's connection dropped; she may be reconnecting. Messages you send wait for her.",
   "presence.left": "The visitor has been gone for a while and may not come back.",
@@ -242,4 +242,6 @@ export const en = {
   "circles.closeConfirm": (name: string) => `Close the circle “${name}”? Its messages are deleted from the server for everyone.`,
   "circles.article": (name: string) => `Circle ${name}`,
   "work.nobodyWaiting": "nobody waiting",
+  "line.note": (name: string, text: string) => `Hand-over note from ${name}: ${text}`,
+  "line.noteSent": (name: string, text: string) => `Hand-over note sealed to ${name}: ${text}`,
 };

@@ -76,7 +76,48 @@ export function humanize(id: string): string {
   return words === "" ? id : words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+/**
+ * A deployment's own labels, from `/console-labels.json` in the web root
+ * (the server serves what is there; nothing to rebuild):
+ * `{ "mk": { "topic.housing": "Домување" }, "sq": { … }, "en": { … } }`.
+ * Only topic, tag and language labels; they win over the built-in ones.
+ */
+const deploymentLabels: Record<Language, Map<string, string>> = { mk: new Map(), sq: new Map(), en: new Map() };
+
+const LABEL_KEY = /^(topic|tag|language)\.[A-Za-z0-9_-]{1,64}$/;
+/** Labels longer than this are ignored (a label, not a text). */
+export const MAX_LABEL_CHARS = 80;
+
+/** Take a deployment's labels; anything not shaped as above is left out. Answers how many were taken. */
+export function addDeploymentLabels(json: unknown): number {
+  if (typeof json !== "object" || json === null) return 0;
+  let taken = 0;
+  for (const language of CONSOLE_LANGUAGES) {
+    const labels = (json as Record<string, unknown>)[language];
+    if (typeof labels !== "object" || labels === null) continue;
+    for (const [key, label] of Object.entries(labels as Record<string, unknown>)) {
+      if (!LABEL_KEY.test(key) || typeof label !== "string" || label.trim() === "" || label.length > MAX_LABEL_CHARS) continue;
+      deploymentLabels[language].set(key, label.trim());
+      taken += 1;
+    }
+  }
+  return taken;
+}
+
+/** Fetch `/console-labels.json` if the deployment put one in the web root (else the page gets index.html: ignored). */
+export async function loadDeploymentLabels(fetchFn: typeof fetch = fetch): Promise<number> {
+  try {
+    const res = await fetchFn("/console-labels.json", { credentials: "omit", cache: "no-store" });
+    if (!res.ok || !(res.headers.get("Content-Type") ?? "").includes("json")) return 0;
+    return addDeploymentLabels(await res.json());
+  } catch {
+    return 0;
+  }
+}
+
 function labelOf(prefix: "topic" | "tag" | "language", id: string): string {
+  const own = deploymentLabels[current].get(`${prefix}.${id}`);
+  if (own !== undefined) return own;
   const catalogue = CONSOLE_CATALOGUES[current] as unknown as Record<string, string | undefined>;
   const label = catalogue[`${prefix}.${id}`];
   return typeof label === "string" ? label : prefix === "language" ? id.toUpperCase() : humanize(id);

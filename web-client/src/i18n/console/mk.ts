@@ -15,7 +15,7 @@ export const mk: ConsoleCatalogue = {
   "login.busy": "Серверот е зафатен со други најавувања. Обиди се повторно за една минута.",
   "login.failed": (code) => `Најавата не успеа (${code}).`,
   "login.noServer": "Нема врска со серверот.",
-  "login.moved": "Се најави на друго место, па овој прозорец запре. Најави се повторно тука за да продолжиш тука.",
+  "login.moved": "Конзолата е отворена на друг компјутер или јазиче, па тука запре. Најави се повторно за да продолжиш тука.",
 
   "bar.disconnected": "нема врска",
   "bar.board": "Табла за супервизори",
@@ -239,4 +239,6 @@ export const mk: ConsoleCatalogue = {
   "circles.closeConfirm": (name) => `Да се затвори групата „${name}“? Нејзините пораки се бришат од серверот за сите.`,
   "circles.article": (name) => `Група ${name}`,
   "work.nobodyWaiting": "никој не чека",
+  "line.note": (name, text) => `Белешка за предавање од ${name}: ${text}`,
+  "line.noteSent": (name, text) => `Белешка за предавање испратена до ${name}: ${text}`,
 };

@@ -15,7 +15,7 @@ export const sq: ConsoleCatalogue = {
   "login.busy": "Serveri është i zënë me hyrje të tjera. Provo përsëri pas një minute.",
   "login.failed": (code) => `Hyrja dështoi (${code}).`,
   "login.noServer": "Nuk u lidh dot me serverin.",
-  "login.moved": "Hyre diku tjetër, prandaj kjo dritare u ndal. Hyr përsëri këtu për të vazhduar këtu.",
+  "login.moved": "Konsola u hap në një kompjuter ose skedë tjetër, prandaj u ndal këtu. Hyr përsëri për të vazhduar këtu.",
 
   "bar.disconnected": "pa lidhje",
   "bar.board": "Paneli i mbikëqyrësit",
@@ -239,4 +239,6 @@ export const sq: ConsoleCatalogue = {
   "circles.closeConfirm": (name) => `Ta mbyllësh grupin „${name}“? Mesazhet e tij fshihen nga serveri për të gjithë.`,
   "circles.article": (name) => `Grupi ${name}`,
   "work.nobodyWaiting": "askush nuk pret",
+  "line.note": (name, text) => `Shënim dorëzimi nga ${name}: ${text}`,
+  "line.noteSent": (name, text) => `Shënim dorëzimi i dërguar te ${name}: ${text}`,
 };
