@@ -69,7 +69,7 @@ export class CrisisDesk {
     c.kind = "chat";
     c.title = ct("crisis.title", categoryLabel(entry.request.category), languageLabel(entry.language));
     c.names.set(hex(entry.counsellor.signature_key), entry.counsellor.display_name);
-    if (!c.joined) core.system(c, `You accepted. ${entry.counsellor.display_name} is adding you to the chat…`);
+    if (!c.joined) core.system(c, ct("line.responderAccepted", entry.counsellor.display_name));
     this.changed(entry);
     return c;
   }
@@ -116,7 +116,7 @@ export class CrisisDesk {
   private async addResponder(push: Extract<Push, { type: "add_responder" }>): Promise<void> {
     const { core } = this;
     const c = core.find(push.group_id);
-    const refuse = (why: string) => core.tell(c, `A crisis responder was not added: ${why}.`);
+    const refuse = (why: string) => core.tell(c, ct("line.responderRefused", why));
     const key = responderKey(push.responder, core.attestationKey, nowSecs());
     if (key === undefined) return refuse("their badge does not verify as a crisis responder");
     const keyPackage = await core.mls.validateKeyPackage(push.key_package, key).catch(() => undefined);
@@ -125,7 +125,7 @@ export class CrisisDesk {
     try {
       c?.names.set(hex(key), push.responder.display_name);
       await core.session.commit(push.group_id, () => core.mls.commitAdd(push.group_id, [keyPackage]));
-      if (c !== undefined) core.system(c, `${push.responder.display_name} (crisis responder) was added to the chat.`);
+      if (c !== undefined) core.system(c, ct("line.responderAdded", push.responder.display_name));
     } catch (e) {
       refuse((e as Error).message);
     }
@@ -133,6 +133,6 @@ export class CrisisDesk {
 
   private fallback(groupId: Uint8Array, lines: CrisisLine[]): void {
     const numbers = lines.map((l) => `${l.number} (${l.name}, ${l.hours})`).join("; ");
-    this.core.tell(this.core.find(groupId), `No crisis responder has accepted yet. Give the visitor these numbers: ${numbers}.`);
+    this.core.tell(this.core.find(groupId), ct("line.noResponder", numbers));
   }
 }

@@ -111,7 +111,7 @@ export class Transfers {
     const { core } = this;
     const { mls, session } = core;
     if (!(await session.waitForGroup(d.groupId, JOIN_WAIT_MS))) {
-      core.update({ problem: "A chat was not joined in time; hand it back and take it again." });
+      core.update({ problem: ct("problem.joinTimeout") });
       return;
     }
     const c = core.find(d.groupId);
@@ -131,7 +131,7 @@ export class Transfers {
         if (c !== undefined) core.system(c, ct("line.visitorReadded"));
       }
     } catch (e) {
-      core.update({ problem: `An intake step failed: ${(e as Error).message}` });
+      core.update({ problem: ct("problem.intakeStep", (e as Error).message) });
     }
   }
 }
