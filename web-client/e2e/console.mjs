@@ -27,6 +27,9 @@ const RECORD_NOTIFICATIONS = () => {
   window.Notification = Recorded;
 };
 
+/** Where screenshots go (e2e.mjs's `shot` takes whole pages; the transfer form is shot as seen). */
+const ARTIFACTS_DIR = fileURLToPath(new URL("../test-artifacts", import.meta.url));
+
 export async function consoleChecks({ check, startServer, createStaff, newContext, shot, unlabelled, STEP_MS }) {
   await check("console in Macedonian: three chats worked with shortcuts, notifications, one list, phone layout", async () => {
     // Its own server: three visitors share this machine's address and its per-source budget.
@@ -34,7 +37,9 @@ export async function consoleChecks({ check, startServer, createStaff, newContex
     const contexts = [];
     await writeFile(LABELS_FILE, JSON.stringify({ mk: { "tag.referral": "Упатена во служба" } }));
     try {
-      const mila = await createStaff("mila", "Мила", "counsellor", srv.config);
+      // A supervisor who also takes chats (she picks colleagues by name), and a colleague to hand one to.
+      const mila = await createStaff("mila", "Мила", "supervisor", srv.config);
+      const vesna = await createStaff("vesna", "Весна", "counsellor", srv.config);
       const staff = await newContext({ width: 1280, height: 800 }, srv.origin);
       contexts.push(staff);
       await staff.context.grantPermissions(["notifications"], { origin: srv.origin });
@@ -131,10 +136,15 @@ export async function consoleChecks({ check, startServer, createStaff, newContex
       // Alt+N walks the open chats in list order.
       const seen = [];
       for (let n = 0; n < 3; n++) {
+        const before = seen.at(-1) ?? "";
         await page.keyboard.press("Alt+KeyN");
-        await page.locator(".conversation-pane h2").waitFor();
+        await page.waitForFunction((prev) => {
+          const h = document.querySelector(".conversation-pane h2");
+          return h !== null && h.textContent !== prev;
+        }, before);
         seen.push(await page.locator(".conversation-pane h2").textContent());
       }
+      assert.equal(seen[0], topics[1].label, `Alt+N starts at the top of the list (the SOS): ${seen}`);
       assert.deepEqual([...seen].sort(), topics.map((t) => t.label).sort(), "Alt+N visits every chat once");
       await shot(page, "console-mk-1280-chat.png");
 
@@ -154,8 +164,33 @@ export async function consoleChecks({ check, startServer, createStaff, newContex
       assert.ok(scrollWidth <= 360, `no sideways scrolling at 360 px (${scrollWidth})`);
       await page.setViewportSize({ width: 1280, height: 800 });
 
-      // Alt+C closes each chat: a tag by keyboard, Enter; the visitor sees it ended.
-      for (const [i, topic] of topics.entries()) {
+      // A transfer by name: Vesna comes on shift; Mila gives her the third chat with a note, which
+      // Vesna reads inside that chat.
+      const colleague = await newContext({ width: 1280, height: 800 }, srv.origin);
+      contexts.push(colleague);
+      await colleague.page.goto(`${srv.origin}/console.html`);
+      await colleague.page.getByLabel("Username").fill(vesna.username);
+      await colleague.page.getByLabel("Password").fill(vesna.password);
+      await colleague.page.getByRole("button", { name: "Log in" }).click();
+      await colleague.page.getByRole("button", { name: "Available" }).click();
+      await colleague.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor({ timeout: STEP_MS });
+      await page.locator("button.conversation", { hasText: topics[2].label }).click();
+      await page.getByRole("button", { name: "Префрли", exact: true }).click();
+      await page.getByLabel(/Белешка за предавање/).fill("Мирна, сака само да разговара.");
+      const picker = page.getByLabel("Дај му/ѝ на");
+      await picker.locator("option", { hasText: "Весна" }).waitFor({ state: "attached", timeout: STEP_MS });
+      const option = (await picker.locator("option", { hasText: "Весна" }).textContent()).trim();
+      assert.match(option, /^Весна · Примам разговори · 0\/4 разговори$/);
+      await picker.selectOption({ label: option });
+      await page.screenshot({ path: `${ARTIFACTS_DIR}/console-mk-1280-transfer-by-name.png` });
+      await page.getByRole("button", { name: "Префрли го разговорот" }).click();
+      await colleague.page.locator("button.conversation", { hasText: "Just to talk" }).click({ timeout: STEP_MS });
+      await colleague.page.locator(".line.system", { hasText: "Hand-over note from Мила: Мирна, сака само да разговара." }).waitFor({ timeout: STEP_MS });
+      await page.locator(".line.system", { hasText: "Веќе не си во овој разговор." }).waitFor({ timeout: STEP_MS });
+      await shot(colleague.page, "console-en-1280-after-transfer.png");
+
+      // Alt+C closes each chat left: a tag by keyboard, Enter; the visitor sees it ended.
+      for (const [i, topic] of topics.slice(0, 2).entries()) {
         await page.locator("button.conversation", { hasText: topic.label }).click();
         await page.keyboard.press("Alt+KeyC");
         await page.getByLabel("Ознака на темата").waitFor();

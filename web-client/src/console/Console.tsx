@@ -225,7 +225,15 @@ export function ConsoleScreen({ console: staff, state, onLogout, onLanguage, onC
               <button type="button" class="back" onClick={() => staff.open(undefined)}>
                 {ct("pane.back")}
               </button>
-              <ConversationPane key={hex(active.groupId)} staff={staff} conversation={active} closingTags={state.closingTags} act={act} />
+              <ConversationPane
+                key={hex(active.groupId)}
+                staff={staff}
+                conversation={active}
+                closingTags={state.closingTags}
+                act={act}
+                supervisor={supervisor}
+                myAccountId={state.me.account_id}
+              />
             </>
           )}
         </main>

@@ -11,6 +11,7 @@ import { CATEGORIES, type Category, SEVERITIES, type Severity } from "../protoco
 import { hex } from "../util/hex";
 import { cannedFor } from "./canned";
 import { categoryLabel, escalationStatusText, severityLabel } from "./escalations";
+import { ColleaguePicker } from "./Colleagues";
 import { conversationTitle } from "./labels";
 import { presenceLabel } from "./presence";
 import type { Conversation, StaffConsole } from "./staff";
@@ -22,9 +23,12 @@ interface PaneProps {
   conversation: Conversation;
   closingTags: string[];
   act: Act;
+  /** Supervisors and admins pick the colleague a chat goes to by name. */
+  supervisor?: boolean;
+  myAccountId?: number;
 }
 
-export function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProps) {
+export function ConversationPane({ staff, conversation: c, closingTags, act, supervisor = false, myAccountId = 0 }: PaneProps) {
   const [draft, setDraft] = useState("");
   const [panel, setPanel] = useState<"none" | "transfer" | "close" | "block" | "invite" | "escalate">("none");
   const [severity, setSeverity] = useState<Severity>("high");
@@ -269,10 +273,7 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
             {ct("pane.note")}
             <textarea rows={3} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
           </label>
-          <label>
-            {ct("pane.colleague")}
-            <input inputMode="numeric" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
-          </label>
+          <ColleaguePicker staff={staff} canPick={supervisor} myAccountId={myAccountId} value={to} onChange={setTo} />
           <button type="submit">{ct("pane.transferSubmit")}</button>
         </form>
       )}

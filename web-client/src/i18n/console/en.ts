@@ -106,7 +106,6 @@ export const en = {
   "pane.inviteRemove": "Invite / remove",
   "pane.leave": "Leave",
   "pane.note": "Hand-over note (sealed to the colleague, never shown to the visitor)",
-  "pane.colleague": "Colleague's account number (empty: the best available)",
   "pane.transferSubmit": "Transfer the chat",
   "pane.tag": "Topic tag",
   "pane.closeSubmit": "Close the chat",
@@ -255,4 +254,8 @@ export const en = {
   "line.noResponder": (numbers: string) => `No crisis responder has accepted yet. Give the visitor these numbers: ${numbers}.`,
   "problem.joinTimeout": "A chat was not joined in time; hand it back and take it again.",
   "problem.intakeStep": (why: string) => `An intake step failed: ${why}`,
+  "pane.transferTo": "Give it to",
+  "pane.bestAvailable": "The best available colleague",
+  "pane.bestAvailableHint": "It goes to the colleague on shift with the fewest chats.",
+  "pane.colleagueRow": (name: string, shift: string, chats: number, max: number) => `${name} · ${shift} · ${chats}/${max} chats`,
 };

@@ -108,7 +108,6 @@ export const mk: ConsoleCatalogue = {
   "pane.inviteRemove": "Покани / извади",
   "pane.leave": "Излези",
   "pane.note": "Белешка за предавање (само за колегата, посетителката никогаш не ја гледа)",
-  "pane.colleague": "Број на сметката на колегата (празно: најслободниот)",
   "pane.transferSubmit": "Префрли го разговорот",
   "pane.tag": "Ознака на темата",
   "pane.closeSubmit": "Затвори го разговорот",
@@ -252,4 +251,8 @@ export const mk: ConsoleCatalogue = {
   "line.noResponder": (numbers) => `Ниеден кризен советник сѐ уште не прифатил. Дај ѝ на посетителката овие броеви: ${numbers}.`,
   "problem.joinTimeout": "Не влезе во разговорот навреме; врати го и земи го повторно.",
   "problem.intakeStep": (why) => `Чекор при прием не успеа: ${why}`,
+  "pane.transferTo": "Дај му/ѝ на",
+  "pane.bestAvailable": "Најслободниот колега",
+  "pane.bestAvailableHint": "Оди кај колегата на смена со најмалку разговори.",
+  "pane.colleagueRow": (name, shift, chats, max) => `${name} · ${shift} · ${chats}/${max} разговори`,
 };

@@ -108,7 +108,6 @@ export const sq: ConsoleCatalogue = {
   "pane.inviteRemove": "Fto / hiq",
   "pane.leave": "Dil",
   "pane.note": "Shënim dorëzimi (vetëm për kolegun, vizitorja nuk e sheh kurrë)",
-  "pane.colleague": "Numri i llogarisë së kolegut (bosh: më i liri)",
   "pane.transferSubmit": "Transfero bisedën",
   "pane.tag": "Etiketa e temës",
   "pane.closeSubmit": "Mbyll bisedën",
@@ -252,4 +251,8 @@ export const sq: ConsoleCatalogue = {
   "line.noResponder": (numbers) => `Asnjë këshilltar për kriza nuk ka pranuar ende. Jepi vizitores këta numra: ${numbers}.`,
   "problem.joinTimeout": "Nuk hyre në bisedë me kohë; ktheje dhe merre përsëri.",
   "problem.intakeStep": (why) => `Një hap i pranimit dështoi: ${why}`,
+  "pane.transferTo": "Jepja",
+  "pane.bestAvailable": "Kolegu më i lirë",
+  "pane.bestAvailableHint": "Shkon te kolegu në turn me më pak biseda.",
+  "pane.colleagueRow": (name, shift, chats, max) => `${name} · ${shift} · ${chats}/${max} biseda`,
 };
