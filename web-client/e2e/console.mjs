@@ -192,6 +192,8 @@ export async function consoleChecks({ check, startServer, createStaff, newContex
       // Alt+C closes each chat left: a tag by keyboard, Enter; the visitor sees it ended.
       for (const [i, topic] of topics.slice(0, 2).entries()) {
         await page.locator("button.conversation", { hasText: topic.label }).click();
+        await page.locator(".conversation-pane h2", { hasText: topic.label }).waitFor();
+        await page.getByRole("button", { name: "Затвори", exact: true }).waitFor();
         await page.keyboard.press("Alt+KeyC");
         await page.getByLabel("Ознака на темата").waitFor();
         assert.ok(await page.getByLabel("Ознака на темата").evaluate((el) => el === document.activeElement), "the tag has the focus");

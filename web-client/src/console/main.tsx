@@ -227,5 +227,10 @@ function ConsoleApp() {
 }
 
 const root = document.getElementById("console");
-// The deployment's labels first (same origin, small); the page shows either way.
-if (root !== null) void Promise.race([loadDeploymentLabels(), new Promise((r) => setTimeout(r, 2000))]).then(() => render(<ConsoleApp />, root));
+if (root !== null) {
+  render(<ConsoleApp />, root);
+  // The deployment's own labels, when it has any: the screen is drawn again with them (state kept).
+  void loadDeploymentLabels().then((taken) => {
+    if (taken > 0) render(<ConsoleApp />, root);
+  });
+}
