@@ -40,6 +40,8 @@ import { createHmac } from "node:crypto";
 
 import { chromium } from "playwright-core";
 
+import { consoleChecks } from "./console.mjs";
+
 const run = promisify(execFile);
 const WEB = fileURLToPath(new URL("..", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
@@ -303,8 +305,9 @@ try {
 
   await check("the counsellor gets the offer (title and list) and the queue shows no content", async () => {
     await ana.page.locator(".offer").first().waitFor({ timeout: STEP_MS });
-    assert.match(await ana.page.title(), /New chat offer/);
-    assert.match(await ana.page.locator(".offer").first().textContent(), /en · health/);
+    // The tab is in front: the offer shows in the list (and as a notification), not as a title counter.
+    assert.doesNotMatch(await ana.page.title(), /^\(\d+\)/);
+    assert.match(await ana.page.locator(".offer").first().textContent(), /Health and HIV · English/);
     await visitor.page.locator(".queue .position").waitFor();
     await shot(visitor.page, "e2e-visitor-waiting-room.png");
   });
@@ -398,9 +401,12 @@ try {
     await visitor.page.getByRole("heading", { level: 1, name: "Besa" }).waitFor({ timeout: STEP_MS });
     await visitor.page.locator(".badge.verified").waitFor();
     await line(ana.page, ".line.system", "You are no longer in this chat.");
-    // The sealed note reached Besa in its own group.
-    await besa.page.getByRole("button", { name: /Hand-over note or group/ }).click();
-    await line(besa.page, ".line.theirs", "Asked about HIV testing; calm, not in danger.");
+    // The note, sealed to Besa in its own group, shows inside the chat it is about, named by the server's word.
+    await besa.page.locator("button.conversation", { hasText: "health" }).click();
+    await line(besa.page, ".line.system", "Hand-over note from Ana: Asked about HIV testing; calm, not in danger.");
+    assert.equal(await besa.page.getByRole("button", { name: /Hand-over note or group/ }).count(), 0, "no separate note conversation");
+    await line(ana.page, ".line.system", "Hand-over note sealed to Besa");
+    await besa.page.locator(".back").evaluate((b) => b.click());
   });
 
   await check("the new counsellor and the visitor talk; unread counts show", async () => {
@@ -483,7 +489,7 @@ try {
     ana.page.once("dialog", (d) => d.accept());
     await ana.page.getByRole("button", { name: "Clocked out" }).click();
     await ana.page.locator('button[aria-pressed="true"]', { hasText: "Clocked out" }).waitFor({ timeout: STEP_MS });
-    const row = besa.page.locator(".queue-table tr", { hasText: "hand-over" });
+    const row = besa.page.locator(".work-item.waiting", { hasText: "hand-over" });
     await row.waitFor({ timeout: STEP_MS });
     await row.getByRole("button", { name: "Take" }).click();
     await again.page.getByRole("heading", { level: 1, name: "Besa" }).waitFor({ timeout: STEP_MS });
@@ -563,7 +569,7 @@ try {
     await troll.page.getByRole("button", { name: "Fillo bisedën" }).click();
     await ana.page.locator(".offer").first().getByRole("button", { name: "Accept" }).click();
     await troll.page.locator(".badge.verified").waitFor({ timeout: STEP_MS });
-    const canned = ana.page.getByLabel(/Canned response \(sq\)/);
+    const canned = ana.page.getByLabel(/Canned response \(Albanian\)/);
     const first = await canned.locator("option").nth(1).getAttribute("value");
     assert.match(first, /^Përshëndetje/);
     await canned.selectOption(first);
@@ -603,7 +609,7 @@ try {
     assert.ok((await dialog.locator("a.call").count()) >= 4, "the numbers are there at once");
     await dialog.getByText("Nothing else is shared.").waitFor();
     await ana.page.locator(".sos-alert", { hasText: "consider escalating" }).waitFor({ timeout: STEP_MS });
-    assert.match(await ana.page.title(), /SOS/);
+    await ana.page.locator(".work-item.urgent", { hasText: "SOS" }).waitFor({ timeout: STEP_MS });
     await dialog.getByRole("button", { name: "Back" }).click();
 
     // The counsellor escalates; the responder sees it verified and accepts.
@@ -615,7 +621,8 @@ try {
     const queued = rina.page.locator(".escalations .escalation", { hasText: "Trafficking" });
     await queued.waitFor({ timeout: STEP_MS });
     assert.match(await queued.textContent(), /Critical.*from Ana.*signature verified/);
-    assert.match(await rina.page.title(), /Escalation waiting/);
+    // In front: the list says it; the title counts only while the tab is hidden.
+    assert.doesNotMatch(await rina.page.title(), /^\(\d+\)/);
     await queued.getByRole("button", { name: "Accept" }).click();
 
     // The counsellor's console adds the responder; the visitor's page says so.
@@ -990,7 +997,7 @@ try {
       await consoleLogin(staffCtx.page, nora, closed.origin);
       await staffCtx.page.getByRole("button", { name: "Available" }).click();
       await staffCtx.page.getByRole("heading", { name: "Messages left for the team" }).waitFor({ timeout: STEP_MS });
-      assert.match(await staffCtx.page.locator("section[aria-labelledby='team-h'] li").first().textContent(), /^en · /);
+      assert.match(await staffCtx.page.locator("section[aria-labelledby='team-h'] li").first().textContent(), /^English · /);
       await staffCtx.page.getByRole("button", { name: "Take" }).first().click();
       await line(staffCtx.page, ".line.theirs", text);
       measurements.nightMessageLoginToReadMs = Date.now() - started;
@@ -1105,7 +1112,7 @@ try {
         await staffCtx.page.getByRole("button", { name: "Send" }).click();
         await line(v.page, ".line.theirs", `Vera to ${i}: hello`);
       }
-      assert.equal(await staffCtx.page.locator(".conversations .conversation").count(), 2);
+      assert.equal(await staffCtx.page.locator(".work-list button.conversation").count(), 2);
 
       const notVerified = async () => {
         for (const v of visitors) assert.equal(await v.page.getByText("Not verified").count(), 0, "the visitor never sees Not verified");
@@ -1122,7 +1129,7 @@ try {
         const started = Date.now();
         await staffCtx.page.getByRole("button", { name: "Log in" }).click();
         for (const [i, title] of titles.entries()) {
-          await staffCtx.page.locator(".conversations .conversation", { hasText: title }).click({ timeout: 5_000 });
+          await staffCtx.page.locator(".work-list button.conversation", { hasText: title }).click({ timeout: 5_000 });
           await staffCtx.page.locator(".line.theirs", { hasText: `visitor ${i + 1}: hello before the reload` }).waitFor({ timeout: 5_000 });
           await staffCtx.page.locator(".line.mine", { hasText: `Vera to ${i + 1}: hello` }).waitFor({ timeout: 5_000 });
         }
@@ -1132,7 +1139,7 @@ try {
         // The shift chosen before is taken up again.
         await staffCtx.page.locator('button[aria-pressed="true"]', { hasText: "Available" }).waitFor({ timeout: STEP_MS });
         for (const [i, v] of visitors.entries()) {
-          await staffCtx.page.locator(".conversations .conversation", { hasText: titles[i] }).click();
+          await staffCtx.page.locator(".work-list button.conversation", { hasText: titles[i] }).click();
           await v.page.getByLabel("Write a message").fill(`visitor ${i + 1}: still here after ${label}`);
           await v.page.keyboard.press("Enter");
           await line(staffCtx.page, ".line.theirs", `visitor ${i + 1}: still here after ${label}`);
@@ -1166,7 +1173,7 @@ try {
       contexts.push(second);
       await consoleLogin(second.page, vera, srv.origin);
       await staffCtx.page.getByText("This console was opened on another computer or tab").waitFor({ timeout: STEP_MS });
-      await second.page.locator(".conversations .conversation").nth(1).waitFor({ timeout: 5_000 });
+      await second.page.locator(".work-list button.conversation").nth(1).waitFor({ timeout: 5_000 });
 
       // State gone (a password reset erases the vault and revokes her key): the visitors' pages bring
       // her new key in (the safety net), and "Clocked out" offers the hand-over.
@@ -1189,6 +1196,8 @@ try {
       await srv.stop();
     }
   });
+
+  await consoleChecks({ check, startServer, createStaff, newContext, shot, unlabelled, STEP_MS });
 } finally {
   await browser.close().catch(() => {});
   await main.stop();

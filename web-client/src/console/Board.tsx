@@ -6,7 +6,8 @@ import { useEffect, useState } from "preact/hooks";
 import type { BoardRow, StrandedChat } from "../protocol";
 import { rescueTargets, strandedText } from "./presence";
 import type { StaffConsole } from "./staff";
-import { SHIFT_LABELS, minutes } from "./ui";
+import { ct, roleLabel } from "../i18n/console";
+import { minutes, shiftLabel } from "./ui";
 
 export function Board({ staff }: { staff: StaffConsole }) {
   const [board, setBoard] = useState<Awaited<ReturnType<StaffConsole["board"]>> | undefined>(undefined);
@@ -26,30 +27,30 @@ export function Board({ staff }: { staff: StaffConsole }) {
     };
   }, [staff]);
   if (error !== undefined) return <p role="alert">{error}</p>;
-  if (board === undefined) return <p>Loading the board…</p>;
+  if (board === undefined) return <p>{ct("board.loading")}</p>;
   return (
     <section class="board" aria-labelledby="board-h">
-      <h2 id="board-h">Supervisor board</h2>
+      <h2 id="board-h">{ct("bar.board")}</h2>
       <p>
-        Queue: {board.queueDepth} · longest wait {minutes(board.longestWaitSecs)} · open escalations {board.openEscalations}
+        {ct("board.summary", board.queueDepth, minutes(board.longestWaitSecs), board.openEscalations)}
       </p>
       <table>
         <thead>
           <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Role</th>
-            <th scope="col">Shift</th>
-            <th scope="col">Connected</th>
-            <th scope="col">Chats</th>
+            <th scope="col">{ct("board.name")}</th>
+            <th scope="col">{ct("board.role")}</th>
+            <th scope="col">{ct("board.shift")}</th>
+            <th scope="col">{ct("board.connected")}</th>
+            <th scope="col">{ct("board.chats")}</th>
           </tr>
         </thead>
         <tbody>
           {board.staff.map((row: BoardRow, i) => (
             <tr key={i}>
               <td>{row.display_name}</td>
-              <td>{row.role}</td>
-              <td>{SHIFT_LABELS[row.shift]}</td>
-              <td>{row.connected ? "yes" : "no"}</td>
+              <td>{roleLabel(row.role)}</td>
+              <td>{shiftLabel(row.shift)}</td>
+              <td>{row.connected ? ct("board.yes") : ct("board.no")}</td>
               <td>
                 {row.active_chats} / {row.max_chats}
               </td>
@@ -88,8 +89,8 @@ export function Stranded({ staff, board, onDone }: { staff: StaffConsole; board:
   };
   return (
     <section aria-labelledby="stranded-h">
-      <h3 id="stranded-h">Stranded chats</h3>
-      {board.stranded.length === 0 && <p class="muted">None.</p>}
+      <h3 id="stranded-h">{ct("board.stranded")}</h3>
+      {board.stranded.length === 0 && <p class="muted">{ct("board.none")}</p>}
       <ul class="stranded">
         {board.stranded.map((chat) => {
           const targets = rescueTargets(board.staff, chat);
@@ -98,12 +99,12 @@ export function Stranded({ staff, board, onDone }: { staff: StaffConsole; board:
             <li key={chat.ticket_id} data-ticket={chat.ticket_id}>
               <span>{strandedText(chat)}</span>{" "}
               <button type="button" onClick={() => rescue(chat, undefined)}>
-                Take it myself
+                {ct("board.takeMyself")}
               </button>{" "}
               <label>
-                Give to{" "}
+                {ct("board.giveTo")}{" "}
                 <select value={picked} onChange={(e) => setChoice({ ...choice, [chat.ticket_id]: e.currentTarget.value })}>
-                  <option value="">choose a colleague</option>
+                  <option value="">{ct("board.chooseColleague")}</option>
                   {targets.map((r) => (
                     <option key={r.account_id} value={String(r.account_id)}>
                       {r.display_name}
@@ -112,7 +113,7 @@ export function Stranded({ staff, board, onDone }: { staff: StaffConsole; board:
                 </select>
               </label>{" "}
               <button type="button" disabled={picked === ""} onClick={() => rescue(chat, Number(picked))}>
-                Reassign
+                {ct("board.reassign")}
               </button>
             </li>
           );

@@ -30,7 +30,7 @@ describe("circles panel", () => {
     };
     const html = render(<CirclesPanel staff={staffStub()} circles={[view]} languages={["sq", "mk"]} act={() => {}} />);
     const text = textOf(html);
-    expect(text).toContain("Evenings (sq · just_talk)");
+    expect(text).toContain("Evenings (Albanian · just_talk)");
     expect(text).toContain("Code: ABCD-EFGH-JKMN");
     expect(text).toContain("https://chat.example/#circle=ABCDEFGHJKMN");
     expect(text).not.toContain("ZZZZ");

@@ -1,6 +1,7 @@
 import qrcode from "qrcode-generator";
 import { useState } from "preact/hooks";
 
+import { ct, languageLabel } from "../i18n/console";
 import { formatInvitationCode } from "../protocol";
 import type { CircleView, StaffConsole } from "./staff";
 
@@ -44,7 +45,7 @@ export function CirclesPanel({ staff, circles, languages, act }: Props) {
   const [autoApprove, setAutoApprove] = useState(false);
   return (
     <section aria-labelledby="circles-h">
-      <h2 id="circles-h">Peer support circles</h2>
+      <h2 id="circles-h">{ct("circles.heading")}</h2>
       <form
         class="circle-new"
         onSubmit={(e) => {
@@ -58,26 +59,26 @@ export function CirclesPanel({ staff, circles, languages, act }: Props) {
         }}
       >
         <label>
-          Circle name <input value={name} maxLength={80} required onInput={(e) => setName(e.currentTarget.value)} />
+          {ct("circles.name")} <input value={name} maxLength={80} required onInput={(e) => setName(e.currentTarget.value)} />
         </label>
         <label>
-          Language{" "}
+          {ct("circles.language")}{" "}
           <select value={language} onChange={(e) => setLanguage(e.currentTarget.value)}>
             {languages.map((l) => (
               <option key={l} value={l}>
-                {l}
+                {languageLabel(l)}
               </option>
             ))}
           </select>
         </label>
         <label>
-          Topic <input value={topic} maxLength={80} required onInput={(e) => setTopic(e.currentTarget.value)} />
+          {ct("circles.topic")} <input value={topic} maxLength={80} required onInput={(e) => setTopic(e.currentTarget.value)} />
         </label>
         <label>
-          <input type="checkbox" checked={autoApprove} onChange={(e) => setAutoApprove(e.currentTarget.checked)} /> Let
-          people in without asking me
+          <input type="checkbox" checked={autoApprove} onChange={(e) => setAutoApprove(e.currentTarget.checked)} />{" "}
+          {ct("circles.autoApprove")}
         </label>
-        <button type="submit">Create circle</button>
+        <button type="submit">{ct("circles.create")}</button>
       </form>
       {circles.map((c) => (
         <CircleCard key={c.info.circle_id} staff={staff} view={c} act={act} />
@@ -92,9 +93,9 @@ function CircleCard({ staff, view, act }: { staff: StaffConsole; view: CircleVie
   const id = view.info.circle_id;
   const live = view.invitations.filter((i) => !i.revoked);
   return (
-    <article class="circle-card" aria-label={`Circle ${view.info.name}`}>
+    <article class="circle-card" aria-label={ct("circles.article", view.info.name)}>
       <h3>
-        {view.info.name} <small>({view.info.language} · {view.info.topic})</small>
+        {view.info.name} <small>({languageLabel(view.info.language)} · {view.info.topic})</small>
       </h3>
       <form
         onSubmit={(e) => {
@@ -103,12 +104,12 @@ function CircleCard({ staff, view, act }: { staff: StaffConsole; view: CircleVie
         }}
       >
         <label>
-          Days <input type="number" min={1} max={30} value={days} onInput={(e) => setDays(Number(e.currentTarget.value))} />
+          {ct("circles.days")} <input type="number" min={1} max={30} value={days} onInput={(e) => setDays(Number(e.currentTarget.value))} />
         </label>
         <label>
-          Uses <input type="number" min={1} max={1000} value={uses} onInput={(e) => setUses(Number(e.currentTarget.value))} />
+          {ct("circles.uses")} <input type="number" min={1} max={1000} value={uses} onInput={(e) => setUses(Number(e.currentTarget.value))} />
         </label>
-        <button type="submit">New invitation</button>
+        <button type="submit">{ct("circles.newInvitation")}</button>
       </form>
       <ul class="invitations">
         {live.map((i) => (
@@ -116,54 +117,61 @@ function CircleCard({ staff, view, act }: { staff: StaffConsole; view: CircleVie
             {i.code !== undefined && (
               <>
                 <p>
-                  Code: <code class="invitation-code">{formatInvitationCode(i.code)}</code>
+                  {ct("circles.code")} <code class="invitation-code">{formatInvitationCode(i.code)}</code>
                 </p>
                 <p>
-                  Link: <code class="invitation-link">{invitationLink(location.origin, i.code)}</code>
+                  {ct("circles.link")} <code class="invitation-link">{invitationLink(location.origin, i.code)}</code>
                 </p>
-                <QrCode text={invitationLink(location.origin, i.code)} label="Invitation QR code" />
+                <QrCode text={invitationLink(location.origin, i.code)} label={ct("circles.qr")} />
               </>
             )}
             <p class="muted small">
-              Until {new Date(i.expires_at * 1000).toLocaleString()} · {i.max_uses} uses
+              {ct("circles.until", new Date(i.expires_at * 1000).toLocaleString(), i.max_uses)}
             </p>
             <button type="button" onClick={() => act(() => staff.revokeInvitation(id, i.invitation_id))}>
-              Revoke
+              {ct("circles.revoke")}
             </button>
           </li>
         ))}
       </ul>
-      <h4>Asking to join</h4>
-      {view.requests.length === 0 && <p class="muted">Nobody is waiting.</p>}
+      <h4>{ct("circles.asking")}</h4>
+      {view.requests.length === 0 && <p class="muted">{ct("circles.nobody")}</p>}
       <ul class="join-requests">
         {view.requests.map((r) => (
           <li key={r.request_id}>
             <span class="join-name">{r.display_name}</span>{" "}
             <button type="button" onClick={() => act(() => staff.approve(id, r.request_id))}>
-              Let {r.display_name} in
+              {ct("circles.letIn", r.display_name)}
             </button>{" "}
             <button type="button" onClick={() => act(() => staff.decline(id, r.request_id))}>
-              Decline
+              {ct("circles.decline")}
             </button>
           </li>
         ))}
       </ul>
-      <h4>Members</h4>
+      <h4>{ct("circles.members")}</h4>
       <ul class="circle-members">
         {view.members.map((m) => (
           <li key={m.key}>
-            {m.name} {m.muted && <em>(muted)</em>}{" "}
+            {m.name} {m.muted && <em>{ct("circles.muted")}</em>}{" "}
             <button type="button" onClick={() => act(() => staff.setMuted(id, m.key, !m.muted))}>
-              {m.muted ? `Unmute ${m.name}` : `Mute ${m.name}`}
+              {m.muted ? ct("circles.unmute", m.name) : ct("circles.mute", m.name)}
             </button>{" "}
             <button type="button" onClick={() => act(() => staff.removeFromCircle(id, m.key))}>
-              Remove {m.name}
+              {ct("circles.remove", m.name)}
             </button>
           </li>
         ))}
       </ul>
-      <button type="button" class="danger" onClick={() => act(() => staff.closeCircle(id))}>
-        Close circle
+      <button
+        type="button"
+        class="danger"
+        onClick={() => {
+          // It ends the circle for everyone and deletes its messages: not on one click.
+          if (window.confirm(ct("circles.closeConfirm", view.info.name))) act(() => staff.closeCircle(id));
+        }}
+      >
+        {ct("circles.close")}
       </button>
     </article>
   );

@@ -23,7 +23,7 @@ describe("ConversationPane", () => {
     expect(html).toMatch(/class="line theirs"><small class="from">Visitor<\/small><span class="text">hello/);
     expect(html).toContain('data-delivery="sending"');
     const text = textOf(html);
-    expect(text).toContain("mk · health · urgent");
+    expect(text).toContain("Health and HIV · Macedonian Urgent");
     expect(text).toContain("hi Sending…");
     expect(text).toContain("there Not sent");
   });
@@ -31,7 +31,7 @@ describe("ConversationPane", () => {
   it("a live chat has the composer, canned responses and the chat's actions", () => {
     const text = textOf(pane({ ticket: ticket(4) }));
     expect(text).toContain("Send");
-    expect(text).toContain("Canned response (mk)");
+    expect(text).toContain("Canned response (Macedonian)");
     for (const action of ["Transfer", "Close", "Block", "Escalate"]) expect(text).toContain(action);
   });
 

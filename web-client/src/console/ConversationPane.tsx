@@ -4,13 +4,18 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 
+import { ct, languageLabel, tagLabel } from "../i18n/console";
+
 import { equalBytes } from "../mls/identity";
 import { CATEGORIES, type Category, SEVERITIES, type Severity } from "../protocol";
 import { hex } from "../util/hex";
 import { cannedFor } from "./canned";
-import { CATEGORY_LABELS, SEVERITY_LABELS, escalationStatusText } from "./escalations";
+import { categoryLabel, escalationStatusText, severityLabel } from "./escalations";
+import { ColleaguePicker } from "./Colleagues";
+import { conversationTitle } from "./labels";
 import { presenceLabel } from "./presence";
 import type { Conversation, StaffConsole } from "./staff";
+import { PANE_SHORTCUT_EVENT, type Shortcut } from "./shortcuts";
 import type { Act } from "./ui";
 
 interface PaneProps {
@@ -18,9 +23,12 @@ interface PaneProps {
   conversation: Conversation;
   closingTags: string[];
   act: Act;
+  /** Supervisors and admins pick the colleague a chat goes to by name. */
+  supervisor?: boolean;
+  myAccountId?: number;
 }
 
-export function ConversationPane({ staff, conversation: c, closingTags, act }: PaneProps) {
+export function ConversationPane({ staff, conversation: c, closingTags, act, supervisor = false, myAccountId = 0 }: PaneProps) {
   const [draft, setDraft] = useState("");
   const [panel, setPanel] = useState<"none" | "transfer" | "close" | "block" | "invite" | "escalate">("none");
   const [severity, setSeverity] = useState<Severity>("high");
@@ -31,21 +39,42 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
   const [blockHours, setBlockHours] = useState("24");
   const [reason, setReason] = useState("");
   const [member, setMember] = useState("");
+  /** The canned reply last put into the draft, and the draft before it (choosing another replaces it). */
+  const [canned, setCanned] = useState<{ before: string; text: string } | undefined>(undefined);
   const end = useRef<HTMLLIElement>(null);
+  const draftBox = useRef<HTMLTextAreaElement>(null);
+  const cannedBox = useRef<HTMLSelectElement>(null);
+  const tagBox = useRef<HTMLSelectElement>(null);
   useEffect(() => end.current?.scrollIntoView?.({ block: "end" }), [c.lines.length]);
-  const canned = cannedFor(c.ticket?.language);
+  const cannedTexts = cannedFor(c.ticket?.language);
+  const canClose = !c.ended && c.kind === "chat";
+  // Alt+C and Alt+R (shortcuts.ts) act on the conversation on screen.
+  useEffect(() => {
+    const onShortcut = (e: Event) => {
+      const shortcut = (e as CustomEvent<Shortcut>).detail;
+      if (shortcut === "close" && canClose) {
+        setPanel("close");
+        setTimeout(() => tagBox.current?.focus(), 0);
+      } else if (shortcut === "canned") {
+        cannedBox.current?.focus();
+      }
+    };
+    window.addEventListener(PANE_SHORTCUT_EVENT, onShortcut);
+    return () => window.removeEventListener(PANE_SHORTCUT_EVENT, onShortcut);
+  }, [canClose]);
+  const chooseCanned = (text: string) => {
+    if (!text) return;
+    const before = canned !== undefined && draft === joinDraft(canned.before, canned.text) ? canned.before : draft;
+    setCanned({ before, text });
+    setDraft(joinDraft(before, text));
+  };
   const respondingHere = c.escalation?.responder !== undefined && equalBytes(c.escalation.responder.signature_key, staff.clientId);
   const gid = c.groupId;
 
   return (
     <section class="conversation-pane" aria-labelledby="pane-h" data-group={hex(gid)}>
-      <h2 id="pane-h">{c.title}</h2>
-      {c.ticket !== undefined && (
-        <p class="muted">
-          {c.ticket.language} · {c.ticket.topic}
-          {c.ticket.urgent && " · urgent"}
-        </p>
-      )}
+      <h2 id="pane-h">{conversationTitle(c)}</h2>
+      {c.ticket?.urgent === true && !c.ended && <p class="urgent-tag">{ct("pane.urgent")}</p>}
       {!c.ended && presenceLabel(c.presence) !== undefined && (
         <p class={`presence ${c.presence ?? ""}`} role="status">
           {presenceLabel(c.presence)}
@@ -53,7 +82,7 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
       )}
       {c.sosAlert && !c.ended && (c.escalation === undefined || c.escalation.status === "resolved") && (
         <p class="sos-alert" role="alert">
-          The visitor pressed “I'm in danger now” — consider escalating.
+          {ct("pane.sos")}
         </p>
       )}
       {c.escalation !== undefined && (
@@ -61,7 +90,7 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
           {escalationStatusText(c.escalation)}
         </p>
       )}
-      <ol class="lines" role="log" aria-live="polite" aria-label="Messages">
+      <ol class="lines" role="log" aria-live="polite" aria-label={ct("pane.messages")}>
         {c.lines.map((line) =>
           line.kind === "system" ? (
             <li key={line.id} class="line system">
@@ -70,7 +99,7 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
           ) : line.kind === "mine" ? (
             <li key={line.id} class="line mine" data-delivery={line.delivery}>
               <span class="text">{line.text}</span>
-              <small class="delivery">{line.delivery === "sending" ? "Sending…" : line.delivery === "sent" ? "Sent" : "Not sent"}</small>
+              <small class="delivery">{line.delivery === "sending" ? ct("pane.sending") : line.delivery === "sent" ? ct("pane.sent") : ct("pane.notSent")}</small>
             </li>
           ) : (
             <li key={line.id} class="line theirs">
@@ -83,7 +112,7 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
       </ol>
       {!c.ended && c.visitorTyping === true && (
         <p class="typing muted" aria-live="polite">
-          The visitor is typing…
+          {ct("pane.typing")}
         </p>
       )}
       {!c.ended && c.joined && (
@@ -94,13 +123,15 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
             const text = draft.trim();
             if (text) act(() => staff.send(gid, text));
             setDraft("");
+            setCanned(undefined);
           }}
         >
           <label class="visually-hidden" for="console-draft">
-            Message
+            {ct("pane.message")}
           </label>
           <textarea
             id="console-draft"
+            ref={draftBox}
             rows={3}
             value={draft}
             onInput={(e) => {
@@ -115,22 +146,27 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
             }}
           />
           <button type="submit" class="send">
-            Send
+            {ct("pane.send")}
           </button>
         </form>
       )}
-      {!c.ended && c.joined && canned.length > 0 && (
+      {!c.ended && c.joined && cannedTexts.length > 0 && (
         <label class="canned">
-          Canned response ({c.ticket?.language ?? "en"}):{" "}
+          {ct("pane.canned", languageLabel(c.ticket?.language ?? "en"))}:{" "}
           <select
-            value=""
-            onChange={(e) => {
-              const v = e.currentTarget.value;
-              if (v) setDraft(draft ? `${draft} ${v}` : v);
+            ref={cannedBox}
+            value={canned?.text ?? ""}
+            onChange={(e) => chooseCanned(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              // Arrows try replies in the draft; Enter goes back to it to edit or send.
+              if (e.key === "Enter" || e.key === "Escape") {
+                e.preventDefault();
+                draftBox.current?.focus();
+              }
             }}
           >
-            <option value="">Choose…</option>
-            {canned.map((text, i) => (
+            <option value="">{ct("pane.choose")}</option>
+            {cannedTexts.map((text, i) => (
               <option key={i} value={text}>
                 {text.length > 60 ? `${text.slice(0, 60)}…` : text}
               </option>
@@ -141,34 +177,34 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
       {!c.ended && c.kind === "chat" && (
         <div class="actions">
           <button type="button" aria-expanded={panel === "transfer"} onClick={() => setPanel(panel === "transfer" ? "none" : "transfer")}>
-            Transfer
+            {ct("pane.transfer")}
           </button>
           <button type="button" aria-expanded={panel === "close"} onClick={() => setPanel(panel === "close" ? "none" : "close")}>
-            Close
+            {ct("pane.close")}
           </button>
           <button type="button" aria-expanded={panel === "block"} onClick={() => setPanel(panel === "block" ? "none" : "block")}>
-            Block
+            {ct("pane.block")}
           </button>
           {(c.escalation === undefined || c.escalation.status === "resolved" || c.escalation.status === "handed_off") && (
             <button type="button" class="escalate" aria-expanded={panel === "escalate"} onClick={() => setPanel(panel === "escalate" ? "none" : "escalate")}>
-              Escalate
+              {ct("pane.escalate")}
             </button>
           )}
           {c.escalation?.status === "accepted" && !respondingHere && (
             <button
               type="button"
               onClick={() => {
-                if (window.confirm("Leave this chat to the crisis responder? You will be removed from it.")) {
+                if (window.confirm(ct("pane.leaveToResponderConfirm"))) {
                   act(() => staff.resolveEscalation(gid, "handed_off"));
                 }
               }}
             >
-              Leave the chat to the responder
+              {ct("pane.leaveToResponder")}
             </button>
           )}
           {(c.escalation?.status === "accepted" || c.escalation?.status === "open") && (
             <button type="button" onClick={() => act(() => staff.resolveEscalation(gid, "resolved"))}>
-              Resolved
+              {ct("pane.resolved")}
             </button>
           )}
         </div>
@@ -185,38 +221,38 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
           }}
         >
           <p class="small">
-            A crisis responder on duty joins this chat. They see only what is written after they join. The request carries no content.
+            {ct("pane.escalateHelp")}
           </p>
           <label>
-            Severity
+            {ct("pane.severity")}
             <select value={severity} onChange={(e) => setSeverity(e.currentTarget.value as Severity)}>
               {SEVERITIES.map((v) => (
                 <option key={v} value={v}>
-                  {SEVERITY_LABELS[v]}
+                  {severityLabel(v)}
                 </option>
               ))}
             </select>
           </label>
           <label>
-            Category
+            {ct("pane.category")}
             <select value={category} onChange={(e) => setCategory(e.currentTarget.value as Category)}>
               {CATEGORIES.map((v) => (
                 <option key={v} value={v}>
-                  {CATEGORY_LABELS[v]}
+                  {categoryLabel(v)}
                 </option>
               ))}
             </select>
           </label>
-          <button type="submit">Escalate to the crisis line</button>
+          <button type="submit">{ct("pane.escalateSubmit")}</button>
         </form>
       )}
       {!c.ended && c.kind === "peer" && (
         <div class="actions">
           <button type="button" onClick={() => setPanel(panel === "invite" ? "none" : "invite")}>
-            Invite / remove
+            {ct("pane.inviteRemove")}
           </button>
           <button type="button" onClick={() => staff.leave(gid)}>
-            Leave
+            {ct("pane.leave")}
           </button>
         </div>
       )}
@@ -234,14 +270,11 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
           }}
         >
           <label>
-            Hand-over note (sealed to the colleague, never shown to the visitor)
+            {ct("pane.note")}
             <textarea rows={3} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
           </label>
-          <label>
-            Colleague's account number (empty: the best available)
-            <input inputMode="numeric" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
-          </label>
-          <button type="submit">Transfer the chat</button>
+          <ColleaguePicker staff={staff} canPick={supervisor} myAccountId={myAccountId} value={to} onChange={setTo} />
+          <button type="submit">{ct("pane.transferSubmit")}</button>
         </form>
       )}
       {panel === "close" && (
@@ -256,16 +289,27 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
           }}
         >
           <label>
-            Topic tag
-            <select value={tag} onChange={(e) => setTag(e.currentTarget.value)}>
+            {ct("pane.tag")}
+            <select
+              ref={tagBox}
+              value={tag}
+              onChange={(e) => setTag(e.currentTarget.value)}
+              onKeyDown={(e) => {
+                // Alt+C, a tag, Enter: closed without the mouse.
+                if (e.key === "Enter") {
+                  e.preventDefault();
+                  e.currentTarget.form?.requestSubmit();
+                }
+              }}
+            >
               {closingTags.map((t) => (
                 <option key={t} value={t}>
-                  {t}
+                  {tagLabel(t)}
                 </option>
               ))}
             </select>
           </label>
-          <button type="submit">Close the chat</button>
+          <button type="submit">{ct("pane.closeSubmit")}</button>
         </form>
       )}
       {panel === "block" && (
@@ -280,19 +324,19 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
           }}
         >
           <label>
-            For
+            {ct("pane.blockFor")}
             <select value={blockHours} onChange={(e) => setBlockHours(e.currentTarget.value)}>
-              <option value="1">1 hour</option>
-              <option value="24">1 day</option>
-              <option value="168">1 week</option>
-              <option value="720">30 days</option>
+              <option value="1">{ct("pane.hour1")}</option>
+              <option value="24">{ct("pane.day1")}</option>
+              <option value="168">{ct("pane.week1")}</option>
+              <option value="720">{ct("pane.days30")}</option>
             </select>
           </label>
           <label>
-            Reason (audit log only)
+            {ct("pane.reason")}
             <input value={reason} maxLength={200} onInput={(e) => setReason(e.currentTarget.value)} />
           </label>
-          <button type="submit">Block the visitor</button>
+          <button type="submit">{ct("pane.blockSubmit")}</button>
         </form>
       )}
       {panel === "invite" && (
@@ -307,21 +351,26 @@ export function ConversationPane({ staff, conversation: c, closingTags, act }: P
           }}
         >
           <label>
-            Colleague's device key
+            {ct("pane.deviceKey")}
             <input value={member} onInput={(e) => setMember(e.currentTarget.value)} />
           </label>
-          <button type="submit">Invite</button>
+          <button type="submit">{ct("pane.invite")}</button>
           <button type="button" onClick={() => act(() => staff.removeMember(gid, member))}>
-            Remove
+            {ct("pane.remove")}
           </button>
-          <p class="muted small">Members: {staff.members(gid).map((m) => m.slice(0, 8)).join(", ")}</p>
+          <p class="muted small">{ct("pane.members", staff.members(gid).map((m) => c.names.get(m) || ct("pane.colleagueUnknown")).join(", "))}</p>
         </form>
       )}
       {c.ended && (
         <button type="button" onClick={() => staff.dismiss(gid)}>
-          Remove from the list
+          {ct("pane.dismiss")}
         </button>
       )}
     </section>
   );
+}
+
+/** The draft with a canned reply after it. */
+export function joinDraft(before: string, text: string): string {
+  return before.trim() === "" ? text : `${before} ${text}`;
 }

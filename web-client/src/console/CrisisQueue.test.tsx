@@ -27,7 +27,7 @@ describe("crisis responder's queue", () => {
     const html = render(<Escalations state={state} staff={staffStub()} act={() => {}} />);
     const text = textOf(html);
     expect(text).toContain("Escalations (2)");
-    expect(text).toContain("Critical · Trafficking · mk · waited 1 min · from Ana (signature verified)");
+    expect(text).toContain("Critical · Trafficking · Macedonian · waiting 1 min · from Ana (signature verified)");
     expect(text).toContain("(NOT verified: do not trust)");
     const buttons = html.match(/<button[^>]*>\s*Accept/g) ?? [];
     expect(buttons).toHaveLength(2);

@@ -7,9 +7,12 @@ import { decodeText } from "../chat/session";
 import { TYPING_IDLE_MS, TypingSender, TypingWatch, typingSignal } from "../chat/typing";
 import { type MlsEvent, equalBytes } from "../mls";
 import type { Push } from "../net/connection";
+import { ct } from "../i18n/console";
 import { hex } from "../util/hex";
 import { decodeCircleText, encodeCircleText } from "../visitor/circle";
 import type { ConsoleCore, Conversation } from "./core";
+import { decodeNote } from "./handover";
+import { conversationTitle } from "./labels";
 import { presenceLine } from "./presence";
 
 export class Chats {
@@ -42,6 +45,7 @@ export class Chats {
     this.typingSenders.get(hex(groupId))?.sent();
     const id = core.lineId();
     core.addLine(c, { kind: "mine", id, text, delivery: "sending" });
+    c.lastMineAt = Date.now();
     core.update({});
     let delivery: "sent" | "failed" = "sent";
     try {
@@ -71,8 +75,8 @@ export class Chats {
       return;
     }
     c.sosAlert = true;
-    this.core.system(c, "The visitor pressed “I'm in danger now”. Consider escalating.");
-    this.core.events.alerted?.(`SOS in ${c.title}`);
+    this.core.system(c, ct("line.sos"));
+    this.core.events.alerted?.(ct("alert.sosIn", conversationTitle(c)), "sos");
   }
 
   mlsEvent(event: MlsEvent): void {
@@ -82,9 +86,8 @@ export class Chats {
       case "joined": {
         // A Welcome to a group I do not know as a chat is a note, a team message or a peer group.
         const c = core.conversations.get(key) ?? core.conversation(event.groupId, "note");
-        if (c.kind === "note" && c.title === "note") c.title = "Hand-over note or group";
         c.joined = true;
-        core.system(c, "You are in the conversation (end-to-end encrypted).");
+        core.system(c, ct("line.joined"));
         return;
       }
       case "message": {
@@ -97,10 +100,16 @@ export class Chats {
         }
         const plain = decodeText(event.plaintext);
         if (plain === undefined) return;
+        const note = c.kind === "note" ? decodeNote(plain) : undefined;
+        // A hand-over note: shown in its chat when its sender is the colleague the server named.
+        if (note !== undefined && core.handoverNote(note.chat, hex(event.sender), note.text)) {
+          core.dropNoteGroup(event.groupId);
+          return;
+        }
         this.typingWatches.get(key)?.message();
         c.visitorTyping = false;
         const circleText = c.kind === "circle" ? decodeCircleText(plain) : undefined;
-        const text = circleText?.text ?? plain;
+        const text = circleText?.text ?? note?.text ?? plain;
         // In a circle, only the name the server bound to the sender's key
         // counts, never the one the message claims.
         const name = c.names.get(hex(event.sender)) ?? (c.kind === "circle" ? "(name not confirmed)" : undefined);
@@ -109,8 +118,9 @@ export class Chats {
           kind: "theirs",
           id: core.lineId(),
           text,
-          from: name || (this.fromVisitor(c, event.groupId) ? "Visitor" : hex(event.sender).slice(0, 8)),
+          from: name || (this.fromVisitor(c, event.groupId) ? ct("pane.visitor") : ct("pane.colleagueUnknown")),
         });
+        c.lastTheirsAt = Date.now();
         if (core.activeGroup !== key) {
           c.unread += 1;
           core.events.message?.(c);
@@ -121,9 +131,9 @@ export class Chats {
       case "commit": {
         const c = core.conversations.get(key);
         if (c?.kind === "circle" && !event.removedMe) this.rosterStale(event.groupId);
-        if (c !== undefined && event.removedMe) core.ended(event.groupId, "You are no longer in this chat.");
+        if (c !== undefined && event.removedMe) core.ended(event.groupId, ct("line.removedMe"));
         else if (c !== undefined && !event.mine && (event.added.length > 0 || event.removed.length > 0)) {
-          core.system(c, `Members changed: ${event.added.length} added, ${event.removed.length} removed.`);
+          core.system(c, ct("line.membersChanged", event.added.length, event.removed.length));
         }
         return;
       }

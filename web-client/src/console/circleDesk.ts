@@ -8,6 +8,7 @@ import { equalBytes } from "../mls";
 import type { Push } from "../net/connection";
 import type { InvitationState, JoinRequest } from "../protocol";
 import { hex, hexBytes } from "../util/hex";
+import { ct } from "../i18n/console";
 import type { CircleView, ConsoleCore } from "./core";
 
 export class CircleDesk {
@@ -146,7 +147,7 @@ export class CircleDesk {
     const key = hex(request.client_id);
     const c = core.find(groupId);
     c?.names.set(key, request.display_name);
-    if (c !== undefined) core.system(c, `${request.display_name} joined.`);
+    if (c !== undefined) core.system(c, ct("line.circleJoined", request.display_name));
     const latest = this.circleView(circleId) ?? view;
     this.setCircle({
       ...latest,
@@ -182,7 +183,7 @@ export class CircleDesk {
     const view = this.circleView(circleId);
     if (view === undefined) return;
     await core.request({ op: "close_circle", circle_id: circleId });
-    core.ended(view.info.group_id, "You closed the circle. Its messages are deleted from the server.");
+    core.ended(view.info.group_id, ct("line.circleClosed"));
     if (core.mls.hasGroup(view.info.group_id)) core.mls.discardGroup(view.info.group_id);
     this.core.update({ circles: core.state.circles.filter((c) => c.info.circle_id !== circleId) });
   }
@@ -197,7 +198,7 @@ export class CircleDesk {
         this.memberLeft(push.circle_id, push.client_id);
         return;
       case "circle_ended":
-        this.core.ended(push.group_id, "The circle has ended.");
+        this.core.ended(push.group_id, ct("line.circleEnded"));
         return;
     }
   }
@@ -209,10 +210,10 @@ export class CircleDesk {
     this.setCircle({ ...view, requests: [...view.requests, request] });
     if (view.info.auto_approve) {
       void this.approve(request.circle_id, request.request_id).catch((e: Error) =>
-        this.core.update({ problem: `Adding someone to the circle failed: ${e.message}` }),
+        this.core.update({ problem: ct("problem.circleAdd", e.message) }),
       );
     } else {
-      this.core.events.alerted?.(`Someone asks to join ${view.info.name}`);
+      this.core.events.alerted?.(ct("alert.joinRequest", view.info.name), "join");
     }
   }
 
@@ -222,7 +223,7 @@ export class CircleDesk {
     const key = hex(clientId);
     const name = view.members.find((m) => m.key === key)?.name ?? key.slice(0, 8);
     const c = this.core.find(view.info.group_id);
-    if (c !== undefined) this.core.system(c, `${name} left the circle.`);
+    if (c !== undefined) this.core.system(c, ct("line.circleLeft", name));
     // Their leaf goes with my next commit: now.
     void this.removeFromCircle(circleId, key).catch(() => undefined);
   }

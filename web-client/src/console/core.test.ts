@@ -15,7 +15,7 @@ describe("ConsoleCore", () => {
     expect(again.kind).toBe("chat");
     expect(again.ticket?.ticket_id).toBe(12345);
     const chat = core.conversation(bytes(2), "chat", ticket(12345));
-    expect(chat.title).toBe("#2345 · mk · health");
+    expect(chat.title).toBe("health");
     expect(core.state.conversations).toHaveLength(2);
   });
 

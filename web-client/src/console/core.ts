@@ -22,7 +22,9 @@ import type {
   VisitorPresence,
 } from "../protocol";
 import { hex } from "../util/hex";
+import { ct } from "../i18n/console";
 import type { EscalationCheck } from "./escalations";
+import { PendingNotes } from "./handover";
 
 /** Lines kept per chat on screen. */
 export const MAX_LINES = 1000;
@@ -56,6 +58,10 @@ export interface Conversation {
   presence?: VisitorPresence;
   /** Chats: the visitor is writing now (an ephemeral signal, never a line). */
   visitorTyping?: boolean;
+  /** When the other side last wrote (ms; page memory only): the list sorts by who waits longest. */
+  lastTheirsAt?: number;
+  /** When I last wrote (ms; page memory only): a visitor's line after it is unanswered. */
+  lastMineAt?: number;
 }
 
 /** An escalation in a crisis responder's queue, with what the console made of its signature. */
@@ -67,6 +73,8 @@ export interface QueuedEscalation {
 export interface Offer {
   ticket: QueueEntry;
   expiresAt: number;
+  /** When the offer arrived (ms): `ticket.waited_secs` counts up from here. */
+  seenAt: number;
 }
 
 /** A circle I moderate, as the console shows it. Codes live only in this page's memory. */
@@ -85,6 +93,8 @@ export interface ConsoleState {
   shift: ShiftState;
   queue: QueueEntry[];
   queueDepth: number;
+  /** When `queue` was fetched (ms): each ticket's `waited_secs` counts up from here. */
+  queueSeenAt: number;
   offers: Offer[];
   conversations: Conversation[];
   teamMessages: TeamMessage[];
@@ -106,7 +116,7 @@ export interface ConsoleEvents {
   /** A new offer arrived (title and sound). */
   offered?(offer: Offer): void;
   /** Something urgent (an SOS in a chat, an escalation waiting): title and sound. */
-  alerted?(what: string): void;
+  alerted?(what: string, kind: "sos" | "escalation" | "join"): void;
   /** A message arrived in a conversation that is not in view. */
   message?(conversation: Conversation): void;
   /** The socket closed for good; `code` is a CLOSE code (SESSION_ENDED: log in again). */
@@ -132,6 +142,7 @@ export function initialState(me: StaffSelf, persistent: boolean): ConsoleState {
     shift: "clocked_in",
     queue: [],
     queueDepth: 0,
+    queueSeenAt: 0,
     offers: [],
     conversations: [],
     teamMessages: [],
@@ -155,6 +166,8 @@ export class ConsoleCore {
   /** Logged out, or another login took over: no reconnect, no saving. */
   loggedOut = false;
   store: ConsoleStore = NO_STORE;
+  /** Hand-over notes that came before their chat (handover.ts). */
+  readonly pendingNotes = new PendingNotes();
   private nextLine = 1;
 
   constructor(
@@ -194,7 +207,8 @@ export class ConsoleCore {
       c = {
         groupId,
         kind,
-        title: ticket !== undefined ? `#${ticket.ticket_id % 10000} · ${ticket.language} · ${ticket.topic}` : kind,
+        // Chats are named on screen by topic and language (labels.ts); this is the fallback.
+        title: ticket !== undefined ? ticket.topic : kind,
         lines: [],
         unread: 0,
         joined: this.mls.hasGroup(groupId),
@@ -254,5 +268,40 @@ export class ConsoleCore {
     const c = this.activeGroup === undefined ? undefined : this.conversations.get(this.activeGroup);
     if (c !== undefined) c.unread = 0;
     this.update({});
+  }
+
+  /**
+   * A hand-over note from key `sender` (hex) for chat `chat` (hex): into
+   * the chat, now or when the chat is assigned to me. Only from the
+   * colleague the server named when it handed the chat over (anyone
+   * else, a visitor included, could Welcome me into a group and claim a
+   * chat): false when the sender is not that colleague.
+   */
+  handoverNote(chat: string, sender: string, text: string): boolean {
+    const c = this.conversations.get(chat);
+    if (c === undefined) {
+      this.pendingNotes.hold(chat, sender, text);
+      return true;
+    }
+    const colleague = c.names.get(sender);
+    if (c.kind !== "chat" || colleague === undefined || colleague === "") return false;
+    this.addLine(c, { kind: "system", id: this.lineId(), text: ct("line.note", colleague, text) });
+    if (this.activeGroup !== chat) c.unread += 1;
+    this.update({});
+    this.store.saveConversation(c);
+    return true;
+  }
+
+  /** The chat is mine now: a note that came first goes in (if it is from the colleague who handed it over). */
+  takePendingNote(chat: string): void {
+    const note = this.pendingNotes.take(chat);
+    if (note !== undefined) this.handoverNote(chat, note.sender, note.text);
+  }
+
+  /** A note's own group, once its text is in the chat: nothing more comes, it is not listed. */
+  dropNoteGroup(groupId: Uint8Array): void {
+    if (this.mls.hasGroup(groupId)) this.mls.discardGroup(groupId);
+    this.store.forgetGroup(groupId);
+    this.dismiss(groupId);
   }
 }

@@ -62,7 +62,7 @@ describe("a crisis responder", () => {
     const { fake, crisis } = responder();
     fake.core.state.duty = "on_duty";
     crisis.push({ type: "escalation_raised", escalation: entry() });
-    expect(fake.alerts).toEqual(["Escalation waiting (critical)"]);
+    expect(fake.alerts).toEqual(["Escalation waiting (Critical)"]);
     expect(fake.core.state.escalations).toHaveLength(1);
     const other = badge(bytes(0x55, 32), "crisis_responder", "Mira");
     crisis.push({ type: "escalation_changed", escalation: entry({ status: "accepted", responder: other }) });
@@ -85,7 +85,7 @@ describe("a crisis responder", () => {
     fake.answer("accept_escalation", { kind: "escalation_accepted", escalation: entry({ status: "accepted", responder: me }) } as never);
     const c = await crisis.acceptEscalation(42);
     expect(fake.requests).toEqual([{ op: "accept_escalation", escalation_id: 42 }]);
-    expect(c).toMatchObject({ kind: "chat", title: "Crisis · Trafficking · mk", joined: false });
+    expect(c).toMatchObject({ kind: "chat", title: "Crisis · Trafficking · Macedonian", joined: false });
     expect(c.names.get(hex(counsellor.signature_key))).toBe("Ana");
     expect(fake.lines(G)[0]).toBe("You accepted. Ana is adding you to the chat…");
     // Mine now: it stays in my list as accepted.

@@ -7,9 +7,10 @@
 import { equalBytes } from "../mls";
 import type { Push } from "../net/connection";
 import type { Category, CrisisLine, DutyState, EscalationEntry, EscalationOutcome, Severity } from "../protocol";
+import { ct, languageLabel } from "../i18n/console";
 import { hex } from "../util/hex";
 import { type ConsoleCore, type Conversation, JOIN_WAIT_MS, type QueuedEscalation } from "./core";
-import { CATEGORY_LABELS, checkEscalation, escalationStatusText, responderKey } from "./escalations";
+import { categoryLabel, checkEscalation, escalationStatusText, responderKey, severityLabel } from "./escalations";
 
 const nowSecs = () => Math.floor(Date.now() / 1000);
 
@@ -66,9 +67,9 @@ export class CrisisDesk {
     const entry = answer.escalation;
     const c = core.conversation(entry.request.group_id, "chat");
     c.kind = "chat";
-    c.title = `Crisis · ${CATEGORY_LABELS[entry.request.category]} · ${entry.language}`;
+    c.title = ct("crisis.title", categoryLabel(entry.request.category), languageLabel(entry.language));
     c.names.set(hex(entry.counsellor.signature_key), entry.counsellor.display_name);
-    if (!c.joined) core.system(c, `You accepted. ${entry.counsellor.display_name} is adding you to the chat…`);
+    if (!c.joined) core.system(c, ct("line.responderAccepted", entry.counsellor.display_name));
     this.changed(entry);
     return c;
   }
@@ -97,7 +98,7 @@ export class CrisisDesk {
     switch (push.type) {
       case "escalation_raised":
         this.changed(push.escalation);
-        this.core.events.alerted?.(`Escalation waiting (${push.escalation.request.severity})`);
+        this.core.events.alerted?.(`${ct("alert.escalation")} (${severityLabel(push.escalation.request.severity)})`, "escalation");
         return;
       case "escalation_changed":
         this.changed(push.escalation);
@@ -115,7 +116,7 @@ export class CrisisDesk {
   private async addResponder(push: Extract<Push, { type: "add_responder" }>): Promise<void> {
     const { core } = this;
     const c = core.find(push.group_id);
-    const refuse = (why: string) => core.tell(c, `A crisis responder was not added: ${why}.`);
+    const refuse = (why: string) => core.tell(c, ct("line.responderRefused", why));
     const key = responderKey(push.responder, core.attestationKey, nowSecs());
     if (key === undefined) return refuse("their badge does not verify as a crisis responder");
     const keyPackage = await core.mls.validateKeyPackage(push.key_package, key).catch(() => undefined);
@@ -124,7 +125,7 @@ export class CrisisDesk {
     try {
       c?.names.set(hex(key), push.responder.display_name);
       await core.session.commit(push.group_id, () => core.mls.commitAdd(push.group_id, [keyPackage]));
-      if (c !== undefined) core.system(c, `${push.responder.display_name} (crisis responder) was added to the chat.`);
+      if (c !== undefined) core.system(c, ct("line.responderAdded", push.responder.display_name));
     } catch (e) {
       refuse((e as Error).message);
     }
@@ -132,6 +133,6 @@ export class CrisisDesk {
 
   private fallback(groupId: Uint8Array, lines: CrisisLine[]): void {
     const numbers = lines.map((l) => `${l.number} (${l.name}, ${l.hours})`).join("; ");
-    this.core.tell(this.core.find(groupId), `No crisis responder has accepted yet. Give the visitor these numbers: ${numbers}.`);
+    this.core.tell(this.core.find(groupId), ct("line.noResponder", numbers));
   }
 }

@@ -4,6 +4,7 @@
 // whether a responder the server names may be added to a chat, and the
 // words for an escalation's state.
 
+import { ct } from "../i18n/console";
 import {
   type Category,
   type EscalationEntry,
@@ -31,27 +32,21 @@ export function responderKey(badge: StaffBadge, attestationKey: Uint8Array | und
   return verifiedKeyWithRole(attestationKey, badge, ["crisis_responder"], now);
 }
 
-export const SEVERITY_LABELS: Record<Severity, string> = { high: "High", critical: "Critical" };
-
-export const CATEGORY_LABELS: Record<Category, string> = {
-  violence: "Violence",
-  trafficking: "Trafficking",
-  medical: "Medical",
-  suicide_risk: "Suicide risk",
-  other: "Other",
-};
+export const severityLabel = (severity: Severity): string => ct(`sev.${severity}`);
+export const categoryLabel = (category: Category): string => ct(`cat.${category}`);
 
 /** The escalation's state in words, for the chat's pane. */
 export function escalationStatusText(entry: EscalationEntry): string {
-  const what = `${SEVERITY_LABELS[entry.request.severity]} · ${CATEGORY_LABELS[entry.request.category]}`;
+  const what = `${severityLabel(entry.request.severity)} · ${categoryLabel(entry.request.category)}`;
+  const responder = entry.responder?.display_name ?? ct("esc.aResponder");
   switch (entry.status) {
     case "open":
-      return `Escalation open (${what}): waiting for a crisis responder${entry.renotified ? `, asked again ${entry.renotified}×` : ""}.`;
+      return ct("esc.open", what, entry.renotified ?? 0);
     case "accepted":
-      return `Escalation accepted by ${entry.responder?.display_name ?? "a crisis responder"} (${what}).`;
+      return ct("esc.accepted", responder, what);
     case "resolved":
-      return `Escalation resolved (${what}).`;
+      return ct("esc.resolved", what);
     case "handed_off":
-      return `Chat handed off to ${entry.responder?.display_name ?? "the crisis responder"} (${what}).`;
+      return ct("esc.handedOff", responder, what);
   }
 }

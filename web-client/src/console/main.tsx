@@ -1,15 +1,37 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
+import {
+  type Language,
+  consoleLanguage,
+  ct,
+  initialConsoleLanguage,
+  loadDeploymentLabels,
+  pickConsoleLanguage,
+  setConsoleLanguage,
+} from "../i18n/console";
 import { serverUrl } from "../net/connection";
 import { CLOSE } from "../protocol";
-import { ConsoleScreen } from "./Console";
-import { type ConsoleState, LoginError, MOVED_NOTICE, StaffConsole, login } from "./staff";
+import { ConsoleScreen, LanguagePicker } from "./Console";
+import { ticketSummary } from "./labels";
+import { DesktopNotifier, TitleCounter } from "./notify";
+import { type ConsoleState, LoginError, type Offer, StaffConsole, login } from "./staff";
 import { Vault } from "./vault";
 import "../styles.css";
 import "./console.css";
 
-const TITLE = document.title;
+/** The language the console starts in: the counsellor's last pick on this computer, else the browser's. */
+function storage(): Storage | undefined {
+  try {
+    return window.localStorage;
+  } catch {
+    return undefined;
+  }
+}
+setConsoleLanguage(initialConsoleLanguage(storage(), navigator.languages ?? [navigator.language]));
+
+const titleCounter = new TitleCounter(document);
+const notifier = new DesktopNotifier();
 
 /** A short two-tone chime from WebAudio: no sound file to fetch. */
 function chime(): void {
@@ -31,7 +53,15 @@ function chime(): void {
   }
 }
 
-function LoginForm({ onLoggedIn, notice }: { onLoggedIn: (c: StaffConsole) => void; notice?: string | undefined }) {
+function LoginForm({
+  onLoggedIn,
+  notice,
+  onLanguage,
+}: {
+  onLoggedIn: (c: StaffConsole) => void;
+  notice?: string | undefined;
+  onLanguage: (language: Language) => void;
+}) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [totp, setTotp] = useState("");
@@ -39,7 +69,8 @@ function LoginForm({ onLoggedIn, notice }: { onLoggedIn: (c: StaffConsole) => vo
   const [busy, setBusy] = useState(false);
   return (
     <main class="login">
-      <h1>Counsellor console</h1>
+      <h1>{ct("app.title")}</h1>
+      <LanguagePicker onLanguage={onLanguage} />
       <form
         onSubmit={(e) => {
           e.preventDefault();
@@ -63,24 +94,24 @@ function LoginForm({ onLoggedIn, notice }: { onLoggedIn: (c: StaffConsole) => vo
               setError(
                 e instanceof LoginError
                   ? e.code === "invalid_credentials"
-                    ? "Wrong username, password or code."
+                    ? ct("login.wrong")
                     : e.code === "too_many_attempts"
-                      ? `Too many attempts. Try again in ${e.retryAfterSecs ?? 60} seconds.`
+                      ? ct("login.tooMany", e.retryAfterSecs ?? 60)
                       : e.code === "busy"
-                        ? "The server is busy with other logins. Try again in a minute."
-                        : `Login failed (${e.code}).`
-                  : "Could not connect to the server.",
+                        ? ct("login.busy")
+                        : ct("login.failed", e.code)
+                  : ct("login.noServer"),
               );
             })
             .finally(() => setBusy(false));
         }}
       >
         <label>
-          Username
+          {ct("login.username")}
           <input name="username" autoComplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
         </label>
         <label>
-          Password
+          {ct("login.password")}
           <input
             name="password"
             type="password"
@@ -91,7 +122,7 @@ function LoginForm({ onLoggedIn, notice }: { onLoggedIn: (c: StaffConsole) => vo
           />
         </label>
         <label>
-          Code from your authenticator app (if you use one)
+          {ct("login.totp")}
           <input name="totp" inputMode="numeric" autoComplete="one-time-code" value={totp} onInput={(e) => setTotp(e.currentTarget.value)} />
         </label>
         {notice !== undefined && error === undefined && (
@@ -101,7 +132,7 @@ function LoginForm({ onLoggedIn, notice }: { onLoggedIn: (c: StaffConsole) => vo
         )}
         {error !== undefined && <p role="alert">{error}</p>}
         <button type="submit" class="primary" disabled={busy}>
-          Log in
+          {ct("login.submit")}
         </button>
       </form>
     </main>
@@ -110,49 +141,48 @@ function LoginForm({ onLoggedIn, notice }: { onLoggedIn: (c: StaffConsole) => vo
 
 let setStateFromConsole: (s: ConsoleState) => void = () => {};
 let sessionEnded: (code: number) => void = () => {};
-let unseen = 0;
 const handlers = {
   changed: (s: ConsoleState) => setStateFromConsole(s),
-  offered: () => {
-    unseen += 1;
-    document.title = `(${unseen}) New chat offer · ${TITLE}`;
+  offered: (offer: Offer) => {
+    titleCounter.bump(ct("alert.offer"));
+    // Topic and language only: a notification can show on a locked screen.
+    notifier.show(ct("alert.offer"), ct("notify.offerBody", ticketSummary(offer.ticket)), "offer");
     chime();
   },
-  /** An SOS in a chat, or an escalation waiting for a crisis responder. */
-  alerted: (what: string) => {
-    unseen += 1;
-    document.title = `(${unseen}) ${what} · ${TITLE}`;
+  /** An SOS in a chat, an escalation waiting for a crisis responder, someone asking to join a circle. */
+  alerted: (what: string, kind: "sos" | "escalation" | "join") => {
+    titleCounter.bump(what);
+    if (kind !== "join") notifier.show(kind === "sos" ? ct("alert.sos") : ct("alert.escalation"), what, kind);
     chime();
   },
   /** The socket closed for good (the session ended, or another tab took over: CLOSE.REPLACED). */
   closed: (code: number) => sessionEnded(code),
-  message: () => {
-    if (document.hidden) {
-      unseen += 1;
-      document.title = `(${unseen}) ${TITLE}`;
-    }
-  },
+  message: () => titleCounter.bump(),
 };
 
 function ConsoleApp() {
   const [staff, setStaff] = useState<StaffConsole | undefined>(undefined);
   const [state, setState] = useState<ConsoleState | undefined>(undefined);
   const [notice, setNotice] = useState<string | undefined>(undefined);
+  const [language, setLanguage] = useState<Language>(consoleLanguage());
+  const onLanguage = (l: Language) => {
+    pickConsoleLanguage(l, storage());
+    setLanguage(l);
+  };
+  useEffect(() => {
+    document.documentElement.lang = language;
+    document.title = ct("app.title");
+  }, [language]);
   setStateFromConsole = setState;
   sessionEnded = (code: number) => {
     void staff?.logout();
     setStaff(undefined);
     setState(undefined);
-    if (code === CLOSE.REPLACED) setNotice(MOVED_NOTICE);
+    if (code === CLOSE.REPLACED) setNotice(ct("login.moved"));
   };
 
   useEffect(() => {
-    const seen = () => {
-      if (!document.hidden) {
-        unseen = 0;
-        document.title = TITLE;
-      }
-    };
+    const seen = () => titleCounter.seen();
     document.addEventListener("visibilitychange", seen);
     window.addEventListener("focus", seen);
     // Without the vault, chats live in memory only: warn before a reload or close loses them.
@@ -171,6 +201,7 @@ function ConsoleApp() {
     return (
       <LoginForm
         notice={notice}
+        onLanguage={onLanguage}
         onLoggedIn={(c) => {
           setNotice(undefined);
           setStaff(c);
@@ -183,6 +214,8 @@ function ConsoleApp() {
     <ConsoleScreen
       console={staff}
       state={state}
+      onLanguage={onLanguage}
+      onClockIn={() => notifier.askOnce()}
       onLogout={() => {
         void staff.logout().finally(() => {
           setStaff(undefined);
@@ -194,4 +227,10 @@ function ConsoleApp() {
 }
 
 const root = document.getElementById("console");
-if (root !== null) render(<ConsoleApp />, root);
+if (root !== null) {
+  render(<ConsoleApp />, root);
+  // The deployment's own labels, when it has any: the screen is drawn again with them (state kept).
+  void loadDeploymentLabels().then((taken) => {
+    if (taken > 0) render(<ConsoleApp />, root);
+  });
+}

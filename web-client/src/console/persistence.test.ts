@@ -55,7 +55,7 @@ describe("saving", () => {
     await persistence.saveGroup(hex(G));
     const [slot, item] = vault.puts[0] as [string, SavedGroup];
     expect(slot).toBe(groupSlot(G));
-    expect(item.conversation).toMatchObject({ kind: "chat", title: "#4 · mk · health", joined: true, names: [["aa", "Visitor"]] });
+    expect(item.conversation).toMatchObject({ kind: "chat", title: "health", joined: true, names: [["aa", "Visitor"]] });
     expect(item.conversation?.lines.map((l) => l.text)).toEqual(["hello"]);
     fake.core.ended(G, "Closed.");
     await fake.settle();

@@ -5,6 +5,7 @@
 // acked, and before a message that moved its ratchet goes out. Another
 // login taking the vault stops this console at once.
 
+import { ct } from "../i18n/console";
 import type { ExportedKeyPackage, MlsEvent } from "../mls";
 import { CLOSE, type QueueEntry, type ShiftState } from "../protocol";
 import { hex } from "../util/hex";
@@ -15,7 +16,7 @@ import { type Vault, decodeItem, groupSlot, isVaultMoved } from "./vault";
 export const MAX_SAVED_HISTORY_BYTES = 384 * 1024;
 /** Key packages whose private keys the vault keeps (newest), for Welcomes still on their way. */
 const MAX_SAVED_KEY_PACKAGES = 200;
-/** Shown when another login took the vault (409 vault_moved) or the socket (CLOSE.REPLACED). */
+/** Shown when another login took the vault (409 vault_moved) or the socket (CLOSE.REPLACED); in English (`ct("login.moved")` on screen). */
 export const MOVED_NOTICE =
   "This console was opened on another computer or tab, so it stopped here. Log in again to continue here.";
 
@@ -222,7 +223,7 @@ export class Persistence implements ConsoleStore {
     if (this.moved) return;
     this.moved = true;
     this.core.loggedOut = true;
-    this.core.update({ problem: MOVED_NOTICE, connected: false });
+    this.core.update({ problem: ct("login.moved"), connected: false });
     this.core.session?.close();
     this.core.events.closed?.(CLOSE.REPLACED);
   }

@@ -2,35 +2,17 @@
 // stranded by an absent counsellor (supervisor board). Only the state the
 // server tells: never where from.
 
+import { ct } from "../i18n/console";
 import type { StrandedChat, StrandedReason, VisitorPresence } from "../protocol";
 
 /** The short label beside a chat (undefined: nothing to show). */
 export function presenceLabel(presence: VisitorPresence | undefined): string | undefined {
-  switch (presence) {
-    case undefined:
-    case "here":
-      return undefined;
-    case "reconnecting":
-      return "visitor reconnecting…";
-    case "left":
-      return "visitor left";
-    case "quick_exit":
-      return "visitor quick-exited";
-  }
+  return presence === undefined || presence === "here" ? undefined : ct(`pane.presence.${presence}`);
 }
 
 /** The line written into the conversation when the presence changes. */
 export function presenceLine(presence: VisitorPresence): string {
-  switch (presence) {
-    case "here":
-      return "The visitor is connected again.";
-    case "reconnecting":
-      return "The visitor's connection dropped; she may be reconnecting. Messages you send wait for her.";
-    case "left":
-      return "The visitor has been gone for a while and may not come back.";
-    case "quick_exit":
-      return "The visitor pressed quick exit. She may not be safe to write to now; do not expect an answer.";
-  }
+  return ct(`presence.${presence}`);
 }
 
 const REASONS: Record<StrandedReason, string> = {

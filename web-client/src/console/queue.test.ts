@@ -87,7 +87,7 @@ describe("accepting a ticket", () => {
     expect(fake.mlsCalls).toEqual([{ op: "commitAdd", group: hex(c.groupId), keyPackages: [{ kp: hex(visitorKp) }] }]);
     expect(c.kind).toBe("chat");
     expect(c.joined).toBe(true);
-    expect(c.title).toBe("#8 · mk · health");
+    expect(c.title).toBe("health");
     expect(fake.lines(c.groupId)).toEqual(["The visitor was added to the chat."]);
     expect(fake.core.state.offers).toEqual([]);
     await fake.settle();

@@ -6,6 +6,7 @@
 
 import type { Push } from "../net/connection";
 import type { BoardRow, Response, ShiftState, StaffBadge, StrandedChat } from "../protocol";
+import { ct } from "../i18n/console";
 import { hex } from "../util/hex";
 import type { ConsoleCore, Conversation } from "./core";
 
@@ -33,7 +34,7 @@ export class QueueDesk {
 
   async refreshQueue(): Promise<void> {
     const answer = await this.core.request({ op: "queue_view" });
-    if (answer.kind === "queue") this.core.update({ queue: answer.tickets, queueDepth: answer.tickets.length });
+    if (answer.kind === "queue") this.core.update({ queue: answer.tickets, queueDepth: answer.tickets.length, queueSeenAt: Date.now() });
   }
 
   async board(): Promise<Board> {
@@ -92,13 +93,13 @@ export class QueueDesk {
       conversation.joined = true;
       conversation.names.set(hex(owner), "");
       await core.session.commit(groupId, () => core.mls.commitAdd(groupId, [keyPackage]));
-      core.system(conversation, "The visitor was added to the chat.");
+      core.system(conversation, ct("line.visitorAdded"));
       void this.refreshQueue();
       return conversation;
     }
     if (answer.group_id === undefined) throw new Error("an accepted ticket needs a key package or a group");
     const conversation = core.conversation(answer.group_id, "chat", answer.ticket);
-    core.system(conversation, "Handed-over chat: waiting for the visitor's device to add you.");
+    core.system(conversation, ct("line.handoverWaiting"));
     void this.refreshQueue();
     return conversation;
   }
@@ -107,7 +108,7 @@ export class QueueDesk {
   push(push: Extract<Push, { type: "offer" | "offer_withdrawn" | "queue_changed" }>): void {
     switch (push.type) {
       case "offer": {
-        const offer = { ticket: push.ticket, expiresAt: Date.now() + push.expires_in_secs * 1000 };
+        const offer = { ticket: push.ticket, expiresAt: Date.now() + push.expires_in_secs * 1000, seenAt: Date.now() };
         this.core.update({ offers: [...this.core.state.offers.filter((o) => o.ticket.ticket_id !== push.ticket.ticket_id), offer] });
         this.core.events.offered?.(offer);
         return;

@@ -41,7 +41,7 @@ describe("peer groups", () => {
     await team.invite(G, `${KEY} `);
     expect(fake.requests).toEqual([{ op: "claim_key_package", client_id: bytes(0xab, 32) }]);
     expect(fake.mlsCalls).toEqual([{ op: "commitAdd", group: hex(G), keyPackages: [{ kp: hex(bytes(9, 40)) }] }]);
-    expect(fake.lines(G)).toEqual(["Invited abababab…"]);
+    expect(fake.lines(G)).toEqual(["A colleague was invited."]);
   });
 
   it("a key that is not 64 hex digits asks nothing of the server", async () => {

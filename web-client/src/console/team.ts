@@ -4,6 +4,7 @@
 
 import { equalBytes } from "../mls";
 import type { Push } from "../net/connection";
+import { ct } from "../i18n/console";
 import { hex, hexBytes } from "../util/hex";
 import type { ConsoleCore, Conversation } from "./core";
 
@@ -27,9 +28,9 @@ export class TeamDesk {
     await core.request({ op: "take_team_message", group_id: groupId });
     const c = core.conversation(groupId, "team");
     c.kind = "team";
-    c.title = "Message left for the team";
+    c.title = ct("team.title");
     // What arrived before it was taken was shown by key: it is the visitor's.
-    c.lines = c.lines.map((l) => (l.kind === "theirs" ? { ...l, from: "Visitor" } : l));
+    c.lines = c.lines.map((l) => (l.kind === "theirs" ? { ...l, from: ct("pane.visitor") } : l));
     core.update({ teamMessages: core.state.teamMessages.filter((m) => !equalBytes(m.group_id, groupId)) });
   }
 
@@ -37,7 +38,7 @@ export class TeamDesk {
   async createPeerGroup(title: string): Promise<Conversation> {
     const groupId = await this.core.session.createGroup();
     const c = this.core.conversation(groupId, "peer");
-    c.title = title || "Peer group";
+    c.title = title || ct("work.peerGroup");
     c.joined = true;
     this.core.update({});
     return c;
@@ -52,7 +53,7 @@ export class TeamDesk {
     const keyPackage = await core.mls.validateKeyPackage(answer.key_package, clientId);
     await core.session.commit(groupId, () => core.mls.commitAdd(groupId, [keyPackage]));
     const c = core.find(groupId);
-    if (c !== undefined) core.system(c, `Invited ${clientIdHex.slice(0, 8)}…`);
+    if (c !== undefined) core.system(c, ct("line.invited"));
   }
 
   /** Remove a member (device key, hex) from a peer group or a circle. */
@@ -64,7 +65,7 @@ export class TeamDesk {
     const c = core.find(groupId);
     // A circle member by the name the server bound to her key, when known.
     const key = hex(clientId);
-    if (c !== undefined) core.system(c, `Removed ${c.names.get(key) ?? `${key.slice(0, 8)}…`}`);
+    if (c !== undefined) core.system(c, ct("line.removed", c.names.get(key) || ct("pane.colleagueUnknown")));
   }
 
   /**

@@ -48,7 +48,7 @@ describe("close and block", () => {
     await transfers.close(G, "support");
     expect(fake.requests).toEqual([{ op: "close_chat", group_id: G, tag: "support" }]);
     expect(fake.core.find(G)?.ended).toBe(true);
-    expect(fake.lines(G)).toEqual(["Closed (support)."]);
+    expect(fake.lines(G)).toEqual(["Closed (Support)."]);
     expect(fake.groups.has(hex(G))).toBe(false);
   });
 

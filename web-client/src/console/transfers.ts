@@ -7,8 +7,11 @@
 import { equalBytes } from "../mls";
 import type { Push } from "../net/connection";
 import { type StaffBadge, verifyBadge } from "../protocol";
+import { ct, tagLabel } from "../i18n/console";
 import { hex } from "../util/hex";
 import { type ConsoleCore, JOIN_WAIT_MS } from "./core";
+import { encodeNote } from "./handover";
+import { conversationTitle } from "./labels";
 
 export type Duty =
   | { kind: "remove_previous"; groupId: Uint8Array; previous: Uint8Array }
@@ -30,8 +33,11 @@ export class Transfers {
     const answer = await this.core.request(req);
     if (answer.kind !== "transferred") throw new Error(`unexpected answer ${answer.kind}`);
     const c = this.core.find(groupId);
-    if (c !== undefined) this.core.system(c, `Transferred to ${answer.to.display_name}. They will remove you once they are in.`);
-    if (note.trim() !== "") await this.sendNote(answer.to, answer.note_key_package, note.trim(), c?.title ?? "");
+    if (c !== undefined) this.core.system(c, ct("line.transferred", answer.to.display_name));
+    if (note.trim() !== "") {
+      await this.sendNote(answer.to, answer.note_key_package, encodeNote(hex(groupId), note.trim()), c === undefined ? "" : conversationTitle(c));
+      if (c !== undefined) this.core.system(c, ct("line.noteSent", answer.to.display_name, note.trim()));
+    }
     return answer.to;
   }
 
@@ -43,16 +49,18 @@ export class Transfers {
     const keyPackage = await core.mls.validateKeyPackage(keyPackageBytes, badge.key);
     const groupId = await core.session.createGroup();
     const c = core.conversation(groupId, "note");
-    c.title = `Note to ${to.display_name}${title ? ` · ${title}` : ""}`;
+    c.title = `${ct("note.to", to.display_name)}${title ? ` · ${title}` : ""}`;
     c.joined = true;
     await core.session.commit(groupId, () => core.mls.commitAdd(groupId, [keyPackage]));
     await this.send(groupId, note);
+    // Said in the chat itself (above); the note's group has nothing more to show.
+    core.dropNoteGroup(groupId);
   }
 
   /** End a chat with a closing tag; the server purges it. */
   async close(groupId: Uint8Array, tag: string): Promise<void> {
     await this.core.request({ op: "close_chat", group_id: groupId, tag });
-    this.core.ended(groupId, `Closed (${tag}).`);
+    this.core.ended(groupId, ct("line.closed", tagLabel(tag)));
   }
 
   /** Block the visitor of this chat's ticket. */
@@ -60,7 +68,7 @@ export class Transfers {
     const c = this.core.find(groupId);
     if (c?.ticket === undefined) throw new Error("not a visitor's chat");
     await this.core.request({ op: "block_visitor", ticket_id: c.ticket.ticket_id, duration_secs: durationSecs, reason });
-    this.core.ended(groupId, "The visitor was blocked; the chat is closed.");
+    this.core.ended(groupId, ct("line.blocked"));
   }
 
   /** `chat_assigned`, `readd_visitor`, `remove_revoked_members`, `chat_ended`. */
@@ -74,10 +82,11 @@ export class Transfers {
           core.system(
             c,
             core.mls.hasGroup(push.group_id)
-              ? `${push.from.display_name} left the chat to you: it is yours now.`
-              : `Transferred to you by ${push.from.display_name}. Waiting for the visitor's device to add you.`,
+              ? ct("line.leftToYou", push.from.display_name)
+              : ct("line.transferredToYou", push.from.display_name),
           );
         }
+        core.takePendingNote(hex(push.group_id));
         if (push.remove_previous !== undefined && !equalBytes(push.remove_previous, core.clientId)) {
           void this.duty({ kind: "remove_previous", groupId: push.group_id, previous: push.remove_previous });
         }
@@ -92,7 +101,7 @@ export class Transfers {
         }
         return;
       case "chat_ended":
-        core.ended(push.group_id, "The chat has ended.");
+        core.ended(push.group_id, ct("line.ended"));
         return;
     }
   }
@@ -102,27 +111,27 @@ export class Transfers {
     const { core } = this;
     const { mls, session } = core;
     if (!(await session.waitForGroup(d.groupId, JOIN_WAIT_MS))) {
-      core.update({ problem: "A chat was not joined in time; hand it back and take it again." });
+      core.update({ problem: ct("problem.joinTimeout") });
       return;
     }
     const c = core.find(d.groupId);
     try {
       if (d.kind === "remove_previous") {
         await session.commit(d.groupId, () => mls.commitRemove(d.groupId, [d.previous]));
-        if (c !== undefined) core.system(c, "The previous counsellor was removed from the chat.");
+        if (c !== undefined) core.system(c, ct("line.previousRemoved"));
       } else if (d.kind === "remove_revoked") {
         await session.commit(d.groupId, () => mls.commitRemove(d.groupId, d.clients));
-        if (c !== undefined) core.system(c, "A disabled staff account was removed from this conversation.");
+        if (c !== undefined) core.system(c, ct("line.disabledRemoved"));
       } else {
         const { keyPackage } = await mls.parseKeyPackage(d.keyPackage);
         await session.commit(d.groupId, async () => {
           const remove = mls.members(d.groupId).filter((m) => equalBytes(m.clientId, d.old));
           return mls.commitReplace(d.groupId, remove.map((m) => m.clientId), [keyPackage]);
         });
-        if (c !== undefined) core.system(c, "The visitor came back on a new device key and was added again.");
+        if (c !== undefined) core.system(c, ct("line.visitorReadded"));
       }
     } catch (e) {
-      core.update({ problem: `An intake step failed: ${(e as Error).message}` });
+      core.update({ problem: ct("problem.intakeStep", (e as Error).message) });
     }
   }
 }
