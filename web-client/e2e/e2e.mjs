@@ -40,6 +40,8 @@ import { createHmac } from "node:crypto";
 
 import { chromium } from "playwright-core";
 
+import { visitorChecks } from "./visitor.mjs";
+
 const run = promisify(execFile);
 const WEB = fileURLToPath(new URL("..", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
@@ -195,8 +197,8 @@ const browser = await chromium.launch({
 });
 
 /** A context that records every request and socket, and refuses other origins (except the stubbed exit site). */
-async function newContext(viewport, ORIGIN = main.origin, { proxySockets = false } = {}) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-GB" });
+async function newContext(viewport, ORIGIN = main.origin, { proxySockets = false, contextOptions = {} } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-GB", ...contextOptions });
   const log = { requests: [], sockets: [], problems: [], routes: [] };
   if (proxySockets) {
     // Sockets pass through the test, which can then cut them like a network drop.
@@ -1189,6 +1191,7 @@ try {
       await srv.stop();
     }
   });
+  await visitorChecks({ check, startServer, createStaff, consoleLogin, newContext, shot, measurements, STEP_MS, ARTIFACTS });
 } finally {
   await browser.close().catch(() => {});
   await main.stop();
