@@ -108,7 +108,14 @@ export async function visitorChecks({ check, startServer, createStaff, consoleLo
         await v.page.goto(`${srv.origin}/`, { waitUntil: "commit" });
         const agree = v.page.locator(".actions .primary");
         await agree.waitFor({ timeout: 60_000 });
-        const firstScreenMs = Date.now() - started;
+        const wallClockMs = Date.now() - started;
+        // The browser's own clock: from navigation start to the first paint, which
+        // is the whole first screen (the page paints nothing before it renders).
+        // The test's wall clock adds the robot's own delays on a busy machine.
+        const firstScreenMs = Math.round(
+          await v.page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? Number.NaN),
+        );
+        assert.ok(Number.isFinite(firstScreenMs), "a first paint was recorded");
         assert.equal(await v.page.locator("html").getAttribute("lang"), "mk");
         // Usable: a tap works (the next screen comes), and the chat's code arrives meanwhile.
         await agree.click();
@@ -116,7 +123,7 @@ export async function visitorChecks({ check, startServer, createStaff, consoleLo
         await v.page.waitForFunction(() => performance.getEntriesByType("resource").some((r) => /\/live-[^/]+\.js$/.test(r.name)), null, { timeout: 60_000 });
         await v.page.waitForLoadState("networkidle");
         const jsBytes = [...js.values()].reduce((a, b) => a + b, 0);
-        runs[name] = { firstScreenMs, jsBytes, files: js.size };
+        runs[name] = { firstScreenMs, wallClockMs, jsBytes, files: js.size };
         if (name === "slow3g") {
           for (const [url, encoding] of encodings) assert.equal(encoding, "br", `${url} is sent brotli-compressed`);
           assert.ok(jsBytes <= JS_BUDGET_BYTES, `the visitor page's JS is ${jsBytes} bytes on the wire (budget ${JS_BUDGET_BYTES})`);
@@ -126,7 +133,7 @@ export async function visitorChecks({ check, startServer, createStaff, consoleLo
       }
       measurements.visitorWeight = runs;
       console.log(
-        `        visitor page: JS ${(runs.slow3g.jsBytes / 1024).toFixed(1)} KiB on the wire (${runs.slow3g.files} files); first usable screen ${runs.slow3g.firstScreenMs} ms on Slow 3G (400 ms RTT), ${runs.devtools3g.firstScreenMs} ms on DevTools 3G (2 s per request), CPU 4×`,
+        `        visitor page: JS ${(runs.slow3g.jsBytes / 1024).toFixed(1)} KiB on the wire (${runs.slow3g.files} files); first usable screen ${runs.slow3g.firstScreenMs} ms (test clock ${runs.slow3g.wallClockMs} ms) on Slow 3G (400 ms RTT), ${runs.devtools3g.firstScreenMs} ms (test clock ${runs.devtools3g.wallClockMs} ms) on DevTools 3G (2 s per request), CPU 4×`,
       );
     });
 
