@@ -29,7 +29,7 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createWriteStream, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -658,11 +658,16 @@ try {
   });
 
   await check("no page made a request to another origin (network logs), and no page error", async () => {
-    // The visitor's page fetched only the JS its HTML names (what the README's size counts).
+    // The visitor's page fetched the JS its HTML names, then the chat's code
+    // (visitor/live.ts and what it imports), and nothing else: not the console,
+    // not ts-mls's other ciphersuites (what the README's size counts).
     const html = await (await fetch(`${ORIGIN}/`)).text();
-    const named = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+\.js)"/g)].map((m) => `${ORIGIN}${m[1]}`).sort();
+    const named = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+\.js)"/g)].map((m) => `${ORIGIN}${m[1]}`);
+    const live = (await readdir(join(WEB, "dist", "assets"))).find((f) => /^live-[^.]+\.js$/.test(f));
+    const liveText = await readFile(join(WEB, "dist", "assets", live), "utf8");
+    const chat = [live, ...[...liveText.matchAll(/(?:from|import)\s*["']\.\/([^"']+\.js)["']/g)].map((m) => m[1])].map((f) => `${ORIGIN}/assets/${f}`);
     const fetched = [...new Set(visitor.log.requests.filter((u) => u.endsWith(".js")))].sort();
-    assert.deepEqual(fetched, named);
+    assert.deepEqual(fetched, [...new Set([...named, ...chat])].sort());
     for (const [who, ctx] of Object.entries({ visitor, ana, besa })) {
       const others = ctx.log.requests.filter((u) => !u.startsWith(ORIGIN) && u !== EXIT_URL);
       assert.deepEqual(others, [], `${who} asked another origin`);
