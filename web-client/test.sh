@@ -36,7 +36,7 @@ npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifac
 
 step "build (vite build)"
 npx vite build
-node scripts/report-build.mjs
+node scripts/report-build.mjs --check
 
 step "browser smoke test (chromium)"
 set +e

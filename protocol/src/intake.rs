@@ -30,7 +30,17 @@ pub struct TicketState {
 pub enum TicketStatus {
     /// In the queue. `position` counts from 1 among the waiting tickets of
     /// the same language, in serving order (urgent first, then oldest).
-    Waiting { position: u32, estimated_wait_secs: u32 },
+    ///
+    /// `nobody_available`: no counsellor who speaks the ticket's language
+    /// is taking chats right now (all on break, clocked out or offline).
+    /// `estimated_wait_secs` is then only a guess from past waits, and the
+    /// client says so instead of showing it as a time. Absent means false.
+    Waiting {
+        position: u32,
+        estimated_wait_secs: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        nobody_available: bool,
+    },
     /// A counsellor has the chat. When `add_counsellor` is set, the
     /// visitor's client must add that counsellor to the group (transfer or
     /// hand-over), after checking the badge.
@@ -149,10 +159,22 @@ pub enum ShiftState {
 /// A crisis line shown to visitors who cannot be served now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrisisLine {
+    /// The name in the deployment's default language.
     pub name: String,
+    /// The name in other languages; a client shows the one of its page's
+    /// language, else `name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<LocalName>,
     pub number: String,
     /// When it answers, in words, e.g. "24/7".
     pub hours: String,
+}
+
+/// A name in one language (`language`: a code of `intake.languages`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalName {
+    pub language: String,
+    pub name: String,
 }
 
 /// One opening window of the service, in its time zone.

@@ -490,6 +490,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                         status: TicketStatus::Waiting {
                             position: 3,
                             estimated_wait_secs: 540,
+                            nobody_available: false,
                         },
                         resume_secret: Some(b(16, 0x5e)),
                         resume_grace_secs: 600,
@@ -664,6 +665,48 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                     },
                     resume_secret: None,
                     resume_grace_secs: 600,
+                },
+            })),
+        ),
+        (
+            "push_ticket_waiting_nobody_available",
+            Server(server(ServerMessage::TicketUpdate {
+                ticket: TicketState {
+                    ticket_id: 77,
+                    status: TicketStatus::Waiting {
+                        position: 2,
+                        estimated_wait_secs: 360,
+                        nobody_available: true,
+                    },
+                    resume_secret: None,
+                    resume_grace_secs: 600,
+                },
+            })),
+        ),
+        (
+            "response_sos_raised_named_lines",
+            Server(server(ServerMessage::Response {
+                id: 46,
+                result: Response::SosRaised {
+                    help: Help {
+                        crisis_lines: vec![CrisisLine {
+                            name: "SOS line".into(),
+                            names: vec![
+                                LocalName {
+                                    language: "mk".into(),
+                                    name: "СОС линија".into(),
+                                },
+                                LocalName {
+                                    language: "sq".into(),
+                                    name: "Linja SOS".into(),
+                                },
+                            ],
+                            number: "0800 11111".into(),
+                            hours: "24/7".into(),
+                        }],
+                        next_open_at: None,
+                    },
+                    ticket: None,
                 },
             })),
         ),
@@ -844,6 +887,7 @@ fn valid_frames() -> Vec<(&'static str, Frame)> {
                         status: TicketStatus::Waiting {
                             position: 1,
                             estimated_wait_secs: 60,
+                            nobody_available: false,
                         },
                         resume_secret: None,
                         resume_grace_secs: 600,
@@ -1296,6 +1340,7 @@ fn help() -> Help {
     Help {
         crisis_lines: vec![CrisisLine {
             name: "SOS line".into(),
+            names: Default::default(),
             number: "0800 11111".into(),
             hours: "24/7".into(),
         }],

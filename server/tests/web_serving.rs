@@ -358,3 +358,81 @@ async fn a_chunked_body_that_trickles_gets_408_instead_of_holding_its_buffer() {
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     shutdown.cancel();
 }
+
+/// Status, lower-cased header lines and raw body bytes of a GET with an
+/// `Accept-Encoding` header (or none).
+async fn get_encoded(addr: SocketAddr, path: &str, accept_encoding: Option<&str>) -> (u16, Vec<String>, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let accept = accept_encoding.map_or(String::new(), |a| format!("Accept-Encoding: {a}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{accept}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        lines.map(str::to_ascii_lowercase).collect(),
+        response[split + 4..].to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn precompressed_assets_are_served_with_content_encoding_and_vary() {
+    let web = built_web_root();
+    // What the build writes beside each file (the bytes stand in for real
+    // compressed data: the server sends them as they are).
+    std::fs::write(web.path().join("assets/index-BkX3c9_q.js.br"), b"BR-BYTES").unwrap();
+    std::fs::write(web.path().join("assets/index-BkX3c9_q.js.gz"), b"GZ-BYTES").unwrap();
+    std::fs::write(web.path().join("index.html.br"), b"BR-PAGE").unwrap();
+    std::fs::write(web.path().join("index.html.gz"), b"GZ-PAGE").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (addr, shutdown) = start(web.path(), data.path()).await;
+    let js = "/assets/index-BkX3c9_q.js";
+    for (accept, encoding, body) in [
+        (Some("gzip, deflate, br, zstd"), Some("br"), &b"BR-BYTES"[..]),
+        (Some("gzip"), Some("gzip"), b"GZ-BYTES"),
+        (Some("identity"), None, b"console.log(1)"),
+        (None, None, b"console.log(1)"),
+    ] {
+        let (status, headers, got) = get_encoded(addr, js, accept).await;
+        assert_eq!(status, 200, "{accept:?}");
+        assert_eq!(got, body, "{accept:?}");
+        let sent = headers
+            .iter()
+            .find_map(|h| h.strip_prefix("content-encoding: "))
+            .map(str::to_string);
+        assert_eq!(sent.as_deref(), encoding, "{accept:?}: {headers:?}");
+        assert!(has(&headers, "vary: accept-encoding"), "{accept:?}: {headers:?}");
+        // The type is the script's, not the compressed file's.
+        assert!(
+            headers.iter().any(|h| h.starts_with("content-type: text/javascript")),
+            "{headers:?}"
+        );
+        assert_security_headers(js, &headers);
+    }
+    // The page itself, at `/` and as the fallback of an unknown path.
+    for path in ["/", "/index.html", "/some/where"] {
+        let (status, headers, got) = get_encoded(addr, path, Some("br, gzip")).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(got, b"BR-PAGE", "{path}");
+        assert!(has(&headers, "content-encoding: br"), "{path}: {headers:?}");
+        assert!(has(&headers, "vary: accept-encoding"), "{path}: {headers:?}");
+        assert!(
+            headers.iter().any(|h| h.starts_with("content-type: text/html")),
+            "{path}: {headers:?}"
+        );
+        assert_security_headers(path, &headers);
+    }
+    // A file without a compressed copy is sent as it is, whatever is offered.
+    let (status, headers, got) = get_encoded(addr, "/assets/unhashed.js", Some("br, gzip")).await;
+    assert_eq!(status, 200);
+    assert_eq!(got, b"console.log(2)");
+    assert!(
+        !headers.iter().any(|h| h.starts_with("content-encoding")),
+        "{headers:?}"
+    );
+    shutdown.cancel();
+}

@@ -718,6 +718,7 @@ impl Waiter {
                 if let TicketStatus::Waiting {
                     position,
                     estimated_wait_secs,
+                    ..
                 } = ticket.status
                 {
                     self.pushed.push((position, estimated_wait_secs));
@@ -853,6 +854,7 @@ async fn twenty_visitors_three_counsellors_served_in_order_within_languages_and_
         let TicketStatus::Waiting {
             position,
             estimated_wait_secs,
+            ..
         } = t.status
         else {
             panic!("a new ticket waits: {t:?}")

@@ -29,7 +29,7 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createWriteStream, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,6 +41,7 @@ import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 
 import { consoleChecks } from "./console.mjs";
+import { visitorChecks } from "./visitor.mjs";
 
 const run = promisify(execFile);
 const WEB = fileURLToPath(new URL("..", import.meta.url));
@@ -197,8 +198,8 @@ const browser = await chromium.launch({
 });
 
 /** A context that records every request and socket, and refuses other origins (except the stubbed exit site). */
-async function newContext(viewport, ORIGIN = main.origin, { proxySockets = false } = {}) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-GB" });
+async function newContext(viewport, ORIGIN = main.origin, { proxySockets = false, contextOptions = {} } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, locale: "en-GB", ...contextOptions });
   const log = { requests: [], sockets: [], problems: [], routes: [] };
   if (proxySockets) {
     // Sockets pass through the test, which can then cut them like a network drop.
@@ -224,6 +225,13 @@ async function newContext(viewport, ORIGIN = main.origin, { proxySockets = false
     });
   });
   return { context, log, page: await context.newPage() };
+}
+
+/** A visitor opens a circle invitation: the link (which holds no code), then types the code she was given. */
+async function openInvitation(page, link, code) {
+  await page.goto(link);
+  await page.getByLabel("Invitation code").fill(code);
+  await page.getByRole("button", { name: "Open the invitation" }).click();
 }
 
 async function consoleLogin(page, staff, origin = ORIGIN) {
@@ -663,11 +671,16 @@ try {
   });
 
   await check("no page made a request to another origin (network logs), and no page error", async () => {
-    // The visitor's page fetched only the JS its HTML names (what the README's size counts).
+    // The visitor's page fetched the JS its HTML names, then the chat's code
+    // (visitor/live.ts and what it imports), and nothing else: not the console,
+    // not ts-mls's other ciphersuites (what the README's size counts).
     const html = await (await fetch(`${ORIGIN}/`)).text();
-    const named = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+\.js)"/g)].map((m) => `${ORIGIN}${m[1]}`).sort();
+    const named = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+\.js)"/g)].map((m) => `${ORIGIN}${m[1]}`);
+    const live = (await readdir(join(WEB, "dist", "assets"))).find((f) => /^live-[^.]+\.js$/.test(f));
+    const liveText = await readFile(join(WEB, "dist", "assets", live), "utf8");
+    const chat = [live, ...[...liveText.matchAll(/(?:from|import)\s*["']\.\/([^"']+\.js)["']/g)].map((m) => m[1])].map((f) => `${ORIGIN}/assets/${f}`);
     const fetched = [...new Set(visitor.log.requests.filter((u) => u.endsWith(".js")))].sort();
-    assert.deepEqual(fetched, named);
+    assert.deepEqual(fetched, [...new Set([...named, ...chat])].sort());
     for (const [who, ctx] of Object.entries({ visitor, ana, besa })) {
       const others = ctx.log.requests.filter((u) => !u.startsWith(ORIGIN) && u !== EXIT_URL);
       assert.deepEqual(others, [], `${who} asked another origin`);
@@ -688,13 +701,14 @@ try {
       await mod.page.getByRole("button", { name: "Create circle" }).click();
       await mod.page.getByRole("button", { name: "New invitation" }).click();
       const link = (await mod.page.locator(".invitation-link").first().textContent()).trim();
-      assert.match(link, /\/#circle=[0-9A-Z]{12}$/);
-      assert.match(await mod.page.locator(".invitation-code").first().textContent(), /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+      assert.match(link, /\/#circle$/, "the link holds no code");
+      const code = (await mod.page.locator(".invitation-code").first().textContent()).trim();
+      assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
       await mod.page.getByRole("img", { name: "Invitation QR code" }).waitFor();
       const visitors = [];
       for (const name of ["Rosa", "Mira"]) {
         const v = await newContext({ width: 360, height: 740 }, srv.origin);
-        await v.page.goto(link);
+        await openInvitation(v.page, link, code);
         await v.page.getByRole("heading", { name: "Evening circle" }).waitFor({ timeout: STEP_MS });
         assert.ok(!v.page.url().includes("circle="), "the code is not left in the address bar or history");
         await v.page.getByLabel("The name others in this circle will see").fill(name);
@@ -728,8 +742,9 @@ try {
       const open = mod.page.getByRole("article", { name: "Circle Open circle" });
       await open.getByRole("button", { name: "New invitation" }).click();
       const openLink = (await open.locator(".invitation-link").first().textContent()).trim();
+      const openCode = (await open.locator(".invitation-code").first().textContent()).trim();
       const lena = await newContext({ width: 360, height: 740 }, srv.origin);
-      await lena.page.goto(openLink);
+      await openInvitation(lena.page, openLink, openCode);
       await lena.page.getByLabel("The name others in this circle will see").fill("Lena");
       await lena.page.getByRole("button", { name: "Ask to join" }).click();
       await lena.page.getByText("You see only messages sent after you joined").waitFor({ timeout: STEP_MS });
@@ -771,10 +786,11 @@ try {
       const card = mod.page.getByRole("article", { name: "Circle Late circle" });
       await card.getByRole("button", { name: "New invitation" }).click();
       const link = (await card.locator(".invitation-link").first().textContent()).trim();
+      const code = (await card.locator(".invitation-code").first().textContent()).trim();
       const joinAs = async (name) => {
         const v = await newContext({ width: 360, height: 740 }, srv.origin);
         contexts.push(v);
-        await v.page.goto(link);
+        await openInvitation(v.page, link, code);
         await v.page.getByRole("heading", { name: "Late circle" }).waitFor({ timeout: STEP_MS });
         await v.page.getByLabel("The name others in this circle will see").fill(name);
         await v.page.getByRole("button", { name: "Ask to join" }).click();
@@ -1198,6 +1214,7 @@ try {
   });
 
   await consoleChecks({ check, startServer, createStaff, newContext, shot, unlabelled, STEP_MS });
+  await visitorChecks({ check, startServer, createStaff, consoleLogin, newContext, shot, measurements, STEP_MS, ARTIFACTS });
 } finally {
   await browser.close().catch(() => {});
   await main.stop();

@@ -17,6 +17,8 @@ export interface CrisisNumber {
 export const config = {
   /** Quick exit replaces the page with this site. */
   exitUrl: import.meta.env.VITE_EXIT_URL || "https://www.google.com/",
+  /** The neutral tab title: what the browser's history shows for this site. */
+  tabTitle: import.meta.env.VITE_TAB_TITLE || "Notes",
   /** The server's envelope retention, in days, as the consent text states it. */
   retentionDays: positiveInt(import.meta.env.VITE_RETENTION_DAYS, 7),
   /**

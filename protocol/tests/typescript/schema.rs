@@ -34,9 +34,15 @@ pub fn protocol() -> Vec<Def> {
         ),
         structure::<p::PowChallenge>("PowChallenge", vec![req("challenge", Bin), req("difficulty_bits", U8)]),
         structure::<p::PowSolution>("PowSolution", vec![req("challenge", Bin), req("nonce", Bin)]),
+        structure::<p::LocalName>("LocalName", vec![req("language", Str), req("name", Str)]),
         structure::<p::CrisisLine>(
             "CrisisLine",
-            vec![req("name", Str), req("number", Str), req("hours", Str)],
+            vec![
+                req("name", Str),
+                non_empty("names", named("LocalName")),
+                req("number", Str),
+                req("hours", Str),
+            ],
         ),
         structure::<p::Help>(
             "Help",
@@ -65,7 +71,14 @@ pub fn protocol() -> Vec<Def> {
             "TicketStatus",
             "state",
             vec![
-                variant("waiting", vec![req("position", U32), req("estimated_wait_secs", U32)]),
+                variant(
+                    "waiting",
+                    vec![
+                        req("position", U32),
+                        req("estimated_wait_secs", U32),
+                        flag("nobody_available"),
+                    ],
+                ),
                 variant(
                     "in_chat",
                     vec![

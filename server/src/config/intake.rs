@@ -88,6 +88,14 @@ pub struct IntakeConfig {
 impl Default for IntakeConfig {
     fn default() -> Self {
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        let names = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(l, n)| parasol_protocol::LocalName {
+                    language: l.to_string(),
+                    name: n.to_string(),
+                })
+                .collect()
+        };
         IntakeConfig {
             languages: strings(&["mk", "sq", "en"]),
             topics: strings(&["violence", "trafficking", "health", "police_legal", "just_talk"]),
@@ -97,11 +105,19 @@ impl Default for IntakeConfig {
             crisis_lines: vec![
                 parasol_protocol::CrisisLine {
                     name: "SOS line against human trafficking (Open Gate – La Strada)".into(),
+                    names: names(&[
+                        ("mk", "СОС линија против трговија со луѓе (Отворена порта – Ла Страда)"),
+                        ("sq", "Linja SOS kundër trafikimit të njerëzve (Open Gate – La Strada)"),
+                    ]),
                     number: "0800 11111".into(),
                     hours: "24/7".into(),
                 },
                 parasol_protocol::CrisisLine {
                     name: "Emergency (ambulance, fire, police)".into(),
+                    names: names(&[
+                        ("mk", "Итни случаи (брза помош, пожарна, полиција)"),
+                        ("sq", "Urgjenca (ndihma e shpejtë, zjarrfikësit, policia)"),
+                    ]),
                     number: "112".into(),
                     hours: "24/7".into(),
                 },

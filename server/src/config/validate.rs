@@ -125,6 +125,14 @@ impl Config {
             return bad("storage.key_file must not be inside data_dir");
         }
         let i = &self.intake;
+        // A crisis line's name in a language nobody is served in would never be shown.
+        let lines = i.crisis_lines.iter().chain(&self.escalation.fallback_lines);
+        if lines
+            .flat_map(|l| &l.names)
+            .any(|n| !i.languages.contains(&n.language) || n.name.trim().is_empty())
+        {
+            return bad("a crisis line's `names` must each have a language of intake.languages and a name");
+        }
         if i.languages.is_empty() || i.topics.is_empty() || i.closing_tags.is_empty() {
             return bad("intake.languages, intake.topics and intake.closing_tags must not be empty");
         }

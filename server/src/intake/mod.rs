@@ -117,7 +117,7 @@ struct Ticket {
     /// A supervisor moved the chat away from an absent counsellor (the
     /// visitor's page says so); cleared by the next transfer.
     rescued: bool,
-    last_pushed: Option<(u32, u32)>,
+    last_pushed: Option<(u32, u32, bool)>,
     /// Where the visitor asked from (memory only, never in the record):
     /// a block also holds on it. `None` after a restart or for a local
     /// client.

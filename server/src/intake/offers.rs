@@ -175,14 +175,15 @@ pub(super) fn refresh(state: &mut State, config: &IntakeConfig, now: u64, fx: &m
             state.secs_per_position,
             counsellors.get(t.record.language.as_str()).copied().unwrap_or(0),
         );
-        if t.last_pushed != Some((position, estimate)) {
-            changed.push((id, position, estimate));
+        let nobody_available = !counsellors.contains_key(t.record.language.as_str());
+        if t.last_pushed != Some((position, estimate, nobody_available)) {
+            changed.push((id, position, estimate, nobody_available));
         }
     }
     drop(counsellors);
-    for (id, position, estimate) in changed {
+    for (id, position, estimate, nobody_available) in changed {
         let t = state.tickets.get_mut(&id).expect("listed");
-        t.last_pushed = Some((position, estimate));
+        t.last_pushed = Some((position, estimate, nobody_available));
         let visitor = t.record.visitor;
         fx.push_visitor(
             visitor,
@@ -192,6 +193,7 @@ pub(super) fn refresh(state: &mut State, config: &IntakeConfig, now: u64, fx: &m
                     status: TicketStatus::Waiting {
                         position,
                         estimated_wait_secs: estimate,
+                        nobody_available,
                     },
                     resume_secret: None,
                     resume_grace_secs: grace(config),

@@ -67,7 +67,11 @@ pub(super) fn end_ticket(
             closing_tag: tag,
         }));
     }
-    let chatted = reason == ClosedReason::Closed && t.record.accepted_at.is_some();
+    // She may answer after a chat a counsellor closed, and after ending or
+    // cancelling it herself (in the chat or while waiting): the question
+    // is about whether the service helped, and leaving is an answer too.
+    let chatted =
+        (reason == ClosedReason::Closed && t.record.accepted_at.is_some()) || reason == ClosedReason::Cancelled;
     if chatted && state.feedback_due.len() < config.max_open_tickets {
         state.feedback_due.insert(t.record.visitor, now + FEEDBACK_WINDOW_SECS);
     }
@@ -123,10 +127,11 @@ pub(super) fn end_ticket(
 pub(super) fn status_of(state: &State, id: u64) -> TicketStatus {
     let t = &state.tickets[&id];
     if t.waiting() {
-        let (position, estimate) = t.last_pushed.unwrap_or((1, 0));
+        let (position, estimate, nobody_available) = t.last_pushed.unwrap_or((1, 0, false));
         return TicketStatus::Waiting {
             position,
             estimated_wait_secs: estimate,
+            nobody_available,
         };
     }
     // The live session's badge, or the one stored when the chat was
@@ -157,6 +162,7 @@ pub(super) fn status_of(state: &State, id: u64) -> TicketStatus {
         _ => TicketStatus::Waiting {
             position: 1,
             estimated_wait_secs: 0,
+            nobody_available: false,
         },
     }
 }

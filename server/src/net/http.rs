@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use parasol_protocol::limits::TRANSPORT_SLACK_BYTES;
 use parasol_protocol::WEBSOCKET_PATH;
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 
 use crate::Services;
 
@@ -73,7 +73,22 @@ pub fn router(services: Arc<Services>) -> Router {
         .merge(crate::staff::http::routes())
         .merge(crate::escalation::callback::routes());
     router = if web_root.join("index.html").is_file() {
-        router.fallback_service(ServeDir::new(&web_root).fallback(ServeFile::new(web_root.join("index.html"))))
+        // The build writes `.br` and `.gz` beside each file; a browser that
+        // offers them gets the compressed bytes as they are (no compression
+        // at request time, no CPU spent per visitor). `Vary` keeps a shared
+        // cache from handing one encoding to a browser that asked for another.
+        let index = ServeFile::new(web_root.join("index.html"))
+            .precompressed_br()
+            .precompressed_gzip();
+        let files = ServeDir::new(&web_root)
+            .precompressed_br()
+            .precompressed_gzip()
+            .fallback(index);
+        router.fallback_service(SetResponseHeader::overriding(
+            files,
+            header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        ))
     } else {
         tracing::warn!("the web client is not built; run `npm run build` in web-client/");
         router.route("/", get(not_built))

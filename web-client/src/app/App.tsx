@@ -1,17 +1,18 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 
 import { config } from "../config";
-import { type Language, translator } from "../i18n";
+import { type Language, loadCatalogue, loadedCatalogue, translatorOf } from "../i18n/core";
 import { Header } from "./Header";
 import { Sos } from "./Sos";
 import { type ChatRequest, StartChat } from "./StartChat";
 import { Waiting } from "./Waiting";
+import { Tracks } from "./Tracks";
 import { Welcome } from "./Welcome";
 import type { CrisisLine, FeedbackAnswer, Help } from "../protocol";
 import type { VisitorState } from "../visitor/intake";
 import type { TeamMessageOutcome } from "../visitor/teamMessage";
 
-type Screen = "welcome" | "start" | "waiting";
+type Screen = "welcome" | "start" | "waiting" | "tracks";
 
 /** What the app asks of the outside: the intake, once the visitor starts. */
 export interface Intake {
@@ -42,10 +43,19 @@ interface Props {
 export function App({ initialLanguage, onExit, intake }: Props) {
   const [language, setLanguage] = useState<Language>(initialLanguage);
   const [screen, setScreen] = useState<Screen>("welcome");
+  /** Where "Back" on the "leave no trace" page returns to. */
+  const [tracksFrom, setTracksFrom] = useState<Screen>("welcome");
+  const openTracks = (from: Screen) => {
+    setTracksFrom(from);
+    setScreen("tracks");
+  };
   const [visitor, setVisitor] = useState<VisitorState>({ kind: "connecting" });
   const [sosOpen, setSosOpen] = useState(false);
   const [sosLines, setSosLines] = useState<CrisisLine[] | undefined>(undefined);
-  const t = useMemo(() => translator(language), [language]);
+  // main.tsx fetched the first language's catalogue before the first render;
+  // another is fetched when chosen, and shown once it is here.
+  const t = useMemo(() => translatorOf(loadedCatalogue(language) ?? loadedCatalogue("en")!), [language]);
+  const chooseLanguage = (l: Language) => void loadCatalogue(l).then(() => setLanguage(l));
 
   useEffect(() => {
     document.documentElement.lang = language;
@@ -70,6 +80,7 @@ export function App({ initialLanguage, onExit, intake }: Props) {
           t={t}
           numbers={config.crisisNumbers}
           serverLines={sosLines}
+          language={language}
           onClose={() => {
             setSosOpen(false);
             // Back where they were: the screen below stayed mounted (draft, scroll, chat).
@@ -83,9 +94,13 @@ export function App({ initialLanguage, onExit, intake }: Props) {
             t={t}
             language={language}
             retentionDays={config.retentionDays}
-            onLanguage={setLanguage}
+            tabTitle={config.tabTitle}
+            onLanguage={chooseLanguage}
             onAgree={() => setScreen("start")}
+            onTracks={() => openTracks("welcome")}
           />
+        ) : screen === "tracks" ? (
+          <Tracks t={t} tabTitle={config.tabTitle} onBack={() => setScreen(tracksFrom)} />
         ) : screen === "start" ? (
           <StartChat
             t={t}
@@ -111,6 +126,7 @@ export function App({ initialLanguage, onExit, intake }: Props) {
             onTyping={() => intake?.typing?.()}
             onRetry={(id) => intake?.retry(id)}
             onTeamMessage={(text) => intake?.leaveTeamMessage(text) ?? Promise.reject(new Error("no intake"))}
+            onTracks={() => openTracks("waiting")}
             onFeedback={(answer) => intake?.feedback(answer) ?? Promise.reject(new Error("no intake"))}
           />
         )}

@@ -1,15 +1,20 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 
 import { config } from "../config";
-import { type Language, translator } from "../i18n";
+import { type Language, loadedCatalogue, translatorOf } from "../i18n/core";
 import type { ChatLine } from "../visitor/chat";
 import type { CircleLine, CircleState } from "../visitor/circle";
 import { Conversation } from "./Conversation";
 import { Header } from "./Header";
+import { Heading } from "./Heading";
 import { Sos } from "./Sos";
 
 /** What the circle page asks of the outside. */
 export interface CircleActions {
+  /** Open the invitation with the code she typed. */
+  open(code: string): void;
+  /** Back to typing the code (after a refused one). */
+  askAgain(): void;
   join(name: string): void;
   send(text: string): void;
   leave(): void;
@@ -17,7 +22,7 @@ export interface CircleActions {
 
 interface Props {
   initialLanguage: Language;
-  state: CircleState;
+  state: CircleState | { kind: "ask_code" };
   actions: CircleActions;
   onExit: () => void;
 }
@@ -39,8 +44,9 @@ function chatLines(lines: CircleLine[]): ChatLine[] {
 export function CirclePage({ initialLanguage, state, actions, onExit }: Props) {
   const [language] = useState<Language>(initialLanguage);
   const [name, setName] = useState("");
+  const [code, setCode] = useState("");
   const [sosOpen, setSosOpen] = useState(false);
-  const t = useMemo(() => translator(language), [language]);
+  const t = useMemo(() => translatorOf(loadedCatalogue(language) ?? loadedCatalogue("en")!), [language]);
   useEffect(() => {
     document.documentElement.lang = language;
   }, [language]);
@@ -59,14 +65,46 @@ export function CirclePage({ initialLanguage, state, actions, onExit }: Props) {
   return (
     <>
       <Header t={t} onExit={onExit} onSos={() => setSosOpen(true)} />
-      {sosOpen && <Sos t={t} numbers={config.crisisNumbers} serverLines={undefined} onClose={() => setSosOpen(false)} />}
+      {sosOpen && <Sos t={t} numbers={config.crisisNumbers} serverLines={undefined} language={language} onClose={() => setSosOpen(false)} />}
       <main class="screen circle" hidden={sosOpen}>
+        {state.kind === "ask_code" && (
+          <form
+            class="circle-join"
+            onSubmit={(e) => {
+              e.preventDefault();
+              const typed = code.replace(/[\s-]+/g, "").toUpperCase();
+              if (typed.length >= 12) actions.open(typed);
+            }}
+          >
+            <Heading>{t("circle.codeTitle")}</Heading>
+            <p>{t("circle.codeExplain")}</p>
+            <label for="circle-code">{t("circle.code")}</label>
+            <input
+              id="circle-code"
+              class="code-input"
+              maxLength={24}
+              autoComplete="off"
+              autoCapitalize="characters"
+              spellcheck={false}
+              value={code}
+              onInput={(e) => setCode(e.currentTarget.value)}
+            />
+            <button type="submit" class="primary" disabled={code.replace(/[\s-]+/g, "").length < 12}>
+              {t("circle.codeOpen")}
+            </button>
+          </form>
+        )}
         {state.kind === "loading" && <p class="status">…</p>}
         {state.kind === "offline" && <p class="status" role="alert">{t("error.offline")}</p>}
         {state.kind === "refused" && (
-          <p class="status" role="alert">
-            {refusal(state.code)}
-          </p>
+          <>
+            <p class="status" role="alert">
+              {refusal(state.code)}
+            </p>
+            <button type="button" class="secondary" onClick={actions.askAgain}>
+              {t("circle.codeAgain")}
+            </button>
+          </>
         )}
         {state.kind === "preview" && (
           <form

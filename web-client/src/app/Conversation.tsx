@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { Translate } from "../i18n";
 import type { CrisisLine } from "../protocol";
 import type { ChatLine, Delivery, SystemEvent } from "../visitor/chat";
+import { crisisLineName } from "../visitor/crisisLines";
 
 interface Props {
   t: Translate;
@@ -50,6 +51,10 @@ function systemText(t: Translate, event: SystemEvent, name: string | undefined):
       return t("chat.crisisFallback");
     case "unverified_member":
       return t("chat.unverifiedMember");
+    case "sos_alerted":
+      return t("chat.sosAlerted");
+    case "sos_urgent":
+      return t("chat.sosUrgent");
     case "ended":
       return t("chat.ended");
     case "circle_joined":
@@ -61,8 +66,8 @@ function systemText(t: Translate, event: SystemEvent, name: string | undefined):
   }
 }
 
-/** Numbers to call, one tap each (the escalation's fallback lines). */
-export function HelpLines({ lines }: { lines: CrisisLine[] }) {
+/** Numbers to call, one tap each (the escalation's fallback lines), named in the page's language. */
+export function HelpLines({ lines, language }: { lines: CrisisLine[]; language: string }) {
   return (
     <ul class="numbers">
       {lines.map((line) => (
@@ -70,7 +75,7 @@ export function HelpLines({ lines }: { lines: CrisisLine[] }) {
           <a class="call" href={`tel:${line.number.replace(/\s+/g, "")}`}>
             <span class="number">{line.number}</span>
             <span class="label">
-              {line.name} · {line.hours}
+              {crisisLineName(line, language)} · {line.hours}
             </span>
           </a>
         </li>
@@ -86,12 +91,15 @@ export function Conversation({ t, lines, onSend, onTyping, onRetry, typing = fal
   useEffect(() => end.current?.scrollIntoView?.({ block: "end" }), [lines.length]);
   return (
     <>
-      <ol class="lines" role="log" aria-live="polite" aria-label={t("chat.log")}>
+      {/* The live region is a wrapper: role="log" on the <ol> itself would
+          take away its list role, and its <li> items would be orphans. */}
+      <div role="log" aria-live="polite" aria-label={t("chat.log")}>
+      <ol class="lines">
         {lines.map((line) =>
           line.kind === "system" ? (
             <li key={line.id} class="line system">
               {systemText(t, line.event, line.name)}
-              {line.numbers !== undefined && <HelpLines lines={line.numbers} />}
+              {line.numbers !== undefined && <HelpLines lines={line.numbers} language={t("language.code")} />}
             </li>
           ) : line.kind === "mine" ? (
             <li key={line.id} class="line mine" data-delivery={line.delivery}>
@@ -117,6 +125,7 @@ export function Conversation({ t, lines, onSend, onTyping, onRetry, typing = fal
         )}
         <li ref={end} aria-hidden="true" class="end" />
       </ol>
+      </div>
       {!readOnly && typing && (
         <p class="typing" aria-live="polite">
           {t("chat.counsellorTyping")}

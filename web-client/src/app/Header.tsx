@@ -17,7 +17,7 @@ export function Header({ t, onExit, onSos }: Props) {
         <button type="button" class="exit-button" onClick={onExit}>
           {t("exit.button")}
         </button>
-        <span class="exit-hint">{t("exit.hint")}</span>
+        <span class="exit-hint keyboard-only">{t("exit.hint")}</span>
       </div>
     </header>
   );

@@ -7,7 +7,11 @@ import { useEffect, useRef } from "preact/hooks";
  */
 export function Heading({ children }: { children: ComponentChildren }) {
   const ref = useRef<HTMLHeadingElement>(null);
-  useEffect(() => ref.current?.focus(), []);
+  useEffect(() => {
+    // The screen starts at its top, below the sticky bar, with the heading in view.
+    ref.current?.focus({ preventScroll: true });
+    window.scrollTo?.(0, 0);
+  }, []);
   return (
     <h1 ref={ref} tabIndex={-1}>
       {children}

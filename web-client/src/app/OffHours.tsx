@@ -7,8 +7,30 @@ import { HelpLines } from "./Conversation";
 
 const hhmm = (minutes: number) => `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
 
+/**
+ * When we open next, in the page's language and the service's time zone
+ * (`Intl`, not the browser's own language: "Повторно работиме во понеделник
+ * 09:00", never "Mon 09:00").
+ */
+export function nextOpening(at: number, language: string, timeZone: string, weekdayName: (isoDay: number) => string): string {
+  const when = new Date(at * 1000);
+  if (Intl.DateTimeFormat.supportedLocalesOf([language]).length > 0) {
+    return new Intl.DateTimeFormat(language, { weekday: "long", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone }).format(when);
+  }
+  // A browser without this language's locale data (some builds carry only a
+  // few) would write English ("Thu 09:00"): the day comes from our own
+  // catalogue instead, the time from Intl in the service's time zone.
+  const parts = new Intl.DateTimeFormat("en-GB", { weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone }).formatToParts(when);
+  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
+  const isoDay = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].indexOf(part("weekday")) + 1;
+  // Mid-sentence, as Intl would write it ("во четврток", not "Четврток").
+  return `${weekdayName(Math.max(1, isoDay)).toLocaleLowerCase(language)} ${part("hour")}:${part("minute")}`;
+}
+
 interface Props {
   t: Translate;
+  /** The page's language code. */
+  language: string;
   openingHours: OpeningWindow[];
   timeZone: string;
   nextOpenAt: number | undefined;
@@ -16,7 +38,7 @@ interface Props {
 }
 
 /** Outside opening hours: when we open, and a message sealed to the team. */
-export function OffHours({ t, openingHours, timeZone, nextOpenAt, onTeamMessage }: Props) {
+export function OffHours({ t, language, openingHours, timeZone, nextOpenAt, onTeamMessage }: Props) {
   const [text, setText] = useState("");
   const [sent, setSent] = useState<"no" | "sending" | "sent" | "undelivered" | "failed">("no");
   const [lines, setLines] = useState<CrisisLine[]>([]);
@@ -36,10 +58,7 @@ export function OffHours({ t, openingHours, timeZone, nextOpenAt, onTeamMessage 
           <p class="lead">{t("closed.timeZone", timeZone)}</p>
           {nextOpenAt !== undefined && (
             <p>
-              {t(
-                "closed.next",
-                new Date(nextOpenAt * 1000).toLocaleString(undefined, { weekday: "long", hour: "2-digit", minute: "2-digit", timeZone }),
-              )}
+              {t("closed.next", nextOpening(nextOpenAt, language, timeZone, weekday))}
             </p>
           )}
         </section>
@@ -54,11 +73,11 @@ export function OffHours({ t, openingHours, timeZone, nextOpenAt, onTeamMessage 
         ) : sent === "undelivered" ? (
           <div role="alert">
             <p>{t("closed.messageUndelivered")}</p>
-            {lines.length > 0 && <HelpLines lines={lines} />}
+            {lines.length > 0 && <HelpLines lines={lines} language={language} />}
           </div>
         ) : (
           <form
-            class="composer"
+            class="composer team-message"
             onSubmit={(e) => {
               e.preventDefault();
               if (!text.trim() || sent === "sending") return;

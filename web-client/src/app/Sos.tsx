@@ -11,10 +11,12 @@ interface Props {
   /** Lines the server sent back (shown once they arrive; the page's own numbers come first, at once). */
   serverLines?: CrisisLine[] | undefined;
   onClose: () => void;
+  /** The page's language, for the names of the server's lines. */
+  language: string;
 }
 
 /** "I'm in danger now": the emergency numbers, one tap to call. */
-export function Sos({ t, numbers, serverLines, onClose }: Props) {
+export function Sos({ t, numbers, serverLines, onClose, language }: Props) {
   // Only the numbers the page does not already show.
   const shown = new Set(numbers.map((n) => n.number.replace(/\s+/g, "")));
   const more = (serverLines ?? []).filter((l) => !shown.has(l.number.replace(/\s+/g, "")));
@@ -39,7 +41,7 @@ export function Sos({ t, numbers, serverLines, onClose }: Props) {
       {more.length > 0 && (
         <>
           <p>{t("sos.moreLines")}</p>
-          <HelpLines lines={more} />
+          <HelpLines lines={more} language={language} />
         </>
       )}
       <p class="sos-escalation">{t("sos.escalation")}</p>

@@ -49,15 +49,17 @@ export function StartChat({ t, available, onStart, onResume }: Props) {
           <small id="urgent-hint">{t("urgent.hint")}</small>
         </span>
       </label>
-      <button
-        type="button"
-        class="primary"
-        disabled={!available}
-        aria-describedby={available ? undefined : "start-unavailable"}
-        onClick={() => onStart(topic === undefined ? { urgent } : { topic, urgent })}
-      >
-        {t("start.button")}
-      </button>
+      <div class="actions">
+        <button
+          type="button"
+          class="primary"
+          disabled={!available}
+          aria-describedby={available ? undefined : "start-unavailable"}
+          onClick={() => onStart(topic === undefined ? { urgent } : { topic, urgent })}
+        >
+          {t("start.button")}
+        </button>
+      </div>
       {!available && (
         <p id="start-unavailable" class="notice" role="status">
           {t("start.unavailable")}

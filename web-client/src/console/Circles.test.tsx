@@ -13,8 +13,8 @@ const info: CircleInfo = { circle_id: 3, group_id: bytes(3), name: "Evenings", l
 const invitation = (id: number, patch: Partial<InvitationState> = {}): InvitationState => ({ invitation_id: id, circle_id: 3, expires_at: 0, max_uses: 5, uses: 0, revoked: false, ...patch });
 
 describe("circles panel", () => {
-  it("the invitation link carries the code in the fragment only", () => {
-    expect(invitationLink("https://chat.example", "ABCDEFGHJKMN")).toBe("https://chat.example/#circle=ABCDEFGHJKMN");
+  it("the invitation link holds no code: the visitor types it", () => {
+    expect(invitationLink("https://chat.example")).toBe("https://chat.example/#circle");
   });
 
   it("shows live invitations (code, link, QR), who asks to join and the members", () => {
@@ -32,7 +32,8 @@ describe("circles panel", () => {
     const text = textOf(html);
     expect(text).toContain("Evenings (Albanian · just_talk)");
     expect(text).toContain("Code: ABCD-EFGH-JKMN");
-    expect(text).toContain("https://chat.example/#circle=ABCDEFGHJKMN");
+    expect(text).toContain("https://chat.example/#circle");
+    expect(text).not.toContain("#circle=");
     expect(text).not.toContain("ZZZZ");
     // Two live invitations (one without its code any more), each revocable.
     expect(text.match(/Revoke/g)).toHaveLength(2);

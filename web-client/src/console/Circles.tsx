@@ -5,9 +5,13 @@ import { ct, languageLabel } from "../i18n/console";
 import { formatInvitationCode } from "../protocol";
 import type { CircleView, StaffConsole } from "./staff";
 
-/** The link a visitor opens: the visitor page with the code in the fragment (never sent to the server). */
-export function invitationLink(origin: string, code: string): string {
-  return `${origin}/#circle=${code}`;
+/**
+ * The link a visitor opens: the visitor page's "type your code" screen. It
+ * holds no code, so the code never reaches the phone's browser history; the
+ * visitor types the code she was given beside it.
+ */
+export function invitationLink(origin: string): string {
+  return `${origin}/#circle`;
 }
 
 /** A QR code as SVG elements (no markup strings: the CSP stays strict). */
@@ -120,9 +124,9 @@ function CircleCard({ staff, view, act }: { staff: StaffConsole; view: CircleVie
                   {ct("circles.code")} <code class="invitation-code">{formatInvitationCode(i.code)}</code>
                 </p>
                 <p>
-                  {ct("circles.link")} <code class="invitation-link">{invitationLink(location.origin, i.code)}</code>
+                  {ct("circles.link")} <code class="invitation-link">{invitationLink(location.origin)}</code>
                 </p>
-                <QrCode text={invitationLink(location.origin, i.code)} label={ct("circles.qr")} />
+                <QrCode text={invitationLink(location.origin)} label={ct("circles.qr")} />
               </>
             )}
             <p class="muted small">

@@ -5,6 +5,8 @@
 
 export const en = {
   "language.choose": "Choose your language",
+  /** The page's language code, for dates (Intl) and crisis line names. */
+  "language.code": "en",
 
   "welcome.title": "Talk to someone who understands",
   "welcome.intro":
@@ -15,10 +17,12 @@ export const en = {
     "Your messages are locked (encrypted) on your phone. Only you and the counsellor can read them. Our server cannot.",
   "consent.kept": (days: number) =>
     `The server keeps only locked messages. It deletes them once they are delivered, and after ${days} ${days === 1 ? "day" : "days"} at the latest. We do not keep your IP address.`,
-  "consent.device": "Nothing is saved on this phone. When you close this page, the chat is gone.",
+  "consent.device": (title: string) =>
+    `This page saves no messages, no cookies and nothing else on this phone. When you close it, the chat is gone. But your browser's history keeps the address of this site, under the name “${title}”, until you delete it.`,
   "consent.escalation":
     "If you are in danger, your counsellor can bring in a crisis counsellor. The crisis counsellor sees only what you write after they join, not the chat before. Nothing else is shared.",
-  "consent.exit": "To leave this page at once, press “Leave now”, or press the Esc key twice.",
+  "consent.exit": "To leave this page at once, press “Leave now”.",
+  "consent.exitKeyboard": "You can also press the Esc key twice.",
   "consent.agree": "I understand, continue",
 
   "topic.title": "What would you like to talk about?",
@@ -37,6 +41,8 @@ export const en = {
   "waiting.position": (n: number) => (n === 1 ? "You are next." : `You are number ${n} in line.`),
   "waiting.estimate": (minutes: number) =>
     minutes < 1 ? "Less than a minute" : `About ${minutes} ${minutes === 1 ? "minute" : "minutes"}`,
+  "waiting.nobodyAvailable":
+    "No counsellor is free right now. You keep your place, and a counsellor will answer as soon as one is back. We cannot say when.",
   "waiting.typeWhileWaiting": "You can already write. Your messages will be sent when a counsellor joins.",
   "waiting.keepPlace": "Stay on this page to keep your place.",
   "waiting.cancel": "Cancel",
@@ -70,6 +76,17 @@ export const en = {
     "Someone we could not verify was going to join. We did not let them in. Be careful what you share.",
   "chat.leave": "End the chat",
   "chat.log": "Messages",
+  "chat.sosAlerted": "We told your counsellor that you are in danger. They will answer you here.",
+  "chat.sosUrgent": "Your request is now urgent: you will be answered before others.",
+
+  "confirm.endTitle": "End the chat?",
+  "confirm.endText": "Your counsellor will see that you left. The chat will be gone from this page.",
+  "confirm.endYes": "Yes, end the chat",
+  "confirm.endNo": "No, go back to the chat",
+  "confirm.cancelTitle": "Leave the line?",
+  "confirm.cancelText": "You will lose your place in line.",
+  "confirm.cancelYes": "Yes, leave",
+  "confirm.cancelNo": "No, keep my place",
 
   "resume.offer": "Let me come back to this chat",
   "resume.explain": (minutes: number) =>
@@ -106,6 +123,23 @@ export const en = {
   "feedback.not_helped": "No",
   "feedback.thanks": "Thank you for your answer.",
 
+  "tracks.link": "How to leave no trace on this phone",
+  "tracks.title": "Leave no trace",
+  "tracks.intro":
+    "This page keeps no messages and no cookies on your phone. But your browser remembers the sites you visited, this one too. Here is how to remove it.",
+  "tracks.historyTitle": "Delete this site from the history",
+  "tracks.chrome": (title: string) => `Chrome: tap ⋮, then “History”. Find “${title}” and tap ✕ next to it.`,
+  "tracks.samsung": (title: string) => `Samsung Internet: tap ☰, then “History”. Press and hold “${title}”, then “Delete”.`,
+  "tracks.safari": (title: string) =>
+    `Safari (iPhone): tap the book icon, then the clock. Swipe left on “${title}”, then tap “Delete”.`,
+  "tracks.firefox": (title: string) => `Firefox: tap ⋮, then “History”. Press and hold “${title}”, then “Delete”.`,
+  "tracks.back": "Back",
+  "tracks.privateTitle": "Next time, use a private tab",
+  "tracks.private":
+    "A private tab keeps no history: “Incognito” in Chrome, “Secret mode” in Samsung Internet, “Private” in Safari and Firefox. Close it when you are done.",
+  "tracks.exit":
+    "“Leave now” closes the chat and opens another site. The address of this page still stays in the history until you delete it.",
+
   "exit.button": "Leave now",
   "exit.hint": "or press Esc twice",
 
@@ -125,6 +159,12 @@ export const en = {
   "error.reconnecting": "The connection was lost. Reconnecting… Your chat is still here.",
   "error.unsupported":
     "This browser is too old for a safe chat. Please use a newer browser, or call one of the numbers under “I'm in danger now”.",
+  "circle.codeTitle": "Join a peer support circle",
+  "circle.codeExplain":
+    "Type the invitation code you were given. The code is not in the link, so it does not stay in your browser's history.",
+  "circle.code": "Invitation code",
+  "circle.codeOpen": "Open the invitation",
+  "circle.codeAgain": "Type another code",
   "circle.invited": "You are invited to a peer support circle",
   "circle.topic": (topic: string) => `Topic: ${topic}`,
   "circle.private":

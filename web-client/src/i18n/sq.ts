@@ -5,6 +5,7 @@ import type { Catalogue } from "./catalogue";
 
 export const sq: Catalogue = {
   "language.choose": "Zgjidh gjuhën",
+  "language.code": "sq",
 
   "welcome.title": "Fol me dikë që të kupton",
   "welcome.intro":
@@ -15,10 +16,12 @@ export const sq: Catalogue = {
     "Mesazhet e tua kyçen (enkriptohen) në telefonin tënd. Vetëm ti dhe këshilltari mund t'i lexoni. Serveri ynë nuk mundet.",
   "consent.kept": (days) =>
     `Serveri ruan vetëm mesazhe të kyçura. I fshin sapo të dorëzohen, e më së voni pas ${days} ${days === 1 ? "dite" : "ditësh"}. Nuk e ruajmë adresën tënde IP.`,
-  "consent.device": "Asgjë nuk ruhet në këtë telefon. Kur e mbyll këtë faqe, biseda zhduket.",
+  "consent.device": (title) =>
+    `Kjo faqe nuk ruan mesazhe, cookies as asgjë tjetër në këtë telefon. Kur e mbyll, biseda zhduket. Por historiku i shfletuesit e ruan adresën e kësaj faqeje, me emrin «${title}», derisa ta fshish.`,
   "consent.escalation":
     "Nëse je në rrezik, këshilltari mund të ftojë në bisedë një këshilltar për kriza. Ky sheh vetëm mesazhet që shkruan pasi të hyjë, jo bisedën e mëparshme. Asgjë tjetër nuk ndahet.",
-  "consent.exit": "Për ta lënë menjëherë këtë faqe, shtyp «Dil tani» ose shtyp dy herë tastin Esc.",
+  "consent.exit": "Për ta lënë menjëherë këtë faqe, shtyp «Dil tani».",
+  "consent.exitKeyboard": "Mund të shtypësh edhe dy herë tastin Esc.",
   "consent.agree": "E kuptoj, vazhdo",
 
   "topic.title": "Për çfarë do të flasësh?",
@@ -38,6 +41,8 @@ export const sq: Catalogue = {
   "waiting.position": (n) => (n === 1 ? "Biseda e radhës është jotja." : `Numri yt në radhë: ${n}.`),
   "waiting.estimate": (minutes) =>
     minutes < 1 ? "Më pak se një minutë" : `Rreth ${minutes} ${minutes === 1 ? "minutë" : "minuta"}`,
+  "waiting.nobodyAvailable":
+    "Tani nuk ka asnjë këshilltar të lirë. E ruan vendin tënd dhe një këshilltar do të të përgjigjet sapo të kthehet. Nuk mund të themi kur.",
   "waiting.typeWhileWaiting": "Mund të shkruash që tani. Mesazhet do të dërgohen kur të hyjë këshilltari.",
   "waiting.keepPlace": "Qëndro në këtë faqe që të mos e humbasësh radhën.",
   "waiting.cancel": "Anulo",
@@ -71,6 +76,17 @@ export const sq: Catalogue = {
     "Dikush që nuk mundëm ta verifikonim do të hynte. Nuk e lejuam. Ki kujdes çfarë ndan.",
   "chat.leave": "Mbyll bisedën",
   "chat.log": "Mesazhet",
+  "chat.sosAlerted": "I thamë këshilltarit tënd që je në rrezik. Do të të përgjigjet këtu.",
+  "chat.sosUrgent": "Kërkesa jote tani është urgjente: do të të përgjigjen para të tjerëve.",
+
+  "confirm.endTitle": "Ta mbyllësh bisedën?",
+  "confirm.endText": "Këshilltari do të shohë që ke dalë. Biseda do të zhduket nga kjo faqe.",
+  "confirm.endYes": "Po, mbyll bisedën",
+  "confirm.endNo": "Jo, kthehu te biseda",
+  "confirm.cancelTitle": "Të dalësh nga radha?",
+  "confirm.cancelText": "Do ta humbasësh vendin tënd në radhë.",
+  "confirm.cancelYes": "Po, dil",
+  "confirm.cancelNo": "Jo, ma mbaj vendin",
 
   "resume.offer": "Dua të mund të kthehem te kjo bisedë",
   "resume.explain": (minutes) =>
@@ -107,6 +123,22 @@ export const sq: Catalogue = {
   "feedback.not_helped": "Jo",
   "feedback.thanks": "Faleminderit për përgjigjen.",
 
+  "tracks.link": "Si të mos lësh gjurmë në këtë telefon",
+  "tracks.title": "Mos lër gjurmë",
+  "tracks.intro":
+    "Kjo faqe nuk ruan mesazhe as cookies në telefonin tënd. Por shfletuesi i mban mend faqet që ke vizituar, edhe këtë. Ja si ta fshish.",
+  "tracks.historyTitle": "Fshije këtë faqe nga historiku",
+  "tracks.chrome": (title) => `Chrome: prek ⋮, pastaj «Historiku». Gjej «${title}» dhe prek ✕ pranë tij.`,
+  "tracks.samsung": (title) => `Samsung Internet: prek ☰, pastaj «Historiku». Mbaj shtypur «${title}», pastaj «Fshi».`,
+  "tracks.safari": (title) => `Safari (iPhone): prek ikonën e librit, pastaj orën. Rrëshqit majtas te «${title}», pastaj prek «Fshi».`,
+  "tracks.firefox": (title) => `Firefox: prek ⋮, pastaj «Historiku». Mbaj shtypur «${title}», pastaj «Fshi».`,
+  "tracks.back": "Kthehu",
+  "tracks.privateTitle": "Herën tjetër, përdor një skedë private",
+  "tracks.private":
+    "Një skedë private nuk ruan historik: «Incognito» në Chrome, «Secret mode» në Samsung Internet, «Private» në Safari dhe Firefox. Mbylle kur të mbarosh.",
+  "tracks.exit":
+    "«Dil tani» e mbyll bisedën dhe hap një faqe tjetër. Adresa e kësaj faqeje mbetet prapë në historik derisa ta fshish.",
+
   "exit.button": "Dil tani",
   "exit.hint": "ose shtyp Esc dy herë",
 
@@ -126,6 +158,12 @@ export const sq: Catalogue = {
   "error.reconnecting": "Lidhja u ndërpre. Po lidhemi përsëri… Biseda është ende këtu.",
   "error.unsupported":
     "Ky shfletues është shumë i vjetër për një bisedë të sigurt. Përdor një shfletues më të ri ose telefono një nga numrat te «Jam në rrezik tani».",
+  "circle.codeTitle": "Bashkohu në një rreth mbështetjeje",
+  "circle.codeExplain":
+    "Shkruaj kodin e ftesës që të dhanë. Kodi nuk është në lidhje, prandaj nuk mbetet në historikun e shfletuesit.",
+  "circle.code": "Kodi i ftesës",
+  "circle.codeOpen": "Hap ftesën",
+  "circle.codeAgain": "Shkruaj një kod tjetër",
   "circle.invited": "Je ftuar në një rreth mbështetjeje mes bashkëmoshatarëve",
   "circle.topic": (topic: string) => `Tema: ${topic}`,
   "circle.private":

@@ -8,14 +8,13 @@
 // and nothing throws: every failure is a typed FrameError. The tables of
 // which field has which kind are generated (generated/schema.ts).
 
-import { encode as msgpackEncode } from "@msgpack/msgpack";
-
 import type { FrameError } from "./error";
 import { type Codec, Reject, asMap, str, truncate, u16, u64 } from "./fields";
 import { MAX_FRAME_BYTES } from "./generated/constants";
 import { clientFrame, serverFrame } from "./generated/schema";
 import { type ClientFrame, type ErrorCode, type ServerFrame, OPERATIONS, PROTOCOL_VERSION } from "./generated/types";
 import { readExact, readValue } from "./msgpack";
+import { writeMsgpack as msgpackEncode } from "./msgpackWrite";
 
 export type Decoded<T> = { ok: true; frame: T } | { ok: false; error: FrameError };
 

@@ -1,6 +1,6 @@
 // A strict reader for the MessagePack subset protocol frames use.
 //
-// Encoding goes through @msgpack/msgpack (see codec.ts). Decoding does not:
+// Encoding is msgpackWrite.ts. Decoding is here, strict, not @msgpack/msgpack:
 // that package turns a float 1.0 into the integer 1 and lets a repeated map
 // key silently overwrite the first, where the Rust decoder (rmp-serde) rejects
 // both. This reader returns what the frame really says, so the codec can be

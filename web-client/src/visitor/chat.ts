@@ -26,6 +26,9 @@ export type SystemEvent =
   /** Escalation: nobody accepted in time; the line carries the fallback numbers. */
   | "crisis_fallback"
   | "unverified_member"
+  /** "I'm in danger now" reached the counsellor (in a chat) or moved her ticket up (waiting). */
+  | "sos_alerted"
+  | "sos_urgent"
   | "ended"
   /** Peer support circles. */
   | "circle_joined"

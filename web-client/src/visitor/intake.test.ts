@@ -91,6 +91,10 @@ class FakeServer implements SocketLike {
         return this.answer(id, { kind: "acked", up_to: req.up_to });
       case "cancel_ticket":
         return this.answer(id, { kind: "ticket_cancelled", ticket_id: req.ticket_id });
+      case "chat_feedback":
+        return this.answer(id, { kind: "feedback_recorded" });
+      case "sos":
+        return this.answer(id, { kind: "sos_raised", help });
       default:
         throw new Error(`unexpected ${req.op}`);
     }
@@ -129,9 +133,25 @@ describe("visitor intake", () => {
     const last = states.at(-1);
     expect(last?.kind === "waiting" && last.ticket.resume_secret).toEqual(new Uint8Array(16).fill(5));
 
+    // Nobody on shift: said so, instead of a time.
+    server.push({
+      type: "ticket_update",
+      ticket: { ticket_id: 77, status: { state: "waiting", position: 1, estimated_wait_secs: 180, nobody_available: true }, resume_grace_secs: 600 },
+    });
+    expect(states.at(-1)).toMatchObject({ kind: "waiting", nobodyAvailable: true });
+
+    // SOS while waiting: the chat says what it did.
+    await intake.sos();
+    const afterSos = states.at(-1);
+    expect(afterSos?.kind === "waiting" && afterSos.lines.map((l) => l.kind === "system" && l.event)).toEqual(["sos_urgent"]);
+
     await intake.cancel();
     expect(server.received.at(-1)?.req).toEqual({ op: "cancel_ticket", ticket_id: 77 });
-    expect(states.at(-1)).toEqual({ kind: "closed", reason: "cancelled", lines: [] });
+    expect(states.at(-1)).toMatchObject({ kind: "closed", reason: "cancelled" });
+    // Open for the one feedback answer, then closed.
+    expect(server.closedWith).toBeUndefined();
+    await intake.feedback("somewhat");
+    expect(server.received.at(-1)?.req).toEqual({ op: "chat_feedback", answer: "somewhat" });
     expect(server.closedWith).toBe(1000);
     expect(intake.mls.storedKeyPackages).toBe(0); // wiped
   });

@@ -23,6 +23,9 @@ const JOIN_WAIT_MS = 60_000;
 /** One-time key packages sent with the request (the server keeps them for the chat). */
 export const KEY_PACKAGES_PER_REQUEST = 3;
 
+/** How long the socket stays open after she cancelled, for the feedback answer. */
+const FEEDBACK_WAIT_MS = 5 * 60_000;
+
 export type IntakeInfo = Extract<Response, { kind: "intake_info" }>;
 
 export type VisitorState =
@@ -33,6 +36,8 @@ export type VisitorState =
       ticket: TicketState;
       position: number;
       estimatedWaitSecs: number;
+      /** Nobody who speaks her language is taking chats now: the estimate is only a guess. */
+      nobodyAvailable: boolean;
       lines: ChatLine[];
       reconnecting?: boolean;
     }
@@ -59,6 +64,9 @@ export interface ChatChoice {
 }
 
 export class VisitorIntake {
+  /** She cancelled or ended the ticket herself; the socket waits only for feedback. */
+  private cancelled = false;
+
   private connection: Connection | undefined;
   private session: MailboxSession | undefined;
   private ticket: TicketState | undefined;
@@ -151,8 +159,13 @@ export class VisitorIntake {
 
   /** The one-tap anonymous feedback question after a chat the counsellor closed. */
   async feedback(answer: FeedbackAnswer): Promise<void> {
-    const answered = await this.connection?.request({ op: "chat_feedback", answer });
-    if (answered?.kind !== "feedback_recorded") throw new Error("feedback not recorded");
+    try {
+      const answered = await this.connection?.request({ op: "chat_feedback", answer });
+      if (answered?.kind !== "feedback_recorded") throw new Error("feedback not recorded");
+    } finally {
+      // After she cancelled, the connection was kept open only for this answer.
+      if (this.cancelled) this.close();
+    }
   }
 
   /** The current resume secret (the visitor asked to be able to come back). Never stored. */
@@ -250,7 +263,11 @@ export class VisitorIntake {
       }
     }
     this.onState({ kind: "closed", reason: "cancelled", lines: this.log.lines });
-    this.close();
+    // The connection stays open for the one feedback answer (the server
+    // accepts it for a cancelled ticket), then closes; no reconnecting.
+    this.closedByMe = true;
+    this.cancelled = true;
+    setTimeout(() => this.close(), FEEDBACK_WAIT_MS);
   }
 
   /**
@@ -364,6 +381,11 @@ export class VisitorIntake {
     const open = ticket !== undefined && ticket.status.state !== "closed";
     const answer = await connection.request(open ? { op: "sos", ticket_id: ticket.ticket_id } : { op: "sos" });
     if (answer.kind !== "sos_raised") return undefined;
+    // Say in the chat what pressing it did, so she is not left wondering.
+    if (open && ticket !== undefined) {
+      this.log.system(ticket.status.state === "in_chat" ? "sos_alerted" : "sos_urgent");
+      this.emit();
+    }
     if (answer.ticket !== undefined) this.update(answer.ticket);
     return answer.help;
   }
@@ -553,6 +575,7 @@ export class VisitorIntake {
           ticket,
           position: status.position,
           estimatedWaitSecs: status.estimated_wait_secs,
+          nobodyAvailable: status.nobody_available === true,
           lines,
           reconnecting: this.reconnector.active,
         });

@@ -168,3 +168,18 @@ fn blocking_an_offered_ticket_withdraws_the_offer() {
     assert!(s.staff[&BORA].offers.is_empty());
     assert!(pushed_to(&fx, To::Staff(BORA)).contains(&&ServerMessage::OfferWithdrawn { ticket_id: 8 }));
 }
+
+#[test]
+fn a_visitor_who_ends_or_cancels_herself_may_answer_the_feedback_question() {
+    let mut s = two();
+    // In a chat: she ends it.
+    tickets::end_ticket(&mut s, &config(), NOW, 7, ClosedReason::Cancelled, None);
+    assert_eq!(s.feedback_due.get(&visitor_of(7)), Some(&(NOW + FEEDBACK_WINDOW_SECS)));
+    // Abandoned (she vanished) or blocked: never asked.
+    let mut s = two();
+    tickets::end_ticket(&mut s, &config(), NOW, 7, ClosedReason::Abandoned, None);
+    assert!(s.feedback_due.is_empty());
+    let mut s = two();
+    tickets::end_ticket(&mut s, &config(), NOW, 7, ClosedReason::Blocked, None);
+    assert!(s.feedback_due.is_empty());
+}

@@ -16,6 +16,7 @@ import type {
   AuthProof,
   PowChallenge,
   PowSolution,
+  LocalName,
   CrisisLine,
   Help,
   OpeningWindow,
@@ -87,7 +88,14 @@ export const powChallenge = struct<PowChallenge>({ challenge: required(bin), dif
 
 export const powSolution = struct<PowSolution>({ challenge: required(bin), nonce: required(bin) });
 
-export const crisisLine = struct<CrisisLine>({ name: required(str), number: required(str), hours: required(str) });
+export const localName = struct<LocalName>({ language: required(str), name: required(str) });
+
+export const crisisLine = struct<CrisisLine>({
+  name: required(str),
+  names: nonEmptyList(localName),
+  number: required(str),
+  hours: required(str),
+});
 
 export const help = struct<Help>({ crisis_lines: required(list(crisisLine)), next_open_at: optional(u64) });
 
@@ -105,7 +113,7 @@ export const staffBadge = struct<StaffBadge>({
 export const counsellorToAdd = struct<CounsellorToAdd>({ badge: required(staffBadge), key_package: required(bin) });
 
 export const ticketStatus = tagged<TicketStatus, "state">("state", {
-  waiting: { position: required(u32), estimated_wait_secs: required(u32) },
+  waiting: { position: required(u32), estimated_wait_secs: required(u32), nobody_available: flag },
   in_chat: {
     group_id: required(bin),
     counsellor: required(staffBadge),

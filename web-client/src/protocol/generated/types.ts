@@ -97,9 +97,21 @@ export interface PowSolution {
   nonce: Bytes;
 }
 
+/** A name in one language (`language`: a code of `intake.languages`). */
+export interface LocalName {
+  language: string;
+  name: string;
+}
+
 /** A crisis line shown to visitors who cannot be served now. */
 export interface CrisisLine {
+  /** The name in the deployment's default language. */
   name: string;
+  /**
+   * The name in other languages; a client shows the one of its page's
+   * language, else `name`.
+   */
+  names?: LocalName[];
   number: string;
   /** When it answers, in words, e.g. "24/7". */
   hours: string;
@@ -157,8 +169,13 @@ export type TicketStatus =
   /**
    * In the queue. `position` counts from 1 among the waiting tickets of
    * the same language, in serving order (urgent first, then oldest).
+   *
+   * `nobody_available`: no counsellor who speaks the ticket's language
+   * is taking chats right now (all on break, clocked out or offline).
+   * `estimated_wait_secs` is then only a guess from past waits, and the
+   * client says so instead of showing it as a time. Absent means false.
    */
-  | { state: "waiting"; position: number; estimated_wait_secs: number }
+  | { state: "waiting"; position: number; estimated_wait_secs: number; nobody_available?: boolean }
   /**
    * A counsellor has the chat. When `add_counsellor` is set, the
    * visitor's client must add that counsellor to the group (transfer or
