@@ -1,16 +1,19 @@
 //! MessagePack encoding of frames. Decoders never panic: every failure is a
 //! [`FrameError`] carrying the request id when it could be recovered.
+//!
+//! Decoding is strict (see [`crate::strict`]): a field of the wrong
+//! MessagePack kind, an array where a map belongs, an integer of 2^53 or
+//! more anywhere, floats, extension types, repeated or non-string keys and
+//! trailing bytes are all `malformed_frame`.
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{ErrorCode, FrameError};
 use crate::frame::{ClientFrame, ServerFrame, OPERATIONS};
 use crate::limits::MAX_FRAME_BYTES;
+use crate::strict::{self, truncate, MAX_DEPTH};
 use crate::PROTOCOL_VERSION;
-
-/// Frames are flat; anything nested deeper is hostile.
-const MAX_DEPTH: usize = 16;
 
 pub fn encode_client_frame(frame: &ClientFrame) -> Vec<u8> {
     encode(frame)
@@ -25,44 +28,24 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(value).expect("frame types always serialize") // infallible
 }
 
-/// Strict decode of one value filling the whole buffer.
-fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (value, rest) = decode_prefix(bytes)?;
-    if !rest.is_empty() {
+/// Strict decode of one value filling the whole buffer: the wire checks,
+/// serde, then the input's kinds against the frame's own encoding.
+fn decode_exact<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, String> {
+    strict::check_value(bytes)?;
+    let mut de = rmp_serde::Deserializer::new(bytes);
+    de.set_max_depth(MAX_DEPTH + 1);
+    let value = T::deserialize(&mut de).map_err(|e| e.to_string())?;
+    if !de.get_ref().is_empty() {
         return Err("trailing bytes after the frame".into());
     }
+    strict::same_shape(bytes, &encode(&value))?;
     Ok(value)
-}
-
-/// Decode one value from the start of the buffer; returns what is left.
-fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), String> {
-    let mut de = rmp_serde::Deserializer::new(bytes);
-    de.set_max_depth(MAX_DEPTH);
-    let value = T::deserialize(&mut de).map_err(|e| e.to_string())?;
-    Ok((value, *de.get_ref()))
-}
-
-/// Enough of a frame to answer it with a useful error.
-#[derive(Deserialize)]
-struct FrameProbe {
-    #[serde(default)]
-    v: Option<u16>,
-    #[serde(default)]
-    id: Option<u64>,
-    #[serde(default)]
-    req: Option<OpProbe>,
-}
-
-#[derive(Deserialize)]
-struct OpProbe {
-    #[serde(default)]
-    op: Option<String>,
 }
 
 /// Decode a client frame of at most `max_len` bytes.
 pub fn decode_client_frame(bytes: &[u8], max_len: usize) -> Result<ClientFrame, FrameError> {
     if bytes.len() > max_len {
-        let id = decode_prefix::<FrameProbe>(bytes).ok().and_then(|(p, _)| p.id);
+        let id = strict::probe(bytes).and_then(|p| p.id);
         return Err(FrameError::new(
             ErrorCode::FrameTooLarge,
             id,
@@ -85,13 +68,13 @@ fn unsupported_version(id: Option<u64>, v: u16) -> FrameError {
 }
 
 fn explain_client_frame_error(bytes: &[u8], reason: String) -> FrameError {
-    let Ok((probe, _)) = decode_prefix::<FrameProbe>(bytes) else {
+    let Some(probe) = strict::probe(bytes) else {
         return FrameError::new(ErrorCode::MalformedFrame, None, "not a MessagePack frame map");
     };
     match probe.v {
         None => FrameError::new(ErrorCode::MalformedFrame, probe.id, "frame has no version `v`"),
         Some(v) if v != PROTOCOL_VERSION => unsupported_version(probe.id, v),
-        Some(_) => match probe.req.and_then(|r| r.op) {
+        Some(_) => match probe.op {
             Some(op) if !OPERATIONS.contains(&op.as_str()) => FrameError::new(
                 ErrorCode::UnknownOperation,
                 probe.id,
@@ -114,13 +97,6 @@ pub fn decode_server_frame(bytes: &[u8]) -> Result<ServerFrame, FrameError> {
 /// Default frame limit, for callers without a configuration.
 pub fn decode_client_frame_default(bytes: &[u8]) -> Result<ClientFrame, FrameError> {
     decode_client_frame(bytes, MAX_FRAME_BYTES)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 #[cfg(test)]

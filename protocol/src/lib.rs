@@ -15,6 +15,7 @@ pub mod frame;
 pub mod intake;
 pub mod limits;
 pub mod staff;
+pub mod strict;
 
 pub use circle::{CircleInfo, CircleMember, InvitationPreview, InvitationState, JoinRequest};
 pub use codec::{

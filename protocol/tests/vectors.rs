@@ -5,8 +5,10 @@
 //! `{"$bin": "<hex>"}`). Both languages must decode `hex` to `value` and
 //! encode `value` back to `hex`.
 //!
-//! `invalid.json`: bytes a decoder must reject, with the error code and
-//! request id the server answers with.
+//! `invalid/*.json`, one file per kind of fault: bytes a decoder must
+//! reject, with the error code and request id the server answers with
+//! (`direction` says which decoder; a server frame is always
+//! `malformed_frame` without id). Every file in that folder is checked.
 //!
 //! Regenerate after a deliberate wire change with
 //! `PARASOL_WRITE_VECTORS=1 cargo test -p parasol-protocol --test vectors`.
@@ -1360,46 +1362,365 @@ fn queue_entry() -> QueueEntry {
     }
 }
 
-/// Invalid client frames: (name, bytes, expected code, expected id).
-fn invalid_frames() -> Vec<(&'static str, Vec<u8>, ErrorCode, Option<u64>)> {
+/// One invalid frame: the file (kind of fault) it belongs to, its name,
+/// which decoder reads it, the bytes, and the answer.
+struct Invalid {
+    file: &'static str,
+    name: &'static str,
+    direction: &'static str,
+    bytes: Vec<u8>,
+    error: ErrorCode,
+    request_id: Option<u64>,
+    note: &'static str,
+}
+
+fn mp(value: rmpv::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, &value).unwrap();
+    out
+}
+
+/// A MessagePack map with string keys, in the order given.
+fn map(entries: Vec<(&str, rmpv::Value)>) -> rmpv::Value {
+    rmpv::Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+fn bin(bytes: &[u8]) -> rmpv::Value {
+    rmpv::Value::Binary(bytes.to_vec())
+}
+
+/// `{"v": 1, "id": id, "req": req}`
+fn request(id: u64, req: rmpv::Value) -> rmpv::Value {
+    map(vec![("v", 1.into()), ("id", id.into()), ("req", req)])
+}
+
+fn invalid_frames() -> Vec<Invalid> {
+    use rmpv::Value as M;
     let ping = |v: u16, id: u64| rmp_serde::to_vec_named(&json!({"v": v, "id": id, "req": {"op": "ping"}})).unwrap();
     let mut trailing = ping(1, 3);
     trailing.push(0xc0);
+    let op = |name: &str| map(vec![("op", name.into())]);
+    let mut deep = M::Nil;
+    for _ in 0..20 {
+        deep = M::Array(vec![deep]);
+    }
+    let mut wide = vec![("v", M::from(1)), ("id", M::from(34)), ("req", op("ping"))];
+    let keys: Vec<String> = (0..62).map(|i| format!("k{i:02}")).collect();
+    wide.extend(keys.iter().map(|k| (k.as_str(), M::Nil)));
+    let client = |file, name, bytes, error, request_id, note| Invalid {
+        file,
+        name,
+        direction: "client_to_server",
+        bytes,
+        error,
+        request_id,
+        note,
+    };
+    let server = |file, name, bytes, note| Invalid {
+        file,
+        name,
+        direction: "server_to_client",
+        bytes,
+        error: ErrorCode::MalformedFrame,
+        request_id: None,
+        note,
+    };
+    use ErrorCode::{MalformedFrame as Malformed, UnknownOperation, UnsupportedVersion};
     vec![
-        ("empty", vec![], ErrorCode::MalformedFrame, None),
-        ("reserved_byte", vec![0xc1], ErrorCode::MalformedFrame, None),
-        (
+        // Not one readable value of the frame subset of MessagePack.
+        client("framing", "empty", vec![], Malformed, None, "no bytes at all"),
+        client(
+            "framing",
+            "reserved_byte",
+            vec![0xc1],
+            Malformed,
+            None,
+            "0xc1 is never used",
+        ),
+        client(
+            "framing",
+            "trailing_bytes",
+            trailing,
+            Malformed,
+            Some(3),
+            "bytes after the frame",
+        ),
+        client(
+            "framing",
+            "float_in_unknown_field",
+            mp(map(vec![
+                ("v", 1.into()),
+                ("id", 31.into()),
+                ("req", op("ping")),
+                ("x", M::F64(1.5)),
+            ])),
+            Malformed,
+            None,
+            "a float makes the frame unreadable, even in an unknown field",
+        ),
+        client(
+            "framing",
+            "duplicate_field",
+            mp(map(vec![
+                ("v", 1.into()),
+                ("id", 32.into()),
+                ("req", op("ping")),
+                ("id", 32.into()),
+            ])),
+            Malformed,
+            None,
+            "a repeated key makes the frame unreadable, so its id is not trusted",
+        ),
+        client(
+            "framing",
+            "bin_map_key",
+            mp(M::Map(vec![
+                (bin(b"v"), 1.into()),
+                ("id".into(), 35.into()),
+                ("req".into(), op("ping")),
+            ])),
+            Malformed,
+            None,
+            "map keys are strings, never bin",
+        ),
+        client(
+            "framing",
+            "nested_too_deeply",
+            mp(map(vec![
+                ("v", 1.into()),
+                ("id", 33.into()),
+                ("req", op("ping")),
+                ("x", deep),
+            ])),
+            Malformed,
+            None,
+            "nesting deeper than 16 levels is unreadable",
+        ),
+        client(
+            "framing",
+            "map_too_large",
+            mp(map(wide)),
+            Malformed,
+            None,
+            "a map of more than 64 entries is unreadable",
+        ),
+        // A msgpack array where a map belongs.
+        client(
+            "shape",
             "not_a_map",
             rmp_serde::to_vec(&json!([1, 2, 3])).unwrap(),
-            ErrorCode::MalformedFrame,
+            Malformed,
             None,
+            "a frame is a map",
         ),
-        (
+        client(
+            "shape",
+            "array_encoded_frame",
+            mp(M::Array(vec![1.into(), 23.into(), op("ping")])),
+            Malformed,
+            None,
+            "the frame's fields as an array: there is no `id` key to read",
+        ),
+        client(
+            "shape",
+            "array_encoded_request",
+            mp(request(24, M::Array(vec!["ping".into()]))),
+            Malformed,
+            Some(24),
+            "`req` as an array",
+        ),
+        client(
+            "shape",
+            "array_encoded_nested_struct",
+            mp(request(
+                25,
+                map(vec![
+                    ("op", "escalate".into()),
+                    (
+                        "escalation",
+                        M::Array(vec![
+                            bin(&[0x6b; 16]),
+                            "high".into(),
+                            "violence".into(),
+                            5.into(),
+                            bin(&[0xe5; 64]),
+                        ]),
+                    ),
+                ]),
+            )),
+            Malformed,
+            Some(25),
+            "a nested struct as an array",
+        ),
+        server(
+            "shape",
+            "server_array_encoded_frame",
+            mp(M::Array(vec![
+                1.into(),
+                map(vec![
+                    ("type", "response".into()),
+                    ("id", 1.into()),
+                    ("result", map(vec![("kind", "pong".into())])),
+                ]),
+            ])),
+            "a server frame as an array",
+        ),
+        // The version.
+        client(
+            "version",
             "missing_version",
             rmp_serde::to_vec_named(&json!({"id": 4, "req": {"op": "ping"}})).unwrap(),
-            ErrorCode::MalformedFrame,
+            Malformed,
             Some(4),
+            "no `v`",
         ),
-        ("unknown_version", ping(2, 5), ErrorCode::UnsupportedVersion, Some(5)),
-        (
+        client(
+            "version",
+            "unknown_version",
+            ping(2, 5),
+            UnsupportedVersion,
+            Some(5),
+            "`v` other than 1",
+        ),
+        // The operation.
+        client(
+            "operation",
             "unknown_operation",
             rmp_serde::to_vec_named(&json!({"v": 1, "id": 6, "req": {"op": "teleport"}})).unwrap(),
-            ErrorCode::UnknownOperation,
+            UnknownOperation,
             Some(6),
+            "`op` names no operation",
         ),
-        (
+        client(
+            "operation",
+            "bin_operation_name",
+            mp(request(26, map(vec![("op", bin(b"ping"))]))),
+            Malformed,
+            Some(26),
+            "`op` as bin, not a string",
+        ),
+        // A field of the wrong kind.
+        client(
+            "fields",
             "missing_field",
             rmp_serde::to_vec_named(&json!({"v": 1, "id": 7, "req": {"op": "ack"}})).unwrap(),
-            ErrorCode::MalformedFrame,
+            Malformed,
             Some(7),
+            "a required field left out",
         ),
-        (
+        client(
+            "fields",
             "wrong_field_type",
             rmp_serde::to_vec_named(&json!({"v": 1, "id": 8, "req": {"op": "ack", "up_to": "ten"}})).unwrap(),
-            ErrorCode::MalformedFrame,
+            Malformed,
             Some(8),
+            "a string for an integer",
         ),
-        ("trailing_bytes", trailing, ErrorCode::MalformedFrame, Some(3)),
+        client(
+            "fields",
+            "bin_in_string",
+            mp(request(
+                20,
+                map(vec![
+                    ("op", "preview_invitation".into()),
+                    ("code", bin(b"ABCDEFGHJKMN")),
+                ]),
+            )),
+            Malformed,
+            Some(20),
+            "bin where a string belongs",
+        ),
+        client(
+            "fields",
+            "string_in_bin",
+            mp(request(
+                21,
+                map(vec![("op", "send_message".into()), ("message", "hello".into())]),
+            )),
+            Malformed,
+            Some(21),
+            "a string where bin belongs",
+        ),
+        client(
+            "fields",
+            "int_array_in_bin",
+            mp(request(
+                22,
+                map(vec![
+                    ("op", "send_message".into()),
+                    ("message", M::Array(vec![1.into(), 2.into(), 3.into()])),
+                ]),
+            )),
+            Malformed,
+            Some(22),
+            "an array of integers where bin belongs",
+        ),
+        server(
+            "fields",
+            "server_bin_in_string",
+            mp(map(vec![
+                ("v", 1.into()),
+                (
+                    "msg",
+                    map(vec![
+                        ("type", "error".into()),
+                        ("id", 9.into()),
+                        ("code", "malformed_frame".into()),
+                        ("message", bin(b"bad frame")),
+                    ]),
+                ),
+            ])),
+            "bin where a string belongs, in a server frame",
+        ),
+        // Integers of 2^53 and above, anywhere.
+        client(
+            "integers",
+            "integer_2_53",
+            mp(request(
+                28,
+                map(vec![("op", "ack".into()), ("up_to", (1u64 << 53).into())]),
+            )),
+            Malformed,
+            Some(28),
+            "2^53 in a u64 field",
+        ),
+        client(
+            "integers",
+            "integer_2_53_in_unknown_field",
+            mp(map(vec![
+                ("v", 1.into()),
+                ("id", 30.into()),
+                ("req", op("ping")),
+                ("x", (1u64 << 53).into()),
+            ])),
+            Malformed,
+            Some(30),
+            "2^53 in a field the decoder otherwise ignores",
+        ),
+        client(
+            "integers",
+            "id_2_64_minus_1",
+            mp(request(u64::MAX, op("ping"))),
+            Malformed,
+            None,
+            "an id of 2^64-1 cannot be read, so the error has none",
+        ),
+        server(
+            "integers",
+            "server_integer_2_53",
+            mp(map(vec![
+                ("v", 1.into()),
+                (
+                    "msg",
+                    map(vec![
+                        ("type", "response".into()),
+                        ("id", (1u64 << 53).into()),
+                        ("result", map(vec![("kind", "pong".into())])),
+                    ]),
+                ),
+            ])),
+            "2^53 in a server frame",
+        ),
     ]
 }
 
@@ -1444,12 +1765,28 @@ fn build_valid() -> Value {
     json!({"protocol_version": PROTOCOL_VERSION, "vectors": entries})
 }
 
-fn build_invalid() -> Value {
-    let entries: Vec<Value> = invalid_frames()
+/// The invalid vectors by file name (`invalid/<kind>.json`), in order of first use.
+fn build_invalid() -> Vec<(String, Value)> {
+    let mut files: Vec<(String, Vec<Value>)> = Vec::new();
+    for v in invalid_frames() {
+        let entry = json!({
+            "name": v.name,
+            "direction": v.direction,
+            "hex": hex::encode(&v.bytes),
+            "error": v.error.as_str(),
+            "request_id": v.request_id,
+            "note": v.note,
+        });
+        let file = format!("invalid/{}.json", v.file);
+        match files.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, entries)) => entries.push(entry),
+            None => files.push((file, vec![entry])),
+        }
+    }
+    files
         .into_iter()
-        .map(|(name, bytes, code, id)| json!({"name": name, "hex": hex::encode(bytes), "error": code.as_str(), "request_id": id}))
-        .collect();
-    json!({"protocol_version": PROTOCOL_VERSION, "vectors": entries})
+        .map(|(file, entries)| (file, json!({"protocol_version": PROTOCOL_VERSION, "vectors": entries})))
+        .collect()
 }
 
 fn check_file(file: &str, expected: Value) {
@@ -1472,7 +1809,28 @@ fn valid_vectors_match_the_encoder() {
 
 #[test]
 fn invalid_vectors_match_the_decoder() {
-    check_file("invalid.json", build_invalid());
+    let files = build_invalid();
+    for (file, expected) in &files {
+        check_file(file, expected.clone());
+    }
+    let mut on_disk = invalid_files();
+    let mut generated: Vec<String> = files.into_iter().map(|(f, _)| f).collect();
+    on_disk.sort();
+    generated.sort();
+    assert_eq!(
+        on_disk, generated,
+        "protocol/tests/vectors/invalid/ holds a file this test does not write"
+    );
+}
+
+/// Every `.json` file in `invalid/`, as `invalid/<name>.json`.
+fn invalid_files() -> Vec<String> {
+    std::fs::read_dir(format!("{VECTOR_DIR}/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".json"))
+        .map(|name| format!("invalid/{name}"))
+        .collect()
 }
 
 #[test]
@@ -1492,12 +1850,28 @@ fn valid_vectors_decode_and_reencode_exactly() {
 
 #[test]
 fn invalid_vectors_get_their_error() {
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{VECTOR_DIR}/invalid.json")).unwrap()).unwrap();
-    for v in file["vectors"].as_array().unwrap() {
-        let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
-        let err = decode_client_frame_default(&bytes).unwrap_err();
-        assert_eq!(err.code.as_str(), v["error"].as_str().unwrap(), "{}", v["name"]);
-        assert_eq!(err.request_id, v["request_id"].as_u64(), "{}", v["name"]);
+    let mut checked = 0;
+    for file in invalid_files() {
+        let content: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{VECTOR_DIR}/{file}")).unwrap()).unwrap();
+        assert_eq!(content["protocol_version"], PROTOCOL_VERSION, "{file}");
+        for v in content["vectors"].as_array().unwrap() {
+            let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
+            let err = match v["direction"].as_str().unwrap() {
+                "client_to_server" => decode_client_frame_default(&bytes).unwrap_err(),
+                "server_to_client" => decode_server_frame(&bytes).unwrap_err(),
+                other => panic!("{file}: unknown direction {other}"),
+            };
+            assert_eq!(
+                err.code.as_str(),
+                v["error"].as_str().unwrap(),
+                "{file} {}: {}",
+                v["name"],
+                err.message
+            );
+            assert_eq!(err.request_id, v["request_id"].as_u64(), "{file} {}", v["name"]);
+            checked += 1;
+        }
     }
+    assert!(checked >= 25, "only {checked} invalid vectors");
 }

@@ -309,6 +309,45 @@ async fn malformed_frames_get_typed_errors_and_the_connection_stays_usable() {
     raw.still_usable().await;
 }
 
+/// Every client frame of protocol/tests/vectors/invalid/ (mistyped fields,
+/// array-encoded frames and structs, integers of 2^53 and more, ...) gets
+/// its typed error over a real socket, and the connection stays usable.
+#[tokio::test]
+async fn invalid_vectors_get_their_error_over_the_socket() {
+    let server = start(Config::default()).await;
+    let mut raw = Raw::authed(server.addr, &key(3)).await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../protocol/tests/vectors/invalid");
+    let mut sent = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for v in file["vectors"].as_array().unwrap() {
+            if v["direction"] != "client_to_server" {
+                continue;
+            }
+            let name = v["name"].as_str().unwrap().to_string();
+            raw.send_bytes(hex::decode(v["hex"].as_str().unwrap()).unwrap()).await;
+            match raw.recv().await {
+                ServerMessage::Error { id, code, .. } => {
+                    assert_eq!(code.as_str(), v["error"].as_str().unwrap(), "{name}");
+                    assert_eq!(id, v["request_id"].as_u64(), "{name}");
+                }
+                other => panic!("{name}: expected an error, got {other:?}"),
+            }
+            raw.still_usable().await;
+            sent.push(name);
+        }
+    }
+    for name in [
+        "bin_in_string",
+        "string_in_bin",
+        "array_encoded_frame",
+        "id_2_64_minus_1",
+    ] {
+        assert!(sent.iter().any(|s| s == name), "vector {name} missing");
+    }
+}
+
 #[tokio::test]
 async fn oversize_frames_are_refused_then_closed_past_the_transport_cap() {
     let mut config = Config::default();

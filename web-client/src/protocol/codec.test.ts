@@ -114,6 +114,32 @@ describe("client frame decoding", () => {
     expect(readExact(nested(MAX_DEPTH + 1)).ok).toBe(false);
   });
 
+  it("reads a large integer in a signed encoding as large, and refuses it anywhere", () => {
+    // {"v":1,"id":9,"req":{"op":"ping"},"x": int64 2^53}
+    const bytes = fromHex("84a17601a26964" + "09" + "a372657181a26f70a470696e67a178d30020000000000000");
+    expect(decodeClientFrame(bytes)).toMatchObject({ ok: false, error: { code: "malformed_frame", requestId: 9 } });
+  });
+
+  it("reads a map of 64 entries and refuses one of 65", () => {
+    const frame = (extra: number) => {
+      const map: Record<string, unknown> = { v: 1, id: 3, req: { op: "ping" } };
+      for (let i = 0; i < extra; i++) map[`k${i}`] = null;
+      return encode(map);
+    };
+    expect(decodeClientFrame(frame(61)).ok).toBe(true);
+    // Unreadable, so its id is not trusted either.
+    expect(decodeClientFrame(frame(62))).toEqual({ ok: false, error: expect.objectContaining({ code: "malformed_frame" }) });
+    const tooWide = decodeClientFrame(frame(62));
+    expect(!tooWide.ok && tooWide.error.requestId).toBeUndefined();
+  });
+
+  it("keeps the id when only `req` or `op` is mistyped", () => {
+    const arrayReq = encode({ v: 1, id: 12, req: ["ping"] });
+    expect(decodeClientFrame(arrayReq)).toMatchObject({ ok: false, error: { code: "malformed_frame", requestId: 12 } });
+    const numberOp = encode({ v: 1, id: 13, req: { op: 7 } });
+    expect(decodeClientFrame(numberOp)).toMatchObject({ ok: false, error: { code: "malformed_frame", requestId: 13 } });
+  });
+
   it("refuses to encode values outside their type", () => {
     expect(() => encodeClientFrame(ping(-1))).toThrow(RangeError);
     expect(() => encodeClientFrame(ping(1.5))).toThrow(RangeError);

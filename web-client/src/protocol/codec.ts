@@ -3,17 +3,19 @@
 // Encoding is byte-identical to rmp-serde's `to_vec_named`: maps with string
 // keys in struct field order (the tag first), optional fields left out when
 // absent, integers in their smallest form. Decoding is as strict as the Rust
-// decoder: wrong types, missing fields, repeated fields, trailing bytes and
-// unknown versions are rejected, unknown fields are ignored (as serde does),
-// and nothing throws: every failure is a typed FrameError. The tables of
+// decoder (protocol/src/strict.rs): a field of the wrong MessagePack kind (bin
+// for a string, a string or array for bin), an array where a map belongs, an
+// integer of 2^53 or more anywhere, missing or repeated fields, trailing
+// bytes and unknown versions are rejected, unknown fields are ignored (as
+// serde does), and nothing throws: every failure is a typed FrameError. The tables of
 // which field has which kind are generated (generated/schema.ts).
 
 import type { FrameError } from "./error";
-import { type Codec, Reject, asMap, str, truncate, u16, u64 } from "./fields";
+import { type Codec, Reject, str, truncate, u16, u64 } from "./fields";
 import { MAX_FRAME_BYTES } from "./generated/constants";
 import { clientFrame, serverFrame } from "./generated/schema";
 import { type ClientFrame, type ErrorCode, type ServerFrame, OPERATIONS, PROTOCOL_VERSION } from "./generated/types";
-import { readExact, readValue } from "./msgpack";
+import { type MsgValue, findBigInteger, readExact, readValue } from "./msgpack";
 import { writeMsgpack as msgpackEncode } from "./msgpackWrite";
 
 export type Decoded<T> = { ok: true; frame: T } | { ok: false; error: FrameError };
@@ -47,6 +49,8 @@ function unsupportedVersion(v: number, requestId?: number): FrameError {
 function decodeWith<T>(codec: Codec<T>, bytes: Uint8Array): { ok: true; value: T } | { ok: false; reason: string } {
   const read = readExact(bytes);
   if (!read.ok) return read;
+  const big = findBigInteger(read.value);
+  if (big !== undefined) return { ok: false, reason: big };
   try {
     return { ok: true, value: codec.decode(read.value, "frame") };
   } catch (e) {
@@ -63,33 +67,41 @@ interface Probe {
 }
 
 /**
- * Like the Rust probe: reads the first value (trailing bytes allowed), and
- * fails when `v`, `id`, `req` or `req.op` is present with the wrong type.
+ * Like the Rust probe (protocol/src/strict.rs): the first value must be
+ * readable (trailing bytes allowed) and a map; then each of `v` (a u16), `id`
+ * (an integer below 2^53) and `req.op` (a string in a map `req`) is taken
+ * only when it has its type, and otherwise counts as absent.
  */
 function probe(bytes: Uint8Array): Probe | undefined {
   const read = readValue(bytes);
   if (!read.ok || !(read.value instanceof Map)) return undefined;
   const map = read.value;
   const out: Probe = {};
-  try {
-    const v = map.get("v");
-    if (v !== undefined && v !== null) out.v = u16.decode(v, "v");
-    const id = map.get("id");
-    if (id !== undefined && id !== null) out.id = u64.decode(id, "id");
-    const req = map.get("req");
-    if (req !== undefined && req !== null) {
-      const op = asMap(req, "req").get("op");
-      if (op !== undefined && op !== null) out.op = str.decode(op, "req.op");
-    }
-  } catch {
-    return undefined;
+  const v = readable(u16, map.get("v"));
+  if (v !== undefined) out.v = v;
+  const id = readable(u64, map.get("id"));
+  if (id !== undefined) out.id = id;
+  const req = map.get("req");
+  if (req instanceof Map) {
+    const op = readable(str, req.get("op"));
+    if (op !== undefined) out.op = op;
   }
   return out;
 }
 
+function readable<T>(codec: Codec<T>, v: MsgValue | undefined): T | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return codec.decode(v, "probe");
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Decode a client frame of at most `maxLen` bytes, with the same error code
- * and request id the server would answer with (checked by invalid.json).
+ * and request id the server would answer with (checked by the vectors in
+ * protocol/tests/vectors/invalid/).
  */
 export function decodeClientFrame(bytes: Uint8Array, maxLen: number = MAX_FRAME_BYTES): Decoded<ClientFrame> {
   if (bytes.length > maxLen) {

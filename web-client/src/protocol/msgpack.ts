@@ -28,6 +28,9 @@ export type ReadResult =
 /** Frames are flat; anything nested deeper is hostile (the Rust side uses 16 too). */
 export const MAX_DEPTH = 16;
 
+/** Frame maps are structs of a few fields; more entries than this is hostile (as in Rust). */
+export const MAX_MAP_ENTRIES = 64;
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 class Fail {
@@ -67,12 +70,11 @@ class Reader {
     const big = this.view.getBigUint64(this.need(8));
     return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : new BigUint(big);
   }
-  private i64(): number {
+  private i64(): number | BigUint {
     const big = this.view.getBigInt64(this.need(8));
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw new Fail("integer out of range");
-    }
-    return Number(big);
+    if (big < BigInt(Number.MIN_SAFE_INTEGER)) throw new Fail("integer out of range");
+    // A signed encoding of a large positive value is a large integer like any other.
+    return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : new BigUint(big);
   }
 
   private raw(n: number): Uint8Array {
@@ -97,6 +99,7 @@ class Reader {
   }
 
   private map(n: number, depth: number): MsgMap {
+    if (n > MAX_MAP_ENTRIES) throw new Fail(`map of ${n} entries; frames use at most ${MAX_MAP_ENTRIES}`);
     if (n * 2 > this.bytes.length - this.pos) throw new Fail("unexpected end of input");
     const out: MsgMap = new Map();
     for (let i = 0; i < n; i++) {
@@ -192,4 +195,24 @@ export function readExact(bytes: Uint8Array): ReadResult {
   const r = readValue(bytes);
   if (r.ok && r.end !== bytes.length) return { ok: false, reason: "trailing bytes after the frame" };
   return r;
+}
+
+/**
+ * Where the value holds an integer of 2^53 or more, anywhere (unknown fields
+ * included): the protocol never uses one, so the frame is refused.
+ */
+export function findBigInteger(v: MsgValue, path = "frame"): string | undefined {
+  if (v instanceof BigUint) return `${path}: integer ${v.value} is 2^53 or more, which the protocol never uses`;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const found = findBigInteger(v[i] as MsgValue, `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+  } else if (v instanceof Map) {
+    for (const [key, x] of v) {
+      const found = findBigInteger(x, `${path}.${key}`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }

@@ -1,7 +1,7 @@
 // The golden vectors of protocol/tests/vectors/, checked here exactly as the
 // Rust crate checks them, so the TypeScript and Rust codecs cannot drift.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 
 import { decode as referenceDecode } from "@msgpack/msgpack";
 import { describe, expect, it } from "vitest";
@@ -28,6 +28,7 @@ interface ValidVector {
 
 interface InvalidVector {
   name: string;
+  direction: "client_to_server" | "server_to_client";
   hex: string;
   error: string;
   request_id: number | null;
@@ -38,7 +39,12 @@ function load<T>(file: string): { protocol_version: number; vectors: T[] } {
 }
 
 const valid = load<ValidVector>("frames.json");
-const invalid = load<InvalidVector>("invalid.json");
+// Every file of invalid/ (one per kind of fault), as the Rust test reads them.
+const invalidFiles = readdirSync(new URL("invalid/", VECTOR_DIR))
+  .filter((name) => name.endsWith(".json"))
+  .sort()
+  .map((name) => ({ name, ...load<InvalidVector>(`invalid/${name}`) }));
+const invalid = invalidFiles.flatMap((file) => file.vectors.map((v) => ({ ...v, file: file.name })));
 
 /** JSON meaning (`{"$bin": hex}` for bytes) → JavaScript value with Uint8Array. */
 function fromMeaning(v: unknown): unknown {
@@ -64,11 +70,12 @@ function toMeaning(v: unknown): unknown {
 describe("golden vectors", () => {
   it("are for this protocol version and cover both directions", () => {
     expect(valid.protocol_version).toBe(PROTOCOL_VERSION);
-    expect(invalid.protocol_version).toBe(PROTOCOL_VERSION);
+    for (const file of invalidFiles) expect(file.protocol_version, file.name).toBe(PROTOCOL_VERSION);
     const directions = new Set(valid.vectors.map((v) => v.direction));
     expect(directions).toEqual(new Set(["client_to_server", "server_to_client"]));
     expect(valid.vectors.length).toBeGreaterThanOrEqual(30);
-    expect(invalid.vectors.length).toBeGreaterThanOrEqual(9);
+    expect(invalid.length).toBeGreaterThanOrEqual(25);
+    expect(new Set(invalid.map((v) => v.direction))).toEqual(new Set(["client_to_server", "server_to_client"]));
   });
 
   describe.each(valid.vectors.map((v) => [v.name, v] as const))("valid %s", (_name, vector) => {
@@ -96,9 +103,10 @@ describe("golden vectors", () => {
     });
   });
 
-  describe.each(invalid.vectors.map((v) => [v.name, v] as const))("invalid %s", (_name, vector) => {
+  describe.each(invalid.map((v) => [`${v.file} ${v.name}`, v] as const))("invalid %s", (_name, vector) => {
     it("is rejected with the server's code and request id", () => {
-      const decoded = decodeClientFrame(fromHex(vector.hex));
+      const bytes = fromHex(vector.hex);
+      const decoded = vector.direction === "client_to_server" ? decodeClientFrame(bytes) : decodeServerFrame(bytes);
       expect(decoded.ok).toBe(false);
       if (decoded.ok) return;
       expect(decoded.error.code).toBe(vector.error);
