@@ -216,8 +216,9 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ticket_id: Option<u64>,
     },
-    /// Visitors, after a chat a counsellor closed: the one anonymous
-    /// feedback question. Counted per day, once per chat.
+    /// Visitors, after a chat a counsellor closed or a ticket she cancelled
+    /// herself: the one anonymous feedback question. Counted per day, once
+    /// per ticket.
     ChatFeedback { answer: FeedbackAnswer },
 
     // --- Peer support circles ---

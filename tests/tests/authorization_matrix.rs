@@ -1264,10 +1264,11 @@ async fn perform(world: &mut World, op: &str, role: Role) -> Cell {
         "transfer_chat" | "close_chat" | "block_visitor" | "escalate" => {
             let act = |g: &[u8], ticket: u64| -> Request {
                 match op {
-                    // To nobody who exists: no side effect once permitted.
+                    // To nobody who exists (the largest id the wire allows):
+                    // no side effect once permitted.
                     "transfer_chat" => Request::TransferChat {
                         group_id: Bytes(g.to_vec()),
-                        to: Some(u64::MAX),
+                        to: Some(parasol_protocol::strict::MAX_INTEGER),
                     },
                     "close_chat" => Request::CloseChat {
                         group_id: Bytes(g.to_vec()),

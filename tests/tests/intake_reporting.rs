@@ -120,7 +120,7 @@ async fn statistics_suppress_small_counts_and_the_audit_log_holds_only_actions()
 }
 
 #[tokio::test]
-async fn the_feedback_question_counts_one_answer_per_closed_chat_and_nothing_else() {
+async fn the_feedback_question_counts_one_answer_per_ended_ticket_and_nothing_else() {
     use parasol_protocol::{FeedbackAnswer, Request, Response};
 
     let server = ServerProcess::start();
@@ -154,7 +154,8 @@ async fn the_feedback_question_counts_one_answer_per_closed_chat_and_nothing_els
         .await
         .expect("feedback");
 
-    // No chat, a cancelled ticket, or staff: nothing to count.
+    // No chat, or staff: nothing to count. A ticket she cancelled herself
+    // may be answered once, like a closed chat (leaving is an answer too).
     let stranger = Client::connect_ephemeral(&url).await.expect("stranger");
     let e = stranger
         .request(feedback(FeedbackAnswer::Helped))
@@ -164,10 +165,15 @@ async fn the_feedback_question_counts_one_answer_per_closed_chat_and_nothing_els
     let mut quitter = Client::connect_ephemeral(&url).await.expect("quitter");
     quitter.request_chat("en", "health", false).await.expect("ticket");
     quitter.cancel_ticket().await.expect("cancel");
+    let answer = quitter
+        .request(feedback(FeedbackAnswer::Helped))
+        .await
+        .expect("feedback after cancelling");
+    assert_eq!(answer, Response::FeedbackRecorded);
     let e = quitter
         .request(feedback(FeedbackAnswer::Helped))
         .await
-        .expect_err("cancelled");
+        .expect_err("cancelled, twice");
     assert_eq!(e.server_code(), Some(ErrorCode::InvalidState));
     let e = ana.request(feedback(FeedbackAnswer::Helped)).await.expect_err("staff");
     assert_eq!(e.server_code(), Some(ErrorCode::Forbidden));
@@ -185,7 +191,7 @@ async fn the_feedback_question_counts_one_answer_per_closed_chat_and_nothing_els
             .position(|h| *h == name)
             .unwrap_or_else(|| panic!("{csv}"))]
     };
-    assert_eq!(cell("feedback:helped"), "5", "{csv}");
+    assert_eq!(cell("feedback:helped"), "6", "{csv}");
     assert_eq!(cell("feedback:not_helped"), "<5", "small counts are suppressed");
     assert!(!header.contains(&"feedback:somewhat"));
 }

@@ -268,7 +268,9 @@ impl Acker {
         let pending = self.last_seq - self.acked;
         if pending >= ACK_EVERY || (force && pending > 0) {
             self.next_id += 1;
-            let id = (1 << 62) + self.next_id;
+            // Apart from the sends' ids, and below 2^53 like every integer
+            // on the wire (a larger id is refused as malformed).
+            let id = (1 << 52) + self.next_id;
             wire::send(ws, id, Request::Ack { up_to: self.last_seq }).await?;
             self.acked = self.last_seq;
         }

@@ -566,8 +566,9 @@ export type Request =
    */
   | { op: "sos"; ticket_id?: number }
   /**
-   * Visitors, after a chat a counsellor closed: the one anonymous
-   * feedback question. Counted per day, once per chat.
+   * Visitors, after a chat a counsellor closed or a ticket she cancelled
+   * herself: the one anonymous feedback question. Counted per day, once
+   * per ticket.
    */
   | { op: "chat_feedback"; answer: FeedbackAnswer }
   /**
