@@ -17,8 +17,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parasol_client::{
-    Client, ClientError, ClientState, Connection, ErrorCode, Event, Identity, Incoming, Request, Response,
-    ServerMessage,
+    Client, ClientError, ClientState, Connection, ErrorCode, Event, Identity, Incoming, Request, ServerMessage,
 };
 use parasol_protocol::{close, AuthProof, ShiftState, StrandedReason, TicketStatus, VisitorPresence};
 use parasol_tests::drive::{code, wait_message, wait_notice, WAIT};
