@@ -77,15 +77,8 @@ impl StateOwner {
         E: From<StorageError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<R, E>>();
-        let job: Job = Box::new(move || {
-            let result = f();
-            Box::new(move |flushed: Result<(), String>| {
-                let answer = match flushed {
-                    Ok(()) => result,
-                    Err(e) => result.and(Err(E::from(StorageError::Unavailable(e)))),
-                };
-                let _ = tx.send(answer);
-            })
+        let job = answered_job(f, move |answer| {
+            let _ = tx.send(answer);
         });
         self.jobs
             .send(job)
@@ -102,15 +95,8 @@ impl StateOwner {
         E: From<StorageError> + Send + 'static,
     {
         let (tx, rx) = std::sync::mpsc::channel::<Result<R, E>>();
-        let job: Job = Box::new(move || {
-            let result = f();
-            Box::new(move |flushed: Result<(), String>| {
-                let answer = match flushed {
-                    Ok(()) => result,
-                    Err(e) => result.and(Err(E::from(StorageError::Unavailable(e)))),
-                };
-                let _ = tx.send(answer);
-            })
+        let job = answered_job(f, move |answer| {
+            let _ = tx.send(answer);
         });
         self.jobs
             .blocking_send(job)
@@ -198,6 +184,28 @@ fn run(make_durable: impl Fn() -> Result<(), String>, mut rx: mpsc::Receiver<Job
 
 /// An owner for a bare database (unit tests of rooms that open sled
 /// themselves): it flushes without syncing.
+/// A job that runs `f` on the owner's thread and hands its result to
+/// `answer` once the flush after it is done (a failed flush turns a
+/// success into `Unavailable`).
+fn answered_job<R, E>(
+    f: impl FnOnce() -> Result<R, E> + Send + 'static,
+    answer: impl FnOnce(Result<R, E>) + Send + 'static,
+) -> Job
+where
+    R: Send + 'static,
+    E: From<StorageError> + Send + 'static,
+{
+    Box::new(move || {
+        let result = f();
+        Box::new(move |flushed: Result<(), String>| {
+            answer(match flushed {
+                Ok(()) => result,
+                Err(e) => result.and(Err(E::from(StorageError::Unavailable(e)))),
+            })
+        })
+    })
+}
+
 #[cfg(test)]
 pub fn for_tests(db: &sled::Db) -> StateOwner {
     let db = db.clone();
